@@ -98,19 +98,33 @@ class Wallet:
     def balance(self, now: datetime) -> BalanceView:
         return balance_at(self._buckets.values(), now)
 
+    def daily_bonus_due_seconds(self, plan: Plan, now: datetime) -> int:
+        """Seconds today's daily bonus would add now; 0 once granted today, with the cap reached,
+        or when it would lift the balance above MAX_BALANCE_SECONDS (skipped, not an error: the
+        grant runs inside reads and consumes, which must not fail on it)."""
+        assert_utc(now)
+        today = now.date()
+        bonus = self.account.bonus
+        if bonus.last_grant_on == today:
+            return 0
+        cap = plan.monthly_bonus_cap_seconds
+        if cap is None:
+            amount = plan.daily_bonus_seconds
+        else:
+            amount = min(plan.daily_bonus_seconds, max(0, cap - bonus.used_in_month_of(today)))
+        if amount and self.balance(now).totals.total_seconds + amount > MAX_BALANCE_SECONDS:
+            return 0
+        return amount
+
     def grant_daily_bonus_if_due(self, plan: Plan, now: datetime) -> Bucket | None:
         """Materializes today's daily bonus on first touch: min(plan's daily amount, cap left)."""
         assert_utc(now)
         assert plan.key == self.account.plan_key
-        today = now.date()
-        bonus = self.account.bonus
-        if bonus.last_grant_on == today:
-            return None
-        used = bonus.used_in_month_of(today)
-        cap = plan.monthly_bonus_cap_seconds
-        amount = plan.daily_bonus_seconds if cap is None else min(plan.daily_bonus_seconds, max(0, cap - used))
+        amount = self.daily_bonus_due_seconds(plan, now)
         if amount == 0:
             return None
+        today = now.date()
+        used = self.account.bonus.used_in_month_of(today)
         self.account = dataclasses.replace(
             self.account, bonus=BonusState(last_grant_on=today, month=first_day_of_month(today), used_seconds=used)
         )

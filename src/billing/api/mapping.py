@@ -1,0 +1,177 @@
+"""Plain results of the use cases -> protobuf messages. No logic beyond shape and format."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from billing.api.errors import suggestion_proto
+from billing.domain.balance import BalanceTotals
+from billing.domain.catalog import display_price
+from billing.service.accounts import AccountResult
+from billing.service.balance import BalanceReport
+from billing.service.batch_check import BatchResult
+from billing.service.catalog_view import CatalogView
+from billing.service.events import EventsPage
+from billing.service.results import ConsumeResult, GrantResult
+from billing.domain.usage import UsageSummary
+from billing.v1 import accounts_pb2, balance_pb2, catalog_pb2, consumption_pb2
+
+
+def rfc3339(instant: datetime) -> str:
+    """UTC, 'Z'-suffixed, fractional seconds only when present: 2025-09-02T00:00:00Z."""
+    utc = instant.astimezone(timezone.utc)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}"
+    return text + "Z"
+
+
+def timestamp(instant: datetime) -> timestamp_pb2.Timestamp:
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(instant.astimezone(timezone.utc))
+    return message
+
+
+def nullable_time(instant: datetime | None) -> struct_pb2.Value:
+    if instant is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    return struct_pb2.Value(string_value=rfc3339(instant))
+
+
+def totals(value: BalanceTotals) -> balance_pb2.BalanceTotals:
+    return balance_pb2.BalanceTotals(
+        total_seconds=value.total_seconds,
+        paid_seconds=value.paid_seconds,
+        bonus_seconds=value.bonus_seconds,
+        next_expiry_at=nullable_time(value.next_expiry_at),
+    )
+
+
+def catalog(view: CatalogView) -> catalog_pb2.PricingCatalog:
+    currency = view.currency
+    tax_inclusive = view.catalog.tax_inclusive_by_currency[currency]
+    message = catalog_pb2.PricingCatalog(
+        version=view.catalog.version,
+        rollover_policy=catalog_pb2.RolloverPolicy(days=view.catalog.rollover_days),
+        currency=currency,
+        subscriptions=[
+            catalog_pb2.SubscriptionPlan(
+                key=plan.key, name=plan.name, minutes=plan.minutes,
+                price=display_price(plan.prices_cents[currency]), price_cents=plan.prices_cents[currency],
+                bonusDaily=plan.bonus_daily_minutes, monthlyBonusCap=plan.monthly_bonus_cap_minutes,
+                rolloverCap=plan.rollover_cap_minutes, taxInclusive=tax_inclusive,
+                advisor=catalog_pb2.Advisor(eligible=plan.advisor.eligible, payoutUSD=plan.advisor.payout_usd),
+            )
+            for plan in view.catalog.plans
+        ],
+        packages=[
+            catalog_pb2.Package(
+                key=package.key, name=package.name, minutes=package.minutes,
+                price=display_price(package.prices_cents[currency]), price_cents=package.prices_cents[currency],
+                taxInclusive=tax_inclusive,
+            )
+            for package in view.catalog.packages
+        ],
+    )
+    if view.fallback_from is not None:
+        message.currency_fallback_from = view.fallback_from
+    return message
+
+
+def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
+    return balance_pb2.EnhancedBalance(
+        version=BALANCE_SHAPE_VERSION,
+        plan_key=report.account.plan_key,
+        subscription_status=report.account.subscription_status,
+        catalog_version=report.catalog_version,
+        totals=totals(report.view.totals),
+        buckets=balance_pb2.BalanceBuckets(
+            daily=[
+                balance_pb2.DailyBucket(seconds=b.remaining_seconds, expires_at=timestamp(b.expires_at))
+                for b in report.view.daily
+            ],
+            paid=[
+                balance_pb2.PaidBucket(
+                    seconds=b.remaining_seconds, expires_at=nullable_time(b.expires_at), source=str(b.source)
+                )
+                for b in report.view.paid
+            ],
+        ),
+        bonus=balance_pb2.BonusStatus(
+            daily_minutes=report.bonus.daily_minutes,
+            used_this_month_minutes=report.bonus.used_this_month_minutes,
+            monthly_cap_minutes=report.bonus.monthly_cap_minutes,
+        ),
+    )
+
+
+# The contract's EnhancedBalance.version: the version of this response shape.
+BALANCE_SHAPE_VERSION = "2025-09-01"
+
+
+def usage(summary: UsageSummary) -> balance_pb2.UsageAnalytics:
+    return balance_pb2.UsageAnalytics(
+        total_seconds=summary.total_seconds,
+        by_operation=summary.by_operation,
+        daily_trend=[balance_pb2.DailyUsage(date=day.isoformat(), seconds=s) for day, s in summary.daily_trend],
+    )
+
+
+def events(page: EventsPage) -> balance_pb2.BillingEventHistory:
+    history = balance_pb2.BillingEventHistory(next_page_token=page.next_page_token)
+    for row in page.events:
+        event = history.events.add(type=row.type, seconds=row.seconds, reason=row.reason)
+        event.timestamp.CopyFrom(timestamp(row.occurred_at))
+        event.metadata.update(row.metadata)
+    return history
+
+
+def batch(results: list[BatchResult]) -> consumption_pb2.CheckSufficientBatchResponse:
+    return consumption_pb2.CheckSufficientBatchResponse(
+        results=[
+            consumption_pb2.BatchOperationResult(
+                operation=r.operation, ok=r.ok, deficit_seconds=r.deficit_seconds,
+                suggestions=[suggestion_proto(s) for s in r.suggestions],
+            )
+            for r in results
+        ]
+    )
+
+
+def consume(result: ConsumeResult) -> consumption_pb2.ConsumeResponse:
+    return consumption_pb2.ConsumeResponse(
+        user_id=result.user_id,
+        operation=result.operation,
+        consumed_seconds=result.consumed_seconds,
+        taken=[
+            consumption_pb2.BucketDebit(source=t.source, seconds=t.seconds, expires_at=nullable_time(t.expires_at))
+            for t in result.taken
+        ],
+        totals=totals(result.totals),
+        idempotency_key=result.idempotency_key,
+        replayed=result.replayed,
+    )
+
+
+def account(result: AccountResult) -> accounts_pb2.CreateAccountResponse:
+    return accounts_pb2.CreateAccountResponse(
+        user_id=result.user_id,
+        plan_key=result.plan_key,
+        subscription_status=result.subscription_status,
+        created_at=timestamp(result.created_at),
+        created=result.created,
+        totals=totals(result.totals),
+    )
+
+
+def grant(result: GrantResult) -> accounts_pb2.CreateGrantResponse:
+    return accounts_pb2.CreateGrantResponse(
+        user_id=result.user_id,
+        source=result.source,
+        seconds=result.seconds,
+        totals=totals(result.totals),
+        idempotency_key=result.idempotency_key,
+        replayed=result.replayed,
+    )

@@ -1,0 +1,79 @@
+"""Thin gRPC servicer: request -> primitives -> use case -> response. Errors map in api/errors.py."""
+
+from __future__ import annotations
+
+import grpc
+
+from billing.api import mapping
+from billing.api.errors import translate_errors
+from billing.service import accounts, balance, batch_check, consume, events, grants, usage
+from billing.service.catalog_view import catalog_in_currency, etag_matches
+from billing.service.dependencies import Dependencies
+from billing.v1 import billing_service_pb2_grpc, catalog_pb2
+
+CATALOG_CACHE_CONTROL = "public, max-age=300"
+# Tells Envoy's Lua filter to serve the named field alone as the REST body (a bare array).
+UNWRAP_HEADER = "x-rest-unwrap"
+
+
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == name:
+            return value
+    return ""
+
+
+class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
+    def __init__(self, deps: Dependencies, catalog_fingerprint: str):
+        self._deps = deps
+        self._catalog_fingerprint = catalog_fingerprint
+
+    @translate_errors
+    async def GetCatalog(self, request, context):
+        view = catalog_in_currency(self._deps.catalog, self._catalog_fingerprint, request.currency)
+        headers = [("etag", view.etag), ("cache-control", CATALOG_CACHE_CONTROL)]
+        if_none_match = _metadata(context, "if-none-match")
+        if if_none_match and etag_matches(if_none_match, view.etag):
+            await context.send_initial_metadata([*headers, ("x-http-status", "304")])
+            return catalog_pb2.PricingCatalog()
+        await context.send_initial_metadata(headers)
+        return mapping.catalog(view)
+
+    @translate_errors
+    async def GetBalance(self, request, context):
+        return mapping.balance(await balance.get_balance(self._deps, request.user_id))
+
+    @translate_errors
+    async def GetUsage(self, request, context):
+        return mapping.usage(await usage.get_usage(self._deps, request.user_id, request.period))
+
+    @translate_errors
+    async def ListEvents(self, request, context):
+        page = await events.list_events(self._deps, request.user_id, request.limit, request.page_token)
+        return mapping.events(page)
+
+    @translate_errors
+    async def CheckSufficientBatch(self, request, context):
+        estimates = [(op.operation, op.estimate_seconds) for op in request.operations]
+        results = await batch_check.check_sufficient_batch(self._deps, request.user_id, estimates)
+        await context.send_initial_metadata([(UNWRAP_HEADER, "results")])
+        return mapping.batch(results)
+
+    @translate_errors
+    async def Consume(self, request, context):
+        resume_token = request.resume_token or _metadata(context, "x-resume-token")
+        result = await consume.consume(
+            self._deps, request.user_id, request.operation, request.seconds, request.idempotency_key, resume_token
+        )
+        return mapping.consume(result)
+
+    @translate_errors
+    async def CreateAccount(self, request, context):
+        return mapping.account(await accounts.create_account(self._deps, request.user_id, request.plan_key))
+
+    @translate_errors
+    async def CreateGrant(self, request, context):
+        result = await grants.create_grant(
+            self._deps, request.user_id, request.source, request.seconds, request.reason, request.idempotency_key
+        )
+        return mapping.grant(result)

@@ -1,0 +1,76 @@
+"""Every input has a bound; these functions check them and name the offending field."""
+
+from __future__ import annotations
+
+import re
+
+from billing.domain.errors import InvalidArgument
+
+USER_ID_MAX_LENGTH = 128
+IDEMPOTENCY_KEY_MAX_LENGTH = 128
+REASON_MAX_LENGTH = 500
+RESUME_TOKEN_MAX_LENGTH = 128
+PAGE_TOKEN_MAX_LENGTH = 64
+CONSUME_SECONDS_MAX = 86_400  # one operation is at most a day of AI time
+GRANT_SECONDS_MAX = 315_360_000  # ten years
+BATCH_OPERATIONS_MAX = 100
+EVENTS_PAGE_DEFAULT = 50
+EVENTS_PAGE_MAX = 200
+
+OPERATIONS = ("build", "plan", "export", "metadata_generation")
+GRANT_SOURCES = ("welcome", "gift", "adjustment")
+USAGE_PERIODS = ("day", "month")
+
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@|-]*$")
+_PRINTABLE_TOKEN = re.compile(r"^[\x21-\x7e]+$")
+
+
+def require_user_id(user_id: str, field: str = "user_id") -> str:
+    if not user_id:
+        raise InvalidArgument(f"{field} is required", field=field)
+    if len(user_id) > USER_ID_MAX_LENGTH:
+        raise InvalidArgument(f"{field} is longer than {USER_ID_MAX_LENGTH} characters", field=field)
+    if not _USER_ID.match(user_id):
+        raise InvalidArgument(f"{field} may hold letters, digits and _ . : @ | - only", field=field)
+    return user_id
+
+
+def require_operation(operation: str, field: str = "operation") -> str:
+    if operation not in OPERATIONS:
+        raise InvalidArgument(f"{field} must be one of {', '.join(OPERATIONS)}", field=field)
+    return operation
+
+
+def require_seconds(seconds: int, *, field: str, minimum: int, maximum: int) -> int:
+    if not minimum <= seconds <= maximum:
+        raise InvalidArgument(f"{field} must be between {minimum} and {maximum}", field=field)
+    return seconds
+
+
+def require_token(value: str, *, field: str, max_length: int, required: bool) -> str:
+    if not value:
+        if required:
+            raise InvalidArgument(f"{field} is required", field=field)
+        return value
+    if len(value) > max_length:
+        raise InvalidArgument(f"{field} is longer than {max_length} characters", field=field)
+    if not _PRINTABLE_TOKEN.match(value):
+        raise InvalidArgument(f"{field} must be printable ASCII without spaces", field=field)
+    return value
+
+
+def require_idempotency_key(key: str) -> str:
+    return require_token(key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_MAX_LENGTH, required=True)
+
+
+def require_reason(reason: str) -> str:
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InvalidArgument(f"reason is longer than {REASON_MAX_LENGTH} characters", field="reason")
+    return reason
+
+
+def page_size(limit: int) -> int:
+    """AIP-158: 0 means the default, above the maximum is capped, negative is an error."""
+    if limit < 0:
+        raise InvalidArgument("limit must not be negative", field="limit")
+    return EVENTS_PAGE_DEFAULT if limit == 0 else min(limit, EVENTS_PAGE_MAX)

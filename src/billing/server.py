@@ -1,0 +1,85 @@
+"""The gRPC server: BillingService, health and reflection; graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.clock import SystemClock
+from billing.adapters.db.migrate import upgrade_to_head
+from billing.adapters.db.unit_of_work import UnitOfWorkFactory, create_engine
+from billing.api.servicer import BillingServicer
+from billing.service.dependencies import Dependencies
+from billing.settings import Settings
+from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
+
+log = logging.getLogger("billing.server")
+MAX_MESSAGE_BYTES = 1024 * 1024
+SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+
+
+def create_server(servicer: BillingServicer, address: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 1),
+        ]
+    )
+    billing_service_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(address)
+    return server, health_servicer, port
+
+
+async def serve(settings: Settings) -> None:
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    catalog, fingerprint = load_catalog(settings.catalog_path)
+    engine = create_engine(settings.database_url)
+    deps = Dependencies(unit_of_work=UnitOfWorkFactory(engine), catalog=catalog, clock=SystemClock())
+    server, health_servicer, port = create_server(
+        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}"
+    )
+    await server.start()
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, catalog.version)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.stop(settings.shutdown_grace_seconds)
+    await engine.dispose()
+
+
+def main() -> None:
+    settings = Settings.from_environment()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        runner.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""What every use case needs, built once by the server and passed in."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from billing.adapters.clock import Clock
+from billing.domain.catalog import Catalog
+
+RESUME_TOKEN_TTL = timedelta(hours=1)
+
+
+def new_resume_token() -> str:
+    return "rt_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    unit_of_work: Callable  # () -> an async context manager UnitOfWork
+    catalog: Catalog
+    clock: Clock
+    new_resume_token: Callable[[], str] = field(default=new_resume_token)
+    resume_token_ttl: timedelta = RESUME_TOKEN_TTL

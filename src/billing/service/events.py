@@ -1,0 +1,51 @@
+"""ListEvents: the ledger, newest first, a page at a time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from billing.adapters.db.history_repository import EventRow
+from billing.domain.errors import AccountNotFound, InvalidArgument
+from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_user_id
+from billing.service.dependencies import Dependencies
+
+_TOKEN_PREFIX = "before:"
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    events: list[EventRow]
+    next_page_token: str
+
+
+def encode_page_token(before_event_seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{before_event_seq}".encode()).decode()
+
+
+def decode_page_token(token: str) -> int | None:
+    if not token:
+        return None
+    invalid = InvalidArgument("page_token is not a token this service issued", field="page_token")
+    if len(token) > PAGE_TOKEN_MAX_LENGTH:
+        raise invalid
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid from None
+    if not text.startswith(_TOKEN_PREFIX) or not text[len(_TOKEN_PREFIX):].isdigit():
+        raise invalid
+    return int(text[len(_TOKEN_PREFIX):])
+
+
+async def list_events(deps: Dependencies, user_id: str, limit: int, page_token: str) -> EventsPage:
+    require_user_id(user_id)
+    size = page_size(limit)
+    before = decode_page_token(page_token)
+    async with deps.unit_of_work() as uow:
+        if not await uow.wallets.exists(user_id):
+            raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
+        rows = await uow.history.events_page(user_id, before, size + 1)
+    page, more = rows[:size], len(rows) > size
+    return EventsPage(events=page, next_page_token=encode_page_token(page[-1].event_seq) if more else "")

@@ -1,0 +1,48 @@
+"""Configuration from the environment, read once at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from billing.adapters.catalog_file import DEFAULT_CATALOG_PATH
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    grpc_host: str
+    grpc_port: int
+    migrate_on_start: bool
+    catalog_path: Path
+    shutdown_grace_seconds: float
+    log_level: str
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        database_url = os.environ.get("DATABASE_URL", "")
+        if not database_url:
+            raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
+        return cls(
+            database_url=normalize_database_url(database_url),
+            grpc_host=os.environ.get("BILLING_GRPC_HOST", "0.0.0.0"),
+            grpc_port=int(os.environ.get("BILLING_GRPC_PORT", "50051")),
+            migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),
+            catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
+            shutdown_grace_seconds=float(os.environ.get("BILLING_SHUTDOWN_GRACE_SECONDS", "10")),
+            log_level=os.environ.get("BILLING_LOG_LEVEL", "INFO"),
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accepts postgres:// and postgresql:// URLs too; the service always drives psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

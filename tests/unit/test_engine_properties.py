@@ -1,0 +1,502 @@
+"""Property tests: the Wallet engine against a deliberately naive reference model.
+
+Hypothesis draws a plan, a UTC start instant and a sequence of operations that only
+moves time forward. Each operation runs on a Wallet rebuilt from the previous step's
+account and buckets (one unit of work per step, as the service uses it), and runs the
+same operation on `RefModel`: a plain list of buckets and a greedy "pick the bucket the
+documented rule says goes first" loop. After every step the two must agree, and the
+engine's own invariants must hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing.domain.buckets import Bucket, Source
+from billing.domain.catalog import Plan, parse_catalog
+from billing.domain.clock_math import add_months
+from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
+from billing.domain.wallet import MAX_BALANCE_SECONDS, Account, EventType, LedgerEntry, Wallet
+
+UTC = timezone.utc
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = parse_catalog(json.loads((ROOT / "catalog" / "catalog.json").read_text()))
+FREE = CATALOG.plan("free")
+STARTER = CATALOG.plan("starter")
+
+PLANS: dict[str, Plan] = {
+    "free": FREE,  # 15 min a day, 300 min a month
+    "free_small_cap": dataclasses.replace(FREE, monthly_bonus_cap_minutes=40),  # 15 + 15 + 10, then nothing
+    "free_odd_cap": dataclasses.replace(FREE, bonus_daily_minutes=7, monthly_bonus_cap_minutes=17),
+    "free_zero_cap": dataclasses.replace(FREE, monthly_bonus_cap_minutes=0),
+    "starter": STARTER,  # 10 min a day, 200 min a month
+    "starter_uncapped": dataclasses.replace(STARTER, monthly_bonus_cap_minutes=None),
+    "business": CATALOG.plan("business"),  # no daily bonus
+}
+
+CREDIT_EVENT = {
+    Source.PACKAGE: EventType.PACKAGE_CREDIT,
+    Source.SUBSCRIPTION: EventType.SUBSCRIPTION_CREDIT,
+    Source.ROLLOVER: EventType.ROLLOVER_CREATED,
+    Source.WELCOME: EventType.ADJUSTMENT,
+    Source.GIFT: EventType.ADJUSTMENT,
+}
+
+
+def month_of(day: date) -> tuple[int, int]:
+    return (day.year, day.month)
+
+
+def midnight_after(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def expiry_for(source: Source, now: datetime) -> datetime | None:
+    if source in (Source.PACKAGE,):
+        return now + timedelta(days=CATALOG.package_validity_days)
+    if source is Source.ROLLOVER:
+        return now + timedelta(days=CATALOG.rollover_days)
+    if source is Source.SUBSCRIPTION:
+        return add_months(now, 1)
+    return None  # welcome, gift
+
+
+# --------------------------------------------------------------------------- reference model
+
+
+@dataclass
+class RefBucket:
+    seq: int
+    source: Source
+    granted: int
+    remaining: int
+    expires_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        if self.remaining == 0:
+            return False
+        return self.expires_at is None or now < self.expires_at
+
+
+def goes_first(a: RefBucket, b: RefBucket) -> bool:
+    """The guide's rule, spelled out: is `a` consumed before `b`?"""
+    a_daily, b_daily = a.source is Source.DAILY, b.source is Source.DAILY
+    if a_daily != b_daily:
+        return a_daily
+    if a.expires_at != b.expires_at:
+        if a.expires_at is None:
+            return False
+        if b.expires_at is None:
+            return True
+        return a.expires_at < b.expires_at
+    if a.remaining != b.remaining:
+        return a.remaining < b.remaining
+    return a.seq < b.seq
+
+
+class RefModel:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.buckets: list[RefBucket] = []
+        self.last_grant_day: date | None = None
+        self.bonus_used_by_month: Counter = Counter()
+
+    def pool(self, now: datetime, *, with_daily: bool = True) -> list[RefBucket]:
+        return [b for b in self.buckets if b.usable(now) and (with_daily or b.source is not Source.DAILY)]
+
+    def bonus(self, now: datetime) -> int:
+        return sum(b.remaining for b in self.pool(now) if b.source is Source.DAILY)
+
+    def paid(self, now: datetime) -> int:
+        return sum(b.remaining for b in self.pool(now, with_daily=False))
+
+    def total(self, now: datetime) -> int:
+        return self.bonus(now) + self.paid(now)
+
+    def fits_under_ceiling(self, seconds: int, now: datetime) -> bool:
+        return self.total(now) + seconds <= MAX_BALANCE_SECONDS
+
+    def credit(self, source: Source, seconds: int, expires_at: datetime | None) -> RefBucket:
+        bucket = RefBucket(len(self.buckets) + 1, source, seconds, seconds, expires_at)
+        self.buckets.append(bucket)
+        return bucket
+
+    def daily_offer(self, now: datetime) -> int:
+        """Seconds the daily bonus should grant now; 0 for none."""
+        today = now.date()
+        if self.last_grant_day == today:
+            return 0
+        daily = self.plan.bonus_daily_minutes * 60
+        cap_minutes = self.plan.monthly_bonus_cap_minutes
+        if cap_minutes is None:
+            amount = daily
+        else:
+            amount = min(daily, max(0, cap_minutes * 60 - self.bonus_used_by_month[month_of(today)]))
+        if amount == 0 or not self.fits_under_ceiling(amount, now):
+            return 0
+        return amount
+
+    def grant_daily(self, amount: int, now: datetime) -> RefBucket:
+        self.last_grant_day = now.date()
+        return self.credit(Source.DAILY, amount, midnight_after(now))
+
+    def take(self, seconds: int, now: datetime, *, with_daily: bool) -> list[tuple[int, int]] | None:
+        """Greedy: repeatedly pay from whichever usable bucket goes first. None: does not fit."""
+        pool = self.pool(now, with_daily=with_daily)
+        if sum(b.remaining for b in pool) < seconds:
+            return None
+        taken_from: list[tuple[int, int]] = []
+        while seconds > 0:
+            best = pool[0]
+            for candidate in pool[1:]:
+                if goes_first(candidate, best):
+                    best = candidate
+            taken = min(best.remaining, seconds)
+            best.remaining -= taken
+            seconds -= taken
+            pool.remove(best)
+            taken_from.append((best.seq, taken))
+            if best.source is Source.DAILY:
+                self.bonus_used_by_month[month_of(now.date())] += taken
+        return taken_from
+
+
+# --------------------------------------------------------------------------- the simulation
+
+
+def snapshot(wallet: Wallet) -> tuple:
+    return (wallet.account, sorted(wallet.buckets, key=lambda b: b.bucket_seq))
+
+
+class Simulation:
+    def __init__(self, plan: Plan, start: datetime):
+        self.plan = plan
+        self.now = start
+        self.account = Account(
+            account_id="acct-1", plan_key=plan.key, subscription_status="active", created_at=start
+        )
+        self.buckets: list[Bucket] = []
+        self.ledger: list[LedgerEntry] = []
+        self.ref = RefModel(plan)
+        self.daily_used_by_month: Counter = Counter()  # from the engine's own debits
+        self.grants_by_day: Counter = Counter()
+        self.operation_count = 0
+
+    # ---- one unit of work
+
+    def open_wallet(self) -> Wallet:
+        return Wallet(self.account, list(self.buckets))
+
+    def close_wallet(self, wallet: Wallet) -> None:
+        wallet.assert_ledger_matches_buckets()
+        entries = wallet.new_entries
+        first = self.account.last_event_seq + 1
+        assert [e.event_seq for e in entries] == list(range(first, first + len(entries)))
+        assert all(e.occurred_at == self.now and e.account_id == "acct-1" for e in entries)
+        known = {b.bucket_seq for b in self.buckets}
+        assert set(wallet.new_bucket_seqs).isdisjoint(known)
+        assert set(wallet.changed_bucket_seqs) <= known
+        touched = {e.bucket_seq for e in entries if e.seconds < 0} & known
+        assert set(wallet.changed_bucket_seqs) == touched
+        self.account, self.buckets = wallet.account, wallet.buckets
+        self.ledger.extend(entries)
+        self.check_invariants()
+
+    def assert_unchanged(self, wallet: Wallet, before: tuple) -> None:
+        assert snapshot(wallet) == before
+        assert not wallet.account_changed
+        assert wallet.new_entries == [] and wallet.new_bucket_seqs == [] and wallet.changed_bucket_seqs == []
+
+    # ---- invariants after every step
+
+    def check_invariants(self) -> None:
+        now = self.now
+        totals = Wallet(self.account, list(self.buckets)).balance(now).totals
+        # never negative, and the same as the naive model
+        assert totals.total_seconds >= 0 and totals.paid_seconds >= 0 and totals.bonus_seconds >= 0
+        assert totals.total_seconds == self.ref.total(now)
+        assert totals.bonus_seconds == self.ref.bonus(now)
+        assert totals.paid_seconds == self.ref.paid(now)
+        expiries = [b.expires_at for b in self.ref.pool(now) if b.expires_at is not None]
+        assert totals.next_expiry_at == (min(expiries) if expiries else None)
+        # bucket for bucket, including expired and empty ones
+        engine = {b.bucket_seq: (b.source, b.remaining_seconds, b.granted_seconds, b.expires_at) for b in self.buckets}
+        ref = {b.seq: (b.source, b.remaining, b.granted, b.expires_at) for b in self.ref.buckets}
+        assert engine == ref
+        # the ledger explains every second left in every bucket, expired ones included
+        assert sum(e.seconds for e in self.ledger) == sum(b.remaining_seconds for b in self.buckets)
+        for seq in engine:
+            assert sum(e.seconds for e in self.ledger if e.bucket_seq == seq) == engine[seq][1]
+        assert [e.event_seq for e in self.ledger] == list(range(1, len(self.ledger) + 1))
+        assert self.account.last_event_seq == len(self.ledger)
+        assert sorted(engine) == list(range(1, len(engine) + 1)) and self.account.last_bucket_seq == len(engine)
+        # the monthly bonus cap, counted from what was actually consumed
+        cap = self.plan.monthly_bonus_cap_seconds
+        if cap is not None:
+            assert all(used <= cap for used in self.daily_used_by_month.values()), self.daily_used_by_month
+        assert self.account.bonus.used_in_month_of(now.date()) == self.daily_used_by_month[month_of(now.date())]
+        # at most one daily bonus per UTC day
+        assert all(count == 1 for count in self.grants_by_day.values())
+
+    # ---- operations
+
+    def advance(self, delta: timedelta) -> None:
+        assert delta >= timedelta(0)
+        self.now += delta
+
+    def to_midnight(self, offset: timedelta) -> None:
+        self.now = midnight_after(self.now) + offset
+
+    def to_expiry(self, index: int, microseconds: int) -> None:
+        upcoming = sorted({b.expires_at for b in self.ref.buckets if b.expires_at and b.expires_at > self.now})
+        if upcoming:
+            self.now = max(self.now, upcoming[index % len(upcoming)] + timedelta(microseconds=microseconds))
+
+    def grant_daily(self) -> None:
+        wallet = self.open_wallet()
+        before = snapshot(wallet)
+        offer = self.ref.daily_offer(self.now)
+        granted = wallet.grant_daily_bonus_if_due(self.plan, self.now)
+        if offer == 0:
+            assert granted is None
+            self.assert_unchanged(wallet, before)
+        else:
+            assert granted is not None
+            assert granted.source is Source.DAILY
+            assert granted.granted_seconds == granted.remaining_seconds == offer
+            assert granted.granted_at == self.now and granted.expires_at == midnight_after(self.now)
+            (entry,) = wallet.new_entries
+            assert (entry.type, entry.seconds, entry.bucket_seq) == (EventType.DAILY_BONUS, offer, granted.bucket_seq)
+            self.ref.grant_daily(offer, self.now)
+            self.grants_by_day[self.now.date()] += 1
+            # a second touch the same unit of work grants nothing more
+            assert wallet.grant_daily_bonus_if_due(self.plan, self.now) is None
+        self.close_wallet(wallet)
+
+    def credit(self, source: Source, seconds: int) -> None:
+        wallet = self.open_wallet()
+        before = snapshot(wallet)
+        expires_at = expiry_for(source, self.now)
+        if not self.ref.fits_under_ceiling(seconds, self.now):
+            try:
+                wallet.credit(source, seconds, expires_at=expires_at, now=self.now,
+                              event_type=CREDIT_EVENT[source], reason="test credit")
+            except InvalidArgument as error:
+                assert error.field == "seconds"
+            else:
+                raise AssertionError("a credit above the balance ceiling was accepted")
+            self.assert_unchanged(wallet, before)
+        else:
+            bucket = wallet.credit(source, seconds, expires_at=expires_at, now=self.now,
+                                   event_type=CREDIT_EVENT[source], reason="test credit")
+            assert (bucket.source, bucket.granted_seconds, bucket.remaining_seconds) == (source, seconds, seconds)
+            assert bucket.expires_at == expires_at and bucket.granted_at == self.now
+            (entry,) = wallet.new_entries
+            assert (entry.type, entry.seconds, entry.bucket_seq) == (CREDIT_EVENT[source], seconds, bucket.bucket_seq)
+            assert wallet.new_bucket_seqs == [bucket.bucket_seq]
+            self.ref.credit(source, seconds, expires_at)
+        self.close_wallet(wallet)
+
+    def consume(self, seconds: int) -> None:
+        self._debit(seconds, adjustment=False)
+
+    def adjust(self, seconds: int) -> None:
+        self._debit(seconds, adjustment=True)
+
+    def _debit(self, seconds: int, *, adjustment: bool) -> None:
+        if seconds <= 0:
+            return
+        now = self.now
+        wallet = self.open_wallet()
+        before = snapshot(wallet)
+        ref_pool_before = [dataclasses.replace(b) for b in self.ref.pool(now, with_daily=not adjustment)]
+        totals = wallet.balance(now).totals
+        expected = self.ref.take(seconds, now, with_daily=not adjustment)
+        self.operation_count += 1
+        operation = f"op-{self.operation_count}"
+        try:
+            if adjustment:
+                debits = wallet.debit_adjustment(seconds, "support correction", now, {"ticket": "T-1"})
+            else:
+                debits = wallet.consume(operation, seconds, now)
+        except InsufficientAiTime as error:
+            assert not adjustment and expected is None
+            assert error.balance_seconds == totals.total_seconds < seconds
+            assert error.deficit_seconds == seconds - totals.total_seconds
+            assert (error.bonus_daily_seconds, error.paid_seconds) == (totals.bonus_seconds, totals.paid_seconds)
+            assert error.field == "seconds"
+            self.assert_unchanged(wallet, before)  # all or nothing
+            self.close_wallet(wallet)
+            return
+        except BalanceTooLow as error:
+            assert adjustment and expected is None
+            assert error.field == "seconds"
+            self.assert_unchanged(wallet, before)
+            self.close_wallet(wallet)
+            return
+        assert expected is not None, "the engine took time the reference model says is not there"
+
+        # same buckets, same amounts, same order as the naive model
+        assert [(d.bucket.bucket_seq, d.seconds) for d in debits] == expected
+        assert sum(d.seconds for d in debits) == seconds
+        # never from an expired (or empty) bucket: one expiring at T is unusable at T
+        for debit in debits:
+            assert debit.bucket.expires_at is None or now < debit.bucket.expires_at
+            assert 0 < debit.seconds <= debit.bucket.remaining_seconds
+            assert not (adjustment and debit.bucket.source is Source.DAILY)
+        # order, stated directly: debits follow the rule, each but the last drains its bucket,
+        # and nothing that goes before the last debited bucket is left untouched
+        in_debit_order = ref_pool_sorted(ref_pool_before, debits)
+        for earlier, later in zip(in_debit_order, in_debit_order[1:]):
+            assert goes_first(earlier, later)
+        for debit in debits[:-1]:
+            assert debit.seconds == debit.bucket.remaining_seconds
+        last = next(b for b in ref_pool_before if b.seq == debits[-1].bucket.bucket_seq)
+        debited = {d.bucket.bucket_seq for d in debits}
+        for other in ref_pool_before:
+            if other.seq not in debited:
+                assert not goes_first(other, last), (other, last)
+        # one ledger entry per debit, negative, in order
+        expected_type = EventType.ADJUSTMENT if adjustment else EventType.CONSUMPTION
+        assert [(e.type, e.seconds, e.bucket_seq) for e in wallet.new_entries] == [
+            (expected_type, -d.seconds, d.bucket.bucket_seq) for d in debits
+        ]
+        if not adjustment:
+            assert all(e.operation == operation for e in wallet.new_entries)
+        for debit in debits:
+            if debit.bucket.source is Source.DAILY:
+                self.daily_used_by_month[month_of(now.date())] += debit.seconds
+        self.close_wallet(wallet)
+
+
+def ref_pool_sorted(pool: list[RefBucket], debits) -> list[RefBucket]:
+    by_seq = {b.seq: b for b in pool}
+    return [by_seq[d.bucket.bucket_seq] for d in debits]
+
+
+# --------------------------------------------------------------------------- strategies
+
+instants = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)
+)
+small_seconds = st.integers(1, 3_000)
+seconds = st.one_of(small_seconds, st.integers(1, 60_000))
+credit_seconds = st.one_of(
+    small_seconds, small_seconds, st.integers(1, 60_000), st.integers(1, 60_000), st.integers(1, 60_000),
+    st.integers(1, 60_000), st.integers(1, 60_000),
+    st.integers(MAX_BALANCE_SECONDS - 2_000, MAX_BALANCE_SECONDS + 1),  # near the ceiling
+)
+paid_sources = st.sampled_from([Source.PACKAGE, Source.SUBSCRIPTION, Source.ROLLOVER, Source.WELCOME, Source.GIFT])
+within_a_day = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1) - timedelta(microseconds=1))
+
+operations = st.one_of(
+    st.tuples(st.just("advance"), st.one_of(
+        st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=6)),
+        st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+        st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=120)),
+    )),
+    st.tuples(st.just("midnight"), st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(hours=12)])),
+    st.tuples(st.just("to_expiry"), st.integers(0, 20), st.sampled_from([-1, 0, 0, 1])),
+    st.tuples(st.just("daily")),
+    st.tuples(st.just("day"), within_a_day, st.integers(1, 1_200)),
+    st.tuples(st.just("credit"), paid_sources, credit_seconds),
+    st.tuples(st.just("consume"), seconds),
+    st.tuples(st.just("consume_all"), st.integers(-1, 1)),
+    st.tuples(st.just("adjust"), seconds),
+    st.tuples(st.just("adjust_all"), st.integers(-1, 1)),
+)
+
+
+def run(sim: Simulation, op: tuple) -> None:
+    kind, *args = op
+    if kind == "advance":
+        sim.advance(args[0])
+    elif kind == "midnight":
+        sim.to_midnight(args[0])
+    elif kind == "to_expiry":
+        sim.to_expiry(*args)
+    elif kind == "daily":
+        sim.grant_daily()
+    elif kind == "day":  # what a user's first request of a day does: the bonus, then some use
+        sim.to_midnight(args[0])
+        sim.grant_daily()
+        sim.consume(args[1])
+    elif kind == "credit":
+        sim.credit(*args)
+    elif kind == "consume":
+        sim.consume(args[0])
+    elif kind == "consume_all":
+        sim.consume(sim.ref.total(sim.now) + args[0])
+    elif kind == "adjust":
+        sim.adjust(args[0])
+    elif kind == "adjust_all":
+        sim.adjust(sim.ref.paid(sim.now) + args[0])
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    sim.check_invariants()
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@PROPERTY_SETTINGS
+@given(plan_name=st.sampled_from(sorted(PLANS)), start=instants, ops=st.lists(operations, max_size=60))
+def test_wallet_agrees_with_naive_reference_model(plan_name: str, start: datetime, ops: list[tuple]) -> None:
+    sim = Simulation(PLANS[plan_name], start)
+    sim.check_invariants()
+    for op in ops:
+        run(sim, op)
+
+
+@PROPERTY_SETTINGS
+@given(
+    plan_name=st.sampled_from(sorted(PLANS)),
+    start=instants,
+    days=st.lists(st.tuples(within_a_day, st.one_of(st.none(), st.integers(1, 900))), min_size=28, max_size=75),
+)
+def test_daily_bonus_over_consecutive_days_respects_the_monthly_cap(
+    plan_name: str, start: datetime, days: list[tuple[timedelta, int | None]]
+) -> None:
+    """Every day: touch the wallet (bonus), touch it again later, use some or all of the bonus."""
+    plan = PLANS[plan_name]
+    cap = plan.monthly_bonus_cap_seconds
+    sim = Simulation(plan, start)
+    consumed_by_month: Counter = Counter()
+    ledger: list[LedgerEntry] = []
+    for offset, wanted in days:
+        sim.to_midnight(offset)
+        month = month_of(sim.now.date())
+        cap_left = None if cap is None else cap - consumed_by_month[month]
+        offered = plan.daily_bonus_seconds if cap_left is None else min(plan.daily_bonus_seconds, cap_left)
+
+        wallet = sim.open_wallet()
+        granted = wallet.grant_daily_bonus_if_due(plan, sim.now)
+        assert (granted.granted_seconds if granted else 0) == offered
+        later_today = sim.now + (midnight_after(sim.now) - sim.now) / 2
+        assert wallet.grant_daily_bonus_if_due(plan, later_today) is None  # once per UTC day
+        bonus = wallet.balance(sim.now).totals.bonus_seconds
+        assert bonus == offered  # yesterday's bonus expired at midnight
+        take = bonus if wanted is None else min(wanted, bonus)
+        if take:
+            debits = wallet.consume("chat", take, sim.now)
+            assert all(d.bucket.source is Source.DAILY for d in debits)
+            consumed_by_month[month] += take
+        if cap is not None:
+            assert consumed_by_month[month] <= cap
+        assert wallet.account.bonus.used_in_month_of(sim.now.date()) == consumed_by_month[month]
+        wallet.assert_ledger_matches_buckets()
+        ledger.extend(wallet.new_entries)
+        sim.account, sim.buckets = wallet.account, wallet.buckets
+        assert sum(e.seconds for e in ledger) == sum(b.remaining_seconds for b in sim.buckets)
+    granted_days = [e.occurred_at.date() for e in ledger if e.type == EventType.DAILY_BONUS]
+    assert len(granted_days) == len(set(granted_days))
