@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from billing.domain.buckets import Bucket, Source
@@ -215,6 +215,16 @@ class Simulation:
         assert not wallet.account_changed
         assert wallet.new_entries == [] and wallet.new_bucket_seqs == [] and wallet.changed_bucket_seqs == []
 
+    def why_no_daily(self) -> str:
+        if self.ref.last_grant_day == self.now.date():
+            return "granted today"
+        if self.plan.bonus_daily_minutes == 0:
+            return "plan has none"
+        cap = self.plan.monthly_bonus_cap_seconds
+        if cap is not None and self.ref.bonus_used_by_month[month_of(self.now.date())] >= cap:
+            return "cap reached"
+        return "balance ceiling"
+
     # ---- invariants after every step
 
     def check_invariants(self) -> None:
@@ -266,10 +276,13 @@ class Simulation:
         offer = self.ref.daily_offer(self.now)
         granted = wallet.grant_daily_bonus_if_due(self.plan, self.now)
         if offer == 0:
+            event(f"daily: nothing due ({self.why_no_daily()})")
             assert granted is None
             self.assert_unchanged(wallet, before)
         else:
             assert granted is not None
+            if offer < self.plan.daily_bonus_seconds:
+                event("daily: shrunk to the cap left")
             assert granted.source is Source.DAILY
             assert granted.granted_seconds == granted.remaining_seconds == offer
             assert granted.granted_at == self.now and granted.expires_at == midnight_after(self.now)
@@ -293,6 +306,7 @@ class Simulation:
                 assert error.field == "seconds"
             else:
                 raise AssertionError("a credit above the balance ceiling was accepted")
+            event("credit: refused at the ceiling")
             self.assert_unchanged(wallet, before)
         else:
             bucket = wallet.credit(source, seconds, expires_at=expires_at, now=self.now,
@@ -328,6 +342,7 @@ class Simulation:
             else:
                 debits = wallet.consume(operation, seconds, now)
         except InsufficientAiTime as error:
+            event("consume: refused, insufficient")
             assert not adjustment and expected is None
             assert error.balance_seconds == totals.total_seconds < seconds
             assert error.deficit_seconds == seconds - totals.total_seconds
@@ -337,12 +352,16 @@ class Simulation:
             self.close_wallet(wallet)
             return
         except BalanceTooLow as error:
+            event("adjust: refused, balance too low" + (" (daily bonus left)" if self.ref.bonus(now) else ""))
             assert adjustment and expected is None
             assert error.field == "seconds"
             self.assert_unchanged(wallet, before)
             self.close_wallet(wallet)
             return
         assert expected is not None, "the engine took time the reference model says is not there"
+        event(f"{'adjust' if adjustment else 'consume'}: {min(len(debits), 3)}+ buckets")
+        if any(b.expires_at == now for b in self.ref.buckets):
+            event("debit at the very instant a bucket expires")
 
         # same buckets, same amounts, same order as the naive model
         assert [(d.bucket.bucket_seq, d.seconds) for d in debits] == expected
@@ -406,7 +425,7 @@ operations = st.one_of(
     st.tuples(st.just("midnight"), st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(hours=12)])),
     st.tuples(st.just("to_expiry"), st.integers(0, 20), st.sampled_from([-1, 0, 0, 1])),
     st.tuples(st.just("daily")),
-    st.tuples(st.just("day"), within_a_day, st.integers(1, 1_200)),
+    st.tuples(st.just("day"), within_a_day, st.one_of(st.none(), st.integers(1, 1_200))),  # None: all the bonus
     st.tuples(st.just("credit"), paid_sources, credit_seconds),
     st.tuples(st.just("consume"), seconds),
     st.tuples(st.just("consume_all"), st.integers(-1, 1)),
@@ -428,7 +447,7 @@ def run(sim: Simulation, op: tuple) -> None:
     elif kind == "day":  # what a user's first request of a day does: the bonus, then some use
         sim.to_midnight(args[0])
         sim.grant_daily()
-        sim.consume(args[1])
+        sim.consume(sim.ref.bonus(sim.now) if args[1] is None else args[1])
     elif kind == "credit":
         sim.credit(*args)
     elif kind == "consume":
@@ -450,8 +469,9 @@ PROPERTY_SETTINGS = settings(
 
 
 @PROPERTY_SETTINGS
-@given(plan_name=st.sampled_from(sorted(PLANS)), start=instants, ops=st.lists(operations, max_size=60))
+@given(plan_name=st.sampled_from(sorted(PLANS)), start=instants, ops=st.lists(operations, max_size=100))
 def test_wallet_agrees_with_naive_reference_model(plan_name: str, start: datetime, ops: list[tuple]) -> None:
+    event(f"length: {len(ops) // 10 * 10}+ operations")
     sim = Simulation(PLANS[plan_name], start)
     sim.check_invariants()
     for op in ops:

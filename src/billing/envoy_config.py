@@ -1,0 +1,55 @@
+"""Renders envoy.yaml for a run: ports and the CORS origin.
+
+Envoy's YAML has no environment substitution, so envoy.yaml carries the defaults
+(REST :8080, gRPC upstream :50051, admin :9901, origin http://localhost:3000) on
+lines tagged with a trailing marker comment, and this module rewrites exactly those
+values. The run script passes BILLING_CORS_ORIGIN as cors_origin and writes the
+result to a temporary file; Envoy must still start from the repo root (relative
+paths to gen/billing_descriptor.pb and envoy/billing_response.lua).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
+DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+CORS_ORIGIN_ENV = "BILLING_CORS_ORIGIN"
+
+_PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
+_CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'
+
+
+def _replace_once(pattern: str, replacement: str, text: str, what: str) -> str:
+    new_text, count = re.subn(pattern, lambda m: m.group(1) + replacement + m.group(2), text)
+    if count != 1:
+        raise ValueError(f"envoy template: expected exactly one `# {what}` line, found {count}")
+    return new_text
+
+
+def _check_port(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ValueError(f"{name} must be a TCP port (1-65535), got {value!r}")
+    return value
+
+
+def render_envoy_config(
+    template_text: str,
+    *,
+    listen_port: int,
+    grpc_port: int,
+    admin_port: int,
+    cors_origin: str,
+) -> str:
+    """Returns template_text with the marked ports and CORS origin replaced."""
+    origin = cors_origin.strip()
+    if not origin or any(ch.isspace() for ch in origin):
+        raise ValueError(f"cors_origin must be one origin like https://app.example.com, got {cors_origin!r}")
+    text = template_text
+    for marker, value in (("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_port", admin_port)):
+        port = _check_port(marker, value)
+        text = _replace_once(_PORT_VALUE.replace("MARKER", marker), str(port), text, marker)
+    # A JSON string is a valid YAML double-quoted scalar.
+    return _replace_once(_CORS_ORIGIN, json.dumps(origin), text, "cors_origin")
