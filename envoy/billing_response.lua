@@ -15,7 +15,7 @@
 -- afterwards, so every header change happens before the body is touched.
 
 local ERROR_CODES = {
-  [400] = "INVALID_REQUEST",
+  [400] = "INVALID_ARGUMENT",
   [404] = "NOT_FOUND",
   [405] = "METHOD_NOT_ALLOWED",
   [413] = "PAYLOAD_TOO_LARGE",

@@ -81,7 +81,7 @@ def run() -> int:
     children = [
         subprocess.Popen([sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT),
         subprocess.Popen(
-            [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn"], cwd=REPO_ROOT
+            [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart"], cwd=REPO_ROOT
         ),
     ]
     print(f"billing: gRPC on :{grpc_port}, REST on http://localhost:{rest_port}/v1/billing/..., "

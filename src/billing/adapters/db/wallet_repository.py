@@ -23,13 +23,20 @@ _BUCKET_COLUMNS = (
     buckets.c.remaining_seconds, buckets.c.granted_at, buckets.c.expires_at,
 )
 
-# One round trip: the account (locked or not) and its live buckets.
+# One round trip: the account and its live buckets.
 _load_query = (
     select(accounts, *_BUCKET_COLUMNS)
     .select_from(accounts.outerjoin(buckets, _live_bucket_join))
     .where(accounts.c.account_id == bindparam("account_id"))
 )
-_load_for_update_query = _load_query.with_for_update(of=accounts)
+# The lock is taken by a statement of its own. Under READ COMMITTED, a FOR UPDATE that
+# waits for the lock re-reads only the locked row when it gets it: rows joined to it
+# (the buckets) would still come from the snapshot taken before the wait, so a queued
+# writer would debit remainders another writer had already spent. The load that follows
+# the lock is a new statement with a new snapshot, which sees every committed change.
+_lock_account_query = (
+    select(accounts.c.account_id).where(accounts.c.account_id == bindparam("account_id")).with_for_update()
+)
 
 _update_bucket = (
     update(buckets)
@@ -43,8 +50,11 @@ class WalletRepository:
         self._connection = connection
 
     async def load(self, account_id: str, now: datetime, *, for_update: bool) -> Wallet | None:
-        query = _load_for_update_query if for_update else _load_query
-        rows = (await self._connection.execute(query, {"account_id": account_id, "now": now})).all()
+        if for_update:
+            locked = (await self._connection.execute(_lock_account_query, {"account_id": account_id})).first()
+            if locked is None:
+                return None
+        rows = (await self._connection.execute(_load_query, {"account_id": account_id, "now": now})).all()
         if not rows:
             return None
         account = _account_from_row(rows[0])

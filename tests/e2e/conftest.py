@@ -1,0 +1,172 @@
+"""End-to-end harness: PostgreSQL + the real gRPC server + Envoy, once per session.
+
+Fixtures (all session-scoped):
+  database_url    a fresh migrated database billing_e2e_<random> on DATABASE_URL's
+                  server if set, else on the embedded PostgreSQL (tests/support/database.py).
+  billing_server  `python -m billing.server` on a free port, migrated on start;
+                  ready when grpc.health.v1 Check("") answers SERVING.
+  envoy_proxy     .venv/bin/envoy with envoy.yaml rendered for free ports, started
+                  from the repo root; ready when the listener answers HTTP.
+  e2e             E2EStack(rest_base_url, grpc_target, database_url) with .http().
+  http            e2e.http: http(method, path, json=None, headers=None, body=None)
+                  -> (status, headers, body_bytes); header names lowercased.
+
+BILLING_E2E_SERVER_CMD (shell words) replaces the server command, e.g. to run the
+suite against a stub.
+"""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json as jsonlib
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.support.database import fresh_database
+from tests.support.processes import (
+    REPO_ROOT, VENV_BIN, BillingServer, free_port, start_billing_server, start_failed, stop_process,
+)
+
+ENVOY = VENV_BIN / "envoy"
+ENVOY_START_TIMEOUT = 15.0
+HTTP_TIMEOUT = 30.0  # above the 15 s route timeout, so Envoy answers first
+
+
+# ---------------------------------------------------------------- database
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database("billing_e2e") as url:
+        yield url
+
+
+# ---------------------------------------------------------------- gRPC server
+
+
+@pytest.fixture(scope="session")
+def billing_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingServer]:
+    server = start_billing_server(database_url, tmp_path_factory.mktemp("billing-server"))
+    try:
+        yield server
+    finally:
+        stop_process(server.process)
+
+
+# ---------------------------------------------------------------- Envoy
+
+
+@dataclass(frozen=True)
+class EnvoyProxy:
+    listen_port: int
+    admin_port: int
+    config_path: Path
+    log: Path
+
+
+def _listener_answers(port: int) -> bool:
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        conn.request("GET", "/v1/billing/__e2e_ready")
+        conn.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
+    from billing.envoy_config import DEFAULT_CORS_ORIGIN, ENVOY_TEMPLATE, render_envoy_config
+
+    folder = tmp_path_factory.mktemp("envoy")
+    listen_port, admin_port = free_port(), free_port()
+    proxy = EnvoyProxy(listen_port, admin_port, folder / "envoy.yaml", folder / "envoy.log")
+    proxy.config_path.write_text(render_envoy_config(
+        ENVOY_TEMPLATE.read_text(),
+        listen_port=listen_port,
+        grpc_port=billing_server.grpc_port,
+        admin_port=admin_port,
+        cors_origin=DEFAULT_CORS_ORIGIN,
+    ))
+    argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn"]
+    with open(proxy.log, "wb") as log:
+        # cwd: the config names gen/billing_descriptor.pb and envoy/*.lua relative to the repo root.
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + ENVOY_START_TIMEOUT
+        while not _listener_answers(listen_port):
+            if proc.poll() is not None:
+                start_failed("envoy", proc, f"exited with code {proc.returncode}", [proxy.log])
+            if time.monotonic() > deadline:
+                start_failed("envoy", proc, f"listener :{listen_port} silent for {ENVOY_START_TIMEOUT:.0f}s",
+                              [proxy.log])
+            time.sleep(0.1)
+        yield proxy
+    finally:
+        stop_process(proc)
+
+
+# ---------------------------------------------------------------- the stack
+
+
+@dataclass(frozen=True)
+class E2EStack:
+    rest_base_url: str
+    grpc_target: str
+    database_url: str
+    server: BillingServer
+    envoy: EnvoyProxy
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One REST request through Envoy. `json` is encoded with content-type
+        application/json; `body` sends raw bytes instead. Returns (status, headers
+        with lowercased names, repeated ones joined by ", ", body bytes)."""
+        send_headers = dict(headers or {})
+        if json is not None:
+            if body is not None:
+                raise ValueError("pass json or body, not both")
+            body = jsonlib.dumps(json).encode()
+            if not any(name.lower() == "content-type" for name in send_headers):
+                send_headers["Content-Type"] = "application/json"
+        conn = httpclient.HTTPConnection("127.0.0.1", self.envoy.listen_port, timeout=HTTP_TIMEOUT)
+        try:
+            conn.request(method, path, body=body, headers=send_headers)
+            response = conn.getresponse()
+            data = response.read()
+            reply_headers: dict[str, str] = {}
+            for name, value in response.getheaders():
+                key = name.lower()
+                reply_headers[key] = f"{reply_headers[key]}, {value}" if key in reply_headers else value
+            return response.status, reply_headers, data
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="session")
+def e2e(database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy) -> E2EStack:
+    return E2EStack(
+        rest_base_url=f"http://127.0.0.1:{envoy_proxy.listen_port}",
+        grpc_target=billing_server.grpc_target,
+        database_url=database_url,
+        server=billing_server,
+        envoy=envoy_proxy,
+    )
+
+
+@pytest.fixture(scope="session")
+def http(e2e: E2EStack):
+    return e2e.http

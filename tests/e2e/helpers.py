@@ -1,0 +1,45 @@
+"""Small helpers shared by the REST tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def new_user() -> str:
+    return f"e2e-{uuid.uuid4().hex[:12]}"
+
+
+def body_json(body: bytes):
+    return json.loads(body.decode())
+
+
+def call(http, method: str, path: str, payload=None, headers=None):
+    status, reply_headers, body = http(method, path, json=payload, headers=headers)
+    return status, reply_headers, (body_json(body) if body else None)
+
+
+def create_account(http, user_id: str, plan_key: str = "") -> dict:
+    payload = {"user_id": user_id} | ({"plan_key": plan_key} if plan_key else {})
+    status, _, body = call(http, "POST", "/v1/billing/accounts", payload)
+    assert status == 200, body
+    return body
+
+
+def grant(http, user_id: str, seconds: int, source: str = "gift") -> dict:
+    payload = {"user_id": user_id, "source": source, "seconds": seconds, "reason": "e2e", "idempotency_key": uuid.uuid4().hex}
+    status, _, body = call(http, "POST", "/v1/billing/admin/grants", payload)
+    assert status == 200, body
+    return body
+
+
+def assert_error(status: int, body: dict, http_status: int, error: str, field: str | None = None) -> None:
+    assert status == http_status, body
+    assert body["error"] == error, body
+    assert body["http_status"] == http_status
+    assert isinstance(body.get("message"), str) and body["message"]
+    if field is not None:
+        assert body.get("field") == field, body

@@ -1,0 +1,74 @@
+"""envoy.yaml loads in Envoy (validate mode: no ports bound, no upstream needed)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from billing.envoy_config import DEFAULT_CORS_ORIGIN, ENVOY_TEMPLATE, render_envoy_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENVOY = REPO_ROOT / ".venv" / "bin" / "envoy"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _validate(config_path) -> subprocess.CompletedProcess:
+    # cwd: the descriptor set and the Lua file are relative to the repo root.
+    return subprocess.run(
+        [str(ENVOY), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart",
+         "--log-level", "warn"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_rendered_config_validates(tmp_path):
+    config = tmp_path / "envoy.yaml"
+    config.write_text(render_envoy_config(
+        ENVOY_TEMPLATE.read_text(),
+        listen_port=free_port(), grpc_port=free_port(), admin_port=free_port(),
+        cors_origin="https://app.example.com",
+    ))
+    result = _validate(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checked_in_config_validates():
+    result = _validate(ENVOY_TEMPLATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_render_rewrites_exactly_the_marked_values():
+    template = ENVOY_TEMPLATE.read_text()
+    assert f'exact: "{DEFAULT_CORS_ORIGIN}"' in template
+    rendered = render_envoy_config(
+        template, listen_port=18080, grpc_port=15051, admin_port=19901, cors_origin="https://a.example",
+    )
+    assert "port_value: 18080}  # listen_port" in rendered
+    assert "port_value: 15051}  # grpc_port" in rendered
+    assert "port_value: 19901}  # admin_port" in rendered
+    assert 'exact: "https://a.example"  # cors_origin' in rendered
+    changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
+    assert len(changed) == 4 and len(template.splitlines()) == len(rendered.splitlines())
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"listen_port": 0}, {"grpc_port": 70000}, {"admin_port": "9901"}, {"cors_origin": ""},
+    {"cors_origin": "http://a http://b"},
+])
+def test_render_rejects_bad_values(kwargs):
+    args = {"listen_port": 8080, "grpc_port": 50051, "admin_port": 9901, "cors_origin": DEFAULT_CORS_ORIGIN}
+    with pytest.raises(ValueError):
+        render_envoy_config(ENVOY_TEMPLATE.read_text(), **{**args, **kwargs})
+
+
+def test_render_requires_the_markers():
+    with pytest.raises(ValueError, match="listen_port"):
+        render_envoy_config("admin: {}\n", listen_port=1, grpc_port=2, admin_port=3, cors_origin="http://x")
