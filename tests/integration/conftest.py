@@ -49,3 +49,83 @@ async def assert_ledger_balanced(engine):
             assert await find_violations(connection, account_id) == []
 
     return check
+
+
+# --- helpers shared by the integration tests -------------------------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from sqlalchemy import func, select  # noqa: E402
+
+from billing.adapters.db.tables import buckets as buckets_table, ledger_events  # noqa: E402
+from billing.domain.buckets import Source  # noqa: E402
+from billing.domain.wallet import EventType  # noqa: E402
+from billing.service.accounts import create_account  # noqa: E402
+from billing.service.wallet_loading import load_wallet_for_update  # noqa: E402
+
+
+@pytest.fixture
+def advance(clock):
+    """advance(**timedelta_kwargs): moves the fixed clock forward."""
+
+    def move(**delta):
+        clock.set(clock.now() + timedelta(**delta))
+        return clock.now()
+
+    return move
+
+
+@pytest.fixture
+async def account(deps, user_id):
+    """A fresh free-plan account for user_id (welcome 30 min + today's 15 min daily bonus)."""
+    return await create_account(deps, user_id, "free")
+
+
+@pytest.fixture
+def ledger_rows(engine):
+    """await ledger_rows(account_id) -> number of ledger events of the account."""
+
+    async def count(account_id: str) -> int:
+        async with engine.connect() as connection:
+            query = select(func.count()).select_from(ledger_events).where(ledger_events.c.account_id == account_id)
+            return (await connection.execute(query)).scalar_one()
+
+    return count
+
+
+@pytest.fixture
+def bucket_rows(engine):
+    """await bucket_rows(account_id) -> every bucket row of the account (expired and empty included)."""
+
+    async def rows(account_id: str):
+        async with engine.connect() as connection:
+            query = select(buckets_table).where(buckets_table.c.account_id == account_id).order_by(
+                buckets_table.c.bucket_seq
+            )
+            return (await connection.execute(query)).all()
+
+    return rows
+
+
+@pytest.fixture
+def seed_bucket(deps):
+    """await seed_bucket(account_id, source, seconds, expires_at): credits a bucket through the aggregate,
+    as a purchase or renewal would (the service has no use case for those yet)."""
+
+    async def seed(account_id: str, source: Source, seconds: int, expires_at):
+        event_type = {
+            Source.PACKAGE: EventType.PACKAGE_CREDIT,
+            Source.SUBSCRIPTION: EventType.SUBSCRIPTION_CREDIT,
+            Source.ROLLOVER: EventType.ROLLOVER_CREATED,
+        }.get(source, EventType.ADJUSTMENT)
+        now = deps.clock.now()
+        async with deps.unit_of_work() as uow:
+            wallet = await load_wallet_for_update(uow, account_id, now)
+            bucket = wallet.credit(
+                source, seconds, expires_at=expires_at, now=now, event_type=event_type, reason=f"seeded {source}"
+            )
+            await uow.wallets.save(wallet, now)
+            await uow.commit()
+        return bucket
+
+    return seed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from billing.adapters.db.history_repository import EventRow
@@ -12,6 +13,8 @@ from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_user
 from billing.service.dependencies import Dependencies
 
 _TOKEN_PREFIX = "before:"
+# ASCII digits only (str.isdigit also accepts "²" and "٣"), at most 18 of them: always a bigint.
+_EVENT_SEQ = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def decode_page_token(token: str) -> int | None:
         text = base64.urlsafe_b64decode(token.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid from None
-    if not text.startswith(_TOKEN_PREFIX) or not text[len(_TOKEN_PREFIX):].isdigit():
+    if not text.startswith(_TOKEN_PREFIX) or not _EVENT_SEQ.fullmatch(text[len(_TOKEN_PREFIX):]):
         raise invalid
     return int(text[len(_TOKEN_PREFIX):])
 
