@@ -48,7 +48,7 @@ def migrate() -> str:
 
 async def verify(url: str) -> list[str]:
     from billing.adapters.db.invariants import find_violations
-    from billing.adapters.db.unit_of_work import create_engine
+    from billing.adapters.db.sqlalchemy_engine import create_engine
 
     engine = create_engine(url)
     try:

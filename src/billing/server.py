@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -13,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.migrate import upgrade_to_head
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, create_engine
+from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
 from billing.api.servicer import BillingServicer
 from billing.service.dependencies import Dependencies
 from billing.settings import Settings
@@ -46,8 +47,8 @@ async def serve(settings: Settings) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade_to_head, settings.database_url)
     catalog, fingerprint = load_catalog(settings.catalog_path)
-    engine = create_engine(settings.database_url)
-    deps = Dependencies(unit_of_work=UnitOfWorkFactory(engine), catalog=catalog, clock=SystemClock())
+    pool = await open_pool(settings.database_url, settings.database_pool_size)
+    deps = Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=catalog, clock=SystemClock())
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}"
     )
@@ -65,12 +66,16 @@ async def serve(settings: Settings) -> None:
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(settings.shutdown_grace_seconds)
-    await engine.dispose()
+    await pool.close()
 
 
 def main() -> None:
     settings = Settings.from_environment()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.workers > 1:
+        from billing.supervisor import run_workers
+
+        sys.exit(run_workers(settings))
     try:
         import uvloop
 

@@ -23,6 +23,8 @@ class Settings:
     catalog_path: Path
     shutdown_grace_seconds: float
     log_level: str
+    database_pool_size: int
+    workers: int
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -37,6 +39,8 @@ class Settings:
             catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
             shutdown_grace_seconds=float(os.environ.get("BILLING_SHUTDOWN_GRACE_SECONDS", "10")),
             log_level=os.environ.get("BILLING_LOG_LEVEL", "INFO"),
+            database_pool_size=int(os.environ.get("BILLING_DB_POOL_SIZE", "16")),
+            workers=int(os.environ.get("BILLING_WORKERS", "1")),
         )
 
 

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from billing.adapters.db.invariants import find_violations
-from billing.adapters.db.unit_of_work import create_engine
+from billing.adapters.db.sqlalchemy_engine import create_engine
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
 from tests.support.processes import start_billing_server, stop_process

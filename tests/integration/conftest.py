@@ -8,7 +8,8 @@ import pytest
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
 from billing.adapters.db.invariants import find_violations
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, create_engine
+from billing.adapters.db.sqlalchemy_engine import create_engine
+from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
 from billing.service.dependencies import Dependencies
 from tests.support.database import fresh_database
 
@@ -26,15 +27,22 @@ async def engine(database_url):
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+async def pool(database_url):
+    pool = await open_pool(database_url, size=8)
+    yield pool
+    await pool.close()
+
+
 @pytest.fixture
 def clock():
     return FixedClock(datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc))
 
 
 @pytest.fixture
-def deps(engine, clock):
+def deps(pool, clock):
     catalog, _ = load_catalog()
-    return Dependencies(unit_of_work=UnitOfWorkFactory(engine), catalog=catalog, clock=clock)
+    return Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=catalog, clock=clock)
 
 
 @pytest.fixture
@@ -124,7 +132,7 @@ def seed_bucket(deps):
             bucket = wallet.credit(
                 source, seconds, expires_at=expires_at, now=now, event_type=event_type, reason=f"seeded {source}"
             )
-            await uow.wallets.save(wallet, now)
+            uow.wallets.save(wallet, now)
             await uow.commit()
         return bucket
 

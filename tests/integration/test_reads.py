@@ -31,7 +31,7 @@ async def credit_many(deps, user_id: str, count: int) -> None:
         wallet = await load_wallet_for_update(uow, user_id, now)
         for i in range(count):
             wallet.credit(Source.GIFT, 1, expires_at=None, now=now, event_type=EventType.ADJUSTMENT, reason=f"g{i}")
-        await uow.wallets.save(wallet, now)
+        uow.wallets.save(wallet, now)
         await uow.commit()
 
 

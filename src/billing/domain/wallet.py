@@ -82,7 +82,7 @@ class Wallet:
         self.changed_bucket_seqs: list[int] = []
         self.new_entries: list[LedgerEntry] = []
         self._remaining_before = {b.bucket_seq: b.remaining_seconds for b in buckets}
-        self._account_before = account
+        self.loaded_account = account
 
     @property
     def buckets(self) -> list[Bucket]:
@@ -93,7 +93,14 @@ class Wallet:
 
     @property
     def account_changed(self) -> bool:
-        return self.account != self._account_before
+        return self.account != self.loaded_account
+
+    def debits_of_existing_buckets(self) -> list[tuple[int, int]]:
+        """(bucket_seq, seconds taken) for each bucket that existed when loaded and was debited."""
+        return [
+            (seq, self._remaining_before[seq] - self._buckets[seq].remaining_seconds)
+            for seq in self.changed_bucket_seqs
+        ]
 
     def balance(self, now: datetime) -> BalanceView:
         return balance_at(self._buckets.values(), now)

@@ -54,7 +54,7 @@ async def create_account(deps: Dependencies, user_id: str, plan_key: str) -> Acc
                     metadata={"plan_key": plan.key},
                 )
             wallet.grant_daily_bonus_if_due(plan, now)
-            await uow.wallets.save(wallet, now)
+            uow.wallets.save(wallet, now)
             await uow.commit()
     account = wallet.account
     return AccountResult(

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 
 from billing.domain.errors import (
-    IdempotencyKeyReused, InsufficientAiTime, ResumeTokenExpired, ResumeTokenInvalid, ResumeTokenUsed,
+    InsufficientAiTime, ResumeTokenExpired, ResumeTokenInvalid, ResumeTokenUsed,
 )
 from billing.domain.limits import (
     CONSUME_SECONDS_MAX, RESUME_TOKEN_MAX_LENGTH, require_idempotency_key, require_operation,
@@ -16,7 +16,7 @@ from billing.service.dependencies import Dependencies
 from billing.service.results import (
     ConsumeResult, TakenFromBucket, consume_result_from_json, consume_result_to_json,
 )
-from billing.service.wallet_loading import load_wallet_for_update
+from billing.service.wallet_loading import answer, lock_wallet_for_request
 
 
 async def consume(
@@ -31,14 +31,9 @@ async def consume(
     now = deps.clock.now()
     async with deps.unit_of_work() as uow:
         # The account lock serializes every write to this account, duplicates included.
-        wallet = await load_wallet_for_update(uow, user_id, now)
-        stored = await uow.idempotency.get(user_id, idempotency_key)
-        if stored is not None:
-            if stored.request_fingerprint != fingerprint:
-                raise IdempotencyKeyReused(
-                    "idempotency_key was used for a different request", field="idempotency_key"
-                )
-            return consume_result_from_json(stored.response, replayed=True)
+        wallet, first_answer = await lock_wallet_for_request(uow, user_id, now, idempotency_key, fingerprint)
+        if first_answer is not None:
+            return consume_result_from_json(first_answer, replayed=True)
         if resume_token:
             await _check_resume_token(uow, user_id, resume_token, operation, now)
         wallet.grant_daily_bonus_if_due(deps.catalog.plan(wallet.account.plan_key), now)
@@ -49,7 +44,7 @@ async def consume(
             token = resume_token or deps.new_resume_token()
             if not resume_token:
                 await uow.resume_tokens.add(user_id, token, operation, seconds, now, now + deps.resume_token_ttl)
-            await uow.wallets.save(wallet, now)  # keeps a daily bonus granted just now
+            uow.wallets.save(wallet, now)  # keeps a daily bonus granted just now
             await uow.commit()
             raise dataclasses.replace(
                 short,
@@ -69,8 +64,7 @@ async def consume(
             totals=wallet.balance(now).totals,
             idempotency_key=idempotency_key,
         )
-        await uow.wallets.save(wallet, now)
-        await uow.idempotency.put(user_id, idempotency_key, fingerprint, consume_result_to_json(result), now)
+        uow.wallets.save(wallet, now, answer(idempotency_key, fingerprint, consume_result_to_json(result)))
         await uow.commit()
     return result
 

@@ -46,7 +46,7 @@ async def list_events(deps: Dependencies, user_id: str, limit: int, page_token: 
     require_user_id(user_id)
     size = page_size(limit)
     before = decode_page_token(page_token)
-    async with deps.unit_of_work() as uow:
+    async with deps.unit_of_work(read_only=True) as uow:
         if not await uow.wallets.exists(user_id):
             raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
         rows = await uow.history.events_page(user_id, before, size + 1)

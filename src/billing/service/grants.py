@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from billing.domain.buckets import Source
-from billing.domain.errors import IdempotencyKeyReused, InvalidArgument
+from billing.domain.errors import InvalidArgument
 from billing.domain.limits import (
     GRANT_SECONDS_MAX, GRANT_SOURCES, require_idempotency_key, require_reason, require_seconds, require_user_id,
 )
 from billing.domain.wallet import EventType
 from billing.service.dependencies import Dependencies
 from billing.service.results import GrantResult, grant_result_from_json, grant_result_to_json
-from billing.service.wallet_loading import load_wallet_for_update
+from billing.service.wallet_loading import answer, lock_wallet_for_request
 
 # A positive adjustment lands in a never-expiring gift bucket: the contract's bucket
 # sources have no "adjustment"; the ledger event keeps type "adjustment".
@@ -34,14 +34,9 @@ async def create_grant(
     fingerprint = f"grant:{source}:{seconds}:{reason}"
     now = deps.clock.now()
     async with deps.unit_of_work() as uow:
-        wallet = await load_wallet_for_update(uow, user_id, now)
-        stored = await uow.idempotency.get(user_id, idempotency_key)
-        if stored is not None:
-            if stored.request_fingerprint != fingerprint:
-                raise IdempotencyKeyReused(
-                    "idempotency_key was used for a different request", field="idempotency_key"
-                )
-            return grant_result_from_json(stored.response, replayed=True)
+        wallet, first_answer = await lock_wallet_for_request(uow, user_id, now, idempotency_key, fingerprint)
+        if first_answer is not None:
+            return grant_result_from_json(first_answer, replayed=True)
         metadata = {"grant_source": source, "idempotency_key": idempotency_key}
         if seconds > 0:
             wallet.credit(
@@ -54,7 +49,6 @@ async def create_grant(
             user_id=user_id, source=source, seconds=seconds, totals=wallet.balance(now).totals,
             idempotency_key=idempotency_key,
         )
-        await uow.wallets.save(wallet, now)
-        await uow.idempotency.put(user_id, idempotency_key, fingerprint, grant_result_to_json(result), now)
+        uow.wallets.save(wallet, now, answer(idempotency_key, fingerprint, grant_result_to_json(result)))
         await uow.commit()
     return result

@@ -19,7 +19,7 @@ async def get_usage(deps: Dependencies, user_id: str, period: str) -> UsageSumma
     now = deps.clock.now()
     today = now.date()
     first_day = today if period == "day" else first_day_of_month(today)
-    async with deps.unit_of_work() as uow:
+    async with deps.unit_of_work(read_only=True) as uow:
         if not await uow.wallets.exists(user_id):
             raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
         rows = await uow.history.consumption_by_day(

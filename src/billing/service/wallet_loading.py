@@ -4,22 +4,41 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billing.domain.errors import AccountNotFound
+from typing import Any
+
+from billing.adapters.db.wallet_repository import StoredAnswer
+from billing.domain.errors import AccountNotFound, IdempotencyKeyReused
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
 
 
 async def load_wallet_for_update(uow, user_id: str, now: datetime) -> Wallet:
-    wallet = await uow.wallets.load(user_id, now, for_update=True)
+    wallet, _ = await uow.wallets.lock_and_load(user_id, now)
     if wallet is None:
         raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
     return wallet
 
 
+async def lock_wallet_for_request(
+    uow, user_id: str, now: datetime, idempotency_key: str, fingerprint: str
+) -> tuple[Wallet, dict[str, Any] | None]:
+    """Locks the wallet; returns it with the stored first answer when this key was seen before."""
+    wallet, answer = await uow.wallets.lock_and_load(user_id, now, idempotency_key)
+    if wallet is None:
+        raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
+    if answer is not None and answer.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused("idempotency_key was used for a different request", field="idempotency_key")
+    return wallet, (answer.response if answer else None)
+
+
+def answer(idempotency_key: str, fingerprint: str, response: dict[str, Any]) -> StoredAnswer:
+    return StoredAnswer(idempotency_key=idempotency_key, request_fingerprint=fingerprint, response=response)
+
+
 async def read_wallet(deps: Dependencies, user_id: str, now: datetime) -> Wallet:
     """A lock-free read; only the first read of a UTC day takes the lock, to grant the daily bonus."""
-    async with deps.unit_of_work() as uow:
-        wallet = await uow.wallets.load(user_id, now, for_update=False)
+    async with deps.unit_of_work(read_only=True) as uow:
+        wallet = await uow.wallets.read(user_id, now)
     if wallet is None:
         raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
     plan = deps.catalog.plan(wallet.account.plan_key)
@@ -28,6 +47,6 @@ async def read_wallet(deps: Dependencies, user_id: str, now: datetime) -> Wallet
     async with deps.unit_of_work() as uow:
         wallet = await load_wallet_for_update(uow, user_id, now)
         wallet.grant_daily_bonus_if_due(plan, now)
-        await uow.wallets.save(wallet, now)
+        uow.wallets.save(wallet, now)
         await uow.commit()
     return wallet

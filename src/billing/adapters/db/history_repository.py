@@ -6,12 +6,27 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import cast, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Date
+import psycopg
 
-from billing.adapters.db.tables import ledger_events
-from billing.domain.wallet import EventType
+# Newest first; the primary key (account_id, event_seq) serves it as a backward range scan.
+EVENTS_PAGE = """
+SELECT event_seq, type, seconds, reason, occurred_at, metadata
+FROM ledger_events
+WHERE account_id = %(account_id)s AND event_seq < %(before_event_seq)s
+ORDER BY event_seq DESC
+LIMIT %(limit)s
+"""
+
+# Served by the partial index ledger_consumption_by_account_time.
+CONSUMPTION_BY_DAY = """
+SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, operation, sum(-seconds) AS seconds
+FROM ledger_events
+WHERE account_id = %(account_id)s AND type = 'consumption'
+  AND occurred_at >= %(since)s AND occurred_at < %(until)s
+GROUP BY 1, 2
+"""
+
+NO_UPPER_BOUND = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -32,32 +47,20 @@ class DailyOperationUsage:
 
 
 class HistoryRepository:
-    def __init__(self, connection: AsyncConnection):
-        self._connection = connection
+    def __init__(self, driver: psycopg.AsyncConnection):
+        self._driver = driver
 
     async def events_page(self, account_id: str, before_event_seq: int | None, limit: int) -> list[EventRow]:
         """Newest first; at most `limit` events with event_seq < before_event_seq."""
-        query = select(
-            ledger_events.c.event_seq, ledger_events.c.type, ledger_events.c.seconds, ledger_events.c.reason,
-            ledger_events.c.occurred_at, ledger_events.c.metadata,
-        ).where(ledger_events.c.account_id == account_id)
-        if before_event_seq is not None:
-            query = query.where(ledger_events.c.event_seq < before_event_seq)
-        query = query.order_by(ledger_events.c.event_seq.desc()).limit(limit)
-        rows = (await self._connection.execute(query)).all()
-        return [EventRow(r.event_seq, r.type, r.seconds, r.reason, r.occurred_at, r.metadata) for r in rows]
+        params = {
+            "account_id": account_id,
+            "before_event_seq": NO_UPPER_BOUND if before_event_seq is None else before_event_seq,
+            "limit": limit,
+        }
+        rows = await (await self._driver.execute(EVENTS_PAGE, params)).fetchall()
+        return [EventRow(*row) for row in rows]
 
     async def consumption_by_day(self, account_id: str, since: datetime, until: datetime) -> list[DailyOperationUsage]:
-        day = cast(func.timezone("UTC", ledger_events.c.occurred_at), Date).label("day")
-        query = (
-            select(day, ledger_events.c.operation, func.sum(-ledger_events.c.seconds).label("seconds"))
-            .where(
-                ledger_events.c.account_id == account_id,
-                ledger_events.c.type == EventType.CONSUMPTION,
-                ledger_events.c.occurred_at >= since,
-                ledger_events.c.occurred_at < until,
-            )
-            .group_by(day, ledger_events.c.operation)
-        )
-        rows = (await self._connection.execute(query)).all()
-        return [DailyOperationUsage(r.day, r.operation, int(r.seconds)) for r in rows]
+        params = {"account_id": account_id, "since": since, "until": until}
+        rows = await (await self._driver.execute(CONSUMPTION_BY_DAY, params)).fetchall()
+        return [DailyOperationUsage(day, operation, int(seconds)) for day, operation, seconds in rows]

@@ -6,10 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from billing.adapters.db.tables import resume_tokens
+import psycopg
 
 
 def token_sha256(token: str) -> str:
@@ -25,33 +22,27 @@ class ResumeTokenRecord:
 
 
 class ResumeTokenRepository:
-    def __init__(self, connection: AsyncConnection):
-        self._connection = connection
+    def __init__(self, driver: psycopg.AsyncConnection):
+        self._driver = driver
 
     async def add(self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime) -> None:
-        await self._connection.execute(
-            insert(resume_tokens).values(
-                account_id=account_id, token_sha256=token_sha256(token), operation=operation,
-                seconds=seconds, created_at=now, expires_at=expires_at,
-            )
+        await self._driver.execute(
+            "INSERT INTO resume_tokens (account_id, token_sha256, operation, seconds, created_at, expires_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (account_id, token_sha256(token), operation, seconds, now, expires_at),
         )
 
     async def get(self, account_id: str, token: str) -> ResumeTokenRecord | None:
-        row = (
-            await self._connection.execute(
-                select(resume_tokens).where(
-                    resume_tokens.c.account_id == account_id,
-                    resume_tokens.c.token_sha256 == token_sha256(token),
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        return ResumeTokenRecord(row.operation, row.seconds, row.expires_at, row.used_at)
+        cursor = await self._driver.execute(
+            "SELECT operation, seconds, expires_at, used_at FROM resume_tokens "
+            "WHERE account_id = %s AND token_sha256 = %s",
+            (account_id, token_sha256(token)),
+        )
+        row = await cursor.fetchone()
+        return None if row is None else ResumeTokenRecord(*row)
 
     async def mark_used(self, account_id: str, token: str, now: datetime) -> None:
-        await self._connection.execute(
-            update(resume_tokens)
-            .where(resume_tokens.c.account_id == account_id, resume_tokens.c.token_sha256 == token_sha256(token))
-            .values(used_at=now)
+        await self._driver.execute(
+            "UPDATE resume_tokens SET used_at = %s WHERE account_id = %s AND token_sha256 = %s",
+            (now, account_id, token_sha256(token)),
         )

@@ -1,65 +1,81 @@
-"""One transaction per use case: rolled back unless the use case commits."""
+"""One transaction per use case: rolled back unless the use case commits.
+
+Connections come from a psycopg pool. A read-only unit of work runs in autocommit, so a
+single-statement read is a single round trip (no BEGIN/ROLLBACK around it).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.db.history_repository import HistoryRepository
-from billing.adapters.db.idempotency_repository import IdempotencyRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_repository import WalletRepository
 
-POOL_SIZE = 20
-POOL_OVERFLOW = 10
+POOL_SIZE = 16
 POOL_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MS = 5000
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    return create_async_engine(
-        database_url,
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
-        pool_pre_ping=False,
-        isolation_level="READ COMMITTED",
-        connect_args={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"},
+def libpq_url(database_url: str) -> str:
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+async def open_pool(database_url: str, size: int = POOL_SIZE) -> AsyncConnectionPool:
+    """A fixed-size pool: connections opened per burst cost more than waiting for one."""
+    pool = AsyncConnectionPool(
+        conninfo=libpq_url(database_url),
+        min_size=size,
+        max_size=size,
+        timeout=POOL_TIMEOUT_SECONDS,
+        kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"},
+        open=False,
     )
+    await pool.open(wait=True)
+    return pool
 
 
 class UnitOfWork:
-    def __init__(self, engine: AsyncEngine):
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
+    def __init__(self, pool: AsyncConnectionPool, read_only: bool = False):
+        self._pool = pool
+        self._read_only = read_only
+        self._connection: psycopg.AsyncConnection | None = None
         self._committed = False
 
     async def __aenter__(self) -> "UnitOfWork":
-        self._connection = await self._engine.connect()
-        await self._connection.begin()
-        self.wallets = WalletRepository(self._connection)
-        self.idempotency = IdempotencyRepository(self._connection)
-        self.resume_tokens = ResumeTokenRepository(self._connection)
-        self.history = HistoryRepository(self._connection)
+        self._connection = connection = await self._pool.getconn()
+        if self._read_only:
+            await connection.set_autocommit(True)
+        self.wallets = WalletRepository(connection)
+        self.resume_tokens = ResumeTokenRepository(connection)
+        self.history = HistoryRepository(connection)
         return self
 
     async def commit(self) -> None:
-        assert self._connection is not None
+        """Sends the queued wallet writes, then COMMIT."""
+        assert self._connection is not None and not self._read_only
+        for sql, params in self.wallets.pending_writes:
+            await self._connection.execute(sql, params)
+        self.wallets.pending_writes.clear()
         await self._connection.commit()
         self._committed = True
 
     async def __aexit__(self, exc_type, exc, traceback) -> None:
-        assert self._connection is not None
+        connection, self._connection = self._connection, None
+        assert connection is not None
         try:
-            if not self._committed:
-                await self._connection.rollback()
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await connection.rollback()
+            if self._read_only:
+                await connection.set_autocommit(False)
         finally:
-            await self._connection.close()
-            self._connection = None
+            await self._pool.putconn(connection)
 
 
 class UnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
+    def __init__(self, pool: AsyncConnectionPool):
+        self.pool = pool
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+    def __call__(self, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.pool, read_only=read_only)

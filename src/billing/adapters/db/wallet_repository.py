@@ -1,172 +1,134 @@
-"""Loads and saves the Wallet aggregate: one account row and its live buckets."""
+"""Loads and saves the Wallet aggregate (one account row and its live buckets).
+
+The hot path: plain psycopg with statements from wallet_sql.py (prepared by psycopg
+after a few uses). A read is one statement; a write is lock, load, and one statement
+holding the whole change, which the unit of work sends at commit.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+import psycopg
+from psycopg.types.json import Jsonb
 
-from billing.adapters.db.tables import accounts, buckets, ledger_events
+from billing.adapters.db import wallet_sql
 from billing.domain.buckets import Bucket, Source
 from billing.domain.wallet import Account, BonusState, Wallet
 
-_live_bucket_join = and_(
-    buckets.c.account_id == accounts.c.account_id,
-    buckets.c.remaining_seconds > 0,
-    or_(buckets.c.expires_at.is_(None), buckets.c.expires_at > bindparam("now")),
-)
 
-_BUCKET_COLUMNS = (
-    buckets.c.bucket_seq, buckets.c.source, buckets.c.granted_seconds,
-    buckets.c.remaining_seconds, buckets.c.granted_at, buckets.c.expires_at,
-)
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The first answer to an idempotent request, as stored with its effect."""
 
-# One round trip: the account and its live buckets.
-_load_query = (
-    select(accounts, *_BUCKET_COLUMNS)
-    .select_from(accounts.outerjoin(buckets, _live_bucket_join))
-    .where(accounts.c.account_id == bindparam("account_id"))
-)
-# The lock is taken by a statement of its own. Under READ COMMITTED, a FOR UPDATE that
-# waits for the lock re-reads only the locked row when it gets it: rows joined to it
-# (the buckets) would still come from the snapshot taken before the wait, so a queued
-# writer would debit remainders another writer had already spent. The load that follows
-# the lock is a new statement with a new snapshot, which sees every committed change.
-_lock_account_query = (
-    select(accounts.c.account_id).where(accounts.c.account_id == bindparam("account_id")).with_for_update()
-)
-
-_update_bucket = (
-    update(buckets)
-    .where(buckets.c.account_id == bindparam("b_account_id"), buckets.c.bucket_seq == bindparam("b_bucket_seq"))
-    .values(remaining_seconds=bindparam("b_remaining_seconds"))
-)
+    idempotency_key: str
+    request_fingerprint: str
+    response: dict[str, Any]
 
 
 class WalletRepository:
-    def __init__(self, connection: AsyncConnection):
-        self._connection = connection
-
-    async def load(self, account_id: str, now: datetime, *, for_update: bool) -> Wallet | None:
-        if for_update:
-            locked = (await self._connection.execute(_lock_account_query, {"account_id": account_id})).first()
-            if locked is None:
-                return None
-        rows = (await self._connection.execute(_load_query, {"account_id": account_id, "now": now})).all()
-        if not rows:
-            return None
-        account = _account_from_row(rows[0])
-        live = [_bucket_from_row(account_id, row) for row in rows if row.bucket_seq is not None]
-        return Wallet(account, live)
+    def __init__(self, driver: psycopg.AsyncConnection):
+        self._driver = driver
+        self.pending_writes: list[tuple[str, dict[str, Any]]] = []
 
     async def exists(self, account_id: str) -> bool:
-        query = select(accounts.c.account_id).where(accounts.c.account_id == account_id)
-        return (await self._connection.execute(query)).first() is not None
+        cursor = await self._driver.execute("SELECT 1 FROM accounts WHERE account_id = %s", (account_id,))
+        return await cursor.fetchone() is not None
 
     async def add_account(self, account: Account) -> bool:
         """Inserts the account unless it exists; True when this call created it."""
-        statement = _insert_account_statement(account)
-        return (await self._connection.execute(statement)).first() is not None
+        cursor = await self._driver.execute(
+            "INSERT INTO accounts (account_id, plan_key, subscription_status, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id) DO NOTHING RETURNING 1",
+            (account.account_id, account.plan_key, account.subscription_status, account.created_at, account.created_at),
+        )
+        return await cursor.fetchone() is not None
 
-    async def save(self, wallet: Wallet, now: datetime) -> None:
-        """Writes every change the wallet recorded; the caller's transaction makes it atomic."""
+    async def read(self, account_id: str, now: datetime) -> Wallet | None:
+        """Lock-free: one statement, so one snapshot."""
+        cursor = await self._driver.execute(wallet_sql.READ_WALLET, {"account_id": account_id, "now": now})
+        rows = await cursor.fetchall()
+        if not rows:
+            return None
+        account = _account_from_row(account_id, rows[0])
+        live = [_bucket_from_row(account_id, row[8:]) for row in rows if row[8] is not None]
+        return Wallet(account, live)
+
+    async def lock_and_load(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        """Locks the account, then reads its live buckets and any stored answer for the key."""
+        params = {"account_id": account_id, "now": now, "idempotency_key": idempotency_key}
+        account_row = await (await self._driver.execute(wallet_sql.LOCK_ACCOUNT, params)).fetchone()
+        if account_row is None:
+            return None, None
+        account = _account_from_row(account_id, account_row)
+        buckets, answer = [], None
+        loaded = await self._driver.execute(wallet_sql.LIVE_BUCKETS_AND_REPLAY, params)
+        for row in await loaded.fetchall():
+            if row[0] is not None:
+                buckets.append(_bucket_from_row(account_id, row))
+            else:
+                answer = StoredAnswer(idempotency_key or "", row[6], row[7])
+        return Wallet(account, buckets), answer
+
+    def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
+        """Queues the wallet's changes (and the idempotent answer) for the unit of work's commit."""
         wallet.assert_ledger_matches_buckets()
-        account_id = wallet.account.account_id
-        if wallet.new_bucket_seqs:
-            await self._connection.execute(
-                insert(buckets), [_bucket_values(wallet.bucket(seq)) for seq in wallet.new_bucket_seqs]
-            )
-        if wallet.changed_bucket_seqs:
-            await self._connection.execute(
-                _update_bucket,
-                [
-                    {"b_account_id": account_id, "b_bucket_seq": seq,
-                     "b_remaining_seconds": wallet.bucket(seq).remaining_seconds}
-                    for seq in wallet.changed_bucket_seqs
-                ],
-            )
-        if wallet.new_entries:
-            await self._connection.execute(insert(ledger_events), [_entry_values(e) for e in wallet.new_entries])
-        if wallet.account_changed:
-            await self._connection.execute(
-                update(accounts)
-                .where(accounts.c.account_id == account_id)
-                .values(_account_values(wallet.account) | {"updated_at": now})
-            )
+        if not (wallet.new_entries or wallet.account_changed or answer):
+            return
+        self.pending_writes.append((wallet_sql.SAVE_WALLET, save_parameters(wallet, now, answer)))
 
 
-def _insert_account_statement(account: Account):
-    values = _account_values(account) | {
-        "account_id": account.account_id, "created_at": account.created_at, "updated_at": account.created_at,
+def save_parameters(wallet: Wallet, now: datetime, answer: StoredAnswer | None) -> dict[str, Any]:
+    account = wallet.account
+    new_buckets = [wallet.bucket(seq) for seq in wallet.new_bucket_seqs]
+    assert all(b.granted_at == now for b in new_buckets)
+    changes = {
+        "new_buckets": [
+            {"bucket_seq": b.bucket_seq, "source": str(b.source), "granted": b.granted_seconds,
+             "remaining": b.remaining_seconds, "expires_at": b.expires_at.isoformat() if b.expires_at else None}
+            for b in new_buckets
+        ],
+        "debits": [{"bucket_seq": seq, "seconds": seconds} for seq, seconds in wallet.debits_of_existing_buckets()],
+        "entries": [
+            {"event_seq": e.event_seq, "type": e.type, "seconds": e.seconds, "reason": e.reason,
+             "bucket_seq": e.bucket_seq, "operation": e.operation, "metadata": dict(e.metadata)}
+            for e in wallet.new_entries
+        ],
     }
-    return (
-        pg_insert(accounts).values(values)
-        .on_conflict_do_nothing(index_elements=[accounts.c.account_id])
-        .returning(accounts.c.account_id)
-    )
-
-
-def _account_from_row(row) -> Account:
-    return Account(
-        account_id=row.account_id,
-        plan_key=row.plan_key,
-        subscription_status=row.subscription_status,
-        created_at=row.created_at,
-        last_bucket_seq=row.last_bucket_seq,
-        last_event_seq=row.last_event_seq,
-        bonus=BonusState(
-            last_grant_on=row.bonus_last_grant_on, month=row.bonus_month, used_seconds=row.bonus_used_seconds
-        ),
-    )
-
-
-def _account_values(account: Account) -> dict:
     return {
+        "account_id": account.account_id,
+        "now": now,
+        "changes": Jsonb(changes),
         "plan_key": account.plan_key,
         "subscription_status": account.subscription_status,
         "last_bucket_seq": account.last_bucket_seq,
         "last_event_seq": account.last_event_seq,
+        "expected_last_event_seq": wallet.loaded_account.last_event_seq,
         "bonus_last_grant_on": account.bonus.last_grant_on,
         "bonus_month": account.bonus.month,
         "bonus_used_seconds": account.bonus.used_seconds,
+        "idempotency_key": answer.idempotency_key if answer else None,
+        "request_fingerprint": answer.request_fingerprint if answer else None,
+        "response": Jsonb(answer.response) if answer else None,
     }
 
 
-def _bucket_from_row(account_id: str, row) -> Bucket:
-    return Bucket(
-        account_id=account_id,
-        bucket_seq=row.bucket_seq,
-        source=Source(row.source),
-        granted_seconds=row.granted_seconds,
-        remaining_seconds=row.remaining_seconds,
-        granted_at=row.granted_at,
-        expires_at=row.expires_at,
+def _account_from_row(account_id: str, row) -> Account:
+    plan_key, status, created_at, last_bucket_seq, last_event_seq, grant_on, month, used = row[:8]
+    return Account(
+        account_id=account_id, plan_key=plan_key, subscription_status=status, created_at=created_at,
+        last_bucket_seq=last_bucket_seq, last_event_seq=last_event_seq,
+        bonus=BonusState(last_grant_on=grant_on, month=month, used_seconds=used),
     )
 
 
-def _bucket_values(bucket: Bucket) -> dict:
-    return {
-        "account_id": bucket.account_id,
-        "bucket_seq": bucket.bucket_seq,
-        "source": str(bucket.source),
-        "granted_seconds": bucket.granted_seconds,
-        "remaining_seconds": bucket.remaining_seconds,
-        "granted_at": bucket.granted_at,
-        "expires_at": bucket.expires_at,
-    }
-
-
-def _entry_values(entry) -> dict:
-    return {
-        "account_id": entry.account_id,
-        "event_seq": entry.event_seq,
-        "type": entry.type,
-        "seconds": entry.seconds,
-        "reason": entry.reason,
-        "bucket_seq": entry.bucket_seq,
-        "operation": entry.operation,
-        "occurred_at": entry.occurred_at,
-        "metadata": dict(entry.metadata),
-    }
+def _bucket_from_row(account_id: str, row) -> Bucket:
+    bucket_seq, source, granted, remaining, granted_at, expires_at = row[:6]
+    return Bucket(
+        account_id=account_id, bucket_seq=bucket_seq, source=Source(source), granted_seconds=granted,
+        remaining_seconds=remaining, granted_at=granted_at, expires_at=expires_at,
+    )

@@ -1,0 +1,44 @@
+"""Runs several server processes on one port (SO_REUSEPORT): one Python process per core.
+
+Each worker is a complete, independent server (its own event loop and connection pool),
+the same as a replica on another machine; the kernel spreads connections between them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from billing.adapters.db.migrate import upgrade_to_head
+from billing.settings import Settings
+
+
+def run_workers(settings: Settings) -> int:
+    if settings.migrate_on_start:
+        upgrade_to_head(settings.database_url)
+    env = os.environ | {"BILLING_WORKERS": "1", "BILLING_MIGRATE_ON_START": "0"}
+    workers = [subprocess.Popen([sys.executable, "-m", "billing.server"], env=env) for _ in range(settings.workers)]
+
+    def forward(signum, _frame):
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    # A worker that dies takes the others down: the supervisor's own supervisor
+    # (systemd, k8s, make run) restarts the whole set.
+    while all(worker.poll() is None for worker in workers):
+        time.sleep(0.2)
+    forward(signal.SIGTERM, None)
+    deadline = time.monotonic() + settings.shutdown_grace_seconds + 5
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    return max(abs(worker.returncode or 0) for worker in workers)
