@@ -5,7 +5,7 @@ PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
-export PYTHONPATH := $(CURDIR)/src:$(CURDIR)/gen
+export PYTHONPATH := $(CURDIR):$(CURDIR)/src:$(CURDIR)/gen
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: venv gen lint migrate run test test-unit bench bench-data db-start db-stop clean
@@ -41,6 +41,15 @@ run: venv gen
 
 test: venv lint
 	$(PY) -m pytest -q
+
+## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
+bench-data: venv
+	$(PY) -m bench.datasets
+
+## Throughput and latency against pgbench on the same database; see docs/performance.md.
+bench: venv bench-data
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	$(PY) -m bench.run
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -94,15 +94,19 @@ def save_parameters(wallet: Wallet, now: datetime, answer: StoredAnswer | None) 
         ],
         "debits": [{"bucket_seq": seq, "seconds": seconds} for seq, seconds in wallet.debits_of_existing_buckets()],
         "entries": [
-            {"event_seq": e.event_seq, "type": e.type, "seconds": e.seconds, "reason": e.reason,
+            {"type": e.type, "seconds": e.seconds, "reason": e.reason,
              "bucket_seq": e.bucket_seq, "operation": e.operation, "metadata": dict(e.metadata)}
             for e in wallet.new_entries
         ],
     }
+    # Entries are numbered in SQL from first_event_seq, in order; the domain numbered them the same way.
+    first_event_seq = wallet.loaded_account.last_event_seq + 1
+    assert [e.event_seq for e in wallet.new_entries] == list(range(first_event_seq, account.last_event_seq + 1))
     return {
         "account_id": account.account_id,
         "now": now,
         "changes": Jsonb(changes),
+        "first_event_seq": first_event_seq,
         "plan_key": account.plan_key,
         "subscription_status": account.subscription_status,
         "last_bucket_seq": account.last_bucket_seq,

@@ -68,9 +68,11 @@ WITH changes AS (
   RETURNING 1
 ), entries AS (
   INSERT INTO ledger_events (account_id, event_seq, type, seconds, reason, bucket_seq, operation, occurred_at, metadata)
-  SELECT %(account_id)s, e.event_seq, e.type, e.seconds, e.reason, e.bucket_seq, e.operation, %(now)s, e.metadata
-  FROM changes, jsonb_to_recordset(changes.doc -> 'entries')
-       AS e(event_seq bigint, type text, seconds int, reason text, bucket_seq int, operation text, metadata jsonb)
+  SELECT %(account_id)s, %(first_event_seq)s::bigint + e.ordinality - 1, e.type, e.seconds, e.reason,
+         e.bucket_seq, e.operation, %(now)s, e.metadata
+  FROM changes, ROWS FROM (jsonb_to_recordset(changes.doc -> 'entries')
+         AS (type text, seconds int, reason text, bucket_seq int, operation text, metadata jsonb))
+       WITH ORDINALITY AS e(type, seconds, reason, bucket_seq, operation, metadata, ordinality)
   RETURNING 1
 ), account AS (
   UPDATE accounts SET

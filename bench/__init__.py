@@ -1,0 +1,1 @@
+"""Benchmarks of the billing service (`make bench`): load generators, wrk scripts, the runner."""

@@ -1,0 +1,92 @@
+"""Tables, ratios, targets and the plot of a benchmark run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _fmt(value, digits=1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def one_line(result: dict) -> str:
+    return (
+        f"{result['label']:<34} {_fmt(result.get('rps'), 0):>8} req/s  p50 {_fmt(result.get('p50_ms'))} "
+        f"p99 {_fmt(result.get('p99_ms'))} p999 {_fmt(result.get('p999_ms'))} ms  errors {result.get('errors', 0)}  "
+        f"client CPU {_fmt(result.get('client_cpu_per_request_us'), 0)} us/req  "
+        f"server+envoy {_fmt(result.get('server_cpu_per_request_us'), 0)} us/req  "
+        f"postgres {_fmt(result.get('postgres_cpu_per_request_us'), 0)} us/req"
+    )
+
+
+def _by_label(results: list[dict]) -> dict[str, dict]:
+    return {r["label"]: r for r in results}
+
+
+def summarize(baseline: dict, results: list[dict], violations: list[str]) -> dict:
+    by = _by_label(results)
+    base = baseline["rps"]
+    for result in results:
+        result["ratio_to_pgbench"] = round(result["rps"] / base, 3) if base else None
+    consume, rest_consume = by["gRPC consume"], by["REST consume"]
+    targets = {
+        "gRPC Consume >= 0.5 x pgbench": (round(consume["rps"] / base, 3), consume["rps"] >= 0.5 * base),
+        "REST Consume >= 0.7 x gRPC Consume": (
+            round(rest_consume["rps"] / consume["rps"], 3), rest_consume["rps"] >= 0.7 * consume["rps"]),
+        "GetBalance p99 <= 10 ms at 50% of max": (
+            by["gRPC balance open-loop 50%"]["p99_ms"], by["gRPC balance open-loop 50%"]["p99_ms"] <= 10.0),
+        "Batch of 50 costs < 3 single checks (server CPU)": (
+            round(by["gRPC batch"]["server_cpu_per_request_us"] / by["gRPC single_check"]["server_cpu_per_request_us"], 2),
+            by["gRPC batch"]["server_cpu_per_request_us"] < 3 * by["gRPC single_check"]["server_cpu_per_request_us"]),
+        "Consume at 1M accounts within 10% of 1k": (
+            round(consume["rps"] / by["gRPC Consume @1k accounts"]["rps"], 3),
+            consume["rps"] >= 0.9 * by["gRPC Consume @1k accounts"]["rps"]),
+        "ledger invariants hold after the run": (len(violations), not violations),
+    }
+    return {name: {"value": value, "met": met} for name, (value, met) in targets.items()}
+
+
+def table(document: dict) -> str:
+    rows = [document["baseline"] | {"label": "pgbench Consume SQL"}] + document["results"]
+    header = (f"{'scenario':<34} {'req/s':>9} {'x pgbench':>9} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
+              f"{'errors':>6} {'client us':>9} {'server us':>9} {'pg us':>7}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['label']:<34} {_fmt(r['rps'], 0):>9} {_fmt(r.get('ratio_to_pgbench', 1.0 if r is rows[0] else None), 2):>9} "
+            f"{_fmt(r.get('p50_ms')):>8} {_fmt(r.get('p99_ms')):>8} {_fmt(r.get('p999_ms')):>8} {r.get('errors', 0):>6} "
+            f"{_fmt(r.get('client_cpu_per_request_us'), 0):>9} {_fmt(r.get('server_cpu_per_request_us'), 0):>9} "
+            f"{_fmt(r.get('postgres_cpu_per_request_us'), 0):>7}"
+        )
+    lines.append("")
+    lines.append("targets:")
+    for name, target in document["summary"].items():
+        lines.append(f"  [{'x' if target['met'] else ' '}] {name}: {target['value']}")
+    return "\n".join(lines)
+
+
+def plot(document: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [document["baseline"] | {"label": "pgbench Consume SQL"}] + document["results"]
+    labels = [r["label"] for r in rows]
+    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(16, 7))
+    throughput.barh(labels, [r["rps"] for r in rows], color="tab:blue")
+    throughput.set_xlabel("requests / s")
+    throughput.invert_yaxis()
+    throughput.set_title("Throughput (closed loop unless open-loop)")
+    positions = range(len(rows))
+    latency.barh([p - 0.2 for p in positions], [r.get("p50_ms") or 0 for r in rows], height=0.4, label="p50")
+    latency.barh([p + 0.2 for p in positions], [r.get("p99_ms") or 0 for r in rows], height=0.4, label="p99")
+    latency.set_yticks(list(positions), labels)
+    latency.invert_yaxis()
+    latency.set_xlabel("ms")
+    latency.set_title("Latency")
+    latency.legend()
+    figure.suptitle(f"billing bench {document['started_at']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)

@@ -1,0 +1,223 @@
+"""`make bench`: throughput and latency of the service against the database's own ceiling.
+
+One run, one machine, same PostgreSQL: pgbench runs the exact SQL of Consume (captured
+from the code), then the real stack (server workers + Envoy) is measured over gRPC and
+REST, and every figure is also given as a ratio to that pgbench baseline. Writes
+bench/results/<date>.json and a PNG plot, prints a table, and checks the ledger
+invariants afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+from bench import loadgen, pgbench_script, report
+from bench.stack import running_stack
+from bench.wrk_runner import run_wrk
+from billing.adapters import embedded_postgres
+from billing.adapters.db.invariants import find_violations
+from billing.adapters.db.sqlalchemy_engine import create_engine
+from billing.adapters.db.unit_of_work import libpq_url
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+LARGE, SMALL = 1_000_000, 1_000
+
+
+def dataset_url(server_url: str, accounts: int) -> str:
+    name = "billing_bench_1m" if accounts == LARGE else "billing_bench_1k"
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def server_url() -> str:
+    configured = os.environ.get("BENCH_DATABASE_URL")
+    if configured:
+        return configured
+    return embedded_postgres.start(ROOT / embedded_postgres.DEFAULT_DATA_DIR)
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def postgres_pids() -> list[int]:
+    return [p.pid for p in psutil.process_iter(["name", "username"]) if p.info["name"] == "postgres"]
+
+
+class Meter:
+    """CPU seconds of the server, Envoy and PostgreSQL over one measured scenario."""
+
+    def __init__(self, stack_pids: list[int]):
+        self.stack_pids = stack_pids
+
+    def __enter__(self):
+        self.pg = postgres_pids()
+        self.start = (cpu_of(self.stack_pids), cpu_of(self.pg))
+        return self
+
+    def __exit__(self, *exc):
+        self.server_cpu_s = cpu_of(self.stack_pids) - self.start[0]
+        self.postgres_cpu_s = cpu_of(self.pg) - self.start[1]
+
+
+def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
+    statements = asyncio.run(pgbench_script.capture_consume(url, "1"))
+    script = pgbench_script.build_script(statements, accounts)
+    pgbench = str(embedded_postgres.binary("pgbench"))
+    with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as handle:
+        handle.write(script.text)
+    defines = [f"-D{name}={value}" for name, value in script.defines.items()]
+    command = [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration_s),
+               "-f", handle.name, *defines, libpq_url(url)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # pgbench's backends live only as long as the run: meter them over its middle part.
+    time.sleep(1.0)
+    backends = postgres_pids()
+    cpu_start, window_start = cpu_of(backends), time.monotonic()
+    time.sleep(max(0.5, duration_s - 2.0))
+    cpu_used, window = cpu_of(backends) - cpu_start, time.monotonic() - window_start
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {err[-3000:]}")
+    figures = {line.split("=")[0].strip(): line.split("=")[1].split()[0] for line in out.splitlines() if "=" in line}
+    tps = float(figures["tps"])
+    return {
+        "scenario": "pgbench consume", "protocol": "sql", "mode": "closed", "concurrency": clients,
+        "rps": tps, "p50_ms": None, "p99_ms": None, "p999_ms": None,
+        "latency_avg_ms": float(figures["latency average"]),
+        "postgres_cpu_per_request_us": round(cpu_used / (tps * window) * 1e6, 1) if tps else None,
+        "script": script.text,
+    }
+
+
+def measure(label: str, stack_pids: list[int], work, warmup=None) -> dict:
+    """Runs `warmup` (unmeasured), then `work` with the stack's and PostgreSQL's CPU metered."""
+    if warmup is not None:
+        warmup()
+    with Meter(stack_pids) as meter:
+        result = work()
+    requests = max(1, result.get("requests") or 1)
+    result.update(
+        label=label,
+        server_cpu_per_request_us=round(meter.server_cpu_s / requests * 1e6, 1),
+        postgres_cpu_per_request_us=round(meter.postgres_cpu_s / requests * 1e6, 1),
+    )
+    print(report.one_line(result), flush=True)
+    return result
+
+
+WARMUP_S = 1.5
+
+
+def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
+    config = loadgen.LoadConfig(
+        protocol="grpc", target=target, scenario=scenario, accounts=accounts, duration_s=duration_s, **mode,
+    )
+    return loadgen.run_subprocess(config)
+
+
+def rest_open_loop(base_url: str, scenario: str, accounts: int, duration_s: float, rate: float) -> dict:
+    config = loadgen.LoadConfig(
+        protocol="rest", target=base_url, scenario=scenario, accounts=accounts, duration_s=duration_s, rate=rate,
+    )
+    return loadgen.run_subprocess(config)
+
+
+def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> list[dict]:
+    results = []
+    duration, concurrency = args.seconds, args.concurrency
+    def grpc(label, target, pids, scenario, accounts, **mode):
+        warm = dict(mode, rate=None, concurrency=concurrency)
+        results.append(measure(
+            label, pids, lambda: grpc_load(target, scenario, accounts, duration, **mode),
+            warmup=lambda: grpc_load(target, scenario, accounts, WARMUP_S, **warm),
+        ))
+
+    with running_stack(small_url, args.workers, logs / "small") as (target, _base, pids):
+        grpc("gRPC Consume @1k accounts", target, pids, "consume", SMALL, concurrency=concurrency)
+    with running_stack(url, args.workers, logs / "large") as (target, base, pids):
+        for scenario in ("consume", "balance", "batch", "single_check"):
+            grpc(f"gRPC {scenario}", target, pids, scenario, accounts, concurrency=concurrency)
+        closed = {r["scenario"]: r for r in results if r["label"].startswith("gRPC ") and "@" not in r["label"]}
+        for scenario in ("consume", "balance", "batch"):
+            rate = round(closed[scenario]["rps"] * 0.5, 1)
+            grpc(f"gRPC {scenario} open-loop 50%", target, pids, scenario, accounts, rate=rate)
+        for scenario in ("consume", "balance", "batch"):
+            results.append(measure(
+                f"REST {scenario}", pids,
+                lambda s=scenario: run_wrk(base, s, accounts, 0, duration, threads=1, connections=concurrency),
+                warmup=lambda s=scenario: run_wrk(base, s, accounts, 0, WARMUP_S, threads=1, connections=concurrency),
+            ))
+        rest = {r["scenario"]: r for r in results if r["label"].startswith("REST ")}
+        for scenario in ("consume", "balance"):
+            rate = round(rest[scenario]["rps"] * 0.5, 1)
+            results.append(measure(
+                f"REST {scenario} open-loop 50%", pids,
+                lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, duration, r),
+                warmup=lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, WARMUP_S, r),
+            ))
+    return results
+
+
+async def verify(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await find_violations(connection)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per scenario")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (pgbench clients too)")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (one per core)")
+    parser.add_argument("--accounts", type=int, default=LARGE, help="which dataset: 1000000 or 1000")
+    args = parser.parse_args(argv)
+    server = server_url()
+    url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
+    started_at = datetime.now(timezone.utc)
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    print(f"pgbench baseline on {url} ...", flush=True)
+    baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
+    print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
+    results = run_scenarios(args, url, args.accounts, logs, small_url)
+    violations = asyncio.run(verify(url)) + asyncio.run(verify(small_url))
+    summary = report.summarize(baseline, results, violations)
+    document = {
+        "started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()}, "settings": vars(args),
+        "baseline": baseline, "results": results, "summary": summary, "invariant_violations": violations[:20],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / started_at.strftime("%Y-%m-%dT%H%M%SZ")
+    stem.with_suffix(".json").write_text(json.dumps(document, indent=2, default=str))
+    report.plot(document, stem.with_suffix(".png"))
+    print(report.table(document))
+    print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}")
+    if violations:
+        print(f"LEDGER INVARIANTS VIOLATED: {violations[:5]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

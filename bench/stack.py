@@ -1,0 +1,64 @@
+"""Starts the service as it runs in production for a benchmark: N server workers + Envoy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from billing.envoy_config import DEFAULT_CORS_ORIGIN, ENVOY_TEMPLATE, render_envoy_config
+from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
+
+START_TIMEOUT_S = 40
+
+
+@contextmanager
+def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency: int = 1):
+    """Yields (grpc_target, rest_base_url, pids of every server and Envoy process)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "BILLING_GRPC_PORT": str(grpc_port),
+        "BILLING_WORKERS": str(workers),
+        "BILLING_MIGRATE_ON_START": "0",
+        "BILLING_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen")]),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT,
+        stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    config = logs / "envoy.yaml"
+    # No access log under load: it costs Envoy CPU the benchmark would count against the service.
+    template = ENVOY_TEMPLATE.read_text()
+    config.write_text(render_envoy_config(
+        template, listen_port=rest_port, grpc_port=grpc_port, admin_port=admin_port, cors_origin=DEFAULT_CORS_ORIGIN,
+        access_log=False,
+    ))
+    envoy = subprocess.Popen(
+        [str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart", "--log-level", "error",
+         "--concurrency", str(envoy_concurrency)],
+        cwd=REPO_ROOT, stdout=open(logs / "envoy.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        target = f"127.0.0.1:{grpc_port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not health_serving(target):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {logs / 'server.log'}")
+            time.sleep(0.3)
+        time.sleep(1.0)  # every worker binds; Envoy's listener comes up
+        yield target, f"http://127.0.0.1:{rest_port}", _children(server.pid) + [server.pid, envoy.pid]
+    finally:
+        stop_process(envoy)
+        stop_process(server, timeout=20)
+
+
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    return [child.pid for child in psutil.Process(pid).children(recursive=True)]
