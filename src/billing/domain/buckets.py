@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 
 
@@ -46,13 +46,16 @@ class Bucket:
         return self.source in BONUS_SOURCES
 
 
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
 def consumption_key(bucket: Bucket) -> tuple:
     """Daily first; then earliest expiry, never-expiring last; ties go to the smallest remainder."""
     never = bucket.expires_at is None
     return (
         0 if bucket.source == Source.DAILY else 1,
         never,
-        bucket.expires_at.timestamp() if bucket.expires_at else 0.0,
+        bucket.expires_at or _NEVER,  # compared as datetimes: a float would lose microseconds
         bucket.remaining_seconds,
         bucket.bucket_seq,
     )

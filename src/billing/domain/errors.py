@@ -81,3 +81,10 @@ class InsufficientAiTime(BillingError):
             f"balance of {self.balance_seconds}s is {self.deficit_seconds}s short of the request"
         )
         Exception.__init__(self, self.message)
+
+
+class ConcurrentModification(Exception):
+    """An optimistic write found the account changed since it was read; the use case retries.
+
+    Not a BillingError: it never reaches a client.
+    """

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 
 from billing.domain.errors import (
-    InsufficientAiTime, ResumeTokenExpired, ResumeTokenInvalid, ResumeTokenUsed,
+    ConcurrentModification, InsufficientAiTime, ResumeTokenExpired, ResumeTokenInvalid, ResumeTokenUsed,
 )
 from billing.domain.limits import (
     CONSUME_SECONDS_MAX, RESUME_TOKEN_MAX_LENGTH, require_idempotency_key, require_operation,
@@ -16,7 +16,16 @@ from billing.service.dependencies import Dependencies
 from billing.service.results import (
     ConsumeResult, TakenFromBucket, consume_result_from_json, consume_result_to_json,
 )
-from billing.service.wallet_loading import answer, lock_wallet_for_request
+from billing.service.wallet_loading import answer, load_wallet_for_request
+
+
+# Optimistic attempts before taking the account lock: conflicts need two writers on one
+# account at the same instant, so a retry almost always succeeds; the lock bounds the worst case.
+OPTIMISTIC_ATTEMPTS = 4
+
+
+class _NeedsLock(Exception):
+    """The optimistic attempt reached a path that writes more than one statement."""
 
 
 async def consume(
@@ -27,46 +36,75 @@ async def consume(
     require_seconds(seconds, field="seconds", minimum=1, maximum=CONSUME_SECONDS_MAX)
     require_idempotency_key(idempotency_key)
     require_token(resume_token, field="resume_token", max_length=RESUME_TOKEN_MAX_LENGTH, required=False)
-    fingerprint = f"consume:{operation}:{seconds}"
+    request = _Request(user_id, operation, seconds, idempotency_key, resume_token, f"consume:{operation}:{seconds}")
+    if not resume_token:
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            try:
+                return await _consume_once(deps, request, lock=False)
+            except ConcurrentModification:
+                continue
+            except _NeedsLock:
+                break
+    return await _consume_once(deps, request, lock=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    user_id: str
+    operation: str
+    seconds: int
+    idempotency_key: str
+    resume_token: str
+    fingerprint: str
+
+
+async def _consume_once(deps: Dependencies, request: _Request, *, lock: bool) -> ConsumeResult:
+    """One attempt: locked (BEGIN ... COMMIT), or optimistic (one read, one checked write)."""
     now = deps.clock.now()
-    async with deps.unit_of_work() as uow:
-        # The account lock serializes every write to this account, duplicates included.
-        wallet, first_answer = await lock_wallet_for_request(uow, user_id, now, idempotency_key, fingerprint)
+    user_id, key = request.user_id, request.idempotency_key
+    async with deps.unit_of_work(optimistic=not lock) as uow:
+        wallet, first_answer = await load_wallet_for_request(uow, user_id, now, key, request.fingerprint, lock=lock)
         if first_answer is not None:
             return consume_result_from_json(first_answer, replayed=True)
-        if resume_token:
-            await _check_resume_token(uow, user_id, resume_token, operation, now)
+        if request.resume_token:
+            await _check_resume_token(uow, user_id, request.resume_token, request.operation, now)
         wallet.grant_daily_bonus_if_due(deps.catalog.plan(wallet.account.plan_key), now)
         try:
-            debits = wallet.consume(operation, seconds, now, metadata={"idempotency_key": idempotency_key})
+            debits = wallet.consume(request.operation, request.seconds, now, metadata={"idempotency_key": key})
         except InsufficientAiTime as short:
-            # Nothing is taken and the key is not stored: a retry after a top-up may succeed.
-            token = resume_token or deps.new_resume_token()
-            if not resume_token:
-                await uow.resume_tokens.add(user_id, token, operation, seconds, now, now + deps.resume_token_ttl)
-            uow.wallets.save(wallet, now)  # keeps a daily bonus granted just now
-            await uow.commit()
-            raise dataclasses.replace(
-                short,
-                suggestions=deps.catalog.suggestions_for(short.deficit_seconds, wallet.account.plan_key),
-                catalog_version=deps.catalog.version,
-                resume_token=token,
-            ) from None
-        if resume_token:
-            await uow.resume_tokens.mark_used(user_id, resume_token, now)
+            if not lock:
+                raise _NeedsLock() from None  # the refusal writes a resume token: a locked transaction
+            await _refuse(deps, uow, wallet, request, now, short)
+        if request.resume_token:
+            await uow.resume_tokens.mark_used(user_id, request.resume_token, now)
         result = ConsumeResult(
             user_id=user_id,
-            operation=operation,
-            consumed_seconds=seconds,
-            taken=tuple(
-                TakenFromBucket(str(d.bucket.source), d.seconds, d.bucket.expires_at) for d in debits
-            ),
+            operation=request.operation,
+            consumed_seconds=request.seconds,
+            taken=tuple(TakenFromBucket(str(d.bucket.source), d.seconds, d.bucket.expires_at) for d in debits),
             totals=wallet.balance(now).totals,
-            idempotency_key=idempotency_key,
+            idempotency_key=key,
         )
-        uow.wallets.save(wallet, now, answer(idempotency_key, fingerprint, consume_result_to_json(result)))
+        uow.wallets.save(wallet, now, answer(key, request.fingerprint, consume_result_to_json(result)))
         await uow.commit()
     return result
+
+
+async def _refuse(deps: Dependencies, uow, wallet, request: _Request, now: datetime, short: InsufficientAiTime):
+    """Nothing is taken and the key is not stored, so a retry after a top-up may succeed."""
+    token = request.resume_token or deps.new_resume_token()
+    if not request.resume_token:
+        await uow.resume_tokens.add(
+            request.user_id, token, request.operation, request.seconds, now, now + deps.resume_token_ttl
+        )
+    uow.wallets.save(wallet, now)  # keeps a daily bonus granted just now
+    await uow.commit()
+    raise dataclasses.replace(
+        short,
+        suggestions=deps.catalog.suggestions_for(short.deficit_seconds, wallet.account.plan_key),
+        catalog_version=deps.catalog.version,
+        resume_token=token,
+    ) from None
 
 
 async def _check_resume_token(uow, user_id: str, token: str, operation: str, now: datetime) -> None:

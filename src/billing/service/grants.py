@@ -10,7 +10,7 @@ from billing.domain.limits import (
 from billing.domain.wallet import EventType
 from billing.service.dependencies import Dependencies
 from billing.service.results import GrantResult, grant_result_from_json, grant_result_to_json
-from billing.service.wallet_loading import answer, lock_wallet_for_request
+from billing.service.wallet_loading import answer, load_wallet_for_request
 
 # A positive adjustment lands in a never-expiring gift bucket: the contract's bucket
 # sources have no "adjustment"; the ledger event keeps type "adjustment".
@@ -34,7 +34,7 @@ async def create_grant(
     fingerprint = f"grant:{source}:{seconds}:{reason}"
     now = deps.clock.now()
     async with deps.unit_of_work() as uow:
-        wallet, first_answer = await lock_wallet_for_request(uow, user_id, now, idempotency_key, fingerprint)
+        wallet, first_answer = await load_wallet_for_request(uow, user_id, now, idempotency_key, fingerprint)
         if first_answer is not None:
             return grant_result_from_json(first_answer, replayed=True)
         metadata = {"grant_source": source, "idempotency_key": idempotency_key}

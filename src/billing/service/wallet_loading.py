@@ -1,12 +1,11 @@
-"""Reading a wallet for a read path, with today's daily bonus materialized first."""
+"""Loading wallets for the use cases: locked, optimistic, or for a read path."""
 
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
-from billing.adapters.db.wallet_repository import StoredAnswer
+from billing.domain.idempotency import StoredAnswer
 from billing.domain.errors import AccountNotFound, IdempotencyKeyReused
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
@@ -19,11 +18,14 @@ async def load_wallet_for_update(uow, user_id: str, now: datetime) -> Wallet:
     return wallet
 
 
-async def lock_wallet_for_request(
-    uow, user_id: str, now: datetime, idempotency_key: str, fingerprint: str
+async def load_wallet_for_request(
+    uow, user_id: str, now: datetime, idempotency_key: str, fingerprint: str, *, lock: bool = True
 ) -> tuple[Wallet, dict[str, Any] | None]:
-    """Locks the wallet; returns it with the stored first answer when this key was seen before."""
-    wallet, answer = await uow.wallets.lock_and_load(user_id, now, idempotency_key)
+    """The wallet (locked, or read for an optimistic write) and the stored first answer for the key."""
+    if lock:
+        wallet, answer = await uow.wallets.lock_and_load(user_id, now, idempotency_key)
+    else:
+        wallet, answer = await uow.wallets.read(user_id, now, idempotency_key)
     if wallet is None:
         raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
     if answer is not None and answer.request_fingerprint != fingerprint:
@@ -38,7 +40,7 @@ def answer(idempotency_key: str, fingerprint: str, response: dict[str, Any]) -> 
 async def read_wallet(deps: Dependencies, user_id: str, now: datetime) -> Wallet:
     """A lock-free read; only the first read of a UTC day takes the lock, to grant the daily bonus."""
     async with deps.unit_of_work(read_only=True) as uow:
-        wallet = await uow.wallets.read(user_id, now)
+        wallet, _ = await uow.wallets.read(user_id, now)
     if wallet is None:
         raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
     plan = deps.catalog.plan(wallet.account.plan_key)

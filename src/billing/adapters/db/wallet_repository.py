@@ -7,7 +7,6 @@ holding the whole change, which the unit of work sends at commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,16 +15,8 @@ from psycopg.types.json import Jsonb
 
 from billing.adapters.db import wallet_sql
 from billing.domain.buckets import Bucket, Source
+from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, BonusState, Wallet
-
-
-@dataclass(frozen=True)
-class StoredAnswer:
-    """The first answer to an idempotent request, as stored with its effect."""
-
-    idempotency_key: str
-    request_fingerprint: str
-    response: dict[str, Any]
 
 
 class WalletRepository:
@@ -46,15 +37,19 @@ class WalletRepository:
         )
         return await cursor.fetchone() is not None
 
-    async def read(self, account_id: str, now: datetime) -> Wallet | None:
-        """Lock-free: one statement, so one snapshot."""
-        cursor = await self._driver.execute(wallet_sql.READ_WALLET, {"account_id": account_id, "now": now})
-        rows = await cursor.fetchall()
-        if not rows:
-            return None
-        account = _account_from_row(account_id, rows[0])
-        live = [_bucket_from_row(account_id, row[8:]) for row in rows if row[8] is not None]
-        return Wallet(account, live)
+    async def read(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        """Lock-free, one statement: the wallet and any stored answer for the key."""
+        params = {"account_id": account_id, "now": now, "idempotency_key": idempotency_key}
+        rows = await (await self._driver.execute(wallet_sql.READ_WALLET, params)).fetchall()
+        account_rows = [row for row in rows if row[0] is not None]
+        if not account_rows:
+            return None, None
+        account = _account_from_row(account_id, account_rows[0])
+        live = [_bucket_from_row(account_id, row[8:]) for row in account_rows if row[8] is not None]
+        answers = [StoredAnswer(idempotency_key or "", row[14], row[15]) for row in rows if row[0] is None]
+        return Wallet(account, live), (answers[0] if answers else None)
 
     async def lock_and_load(
         self, account_id: str, now: datetime, idempotency_key: str | None = None

@@ -1,0 +1,13 @@
+"""The stored first answer of an idempotent request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    idempotency_key: str
+    request_fingerprint: str  # what was asked: a retry must ask the same
+    response: dict[str, Any]
