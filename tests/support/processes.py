@@ -74,7 +74,9 @@ class BillingServer:
     stderr_log: Path
 
 
-def start_billing_server(database_url: str, logs: Path, *, migrate: bool = True) -> BillingServer:
+def start_billing_server(
+    database_url: str, logs: Path, *, migrate: bool = True, extra_env: dict[str, str] | None = None
+) -> BillingServer:
     """`python -m billing.server` on a free port; returns once its health check answers SERVING.
 
     BILLING_E2E_SERVER_CMD (shell words) replaces the command, e.g. to run against a stub.
@@ -90,6 +92,7 @@ def start_billing_server(database_url: str, logs: Path, *, migrate: bool = True)
         "BILLING_MIGRATE_ON_START": "1" if migrate else "0",
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen")]),
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     logs.mkdir(parents=True, exist_ok=True)
     stdout_log, stderr_log = logs / f"server-{port}.out", logs / f"server-{port}.err"
