@@ -89,9 +89,12 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
         )
     if is_running(data_dir):
         return url(port)
+    # Durable as production (fsync, synchronous commit); buffers sized for the 1M-account
+    # benchmark's working set (~1.5 GB) unless EMBEDDED_PG_SHARED_BUFFERS says otherwise.
+    shared_buffers = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
     options = (
         f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200 "
-        "-c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
+        f"-c shared_buffers={shared_buffers} -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on"
     )
     subprocess.run(
         [str(binary("pg_ctl")), "-D", str(data_dir), "-o", options,
