@@ -1,0 +1,279 @@
+"""Query plans of the statements the service sends, as markdown.
+
+    python -m bench.explain --database-url URL --account 123456 [--include-writes] [--output plans.md]
+
+The SQL is not copied here: the read use cases (GetBalance, ListEvents with a second
+page, GetUsage for the day and the month) and one Consume run through the service code
+against the database with a recording connection, and each distinct (statement,
+parameters) they sent is explained, so a change to the queries is picked up by the next
+run. Consume's commit is turned into a rollback, so the dataset is left as it was.
+
+Every statement runs as EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) with the
+parameters the service bound, inside one transaction that is rolled back. psycopg
+prepares a statement after a few uses and PostgreSQL may then switch to a generic plan,
+so the generic plan (EXPLAIN (GENERIC_PLAN), PostgreSQL 16+) is shown too. The command
+exits 1 when any plan reads a table with a sequential scan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Mapping, Sequence
+
+import psycopg
+
+from billing.settings import normalize_database_url
+
+EXPLAIN_ANALYZE = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "
+EXPLAIN_GENERIC = "EXPLAIN (GENERIC_PLAN, COSTS OFF) "
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%s|%%")
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+_SCAN = re.compile(
+    r"(?P<node>Seq Scan|Parallel Seq Scan|Index Only Scan|Index Scan|Bitmap Heap Scan|Bitmap Index Scan|Tid Scan)"
+    r"(?P<backward> Backward)?(?: using (?P<index>\S+))? on (?P<relation>\S+)"
+)
+
+Params = Mapping[str, Any] | Sequence[Any] | None
+
+
+@dataclass(frozen=True)
+class Explained:
+    name: str
+    sql: str
+    params: Params
+    plan: str
+    generic_plan: str | None
+
+    def scans(self, generic: bool = False) -> list[str]:
+        """One line per table access: "Index Scan using buckets_pkey on buckets"."""
+        plan = self.generic_plan if generic else self.plan
+        return [m.group(0) for m in _SCAN.finditer(plan or "")]
+
+    @property
+    def seq_scans(self) -> list[str]:
+        return [s for s in self.scans() + self.scans(generic=True) if "Seq Scan" in s]
+
+
+def libpq_url(database_url: str) -> str:
+    return normalize_database_url(database_url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def to_pyformat(sql: str) -> str:
+    """`:name` parameters (SQLAlchemy text() style) to psycopg's %(name)s; SQL already in psycopg style is kept."""
+    if _PYFORMAT.search(sql):
+        return sql
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def to_numbered(sql: str, params: Params) -> str:
+    """psycopg placeholders to $1, $2 ... (for EXPLAIN (GENERIC_PLAN), which takes no values)."""
+    numbers: dict[str, int] = {}
+    positional = iter(range(1, 1_000_000))
+
+    def substitute(match: re.Match) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        if match.group(0) == "%s":
+            return f"${next(positional)}"
+        return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
+
+    return _PYFORMAT.sub(substitute, sql)
+
+
+def explain_all(database_url: str, statements: Sequence[tuple[str, str, Params]], generic: bool = True) -> list[Explained]:
+    """Explains each statement in order, in one transaction that is rolled back."""
+    results = []
+    with psycopg.connect(libpq_url(database_url), options="-c timezone=UTC") as connection:
+        try:
+            for name, sql, params in statements:
+                sql = to_pyformat(sql.strip())
+                plan = _plan(connection, EXPLAIN_ANALYZE + sql, params)
+                generic_plan = _plan(connection, EXPLAIN_GENERIC + to_numbered(sql, params), None) if generic else None
+                results.append(Explained(name, sql, params, plan, generic_plan))
+        finally:
+            connection.rollback()
+    return results
+
+
+def _plan(connection: psycopg.Connection, sql: str, params: Params) -> str:
+    try:
+        with connection.transaction():  # a savepoint: one failing statement does not hide the others
+            rows = connection.execute(sql, params, prepare=False).fetchall()
+    except psycopg.Error as error:
+        return f"(not explained: {type(error).__name__}: {str(error).strip()})"
+    return "\n".join(row[0] for row in rows)
+
+
+def explain(database_url: str, statements: list[tuple[str, str, dict]]) -> str:
+    """EXPLAIN ANALYZE (and the generic plan) of each (name, sql, params), rendered as markdown."""
+    return render_markdown(explain_all(database_url, statements))
+
+
+def render_markdown(results: Sequence[Explained], title: str = "Query plans") -> str:
+    lines = [f"# {title}", "", "| statement | table access (custom plan) | generic plan differs |", "|---|---|---|"]
+    for result in results:
+        custom, generic = result.scans(), result.scans(generic=True)
+        differs = "n/a" if result.generic_plan is None else ("no" if custom == generic else "; ".join(generic) or "-")
+        lines.append(f"| {result.name} | {'<br>'.join(custom) or '-'} | {differs} |")
+    for result in results:
+        lines += ["", f"## {result.name}", "", "```sql", result.sql, "```", "", f"Parameters: {_show(result.params)}",
+                  "", "```text", result.plan, "```"]
+        if result.generic_plan is not None:
+            lines += ["", "Generic plan (as a prepared statement may run it):", "", "```text", result.generic_plan, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _show(params: Params) -> str:
+    def value(v: Any) -> str:
+        if hasattr(v, "obj"):  # psycopg Json/Jsonb wrappers
+            v = v.obj
+        if isinstance(v, (datetime, date)):
+            return v.isoformat()
+        if isinstance(v, (dict, list)):
+            text = json.dumps(v)
+            return text if len(text) <= 200 else text[:200] + "..."
+        return repr(v)
+
+    if not params:
+        return "none"
+    if isinstance(params, Mapping):
+        return ", ".join(f"`{k}` = `{value(v)}`" for k, v in params.items())
+    return ", ".join(f"`${i}` = `{value(v)}`" for i, v in enumerate(params, 1))
+
+
+# --- capturing what the service sends -----------------------------------------------------------
+
+
+class _RecordingConnection:
+    """Forwards to a real psycopg connection, recording each execute; commit rolls back instead."""
+
+    def __init__(self, connection, recorded: list, label: list[str]):
+        self._connection = connection
+        self._recorded = recorded
+        self._label = label
+
+    async def execute(self, query, params=None, **kwargs):
+        self._recorded.append((self._label[0], query, params))
+        return await self._connection.execute(query, params, **kwargs)
+
+    async def commit(self):
+        await self._connection.rollback()
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+class _RecordingPool:
+    def __init__(self, pool, recorded: list, label: list[str]):
+        self._pool, self._recorded, self._label = pool, recorded, label
+
+    async def getconn(self, *args, **kwargs):
+        return _RecordingConnection(await self._pool.getconn(*args, **kwargs), self._recorded, self._label)
+
+    async def putconn(self, connection):
+        await self._pool.putconn(connection._connection)
+
+
+async def capture(database_url: str, account_id: str, include_writes: bool = False) -> list[tuple[str, str, Params]]:
+    """The distinct (name, sql, params) the service sends for one account's reads (and one Consume)."""
+    from billing.adapters.catalog_file import load_catalog
+    from billing.adapters.clock import SystemClock
+    from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+    from billing.service.balance import get_balance
+    from billing.service.consume import consume
+    from billing.service.dependencies import Dependencies
+    from billing.service.events import list_events
+    from billing.service.usage import get_usage
+
+    recorded: list = []
+    label = [""]
+    pool = await open_pool(normalize_database_url(database_url), size=1)
+    try:
+        catalog, _ = load_catalog()
+        deps = Dependencies(
+            unit_of_work=UnitOfWorkFactory(_RecordingPool(pool, recorded, label)), catalog=catalog, clock=SystemClock()
+        )
+        label[0] = "GetBalance"
+        await get_balance(deps, account_id)
+        label[0] = "ListEvents"
+        page = await list_events(deps, account_id, 3, "")
+        if page.next_page_token:
+            label[0] = "ListEvents (next page)"
+            await list_events(deps, account_id, 3, page.next_page_token)
+        for period in ("day", "month"):
+            label[0] = f"GetUsage ({period})"
+            await get_usage(deps, account_id, period)
+        label[0] = "Consume"
+        await consume(deps, account_id, "build", 1, f"explain-{uuid.uuid4().hex}")
+    finally:
+        await pool.close()
+
+    statements, seen = [], set()
+    names = _constant_names()
+    for use_case, sql, params in recorded:
+        key = (sql, repr(params))
+        if key in seen or (not include_writes and not _is_read(sql)):
+            continue
+        seen.add(key)
+        constant = names.get(sql) or " ".join(sql.split()[:4])
+        statements.append((f"{use_case}: {constant}", sql, params))
+    return statements
+
+
+def _is_read(sql: str) -> bool:
+    """SELECT (FOR UPDATE included), as opposed to INSERT/UPDATE/DELETE or a WITH holding them."""
+    words = re.sub(r"'[^']*'", "", sql).upper().split()
+    return bool(words) and words[0] == "SELECT" and not {"INSERT", "UPDATE", "DELETE"} & set(words)
+
+
+def _constant_names() -> dict[str, str]:
+    """SQL text -> the module constant holding it, for readable headings."""
+    import importlib
+
+    names = {}
+    for module_name in ("billing.adapters.db.wallet_sql", "billing.adapters.db.history_repository"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for name, value in vars(module).items():
+            if name.isupper() and isinstance(value, str):
+                names.setdefault(value, name)
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.explain", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--account", default="1", help="account id to run the use cases for (default 1)")
+    parser.add_argument("--include-writes", action="store_true", help="also explain Consume's write statement")
+    parser.add_argument("--output", help="write the markdown here instead of stdout")
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("--database-url (or DATABASE_URL) is required")
+    statements = asyncio.run(capture(args.database_url, args.account, args.include_writes))
+    results = explain_all(args.database_url, statements)
+    markdown = render_markdown(results, title=f"Query plans for account {args.account}")
+    if args.output:
+        with open(args.output, "w") as out:
+            out.write(markdown)
+    else:
+        sys.stdout.write(markdown)
+    seq_scans = [f"{r.name}: {s}" for r in results for s in r.seq_scans]
+    for line in seq_scans:
+        print(f"sequential scan: {line}", file=sys.stderr)
+    print(f"{len(results)} statements explained; "
+          + ("no sequential scans" if not seq_scans else f"{len(seq_scans)} sequential scans"), file=sys.stderr)
+    return 1 if seq_scans else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
