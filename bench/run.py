@@ -26,8 +26,7 @@ from bench import loadgen, pgbench_script, report
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
-from billing.adapters.db.invariants import find_violations
-from billing.adapters.db.sqlalchemy_engine import create_engine
+from billing.adapters.db.invariants import find_violations_in_database
 from billing.adapters.db.unit_of_work import libpq_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,15 +187,6 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
     return results
 
 
-async def verify(url: str) -> list[str]:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return await find_violations(connection)
-    finally:
-        await engine.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per scenario")
@@ -213,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
     print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
     results = run_scenarios(args, url, args.accounts, logs, small_url)
-    violations = asyncio.run(verify(url)) + asyncio.run(verify(small_url))
+    violations = asyncio.run(find_violations_in_database(url)) + asyncio.run(find_violations_in_database(small_url))
     summary = report.summarize(baseline, results, violations)
     document = {
         "started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()}, "settings": vars(args),

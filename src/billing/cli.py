@@ -46,18 +46,6 @@ def migrate() -> str:
     return url
 
 
-async def verify(url: str) -> list[str]:
-    from billing.adapters.db.invariants import find_violations
-    from billing.adapters.db.sqlalchemy_engine import create_engine
-
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return await find_violations(connection)
-    finally:
-        await engine.dispose()
-
-
 def run() -> int:
     """The service as `make run` starts it: gRPC on :50051, Envoy REST on :8080."""
     from billing.envoy_config import render_envoy_config
@@ -106,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         print(f"migrated {migrate()}")
     elif args.command == "verify":
-        violations = asyncio.run(verify(database_url()))
+        from billing.adapters.db.invariants import find_violations_in_database
+
+        violations = asyncio.run(find_violations_in_database(database_url()))
         for violation in violations:
             print(violation)
         print("ledger invariants hold" if not violations else f"{len(violations)} violations")

@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from billing.adapters.db.invariants import find_violations
-from billing.adapters.db.sqlalchemy_engine import create_engine
+from billing.adapters.db.invariants import find_violations_in_database
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
 from tests.support.processes import start_billing_server, stop_process
@@ -51,15 +50,6 @@ def _create(target: str, user: str) -> None:
         )
 
 
-async def _violations(database_url: str, user: str) -> list[str]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            return await find_violations(connection, user)
-    finally:
-        await engine.dispose()
-
-
 def _balance(target: str, user: str) -> int:
     with grpc.insecure_channel(target) as channel:
         stub = billing_service_pb2_grpc.BillingServiceStub(channel)
@@ -79,7 +69,7 @@ def test_concurrent_consumers_on_two_replicas_take_exactly_the_balance(e2e, two_
     assert outcomes.count("taken") == STARTING_BALANCE // SECONDS_PER_CONSUME
     assert outcomes.count("refused") == len(jobs) - STARTING_BALANCE // SECONDS_PER_CONSUME
     assert _balance(two_replicas[1], user) == STARTING_BALANCE % SECONDS_PER_CONSUME
-    assert asyncio.run(_violations(e2e.database_url, user)) == []
+    assert asyncio.run(find_violations_in_database(e2e.database_url, user)) == []
 
 
 @pytest.mark.slow
@@ -92,4 +82,4 @@ def test_one_idempotency_key_sent_32_times_to_two_replicas_charges_once(e2e, two
         outcomes = list(pool.map(lambda job: _consume(*job), jobs))
     assert outcomes.count("taken") == 1 and outcomes.count("replayed") == CONSUMERS - 1
     assert _balance(two_replicas[0], user) == STARTING_BALANCE - SECONDS_PER_CONSUME
-    assert asyncio.run(_violations(e2e.database_url, user)) == []
+    assert asyncio.run(find_violations_in_database(e2e.database_url, user)) == []

@@ -50,3 +50,15 @@ async def find_violations(connection: AsyncConnection, account_id: str | None = 
         for row in (await connection.execute(text(query), params)).all():
             violations.append(f"{name}: {tuple(row)}")
     return violations
+
+
+async def find_violations_in_database(database_url: str, account_id: str | None = None) -> list[str]:
+    """find_violations on a database URL, with a short-lived engine of its own."""
+    from billing.adapters.db.sqlalchemy_engine import create_engine
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return await find_violations(connection, account_id)
+    finally:
+        await engine.dispose()
