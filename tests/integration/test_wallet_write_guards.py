@@ -43,3 +43,18 @@ async def test_a_debit_larger_than_the_stored_remainder_rolls_back(deps, user_id
             await uow.commit()
     assert await ledger_rows(user_id) == rows_before
     await assert_ledger_balanced(user_id)
+
+
+async def test_invariant_check_of_one_account_ignores_the_others(engine, deps, user_id):
+    from sqlalchemy import text
+
+    from billing.adapters.db.invariants import find_violations
+
+    await create_account(deps, user_id, "free")
+    other = f"{user_id}-other"
+    await create_account(deps, other, "free")
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE accounts SET last_event_seq = 0 WHERE account_id = :a"), {"a": other})
+        assert await find_violations(connection, user_id) == []
+        assert len(await find_violations(connection, other)) == 1
+        await connection.rollback()

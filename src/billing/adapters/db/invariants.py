@@ -29,8 +29,8 @@ _CHECKS = {
     """,
     "account counters behind its rows": """
         SELECT a.account_id FROM accounts a
-        WHERE a.last_event_seq < coalesce((SELECT max(event_seq) FROM ledger_events e WHERE e.account_id = a.account_id), 0)
-           OR a.last_bucket_seq < coalesce((SELECT max(bucket_seq) FROM buckets b WHERE b.account_id = a.account_id), 0)
+        WHERE (a.last_event_seq < coalesce((SELECT max(event_seq) FROM ledger_events e WHERE e.account_id = a.account_id), 0)
+            OR a.last_bucket_seq < coalesce((SELECT max(bucket_seq) FROM buckets b WHERE b.account_id = a.account_id), 0))
            {and_where_a}
     """,
 }
