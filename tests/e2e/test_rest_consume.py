@@ -122,3 +122,21 @@ def test_oversized_body_is_a_json_413(http):
     status, _, raw = http("POST", "/v1/billing/consume", body=b"{" + b" " * (2 * 1024 * 1024) + b"}",
                           headers={"Content-Type": "application/json"})
     assert status == 413 and b'"http_status":413' in raw
+
+
+def test_idempotency_key_may_come_as_a_header(http):
+    user = new_user()
+    create_account(http, user)
+    payload = {"user_id": user, "operation": "plan", "seconds": 5}
+    status, _, first = call(http, "POST", "/v1/billing/consume", payload, headers={"Idempotency-Key": "hdr-1"})
+    assert status == 200 and first["idempotency_key"] == "hdr-1"
+    status, _, again = call(http, "POST", "/v1/billing/consume", payload, headers={"Idempotency-Key": "hdr-1"})
+    assert status == 200 and again["replayed"] is True
+
+
+def test_reason_with_a_nul_character_is_a_400_not_a_500(http):
+    user = new_user()
+    create_account(http, user)
+    payload = {"user_id": user, "source": "gift", "seconds": 5, "reason": "a\u0000b", "idempotency_key": "nul-1"}
+    status, _, body = call(http, "POST", "/v1/billing/admin/grants", payload)
+    assert_error(status, body, 400, "INVALID_ARGUMENT", "reason")

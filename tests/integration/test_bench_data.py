@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from bench import data
+from bench import data, explain
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
 from billing.adapters.db.invariants import find_violations
@@ -93,3 +93,21 @@ async def test_the_service_consumes_from_a_generated_account(dataset_url):
             assert await find_violations(connection, "7") == []
     finally:
         await engine.dispose()
+
+
+async def test_explain_captures_the_service_statements_and_leaves_the_dataset_unchanged(dataset_url):
+    def state():
+        return [_scalar(dataset_url, f"SELECT count(*) FROM {table}") for table in data.DATA_TABLES] + [
+            _scalar(dataset_url, "SELECT sum(remaining_seconds) FROM buckets"),
+            _scalar(dataset_url, "SELECT sum(last_event_seq) FROM accounts"),
+        ]
+
+    before = state()
+    statements = await explain.capture(dataset_url, "12", include_writes=True)
+    results = explain.explain_all(dataset_url, statements)
+    assert state() == before
+    names = [r.name for r in results]
+    assert any(n.startswith("GetBalance") for n in names) and any(n.startswith("Consume") for n in names)
+    assert all(r.plan and not r.plan.startswith("(not explained") for r in results)
+    markdown = explain.render_markdown(results)
+    assert markdown.count("\n## ") == len(results)

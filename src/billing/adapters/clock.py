@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Protocol
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 class SystemClock:

@@ -12,7 +12,9 @@ import json
 import logging
 
 import grpc
+import psycopg
 from google.protobuf import any_pb2
+from psycopg_pool import PoolTimeout
 from google.rpc import error_details_pb2, status_pb2
 
 from billing.domain import errors
@@ -94,7 +96,7 @@ def _details(error: errors.BillingError) -> list[any_pb2.Any]:
 
 
 async def abort_with_error(context: grpc.aio.ServicerContext, error: errors.BillingError):
-    code, http_status = STATUS_BY_ERROR.get(type(error), (grpc.StatusCode.INVALID_ARGUMENT, 400))
+    code, http_status = STATUS_BY_ERROR[type(error)]  # a new error type must be added to the table
     status = status_pb2.Status(code=code.value[0], message=error.message, details=_details(error))
     await context.abort(
         code,
@@ -103,6 +105,18 @@ async def abort_with_error(context: grpc.aio.ServicerContext, error: errors.Bill
             ("grpc-status-details-bin", status.SerializeToString()),
             ("x-http-status", str(http_status)),
             ("x-error-json", json.dumps(error_body(error, http_status), separators=(",", ":"), ensure_ascii=True)),
+        ),
+    )
+
+
+async def abort_unavailable(context: grpc.aio.ServicerContext):
+    """The database is unreachable, saturated or timed out: retry later with the same idempotency key."""
+    body = {"error": "UNAVAILABLE", "http_status": 503, "message": "temporarily unavailable; retry with the same idempotency_key"}
+    await context.abort(
+        grpc.StatusCode.UNAVAILABLE,
+        body["message"],
+        trailing_metadata=(
+            ("x-http-status", "503"), ("retry-after", "1"), ("x-error-json", json.dumps(body, separators=(",", ":"))),
         ),
     )
 
@@ -127,6 +141,10 @@ def translate_errors(method):
             await abort_with_error(context, error)
         except grpc.aio.AbortError:
             raise
+        except (PoolTimeout, psycopg.OperationalError):
+            # Connection loss, pool exhaustion, statement timeout, deadlock, serialization failure.
+            log.warning("database unavailable in %s", method.__name__, exc_info=True)
+            await abort_unavailable(context)
         except Exception:
             log.exception("unexpected error in %s", method.__name__)
             await abort_internal(context)

@@ -111,11 +111,21 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
 BALANCE_SHAPE_VERSION = "2025-09-01"
 
 
+INT32_MAX = 2**31 - 1
+
+
+def saturate_int32(seconds: int) -> int:
+    """Usage sums are int32 on the wire (JSON numbers); a month over 68 years of seconds reads as the maximum."""
+    return min(seconds, INT32_MAX)
+
+
 def usage(summary: UsageSummary) -> balance_pb2.UsageAnalytics:
     return balance_pb2.UsageAnalytics(
-        total_seconds=summary.total_seconds,
-        by_operation=summary.by_operation,
-        daily_trend=[balance_pb2.DailyUsage(date=day.isoformat(), seconds=s) for day, s in summary.daily_trend],
+        total_seconds=saturate_int32(summary.total_seconds),
+        by_operation={operation: saturate_int32(s) for operation, s in summary.by_operation.items()},
+        daily_trend=[
+            balance_pb2.DailyUsage(date=day.isoformat(), seconds=saturate_int32(s)) for day, s in summary.daily_trend
+        ],
     )
 
 

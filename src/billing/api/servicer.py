@@ -62,9 +62,8 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
     @translate_errors
     async def Consume(self, request, context):
         resume_token = request.resume_token or _metadata(context, "x-resume-token")
-        result = await consume.consume(
-            self._deps, request.user_id, request.operation, request.seconds, request.idempotency_key, resume_token
-        )
+        key = request.idempotency_key or _metadata(context, "idempotency-key")
+        result = await consume.consume(self._deps, request.user_id, request.operation, request.seconds, key, resume_token)
         return mapping.consume(result)
 
     @translate_errors
@@ -73,7 +72,6 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     @translate_errors
     async def CreateGrant(self, request, context):
-        result = await grants.create_grant(
-            self._deps, request.user_id, request.source, request.seconds, request.reason, request.idempotency_key
-        )
+        key = request.idempotency_key or _metadata(context, "idempotency-key")
+        result = await grants.create_grant(self._deps, request.user_id, request.source, request.seconds, request.reason, key)
         return mapping.grant(result)

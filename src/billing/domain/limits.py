@@ -21,8 +21,10 @@ OPERATIONS = ("build", "plan", "export", "metadata_generation")
 GRANT_SOURCES = ("welcome", "gift", "adjustment")
 USAGE_PERIODS = ("day", "month")
 
-_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@|-]*$")
-_PRINTABLE_TOKEN = re.compile(r"^[\x21-\x7e]+$")
+# fullmatch everywhere: `$` would also accept a trailing newline.
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]*")
+_PRINTABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def require_user_id(user_id: str, field: str = "user_id") -> str:
@@ -30,7 +32,7 @@ def require_user_id(user_id: str, field: str = "user_id") -> str:
         raise InvalidArgument(f"{field} is required", field=field)
     if len(user_id) > USER_ID_MAX_LENGTH:
         raise InvalidArgument(f"{field} is longer than {USER_ID_MAX_LENGTH} characters", field=field)
-    if not _USER_ID.match(user_id):
+    if not _USER_ID.fullmatch(user_id):
         raise InvalidArgument(f"{field} may hold letters, digits and _ . : @ | - only", field=field)
     return user_id
 
@@ -54,7 +56,7 @@ def require_token(value: str, *, field: str, max_length: int, required: bool) ->
         return value
     if len(value) > max_length:
         raise InvalidArgument(f"{field} is longer than {max_length} characters", field=field)
-    if not _PRINTABLE_TOKEN.match(value):
+    if not _PRINTABLE_TOKEN.fullmatch(value):
         raise InvalidArgument(f"{field} must be printable ASCII without spaces", field=field)
     return value
 
@@ -66,6 +68,8 @@ def require_idempotency_key(key: str) -> str:
 def require_reason(reason: str) -> str:
     if len(reason) > REASON_MAX_LENGTH:
         raise InvalidArgument(f"reason is longer than {REASON_MAX_LENGTH} characters", field="reason")
+    if _CONTROL_CHARACTER.search(reason):
+        raise InvalidArgument("reason may not contain control characters", field="reason")
     return reason
 
 

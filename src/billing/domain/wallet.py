@@ -1,8 +1,9 @@
 """The account aggregate: one account's state and live buckets, and every change to them.
 
-A use case loads a Wallet under the account's lock, calls its methods, and the
-repository writes what they recorded (new buckets, changed buckets, ledger entries,
-the account row) in the same transaction. Each method keeps the delta invariant:
+A use case loads a Wallet (under the account's lock, or optimistically), calls its
+methods, and the repository writes what they recorded (new buckets, changed buckets,
+ledger entries, the account row) in one statement that checks the account version it
+was loaded at. Each method keeps the delta invariant:
 the seconds of the new ledger entries equal the change in the buckets' remainders.
 """
 
@@ -112,7 +113,9 @@ class Wallet:
         assert_utc(now)
         today = now.date()
         bonus = self.account.bonus
-        if bonus.last_grant_on == today:
+        # ">=": a replica whose clock is a little behind another's must not grant "yesterday"
+        # again after the other granted today.
+        if bonus.last_grant_on is not None and bonus.last_grant_on >= today:
             return 0
         cap = plan.monthly_bonus_cap_seconds
         if cap is None:
@@ -210,16 +213,21 @@ class Wallet:
         if current.bucket_seq not in self.new_bucket_seqs and current.bucket_seq not in self.changed_bucket_seqs:
             self.changed_bucket_seqs.append(current.bucket_seq)
         if current.is_bonus:
-            self._count_bonus_used(debit.seconds, now)
+            self._count_bonus_used(current, debit.seconds)
         self._append_entry(
             event_type, -debit.seconds, reason, current, now, operation,
             {"source": str(current.source), **(metadata or {})},
         )
 
-    def _count_bonus_used(self, seconds: int, now: datetime) -> None:
+    def _count_bonus_used(self, bucket: Bucket, seconds: int) -> None:
+        """Counts against the month the daily bucket was granted in: the counter's month.
+
+        They differ only when another replica's clock already moved the counter to the next
+        month; that bucket's grant was checked against its own month's cap then.
+        """
         bonus = self.account.bonus
-        # A usable daily bucket was granted today, which set the counter's month to this one.
-        assert bonus.month == first_day_of_month(now.date())
+        if bonus.month != first_day_of_month(bucket.granted_at.date()):
+            return
         self.account = dataclasses.replace(
             self.account, bonus=dataclasses.replace(bonus, used_seconds=bonus.used_seconds + seconds)
         )

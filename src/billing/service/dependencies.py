@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Callable
+from datetime import datetime, timedelta
+from typing import Callable, Protocol
 
-from billing.adapters.clock import Clock
 from billing.domain.catalog import Catalog
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
+
+
+class Clock(Protocol):
+    """Where use cases get "now" (adapters/clock.py: the system clock, or a fixed one in tests)."""
+
+    def now(self) -> datetime: ...
 
 
 def new_resume_token() -> str:

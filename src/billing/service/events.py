@@ -7,7 +7,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from billing.adapters.db.history_repository import EventRow
+from billing.domain.history import EventRow
 from billing.domain.errors import AccountNotFound, InvalidArgument
 from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_user_id
 from billing.service.dependencies import Dependencies

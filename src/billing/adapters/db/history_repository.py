@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 import psycopg
+
+from billing.domain.history import DailyOperationUsage, EventRow
 
 # Newest first; the primary key (account_id, event_seq) serves it as a backward range scan.
 EVENTS_PAGE = """
@@ -27,23 +27,6 @@ GROUP BY 1, 2
 """
 
 NO_UPPER_BOUND = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class EventRow:
-    event_seq: int
-    type: str
-    seconds: int
-    reason: str
-    occurred_at: datetime
-    metadata: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DailyOperationUsage:
-    day: date
-    operation: str
-    seconds: int  # positive: seconds consumed
 
 
 class HistoryRepository:

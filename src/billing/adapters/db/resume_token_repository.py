@@ -42,7 +42,10 @@ class ResumeTokenRepository:
         return None if row is None else ResumeTokenRecord(*row)
 
     async def mark_used(self, account_id: str, token: str, now: datetime) -> None:
-        await self._driver.execute(
-            "UPDATE resume_tokens SET used_at = %s WHERE account_id = %s AND token_sha256 = %s",
+        cursor = await self._driver.execute(
+            "UPDATE resume_tokens SET used_at = %s WHERE account_id = %s AND token_sha256 = %s AND used_at IS NULL",
             (now, account_id, token_sha256(token)),
         )
+        # The caller holds the account lock and checked the token: anything else is a bug.
+        if cursor.rowcount != 1:
+            raise RuntimeError("resume token was used concurrently")

@@ -1,8 +1,9 @@
 """Loads and saves the Wallet aggregate (one account row and its live buckets).
 
 The hot path: plain psycopg with statements from wallet_sql.py (prepared by psycopg
-after a few uses). A read is one statement; a write is lock, load, and one statement
-holding the whole change, which the unit of work sends at commit.
+after a few uses). A read is one statement (account, live buckets, stored answer); the
+locking path adds SELECT ... FOR UPDATE first. The whole change is one statement, which
+the unit of work sends at commit.
 """
 
 from __future__ import annotations

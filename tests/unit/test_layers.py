@@ -1,0 +1,27 @@
+"""The dependency rule above the domain: use cases know nothing of transport or storage drivers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SERVICE = Path(__file__).resolve().parents[2] / "src" / "billing" / "service"
+FORBIDDEN = ("billing.adapters", "billing.api", "billing.v1", "grpc", "psycopg", "sqlalchemy", "stripe", "google.protobuf")
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", sorted(SERVICE.glob("*.py")), ids=lambda p: p.name)
+def test_use_cases_import_no_infrastructure(module):
+    offending = [name for name in _imports(module) if name.startswith(FORBIDDEN)]
+    assert offending == []
