@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
@@ -25,6 +24,7 @@ from billing.domain.catalog import Plan, parse_catalog
 from billing.domain.clock_math import add_months
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
 from billing.domain.wallet import MAX_BALANCE_SECONDS, Account, EventType, LedgerEntry, Wallet
+from tests.unit.reference_wallet import RefBucket, RefModel, goes_first, midnight_after, month_of
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,14 +51,6 @@ CREDIT_EVENT = {
 }
 
 
-def month_of(day: date) -> tuple[int, int]:
-    return (day.year, day.month)
-
-
-def midnight_after(now: datetime) -> datetime:
-    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
-
-
 def expiry_for(source: Source, now: datetime) -> datetime | None:
     if source in (Source.PACKAGE,):
         return now + timedelta(days=CATALOG.package_validity_days)
@@ -67,106 +59,6 @@ def expiry_for(source: Source, now: datetime) -> datetime | None:
     if source is Source.SUBSCRIPTION:
         return add_months(now, 1)
     return None  # welcome, gift
-
-
-# --------------------------------------------------------------------------- reference model
-
-
-@dataclass
-class RefBucket:
-    seq: int
-    source: Source
-    granted: int
-    remaining: int
-    expires_at: datetime | None
-
-    def usable(self, now: datetime) -> bool:
-        if self.remaining == 0:
-            return False
-        return self.expires_at is None or now < self.expires_at
-
-
-def goes_first(a: RefBucket, b: RefBucket) -> bool:
-    """The guide's rule, spelled out: is `a` consumed before `b`?"""
-    a_daily, b_daily = a.source is Source.DAILY, b.source is Source.DAILY
-    if a_daily != b_daily:
-        return a_daily
-    if a.expires_at != b.expires_at:
-        if a.expires_at is None:
-            return False
-        if b.expires_at is None:
-            return True
-        return a.expires_at < b.expires_at
-    if a.remaining != b.remaining:
-        return a.remaining < b.remaining
-    return a.seq < b.seq
-
-
-class RefModel:
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.buckets: list[RefBucket] = []
-        self.last_grant_day: date | None = None
-        self.bonus_used_by_month: Counter = Counter()
-
-    def pool(self, now: datetime, *, with_daily: bool = True) -> list[RefBucket]:
-        return [b for b in self.buckets if b.usable(now) and (with_daily or b.source is not Source.DAILY)]
-
-    def bonus(self, now: datetime) -> int:
-        return sum(b.remaining for b in self.pool(now) if b.source is Source.DAILY)
-
-    def paid(self, now: datetime) -> int:
-        return sum(b.remaining for b in self.pool(now, with_daily=False))
-
-    def total(self, now: datetime) -> int:
-        return self.bonus(now) + self.paid(now)
-
-    def fits_under_ceiling(self, seconds: int, now: datetime) -> bool:
-        return self.total(now) + seconds <= MAX_BALANCE_SECONDS
-
-    def credit(self, source: Source, seconds: int, expires_at: datetime | None) -> RefBucket:
-        bucket = RefBucket(len(self.buckets) + 1, source, seconds, seconds, expires_at)
-        self.buckets.append(bucket)
-        return bucket
-
-    def daily_offer(self, now: datetime) -> int:
-        """Seconds the daily bonus should grant now; 0 for none."""
-        today = now.date()
-        if self.last_grant_day == today:
-            return 0
-        daily = self.plan.bonus_daily_minutes * 60
-        cap_minutes = self.plan.monthly_bonus_cap_minutes
-        if cap_minutes is None:
-            amount = daily
-        else:
-            amount = min(daily, max(0, cap_minutes * 60 - self.bonus_used_by_month[month_of(today)]))
-        if amount == 0 or not self.fits_under_ceiling(amount, now):
-            return 0
-        return amount
-
-    def grant_daily(self, amount: int, now: datetime) -> RefBucket:
-        self.last_grant_day = now.date()
-        return self.credit(Source.DAILY, amount, midnight_after(now))
-
-    def take(self, seconds: int, now: datetime, *, with_daily: bool) -> list[tuple[int, int]] | None:
-        """Greedy: repeatedly pay from whichever usable bucket goes first. None: does not fit."""
-        pool = self.pool(now, with_daily=with_daily)
-        if sum(b.remaining for b in pool) < seconds:
-            return None
-        taken_from: list[tuple[int, int]] = []
-        while seconds > 0:
-            best = pool[0]
-            for candidate in pool[1:]:
-                if goes_first(candidate, best):
-                    best = candidate
-            taken = min(best.remaining, seconds)
-            best.remaining -= taken
-            seconds -= taken
-            pool.remove(best)
-            taken_from.append((best.seq, taken))
-            if best.source is Source.DAILY:
-                self.bonus_used_by_month[month_of(now.date())] += taken
-        return taken_from
 
 
 # --------------------------------------------------------------------------- the simulation
