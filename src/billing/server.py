@@ -75,7 +75,14 @@ async def serve(settings: Settings) -> None:
     await pool.close()
 
 
+def _exit_cleanly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def main() -> None:
+    # A stop requested while still starting (before serve() installs its handlers) is a
+    # clean exit, not a death by signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_environment()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if settings.workers > 1:

@@ -22,7 +22,10 @@ def run_workers(settings: Settings) -> int:
     env = os.environ | {"BILLING_WORKERS": "1", "BILLING_MIGRATE_ON_START": "0"}
     workers = [subprocess.Popen([sys.executable, "-m", "billing.server"], env=env) for _ in range(settings.workers)]
 
+    stop_requested = []
+
     def forward(signum, _frame):
+        stop_requested.append(signum)
         for worker in workers:
             if worker.poll() is None:
                 worker.send_signal(signum)
@@ -41,4 +44,12 @@ def run_workers(settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
-    return max(abs(worker.returncode or 0) for worker in workers)
+    return max(_exit_code(worker.returncode, stop_requested) for worker in workers)
+
+
+def _exit_code(returncode: int | None, stop_requested: list[int]) -> int:
+    """A worker that we asked to stop and that died of that very signal (it was still
+    starting, before its handlers were installed) stopped cleanly."""
+    if returncode is not None and returncode < 0 and -returncode in stop_requested:
+        return 0
+    return abs(returncode or 0)
