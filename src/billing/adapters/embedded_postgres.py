@@ -11,6 +11,7 @@ import argparse
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -88,7 +89,11 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
             check=True, capture_output=True, **run_as,
         )
     if is_running(data_dir):
-        return url(port)
+        return url(_running_port(data_dir))
+    if not _port_is_free(port):
+        # Another server (another checkout's embedded PostgreSQL, say) holds the port.
+        port = _free_port()
+        print(f"embedded PostgreSQL: port taken, using {port}", file=sys.stderr)
     # Durable as production (fsync, synchronous commit); buffers sized for the 1M-account
     # benchmark's working set (~1.5 GB) unless EMBEDDED_PG_SHARED_BUFFERS says otherwise.
     shared_buffers = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
@@ -104,10 +109,30 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
     if started.returncode != 0:
         log = (data_dir / "server.log").read_text(errors="replace")[-2000:]
         raise SystemExit(
-            f"embedded PostgreSQL did not start on port {port} (taken? set EMBEDDED_PG_PORT):\n"
+            f"embedded PostgreSQL did not start on port {port}:\n"
             f"{started.stderr}\n{log}"
         )
     return url(port)
+
+
+def _running_port(data_dir: Path) -> int:
+    """The port a running server listens on: line 4 of postmaster.pid."""
+    return int((data_dir / "postmaster.pid").read_text().splitlines()[3])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
