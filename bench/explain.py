@@ -6,7 +6,9 @@ The SQL is not copied here: the read use cases (GetBalance, ListEvents with a se
 page, GetUsage for the day and the month) and one Consume run through the service code
 against the database with a recording connection, and each distinct (statement,
 parameters) they sent is explained, so a change to the queries is picked up by the next
-run. Consume's commit is turned into a rollback, so the dataset is left as it was.
+run. Nothing the capture sends is committed (the recording connection keeps a transaction
+open, ignores requests for autocommit and turns commit into rollback), and the account's
+rows are compared before and after to prove the dataset was left as it was.
 
 Every statement runs as EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) with the
 parameters the service bound, inside one transaction that is rolled back. psycopg
@@ -88,22 +90,25 @@ def to_numbered(sql: str, params: Params) -> str:
     return _PYFORMAT.sub(substitute, sql)
 
 
-def explain_all(database_url: str, statements: Sequence[tuple[str, str, Params]], generic: bool = True) -> list[Explained]:
+def explain_all(
+    database_url: str, statements: Sequence[tuple[str, str, Params]], generic: bool = True
+) -> list[Explained]:
     """Explains each statement in order, in one transaction that is rolled back."""
     results = []
     with psycopg.connect(libpq_url(database_url), options="-c timezone=UTC") as connection:
-        try:
-            for name, sql, params in statements:
-                sql = to_pyformat(sql.strip())
+        # The outer block always rolls back; each statement runs in a savepoint inside it.
+        with connection.transaction(force_rollback=True):
+            for name, shown, params in statements:
+                sql = to_pyformat(shown.strip())
                 plan = _plan(connection, EXPLAIN_ANALYZE + sql, params)
                 generic_plan = _plan(connection, EXPLAIN_GENERIC + to_numbered(sql, params), None) if generic else None
-                results.append(Explained(name, sql, params, plan, generic_plan))
-        finally:
-            connection.rollback()
+                results.append(Explained(name, shown.strip(), params, plan, generic_plan))
     return results
 
 
 def _plan(connection: psycopg.Connection, sql: str, params: Params) -> str:
+    # Inside explain_all's transaction, so the block below is a savepoint, never a COMMIT.
+    assert connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     try:
         with connection.transaction():  # a savepoint: one failing statement does not hide the others
             rows = connection.execute(sql, params, prepare=False).fetchall()
@@ -127,7 +132,8 @@ def render_markdown(results: Sequence[Explained], title: str = "Query plans") ->
         lines += ["", f"## {result.name}", "", "```sql", result.sql, "```", "", f"Parameters: {_show(result.params)}",
                   "", "```text", result.plan, "```"]
         if result.generic_plan is not None:
-            lines += ["", "Generic plan (as a prepared statement may run it):", "", "```text", result.generic_plan, "```"]
+            lines += ["", "Generic plan (as a prepared statement may run it):", "",
+                      "```text", result.generic_plan, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -153,22 +159,54 @@ def _show(params: Params) -> str:
 
 
 class _RecordingConnection:
-    """Forwards to a real psycopg connection, recording each execute; commit rolls back instead."""
+    """Forwards to a real psycopg connection and records each execute, but never lets anything commit:
+    autocommit stays off whatever the unit of work asks, a transaction is always open before a
+    statement runs, and commit() rolls back. The pool rolls back again when the connection returns."""
 
     def __init__(self, connection, recorded: list, label: list[str]):
         self._connection = connection
         self._recorded = recorded
         self._label = label
 
+    async def _hold(self) -> None:
+        if self._connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            await self._connection.execute("SELECT 1")  # opens the transaction; not recorded
+
     async def execute(self, query, params=None, **kwargs):
+        await self._hold()
         self._recorded.append((self._label[0], query, params))
         return await self._connection.execute(query, params, **kwargs)
 
     async def commit(self):
         await self._connection.rollback()
 
+    async def set_autocommit(self, value: bool) -> None:
+        pass
+
+    @property
+    def autocommit(self) -> bool:
+        return False
+
+    def transaction(self, *args, **kwargs):
+        return _HeldTransaction(self, args, kwargs)
+
     def __getattr__(self, name):
         return getattr(self._connection, name)
+
+
+class _HeldTransaction:
+    """connection.transaction() nested in an open transaction: a savepoint, never a COMMIT."""
+
+    def __init__(self, connection: _RecordingConnection, args, kwargs):
+        self._connection, self._args, self._kwargs, self._inner = connection, args, kwargs, None
+
+    async def __aenter__(self):
+        await self._connection._hold()
+        self._inner = self._connection._connection.transaction(*self._args, **self._kwargs)
+        return await self._inner.__aenter__()
+
+    async def __aexit__(self, *exc):
+        return await self._inner.__aexit__(*exc)
 
 
 class _RecordingPool:
@@ -176,10 +214,27 @@ class _RecordingPool:
         self._pool, self._recorded, self._label = pool, recorded, label
 
     async def getconn(self, *args, **kwargs):
-        return _RecordingConnection(await self._pool.getconn(*args, **kwargs), self._recorded, self._label)
+        connection = await self._pool.getconn(*args, **kwargs)
+        await connection.set_autocommit(False)
+        return _RecordingConnection(connection, self._recorded, self._label)
 
     async def putconn(self, connection):
+        await connection._connection.rollback()
         await self._pool.putconn(connection._connection)
+
+
+_ACCOUNT_STATE = """
+SELECT (SELECT row(last_bucket_seq, last_event_seq, updated_at)::text FROM accounts WHERE account_id = %(a)s),
+       (SELECT count(*) FROM buckets WHERE account_id = %(a)s),
+       (SELECT count(*) FROM ledger_events WHERE account_id = %(a)s),
+       (SELECT count(*) FROM idempotency_records WHERE account_id = %(a)s),
+       (SELECT count(*) FROM resume_tokens WHERE account_id = %(a)s)
+"""
+
+
+def _account_state(database_url: str, account_id: str) -> tuple:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        return connection.execute(_ACCOUNT_STATE, {"a": account_id}).fetchone()
 
 
 async def capture(database_url: str, account_id: str, include_writes: bool = False) -> list[tuple[str, str, Params]]:
@@ -187,6 +242,7 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
     from billing.adapters.catalog_file import load_catalog
     from billing.adapters.clock import SystemClock
     from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+    from billing.domain.errors import InsufficientAiTime
     from billing.service.balance import get_balance
     from billing.service.consume import consume
     from billing.service.dependencies import Dependencies
@@ -195,6 +251,9 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
 
     recorded: list = []
     label = [""]
+    before = _account_state(database_url, account_id)
+    if before[0] is None:
+        raise SystemExit(f"no account {account_id!r} in {database_url}")
     pool = await open_pool(normalize_database_url(database_url), size=1)
     try:
         catalog, _ = load_catalog()
@@ -212,9 +271,15 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
             label[0] = f"GetUsage ({period})"
             await get_usage(deps, account_id, period)
         label[0] = "Consume"
-        await consume(deps, account_id, "build", 1, f"explain-{uuid.uuid4().hex}")
+        try:
+            await consume(deps, account_id, "build", 1, f"explain-{uuid.uuid4().hex}")
+        except InsufficientAiTime:
+            pass  # an account run dry: the statements up to the refusal are still worth explaining
     finally:
         await pool.close()
+    after = _account_state(database_url, account_id)
+    if after != before:  # the recording connection should make this impossible
+        raise RuntimeError(f"capturing changed account {account_id}: {before} -> {after}")
 
     statements, seen = [], set()
     names = _constant_names()

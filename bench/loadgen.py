@@ -537,9 +537,13 @@ class _Recorder:
 async def _grpc_sender(cfg: LoadConfig, build: Callable[[], bytes]):
     import grpc
 
-    host, port = cfg.host_port()
+    # A comma-separated target list (one address per server worker) is spread evenly over
+    # the channels, instead of leaving the split to the kernel's SO_REUSEPORT hashing.
+    targets = [t.split("://", 1)[-1].rstrip("/") for t in cfg.target.split(",")]
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.enable_retries", 0)]
-    channels = [grpc.aio.insecure_channel(f"{host}:{port}", options=options) for _ in range(cfg.resolved_connections())]
+    channels = [
+        grpc.aio.insecure_channel(targets[i % len(targets)], options=options) for i in range(cfg.resolved_connections())
+    ]
     for channel in channels:
         await asyncio.wait_for(channel.channel_ready(), timeout=cfg.timeout_s)
     method = GRPC_METHODS[cfg.scenario]

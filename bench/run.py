@@ -46,46 +46,43 @@ def server_url() -> str:
     return embedded_postgres.start(ROOT / embedded_postgres.DEFAULT_DATA_DIR)
 
 
-def cpu_of(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def postgres_pids() -> list[int]:
     return [p.pid for p in psutil.process_iter(["name", "username"]) if p.info["name"] == "postgres"]
 
 
 class Meter:
-    """CPU seconds of the server, Envoy and PostgreSQL over one measured scenario."""
+    """CPU seconds of the server, Envoy and PostgreSQL over one measured scenario.
+
+    Only processes alive at both ends count: one that exits in between (an autovacuum
+    worker) would otherwise subtract its whole lifetime.
+    """
 
     def __init__(self, stack_pids: list[int]):
         self.stack_pids = stack_pids
 
     def __enter__(self):
-        self.pg = postgres_pids()
-        self.start = (cpu_of(self.stack_pids), cpu_of(self.pg))
+        self.pg_start = cpu_by_pid(postgres_pids())
+        self.stack_start = cpu_by_pid(self.stack_pids)
         return self
 
     def __exit__(self, *exc):
-        self.server_cpu_s = cpu_of(self.stack_pids) - self.start[0]
-        self.postgres_cpu_s = cpu_of(self.pg) - self.start[1]
+        self.server_cpu_s = cpu_delta(self.stack_start, cpu_by_pid(self.stack_pids))
+        self.postgres_cpu_s = cpu_delta(self.pg_start, cpu_by_pid(postgres_pids()))
 
 
-def prewarm(url: str) -> None:
-    """Loads the hot tables into shared buffers, so the baseline (run first) is not measured cold."""
-    import psycopg
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            seconds[pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return seconds
 
-    relations = ["accounts", "accounts_pkey", "buckets", "buckets_pkey", "ledger_events_pkey", "idempotency_records_pkey"]
-    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
-        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        for relation in relations:
-            connection.execute("SELECT pg_prewarm(%s)", (relation,))
+
+def cpu_delta(start: dict[int, float], end: dict[int, float]) -> float:
+    return sum(end[pid] - start[pid] for pid in start.keys() & end.keys())
 
 
 def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
@@ -100,10 +97,9 @@ def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # pgbench's backends live only as long as the run: meter them over its middle part.
     time.sleep(1.0)
-    backends = postgres_pids()
-    cpu_start, window_start = cpu_of(backends), time.monotonic()
+    cpu_start, window_start = cpu_by_pid(postgres_pids()), time.monotonic()
     time.sleep(max(0.5, duration_s - 2.0))
-    cpu_used, window = cpu_of(backends) - cpu_start, time.monotonic() - window_start
+    cpu_used, window = cpu_delta(cpu_start, cpu_by_pid(postgres_pids())), time.monotonic() - window_start
     out, err = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"pgbench failed: {err[-3000:]}")

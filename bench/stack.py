@@ -17,13 +17,19 @@ START_TIMEOUT_S = 40
 
 @contextmanager
 def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency: int = 1):
-    """Yields (grpc_target, rest_base_url, pids of every server and Envoy process)."""
+    """Yields (grpc_target, rest_base_url, pids of every server and Envoy process).
+
+    grpc_target lists every worker's private port (comma-separated) when there are several,
+    so the gRPC load generator balances over them as a client-side balancer would.
+    """
     logs.mkdir(parents=True, exist_ok=True)
     grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
+    worker_ports = [free_port() for _ in range(workers)] if workers > 1 else []
     env = os.environ | {
         "DATABASE_URL": database_url,
         "BILLING_GRPC_PORT": str(grpc_port),
         "BILLING_WORKERS": str(workers),
+        "BILLING_WORKER_PORTS": ",".join(map(str, worker_ports)),
         "BILLING_MIGRATE_ON_START": "0",
         "BILLING_LOG_LEVEL": "WARNING",
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen")]),
@@ -52,7 +58,8 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
                 raise RuntimeError(f"server did not start; see {logs / 'server.log'}")
             time.sleep(0.3)
         time.sleep(1.0)  # every worker binds; Envoy's listener comes up
-        yield target, f"http://127.0.0.1:{rest_port}", _children(server.pid) + [server.pid, envoy.pid]
+        load_target = ",".join(f"127.0.0.1:{port}" for port in worker_ports) or target
+        yield load_target, f"http://127.0.0.1:{rest_port}", _children(server.pid) + [server.pid, envoy.pid]
     finally:
         stop_process(envoy)
         stop_process(server, timeout=20)

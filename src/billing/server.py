@@ -54,6 +54,9 @@ async def serve(settings: Settings) -> None:
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}"
     )
+    if settings.worker_port:
+        # This worker alone, besides the shared port: for client-side balancing over workers.
+        server.add_insecure_port(f"{settings.grpc_host}:{settings.worker_port}")
     await server.start()
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's way, and collect young objects less often (fewer latency spikes).

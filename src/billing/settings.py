@@ -25,6 +25,8 @@ class Settings:
     log_level: str
     database_pool_size: int
     workers: int
+    worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
+    worker_port: int  # this worker's private port, 0 when none
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -41,6 +43,8 @@ class Settings:
             log_level=os.environ.get("BILLING_LOG_LEVEL", "INFO"),
             database_pool_size=int(os.environ.get("BILLING_DB_POOL_SIZE", "16")),
             workers=int(os.environ.get("BILLING_WORKERS", "1")),
+            worker_ports=tuple(int(p) for p in os.environ.get("BILLING_WORKER_PORTS", "").split(",") if p.strip()),
+            worker_port=int(os.environ.get("BILLING_WORKER_PORT", "0")),
         )
 
 

@@ -20,7 +20,12 @@ def run_workers(settings: Settings) -> int:
     if settings.migrate_on_start:
         upgrade_to_head(settings.database_url)
     env = os.environ | {"BILLING_WORKERS": "1", "BILLING_MIGRATE_ON_START": "0"}
-    workers = [subprocess.Popen([sys.executable, "-m", "billing.server"], env=env) for _ in range(settings.workers)]
+    assert not settings.worker_ports or len(settings.worker_ports) == settings.workers, "one private port per worker"
+    private_ports = settings.worker_ports or (0,) * settings.workers
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "billing.server"], env=env | {"BILLING_WORKER_PORT": str(port)})
+        for port in private_ports
+    ]
 
     stop_requested = []
 
