@@ -386,3 +386,19 @@ async def test_concurrent_consumes_with_the_same_key_take_exactly_once(
     assert await balance_seconds(deps, user_id) == START_BALANCE - 500
     assert await ledger_rows(user_id) == rows + 1  # one debit from the daily bonus
     await assert_ledger_balanced(user_id)
+
+
+async def test_expired_resume_tokens_are_purged_when_the_account_is_refused_again(deps, user_id, account, advance, engine):
+    from sqlalchemy import text
+
+    for key in ("r1", "r2"):
+        with pytest.raises(InsufficientAiTime):
+            await consume(deps, user_id, "build", 50_000, key)
+    advance(minutes=61)
+    with pytest.raises(InsufficientAiTime):
+        await consume(deps, user_id, "build", 50_000, "r3")
+    async with engine.connect() as connection:
+        count = (await connection.execute(
+            text("SELECT count(*) FROM resume_tokens WHERE account_id = :a"), {"a": user_id}
+        )).scalar_one()
+    assert count == 1  # only the token issued just now

@@ -26,6 +26,10 @@ class ResumeTokenRepository:
         self._driver = driver
 
     async def add(self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime) -> None:
+        """Stores a new token, and forgets the account's expired ones (no cleanup job needed)."""
+        await self._driver.execute(
+            "DELETE FROM resume_tokens WHERE account_id = %s AND expires_at <= %s", (account_id, now)
+        )
         await self._driver.execute(
             "INSERT INTO resume_tokens (account_id, token_sha256, operation, seconds, created_at, expires_at) "
             "VALUES (%s, %s, %s, %s, %s, %s)",
