@@ -42,7 +42,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from billing.adapters.db.migrate import upgrade_to_head
-from billing.settings import normalize_database_url
+from billing.settings import libpq_url, normalize_database_url
 
 CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DEFAULT_BUCKETS_PER_ACCOUNT = 10
@@ -157,10 +157,6 @@ class Outcome:
     database_bytes: int = 0
     sampled_accounts: int = 0
     violations: list[str] = field(default_factory=list)
-
-
-def libpq_url(database_url: str) -> str:
-    return normalize_database_url(database_url).replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def ensure_database(database_url: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import psycopg
 
-from billing.settings import normalize_database_url
+from billing.settings import libpq_url, normalize_database_url
 
 EXPLAIN_ANALYZE = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "
 EXPLAIN_GENERIC = "EXPLAIN (GENERIC_PLAN, COSTS OFF) "
@@ -62,10 +62,6 @@ class Explained:
     @property
     def seq_scans(self) -> list[str]:
         return [s for s in self.scans() + self.scans(generic=True) if "Seq Scan" in s]
-
-
-def libpq_url(database_url: str) -> str:
-    return normalize_database_url(database_url).replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def to_pyformat(sql: str) -> str:

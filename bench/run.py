@@ -27,7 +27,7 @@ from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
 from billing.adapters.db.invariants import find_violations_in_database
-from billing.adapters.db.unit_of_work import libpq_url
+from billing.settings import libpq_url
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from billing.adapters import embedded_postgres
-from billing.settings import normalize_database_url
+from billing.settings import libpq_url, normalize_database_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_DATABASE = "billing"
@@ -31,8 +31,7 @@ def database_url() -> str:
 
 
 def ensure_database(server_url: str, name: str) -> None:
-    libpq_url = server_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(libpq_url, autocommit=True) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')

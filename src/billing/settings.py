@@ -48,6 +48,11 @@ class Settings:
         )
 
 
+def libpq_url(database_url: str) -> str:
+    """The same database as a plain libpq URL (psycopg.connect, pgbench, psql)."""
+    return normalize_database_url(database_url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def normalize_database_url(url: str) -> str:
     """Accepts postgres:// and postgresql:// URLs too; the service always drives psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):

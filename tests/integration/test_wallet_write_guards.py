@@ -12,38 +12,41 @@ from billing.domain.wallet import EventType, Wallet
 from billing.service.accounts import create_account
 
 
-async def test_a_write_planned_against_a_stale_account_version_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced):
+async def assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced, forge) -> None:
+    """Loads the wallet, lets `forge(wallet, now)` plan a change the database must refuse, saves it."""
     await create_account(deps, user_id, "free")
     rows_before = await ledger_rows(user_id)
     now = deps.clock.now()
     with pytest.raises(psycopg.errors.RaiseException, match="unexpected rows"):
         async with deps.unit_of_work() as uow:
             wallet, _ = await uow.wallets.lock_and_load(user_id, now)
-            stale = dataclasses.replace(wallet.account, last_event_seq=wallet.account.last_event_seq + 5)
-            forged = Wallet(stale, wallet.buckets)
-            forged.credit(Source.GIFT, 60, expires_at=None, now=now, event_type=EventType.ADJUSTMENT, reason="x")
-            uow.wallets.save(forged, now)
+            uow.wallets.save(forge(wallet, now), now)
             await uow.commit()
     assert await ledger_rows(user_id) == rows_before
     await assert_ledger_balanced(user_id)
+
+
+async def test_a_write_planned_against_a_stale_account_version_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced):
+    def forge(wallet, now):
+        stale = dataclasses.replace(wallet.account, last_event_seq=wallet.account.last_event_seq + 5)
+        forged = Wallet(stale, wallet.buckets)
+        forged.credit(Source.GIFT, 60, expires_at=None, now=now, event_type=EventType.ADJUSTMENT, reason="x")
+        return forged
+
+    await assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced, forge)
 
 
 async def test_a_debit_larger_than_the_stored_remainder_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced):
-    await create_account(deps, user_id, "free")
-    rows_before = await ledger_rows(user_id)
-    now = deps.clock.now()
-    with pytest.raises(psycopg.errors.RaiseException, match="unexpected rows"):
-        async with deps.unit_of_work() as uow:
-            wallet, _ = await uow.wallets.lock_and_load(user_id, now)
-            inflated = [dataclasses.replace(b, remaining_seconds=b.granted_seconds + 100, granted_seconds=b.granted_seconds + 100)
-                        for b in wallet.buckets]
-            forged = Wallet(wallet.account, inflated)
-            forged.consume("build", sum(b.remaining_seconds for b in inflated), now)
-            uow.wallets.save(forged, now)
-            await uow.commit()
-    assert await ledger_rows(user_id) == rows_before
-    await assert_ledger_balanced(user_id)
+    def forge(wallet, now):
+        inflated = [
+            dataclasses.replace(b, remaining_seconds=b.granted_seconds + 100, granted_seconds=b.granted_seconds + 100)
+            for b in wallet.buckets
+        ]
+        forged = Wallet(wallet.account, inflated)
+        forged.consume("build", sum(b.remaining_seconds for b in inflated), now)
+        return forged
 
+    await assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced, forge)
 
 async def test_invariant_check_of_one_account_ignores_the_others(engine, deps, user_id):
     from sqlalchemy import text

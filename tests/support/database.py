@@ -11,7 +11,7 @@ import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.db.migrate import upgrade_to_head
-from billing.settings import normalize_database_url
+from billing.settings import libpq_url, normalize_database_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +21,6 @@ def _server_url() -> str:
     if configured:
         return normalize_database_url(configured)
     return embedded_postgres.start(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _with_database(url: str, name: str) -> str:
@@ -37,12 +33,12 @@ def fresh_database(prefix: str = "billing_test"):
     """Yields the SQLAlchemy URL of a new database at the head migration; drops it afterwards."""
     server = _server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(server), autocommit=True) as admin:
+    with psycopg.connect(libpq_url(server), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_database(server, name)
     try:
         upgrade_to_head(url)
         yield url
     finally:
-        with psycopg.connect(_libpq(server), autocommit=True) as admin:
+        with psycopg.connect(libpq_url(server), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

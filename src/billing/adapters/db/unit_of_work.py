@@ -18,14 +18,11 @@ from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_repository import WalletRepository
 from billing.domain.errors import ConcurrentModification
+from billing.settings import libpq_url
 
 POOL_SIZE = 16
 POOL_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MS = 5000
-
-
-def libpq_url(database_url: str) -> str:
-    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 async def open_pool(database_url: str, size: int = POOL_SIZE) -> AsyncConnectionPool:
