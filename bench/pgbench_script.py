@@ -79,27 +79,32 @@ def build_script(
 
     Each pgbench client draws from its own accounts (client_id + k * clients): pgbench cannot
     retry the version-check failure the service retries, so two clients never share one.
+    The statements' JSON documents (one request, one wallet: what a lone Consume sends) are
+    rebuilt per transaction from pgbench variables where the service's values vary.
     """
     assert len(statements) == 2, f"expected read and save; the service sent {len(statements)} statements"
     (read_sql, read_params), (save_sql, save_params) = statements
-    entries = len(save_params["changes"].obj["entries"])
-    assert save_params["changes"].obj["new_buckets"] == [], "capture hit a daily-bonus grant; rerun"
-    dynamic = {
-        "account_id": ":account_id",
-        "idempotency_key": ":idempotency_key",
-        "first_event_seq": ":first_event_seq",
-        "last_event_seq": ":last_event_seq",
-        "expected_last_event_seq": f":{READ_PREFIX}last_event_seq",
-        "last_bucket_seq": f":{READ_PREFIX}last_bucket_seq",
+    [wallet] = save_params["wallets"].obj
+    assert wallet["new_buckets"] == [], "capture hit a daily-bonus grant; rerun"
+    per_transaction = {
+        "requests": {"account_id": ":account_id", "idempotency_key": ":idempotency_key"},
+        "wallets": {
+            "account_id": ":account_id",
+            "idempotency_key": ":idempotency_key",
+            "expected_last_event_seq": f":{READ_PREFIX}last_event_seq",
+            "first_event_seq": ":first_event_seq",
+            "last_event_seq": ":last_event_seq",
+            "last_bucket_seq": f":{READ_PREFIX}last_bucket_seq",
+        },
     }
     defines: dict[str, str] = {}
 
     def render(sql: str, params: dict[str, Any]) -> str:
         def substitute(match: re.Match) -> str:
             name = match.group(1)
-            if name in dynamic:
-                return dynamic[name]
             value = params[name]
+            if name in per_transaction:
+                return _json_from_variables(name, value.obj, per_transaction[name], defines)
             if value is None:
                 return "NULL"
             defines[name] = _as_text(value)
@@ -110,13 +115,34 @@ def build_script(
     lines = [
         f"\\set account_id {account_offset + 1} + :client_id + {clients} * random(0, {accounts // clients - 1})",
         "\\set idempotency_key random(1, 9000000000000000000)",
-        # \aset keeps the last row: every row of the read carries the account's columns.
+        # \aset keeps the last row: every account row of the read carries the account's columns.
         render(read_sql, read_params) + f"\n\\aset {READ_PREFIX}",
         f"\\set first_event_seq :{READ_PREFIX}last_event_seq + 1",
-        f"\\set last_event_seq :{READ_PREFIX}last_event_seq + {entries}",
+        f"\\set last_event_seq :{READ_PREFIX}last_event_seq + {len(wallet['entries'])}",
         render(save_sql, save_params) + ";",
     ]
     return PgbenchScript(text="\n".join(lines) + "\n", defines=defines)
+
+
+def _json_from_variables(
+    name: str, elements: list[dict[str, Any]], variables: dict[str, str], defines: dict[str, str]
+) -> str:
+    """A SQL expression for the one-element JSON document `elements`, whose fields named in
+    `variables` come from those pgbench variables (strings stay JSON strings, numbers numbers).
+    The constant pieces become -D variables too: pgbench would read ":43" in a literal timestamp
+    as a variable."""
+    [element] = elements
+    marked = {field: (f"@@{field}@@" if field in variables else value) for field, value in element.items()}
+    pieces = []
+    for i, piece in enumerate(re.split(r'"@@(\w+)@@"', json.dumps([marked]))):
+        if i % 2 == 0:
+            defines[f"{name}_{i // 2}"] = piece
+            pieces.append(f":{name}_{i // 2}::text")
+        elif isinstance(element[piece], str):
+            pieces.append(f"to_json({variables[piece]}::text)::text")
+        else:
+            pieces.append(f"({variables[piece]})::text")
+    return "(" + " || ".join(pieces) + ")"
 
 
 def _as_text(value: Any) -> str:

@@ -16,6 +16,7 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.api.servicer import BillingServicer
 from billing.service.dependencies import Dependencies
 from billing.settings import Settings
@@ -50,7 +51,8 @@ async def serve(settings: Settings) -> None:
         await asyncio.to_thread(upgrade_to_head, settings.database_url)
     catalog, fingerprint = load_catalog(settings.catalog_path)
     pool = await open_pool(settings.database_url, settings.database_pool_size)
-    deps = Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=catalog, clock=SystemClock())
+    batcher = WalletBatcher(pool) if settings.group_commit else None
+    deps = Dependencies(unit_of_work=UnitOfWorkFactory(pool, batcher), catalog=catalog, clock=SystemClock())
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}"
     )
@@ -75,6 +77,8 @@ async def serve(settings: Settings) -> None:
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(settings.shutdown_grace_seconds)
+    if batcher is not None:
+        await batcher.close()
     await pool.close()
 
 

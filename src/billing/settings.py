@@ -27,6 +27,7 @@ class Settings:
     workers: int
     worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
     worker_port: int  # this worker's private port, 0 when none
+    group_commit: bool = True  # concurrent consumes and balance reads share statements
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -45,6 +46,7 @@ class Settings:
             workers=int(os.environ.get("BILLING_WORKERS", "1")),
             worker_ports=tuple(int(p) for p in os.environ.get("BILLING_WORKER_PORTS", "").split(",") if p.strip()),
             worker_port=int(os.environ.get("BILLING_WORKER_PORT", "0")),
+            group_commit=_flag("BILLING_GROUP_COMMIT", True),
         )
 
 

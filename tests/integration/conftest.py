@@ -10,6 +10,7 @@ from billing.adapters.clock import FixedClock
 from billing.adapters.db.invariants import find_violations
 from billing.adapters.db.sqlalchemy_engine import create_engine
 from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.service.dependencies import Dependencies
 from tests.support.database import fresh_database
 
@@ -39,10 +40,14 @@ def clock():
     return FixedClock(datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc))
 
 
-@pytest.fixture
-def deps(pool, clock):
+@pytest.fixture(params=["group_commit", "one_by_one"])
+async def deps(request, pool, clock):
+    """Every use case runs both ways: with the batcher (as the server does) and without it."""
     catalog, _ = load_catalog()
-    return Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=catalog, clock=clock)
+    batcher = WalletBatcher(pool) if request.param == "group_commit" else None
+    yield Dependencies(unit_of_work=UnitOfWorkFactory(pool, batcher), catalog=catalog, clock=clock)
+    if batcher is not None:
+        await batcher.close()
 
 
 @pytest.fixture

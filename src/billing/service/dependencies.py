@@ -24,7 +24,9 @@ def new_resume_token() -> str:
 
 @dataclass(frozen=True)
 class Dependencies:
-    unit_of_work: Callable  # () -> an async context manager UnitOfWork
+    # (read_only=False, optimistic=False, wallets_only=False) -> an async context manager
+    # UnitOfWork; optimistic ones, and read-only ones with wallets_only, touch only uow.wallets.
+    unit_of_work: Callable
     catalog: Catalog
     clock: Clock
     new_resume_token: Callable[[], str] = field(default=new_resume_token)

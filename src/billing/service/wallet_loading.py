@@ -39,7 +39,7 @@ def answer(idempotency_key: str, fingerprint: str, response: dict[str, Any]) -> 
 
 async def read_wallet(deps: Dependencies, user_id: str, now: datetime) -> Wallet:
     """A lock-free read; only the first read of a UTC day takes the lock, to grant the daily bonus."""
-    async with deps.unit_of_work(read_only=True) as uow:
+    async with deps.unit_of_work(read_only=True, wallets_only=True) as uow:
         wallet, _ = await uow.wallets.read(user_id, now)
     if wallet is None:
         raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")

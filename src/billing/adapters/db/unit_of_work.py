@@ -2,10 +2,13 @@
 
 Connections come from a psycopg pool. Three modes:
 - locking (default): BEGIN; the use case locks the account row; its writes and COMMIT.
-- optimistic: autocommit; one read statement, then at most one write statement, which
-  checks the account version it was planned against and is atomic on its own. A
-  conflict raises ConcurrentModification and the use case retries. Two round trips.
+- optimistic: autocommit; one wallet read, then at most one wallet write, which checks
+  the account version it was planned against and is atomic on its own. A conflict raises
+  ConcurrentModification and the use case retries. Two round trips.
 - read_only: autocommit; each statement reads its own snapshot.
+With a WalletBatcher (group commit), optimistic units of work, and read-only ones that
+declare `wallets_only`, hold no connection: their read and write join those of concurrent
+units of work in one statement each.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
-from billing.adapters.db.wallet_repository import WalletRepository
+from billing.adapters.db.wallet_batcher import WHOLE_BATCH_FAILURES, WalletBatcher
+from billing.adapters.db.wallet_repository import WalletRead, WalletRepository, save_wallets, wallet_document
 from billing.domain.errors import ConcurrentModification
 from billing.settings import libpq_url
 
@@ -59,18 +63,16 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Sends the queued wallet writes, then COMMIT (implicit in optimistic mode)."""
         assert self._connection is not None and not self._read_only
-        writes = self.wallets.pending_writes
-        # In autocommit only a single statement is atomic.
-        assert not self._autocommit or len(writes) <= 1, "optimistic unit of work wrote twice"
+        documents = self.wallets.pending_wallets
         try:
-            for sql, params in writes:
-                await self._connection.execute(sql, params)
+            if documents:
+                await save_wallets(self._connection, documents, all_or_nothing=True)
         except (pg_errors.RaiseException, pg_errors.UniqueViolation) as conflict:
             if not self._autocommit:
                 raise
             # The version check failed, or another writer took the same sequence numbers.
             raise ConcurrentModification(str(conflict)) from conflict
-        writes.clear()
+        documents.clear()
         if not self._autocommit:
             await self._connection.commit()
         self._committed = True
@@ -87,9 +89,62 @@ class UnitOfWork:
             await self._pool.putconn(connection)
 
 
-class UnitOfWorkFactory:
-    def __init__(self, pool: AsyncConnectionPool):
-        self.pool = pool
+class _BatchedWallets:
+    """The wallet repository of a BatchedUnitOfWork: one read, at most one write."""
 
-    def __call__(self, read_only: bool = False, optimistic: bool = False) -> UnitOfWork:
+    def __init__(self, batcher: WalletBatcher):
+        self._batcher = batcher
+        self.pending_wallets: list[dict] = []
+
+    async def read(self, account_id: str, now, idempotency_key: str | None = None):
+        return await self._batcher.read(WalletRead(account_id, now, idempotency_key))
+
+    def save(self, wallet, now, answer=None) -> None:
+        document = wallet_document(wallet, now, answer)
+        if document is not None:
+            self.pending_wallets.append(document)
+
+
+class BatchedUnitOfWork:
+    """An optimistic or read-only unit of work that touches only wallets, through the batcher."""
+
+    def __init__(self, batcher: WalletBatcher, read_only: bool):
+        self._read_only = read_only
+        self._batcher = batcher
+        self.wallets = _BatchedWallets(batcher)
+
+    async def __aenter__(self) -> "BatchedUnitOfWork":
+        return self
+
+    async def commit(self) -> None:
+        assert not self._read_only
+        documents = self.wallets.pending_wallets
+        assert len(documents) <= 1, "optimistic unit of work wrote twice"
+        if not documents:
+            return
+        try:
+            saved = await self._batcher.save(documents[0])
+        except WHOLE_BATCH_FAILURES as conflict:
+            # The wallet's own write failed its self-check or collided: retried like a conflict;
+            # the use case's locked attempt reports it if it persists.
+            raise ConcurrentModification(str(conflict)) from conflict
+        if not saved:
+            raise ConcurrentModification(f"account {documents[0]['account_id']} changed since it was read")
+        documents.clear()
+
+    async def __aexit__(self, exc_type, exc, traceback) -> None:
+        return None
+
+
+class UnitOfWorkFactory:
+    def __init__(self, pool: AsyncConnectionPool, batcher: WalletBatcher | None = None):
+        self.pool = pool
+        self.batcher = batcher
+
+    def __call__(
+        self, read_only: bool = False, optimistic: bool = False, wallets_only: bool = False
+    ) -> UnitOfWork | BatchedUnitOfWork:
+        """Optimistic units of work touch only wallets; read-only ones say so with wallets_only."""
+        if self.batcher is not None and (optimistic or (read_only and wallets_only)):
+            return BatchedUnitOfWork(self.batcher, read_only=read_only)
         return UnitOfWork(self.pool, read_only=read_only, optimistic=optimistic)

@@ -1,15 +1,16 @@
 """Loads and saves the Wallet aggregate (one account row and its live buckets).
 
 The hot path: plain psycopg with statements from wallet_sql.py (prepared by psycopg
-after a few uses). A read is one statement (account, live buckets, stored answer); the
-locking path adds SELECT ... FOR UPDATE first. The whole change is one statement, which
-the unit of work sends at commit.
+after a few uses). A read is one statement (account, live buckets, stored answer) for one
+wallet or several; the locking path adds SELECT ... FOR UPDATE first. The whole change,
+of one wallet or several, is one statement, which the unit of work sends at commit.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Sequence
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -23,7 +24,7 @@ from billing.domain.wallet import Account, BonusState, Wallet
 class WalletRepository:
     def __init__(self, driver: psycopg.AsyncConnection):
         self._driver = driver
-        self.pending_writes: list[tuple[str, dict[str, Any]]] = []
+        self.pending_wallets: list[dict[str, Any]] = []  # documents for SAVE_WALLETS, sent at commit
 
     async def exists(self, account_id: str) -> bool:
         cursor = await self._driver.execute("SELECT 1 FROM accounts WHERE account_id = %s", (account_id,))
@@ -42,15 +43,8 @@ class WalletRepository:
         self, account_id: str, now: datetime, idempotency_key: str | None = None
     ) -> tuple[Wallet | None, StoredAnswer | None]:
         """Lock-free, one statement: the wallet and any stored answer for the key."""
-        params = {"account_id": account_id, "now": now, "idempotency_key": idempotency_key}
-        rows = await (await self._driver.execute(wallet_sql.READ_WALLET, params)).fetchall()
-        account_rows = [row for row in rows if row[0] is not None]
-        if not account_rows:
-            return None, None
-        account = _account_from_row(account_id, account_rows[0])
-        live = [_bucket_from_row(account_id, row[8:]) for row in account_rows if row[8] is not None]
-        answers = [StoredAnswer(idempotency_key or "", row[14], row[15]) for row in rows if row[0] is None]
-        return Wallet(account, live), (answers[0] if answers else None)
+        [loaded] = await read_wallets(self._driver, [WalletRead(account_id, now, idempotency_key)])
+        return loaded
 
     async def lock_and_load(
         self, account_id: str, now: datetime, idempotency_key: str | None = None
@@ -72,20 +66,86 @@ class WalletRepository:
 
     def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
         """Queues the wallet's changes (and the idempotent answer) for the unit of work's commit."""
-        wallet.assert_ledger_matches_buckets()
-        if not (wallet.new_entries or wallet.account_changed or answer):
-            return
-        self.pending_writes.append((wallet_sql.SAVE_WALLET, save_parameters(wallet, now, answer)))
+        document = wallet_document(wallet, now, answer)
+        if document is not None:
+            self.pending_wallets.append(document)
 
 
-def save_parameters(wallet: Wallet, now: datetime, answer: StoredAnswer | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class WalletRead:
+    account_id: str
+    now: datetime
+    idempotency_key: str | None = None
+
+
+async def read_wallets(
+    driver: psycopg.AsyncConnection, reads: Sequence[WalletRead]
+) -> list[tuple[Wallet | None, StoredAnswer | None]]:
+    """One READ_WALLETS statement for all `reads`; per read, its wallet (None: no such account)
+    and the stored answer for its key."""
+    requests = [
+        {"request": i, "account_id": r.account_id, "idempotency_key": r.idempotency_key, "now": r.now.isoformat()}
+        for i, r in enumerate(reads)
+    ]
+    rows = await (await driver.execute(wallet_sql.READ_WALLETS, {"requests": Jsonb(requests)})).fetchall()
+    accounts: dict[int, Account] = {}
+    buckets: dict[int, list[Bucket]] = {}
+    answers: dict[int, StoredAnswer] = {}
+    for row in rows:
+        request, read = row[0], reads[row[0]]
+        if row[1] is None:
+            answers[request] = StoredAnswer(read.idempotency_key or "", row[15], row[16])
+            continue
+        if request not in accounts:
+            accounts[request] = _account_from_row(read.account_id, row[1:9])
+            buckets[request] = []
+        if row[9] is not None:
+            buckets[request].append(_bucket_from_row(read.account_id, row[9:15]))
+    return [
+        (Wallet(accounts[i], buckets[i]) if i in accounts else None, answers.get(i) if i in accounts else None)
+        for i in range(len(reads))
+    ]
+
+
+async def save_wallets(driver: psycopg.AsyncConnection, documents: list[dict[str, Any]], *, all_or_nothing: bool) -> set[str]:
+    """One SAVE_WALLETS statement; the account ids whose version check passed (all, or it raises,
+    when all_or_nothing). Raises psycopg.errors.RaiseException if the write's self-check failed."""
+    params = {"wallets": Jsonb(sorted(documents, key=_by_account)), "all_or_nothing": all_or_nothing}
+    row = await (await driver.execute(wallet_sql.SAVE_WALLETS, params)).fetchone()
+    assert row is not None and row[1] == "saved"
+    return set(row[0])
+
+
+def _by_account(document: dict[str, Any]) -> str:
+    return document["account_id"]
+
+
+def wallet_document(wallet: Wallet, now: datetime, answer: StoredAnswer | None) -> dict[str, Any] | None:
+    """The wallet's changes as one element of SAVE_WALLETS' document; None when nothing changed."""
+    wallet.assert_ledger_matches_buckets()
+    if not (wallet.new_entries or wallet.account_changed or answer):
+        return None
     account = wallet.account
     new_buckets = [wallet.bucket(seq) for seq in wallet.new_bucket_seqs]
     assert all(b.granted_at == now for b in new_buckets)
-    changes = {
+    # Entries are numbered in SQL from first_event_seq, in order; the domain numbered them the same way.
+    first_event_seq = wallet.loaded_account.last_event_seq + 1
+    assert [e.event_seq for e in wallet.new_entries] == list(range(first_event_seq, account.last_event_seq + 1))
+    return {
+        "account_id": account.account_id,
+        "now": now.isoformat(),
+        "expected_last_event_seq": wallet.loaded_account.last_event_seq,
+        "first_event_seq": first_event_seq,
+        "plan_key": account.plan_key,
+        "subscription_status": account.subscription_status,
+        "last_bucket_seq": account.last_bucket_seq,
+        "last_event_seq": account.last_event_seq,
+        "bonus_last_grant_on": _iso_or_none(account.bonus.last_grant_on),
+        "bonus_month": _iso_or_none(account.bonus.month),
+        "bonus_used_seconds": account.bonus.used_seconds,
         "new_buckets": [
             {"bucket_seq": b.bucket_seq, "source": str(b.source), "granted": b.granted_seconds,
-             "remaining": b.remaining_seconds, "expires_at": b.expires_at.isoformat() if b.expires_at else None}
+             "remaining": b.remaining_seconds, "expires_at": _iso_or_none(b.expires_at)}
             for b in new_buckets
         ],
         "debits": [{"bucket_seq": seq, "seconds": seconds} for seq, seconds in wallet.debits_of_existing_buckets()],
@@ -94,27 +154,14 @@ def save_parameters(wallet: Wallet, now: datetime, answer: StoredAnswer | None) 
              "bucket_seq": e.bucket_seq, "operation": e.operation, "metadata": dict(e.metadata)}
             for e in wallet.new_entries
         ],
-    }
-    # Entries are numbered in SQL from first_event_seq, in order; the domain numbered them the same way.
-    first_event_seq = wallet.loaded_account.last_event_seq + 1
-    assert [e.event_seq for e in wallet.new_entries] == list(range(first_event_seq, account.last_event_seq + 1))
-    return {
-        "account_id": account.account_id,
-        "now": now,
-        "changes": Jsonb(changes),
-        "first_event_seq": first_event_seq,
-        "plan_key": account.plan_key,
-        "subscription_status": account.subscription_status,
-        "last_bucket_seq": account.last_bucket_seq,
-        "last_event_seq": account.last_event_seq,
-        "expected_last_event_seq": wallet.loaded_account.last_event_seq,
-        "bonus_last_grant_on": account.bonus.last_grant_on,
-        "bonus_month": account.bonus.month,
-        "bonus_used_seconds": account.bonus.used_seconds,
         "idempotency_key": answer.idempotency_key if answer else None,
         "request_fingerprint": answer.request_fingerprint if answer else None,
-        "response": Jsonb(answer.response) if answer else None,
+        "response": answer.response if answer else None,
     }
+
+
+def _iso_or_none(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _account_from_row(account_id: str, row) -> Account:

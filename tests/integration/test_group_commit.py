@@ -1,0 +1,126 @@
+"""Group commit against a real database: concurrent units of work share statements, and one
+wallet's conflict or failure stays its own."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import psycopg
+import pytest
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.db.unit_of_work import UnitOfWorkFactory
+from billing.adapters.db.wallet_batcher import WalletBatcher
+from billing.adapters.db.wallet_repository import WalletRead, wallet_document
+from billing.domain.wallet import Wallet
+from billing.service.accounts import create_account
+from billing.service.balance import get_balance
+from billing.service.consume import consume
+from billing.service.dependencies import Dependencies
+
+
+@pytest.fixture
+async def batcher(pool):
+    batcher = WalletBatcher(pool)
+    yield batcher
+    await batcher.close()
+
+
+@pytest.fixture
+def deps(pool, batcher, clock):
+    """The use cases as the server runs them: with group commit."""
+    catalog, _ = load_catalog()
+    return Dependencies(unit_of_work=UnitOfWorkFactory(pool, batcher), catalog=catalog, clock=clock)
+
+
+@pytest.fixture
+async def accounts(deps, user_id):
+    ids = [f"{user_id}-{i}" for i in range(3)]
+    for account_id in ids:
+        await create_account(deps, account_id, "free")
+    return ids
+
+
+async def planned_consume(batcher: WalletBatcher, account_id: str, seconds: int, now, key: str):
+    """A wallet read through the batcher with `seconds` consumed on it, and its write document."""
+    wallet, _ = await batcher.read(WalletRead(account_id, now, key))
+    wallet.consume("build", seconds, now)
+    return wallet
+
+
+async def total_seconds(deps, account_id: str) -> int:
+    return (await get_balance(deps, account_id)).view.totals.total_seconds
+
+
+async def test_concurrent_consumes_of_different_accounts_share_statements(deps, batcher, user_id, assert_ledger_balanced):
+    ids = [f"{user_id}-{i}" for i in range(24)]
+    for account_id in ids:
+        await create_account(deps, account_id, "free")
+    before = {account_id: await total_seconds(deps, account_id) for account_id in ids}
+    reads, writes = batcher.reads.batches, batcher.writes.batches
+
+    results = await asyncio.gather(*(consume(deps, account_id, "build", 60, "k") for account_id in ids))
+
+    assert [r.consumed_seconds for r in results] == [60] * len(ids)
+    assert batcher.writes.batches - writes < len(ids) / 2
+    assert batcher.reads.batches - reads < len(ids) / 2
+    for account_id in ids:
+        assert await total_seconds(deps, account_id) == before[account_id] - 60
+        await assert_ledger_balanced(account_id)
+
+
+async def test_a_stale_wallet_is_not_saved_and_the_rest_of_its_batch_is(
+    deps, batcher, accounts, ledger_rows, assert_ledger_balanced
+):
+    now = deps.clock.now()
+    wallets = [await planned_consume(batcher, a, 60, now, f"k-{a}") for a in accounts]
+    await consume(deps, accounts[1], "build", 1, "meanwhile")  # wallets[1] is now stale
+    rows_before = [await ledger_rows(a) for a in accounts]
+    batches = batcher.writes.batches
+
+    saved = await asyncio.gather(*(batcher.save(wallet_document(w, now, None)) for w in wallets))
+
+    assert batcher.writes.batches == batches + 1
+    assert saved == [True, False, True]
+    assert [await ledger_rows(a) for a in accounts] == [
+        rows_before[0] + len(wallets[0].new_entries), rows_before[1], rows_before[2] + len(wallets[2].new_entries)
+    ]
+    for account_id in accounts:
+        await assert_ledger_balanced(account_id)
+
+
+async def test_a_wallet_failing_its_self_check_fails_alone(deps, batcher, accounts, ledger_rows, assert_ledger_balanced):
+    now = deps.clock.now()
+    good = [await planned_consume(batcher, a, 60, now, f"k-{a}") for a in (accounts[0], accounts[2])]
+    loaded, _ = await batcher.read(WalletRead(accounts[1], now))
+    inflated = [
+        dataclasses.replace(b, remaining_seconds=b.remaining_seconds + 100, granted_seconds=b.granted_seconds + 100)
+        for b in loaded.buckets
+    ]
+    forged = Wallet(loaded.account, inflated)
+    forged.consume("build", sum(b.remaining_seconds for b in inflated), now)  # more than the database holds
+    rows_before = await ledger_rows(accounts[1])
+
+    results = await asyncio.gather(
+        *(batcher.save(wallet_document(w, now, None)) for w in (good[0], forged, good[1])), return_exceptions=True
+    )
+
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], psycopg.errors.RaiseException)
+    assert await ledger_rows(accounts[1]) == rows_before
+    for account_id in accounts:
+        await assert_ledger_balanced(account_id)
+
+
+async def test_two_changes_to_one_account_never_share_a_batch(deps, batcher, accounts, assert_ledger_balanced):
+    now = deps.clock.now()
+    first = await planned_consume(batcher, accounts[0], 60, now, "a")
+    second = await planned_consume(batcher, accounts[0], 30, now, "b")  # planned on the same version
+    before = await total_seconds(deps, accounts[0])
+
+    saved = await asyncio.gather(*(batcher.save(wallet_document(w, now, None)) for w in (first, second)))
+
+    assert saved == [True, False]  # the second went in the next batch and failed its version check
+    assert await total_seconds(deps, accounts[0]) == before - 60
+    await assert_ledger_balanced(accounts[0])
