@@ -16,11 +16,13 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from billing.adapters import embedded_postgres
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
+from billing.settings import libpq_url
 
 READ_PREFIX = "read_"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -122,6 +124,19 @@ def build_script(
         render(save_sql, save_params) + ";",
     ]
     return PgbenchScript(text="\n".join(lines) + "\n", defines=defines)
+
+
+def pgbench_command(
+    script: PgbenchScript, script_path: str, database_url: str, clients: int,
+    *, seconds: int | None = None, transactions: int | None = None,
+) -> list[str]:
+    """The pgbench command line running `script` (written at script_path) in prepared mode."""
+    length = ["-T", str(seconds)] if seconds is not None else ["-t", str(transactions)]
+    defines = [f"-D{name}={value}" for name, value in script.defines.items()]
+    return [
+        str(embedded_postgres.binary("pgbench")), "-n", "-M", "prepared", "-c", str(clients),
+        "-j", str(min(clients, 2)), *length, "-f", script_path, *defines, libpq_url(database_url),
+    ]
 
 
 def _json_from_variables(

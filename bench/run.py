@@ -99,12 +99,9 @@ def prewarm(url: str) -> None:
 def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
     statements = asyncio.run(pgbench_script.capture_consume(url, "1"))
     script = pgbench_script.build_script(statements, accounts, clients)
-    pgbench = str(embedded_postgres.binary("pgbench"))
     with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as handle:
         handle.write(script.text)
-    defines = [f"-D{name}={value}" for name, value in script.defines.items()]
-    command = [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration_s),
-               "-f", handle.name, *defines, libpq_url(url)]
+    command = pgbench_script.pgbench_command(script, handle.name, url, clients, seconds=duration_s)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # pgbench's backends live only as long as the run: meter them over its middle part.
     time.sleep(1.0)

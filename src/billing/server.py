@@ -79,6 +79,10 @@ async def serve(settings: Settings) -> None:
     await server.stop(settings.shutdown_grace_seconds)
     if batcher is not None:
         await batcher.close()
+        log.info(
+            "group commit: %d wallet reads in %d statements, %d wallet writes in %d statements",
+            batcher.reads.items, batcher.reads.batches, batcher.writes.items, batcher.writes.batches,
+        )
     await pool.close()
 
 

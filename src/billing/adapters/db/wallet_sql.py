@@ -1,7 +1,7 @@
 """The SQL of the wallet hot paths, as text with %(name)s parameters.
 
 Kept as plain constants so the benchmark can run these exact statements in pgbench
-(`bench/pgbench_script.py` turns %(name)s into pgbench's :name). Every statement
+(`bench/pgbench_script.py` turns %(name)s into pgbench variables). Every statement
 filters by account_id first (the distribution key of a sharded deployment).
 """
 
