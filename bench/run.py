@@ -181,7 +181,7 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
                 warmup=lambda s=scenario: run_wrk(base, s, accounts, 0, WARMUP_S, threads=1, connections=concurrency),
             ))
         rest = {r["scenario"]: r for r in results if r["label"].startswith("REST ")}
-        for scenario in ("consume", "balance"):
+        for scenario in ("consume", "balance", "batch"):
             rate = round(rest[scenario]["rps"] * 0.5, 1)
             results.append(measure(
                 f"REST {scenario} open-loop 50%", pids,

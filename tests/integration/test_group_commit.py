@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from billing.adapters.catalog_file import load_catalog
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory
+from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.db.wallet_repository import WalletRead, wallet_document
 from billing.domain.wallet import Wallet
@@ -18,6 +18,7 @@ from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
+from billing.settings import libpq_url
 
 
 @pytest.fixture
@@ -124,3 +125,43 @@ async def test_two_changes_to_one_account_never_share_a_batch(deps, batcher, acc
     assert saved == [True, False]  # the second went in the next batch and failed its version check
     assert await total_seconds(deps, accounts[0]) == before - 60
     await assert_ledger_balanced(accounts[0])
+
+
+async def test_a_batch_skips_an_account_another_transaction_holds_and_saves_the_rest(
+    deps, batcher, accounts, database_url, assert_ledger_balanced
+):
+    now = deps.clock.now()
+    wallets = [await planned_consume(batcher, a, 60, now, f"k-{a}") for a in accounts[:2]]
+    before = [await total_seconds(deps, a) for a in accounts[:2]]
+    async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as holder:
+        await holder.execute("SELECT 1 FROM accounts WHERE account_id = %s FOR UPDATE", (accounts[0],))
+
+        saved = await asyncio.wait_for(
+            asyncio.gather(*(batcher.save(wallet_document(w, now, None)) for w in wallets)), timeout=2
+        )
+
+        await holder.rollback()
+    assert saved == [False, True]  # not saved: its request retries, and would wait on the locked path
+    assert [await total_seconds(deps, a) for a in accounts[:2]] == [before[0], before[1] - 60]
+    for account_id in accounts[:2]:
+        await assert_ledger_balanced(account_id)
+
+
+async def test_a_locking_unit_of_work_is_a_transaction_whatever_mode_its_connection_was_left_in(
+    database_url, clock, user_id
+):
+    pool = await open_pool(database_url, size=1)  # one connection: the one left in autocommit
+    try:
+        deps = Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=load_catalog()[0], clock=clock)
+        await create_account(deps, user_id, "free")
+        connection = await pool.getconn()
+        await connection.set_autocommit(True)
+        await pool.putconn(connection)
+
+        async with deps.unit_of_work() as uow:
+            await uow.wallets.lock_and_load(user_id, clock.now())
+            async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as other:
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    await other.execute("SELECT 1 FROM accounts WHERE account_id = %s FOR UPDATE NOWAIT", (user_id,))
+    finally:
+        await pool.close()

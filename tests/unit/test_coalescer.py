@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from billing.adapters.db.wallet_batcher import Coalescer
+import pytest
+
+from billing.adapters.db.wallet_batcher import BatcherStopped, Coalescer
 
 
 class Recorder:
@@ -92,3 +94,35 @@ async def test_an_item_whose_caller_gave_up_before_its_batch_is_not_sent():
     assert await first == 1 and await kept == 3
     assert abandoned.cancelled()
     assert batches == [[1], [3]]
+
+
+async def test_callers_are_answered_even_when_the_drainer_is_cancelled():
+    at_database = asyncio.Event()
+
+    async def run(items: list) -> list:
+        await at_database.wait()
+        return items
+
+    coalescer = Coalescer(run)
+    in_flight = asyncio.ensure_future(coalescer.submit(1))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    queued = asyncio.ensure_future(coalescer.submit(2))
+    await asyncio.sleep(0)
+    coalescer._drainer.cancel()
+
+    results = await asyncio.gather(in_flight, queued, return_exceptions=True)
+
+    assert all(isinstance(r, BatcherStopped) for r in results)
+
+
+async def test_a_stopped_coalescer_finishes_its_queue_and_refuses_new_items():
+    coalescer = Coalescer(Recorder().run)
+    queued = [asyncio.ensure_future(coalescer.submit(i)) for i in range(3)]
+    await asyncio.sleep(0)
+
+    await coalescer.stop()
+
+    assert [q.result() for q in queued] == [0, 2, 4]
+    with pytest.raises(BatcherStopped):
+        await coalescer.submit(9)

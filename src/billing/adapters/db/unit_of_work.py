@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
-from billing.adapters.db.wallet_batcher import WHOLE_BATCH_FAILURES, WalletBatcher
+from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
 from billing.adapters.db.wallet_repository import WalletRead, WalletRepository, save_wallets, wallet_document
 from billing.domain.errors import ConcurrentModification
 from billing.settings import libpq_url
@@ -37,10 +37,16 @@ async def open_pool(database_url: str, size: int = POOL_SIZE) -> AsyncConnection
         max_size=size,
         timeout=POOL_TIMEOUT_SECONDS,
         kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"},
+        reset=_reset_to_transactions,
         open=False,
     )
     await pool.open(wait=True)
     return pool
+
+
+async def _reset_to_transactions(connection: psycopg.AsyncConnection) -> None:
+    """Every connection goes back to the pool in transaction mode, whoever used it."""
+    await connection.set_autocommit(False)
 
 
 class UnitOfWork:
@@ -53,8 +59,9 @@ class UnitOfWork:
 
     async def __aenter__(self) -> "UnitOfWork":
         self._connection = connection = await self._pool.getconn()
-        if self._autocommit:
-            await connection.set_autocommit(True)
+        # Set either way: a pooled connection must not carry its previous user's mode
+        # (a locking unit of work in autocommit would hold no lock and roll nothing back).
+        await connection.set_autocommit(self._autocommit)
         self.wallets = WalletRepository(connection)
         self.resume_tokens = ResumeTokenRepository(connection)
         self.history = HistoryRepository(connection)
@@ -124,7 +131,7 @@ class BatchedUnitOfWork:
             return
         try:
             saved = await self._batcher.save(documents[0])
-        except WHOLE_BATCH_FAILURES as conflict:
+        except CONFLICT_FAILURES as conflict:
             # The wallet's own write failed its self-check or collided: retried like a conflict;
             # the use case's locked attempt reports it if it persists.
             raise ConcurrentModification(str(conflict)) from conflict

@@ -6,10 +6,12 @@ its round trip, its parse/plan/execute overhead and, for writes, its commit and 
 serves many requests. A write batch holds at most one wallet per account (another change
 to the same account waits for the next batch, where its version check decides).
 
-A write batch's wallets are independent: one whose version check fails is reported as not
-saved and the others are written. If the statement fails as a whole (its self-check, a
-unique or deadlock error), each wallet is retried alone, so a failure belongs only to the
-wallet that caused it.
+A write batch's wallets are independent: one whose version check fails, or whose account
+is locked by another transaction at that moment (SKIP LOCKED: a batch never waits for one
+busy account), is reported as not saved and the others are written. If the statement fails
+as a whole on one wallet's data (its self-check, a constraint), each wallet is retried
+alone, so that failure belongs only to the wallet that caused it; an operational failure
+(timeout, lost connection) is the whole batch's.
 
 Each kind keeps one connection of the pool, in autocommit; a broken connection goes back to
 the pool (which replaces it) and the batch's requests get the error.
@@ -32,8 +34,9 @@ MAX_BATCH = 64
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-# The statement failed as a whole; retried wallet by wallet to find whose failure it is.
-WHOLE_BATCH_FAILURES = (
+# A lone wallet's write failed on these: another writer got there first (or its self-check
+# found the stored wallet not as read); the use case retries them like a version conflict.
+CONFLICT_FAILURES = (
     pg_errors.RaiseException, pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
 )
 
@@ -53,10 +56,13 @@ class Coalescer(Generic[Item, Result]):
         self._distinct_by = distinct_by
         self._pending: collections.deque[tuple[Item, asyncio.Future]] = collections.deque()
         self._drainer: asyncio.Task | None = None
+        self.closed = False
         self.batches = 0  # statements sent, for tests and the benchmark
         self.items = 0
 
     async def submit(self, item: Item) -> Result:
+        if self.closed:
+            raise BatcherStopped("the wallet batcher is closed")
         future = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._drainer is None:
@@ -80,6 +86,7 @@ class Coalescer(Generic[Item, Result]):
         return batch
 
     async def _drain(self) -> None:
+        batch: list[tuple[Item, asyncio.Future]] = []
         try:
             while self._pending:
                 batch = [entry for entry in self._take_batch() if not entry[1].done()]  # done: caller gave up
@@ -98,8 +105,26 @@ class Coalescer(Generic[Item, Result]):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+                batch = []
         finally:
+            # Reached with work left only when the drainer itself was cancelled or broke:
+            # no caller may wait forever for an answer that will not come.
             self._drainer = None
+            stranded = batch + list(self._pending)
+            self._pending.clear()
+            for _, future in stranded:
+                if not future.done():
+                    future.set_exception(BatcherStopped("the wallet batcher stopped before this request ran"))
+
+    async def stop(self) -> None:
+        """Waits until what is queued has run; later submits fail with BatcherStopped."""
+        self.closed = True
+        if self._drainer is not None:
+            await asyncio.wait([self._drainer])
+
+
+class BatcherStopped(RuntimeError):
+    pass
 
 
 class WalletBatcher:
@@ -119,10 +144,12 @@ class WalletBatcher:
         return await self.writes.submit(document)
 
     async def close(self) -> None:
+        """Waits for the batches in flight, then gives the connections back to the pool."""
+        await self.reads.stop()
+        await self.writes.stop()
         connections, self._connections = self._connections, {}
         for connection in connections.values():
-            await connection.set_autocommit(False)
-            await self._pool.putconn(connection)
+            await self._pool.putconn(connection)  # the pool's reset takes it out of autocommit
 
     async def _read_batch(self, reads: list[WalletRead]) -> list:
         return await self._with_connection("reads", lambda connection: read_wallets(connection, reads))
@@ -131,9 +158,11 @@ class WalletBatcher:
         async def write(connection: psycopg.AsyncConnection) -> list[bool | BaseException]:
             try:
                 saved = await save_wallets(connection, documents, all_or_nothing=False)
-            except WHOLE_BATCH_FAILURES as failure:
-                if len(documents) == 1:
-                    return [failure]
+            except psycopg.DatabaseError as failure:
+                # An operational failure (timeout, lost connection, deadlock) is the batch's own.
+                if len(documents) == 1 or isinstance(failure, psycopg.OperationalError) or not _usable(connection):
+                    raise
+                # Whose failure is it? Each wallet alone; the statement rolled back as a whole.
                 return [await _save_alone(connection, document) for document in documents]
             return [document["account_id"] in saved for document in documents]
 
@@ -147,14 +176,21 @@ class WalletBatcher:
             self._connections[kind] = connection
         try:
             return await work(connection)
-        except psycopg.OperationalError:
-            del self._connections[kind]
-            await self._pool.putconn(connection)  # the pool discards a broken connection
-            raise
+        finally:
+            if not _usable(connection) and self._connections.get(kind) is connection:
+                del self._connections[kind]
+                await self._pool.putconn(connection)  # the pool discards a broken connection
+
+
+def _usable(connection: psycopg.AsyncConnection) -> bool:
+    return not connection.broken and not connection.closed
 
 
 async def _save_alone(connection: psycopg.AsyncConnection, document: dict[str, Any]) -> bool | BaseException:
+    """This wallet's own outcome: saved, not saved (its version check failed), or its error."""
+    if not _usable(connection):
+        return psycopg.OperationalError("the connection broke while retrying a failed batch")
     try:
         return document["account_id"] in await save_wallets(connection, [document], all_or_nothing=False)
-    except WHOLE_BATCH_FAILURES as failure:
+    except psycopg.Error as failure:
         return failure

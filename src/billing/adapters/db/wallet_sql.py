@@ -64,10 +64,13 @@ JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key 
 # (checked against the version the change was planned on), new buckets, debits (as deltas,
 # guarded so a remainder can never go negative), ledger entries, and the idempotent answer.
 # Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
-# one element per account, sorted by account_id so that concurrent batches lock accounts
-# in one order. Every other part joins the `saved` accounts, so an account row is always
-# locked before its buckets, as the locking path's FOR UPDATE does, and nothing of a wallet
-# whose version check failed is written; the others are. The statement returns the saved
+# one element per account. The `locked` part locks the accounts whose version still matches,
+# in account_id order, skipping any another transaction holds: a batch never waits behind
+# one busy account (a skipped wallet is "not saved", and its request retries), and two
+# batches cannot deadlock. Every other part joins the `saved` accounts, so an account row
+# is always locked before its buckets, as the locking path's FOR UPDATE does, and nothing
+# of a wallet not saved is written; the others are. The locking path's own account is
+# not skipped: its transaction already holds the lock. The statement returns the saved
 # account ids, checks its own effect, and fails, rolling back, if any part touched an
 # unexpected number of rows, or (with all_or_nothing) if any wallet was not saved.
 # billing_fail() is VOLATILE (migration 0002) so the planner cannot evaluate the failing
@@ -81,13 +84,19 @@ WITH wallets AS MATERIALIZED (
     bonus_last_grant_on date, bonus_month date, bonus_used_seconds int,
     new_buckets jsonb, debits jsonb, entries jsonb,
     idempotency_key text, request_fingerprint text, response jsonb)
+), locked AS MATERIALIZED (
+  SELECT a.account_id
+  FROM accounts a JOIN wallets w ON a.account_id = w.account_id
+  WHERE a.last_event_seq = w.expected_last_event_seq
+  ORDER BY a.account_id
+  FOR NO KEY UPDATE OF a SKIP LOCKED
 ), account AS (
   UPDATE accounts a SET
     plan_key = w.plan_key, subscription_status = w.subscription_status,
     last_bucket_seq = w.last_bucket_seq, last_event_seq = w.last_event_seq,
     bonus_last_grant_on = w.bonus_last_grant_on, bonus_month = w.bonus_month,
     bonus_used_seconds = w.bonus_used_seconds, updated_at = w.now
-  FROM wallets w
+  FROM wallets w JOIN locked USING (account_id)
   WHERE a.account_id = w.account_id AND a.last_event_seq = w.expected_last_event_seq
   RETURNING a.account_id
 ), saved AS MATERIALIZED (
