@@ -14,6 +14,10 @@ def _flag(name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
+MIN_POOL_SIZE = 2
+WALLET_BATCHER_CONNECTIONS = 2
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -48,6 +52,15 @@ class Settings:
             worker_port=int(os.environ.get("BILLING_WORKER_PORT", "0")),
             group_commit=_flag("BILLING_GROUP_COMMIT", True),
         )
+
+    def __post_init__(self) -> None:
+        # Group commit keeps two connections of the pool for itself; the locking path and the
+        # history reads need the rest.
+        minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
+        if self.database_pool_size < minimum:
+            raise SystemExit(
+                f"BILLING_DB_POOL_SIZE must be at least {minimum} (it is {self.database_pool_size})"
+            )
 
 
 def libpq_url(database_url: str) -> str:

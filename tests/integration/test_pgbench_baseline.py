@@ -6,13 +6,24 @@ from __future__ import annotations
 import random
 import subprocess
 
+import pytest
+
 from bench import pgbench_script
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.db.unit_of_work import UnitOfWorkFactory
 from billing.service.accounts import create_account
+from billing.service.dependencies import Dependencies
 from billing.service.grants import create_grant
 
 CLIENTS = 2
 ACCOUNTS = 8
 TRANSACTIONS_PER_CLIENT = 25
+
+
+@pytest.fixture
+def deps(pool, clock):
+    """One way is enough: pgbench, not the service, writes here."""
+    return Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=load_catalog()[0], clock=clock)
 
 
 async def test_pgbench_runs_the_captured_consume_and_the_ledger_stays_balanced(

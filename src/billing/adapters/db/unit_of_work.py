@@ -123,6 +123,12 @@ class BatchedUnitOfWork:
     async def __aenter__(self) -> "BatchedUnitOfWork":
         return self
 
+    @property
+    def resume_tokens(self):
+        raise TypeError("an optimistic or wallets_only unit of work touches nothing but wallets")
+
+    history = resume_tokens
+
     async def commit(self) -> None:
         assert not self._read_only
         documents = self.wallets.pending_wallets
