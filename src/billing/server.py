@@ -80,8 +80,8 @@ async def serve(settings: Settings) -> None:
     if batcher is not None:
         await batcher.close()
         log.info(
-            "group commit: %d wallet reads in %d statements, %d wallet writes in %d statements",
-            batcher.reads.items, batcher.reads.batches, batcher.writes.items, batcher.writes.batches,
+            "group commit: %d wallet reads and %d wallet writes in %d statements",
+            batcher.reads, batcher.writes, batcher.batches.batches,
         )
     await pool.close()
 

@@ -15,7 +15,7 @@ def _flag(name: str, default: bool) -> bool:
 
 
 MIN_POOL_SIZE = 2
-WALLET_BATCHER_CONNECTIONS = 2
+WALLET_BATCHER_CONNECTIONS = 1
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
-        # Group commit keeps two connections of the pool for itself; the locking path and the
+        # Group commit keeps one connection of the pool for itself; the locking path and the
         # history reads need the rest.
         minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
         if self.database_pool_size < minimum:

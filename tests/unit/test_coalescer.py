@@ -126,3 +126,13 @@ async def test_a_stopped_coalescer_finishes_its_queue_and_refuses_new_items():
     assert [q.result() for q in queued] == [0, 2, 4]
     with pytest.raises(BatcherStopped):
         await coalescer.submit(9)
+
+
+async def test_items_without_a_key_never_conflict():
+    recorder = Recorder()
+    coalescer = Coalescer(recorder.run, distinct_by=lambda item: item % 10 if item > 0 else None)
+
+    await asyncio.gather(*(coalescer.submit(i) for i in (1, 11, -1, -1, 2)))
+
+    assert recorder.batches == [[1, -1, -1, 2], [11]]
+

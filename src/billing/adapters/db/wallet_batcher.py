@@ -1,33 +1,36 @@
-"""Group commit: concurrent wallet reads share one statement, and so do concurrent writes.
+"""Group commit: the wallet reads and writes of concurrent requests share one statement.
 
 While one batch is at the database, the requests that arrive queue up and go together in
 the next: no timer, so a lone request waits for nothing, and under load each statement (with
-its round trip, its parse/plan/execute overhead and, for writes, its commit and WAL flush)
-serves many requests. A write batch holds at most one wallet per account (another change
-to the same account waits for the next batch, where its version check decides).
+its round trip, its parse/plan/execute overhead and its commit and WAL flush) serves many
+requests. A batch of reads and writes is one READ_AND_SAVE_WALLETS statement: one round
+trip where separate read and write statements took two, so under load a Consume costs well
+under one statement. A batch holds at most one write per account (another change to the
+same account waits for the next batch, where its version check decides).
 
-A write batch's wallets are independent: one whose version check fails, or whose account
-is locked by another transaction at that moment (SKIP LOCKED: a batch never waits for one
+A batch's wallets are independent: one whose version check fails, or whose account is
+locked by another transaction at that moment (SKIP LOCKED: a batch never waits for one
 busy account), is reported as not saved and the others are written. If the statement fails
-as a whole on one wallet's data (its self-check, a constraint), each wallet is retried
-alone, so that failure belongs only to the wallet that caused it; an operational failure
-(timeout, lost connection) is the whole batch's.
+as a whole on one wallet's data (its self-check, a constraint), the reads run again on
+their own and each wallet is retried alone, so that failure belongs only to the wallet that
+caused it; an operational failure (timeout, lost connection) is the whole batch's.
 
-Each kind keeps one connection of the pool, in autocommit; a broken connection goes back to
-the pool (which replaces it) and the batch's requests get the error.
+The batcher keeps one connection of the pool, in autocommit; a broken connection goes back
+to the pool (which replaces it) and the batch's requests get the error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Generic, Hashable, Iterator, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
-from billing.adapters.db.wallet_repository import WalletRead, read_wallets, save_wallets
+from billing.adapters.db.wallet_repository import WalletRead, read_and_save_wallets, read_wallets, save_wallets
 
 MAX_BATCH = 64
 
@@ -43,7 +46,8 @@ CONFLICT_FAILURES = (
 
 class Coalescer(Generic[Item, Result]):
     """Runs submitted items in batches, one batch at a time; `run` returns one result (or
-    exception) per item. With `distinct_by`, a batch holds at most one item per key."""
+    exception) per item. With `distinct_by`, a batch holds at most one item per key (an item
+    whose key is None conflicts with none)."""
 
     def __init__(
         self,
@@ -77,7 +81,9 @@ class Coalescer(Generic[Item, Result]):
         while self._pending and len(batch) < self._max_batch:
             entry = self._pending.popleft()
             key = self._distinct_by(entry[0])
-            if key in keys:
+            if key is None:
+                batch.append(entry)
+            elif key in keys:
                 deferred.append(entry)
             else:
                 keys.add(key)
@@ -127,59 +133,100 @@ class BatcherStopped(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class _Save:
+    document: dict[str, Any]
+
+
+def _account_of_save(item: WalletRead | _Save) -> str | None:
+    return item.document["account_id"] if isinstance(item, _Save) else None
+
+
 class WalletBatcher:
-    """Coalesces the wallet reads and writes of concurrent optimistic units of work."""
+    """Coalesces the wallet reads and writes of concurrent optimistic units of work: each batch
+    is one statement on one connection (reads only, writes only, or both)."""
 
     def __init__(self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH):
         self._pool = pool
-        self._connections: dict[str, psycopg.AsyncConnection] = {}
-        self.reads = Coalescer(self._read_batch, max_batch)
-        self.writes = Coalescer(self._write_batch, max_batch, distinct_by=lambda document: document["account_id"])
+        self._connection: psycopg.AsyncConnection | None = None
+        # One batch at a time: measured, a second statement in flight halved the batches and
+        # cost more CPU per request than its overlap won (docs/performance.md).
+        self.batches = Coalescer(self._run_batch, max_batch, distinct_by=_account_of_save)
+        self.reads = 0  # wallets read and written, for tests and the benchmark (batches.batches: statements)
+        self.writes = 0
 
     async def read(self, read: WalletRead):
-        return await self.reads.submit(read)
+        return await self.batches.submit(read)
 
     async def save(self, document: dict[str, Any]) -> bool:
         """True when written; False when the account changed since the wallet was read."""
-        return await self.writes.submit(document)
+        return await self.batches.submit(_Save(document))
 
     async def close(self) -> None:
-        """Waits for the batches in flight, then gives the connections back to the pool."""
-        await self.reads.stop()
-        await self.writes.stop()
-        connections, self._connections = self._connections, {}
-        for connection in connections.values():
+        """Waits for the batches in flight, then gives the connection back to the pool."""
+        await self.batches.stop()
+        connection, self._connection = self._connection, None
+        if connection is not None:
             await self._pool.putconn(connection)  # the pool's reset takes it out of autocommit
 
-    async def _read_batch(self, reads: list[WalletRead]) -> list:
-        return await self._with_connection("reads", lambda connection: read_wallets(connection, reads))
+    async def _run_batch(self, items: list[WalletRead | _Save]) -> list:
+        reads = [item for item in items if isinstance(item, WalletRead)]
+        documents = [item.document for item in items if isinstance(item, _Save)]
+        self.reads += len(reads)
+        self.writes += len(documents)
 
-    async def _write_batch(self, documents: list[dict[str, Any]]) -> list[bool | BaseException]:
-        async def write(connection: psycopg.AsyncConnection) -> list[bool | BaseException]:
-            try:
-                saved = await save_wallets(connection, documents, all_or_nothing=False)
-            except psycopg.DatabaseError as failure:
-                # An operational failure (timeout, lost connection, deadlock) is the batch's own.
-                if len(documents) == 1 or isinstance(failure, psycopg.OperationalError) or not _usable(connection):
-                    raise
-                # Whose failure is it? Each wallet alone; the statement rolled back as a whole.
-                return [await _save_alone(connection, document) for document in documents]
-            return [document["account_id"] in saved for document in documents]
+        async def run(connection: psycopg.AsyncConnection) -> list:
+            if not documents:
+                loaded, saved = await read_wallets(connection, reads), []
+            elif not reads:
+                loaded, saved = [], await _write(connection, documents)
+            else:
+                loaded, saved = await _read_and_write(connection, reads, documents)
+            return _in_submission_order(items, iter(loaded), iter(saved))
 
-        return await self._with_connection("writes", write)
+        return await self._with_connection(run)
 
-    async def _with_connection(self, kind: str, work: Callable[[psycopg.AsyncConnection], Awaitable[Any]]) -> Any:
-        connection = self._connections.get(kind)
+    async def _with_connection(self, work: Callable[[psycopg.AsyncConnection], Awaitable[Any]]) -> Any:
+        connection = self._connection
         if connection is None:
-            connection = await self._pool.getconn()
+            connection = self._connection = await self._pool.getconn()
             await connection.set_autocommit(True)
-            self._connections[kind] = connection
         try:
             return await work(connection)
         finally:
-            if not _usable(connection) and self._connections.get(kind) is connection:
-                del self._connections[kind]
+            if not _usable(connection) and self._connection is connection:
+                self._connection = None
                 await self._pool.putconn(connection)  # the pool discards a broken connection
+
+
+def _in_submission_order(items: list, loaded: Iterator, saved: Iterator) -> list:
+    return [next(loaded) if isinstance(item, WalletRead) else next(saved) for item in items]
+
+
+async def _read_and_write(
+    connection: psycopg.AsyncConnection, reads: list[WalletRead], documents: list[dict[str, Any]]
+) -> tuple[list, list[bool | BaseException]]:
+    try:
+        loaded, saved = await read_and_save_wallets(connection, reads, documents)
+    except psycopg.DatabaseError as failure:
+        if isinstance(failure, psycopg.OperationalError) or not _usable(connection):
+            raise
+        # A wallet's data failed the statement, which rolled back as a whole: the reads again
+        # on their own, and the writes as a write batch, which finds whose failure it was.
+        return await read_wallets(connection, reads), await _write(connection, documents)
+    return loaded, [document["account_id"] in saved for document in documents]
+
+
+async def _write(connection: psycopg.AsyncConnection, documents: list[dict[str, Any]]) -> list[bool | BaseException]:
+    try:
+        saved = await save_wallets(connection, documents, all_or_nothing=False)
+    except psycopg.DatabaseError as failure:
+        # An operational failure (timeout, lost connection, deadlock) is the batch's own.
+        if len(documents) == 1 or isinstance(failure, psycopg.OperationalError) or not _usable(connection):
+            raise
+        # Whose failure is it? Each wallet alone; the statement rolled back as a whole.
+        return [await _save_alone(connection, document) for document in documents]
+    return [document["account_id"] in saved for document in documents]
 
 
 def _usable(connection: psycopg.AsyncConnection) -> bool:

@@ -83,11 +83,46 @@ async def read_wallets(
 ) -> list[tuple[Wallet | None, StoredAnswer | None]]:
     """One READ_WALLETS statement for all `reads`; per read, its wallet (None: no such account)
     and the stored answer for its key."""
-    requests = [
+    rows = await (await driver.execute(wallet_sql.READ_WALLETS, {"requests": _read_requests(reads)})).fetchall()
+    return _loaded_wallets(reads, rows)
+
+
+async def save_wallets(driver: psycopg.AsyncConnection, documents: list[dict[str, Any]], *, all_or_nothing: bool) -> set[str]:
+    """One SAVE_WALLETS statement; the account ids whose version check passed (all, or it raises,
+    when all_or_nothing). Raises psycopg.errors.RaiseException if the write's self-check failed."""
+    params = {"wallets": _wallets(documents), "all_or_nothing": all_or_nothing}
+    row = await (await driver.execute(wallet_sql.SAVE_WALLETS, params)).fetchone()
+    assert row is not None and row[1] == "saved"
+    return set(row[0])
+
+
+async def read_and_save_wallets(
+    driver: psycopg.AsyncConnection, reads: Sequence[WalletRead], documents: list[dict[str, Any]]
+) -> tuple[list[tuple[Wallet | None, StoredAnswer | None]], set[str]]:
+    """read_wallets and save_wallets (not all-or-nothing) in one READ_AND_SAVE_WALLETS statement.
+    The reads see the database as it was before this statement's writes."""
+    params = {"requests": _read_requests(reads), "wallets": _wallets(documents), "all_or_nothing": False}
+    rows = await (await driver.execute(wallet_sql.READ_AND_SAVE_WALLETS, params)).fetchall()
+    outcomes = [row for row in rows if row[0] == _OUTCOME_ROW]
+    assert len(outcomes) == 1 and outcomes[0][15] == "saved"
+    return _loaded_wallets(reads, [row for row in rows if row[0] != _OUTCOME_ROW]), set(outcomes[0][16])
+
+
+_OUTCOME_ROW = -1  # READ_AND_SAVE_WALLETS' row with the write's outcome, after the reads' rows
+
+
+def _read_requests(reads: Sequence[WalletRead]) -> Jsonb:
+    return Jsonb([
         {"request": i, "account_id": r.account_id, "idempotency_key": r.idempotency_key, "now": r.now.isoformat()}
         for i, r in enumerate(reads)
-    ]
-    rows = await (await driver.execute(wallet_sql.READ_WALLETS, {"requests": Jsonb(requests)})).fetchall()
+    ])
+
+
+def _wallets(documents: list[dict[str, Any]]) -> Jsonb:
+    return Jsonb(sorted(documents, key=_by_account))  # accounts are locked in this order
+
+
+def _loaded_wallets(reads: Sequence[WalletRead], rows) -> list[tuple[Wallet | None, StoredAnswer | None]]:
     accounts: dict[int, Account] = {}
     buckets: dict[int, list[Bucket]] = {}
     answers: dict[int, StoredAnswer] = {}
@@ -105,15 +140,6 @@ async def read_wallets(
         (Wallet(accounts[i], buckets[i]) if i in accounts else None, answers.get(i) if i in accounts else None)
         for i in range(len(reads))
     ]
-
-
-async def save_wallets(driver: psycopg.AsyncConnection, documents: list[dict[str, Any]], *, all_or_nothing: bool) -> set[str]:
-    """One SAVE_WALLETS statement; the account ids whose version check passed (all, or it raises,
-    when all_or_nothing). Raises psycopg.errors.RaiseException if the write's self-check failed."""
-    params = {"wallets": Jsonb(sorted(documents, key=_by_account)), "all_or_nothing": all_or_nothing}
-    row = await (await driver.execute(wallet_sql.SAVE_WALLETS, params)).fetchone()
-    assert row is not None and row[1] == "saved"
-    return set(row[0])
 
 
 def _by_account(document: dict[str, Any]) -> str:

@@ -40,11 +40,12 @@ WHERE account_id = %(account_id)s AND idempotency_key = %(idempotency_key)s
 # document, [{"request": i, "account_id", "idempotency_key", "now"}]; every row names its
 # request. Concurrent requests share the statement (adapters/db/wallet_batcher.py); a lone
 # request sends a document of one. Optimistic writes check the account version they read.
-READ_WALLETS = f"""
-WITH requests AS MATERIALIZED (
+_READ_REQUESTS = """
+requests AS MATERIALIZED (
   SELECT r.request, r.account_id, r.idempotency_key, r.now
   FROM jsonb_to_recordset(%(requests)s::jsonb) AS r(request int, account_id text, idempotency_key text, now timestamptz)
-)
+)"""
+_READ_ROWS = f"""
 SELECT r.request, {", ".join("a." + c.strip() for c in ACCOUNT_COLUMNS.split(","))},
        b.bucket_seq, b.source, b.granted_seconds, b.remaining_seconds, b.granted_at, b.expires_at,
        NULL::text AS request_fingerprint, NULL::jsonb AS response
@@ -59,6 +60,7 @@ SELECT r.request, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NU
 FROM requests r
 JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key = r.idempotency_key
 """
+READ_WALLETS = f"WITH {_READ_REQUESTS}{_READ_ROWS}"
 
 # Every change to one or more wallets, in one statement: per wallet, the account row
 # (checked against the version the change was planned on), new buckets, debits (as deltas,
@@ -75,8 +77,8 @@ JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key 
 # unexpected number of rows, or (with all_or_nothing) if any wallet was not saved.
 # billing_fail() is VOLATILE (migration 0002) so the planner cannot evaluate the failing
 # branch ahead of time, as it would a constant CAST error.
-SAVE_WALLETS = """
-WITH wallets AS MATERIALIZED (
+_SAVE_PARTS = """
+wallets AS MATERIALIZED (
   SELECT w.*
   FROM jsonb_to_recordset(%(wallets)s::jsonb) AS w(
     account_id text, now timestamptz, expected_last_event_seq bigint, first_event_seq bigint,
@@ -133,8 +135,9 @@ WITH wallets AS MATERIALIZED (
          coalesce(sum(jsonb_array_length(entries)), 0) AS entries,
          count(idempotency_key) AS answers
   FROM saved
-)
-SELECT ARRAY(SELECT account_id FROM saved) AS saved_account_ids,
+)"""
+_SAVE_OUTCOME = """
+ARRAY(SELECT account_id FROM saved) AS saved_account_ids,
   CASE
     WHEN (SELECT count(*) FROM new_buckets) = e.new_buckets
      AND (SELECT count(*) FROM debits) = e.debits
@@ -145,4 +148,19 @@ SELECT ARRAY(SELECT account_id FROM saved) AS saved_account_ids,
     ELSE billing_fail('wallet write touched unexpected rows; transaction rolled back')
   END AS outcome
 FROM expected e
+"""
+SAVE_WALLETS = f"WITH {_SAVE_PARTS}\nSELECT {_SAVE_OUTCOME}"
+
+
+# Reads and writes of concurrent requests in one statement (group commit, one round trip):
+# SAVE_WALLETS' parts, then READ_WALLETS' rows, then one row with request -1 carrying the
+# write's outcome (in request_fingerprint) and the saved account ids (in response). Every
+# part of a statement sees the snapshot taken at its start, so a read of an account written
+# by the same statement sees it as it was before: that request's own write later fails its
+# version check and retries, as after any concurrent change.
+READ_AND_SAVE_WALLETS = f"""WITH {_SAVE_PARTS},
+outcome AS MATERIALIZED (SELECT {_SAVE_OUTCOME}), {_READ_REQUESTS}{_READ_ROWS}UNION ALL
+SELECT -1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       o.outcome, to_jsonb(o.saved_account_ids)
+FROM outcome o
 """
