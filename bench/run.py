@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import loadgen, pgbench_script, report
+from bench import grpc_loadgen, loadgen, pgbench_script, report
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
@@ -137,8 +137,20 @@ def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
     }
 
 
-def measure(label: str, stack_pids: list[int], work, warmup=None) -> dict:
-    """Runs `warmup` (unmeasured), then `work` with the stack's and PostgreSQL's CPU metered."""
+def checkpoint(url: str) -> None:
+    """Every scenario starts just after a checkpoint. Right after one, the first change to each
+    page writes the whole page to the WAL (full_page_writes): a timed checkpoint falling inside
+    one scenario and not another made runs differ by 15% and more. A checkpoint before each
+    also keeps the timed ones (every 5 minutes) out of the run."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
+
+
+def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_url: str) -> dict:
+    """Checkpoints, runs `warmup` (unmeasured), then `work` with the stack's and PostgreSQL's CPU metered."""
+    checkpoint(database_url)
     if warmup is not None:
         warmup()
     with Meter(stack_pids) as meter:
@@ -160,7 +172,7 @@ def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mo
     config = loadgen.LoadConfig(
         protocol="grpc", target=target, scenario=scenario, accounts=accounts, duration_s=duration_s, **mode,
     )
-    return loadgen.run_subprocess(config)
+    return grpc_loadgen.run_subprocess(config)
 
 
 def rest_open_loop(base_url: str, scenario: str, accounts: int, duration_s: float, rate: float) -> dict:
@@ -178,6 +190,7 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
         results.append(measure(
             label, pids, lambda: grpc_load(target, scenario, accounts, duration, **mode),
             warmup=lambda: grpc_load(target, scenario, accounts, WARMUP_S, **warm),
+            database_url=small_url if accounts == SMALL else url,
         ))
 
     with running_stack(small_url, args.workers, logs / "small") as (target, _base, pids):
@@ -194,6 +207,7 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
                 f"REST {scenario}", pids,
                 lambda s=scenario: run_wrk(base, s, accounts, 0, duration, threads=1, connections=concurrency),
                 warmup=lambda s=scenario: run_wrk(base, s, accounts, 0, WARMUP_S, threads=1, connections=concurrency),
+                database_url=url,
             ))
         rest = {r["scenario"]: r for r in results if r["label"].startswith("REST ")}
         for scenario in ("consume", "balance", "batch"):
@@ -202,6 +216,7 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
                 f"REST {scenario} open-loop 50%", pids,
                 lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, duration, r),
                 warmup=lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, WARMUP_S, r),
+                database_url=url,
             ))
     return results
 
@@ -210,15 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per scenario")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (pgbench clients too)")
-    parser.add_argument("--workers", type=int, default=2, help="server processes (one per core)")
+    # One process: group commit batches what is in flight in a process, so at the benchmark's
+    # concurrency one process makes larger batches and serves more than two (docs/performance.md).
+    parser.add_argument("--workers", type=int, default=1, help="server processes (SO_REUSEPORT)")
     parser.add_argument("--accounts", type=int, default=LARGE, help="which dataset: 1000000 or 1000")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
     started_at = datetime.now(timezone.utc)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    grpc_loadgen.ensure_built()
     prewarm(url)
     print(f"pgbench baseline on {url} ...", flush=True)
+    checkpoint(url)
     baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
     print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
     results = run_scenarios(args, url, args.accounts, logs, small_url)
