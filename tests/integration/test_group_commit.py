@@ -13,6 +13,7 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.db.wallet_repository import WalletRead, wallet_document
+from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Wallet
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
@@ -215,3 +216,32 @@ async def test_a_failing_wallet_in_a_batch_of_reads_and_writes_fails_alone(
     assert await ledger_rows(accounts[1]) == rows_before
     for account_id in accounts:
         await assert_ledger_balanced(account_id)
+
+
+async def test_a_batch_of_one_failing_write_and_reads_answers_the_reads(deps, batcher, accounts, ledger_rows):
+    now = deps.clock.now()
+    loaded, _ = await batcher.read(WalletRead(accounts[1], now))
+    inflated = [
+        dataclasses.replace(b, remaining_seconds=b.remaining_seconds + 100, granted_seconds=b.granted_seconds + 100)
+        for b in loaded.buckets
+    ]
+    forged = Wallet(loaded.account, inflated)
+    forged.consume("build", sum(b.remaining_seconds for b in inflated), now)
+
+    results = await asyncio.gather(
+        batcher.save(wallet_document(forged, now, None)),
+        batcher.read(WalletRead(accounts[0], now)),
+        batcher.read(WalletRead(accounts[2], now)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], psycopg.errors.RaiseException)
+    assert [r[0].account.account_id for r in results[1:]] == [accounts[0], accounts[2]]
+
+
+async def test_an_unlocked_write_must_add_a_ledger_entry(deps, batcher, accounts):
+    wallet, _ = await batcher.read(WalletRead(accounts[0], deps.clock.now()))
+    document = wallet_document(wallet, deps.clock.now(), StoredAnswer("k", "consume:build:1", {"answer": 1}))
+
+    with pytest.raises(AssertionError, match="adds no ledger entry"):
+        await batcher.save(document)

@@ -136,3 +136,17 @@ async def test_items_without_a_key_never_conflict():
 
     assert recorder.batches == [[1, -1, -1, 2], [11]]
 
+
+
+async def test_an_abandoned_item_does_not_hold_its_keys_place():
+    recorder = Recorder()
+    coalescer = Coalescer(recorder.run, distinct_by=lambda item: item % 10)
+    first = asyncio.ensure_future(coalescer.submit(1))
+    await asyncio.sleep(0)  # 1 is at the database
+    abandoned = asyncio.ensure_future(coalescer.submit(12))
+    kept = asyncio.ensure_future(coalescer.submit(22))
+    await asyncio.sleep(0)
+    abandoned.cancel()
+
+    assert await asyncio.gather(first, kept) == [2, 44]
+    assert recorder.batches == [[1], [22]]

@@ -20,7 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
-from billing.adapters.db.wallet_repository import WalletRead, WalletRepository, save_wallets, wallet_document
+from billing.adapters.db.wallet_repository import (
+    WalletRead, WalletRepository, require_version_advance, save_wallets, wallet_document,
+)
 from billing.domain.errors import ConcurrentModification
 from billing.settings import libpq_url
 
@@ -71,6 +73,9 @@ class UnitOfWork:
         """Sends the queued wallet writes, then COMMIT (implicit in optimistic mode)."""
         assert self._connection is not None and not self._read_only
         documents = self.wallets.pending_wallets
+        if self._autocommit:
+            for document in documents:
+                require_version_advance(document)
         try:
             if documents:
                 await save_wallets(self._connection, documents, all_or_nothing=True)

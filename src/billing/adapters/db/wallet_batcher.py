@@ -30,7 +30,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
-from billing.adapters.db.wallet_repository import WalletRead, read_and_save_wallets, read_wallets, save_wallets
+from billing.adapters.db.wallet_repository import (
+    WalletRead, read_and_save_wallets, read_wallets, require_version_advance, save_wallets,
+)
 
 MAX_BATCH = 64
 
@@ -80,6 +82,8 @@ class Coalescer(Generic[Item, Result]):
         batch, keys, deferred = [], set(), collections.deque()
         while self._pending and len(batch) < self._max_batch:
             entry = self._pending.popleft()
+            if entry[1].done():  # its caller gave up: it must not hold its key's place
+                continue
             key = self._distinct_by(entry[0])
             if key is None:
                 batch.append(entry)
@@ -160,6 +164,7 @@ class WalletBatcher:
 
     async def save(self, document: dict[str, Any]) -> bool:
         """True when written; False when the account changed since the wallet was read."""
+        require_version_advance(document)
         return await self.batches.submit(_Save(document))
 
     async def close(self) -> None:
@@ -212,8 +217,8 @@ async def _read_and_write(
         if isinstance(failure, psycopg.OperationalError) or not _usable(connection):
             raise
         # A wallet's data failed the statement, which rolled back as a whole: the reads again
-        # on their own, and the writes as a write batch, which finds whose failure it was.
-        return await read_wallets(connection, reads), await _write(connection, documents)
+        # on their own, and each wallet alone, so the failure is answered to its wallet only.
+        return await read_wallets(connection, reads), [await _save_alone(connection, d) for d in documents]
     return loaded, [document["account_id"] in saved for document in documents]
 
 

@@ -186,6 +186,13 @@ def wallet_document(wallet: Wallet, now: datetime, answer: StoredAnswer | None) 
     }
 
 
+def require_version_advance(document: dict[str, Any]) -> None:
+    """An unlocked write is checked against the account's last_event_seq alone: a change that
+    did not move it (no ledger entry) would pass the check of a reader of the older version."""
+    if document["last_event_seq"] <= document["expected_last_event_seq"]:
+        raise AssertionError(f"an optimistic write of account {document['account_id']} adds no ledger entry")
+
+
 def _iso_or_none(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
