@@ -106,7 +106,9 @@ def _plan(connection: psycopg.Connection, sql: str, params: Params) -> str:
     # Inside explain_all's transaction, so the block below is a savepoint, never a COMMIT.
     assert connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     try:
-        with connection.transaction():  # a savepoint: one failing statement does not hide the others
+        # A savepoint rolled back: one failing statement does not hide the others, and each
+        # statement is explained against the account as it was (a write does not stale the next).
+        with connection.transaction(force_rollback=True):
             rows = connection.execute(sql, params, prepare=False).fetchall()
     except psycopg.Error as error:
         return f"(not explained: {type(error).__name__}: {str(error).strip()})"
@@ -286,7 +288,22 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
         seen.add(key)
         constant = names.get(sql) or " ".join(sql.split()[:4])
         statements.append((f"{use_case}: {constant}", sql, params))
+    if include_writes:
+        statements += _under_load(statements)
     return statements
+
+
+def _under_load(statements: list[tuple[str, str, Params]]) -> list[tuple[str, str, Params]]:
+    """Under load, group commit sends a Consume's read with other requests' writes in one
+    statement: that statement with the Consume's own read and write."""
+    from billing.adapters.db import wallet_sql
+
+    by_sql = {sql: params for name, sql, params in statements if name.startswith("Consume:")}
+    read, write = by_sql.get(wallet_sql.READ_WALLETS), by_sql.get(wallet_sql.SAVE_WALLETS)
+    if read is None or write is None:
+        return []
+    params = {**read, **write, "all_or_nothing": False}
+    return [("Consume under load (group commit): READ_AND_SAVE_WALLETS", wallet_sql.READ_AND_SAVE_WALLETS, params)]
 
 
 def _is_read(sql: str) -> bool:

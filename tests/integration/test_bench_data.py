@@ -108,6 +108,7 @@ async def test_explain_captures_the_service_statements_and_leaves_the_dataset_un
     assert state() == before
     names = [r.name for r in results]
     assert any(n.startswith("GetBalance") for n in names) and any(n.startswith("Consume") for n in names)
+    assert any(n.endswith("READ_AND_SAVE_WALLETS") for n in names)  # the statement Consume sends under load
     assert all(r.plan and not r.plan.startswith("(not explained") for r in results)
     markdown = explain.render_markdown(results)
     assert markdown.count("\n## ") == len(results)
