@@ -4,7 +4,6 @@ wallet's conflict or failure stays its own."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import psycopg
 import pytest
@@ -20,6 +19,7 @@ from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
 from billing.settings import libpq_url
+from tests.support.forged_wallets import overdrawn
 
 
 @pytest.fixture
@@ -49,6 +49,12 @@ async def planned_consume(batcher: WalletBatcher, account_id: str, seconds: int,
     wallet, _ = await batcher.read(WalletRead(account_id, now, key))
     wallet.consume("build", seconds, now)
     return wallet
+
+
+async def overdrawn_wallet(batcher: WalletBatcher, account_id: str, now) -> Wallet:
+    """Its write fails the statement's self-check (tests.support.forged_wallets)."""
+    loaded, _ = await batcher.read(WalletRead(account_id, now))
+    return overdrawn(loaded, now)
 
 
 async def total_seconds(deps, account_id: str) -> int:
@@ -94,13 +100,7 @@ async def test_a_stale_wallet_is_not_saved_and_the_rest_of_its_batch_is(
 async def test_a_wallet_failing_its_self_check_fails_alone(deps, batcher, accounts, ledger_rows, assert_ledger_balanced):
     now = deps.clock.now()
     good = [await planned_consume(batcher, a, 60, now, f"k-{a}") for a in (accounts[0], accounts[2])]
-    loaded, _ = await batcher.read(WalletRead(accounts[1], now))
-    inflated = [
-        dataclasses.replace(b, remaining_seconds=b.remaining_seconds + 100, granted_seconds=b.granted_seconds + 100)
-        for b in loaded.buckets
-    ]
-    forged = Wallet(loaded.account, inflated)
-    forged.consume("build", sum(b.remaining_seconds for b in inflated), now)  # more than the database holds
+    forged = await overdrawn_wallet(batcher, accounts[1], now)
     rows_before = await ledger_rows(accounts[1])
 
     results = await asyncio.gather(
@@ -194,13 +194,7 @@ async def test_a_failing_wallet_in_a_batch_of_reads_and_writes_fails_alone(
 ):
     now = deps.clock.now()
     good = await planned_consume(batcher, accounts[0], 60, now, "good")
-    loaded, _ = await batcher.read(WalletRead(accounts[1], now))
-    inflated = [
-        dataclasses.replace(b, remaining_seconds=b.remaining_seconds + 100, granted_seconds=b.granted_seconds + 100)
-        for b in loaded.buckets
-    ]
-    forged = Wallet(loaded.account, inflated)
-    forged.consume("build", sum(b.remaining_seconds for b in inflated), now)  # more than the database holds
+    forged = await overdrawn_wallet(batcher, accounts[1], now)
     rows_before = await ledger_rows(accounts[1])
 
     results = await asyncio.gather(
@@ -220,13 +214,7 @@ async def test_a_failing_wallet_in_a_batch_of_reads_and_writes_fails_alone(
 
 async def test_a_batch_of_one_failing_write_and_reads_answers_the_reads(deps, batcher, accounts, ledger_rows):
     now = deps.clock.now()
-    loaded, _ = await batcher.read(WalletRead(accounts[1], now))
-    inflated = [
-        dataclasses.replace(b, remaining_seconds=b.remaining_seconds + 100, granted_seconds=b.granted_seconds + 100)
-        for b in loaded.buckets
-    ]
-    forged = Wallet(loaded.account, inflated)
-    forged.consume("build", sum(b.remaining_seconds for b in inflated), now)
+    forged = await overdrawn_wallet(batcher, accounts[1], now)
 
     results = await asyncio.gather(
         batcher.save(wallet_document(forged, now, None)),

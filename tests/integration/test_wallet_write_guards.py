@@ -10,6 +10,7 @@ import pytest
 from billing.domain.buckets import Source
 from billing.domain.wallet import EventType, Wallet
 from billing.service.accounts import create_account
+from tests.support.forged_wallets import overdrawn
 
 
 async def assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced, forge) -> None:
@@ -37,16 +38,7 @@ async def test_a_write_planned_against_a_stale_account_version_rolls_back(deps, 
 
 
 async def test_a_debit_larger_than_the_stored_remainder_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced):
-    def forge(wallet, now):
-        inflated = [
-            dataclasses.replace(b, remaining_seconds=b.granted_seconds + 100, granted_seconds=b.granted_seconds + 100)
-            for b in wallet.buckets
-        ]
-        forged = Wallet(wallet.account, inflated)
-        forged.consume("build", sum(b.remaining_seconds for b in inflated), now)
-        return forged
-
-    await assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced, forge)
+    await assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledger_balanced, overdrawn)
 
 async def test_invariant_check_of_one_account_ignores_the_others(engine, deps, user_id):
     from sqlalchemy import text
