@@ -21,11 +21,9 @@ from billing.v1 import accounts_pb2, balance_pb2, catalog_pb2, consumption_pb2
 
 def rfc3339(instant: datetime) -> str:
     """UTC, 'Z'-suffixed, fractional seconds only when present: 2025-09-02T00:00:00Z."""
-    utc = instant.astimezone(timezone.utc)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}"
-    return text + "Z"
+    # isoformat() writes microseconds only when non-zero, as the contract's examples do; it is
+    # several times cheaper than strftime, and every balance answer formats a few of these.
+    return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
 
 
 def timestamp(instant: datetime) -> timestamp_pb2.Timestamp:

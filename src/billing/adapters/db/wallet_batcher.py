@@ -69,10 +69,11 @@ class Coalescer(Generic[Item, Result]):
     async def submit(self, item: Item) -> Result:
         if self.closed:
             raise BatcherStopped("the wallet batcher is closed")
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()  # on CPython 3.11 each call is a getpid() system call
+        future = loop.create_future()
         self._pending.append((item, future))
         if self._drainer is None:
-            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+            self._drainer = loop.create_task(self._drain())
         return await future
 
     def _take_batch(self) -> list[tuple[Item, asyncio.Future]]:

@@ -206,9 +206,12 @@ def _account_from_row(account_id: str, row) -> Account:
     )
 
 
+_SOURCES = {source.value: source for source in Source}  # Source(text) goes through EnumMeta.__call__
+
+
 def _bucket_from_row(account_id: str, row) -> Bucket:
     bucket_seq, source, granted, remaining, granted_at, expires_at = row[:6]
     return Bucket(
-        account_id=account_id, bucket_seq=bucket_seq, source=Source(source), granted_seconds=granted,
+        account_id=account_id, bucket_seq=bucket_seq, source=_SOURCES[source], granted_seconds=granted,
         remaining_seconds=remaining, granted_at=granted_at, expires_at=expires_at,
     )
