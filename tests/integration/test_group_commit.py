@@ -233,3 +233,17 @@ async def test_an_unlocked_write_must_add_a_ledger_entry(deps, batcher, accounts
 
     with pytest.raises(AssertionError, match="adds no ledger entry"):
         await batcher.save(document)
+
+
+async def test_concurrent_consumes_of_one_account_take_turns_instead_of_retrying(
+    deps, batcher, accounts, assert_ledger_balanced
+):
+    before = await total_seconds(deps, accounts[0])
+    reads = batcher.reads
+
+    results = await asyncio.gather(*(consume(deps, accounts[0], "build", 10, f"turn-{i}") for i in range(8)))
+
+    assert [r.consumed_seconds for r in results] == [10] * 8
+    assert batcher.reads - reads == 8  # one read each: no attempt was planned on a stale wallet
+    assert await total_seconds(deps, accounts[0]) == before - 80
+    await assert_ledger_balanced(accounts[0])

@@ -37,15 +37,16 @@ async def consume(
     require_idempotency_key(idempotency_key)
     require_token(resume_token, field="resume_token", max_length=RESUME_TOKEN_MAX_LENGTH, required=False)
     request = _Request(user_id, operation, seconds, idempotency_key, resume_token, f"consume:{operation}:{seconds}")
-    if not resume_token:
-        for _ in range(OPTIMISTIC_ATTEMPTS):
-            try:
-                return await _consume_once(deps, request, lock=False)
-            except ConcurrentModification:
-                continue
-            except _NeedsLock:
-                break
-    return await _consume_once(deps, request, lock=True)
+    async with deps.account_gate.passage(user_id):
+        if not resume_token:
+            for _ in range(OPTIMISTIC_ATTEMPTS):
+                try:
+                    return await _consume_once(deps, request, lock=False)
+                except ConcurrentModification:
+                    continue
+                except _NeedsLock:
+                    break
+        return await _consume_once(deps, request, lock=True)
 
 
 @dataclasses.dataclass(frozen=True)

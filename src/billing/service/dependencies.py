@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
 from billing.domain.catalog import Catalog
+from billing.service.account_gate import AccountGate
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
 
@@ -31,3 +32,4 @@ class Dependencies:
     clock: Clock
     new_resume_token: Callable[[], str] = field(default=new_resume_token)
     resume_token_ttl: timedelta = RESUME_TOKEN_TTL
+    account_gate: AccountGate = field(default_factory=AccountGate)

@@ -1,0 +1,65 @@
+"""The account gate: one Consume per account at a time in a process, any number of accounts at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from billing.service.account_gate import AccountGate
+
+
+async def test_requests_for_one_account_pass_one_at_a_time_in_arrival_order():
+    gate, inside, order = AccountGate(), [], []
+
+    async def request(name: str) -> None:
+        async with gate.passage("a"):
+            inside.append(name)
+            assert len(inside) == 1
+            await asyncio.sleep(0)
+            order.append(name)
+            inside.remove(name)
+
+    await asyncio.gather(*(request(f"r{i}") for i in range(5)))
+
+    assert order == ["r0", "r1", "r2", "r3", "r4"]
+
+
+async def test_different_accounts_do_not_wait_for_each_other():
+    gate, release = AccountGate(), asyncio.Event()
+
+    async def hold_a() -> None:
+        async with gate.passage("a"):
+            await release.wait()
+
+    holder = asyncio.ensure_future(hold_a())
+    await asyncio.sleep(0)
+    async with gate.passage("b"):
+        assert len(gate) == 2
+    release.set()
+    await holder
+
+
+async def test_the_gate_forgets_accounts_with_nothing_in_flight_even_after_a_failure_or_a_cancel():
+    gate = AccountGate()
+
+    async def fail() -> None:
+        async with gate.passage("a"):
+            raise ValueError("consume failed")
+
+    results = await asyncio.gather(fail(), fail(), return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)
+
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with gate.passage("b"):
+            await release.wait()
+
+    holder = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)
+    waiter = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    release.set()
+    await asyncio.gather(holder, waiter, return_exceptions=True)
+
+    assert len(gate) == 0
