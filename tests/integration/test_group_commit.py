@@ -247,3 +247,27 @@ async def test_concurrent_consumes_of_one_account_take_turns_instead_of_retrying
     assert batcher.reads - reads == 8  # one read each: no attempt was planned on a stale wallet
     assert await total_seconds(deps, accounts[0]) == before - 80
     await assert_ledger_balanced(accounts[0])
+
+
+async def test_a_batch_whose_connection_died_runs_again_on_a_new_one(database_url, deps, accounts):
+    pool = await open_pool(database_url, size=3)
+    batcher = WalletBatcher(pool)
+    try:
+        now = deps.clock.now()
+        wallet = await planned_consume(batcher, accounts[0], 60, now, "before-restart")
+        idle = [await pool.getconn() for _ in range(2)]
+        backends = [c.info.backend_pid for c in idle] + [batcher._connection.info.backend_pid]
+        for connection in idle:
+            await pool.putconn(connection)
+        async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as admin:
+            for pid in backends:  # what a database restart does to every connection of the pool
+                await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        saved = await batcher.save(wallet_document(wallet, now, None))
+        reread, _ = await batcher.read(WalletRead(accounts[0], now))
+
+        assert saved is True
+        assert reread.account.last_event_seq == wallet.account.last_event_seq
+    finally:
+        await batcher.close()
+        await pool.close()

@@ -193,16 +193,25 @@ class WalletBatcher:
         return await self._with_connection(run)
 
     async def _with_connection(self, work: Callable[[psycopg.AsyncConnection], Awaitable[Any]]) -> Any:
-        connection = self._connection
-        if connection is None:
-            connection = self._connection = await self._pool.getconn()
-            await connection.set_autocommit(True)
-        try:
-            return await work(connection)
-        finally:
-            if not _usable(connection) and self._connection is connection:
-                self._connection = None
-                await self._pool.putconn(connection)  # the pool discards a broken connection
+        for attempt in (1, 2):
+            connection = self._connection
+            if connection is None:
+                connection = self._connection = await self._pool.getconn()
+                await connection.set_autocommit(True)
+            try:
+                return await work(connection)
+            except psycopg.OperationalError:
+                if attempt == 2 or _usable(connection):
+                    raise  # a timeout, say: the statement's own failure
+                # The connection died under the batch (a database restart or failover). Its
+                # statement either never ran or ran whole, so it runs again on a new connection:
+                # a write that did commit now fails its version check, and its request then
+                # finds and replays its stored answer. No request sees the outage.
+            finally:
+                if not _usable(connection) and self._connection is connection:
+                    self._connection = None
+                    await self._pool.putconn(connection)  # the pool discards a broken connection
+            await self._pool.check()  # after a restart every idle connection is dead too
 
 
 def _in_submission_order(items: list, loaded: Iterator, saved: Iterator) -> list:
