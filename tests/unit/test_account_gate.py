@@ -63,3 +63,19 @@ async def test_the_gate_forgets_accounts_with_nothing_in_flight_even_after_a_fai
     await asyncio.gather(holder, waiter, return_exceptions=True)
 
     assert len(gate) == 0
+
+
+async def test_a_request_that_waited_too_long_goes_on_without_the_gate():
+    gate, release = AccountGate(wait_seconds=0.01), asyncio.Event()
+
+    async def stuck() -> None:
+        async with gate.passage("a"):
+            await release.wait()
+
+    holder = asyncio.ensure_future(stuck())
+    await asyncio.sleep(0)
+    async with gate.passage("a"):
+        assert not release.is_set()  # got in while the first still holds the account
+    release.set()
+    await holder
+    assert len(gate) == 0

@@ -13,8 +13,14 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 
+# Beyond this wait the account is busy for long (a slow statement, an outage): a request goes
+# on ungated rather than queueing behind every failure before it; the version check still decides.
+GATE_WAIT_SECONDS = 1.0
+
+
 class AccountGate:
-    def __init__(self) -> None:
+    def __init__(self, wait_seconds: float = GATE_WAIT_SECONDS) -> None:
+        self._wait_seconds = wait_seconds
         self._locks: dict[str, asyncio.Lock] = {}
         self._holders: dict[str, int] = {}  # requests holding or waiting for each lock
 
@@ -23,11 +29,22 @@ class AccountGate:
         lock = self._locks.get(account_id)
         if lock is None:
             lock = self._locks[account_id] = asyncio.Lock()
-        self._holders[account_id] = self._holders.get(account_id, 0) + 1
+        holders = self._holders[account_id] = self._holders.get(account_id, 0) + 1
+        acquired = False
         try:
-            async with lock:
-                yield
+            if holders == 1:  # nobody else holds or awaits it: taken at once, without wait_for's task
+                await lock.acquire()
+                acquired = True
+            else:
+                try:
+                    await asyncio.wait_for(lock.acquire(), self._wait_seconds)
+                    acquired = True
+                except TimeoutError:
+                    pass
+            yield
         finally:
+            if acquired:
+                lock.release()
             # The last one out removes the lock: the maps hold only accounts in flight.
             remaining = self._holders[account_id] - 1
             if remaining:

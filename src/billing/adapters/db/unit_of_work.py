@@ -29,6 +29,13 @@ from billing.settings import libpq_url
 POOL_SIZE = 16
 POOL_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MS = 5000
+# statement_timeout runs on the server: a database host that vanished (a failover without a
+# reset) would leave a request waiting on its socket for the kernel's TCP timeouts (~15
+# minutes). libpq's keepalives and TCP_USER_TIMEOUT bound that to ~15 s; ignored on Unix sockets.
+DEAD_PEER_DETECTION = {
+    "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+    "keepalives_count": 2, "tcp_user_timeout": 15_000,
+}
 
 
 async def open_pool(database_url: str, size: int = POOL_SIZE) -> AsyncConnectionPool:
@@ -38,7 +45,7 @@ async def open_pool(database_url: str, size: int = POOL_SIZE) -> AsyncConnection
         min_size=size,
         max_size=size,
         timeout=POOL_TIMEOUT_SECONDS,
-        kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"},
+        kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC", **DEAD_PEER_DETECTION},
         reset=_reset_to_transactions,
         open=False,
     )

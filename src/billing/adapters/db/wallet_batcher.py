@@ -35,6 +35,7 @@ from billing.adapters.db.wallet_repository import (
 )
 
 MAX_BATCH = 64
+POOL_CHECK_WAIT_SECONDS = 2.0
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -154,6 +155,7 @@ class WalletBatcher:
     def __init__(self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH):
         self._pool = pool
         self._connection: psycopg.AsyncConnection | None = None
+        self._pool_check: asyncio.Future | None = None
         # One batch at a time: measured, a second statement in flight halved the batches and
         # cost more CPU per request than its overlap won (docs/performance.md).
         self.batches = Coalescer(self._run_batch, max_batch, distinct_by=_account_of_save)
@@ -206,12 +208,20 @@ class WalletBatcher:
                 # The connection died under the batch (a database restart or failover). Its
                 # statement either never ran or ran whole, so it runs again on a new connection:
                 # a write that did commit now fails its version check, and its request then
-                # finds and replays its stored answer. No request sees the outage.
+                # finds and replays its stored answer (answered as a replay, never charged twice).
             finally:
                 if not _usable(connection) and self._connection is connection:
                     self._connection = None
                     await self._pool.putconn(connection)  # the pool discards a broken connection
-            await self._pool.check()  # after a restart every idle connection is dead too
+            await self._heal_pool()
+
+    async def _heal_pool(self) -> None:
+        """After a restart every idle connection of the pool is dead too: the pool replaces them
+        (one check at a time), and the batch waits a bounded time for it, since a check of a
+        connection to an unreachable host can take as long as the TCP timeouts allow."""
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = asyncio.ensure_future(self._pool.check())
+        await asyncio.wait({self._pool_check}, timeout=POOL_CHECK_WAIT_SECONDS)
 
 
 def _in_submission_order(items: list, loaded: Iterator, saved: Iterator) -> list:
