@@ -30,3 +30,14 @@ def test_a_failing_request_voids_the_throughput_target_it_inflates():
     assert not summary["gRPC Consume >= 0.5 x pgbench"]["met"]
     assert not summary["every request of every scenario succeeded"]["met"]
     assert summary["every request of every scenario succeeded"]["value"] == "gRPC consume"
+
+
+def test_data_size_is_judged_on_every_round_of_both_datasets():
+    rounds = results() + [
+        {"label": "gRPC Consume @1k accounts, 2nd round", "rps": 1000.0},
+        {"label": "gRPC Consume @1M accounts, 2nd round", "rps": 700.0},
+    ]
+
+    target = report.summarize({"rps": 1800.0}, rounds, [])["Consume at 1M accounts within 10% of 1k"]
+
+    assert target == {"value": 0.85, "met": False}  # (1000 + 700) / 2 against (1000 + 1000) / 2
