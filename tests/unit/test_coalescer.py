@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from billing.adapters.db.wallet_batcher import BatcherStopped, Coalescer
+from billing.adapters.db.coalescer import BatcherStopped, Coalescer
 
 
 class Recorder:
