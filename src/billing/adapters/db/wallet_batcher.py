@@ -77,6 +77,8 @@ class WalletBatcher:
     async def close(self) -> None:
         """Waits for the batches in flight, then gives the connection back to the pool."""
         await self.batches.stop()
+        if self._pool_check is not None and not self._pool_check.done():
+            self._pool_check.cancel()  # the pool is about to close
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._pool.putconn(connection)  # the pool's reset takes it out of autocommit
