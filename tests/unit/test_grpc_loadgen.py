@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench import grpc_loadgen, loadgen
+from bench import grpc_loadgen, load_requests, loadgen
 
 
 def _cfg(**kw) -> loadgen.LoadConfig:
@@ -90,7 +90,7 @@ def test_binary_refuses_bad_arguments(binary, bad):
 
 
 @needs_grpc_dev
-@pytest.mark.parametrize("scenario", loadgen.SCENARIOS)
+@pytest.mark.parametrize("scenario", load_requests.SCENARIOS)
 def test_binary_sends_the_python_bytes(binary, scenario):
     # --dump-requests prints the requests as hex without connecting; each must be byte-for-byte what
     # bench.loadgen sends for its user id (random, in range) and key (<run_id>-<counter>).
@@ -104,5 +104,5 @@ def test_binary_sends_the_python_bytes(binary, scenario):
         user_id = request[2 : 2 + request[1]].decode()
         assert 5001 <= int(user_id) <= 6000
         users.add(user_id)
-        assert request == loadgen.grpc_request(scenario, user_id, f"r.1-{n}")
+        assert request == load_requests.grpc_request(scenario, user_id, f"r.1-{n}")
     assert len(users) > 1
