@@ -23,14 +23,14 @@ async def test_requests_for_one_account_pass_one_at_a_time_in_arrival_order():
     assert order == ["r0", "r1", "r2", "r3", "r4"]
 
 
+async def hold(gate: AccountGate, account_id: str, release: asyncio.Event) -> None:
+    async with gate.passage(account_id):
+        await release.wait()
+
+
 async def test_different_accounts_do_not_wait_for_each_other():
     gate, release = AccountGate(), asyncio.Event()
-
-    async def hold_a() -> None:
-        async with gate.passage("a"):
-            await release.wait()
-
-    holder = asyncio.ensure_future(hold_a())
+    holder = asyncio.ensure_future(hold(gate, "a", release))
     await asyncio.sleep(0)
     async with gate.passage("b"):
         assert len(gate) == 2
@@ -49,14 +49,9 @@ async def test_the_gate_forgets_accounts_with_nothing_in_flight_even_after_a_fai
     assert all(isinstance(r, ValueError) for r in results)
 
     release = asyncio.Event()
-
-    async def hold() -> None:
-        async with gate.passage("b"):
-            await release.wait()
-
-    holder = asyncio.ensure_future(hold())
+    holder = asyncio.ensure_future(hold(gate, "b", release))
     await asyncio.sleep(0)
-    waiter = asyncio.ensure_future(hold())
+    waiter = asyncio.ensure_future(hold(gate, "b", release))
     await asyncio.sleep(0)
     waiter.cancel()
     release.set()
@@ -67,12 +62,7 @@ async def test_the_gate_forgets_accounts_with_nothing_in_flight_even_after_a_fai
 
 async def test_a_request_that_waited_too_long_goes_on_without_the_gate():
     gate, release = AccountGate(wait_seconds=0.01), asyncio.Event()
-
-    async def stuck() -> None:
-        async with gate.passage("a"):
-            await release.wait()
-
-    holder = asyncio.ensure_future(stuck())
+    holder = asyncio.ensure_future(hold(gate, "a", release))
     await asyncio.sleep(0)
     async with gate.passage("a"):
         assert not release.is_set()  # got in while the first still holds the account

@@ -48,15 +48,12 @@ class Coalescer(Generic[Item, Result]):
         return await future
 
     def _take_batch(self) -> list[tuple[Item, asyncio.Future]]:
-        if self._distinct_by is None:
-            count = min(len(self._pending), self._max_batch)
-            return [self._pending.popleft() for _ in range(count)]
         batch, keys, deferred = [], set(), collections.deque()
         while self._pending and len(batch) < self._max_batch:
             entry = self._pending.popleft()
-            if entry[1].done():  # its caller gave up: it must not hold its key's place
+            if entry[1].done():  # its caller gave up: it neither runs nor holds its key's place
                 continue
-            key = self._distinct_by(entry[0])
+            key = self._distinct_by(entry[0]) if self._distinct_by else None
             if key is None:
                 batch.append(entry)
             elif key in keys:
@@ -71,7 +68,7 @@ class Coalescer(Generic[Item, Result]):
         batch: list[tuple[Item, asyncio.Future]] = []
         try:
             while self._pending:
-                batch = [entry for entry in self._take_batch() if not entry[1].done()]  # done: caller gave up
+                batch = self._take_batch()
                 if not batch:
                     continue
                 self.batches += 1

@@ -140,7 +140,7 @@ async def _read_and_write(
     try:
         loaded, saved = await read_and_save_wallets(connection, reads, documents)
     except psycopg.DatabaseError as failure:
-        if isinstance(failure, psycopg.OperationalError) or not _usable(connection):
+        if _whole_batch_failure(failure, connection):
             raise
         # A wallet's data failed the statement, which rolled back as a whole: the reads again
         # on their own, and each wallet alone, so the failure is answered to its wallet only.
@@ -152,12 +152,16 @@ async def _write(connection: psycopg.AsyncConnection, documents: list[dict[str, 
     try:
         saved = await save_wallets(connection, documents, all_or_nothing=False)
     except psycopg.DatabaseError as failure:
-        # An operational failure (timeout, lost connection, deadlock) is the batch's own.
-        if len(documents) == 1 or isinstance(failure, psycopg.OperationalError) or not _usable(connection):
+        if len(documents) == 1 or _whole_batch_failure(failure, connection):
             raise
         # Whose failure is it? Each wallet alone; the statement rolled back as a whole.
         return [await _save_alone(connection, document) for document in documents]
     return [document["account_id"] in saved for document in documents]
+
+
+def _whole_batch_failure(failure: psycopg.DatabaseError, connection: psycopg.AsyncConnection) -> bool:
+    """An operational failure (timeout, lost connection) is the batch's own, not one wallet's."""
+    return isinstance(failure, psycopg.OperationalError) or not _usable(connection)
 
 
 def _usable(connection: psycopg.AsyncConnection) -> bool:
