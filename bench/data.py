@@ -42,12 +42,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from billing.adapters.db.migrate import upgrade_to_head
+from billing.domain.wallet import BALANCE_SECONDS_MAX
 from billing.settings import libpq_url, normalize_database_url
 
 CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DEFAULT_BUCKETS_PER_ACCOUNT = 10
 DEFAULT_GRANTED_SECONDS = 1_000_000
-MAX_BALANCE_SECONDS = 1_000_000_000  # billing.domain.wallet.MAX_BALANCE_SECONDS
 DATA_TABLES = ("accounts", "buckets", "ledger_events", "idempotency_records", "resume_tokens")
 SESSION_SETTINGS = (
     "SET maintenance_work_mem = '1GB'",
@@ -226,8 +226,8 @@ def build(
     """Generates the dataset unless the database already holds it; see the module docstring."""
     if accounts < 1 or buckets_per_account < 1:
         raise ValueError("accounts and buckets_per_account must be positive")
-    if not 0 < granted_seconds < 2**31 or granted_seconds * buckets_per_account > MAX_BALANCE_SECONDS:
-        raise ValueError(f"granted_seconds x buckets_per_account must stay within {MAX_BALANCE_SECONDS:,}")
+    if not 0 < granted_seconds < 2**31 or granted_seconds * buckets_per_account > BALANCE_SECONDS_MAX:
+        raise ValueError(f"granted_seconds x buckets_per_account must stay within {BALANCE_SECONDS_MAX:,}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
     database_url = normalize_database_url(database_url)

@@ -239,7 +239,7 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
     """The distinct (name, sql, params) the service sends for one account's reads (and one Consume)."""
     from billing.adapters.catalog_file import load_catalog
     from billing.adapters.clock import SystemClock
-    from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+    from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
     from billing.domain.errors import InsufficientAiTime
     from billing.service.balance import get_balance
     from billing.service.consume import consume
@@ -256,7 +256,7 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
     try:
         catalog, _ = load_catalog()
         deps = Dependencies(
-            unit_of_work=UnitOfWorkFactory(_RecordingPool(pool, recorded, label)), catalog=catalog, clock=SystemClock()
+            storage=PostgresStorage(_RecordingPool(pool, recorded, label)), catalog=catalog, clock=SystemClock()
         )
         label[0] = "GetBalance"
         await get_balance(deps, account_id)

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from billing.adapters import embedded_postgres
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
 from billing.settings import libpq_url
@@ -60,7 +60,7 @@ async def capture_consume(database_url: str, account_id: str) -> list[tuple[str,
     try:
         catalog, _ = load_catalog()
         deps = Dependencies(
-            unit_of_work=UnitOfWorkFactory(_RecordingPool(pool, statements)), catalog=catalog, clock=SystemClock()
+            storage=PostgresStorage(_RecordingPool(pool, statements)), catalog=catalog, clock=SystemClock()
         )
         await consume(deps, account_id, "build", 1, f"pgbench-capture-{uuid.uuid4().hex}")
     finally:

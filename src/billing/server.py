@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.migrate import upgrade_to_head
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.api.servicer import BillingServicer
 from billing.service.dependencies import Dependencies
@@ -52,7 +52,7 @@ async def serve(settings: Settings) -> None:
     catalog, fingerprint = load_catalog(settings.catalog_path)
     pool = await open_pool(settings.database_url, settings.database_pool_size)
     batcher = WalletBatcher(pool) if settings.group_commit else None
-    deps = Dependencies(unit_of_work=UnitOfWorkFactory(pool, batcher), catalog=catalog, clock=SystemClock())
+    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=SystemClock())
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}"
     )

@@ -9,7 +9,7 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
 from billing.adapters.db.invariants import find_violations
 from billing.adapters.db.sqlalchemy_engine import create_engine
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.service.dependencies import Dependencies
 from tests.support.database import fresh_database
@@ -45,7 +45,7 @@ async def deps(request, pool, clock):
     """Every use case runs both ways: with the batcher (as the server does) and without it."""
     catalog, _ = load_catalog()
     batcher = WalletBatcher(pool) if request.param == "group_commit" else None
-    yield Dependencies(unit_of_work=UnitOfWorkFactory(pool, batcher), catalog=catalog, clock=clock)
+    yield Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
     if batcher is not None:
         await batcher.close()
 
@@ -74,7 +74,7 @@ from billing.adapters.db.tables import buckets as buckets_table, ledger_events  
 from billing.domain.buckets import Source  # noqa: E402
 from billing.domain.wallet import EventType  # noqa: E402
 from billing.service.accounts import create_account  # noqa: E402
-from billing.service.wallet_loading import load_wallet_for_update  # noqa: E402
+from billing.service.wallet_change import WalletChange, change_wallet  # noqa: E402
 
 
 @pytest.fixture
@@ -131,14 +131,12 @@ def seed_bucket(deps):
             Source.SUBSCRIPTION: EventType.SUBSCRIPTION_CREDIT,
             Source.ROLLOVER: EventType.ROLLOVER_CREATED,
         }.get(source, EventType.ADJUSTMENT)
-        now = deps.clock.now()
-        async with deps.unit_of_work() as uow:
-            wallet = await load_wallet_for_update(uow, account_id, now)
-            bucket = wallet.credit(
+
+        def credit(wallet, now):
+            return wallet.credit(
                 source, seconds, expires_at=expires_at, now=now, event_type=event_type, reason=f"seeded {source}"
             )
-            uow.wallets.save(wallet, now)
-            await uow.commit()
-        return bucket
+
+        return await change_wallet(deps, WalletChange(account_id, credit))
 
     return seed

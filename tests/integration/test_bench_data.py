@@ -13,7 +13,7 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
 from billing.adapters.db.invariants import find_violations
 from billing.adapters.db.sqlalchemy_engine import create_engine
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
@@ -78,7 +78,7 @@ async def test_the_service_consumes_from_a_generated_account(dataset_url):
     try:
         catalog, _ = load_catalog()
         deps = Dependencies(
-            unit_of_work=UnitOfWorkFactory(pool), catalog=catalog, clock=FixedClock(NOW + timedelta(hours=1))
+            storage=PostgresStorage(pool), catalog=catalog, clock=FixedClock(NOW + timedelta(hours=1))
         )
         before = await get_balance(deps, "7")
         assert before.view.totals.total_seconds == BUCKETS * data.DEFAULT_GRANTED_SECONDS

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from billing.adapters.catalog_file import load_catalog
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory, open_pool
+from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.db.wallet_repository import WalletRead, wallet_document
 from billing.domain.idempotency import StoredAnswer
@@ -33,7 +33,7 @@ async def batcher(pool):
 def deps(pool, batcher, clock):
     """The use cases as the server runs them: with group commit."""
     catalog, _ = load_catalog()
-    return Dependencies(unit_of_work=UnitOfWorkFactory(pool, batcher), catalog=catalog, clock=clock)
+    return Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
 
 
 @pytest.fixture
@@ -152,14 +152,14 @@ async def test_a_locking_unit_of_work_is_a_transaction_whatever_mode_its_connect
 ):
     pool = await open_pool(database_url, size=1)  # one connection: the one left in autocommit
     try:
-        deps = Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=load_catalog()[0], clock=clock)
+        deps = Dependencies(storage=PostgresStorage(pool), catalog=load_catalog()[0], clock=clock)
         await create_account(deps, user_id, "free")
         connection = await pool.getconn()
         await connection.set_autocommit(True)
         await pool.putconn(connection)
 
-        async with deps.unit_of_work() as uow:
-            await uow.wallets.lock_and_load(user_id, clock.now())
+        async with deps.storage.transaction() as uow:
+            await uow.wallets.load_for_change(user_id, clock.now())
             async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as other:
                 with pytest.raises(psycopg.errors.LockNotAvailable):
                     await other.execute("SELECT 1 FROM accounts WHERE account_id = %s FOR UPDATE NOWAIT", (user_id,))

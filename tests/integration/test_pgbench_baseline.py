@@ -10,7 +10,7 @@ import pytest
 
 from bench import pgbench_script
 from billing.adapters.catalog_file import load_catalog
-from billing.adapters.db.unit_of_work import UnitOfWorkFactory
+from billing.adapters.db.unit_of_work import PostgresStorage
 from billing.service.accounts import create_account
 from billing.service.dependencies import Dependencies
 from billing.service.grants import create_grant
@@ -23,7 +23,7 @@ TRANSACTIONS_PER_CLIENT = 25
 @pytest.fixture
 def deps(pool, clock):
     """One way is enough: pgbench, not the service, writes here."""
-    return Dependencies(unit_of_work=UnitOfWorkFactory(pool), catalog=load_catalog()[0], clock=clock)
+    return Dependencies(storage=PostgresStorage(pool), catalog=load_catalog()[0], clock=clock)
 
 
 async def test_pgbench_runs_the_captured_consume_and_the_ledger_stays_balanced(

@@ -16,7 +16,7 @@ from billing.service.consume import consume
 from billing.service.events import encode_page_token, list_events
 from billing.service.grants import create_grant
 from billing.service.usage import get_usage
-from billing.service.wallet_loading import load_wallet_for_update
+from billing.service.wallet_change import WalletChange, change_wallet
 
 UTC = timezone.utc
 WELCOME = 1800
@@ -26,13 +26,12 @@ START_BALANCE = WELCOME + FREE_DAILY
 
 async def credit_many(deps, user_id: str, count: int) -> None:
     """`count` one-second gift credits in one transaction: a long ledger, quickly."""
-    now = deps.clock.now()
-    async with deps.unit_of_work() as uow:
-        wallet = await load_wallet_for_update(uow, user_id, now)
+
+    def credit(wallet, now):
         for i in range(count):
             wallet.credit(Source.GIFT, 1, expires_at=None, now=now, event_type=EventType.ADJUSTMENT, reason=f"g{i}")
-        uow.wallets.save(wallet, now)
-        await uow.commit()
+
+    await change_wallet(deps, WalletChange(user_id, credit))
 
 
 # --- usage ------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ async def assert_forged_write_rolls_back(deps, user_id, ledger_rows, assert_ledg
     rows_before = await ledger_rows(user_id)
     now = deps.clock.now()
     with pytest.raises(psycopg.errors.RaiseException, match="unexpected rows"):
-        async with deps.unit_of_work() as uow:
-            wallet, _ = await uow.wallets.lock_and_load(user_id, now)
+        async with deps.storage.transaction() as uow:
+            wallet, _ = await uow.wallets.load_for_change(user_id, now)
             uow.wallets.save(forge(wallet, now), now)
             await uow.commit()
     assert await ledger_rows(user_id) == rows_before

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from billing.domain.buckets import Source
 from billing.domain.catalog import Plan
-from billing.domain.wallet import MAX_BALANCE_SECONDS
+from billing.domain.wallet import BALANCE_SECONDS_MAX
 
 UTC = timezone.utc
 
@@ -76,7 +76,7 @@ class RefModel:
         return self.bonus(now) + self.paid(now)
 
     def fits_under_ceiling(self, seconds: int, now: datetime) -> bool:
-        return self.total(now) + seconds <= MAX_BALANCE_SECONDS
+        return self.total(now) + seconds <= BALANCE_SECONDS_MAX
 
     def credit(self, source: Source, seconds: int, expires_at: datetime | None) -> RefBucket:
         bucket = RefBucket(len(self.buckets) + 1, source, seconds, seconds, expires_at)

@@ -13,7 +13,7 @@ from billing.domain.buckets import Source
 from billing.domain.catalog import Catalog, Plan, parse_catalog
 from billing.domain.clock_math import add_months, next_utc_midnight
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
-from billing.domain.wallet import MAX_BALANCE_SECONDS, Account, BonusState, EventType, Wallet
+from billing.domain.wallet import BALANCE_SECONDS_MAX, Account, BonusState, EventType, Wallet
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,7 +250,7 @@ def test_plan_without_daily_bonus_grants_nothing():
 
 def test_daily_bonus_is_skipped_not_refused_at_the_balance_ceiling():
     wallet = new_wallet()
-    credit(wallet, Source.GIFT, MAX_BALANCE_SECONDS - 100, days=None)
+    credit(wallet, Source.GIFT, BALANCE_SECONDS_MAX - 100, days=None)
     wallet = reopen(wallet)
     before = state(wallet)
     assert wallet.daily_bonus_due_seconds(FREE, NOON) == 0
@@ -296,7 +296,7 @@ def test_negative_adjustment_ignores_expired_buckets():
 
 def test_credit_above_balance_ceiling_is_invalid():
     wallet = new_wallet()
-    credit(wallet, Source.GIFT, MAX_BALANCE_SECONDS - 10, days=None)
+    credit(wallet, Source.GIFT, BALANCE_SECONDS_MAX - 10, days=None)
     credit(wallet, Source.GIFT, 10, days=None)  # exactly at the ceiling is fine
     wallet = reopen(wallet)
     before = state(wallet)
@@ -308,8 +308,8 @@ def test_credit_above_balance_ceiling_is_invalid():
 
 def test_expired_buckets_do_not_count_towards_the_ceiling():
     wallet = new_wallet()
-    old = credit(wallet, Source.PACKAGE, MAX_BALANCE_SECONDS, days=1)
-    assert credit(wallet, Source.GIFT, MAX_BALANCE_SECONDS, old.expires_at, days=None).granted_seconds
+    old = credit(wallet, Source.PACKAGE, BALANCE_SECONDS_MAX, days=1)
+    assert credit(wallet, Source.GIFT, BALANCE_SECONDS_MAX, old.expires_at, days=None).granted_seconds
 
 
 def test_ledger_explains_every_bucket_across_units_of_work():

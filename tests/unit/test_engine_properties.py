@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from billing.domain.buckets import Source
-from billing.domain.wallet import MAX_BALANCE_SECONDS, EventType, LedgerEntry
+from billing.domain.wallet import BALANCE_SECONDS_MAX, EventType, LedgerEntry
 from tests.unit.reference_wallet import midnight_after, month_of
 from tests.unit.wallet_simulation import PLANS, UTC, Simulation
 
@@ -31,7 +31,7 @@ seconds = st.one_of(small_seconds, st.integers(1, 60_000))
 credit_seconds = st.one_of(
     small_seconds, small_seconds, st.integers(1, 60_000), st.integers(1, 60_000), st.integers(1, 60_000),
     st.integers(1, 60_000), st.integers(1, 60_000),
-    st.integers(MAX_BALANCE_SECONDS - 2_000, MAX_BALANCE_SECONDS + 1),  # near the ceiling
+    st.integers(BALANCE_SECONDS_MAX - 2_000, BALANCE_SECONDS_MAX + 1),  # near the ceiling
 )
 paid_sources = st.sampled_from([Source.PACKAGE, Source.SUBSCRIPTION, Source.ROLLOVER, Source.WELCOME, Source.GIFT])
 within_a_day = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1) - timedelta(microseconds=1))

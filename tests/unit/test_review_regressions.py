@@ -12,7 +12,7 @@ import pytest
 from billing.adapters.catalog_file import load_catalog
 from billing.api.errors import translate_errors
 from billing.domain.errors import InvalidArgument
-from billing.domain.limits import require_idempotency_key, require_reason, require_user_id
+from billing.domain.limits import require_idempotency_key, require_reason, require_account_id
 from billing.domain.wallet import Account, Wallet
 
 UTC = timezone.utc
@@ -44,7 +44,7 @@ def test_consuming_a_next_month_bonus_on_a_lagging_replica_does_not_fail():
 @pytest.mark.parametrize("user_id", ["zed\n", "zed\r", "a b", "\nzed"])
 def test_user_ids_with_line_breaks_or_spaces_are_refused(user_id):
     with pytest.raises(InvalidArgument) as raised:
-        require_user_id(user_id)
+        require_account_id(user_id)
     assert raised.value.field == "user_id"
 
 

@@ -66,6 +66,7 @@ class InsufficientAiTime(BillingError):
     bonus_daily_seconds: int
     paid_seconds: int
     deficit_seconds: int
+    plan_key: str = ""  # the account's plan: which suggestions fit it
     suggestions: tuple[Suggestion, ...] = ()
     catalog_version: str = ""
     resume_token: str | None = None
@@ -81,10 +82,3 @@ class InsufficientAiTime(BillingError):
             f"balance of {self.balance_seconds}s is {self.deficit_seconds}s short of the request"
         )
         Exception.__init__(self, self.message)
-
-
-class ConcurrentModification(Exception):
-    """An optimistic write found the account changed since it was read; the use case retries.
-
-    Not a BillingError: it never reaches a client.
-    """

@@ -6,7 +6,7 @@ import re
 
 from billing.domain.errors import InvalidArgument
 
-USER_ID_MAX_LENGTH = 128
+ACCOUNT_ID_MAX_LENGTH = 128
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
 REASON_MAX_LENGTH = 500
 RESUME_TOKEN_MAX_LENGTH = 128
@@ -22,19 +22,20 @@ GRANT_SOURCES = ("welcome", "gift", "adjustment")
 USAGE_PERIODS = ("day", "month")
 
 # fullmatch everywhere: `$` would also accept a trailing newline.
-_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]*")
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]*")
 _PRINTABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def require_user_id(user_id: str, field: str = "user_id") -> str:
-    if not user_id:
+def require_account_id(account_id: str, field: str = "user_id") -> str:
+    """The contract calls an account's id `user_id`: errors name that field."""
+    if not account_id:
         raise InvalidArgument(f"{field} is required", field=field)
-    if len(user_id) > USER_ID_MAX_LENGTH:
-        raise InvalidArgument(f"{field} is longer than {USER_ID_MAX_LENGTH} characters", field=field)
-    if not _USER_ID.fullmatch(user_id):
+    if len(account_id) > ACCOUNT_ID_MAX_LENGTH:
+        raise InvalidArgument(f"{field} is longer than {ACCOUNT_ID_MAX_LENGTH} characters", field=field)
+    if not _ACCOUNT_ID.fullmatch(account_id):
         raise InvalidArgument(f"{field} may hold letters, digits and _ . : @ | - only", field=field)
-    return user_id
+    return account_id
 
 
 def require_operation(operation: str, field: str = "operation") -> str:

@@ -22,7 +22,7 @@ from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_m
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
 
 # Live balance ceiling: keeps every total an int32 on the wire with a wide margin.
-MAX_BALANCE_SECONDS = 1_000_000_000
+BALANCE_SECONDS_MAX = 1_000_000_000
 
 
 class EventType:
@@ -84,6 +84,11 @@ class Wallet:
         self.new_entries: list[LedgerEntry] = []
         self._remaining_before = {b.bucket_seq: b.remaining_seconds for b in buckets}
         self.loaded_account = account
+        self.opened_now = False  # the account was created by the unit of work that loaded it
+
+    def mark_opened(self) -> None:
+        assert not self.new_entries and self.account.last_event_seq == 0
+        self.opened_now = True
 
     @property
     def buckets(self) -> list[Bucket]:
@@ -108,7 +113,7 @@ class Wallet:
 
     def daily_bonus_due_seconds(self, plan: Plan, now: datetime) -> int:
         """Seconds today's daily bonus would add now; 0 once granted today, with the cap reached,
-        or when it would lift the balance above MAX_BALANCE_SECONDS (skipped, not an error: the
+        or when it would lift the balance above BALANCE_SECONDS_MAX (skipped, not an error: the
         grant runs inside reads and consumes, which must not fail on it)."""
         assert_utc(now)
         today = now.date()
@@ -122,7 +127,7 @@ class Wallet:
             amount = plan.daily_bonus_seconds
         else:
             amount = min(plan.daily_bonus_seconds, max(0, cap - bonus.used_in_month_of(today)))
-        if amount and self.balance(now).totals.total_seconds + amount > MAX_BALANCE_SECONDS:
+        if amount and self.balance(now).totals.total_seconds + amount > BALANCE_SECONDS_MAX:
             return 0
         return amount
 
@@ -156,8 +161,8 @@ class Wallet:
     ) -> Bucket:
         assert seconds > 0
         assert_utc(now)
-        if self.balance(now).totals.total_seconds + seconds > MAX_BALANCE_SECONDS:
-            raise InvalidArgument(f"balance may not exceed {MAX_BALANCE_SECONDS} seconds", field="seconds")
+        if self.balance(now).totals.total_seconds + seconds > BALANCE_SECONDS_MAX:
+            raise InvalidArgument(f"balance may not exceed {BALANCE_SECONDS_MAX} seconds", field="seconds")
         bucket_seq = self.account.last_bucket_seq + 1
         bucket = Bucket(
             account_id=self.account.account_id, bucket_seq=bucket_seq, source=source,
@@ -182,6 +187,7 @@ class Wallet:
                 bonus_daily_seconds=totals.bonus_seconds,
                 paid_seconds=totals.paid_seconds,
                 deficit_seconds=seconds - totals.total_seconds,
+                plan_key=self.account.plan_key,
             )
         reason = f"AI operation: {operation}"
         for debit in debits:

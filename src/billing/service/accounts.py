@@ -7,12 +7,13 @@ from datetime import datetime
 
 from billing.domain.balance import BalanceTotals
 from billing.domain.buckets import Source
-from billing.domain.catalog import SECONDS_PER_MINUTE
+from billing.domain.catalog import SECONDS_PER_MINUTE, Plan
 from billing.domain.clock_math import add_months
-from billing.domain.limits import require_user_id
-from billing.domain.wallet import Account, EventType
+from billing.domain.limits import require_account_id
+from billing.domain.wallet import Account, EventType, Wallet
+from billing.service.daily_bonus import grant_daily_bonus
 from billing.service.dependencies import Dependencies
-from billing.service.wallet_loading import load_wallet_for_update
+from billing.service.wallet_change import WalletChange, change_wallet
 
 FREE_PLAN = "free"
 SUBSCRIPTION_ACTIVE = "active"
@@ -29,35 +30,36 @@ class AccountResult:
     totals: BalanceTotals
 
 
-async def create_account(deps: Dependencies, user_id: str, plan_key: str) -> AccountResult:
-    require_user_id(user_id)
+async def create_account(deps: Dependencies, account_id: str, plan_key: str) -> AccountResult:
+    require_account_id(account_id)
     plan = deps.catalog.plan(plan_key or FREE_PLAN)
-    now = deps.clock.now()
     status = SUBSCRIPTION_INACTIVE if plan.key == FREE_PLAN else SUBSCRIPTION_ACTIVE
-    async with deps.unit_of_work() as uow:
-        created = await uow.wallets.add_account(
-            Account(account_id=user_id, plan_key=plan.key, subscription_status=status, created_at=now)
+    grant_bonus = grant_daily_bonus(deps.catalog)
+
+    def open_account(wallet: Wallet, now: datetime) -> AccountResult:
+        if wallet.opened_now:
+            _credit_opening_grants(wallet, plan, deps.catalog.welcome_bonus_minutes * SECONDS_PER_MINUTE, now)
+        grant_bonus(wallet, now)
+        account = wallet.account
+        return AccountResult(
+            user_id=account_id, plan_key=account.plan_key, subscription_status=account.subscription_status,
+            created_at=account.created_at, created=wallet.opened_now, totals=wallet.balance(now).totals,
         )
-        wallet = await load_wallet_for_update(uow, user_id, now)
-        if created:
-            welcome_seconds = deps.catalog.welcome_bonus_minutes * SECONDS_PER_MINUTE
-            if welcome_seconds > 0:
-                wallet.credit(
-                    Source.WELCOME, welcome_seconds, expires_at=None, now=now,
-                    event_type=EventType.ADJUSTMENT, reason="Welcome bonus",
-                )
-            if plan.minutes > 0:
-                # The first period of a paid plan; renewals arrive with subscription billing.
-                wallet.credit(
-                    Source.SUBSCRIPTION, plan.minutes * SECONDS_PER_MINUTE, expires_at=add_months(now, 1),
-                    now=now, event_type=EventType.SUBSCRIPTION_CREDIT, reason=f"{plan.name} plan minutes",
-                    metadata={"plan_key": plan.key},
-                )
-            wallet.grant_daily_bonus_if_due(plan, now)
-            uow.wallets.save(wallet, now)
-            await uow.commit()
-    account = wallet.account
-    return AccountResult(
-        user_id=user_id, plan_key=account.plan_key, subscription_status=account.subscription_status,
-        created_at=account.created_at, created=created, totals=wallet.balance(now).totals,
-    )
+
+    opening = Account(account_id=account_id, plan_key=plan.key, subscription_status=status, created_at=deps.clock.now())
+    return await change_wallet(deps, WalletChange(account_id, open_account, opens=opening))
+
+
+def _credit_opening_grants(wallet: Wallet, plan: Plan, welcome_seconds: int, now: datetime) -> None:
+    if welcome_seconds > 0:
+        wallet.credit(
+            Source.WELCOME, welcome_seconds, expires_at=None, now=now,
+            event_type=EventType.ADJUSTMENT, reason="Welcome bonus",
+        )
+    if plan.minutes > 0:
+        # The first period of a paid plan; renewals arrive with subscription billing.
+        wallet.credit(
+            Source.SUBSCRIPTION, plan.minutes * SECONDS_PER_MINUTE, expires_at=add_months(now, 1),
+            now=now, event_type=EventType.SUBSCRIPTION_CREDIT, reason=f"{plan.name} plan minutes",
+            metadata={"plan_key": plan.key},
+        )

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from billing.domain.balance import BalanceView
 from billing.domain.catalog import minutes_floor
-from billing.domain.limits import require_user_id
+from billing.domain.limits import require_account_id
 from billing.domain.wallet import Account
 from billing.service.dependencies import Dependencies
-from billing.service.wallet_loading import read_wallet
+from billing.service.wallet_reading import read_wallet
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ class BalanceReport:
     catalog_version: str
 
 
-async def get_balance(deps: Dependencies, user_id: str) -> BalanceReport:
-    require_user_id(user_id)
+async def get_balance(deps: Dependencies, account_id: str) -> BalanceReport:
+    require_account_id(account_id)
     now = deps.clock.now()
-    wallet = await read_wallet(deps, user_id, now)
+    wallet = await read_wallet(deps, account_id, now)
     plan = deps.catalog.plan(wallet.account.plan_key)
     bonus = BonusStatus(
         daily_minutes=plan.bonus_daily_minutes,

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from billing.domain.batch_check import check_cumulative
 from billing.domain.errors import InvalidArgument, Suggestion
 from billing.domain.limits import (
-    BATCH_OPERATIONS_MAX, CONSUME_SECONDS_MAX, require_operation, require_seconds, require_user_id,
+    BATCH_OPERATIONS_MAX, CONSUME_SECONDS_MAX, require_operation, require_seconds, require_account_id,
 )
 from billing.service.dependencies import Dependencies
-from billing.service.wallet_loading import read_wallet
+from billing.service.wallet_reading import read_wallet
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,9 @@ class BatchResult:
 
 
 async def check_sufficient_batch(
-    deps: Dependencies, user_id: str, estimates: list[tuple[str, int]]
+    deps: Dependencies, account_id: str, estimates: list[tuple[str, int]]
 ) -> list[BatchResult]:
-    require_user_id(user_id)
+    require_account_id(account_id)
     if not estimates:
         raise InvalidArgument("operations must hold at least one operation", field="operations")
     if len(estimates) > BATCH_OPERATIONS_MAX:
@@ -35,7 +35,7 @@ async def check_sufficient_batch(
             estimate_seconds, field=f"operations[{index}].estimate_seconds", minimum=0, maximum=CONSUME_SECONDS_MAX
         )
     now = deps.clock.now()
-    wallet = await read_wallet(deps, user_id, now)
+    wallet = await read_wallet(deps, account_id, now)
     balance_seconds = wallet.balance(now).totals.total_seconds
     plan_key = wallet.account.plan_key
     return [

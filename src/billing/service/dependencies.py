@@ -1,22 +1,17 @@
-"""What every use case needs, built once by the server and passed in."""
+"""What every use case needs, built once by the server (or a test) and passed in."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from datetime import timedelta
+from typing import Callable
 
 from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
+from billing.service.ports import Clock, Storage
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
-
-
-class Clock(Protocol):
-    """Where use cases get "now" (adapters/clock.py: the system clock, or a fixed one in tests)."""
-
-    def now(self) -> datetime: ...
 
 
 def new_resume_token() -> str:
@@ -25,9 +20,7 @@ def new_resume_token() -> str:
 
 @dataclass(frozen=True)
 class Dependencies:
-    # (read_only=False, optimistic=False, wallets_only=False) -> an async context manager
-    # UnitOfWork; optimistic ones, and read-only ones with wallets_only, touch only uow.wallets.
-    unit_of_work: Callable
+    storage: Storage
     catalog: Catalog
     clock: Clock
     new_resume_token: Callable[[], str] = field(default=new_resume_token)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from billing.domain.history import EventRow
 from billing.domain.errors import AccountNotFound, InvalidArgument
-from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_user_id
+from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_account_id
 from billing.service.dependencies import Dependencies
 
 _TOKEN_PREFIX = "before:"
@@ -42,13 +42,13 @@ def decode_page_token(token: str) -> int | None:
     return int(text[len(_TOKEN_PREFIX):])
 
 
-async def list_events(deps: Dependencies, user_id: str, limit: int, page_token: str) -> EventsPage:
-    require_user_id(user_id)
+async def list_events(deps: Dependencies, account_id: str, limit: int, page_token: str) -> EventsPage:
+    require_account_id(account_id)
     size = page_size(limit)
     before = decode_page_token(page_token)
-    async with deps.unit_of_work(read_only=True) as uow:
-        if not await uow.wallets.exists(user_id):
-            raise AccountNotFound(f"no account for user_id {user_id!r}", field="user_id")
-        rows = await uow.history.events_page(user_id, before, size + 1)
+    async with deps.storage.reader() as uow:
+        if not await uow.wallets.exists(account_id):
+            raise AccountNotFound(f"no account for user_id {account_id!r}", field="user_id")
+        rows = await uow.history.events_page(account_id, before, size + 1)
     page, more = rows[:size], len(rows) > size
     return EventsPage(events=page, next_page_token=encode_page_token(page[-1].event_seq) if more else "")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from billing.domain.buckets import Source
 from billing.domain.errors import InvalidArgument
 from billing.domain.limits import (
-    GRANT_SECONDS_MAX, GRANT_SOURCES, require_idempotency_key, require_reason, require_seconds, require_user_id,
+    GRANT_SECONDS_MAX, GRANT_SOURCES, require_account_id, require_idempotency_key, require_reason, require_seconds,
 )
-from billing.domain.wallet import EventType
+from billing.domain.wallet import EventType, Wallet
+from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
-from billing.service.results import GrantResult, grant_result_from_json, grant_result_to_json
-from billing.service.wallet_loading import answer, load_wallet_for_request
+from billing.service.results import GrantResult
+from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 
+GRANT_ANSWERS = AnswerCodec(GrantResult)
 # A positive adjustment lands in a never-expiring gift bucket: the contract's bucket
 # sources have no "adjustment"; the ledger event keeps type "adjustment".
 _BUCKET_SOURCE = {"welcome": Source.WELCOME, "gift": Source.GIFT, "adjustment": Source.GIFT}
@@ -19,9 +23,9 @@ _DEFAULT_REASON = {"welcome": "Welcome bonus", "gift": "Gift from support", "adj
 
 
 async def create_grant(
-    deps: Dependencies, user_id: str, source: str, seconds: int, reason: str, idempotency_key: str
+    deps: Dependencies, account_id: str, source: str, seconds: int, reason: str, idempotency_key: str
 ) -> GrantResult:
-    require_user_id(user_id)
+    require_account_id(account_id)
     if source not in GRANT_SOURCES:
         raise InvalidArgument(f"source must be one of {', '.join(GRANT_SOURCES)}", field="source")
     minimum = -GRANT_SECONDS_MAX if source == "adjustment" else 1
@@ -31,12 +35,8 @@ async def create_grant(
     require_reason(reason)
     require_idempotency_key(idempotency_key)
     reason = reason or _DEFAULT_REASON[source]
-    fingerprint = f"grant:{source}:{seconds}:{reason}"
-    now = deps.clock.now()
-    async with deps.unit_of_work() as uow:
-        wallet, first_answer = await load_wallet_for_request(uow, user_id, now, idempotency_key, fingerprint)
-        if first_answer is not None:
-            return grant_result_from_json(first_answer, replayed=True)
+
+    def grant(wallet: Wallet, now: datetime) -> GrantResult:
         metadata = {"grant_source": source, "idempotency_key": idempotency_key}
         if seconds > 0:
             wallet.credit(
@@ -45,10 +45,12 @@ async def create_grant(
             )
         else:
             wallet.debit_adjustment(-seconds, reason, now, metadata)
-        result = GrantResult(
-            user_id=user_id, source=source, seconds=seconds, totals=wallet.balance(now).totals,
+        return GrantResult(
+            user_id=account_id, source=source, seconds=seconds, totals=wallet.balance(now).totals,
             idempotency_key=idempotency_key,
         )
-        uow.wallets.save(wallet, now, answer(idempotency_key, fingerprint, grant_result_to_json(result)))
-        await uow.commit()
-    return result
+
+    fingerprint = f"grant:{source}:{seconds}:{reason}"
+    return await change_wallet(
+        deps, WalletChange(account_id, grant, idempotency=Idempotency(idempotency_key, fingerprint, GRANT_ANSWERS))
+    )

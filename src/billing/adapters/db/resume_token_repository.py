@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 
+from billing.domain.resume_tokens import ResumeTokenRecord
+
 
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class ResumeTokenRecord:
-    operation: str
-    seconds: int
-    expires_at: datetime
-    used_at: datetime | None
 
 
 class ResumeTokenRepository:
@@ -38,7 +31,7 @@ class ResumeTokenRepository:
 
     async def get(self, account_id: str, token: str) -> ResumeTokenRecord | None:
         cursor = await self._driver.execute(
-            "SELECT operation, seconds, expires_at, used_at FROM resume_tokens "
+            "SELECT operation, expires_at, used_at FROM resume_tokens "
             "WHERE account_id = %s AND token_sha256 = %s",
             (account_id, token_sha256(token)),
         )

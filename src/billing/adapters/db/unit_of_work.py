@@ -1,32 +1,44 @@
-"""One transaction per use case: rolled back unless the use case commits.
+"""PostgreSQL storage: the units of work of service/ports.py on a psycopg pool.
 
-Connections come from a psycopg pool. Three modes:
-- locking (default): BEGIN; the use case locks the account row; its writes and COMMIT.
-- optimistic: autocommit; one wallet read, then at most one wallet write, which checks
-  the account version it was planned against and is atomic on its own. A conflict raises
-  ConcurrentModification and the use case retries. Two round trips.
-- read_only: autocommit; each statement reads its own snapshot.
-With a WalletBatcher (group commit), optimistic units of work, and read-only ones that
-declare `wallets_only`, hold no connection: their read and write join those of concurrent
-units of work in one statement each.
+Three kinds, one class:
+- transaction: BEGIN on a connection of its own; wallets loaded for change are locked
+  (SELECT ... FOR UPDATE); the queued wallet writes and COMMIT at commit().
+- unlocked: autocommit; one wallet read, then at most one wallet write, which checks the
+  account version it was planned against and is atomic on its own (a conflict raises
+  ConcurrentModification). A change that one wallet statement cannot carry (an account
+  insert, a resume token, a write that adds no ledger entry) raises NeedsTransaction.
+- reader: autocommit; each statement reads its own snapshot.
+With a WalletBatcher (group commit), the wallet reads and writes of unlocked and reading
+units of work join those of concurrent requests in one statement; they take a connection of
+their own only for anything else, and only when they first need it.
+
+Driver failures (connection loss, pool exhaustion, timeouts, deadlocks) leave a unit of
+work as the service-level Unavailable; the use cases and the API never see psycopg.
 """
 
 from __future__ import annotations
 
+import enum
+from datetime import datetime
+from types import TracebackType
+from typing import Any, NoReturn
+
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from billing.adapters.db.coalescer import BatcherStopped
 from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
 from billing.adapters.db.wallet_repository import (
-    WalletRead, WalletRepository, require_version_advance, save_wallets, wallet_document,
+    WalletRead, WalletRepository, save_wallets, wallet_document,
 )
-from billing.domain.errors import ConcurrentModification
+from billing.domain.idempotency import StoredAnswer
+from billing.domain.wallet import Account, Wallet
+from billing.service.ports import ConcurrentModification, NeedsTransaction, Unavailable
 from billing.settings import libpq_url
 
-POOL_SIZE = 16
 POOL_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MS = 5000
 # statement_timeout runs on the server: a database host that vanished (a failover without a
@@ -36,9 +48,12 @@ DEAD_PEER_DETECTION = {
     "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
     "keepalives_count": 2, "tcp_user_timeout": 15_000,
 }
+# What the service calls Unavailable: the database is unreachable, saturated or timed out.
+# (Deadlocks and serialization failures are OperationalErrors too.)
+DRIVER_OUTAGES = (psycopg.OperationalError, PoolTimeout, BatcherStopped)
 
 
-async def open_pool(database_url: str, size: int = POOL_SIZE) -> AsyncConnectionPool:
+async def open_pool(database_url: str, size: int) -> AsyncConnectionPool:
     """A fixed-size pool: connections opened per burst cost more than waiting for one."""
     pool = AsyncConnectionPool(
         conninfo=libpq_url(database_url),
@@ -58,118 +73,174 @@ async def _reset_to_transactions(connection: psycopg.AsyncConnection) -> None:
     await connection.set_autocommit(False)
 
 
-class UnitOfWork:
-    def __init__(self, pool: AsyncConnectionPool, read_only: bool = False, optimistic: bool = False):
-        self._pool = pool
-        self._read_only = read_only
-        self._autocommit = read_only or optimistic
-        self._connection: psycopg.AsyncConnection | None = None
-        self._committed = False
-
-    async def __aenter__(self) -> "UnitOfWork":
-        self._connection = connection = await self._pool.getconn()
-        # Set either way: a pooled connection must not carry its previous user's mode
-        # (a locking unit of work in autocommit would hold no lock and roll nothing back).
-        await connection.set_autocommit(self._autocommit)
-        self.wallets = WalletRepository(connection)
-        self.resume_tokens = ResumeTokenRepository(connection)
-        self.history = HistoryRepository(connection)
-        return self
-
-    async def commit(self) -> None:
-        """Sends the queued wallet writes, then COMMIT (implicit in optimistic mode)."""
-        assert self._connection is not None and not self._read_only
-        documents = self.wallets.pending_wallets
-        if self._autocommit:
-            for document in documents:
-                require_version_advance(document)
-        try:
-            if documents:
-                await save_wallets(self._connection, documents, all_or_nothing=True)
-        except (pg_errors.RaiseException, pg_errors.UniqueViolation) as conflict:
-            if not self._autocommit:
-                raise
-            # The version check failed, or another writer took the same sequence numbers.
-            raise ConcurrentModification(str(conflict)) from conflict
-        documents.clear()
-        if not self._autocommit:
-            await self._connection.commit()
-        self._committed = True
-
-    async def __aexit__(self, exc_type, exc, traceback) -> None:
-        connection, self._connection = self._connection, None
-        assert connection is not None
-        try:
-            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                await connection.rollback()
-            if self._autocommit:
-                await connection.set_autocommit(False)
-        finally:
-            await self._pool.putconn(connection)
+class _Kind(enum.Enum):
+    TRANSACTION = "transaction"
+    UNLOCKED = "unlocked"
+    READER = "reader"
 
 
-class _BatchedWallets:
-    """The wallet repository of a BatchedUnitOfWork: one read, at most one write."""
-
-    def __init__(self, batcher: WalletBatcher):
-        self._batcher = batcher
-        self.pending_wallets: list[dict] = []
-
-    async def read(self, account_id: str, now, idempotency_key: str | None = None):
-        return await self._batcher.read(WalletRead(account_id, now, idempotency_key))
-
-    def save(self, wallet, now, answer=None) -> None:
-        document = wallet_document(wallet, now, answer)
-        if document is not None:
-            self.pending_wallets.append(document)
-
-
-class BatchedUnitOfWork:
-    """An optimistic or read-only unit of work that touches only wallets, through the batcher."""
-
-    def __init__(self, batcher: WalletBatcher, read_only: bool):
-        self._read_only = read_only
-        self._batcher = batcher
-        self.wallets = _BatchedWallets(batcher)
-
-    async def __aenter__(self) -> "BatchedUnitOfWork":
-        return self
-
-    @property
-    def resume_tokens(self):
-        raise TypeError("an optimistic or wallets_only unit of work touches nothing but wallets")
-
-    history = resume_tokens
-
-    async def commit(self) -> None:
-        assert not self._read_only
-        documents = self.wallets.pending_wallets
-        assert len(documents) <= 1, "optimistic unit of work wrote twice"
-        if not documents:
-            return
-        try:
-            saved = await self._batcher.save(documents[0])
-        except CONFLICT_FAILURES as conflict:
-            # The wallet's own write failed its self-check or collided: retried like a conflict;
-            # the use case's locked attempt reports it if it persists.
-            raise ConcurrentModification(str(conflict)) from conflict
-        if not saved:
-            raise ConcurrentModification(f"account {documents[0]['account_id']} changed since it was read")
-        documents.clear()
-
-    async def __aexit__(self, exc_type, exc, traceback) -> None:
-        return None
-
-
-class UnitOfWorkFactory:
+class PostgresStorage:
     def __init__(self, pool: AsyncConnectionPool, batcher: WalletBatcher | None = None):
         self.pool = pool
         self.batcher = batcher
 
-    def __call__(
-        self, read_only: bool = False, optimistic: bool = False, wallets_only: bool = False
-    ) -> UnitOfWork | BatchedUnitOfWork:
-        """Optimistic units of work touch only wallets; read-only ones say so with wallets_only."""
-        if self.batcher is not None and (optimistic or (read_only and wallets_only)):
-            return BatchedUnitOfWork(self.batcher, read_only=read_only)
-        return UnitOfWork(self.pool, read_only=read_only, optimistic=optimistic)
+    def transaction(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None)
+
+    def unlocked(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher)
+
+    def reader(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, _Kind.READER, self.batcher)
+
+
+class _LazyConnection:
+    """The unit of work's connection, taken from the pool at its first statement."""
+
+    def __init__(self, unit: PostgresUnitOfWork):
+        self._unit = unit
+
+    async def execute(self, query: Any, params: Any = None) -> psycopg.AsyncCursor:
+        return await (await self._unit.connection()).execute(query, params)
+
+
+class PostgresUnitOfWork:
+    def __init__(self, pool: AsyncConnectionPool, kind: _Kind, batcher: WalletBatcher | None):
+        self._pool = pool
+        self._kind = kind
+        self._batcher = batcher
+        self._connection: psycopg.AsyncConnection | None = None
+        self._driver = _LazyConnection(self)
+        self._wallets = _Wallets(self, WalletRepository(self._driver), batcher)
+
+    @property
+    def is_transaction(self) -> bool:
+        return self._kind is _Kind.TRANSACTION
+
+    @property
+    def wallets(self) -> _Wallets:
+        return self._wallets
+
+    @property
+    def resume_tokens(self) -> ResumeTokenRepository:
+        if self._kind is _Kind.UNLOCKED:
+            # A token is used or issued together with the change it belongs to.
+            raise NeedsTransaction("resume tokens change only inside a transaction")
+        return ResumeTokenRepository(self._driver)
+
+    @property
+    def history(self) -> HistoryRepository:
+        return HistoryRepository(self._driver)
+
+    async def connection(self) -> psycopg.AsyncConnection:
+        if self._connection is None:
+            self._connection = connection = await self._pool.getconn()
+            # Set either way: a pooled connection must not carry its previous user's mode
+            # (a transaction in autocommit would hold no lock and roll nothing back).
+            await connection.set_autocommit(not self.is_transaction)
+        return self._connection
+
+    async def __aenter__(self) -> PostgresUnitOfWork:
+        if self.is_transaction:
+            try:
+                await self.connection()
+            except DRIVER_OUTAGES as outage:
+                raise Unavailable(str(outage)) from outage
+        return self
+
+    async def commit(self) -> None:
+        """Sends the queued wallet writes, then COMMIT (implicit when unlocked)."""
+        assert self._kind is not _Kind.READER, "a reader writes nothing"
+        documents, self._wallets.pending = self._wallets.pending, []
+        if self.is_transaction:
+            if documents:
+                await save_wallets(self._driver, documents, all_or_nothing=True)
+            await (await self.connection()).commit()
+            return
+        assert len(documents) <= 1, "an unlocked unit of work saves one wallet"
+        if documents:
+            await self._save_unlocked(documents[0])
+
+    async def _save_unlocked(self, document: dict[str, Any]) -> None:
+        if not advances_version(document):
+            raise NeedsTransaction("a change without a ledger entry is invisible to a version check")
+        try:
+            if self._batcher is not None:
+                saved = await self._batcher.save(document)
+            else:
+                saved = document["account_id"] in await save_wallets(self._driver, [document], all_or_nothing=False)
+        except CONFLICT_FAILURES as conflict:
+            # The version check failed, or another writer took the same sequence numbers (or
+            # the write's self-check found the stored wallet not as read): retried as a conflict;
+            # the transaction fallback reports it if it persists.
+            raise ConcurrentModification(str(conflict)) from conflict
+        if not saved:
+            raise ConcurrentModification(f"account {document['account_id']} changed since it was read")
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        connection, self._connection = self._connection, None
+        try:
+            if connection is not None:
+                await _release(self._pool, connection)
+        except DRIVER_OUTAGES as outage:
+            if exc is None:
+                raise Unavailable(str(outage)) from outage
+        if isinstance(exc, DRIVER_OUTAGES):
+            raise Unavailable(str(exc)) from exc
+
+
+async def _release(pool: AsyncConnectionPool, connection: psycopg.AsyncConnection) -> None:
+    try:
+        if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await connection.rollback()
+    finally:
+        await pool.putconn(connection)  # the pool's reset puts it back in transaction mode
+
+
+class _Wallets:
+    """The wallet repository of one unit of work: SQL on its connection, or the batcher's."""
+
+    def __init__(self, unit: PostgresUnitOfWork, repository: WalletRepository, batcher: WalletBatcher | None):
+        self._unit = unit
+        self._repository = repository
+        self._batcher = batcher
+        self.pending: list[dict[str, Any]] = []  # documents for SAVE_WALLETS, sent at commit
+
+    async def exists(self, account_id: str) -> bool:
+        return await self._repository.exists(account_id)
+
+    async def add_account(self, account: Account) -> bool:
+        if not self._unit.is_transaction:
+            _needs_transaction("opening an account")
+        return await self._repository.add_account(account)
+
+    async def read(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        if self._batcher is not None:
+            return await self._batcher.read(WalletRead(account_id, now, idempotency_key))
+        return await self._repository.read(account_id, now, idempotency_key)
+
+    async def load_for_change(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        if self._unit.is_transaction:
+            return await self._repository.lock_and_load(account_id, now, idempotency_key)
+        return await self.read(account_id, now, idempotency_key)
+
+    def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
+        document = wallet_document(wallet, now, answer)
+        if document is not None:
+            self.pending.append(document)
+
+
+def advances_version(document: dict[str, Any]) -> bool:
+    """An unlocked write is checked against the account's last_event_seq alone: a change that
+    does not move it (no ledger entry) would pass the check of a reader of the older version."""
+    return document["last_event_seq"] > document["expected_last_event_seq"]
+
+
+def _needs_transaction(what: str) -> NoReturn:
+    raise NeedsTransaction(f"{what} needs a transaction")

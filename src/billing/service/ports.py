@@ -1,0 +1,127 @@
+"""The ports: what the use cases need from the world outside the domain, as Protocols.
+
+Adapters implement them (adapters/db for PostgreSQL; tests/support/fake_storage.py in
+memory) and `make lint` (mypy) holds them to it where the server and the tests compose
+Dependencies. Use cases name no storage mode: they ask for a transaction, a reader or the
+one wallet-change path (service/wallet_change.py); how a unit of work reaches the database
+(one statement shared with other requests, optimistic, or under the account's lock) is the
+adapter's business.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from billing.domain.history import DailyOperationUsage, EventRow
+from billing.domain.idempotency import StoredAnswer
+from billing.domain.resume_tokens import ResumeTokenRecord
+from billing.domain.wallet import Account, Wallet
+
+
+class Unavailable(Exception):
+    """Storage (or another dependency) is unreachable, saturated or timed out. Safe to retry
+    with the same idempotency key: nothing was written, or the write committed whole and
+    its stored answer replays. Adapters raise it in place of their drivers' errors."""
+
+
+class ConcurrentModification(Exception):
+    """An unlocked write found the account changed since it was read; the change path retries."""
+
+
+class NeedsTransaction(Exception):
+    """This unit of work cannot carry the change (it writes more than one wallet statement can
+    hold, or adds no ledger entry for a version check to see); the change path retries it in a
+    transaction."""
+
+
+class Clock(Protocol):
+    """Where use cases get "now" (adapters/clock.py: the system clock, or a fixed one in tests)."""
+
+    def now(self) -> datetime: ...
+
+
+class WalletRepository(Protocol):
+    async def exists(self, account_id: str) -> bool: ...
+
+    async def add_account(self, account: Account) -> bool:
+        """Inserts the account unless it exists; True when this call created it."""
+        ...
+
+    async def read(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        """The wallet as of now (None: no such account) and the stored answer for the key; no lock."""
+        ...
+
+    async def load_for_change(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        """As read(), for a change this unit of work will save: locked in a transaction."""
+        ...
+
+    def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
+        """Queues the wallet's changes (and the answer to store) for commit()."""
+        ...
+
+
+class ResumeTokenRepository(Protocol):
+    async def add(
+        self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def get(self, account_id: str, token: str) -> ResumeTokenRecord | None: ...
+
+    async def mark_used(self, account_id: str, token: str, now: datetime) -> None: ...
+
+
+class HistoryRepository(Protocol):
+    async def events_page(self, account_id: str, before_event_seq: int | None, limit: int) -> list[EventRow]:
+        """Newest first; at most `limit` events with event_seq < before_event_seq."""
+        ...
+
+    async def consumption_by_day(
+        self, account_id: str, since: datetime, until: datetime
+    ) -> list[DailyOperationUsage]: ...
+
+
+class UnitOfWork(Protocol):
+    """Rolled back unless commit() is called."""
+
+    @property
+    def wallets(self) -> WalletRepository: ...
+
+    @property
+    def resume_tokens(self) -> ResumeTokenRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
+
+    async def commit(self) -> None:
+        """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked
+        units of work only) or Unavailable."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None: ...
+
+
+class Storage(Protocol):
+    """Opens units of work."""
+
+    def transaction(self) -> UnitOfWork:
+        """All or nothing; wallets loaded for change are locked until commit or rollback."""
+        ...
+
+    def unlocked(self) -> UnitOfWork:
+        """One wallet loaded for change and saved with a check of the version it was loaded at
+        (ConcurrentModification when it moved). Anything else raises NeedsTransaction."""
+        ...
+
+    def reader(self) -> UnitOfWork:
+        """Reads only; each read sees its own consistent snapshot."""
+        ...

@@ -1,0 +1,124 @@
+"""The one path of every change to a wallet.
+
+A write use case describes its change (WalletChange) and calls change_wallet(); this module
+owns the rest: one change per account at a time in this process (the account gate), the
+stored answer of an idempotency key (checked, replayed, stored with the change), unlocked
+attempts with a version check and their retries, the transaction fallback, and resume tokens.
+A change is a plain function of (wallet, now): it changes the wallet through the domain's
+methods and returns its result, or raises a BillingError having changed nothing.
+
+Which unit of work an attempt gets is fixed here (unlocked first, a transaction last); how
+it reaches the database (a statement shared with concurrent requests, or its own) is the
+adapter's, and so is the verdict that a change needs a transaction (NeedsTransaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Generic, TypeVar
+
+from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
+from billing.domain.idempotency import StoredAnswer
+from billing.domain.resume_tokens import require_redeemable
+from billing.domain.wallet import Account, Wallet
+from billing.service.answer_codec import AnswerCodec
+from billing.service.dependencies import Dependencies
+from billing.service.ports import ConcurrentModification, NeedsTransaction, UnitOfWork
+
+R = TypeVar("R")
+
+# Unlocked attempts before a transaction: a conflict needs two writers on one account at the
+# same instant, so a retry almost always succeeds; the transaction bounds the worst case.
+UNLOCKED_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Idempotency(Generic[R]):
+    key: str
+    fingerprint: str  # what was asked: a retry with the same key must ask the same
+    codec: AnswerCodec[R]
+
+
+@dataclass(frozen=True)
+class ResumeTokenUse:
+    token: str
+    operation: str
+
+
+@dataclass(frozen=True)
+class WalletChange(Generic[R]):
+    account_id: str
+    apply: Callable[[Wallet, datetime], R]
+    # Runs before `apply` and stands even when `apply` refuses (today's daily bonus, granted
+    # on first touch whatever the request's fate).
+    prepare: Callable[[Wallet, datetime], None] | None = None
+    idempotency: Idempotency[R] | None = None
+    resume: ResumeTokenUse | None = None  # redeemed with the change, in the same transaction
+    opens: Account | None = None  # created first when it does not exist (wallet.opened_now says so)
+
+
+async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
+    async with deps.account_gate.passage(change.account_id):
+        for _ in range(UNLOCKED_ATTEMPTS):
+            try:
+                return await _attempt(deps, deps.storage.unlocked(), change)
+            except ConcurrentModification:
+                continue
+            except NeedsTransaction:
+                break
+        return await _attempt(deps, deps.storage.transaction(), change)
+
+
+async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> R:
+    now = deps.clock.now()
+    async with unit as uow:
+        created = await uow.wallets.add_account(change.opens) if change.opens is not None else False
+        key = change.idempotency.key if change.idempotency else None
+        wallet, stored = await uow.wallets.load_for_change(change.account_id, now, key)
+        if wallet is None:
+            raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
+        if stored is not None:
+            return _replay(change, stored)
+        if created:
+            wallet.mark_opened()
+        if change.resume is not None:
+            require_redeemable(await uow.resume_tokens.get(change.account_id, change.resume.token), change.resume.operation, now)
+        if change.prepare is not None:
+            change.prepare(wallet, now)
+        result = await _apply_or_keep_prepared(uow, wallet, now, change)
+        if change.resume is not None:
+            await uow.resume_tokens.mark_used(change.account_id, change.resume.token, now)
+        uow.wallets.save(wallet, now, _answer(change, result))
+        await uow.commit()
+    return result
+
+
+async def _apply_or_keep_prepared(uow: UnitOfWork, wallet: Wallet, now: datetime, change: WalletChange[R]) -> R:
+    """A refusal keeps what `prepare` did (saved without an answer, so the same key may succeed
+    later) and nothing else: a change raises before it changes the wallet."""
+    entries_before = len(wallet.new_entries)
+    account_before = wallet.account
+    try:
+        return change.apply(wallet, now)
+    except BillingError:
+        assert len(wallet.new_entries) == entries_before and wallet.account == account_before, (
+            "a refused change must leave the wallet as it found it"
+        )
+        uow.wallets.save(wallet, now)
+        await uow.commit()
+        raise
+
+
+def _replay(change: WalletChange[R], stored: StoredAnswer) -> R:
+    assert change.idempotency is not None
+    if stored.request_fingerprint != change.idempotency.fingerprint:
+        raise IdempotencyKeyReused("idempotency_key was used for a different request", field="idempotency_key")
+    return change.idempotency.codec.decode(stored.response, replayed=True)
+
+
+def _answer(change: WalletChange[R], result: R) -> StoredAnswer | None:
+    if change.idempotency is None:
+        return None
+    idempotency = change.idempotency
+    return StoredAnswer(idempotency.key, idempotency.fingerprint, idempotency.codec.encode(result))
