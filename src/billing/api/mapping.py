@@ -8,6 +8,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from billing.api.errors import suggestion_proto
 from billing.domain.balance import BalanceTotals
+from billing.domain.buckets import Bucket
 from billing.domain.catalog import display_price
 from billing.service.accounts import AccountResult
 from billing.service.balance import BalanceReport
@@ -87,7 +88,7 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
         totals=totals(report.view.totals),
         buckets=balance_pb2.BalanceBuckets(
             daily=[
-                balance_pb2.DailyBucket(seconds=b.remaining_seconds, expires_at=timestamp(b.expires_at))
+                balance_pb2.DailyBucket(seconds=b.remaining_seconds, expires_at=timestamp(_expiry_of_daily(b)))
                 for b in report.view.daily
             ],
             paid=[
@@ -103,6 +104,11 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
             monthly_cap_minutes=report.bonus.monthly_cap_minutes,
         ),
     )
+
+
+def _expiry_of_daily(bucket: Bucket) -> datetime:
+    assert bucket.expires_at is not None, "daily buckets always expire"
+    return bucket.expires_at
 
 
 # The contract's EnhancedBalance.version: the version of this response shape.

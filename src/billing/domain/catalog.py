@@ -73,7 +73,7 @@ class Catalog:
         return any(plan.key == key for plan in self.plans)
 
     def is_priced_in(self, currency: str) -> bool:
-        items = [*self.plans, *self.packages]
+        items: list[Plan | Package] = [*self.plans, *self.packages]
         return currency in self.tax_inclusive_by_currency and all(
             currency in item.prices_cents for item in items
         )
@@ -175,7 +175,8 @@ def _assert_well_formed(catalog: Catalog) -> None:
     assert catalog.has_plan("free"), "catalog needs a free plan"
     keys = [plan.key for plan in catalog.plans] + [package.key for package in catalog.packages]
     assert len(keys) == len(set(keys)), "plan and package keys must be unique"
-    for item in [*catalog.plans, *catalog.packages]:
+    items: list[Plan | Package] = [*catalog.plans, *catalog.packages]
+    for item in items:
         assert item.minutes >= 0
         assert all(isinstance(cents, int) and cents >= 0 for cents in item.prices_cents.values())
     for plan in catalog.plans:

@@ -63,8 +63,10 @@ def _encoder(hint: Any) -> _Convert | None:
         return datetime.isoformat
     inner = _optional_of(hint)
     if inner is not None:
-        convert = _encoder(inner)
-        return None if convert is None else (lambda value: None if value is None else convert(value))
+        present = _encoder(inner)
+        if present is None:
+            return None
+        return lambda value: None if value is None else present(value)
     if typing.get_origin(hint) is tuple:
         item, ellipsis = typing.get_args(hint)
         assert ellipsis is Ellipsis, hint
@@ -93,5 +95,6 @@ def _decoder(hint: Any) -> _Convert:
         return lambda values: tuple(convert(v) for v in values)
     if dataclasses.is_dataclass(hint):
         fields = [(name, _decoder(field_hint)) for name, field_hint in _stored_fields(hint)]  # type: ignore[arg-type]
-        return lambda document: hint(**{name: convert(document[name]) for name, convert in fields})
+        make = typing.cast(Callable[..., Any], hint)
+        return lambda document: make(**{name: convert(document[name]) for name, convert in fields})
     raise TypeError(f"answers cannot store a {hint!r}")

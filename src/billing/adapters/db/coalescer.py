@@ -48,7 +48,9 @@ class Coalescer(Generic[Item, Result]):
         return await future
 
     def _take_batch(self) -> list[tuple[Item, asyncio.Future]]:
-        batch, keys, deferred = [], set(), collections.deque()
+        batch: list[tuple[Item, asyncio.Future]] = []
+        keys: set[Hashable] = set()
+        deferred: collections.deque[tuple[Item, asyncio.Future]] = collections.deque()
         while self._pending and len(batch) < self._max_batch:
             entry = self._pending.popleft()
             if entry[1].done():  # its caller gave up: it neither runs nor holds its key's place

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import psycopg
+from billing.adapters.db.driver import Driver
 
 from billing.domain.history import DailyOperationUsage, EventRow
 
@@ -30,7 +30,7 @@ NO_UPPER_BOUND = 2**63 - 1
 
 
 class HistoryRepository:
-    def __init__(self, driver: psycopg.AsyncConnection):
+    def __init__(self, driver: Driver):
         self._driver = driver
 
     async def events_page(self, account_id: str, before_event_seq: int | None, limit: int) -> list[EventRow]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-import psycopg
+from billing.adapters.db.driver import Driver
 
 from billing.domain.resume_tokens import ResumeTokenRecord
 
@@ -15,7 +15,7 @@ def token_sha256(token: str) -> str:
 
 
 class ResumeTokenRepository:
-    def __init__(self, driver: psycopg.AsyncConnection):
+    def __init__(self, driver: Driver):
         self._driver = driver
 
     async def add(self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime) -> None:

@@ -1,0 +1,213 @@
+"""The storage ports in memory: use cases run and are tested without PostgreSQL.
+
+Same contract as adapters/db/unit_of_work.py: nothing is visible before commit(); an unlocked
+unit of work saves one wallet, checked against the version it was loaded at
+(ConcurrentModification), and anything else it is asked to write raises NeedsTransaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import datetime
+from types import TracebackType
+from typing import Callable
+
+from billing.domain.buckets import Bucket
+from billing.domain.catalog import Catalog
+from billing.domain.history import DailyOperationUsage, EventRow
+from billing.domain.idempotency import StoredAnswer
+from billing.domain.resume_tokens import ResumeTokenRecord
+from billing.domain.wallet import Account, LedgerEntry, Wallet
+from billing.service.dependencies import Dependencies
+from billing.service.ports import Clock, ConcurrentModification, NeedsTransaction
+
+
+@dataclasses.dataclass
+class FakeDatabase:
+    accounts: dict[str, Account] = dataclasses.field(default_factory=dict)
+    buckets: dict[str, dict[int, Bucket]] = dataclasses.field(default_factory=lambda: defaultdict(dict))
+    ledger: dict[str, list[LedgerEntry]] = dataclasses.field(default_factory=lambda: defaultdict(list))
+    answers: dict[tuple[str, str], StoredAnswer] = dataclasses.field(default_factory=dict)
+    resume_tokens: dict[tuple[str, str], ResumeTokenRecord] = dataclasses.field(default_factory=dict)
+    commits: int = 0
+
+    def wallet(self, account_id: str, now: datetime) -> Wallet | None:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return None
+        live = [
+            b for b in self.buckets[account_id].values()
+            if b.remaining_seconds > 0 and (b.expires_at is None or b.expires_at > now)
+        ]
+        return Wallet(account, live)
+
+    def ledger_matches_buckets(self, account_id: str) -> bool:
+        ledger = sum(e.seconds for e in self.ledger[account_id])
+        return ledger == sum(b.remaining_seconds for b in self.buckets[account_id].values())
+
+
+class FakeStorage:
+    def __init__(self, database: FakeDatabase | None = None):
+        self.database = database or FakeDatabase()
+
+    def transaction(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, unlocked=False)
+
+    def unlocked(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, unlocked=True)
+
+    def reader(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, unlocked=False, reads_only=True)
+
+
+class FakeUnitOfWork:
+    def __init__(self, database: FakeDatabase, *, unlocked: bool, reads_only: bool = False):
+        self.database = database
+        self.unlocked = unlocked
+        self.reads_only = reads_only
+        self.staged: list[Callable[[], None]] = []  # applied in order by commit()
+        self.saved_wallets: list[tuple[Wallet, datetime, StoredAnswer | None]] = []
+        self.opened_accounts: list[str] = []  # inserted by this unit of work: gone unless committed
+        self._wallets = FakeWallets(self)
+        self._resume_tokens = FakeResumeTokens(self)
+        self._history = FakeHistory(database)
+
+    @property
+    def wallets(self) -> FakeWallets:
+        return self._wallets
+
+    @property
+    def resume_tokens(self) -> FakeResumeTokens:
+        if self.unlocked:
+            raise NeedsTransaction("resume tokens change only inside a transaction")
+        return self._resume_tokens
+
+    @property
+    def history(self) -> FakeHistory:
+        return self._history
+
+    def stage(self, write: Callable[[], None]) -> None:
+        assert not self.reads_only
+        if self.unlocked:
+            raise NeedsTransaction("an unlocked unit of work writes one wallet only")
+        self.staged.append(write)
+
+    async def commit(self) -> None:
+        assert not self.reads_only
+        if self.unlocked:
+            assert len(self.saved_wallets) <= 1
+            for wallet, _, _ in self.saved_wallets:
+                if wallet.account.last_event_seq <= wallet.loaded_account.last_event_seq:
+                    raise NeedsTransaction("a change without a ledger entry is invisible to a version check")
+        for wallet, _, _ in self.saved_wallets:
+            stored = self.database.accounts[wallet.account.account_id]
+            if stored.last_event_seq != wallet.loaded_account.last_event_seq:
+                raise ConcurrentModification(f"account {stored.account_id} changed since it was read")
+        for write in self.staged:
+            write()
+        for wallet, now, answer in self.saved_wallets:
+            self._apply(wallet, answer)
+        self.staged, self.saved_wallets, self.opened_accounts = [], [], []
+        self.database.commits += 1
+
+    def _apply(self, wallet: Wallet, answer: StoredAnswer | None) -> None:
+        wallet.assert_ledger_matches_buckets()
+        account_id = wallet.account.account_id
+        self.database.accounts[account_id] = wallet.account
+        for bucket in wallet.buckets:
+            self.database.buckets[account_id][bucket.bucket_seq] = bucket
+        self.database.ledger[account_id].extend(wallet.new_entries)
+        if answer is not None:
+            self.database.answers[(account_id, answer.idempotency_key)] = answer
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        for account_id in self.opened_accounts:
+            del self.database.accounts[account_id]
+        self.staged, self.saved_wallets, self.opened_accounts = [], [], []
+
+
+class FakeWallets:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._database = unit.database
+
+    async def exists(self, account_id: str) -> bool:
+        return account_id in self._database.accounts
+
+    async def add_account(self, account: Account) -> bool:
+        if self._unit.unlocked:
+            raise NeedsTransaction("opening an account needs a transaction")
+        if account.account_id in self._database.accounts:
+            return False
+        # Visible at once (as the row is to its own transaction), gone unless committed.
+        self._database.accounts[account.account_id] = account
+        self._unit.opened_accounts.append(account.account_id)
+        return True
+
+    async def read(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        wallet = self._database.wallet(account_id, now)
+        answer = self._database.answers.get((account_id, idempotency_key)) if idempotency_key else None
+        return wallet, (answer if wallet is not None else None)
+
+    async def load_for_change(
+        self, account_id: str, now: datetime, idempotency_key: str | None = None
+    ) -> tuple[Wallet | None, StoredAnswer | None]:
+        return await self.read(account_id, now, idempotency_key)
+
+    def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
+        assert not self._unit.reads_only
+        if wallet.new_entries or wallet.account_changed or answer is not None:
+            self._unit.saved_wallets.append((wallet, now, answer))
+
+
+class FakeResumeTokens:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._tokens = unit.database.resume_tokens
+
+    async def add(
+        self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime
+    ) -> None:
+        record = ResumeTokenRecord(operation=operation, expires_at=expires_at, used_at=None)
+        self._unit.stage(lambda: self._tokens.__setitem__((account_id, token), record))
+
+    async def get(self, account_id: str, token: str) -> ResumeTokenRecord | None:
+        return self._tokens.get((account_id, token))
+
+    async def mark_used(self, account_id: str, token: str, now: datetime) -> None:
+        used = dataclasses.replace(self._tokens[(account_id, token)], used_at=now)
+        self._unit.stage(lambda: self._tokens.__setitem__((account_id, token), used))
+
+
+class FakeHistory:
+    def __init__(self, database: FakeDatabase):
+        self._database = database
+
+    async def events_page(self, account_id: str, before_event_seq: int | None, limit: int) -> list[EventRow]:
+        entries = [
+            e for e in reversed(self._database.ledger[account_id])
+            if before_event_seq is None or e.event_seq < before_event_seq
+        ]
+        return [
+            EventRow(e.event_seq, e.type, e.seconds, e.reason, e.occurred_at, dict(e.metadata)) for e in entries[:limit]
+        ]
+
+    async def consumption_by_day(self, account_id: str, since: datetime, until: datetime) -> list[DailyOperationUsage]:
+        sums: dict[tuple, int] = defaultdict(int)
+        for e in self._database.ledger[account_id]:
+            if e.type == "consumption" and since <= e.occurred_at < until and e.operation is not None:
+                sums[(e.occurred_at.date(), e.operation)] += -e.seconds
+        return [DailyOperationUsage(day, operation, seconds) for (day, operation), seconds in sums.items()]
+
+
+def fake_dependencies(catalog: Catalog, clock: Clock, database: FakeDatabase | None = None) -> Dependencies:
+    """Use cases wired to memory; mypy checks here that FakeStorage is a Storage."""
+    return Dependencies(storage=FakeStorage(database), catalog=catalog, clock=clock)
