@@ -17,8 +17,11 @@ from billing.adapters.clock import SystemClock
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
+from billing.api.interceptors import AllowEveryone, interceptor_chain
+from billing.api.request_ids import RequestIdLogFilter
 from billing.api.servicer import BillingServicer
 from billing.service.dependencies import Dependencies
+from billing.service.ports import Authenticator
 from billing.settings import Settings
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
 
@@ -28,8 +31,11 @@ GC_YOUNG_THRESHOLD = 20_000
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 
 
-def create_server(servicer: BillingServicer, address: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+def create_server(
+    servicer: BillingServicer, address: str, authenticator: Authenticator
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     server = grpc.aio.server(
+        interceptors=interceptor_chain(authenticator),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -54,7 +60,7 @@ async def serve(settings: Settings) -> None:
     batcher = WalletBatcher(pool) if settings.group_commit else None
     deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=SystemClock())
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}"
+        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", AllowEveryone()
     )
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
@@ -86,6 +92,14 @@ async def serve(settings: Settings) -> None:
     await pool.close()
 
 
+def configure_logging(level: str) -> None:
+    """Every line names the call it was written for (request_ids.py), or "-" outside one."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def _exit_cleanly(signum, frame) -> None:
     raise SystemExit(0)
 
@@ -95,7 +109,7 @@ def main() -> None:
     # clean exit, not a death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_environment()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     if settings.workers > 1:
         from billing.supervisor import run_workers
 

@@ -25,3 +25,14 @@ def _imports(path: Path) -> list[str]:
 def test_use_cases_import_no_infrastructure(module):
     offending = [name for name in _imports(module) if name.startswith(FORBIDDEN)]
     assert offending == []
+
+
+API = SERVICE.parent / "api"
+DRIVERS = ("psycopg", "psycopg_pool", "sqlalchemy", "billing.adapters")
+
+
+@pytest.mark.parametrize("module", sorted(API.glob("*.py")), ids=lambda p: p.name)
+def test_the_api_edge_imports_no_database_driver(module):
+    """Adapters turn driver failures into service.ports.Unavailable; the edge maps only that."""
+    offending = [name for name in _imports(module) if name.startswith(DRIVERS)]
+    assert offending == []

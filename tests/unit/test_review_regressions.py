@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -10,7 +11,8 @@ import psycopg
 import pytest
 
 from billing.adapters.catalog_file import load_catalog
-from billing.api.errors import translate_errors
+from billing.adapters.db.unit_of_work import PostgresStorage
+from billing.api.interceptors import ErrorTranslationInterceptor
 from billing.domain.errors import InvalidArgument
 from billing.domain.limits import require_idempotency_key, require_reason, require_account_id
 from billing.domain.wallet import Account, Wallet
@@ -70,14 +72,18 @@ class _AbortingContext:
 
 
 async def test_a_database_outage_is_503_unavailable_not_500():
-    class Servicer:
-        @translate_errors
-        async def Consume(self, request, context):
+    class Pool:
+        async def getconn(self):
             raise psycopg.OperationalError("connection refused")
 
+    async def consume(request, context):
+        async with PostgresStorage(Pool()).transaction():
+            pass
+
+    details = SimpleNamespace(method="/billing.v1.BillingService/Consume", invocation_metadata=())
     context = _AbortingContext()
     with pytest.raises(grpc.aio.AbortError):
-        await Servicer().Consume(None, context)
+        await ErrorTranslationInterceptor().wrap(consume, details)(None, context)
     code, _, metadata = context.aborted
     assert code == grpc.StatusCode.UNAVAILABLE
     assert metadata["x-http-status"] == "503"

@@ -7,20 +7,16 @@ clients get the code plus google.rpc.Status details (ErrorInfo, BadRequest, Insu
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 
 import grpc
-import psycopg
 from google.protobuf import any_pb2
-from psycopg_pool import PoolTimeout
 from google.rpc import error_details_pb2, status_pb2
 
+from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER
 from billing.domain import errors
 from billing.v1 import consumption_pb2
 
-log = logging.getLogger(__name__)
 ERROR_DOMAIN = "billing.v1"
 
 # error type -> (gRPC code, HTTP status)
@@ -60,6 +56,7 @@ def error_body(error: errors.BillingError, http_status: int) -> dict:
     body = {"error": error.reason, "http_status": http_status, "message": error.message}
     if error.field:
         body["field"] = error.field
+    body["request_id"] = REQUEST_ID.get()
     return body
 
 
@@ -103,50 +100,30 @@ async def abort_with_error(context: grpc.aio.ServicerContext, error: errors.Bill
         error.message,
         trailing_metadata=(
             ("grpc-status-details-bin", status.SerializeToString()),
-            ("x-http-status", str(http_status)),
-            ("x-error-json", json.dumps(error_body(error, http_status), separators=(",", ":"), ensure_ascii=True)),
+            *_rest_error(http_status, error_body(error, http_status)),
         ),
     )
 
 
 async def abort_unavailable(context: grpc.aio.ServicerContext):
     """The database is unreachable, saturated or timed out: retry later with the same idempotency key."""
-    body = {"error": "UNAVAILABLE", "http_status": 503, "message": "temporarily unavailable; retry with the same idempotency_key"}
+    message = "temporarily unavailable; retry with the same idempotency_key"
+    body = {"error": "UNAVAILABLE", "http_status": 503, "message": message, "request_id": REQUEST_ID.get()}
     await context.abort(
-        grpc.StatusCode.UNAVAILABLE,
-        body["message"],
-        trailing_metadata=(
-            ("x-http-status", "503"), ("retry-after", "1"), ("x-error-json", json.dumps(body, separators=(",", ":"))),
-        ),
+        grpc.StatusCode.UNAVAILABLE, message, trailing_metadata=(("retry-after", "1"), *_rest_error(503, body))
     )
 
 
 async def abort_internal(context: grpc.aio.ServicerContext):
-    body = {"error": "INTERNAL", "http_status": 500, "message": "internal error"}
-    await context.abort(
-        grpc.StatusCode.INTERNAL,
-        "internal error",
-        trailing_metadata=(("x-http-status", "500"), ("x-error-json", json.dumps(body, separators=(",", ":")))),
+    body = {"error": "INTERNAL", "http_status": 500, "message": "internal error", "request_id": REQUEST_ID.get()}
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error", trailing_metadata=_rest_error(500, body))
+
+
+def _rest_error(http_status: int, body: dict) -> tuple[tuple[str, str], ...]:
+    """What Envoy's Lua filter turns into the REST status and body; the request id as a header too
+    (the 402 body is the contract's, field for field, so it carries the id only there)."""
+    return (
+        ("x-http-status", str(http_status)),
+        ("x-error-json", json.dumps(body, separators=(",", ":"), ensure_ascii=True)),
+        (REQUEST_ID_HEADER, REQUEST_ID.get()),
     )
-
-
-def translate_errors(method):
-    """Maps the use cases' errors to statuses, once, at the edge."""
-
-    @functools.wraps(method)
-    async def wrapper(self, request, context):
-        try:
-            return await method(self, request, context)
-        except errors.BillingError as error:
-            await abort_with_error(context, error)
-        except grpc.aio.AbortError:
-            raise
-        except (PoolTimeout, psycopg.OperationalError):
-            # Connection loss, pool exhaustion, statement timeout, deadlock, serialization failure.
-            log.warning("database unavailable in %s", method.__name__, exc_info=True)
-            await abort_unavailable(context)
-        except Exception:
-            log.exception("unexpected error in %s", method.__name__)
-            await abort_internal(context)
-
-    return wrapper

@@ -1,11 +1,10 @@
-"""Thin gRPC servicer: request -> primitives -> use case -> response. Errors map in api/errors.py."""
+"""Thin gRPC servicer: request -> primitives -> use case -> response. Errors map in the interceptor chain."""
 
 from __future__ import annotations
 
 import grpc
 
 from billing.api import mapping
-from billing.api.errors import translate_errors
 from billing.service import accounts, balance, batch_check, consume, events, grants, usage
 from billing.service.catalog_view import catalog_in_currency, etag_matches
 from billing.service.dependencies import Dependencies
@@ -28,7 +27,6 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         self._deps = deps
         self._catalog_fingerprint = catalog_fingerprint
 
-    @translate_errors
     async def GetCatalog(self, request, context):
         view = catalog_in_currency(self._deps.catalog, self._catalog_fingerprint, request.currency)
         headers = [("etag", view.etag), ("cache-control", CATALOG_CACHE_CONTROL)]
@@ -39,38 +37,31 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         await context.send_initial_metadata(headers)
         return mapping.catalog(view)
 
-    @translate_errors
     async def GetBalance(self, request, context):
         return mapping.balance(await balance.get_balance(self._deps, request.user_id))
 
-    @translate_errors
     async def GetUsage(self, request, context):
         return mapping.usage(await usage.get_usage(self._deps, request.user_id, request.period))
 
-    @translate_errors
     async def ListEvents(self, request, context):
         page = await events.list_events(self._deps, request.user_id, request.limit, request.page_token)
         return mapping.events(page)
 
-    @translate_errors
     async def CheckSufficientBatch(self, request, context):
         estimates = [(op.operation, op.estimate_seconds) for op in request.operations]
         results = await batch_check.check_sufficient_batch(self._deps, request.user_id, estimates)
         await context.send_initial_metadata([(UNWRAP_HEADER, "results")])
         return mapping.batch(results)
 
-    @translate_errors
     async def Consume(self, request, context):
         resume_token = request.resume_token or _metadata(context, "x-resume-token")
         key = request.idempotency_key or _metadata(context, "idempotency-key")
         result = await consume.consume(self._deps, request.user_id, request.operation, request.seconds, key, resume_token)
         return mapping.consume(result)
 
-    @translate_errors
     async def CreateAccount(self, request, context):
         return mapping.account(await accounts.create_account(self._deps, request.user_id, request.plan_key))
 
-    @translate_errors
     async def CreateGrant(self, request, context):
         key = request.idempotency_key or _metadata(context, "idempotency-key")
         result = await grants.create_grant(self._deps, request.user_id, request.source, request.seconds, request.reason, key)

@@ -1,7 +1,7 @@
 """The ports: what the use cases need from the world outside the domain, as Protocols.
 
 Adapters implement them (adapters/db for PostgreSQL; tests/support/fake_storage.py in
-memory) and `make lint` (mypy) holds them to it where the server and the tests compose
+memory; payments and authentication keys join them with the issues that bring them) and `make lint` (mypy) holds them to it where the server and the tests compose
 Dependencies. Use cases name no storage mode: they ask for a transaction, a reader or the
 one wallet-change path (service/wallet_change.py); how a unit of work reaches the database
 (one statement shared with other requests, optimistic, or under the account's lock) is the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Mapping, Protocol, Self
 
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.idempotency import StoredAnswer
@@ -40,6 +40,15 @@ class Clock(Protocol):
     """Where use cases get "now" (adapters/clock.py: the system clock, or a fixed one in tests)."""
 
     def now(self) -> datetime: ...
+
+
+class Authenticator(Protocol):
+    """Who may call what (the gRPC server's interceptor chain asks it before every call)."""
+
+    async def authenticate(self, method: str, metadata: Mapping[str, str]) -> None:
+        """Returns when the caller may call `method` (a full gRPC method name); raises a
+        BillingError otherwise."""
+        ...
 
 
 class WalletRepository(Protocol):

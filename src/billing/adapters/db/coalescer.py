@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
 MAX_BATCH = 64
@@ -44,7 +45,9 @@ class Coalescer(Generic[Item, Result]):
         future = loop.create_future()
         self._pending.append((item, future))
         if self._drainer is None:
-            self._drainer = loop.create_task(self._drain())
+            # A context of its own: the drainer serves every caller, so it must not carry the
+            # request id (or any other context) of the caller that happened to start it.
+            self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
         return await future
 
     def _take_batch(self) -> list[tuple[Item, asyncio.Future]]:

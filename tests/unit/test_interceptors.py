@@ -1,0 +1,95 @@
+"""The interceptor chain: request ids, error translation, and the authentication slot."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+
+import grpc
+import pytest
+
+from billing.api.interceptors import AuthenticationInterceptor, ErrorTranslationInterceptor, RequestIdInterceptor
+from billing.api.request_ids import REQUEST_ID, RequestIdLogFilter
+from billing.domain.errors import AccountNotFound, InvalidArgument
+
+METHOD = "/billing.v1.BillingService/GetBalance"
+
+
+def details(**metadata: str) -> SimpleNamespace:
+    return SimpleNamespace(method=METHOD, invocation_metadata=tuple(metadata.items()))
+
+
+class AbortingContext:
+    def __init__(self):
+        self.aborted = None
+
+    async def abort(self, code, message, trailing_metadata=()):
+        self.aborted = (code, message, dict(trailing_metadata))
+        raise grpc.aio.AbortError()
+
+
+def chain(behavior, call_details, authenticator=None):
+    """The server's order: request id, then error translation, then authentication."""
+    if authenticator is not None:
+        behavior = AuthenticationInterceptor(authenticator).wrap(behavior, call_details)
+    behavior = ErrorTranslationInterceptor().wrap(behavior, call_details)
+    return RequestIdInterceptor().wrap(behavior, call_details)
+
+
+async def test_the_id_envoy_sent_names_every_log_line_of_the_call_and_its_error_body(caplog):
+    logger = logging.getLogger("billing.test")
+    caplog.handler.addFilter(RequestIdLogFilter())
+
+    async def get_balance(request, context):
+        logger.warning("looking up the account")
+        raise AccountNotFound("no account for user_id 'x'", field="user_id")
+
+    context = AbortingContext()
+    with caplog.at_level(logging.WARNING), pytest.raises(grpc.aio.AbortError):
+        await chain(get_balance, details(**{"x-request-id": "req-42"}))(None, context)
+
+    assert [r.request_id for r in caplog.records] == ["req-42"]
+    code, _, metadata = context.aborted
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert json.loads(metadata["x-error-json"])["request_id"] == "req-42"
+    assert metadata["x-request-id"] == "req-42"
+    assert REQUEST_ID.get() == "-"  # reset after the call
+
+
+async def test_a_call_without_an_id_gets_a_new_one_and_unsafe_ids_are_replaced():
+    seen = []
+
+    async def behavior(request, context):
+        seen.append(REQUEST_ID.get())
+
+    await chain(behavior, details())(None, AbortingContext())
+    await chain(behavior, details(**{"x-request-id": "bad\nid"}))(None, AbortingContext())
+    assert all(len(request_id) == 32 for request_id in seen) and seen[0] != seen[1]
+
+
+async def test_an_unexpected_error_is_internal_with_no_detail_leaked():
+    async def behavior(request, context):
+        raise RuntimeError("secret detail")
+
+    context = AbortingContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await chain(behavior, details())(None, context)
+    code, message, metadata = context.aborted
+    assert code == grpc.StatusCode.INTERNAL and "secret" not in message + metadata["x-error-json"]
+
+
+async def test_a_refused_caller_never_reaches_the_servicer():
+    ran = []
+
+    class RefuseEveryone:
+        async def authenticate(self, method, metadata):
+            raise InvalidArgument(f"{method} refused", field="x-hmac-signature")
+
+    async def behavior(request, context):
+        ran.append(True)
+
+    context = AbortingContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await chain(behavior, details(), RefuseEveryone())(None, context)
+    assert ran == [] and context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT
