@@ -36,7 +36,6 @@ class Coalescer(Generic[Item, Result]):
         self._drainer: asyncio.Task | None = None
         self.closed = False
         self.batches = 0  # statements sent, for tests and the benchmark
-        self.items = 0
 
     async def submit(self, item: Item) -> Result:
         if self.closed:
@@ -77,7 +76,6 @@ class Coalescer(Generic[Item, Result]):
                 if not batch:
                     continue
                 self.batches += 1
-                self.items += len(batch)
                 try:
                     results = await self._run([item for item, _ in batch])
                 except Exception as error:  # the whole batch shares it (a lost connection, say)
