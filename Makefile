@@ -4,16 +4,19 @@ SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
-export PYTHONPATH := $(CURDIR):$(CURDIR)/src:$(CURDIR)/gen
+BILLING := $(VENV)/bin/billing
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+# billing is installed into the venv (editable); the repo root is for `bench.` and `tests.`.
+export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: venv gen lint migrate run test test-unit bench bench-data db-start db-stop clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,17 +30,17 @@ lint: venv
 
 ## Starts the embedded PostgreSQL (unless DATABASE_URL is set) and applies migrations.
 migrate: venv
-	$(PY) -m billing.cli migrate
+	$(BILLING) migrate
 
 db-start: venv
-	$(PY) -m billing.cli db-start
+	$(BILLING) db-start
 
 db-stop: venv
-	$(PY) -m billing.cli db-stop
+	$(BILLING) db-stop
 
 ## gRPC on :50051, REST (Envoy) on :8080, embedded PostgreSQL unless DATABASE_URL is set.
 run: venv gen
-	$(PY) -m billing.cli run
+	$(BILLING) run
 
 test: venv lint
 	$(PY) -m pytest -q

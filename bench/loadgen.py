@@ -380,8 +380,7 @@ def run_subprocess(cfg: LoadConfig, *, python: str = sys.executable, env: dict |
     cfg.validate()
     root = Path(__file__).resolve().parents[1]
     child_env = dict(os.environ if env is None else env)
-    paths = [str(root), str(root / "src"), str(root / "gen")]
-    child_env["PYTHONPATH"] = os.pathsep.join(paths + ([child_env["PYTHONPATH"]] if child_env.get("PYTHONPATH") else []))
+    child_env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([child_env["PYTHONPATH"]] if child_env.get("PYTHONPATH") else []))
     with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
         out = Path(tmp) / "result.json"
         proc = subprocess.run(

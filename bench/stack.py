@@ -32,7 +32,6 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
         "BILLING_WORKER_PORTS": ",".join(map(str, worker_ports)),
         "BILLING_MIGRATE_ON_START": "0",
         "BILLING_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen")]),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT,

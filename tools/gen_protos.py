@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 THIRD_PARTY = ROOT / "third_party" / "protos"
 DESCRIPTOR_NAME = "billing_descriptor.pb"
+# Each proto package is a regular Python package (billing.v1), so an editable install can map it to gen/.
+PACKAGE_INIT = '"""Generated from protos/ by tools/gen_protos.py (`make gen`); do not edit."""\n'
 
 
 def proto_files() -> list[str]:
@@ -39,6 +41,8 @@ def generate(out_dir: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    for package in sorted({Path(name).parent for name in proto_files()}):
+        (out_dir / package / "__init__.py").write_text(PACKAGE_INIT)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m billing.cli <command>`: the steps behind `make run`, `make migrate` and `billing verify`."""
+"""`billing <command>` (the console script of this package): the steps behind `make run`, `make migrate`, `make db-stop`."""
 
 from __future__ import annotations
 

@@ -90,7 +90,6 @@ def start_billing_server(
         "DATABASE_URL": database_url,
         "BILLING_GRPC_PORT": str(port),
         "BILLING_MIGRATE_ON_START": "1" if migrate else "0",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen")]),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
