@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv gen lint migrate run test test-unit bench bench-data db-start db-stop clean
+.PHONY: venv gen lint migrate run test test-unit bench bench-data db-stop clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -31,9 +31,6 @@ lint: venv
 ## Starts the embedded PostgreSQL (unless DATABASE_URL is set) and applies migrations.
 migrate: venv
 	$(BILLING) migrate
-
-db-start: venv
-	$(BILLING) db-start
 
 db-stop: venv
 	$(BILLING) db-stop

@@ -86,7 +86,7 @@ def run() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
-    parser.add_argument("command", choices=["run", "migrate", "verify", "db-start", "db-stop", "db-url"])
+    parser.add_argument("command", choices=["run", "migrate", "verify", "db-stop", "db-url"])
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
@@ -100,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
             print(violation)
         print("ledger invariants hold" if not violations else f"{len(violations)} violations")
         return 1 if violations else 0
-    elif args.command == "db-start":
-        print(database_url())
     elif args.command == "db-stop":
         embedded_postgres.stop(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
     elif args.command == "db-url":
