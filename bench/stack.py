@@ -9,7 +9,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from billing.envoy_config import DEFAULT_CORS_ORIGIN, ENVOY_TEMPLATE, render_envoy_config
+from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+from billing.settings import DEFAULT_CORS_ORIGIN
 from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
 
 START_TIMEOUT_S = 40

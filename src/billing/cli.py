@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from billing.adapters import embedded_postgres
-from billing.settings import libpq_url, normalize_database_url
+from billing.settings import Settings, configured_database_url, libpq_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_DATABASE = "billing"
@@ -22,9 +22,9 @@ DEV_DATABASE = "billing"
 
 def database_url() -> str:
     """DATABASE_URL when set; else the embedded PostgreSQL (started if needed) and its `billing` database."""
-    configured = os.environ.get("DATABASE_URL")
+    configured = configured_database_url()
     if configured:
-        return normalize_database_url(configured)
+        return configured
     server_url = embedded_postgres.start(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
     ensure_database(server_url, DEV_DATABASE)
     return server_url.rsplit("/", 1)[0] + f"/{DEV_DATABASE}"
@@ -37,33 +37,32 @@ def ensure_database(server_url: str, name: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def migrate() -> str:
+def migrate(url: str) -> str:
     from billing.adapters.db.migrate import upgrade_to_head
 
-    url = database_url()
     upgrade_to_head(url)
     return url
 
 
 def run() -> int:
-    """The service as `make run` starts it: gRPC on :50051, Envoy REST on :8080."""
-    from billing.envoy_config import render_envoy_config
+    """The service as `make run` starts it: the gRPC server and Envoy's REST in front, as Settings say."""
+    from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
 
-    url = migrate()
-    grpc_port = int(os.environ.get("BILLING_GRPC_PORT", "50051"))
-    rest_port = int(os.environ.get("BILLING_REST_PORT", "8080"))
+    settings = Settings.from_environment(database_url=database_url())
+    migrate(settings.database_url)
     config_path = REPO_ROOT / ".data" / "envoy.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(
         render_envoy_config(
-            (REPO_ROOT / "envoy.yaml").read_text(),
-            listen_port=rest_port,
-            grpc_port=grpc_port,
-            admin_port=int(os.environ.get("BILLING_ENVOY_ADMIN_PORT", "9901")),
-            cors_origin=os.environ.get("BILLING_CORS_ORIGIN", "http://localhost:3000"),
+            ENVOY_TEMPLATE.read_text(),
+            listen_port=settings.rest_port,
+            grpc_port=settings.grpc_port,
+            admin_port=settings.envoy_admin_port,
+            cors_origin=settings.cors_origin,
         )
     )
-    env = os.environ | {"DATABASE_URL": url, "BILLING_GRPC_PORT": str(grpc_port)}
+    # The server reads the same environment; only the database URL may have been resolved here.
+    env = os.environ | {"DATABASE_URL": settings.database_url}
     venv_bin = Path(sys.executable).parent
     children = [
         subprocess.Popen([sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT),
@@ -71,8 +70,8 @@ def run() -> int:
             [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart"], cwd=REPO_ROOT
         ),
     ]
-    print(f"billing: gRPC on :{grpc_port}, REST on http://localhost:{rest_port}/v1/billing/..., "
-          f"database {url}. Ctrl-C stops.", flush=True)
+    print(f"billing: gRPC on :{settings.grpc_port}, REST on http://localhost:{settings.rest_port}/v1/billing/..., "
+          f"database {settings.database_url}. Ctrl-C stops.", flush=True)
     stop = lambda *_: [child.send_signal(signal.SIGTERM) for child in children if child.poll() is None]  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run()
     if args.command == "migrate":
-        print(f"migrated {migrate()}")
+        print(f"migrated {migrate(database_url())}")
     elif args.command == "verify":
         from billing.adapters.db.invariants import find_violations_in_database
 

@@ -1,10 +1,10 @@
 """Renders envoy.yaml for a run: ports and the CORS origin.
 
-Envoy's YAML has no environment substitution, so envoy.yaml carries the defaults
-(REST :8080, gRPC upstream :50051, admin :9901, origin http://localhost:3000) on
-lines tagged with a trailing marker comment, and this module rewrites exactly those
-values. The run script passes BILLING_CORS_ORIGIN as cors_origin and writes the
-result to a temporary file; Envoy must still start from the repo root (relative
+Envoy's YAML has no environment substitution, so envoy.yaml carries the default
+ports and origin on lines tagged with a trailing marker comment, and this module
+rewrites exactly those values. `billing run` passes its Settings (BILLING_REST_PORT,
+BILLING_GRPC_PORT, BILLING_ENVOY_ADMIN_PORT, BILLING_CORS_ORIGIN) and writes the
+result to .data/envoy.yaml; Envoy must still start from the repo root (relative
 paths to gen/billing_descriptor.pb and envoy/billing_response.lua).
 """
 
@@ -15,8 +15,6 @@ import re
 from pathlib import Path
 
 ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
-DEFAULT_CORS_ORIGIN = "http://localhost:3000"
-CORS_ORIGIN_ENV = "BILLING_CORS_ORIGIN"
 
 _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'

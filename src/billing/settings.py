@@ -1,4 +1,4 @@
-"""Configuration from the environment, read once at start."""
+"""Configuration from the environment, read once at start; each default is written here once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def _flag(name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
+DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
 
@@ -23,6 +24,9 @@ class Settings:
     database_url: str
     grpc_host: str
     grpc_port: int
+    rest_port: int  # Envoy's REST listener (`billing run`)
+    envoy_admin_port: int
+    cors_origin: str  # the one browser origin Envoy allows
     migrate_on_start: bool
     catalog_path: Path
     shutdown_grace_seconds: float
@@ -34,14 +38,18 @@ class Settings:
     group_commit: bool = True  # concurrent consumes and balance reads share statements
 
     @classmethod
-    def from_environment(cls) -> "Settings":
-        database_url = os.environ.get("DATABASE_URL", "")
+    def from_environment(cls, database_url: str | None = None) -> "Settings":
+        """database_url, when given, stands for DATABASE_URL (`billing run` passes the embedded PostgreSQL's)."""
+        database_url = database_url or configured_database_url()
         if not database_url:
             raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
         return cls(
             database_url=normalize_database_url(database_url),
             grpc_host=os.environ.get("BILLING_GRPC_HOST", "0.0.0.0"),
             grpc_port=int(os.environ.get("BILLING_GRPC_PORT", "50051")),
+            rest_port=int(os.environ.get("BILLING_REST_PORT", "8080")),
+            envoy_admin_port=int(os.environ.get("BILLING_ENVOY_ADMIN_PORT", "9901")),
+            cors_origin=os.environ.get("BILLING_CORS_ORIGIN", DEFAULT_CORS_ORIGIN),
             migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),
             catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
             shutdown_grace_seconds=float(os.environ.get("BILLING_SHUTDOWN_GRACE_SECONDS", "10")),
@@ -61,6 +69,12 @@ class Settings:
             raise SystemExit(
                 f"BILLING_DB_POOL_SIZE must be at least {minimum} (it is {self.database_pool_size})"
             )
+
+
+def configured_database_url() -> str | None:
+    """DATABASE_URL, normalized, or None when unset (callers then use the embedded PostgreSQL)."""
+    configured = os.environ.get("DATABASE_URL")
+    return normalize_database_url(configured) if configured else None
 
 
 def libpq_url(database_url: str) -> str:

@@ -83,7 +83,8 @@ def _listener_answers(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
-    from billing.envoy_config import DEFAULT_CORS_ORIGIN, ENVOY_TEMPLATE, render_envoy_config
+    from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+    from billing.settings import DEFAULT_CORS_ORIGIN
 
     folder = tmp_path_factory.mktemp("envoy")
     listen_port, admin_port = free_port(), free_port()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.envoy_config import DEFAULT_CORS_ORIGIN, ENVOY_TEMPLATE, render_envoy_config
+from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+from billing.settings import DEFAULT_CORS_ORIGIN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVOY = REPO_ROOT / ".venv" / "bin" / "envoy"

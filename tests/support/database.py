@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,16 +10,13 @@ import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.db.migrate import upgrade_to_head
-from billing.settings import libpq_url, normalize_database_url
+from billing.settings import configured_database_url, libpq_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _server_url() -> str:
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return normalize_database_url(configured)
-    return embedded_postgres.start(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
+    return configured_database_url() or embedded_postgres.start(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
 
 
 def _with_database(url: str, name: str) -> str:

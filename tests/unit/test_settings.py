@@ -1,4 +1,4 @@
-"""Settings refuse a pool too small for what the server keeps of it."""
+"""Settings: read once from the environment; refuse a pool too small for what the server keeps of it."""
 
 from __future__ import annotations
 
@@ -23,3 +23,23 @@ def test_without_group_commit_a_small_pool_is_enough(environment):
     environment.setenv("BILLING_DB_POOL_SIZE", "2")
     environment.setenv("BILLING_GROUP_COMMIT", "0")
     assert Settings.from_environment().database_pool_size == 2
+
+
+def test_a_resolved_database_url_stands_in_for_DATABASE_URL(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = Settings.from_environment(database_url="postgresql://postgres@127.0.0.1:54329/billing")
+    assert settings.database_url == "postgresql+psycopg://postgres@127.0.0.1:54329/billing"
+
+
+def test_no_database_url_at_all_is_refused(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(SystemExit, match="DATABASE_URL is not set"):
+        Settings.from_environment()
+
+
+def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
+    environment.setenv("BILLING_REST_PORT", "18080")
+    environment.setenv("BILLING_ENVOY_ADMIN_PORT", "19901")
+    environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
+    settings = Settings.from_environment()
+    assert (settings.rest_port, settings.envoy_admin_port, settings.cors_origin) == (18080, 19901, "https://app.example")
