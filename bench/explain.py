@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import psycopg
 
-from billing.settings import libpq_url, normalize_database_url
+from billing.settings import DEFAULT_CATALOG_PATH, libpq_url, normalize_database_url
 
 EXPLAIN_ANALYZE = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "
 EXPLAIN_GENERIC = "EXPLAIN (GENERIC_PLAN, COSTS OFF) "
@@ -254,7 +254,7 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
         raise SystemExit(f"no account {account_id!r} in {database_url}")
     pool = await open_pool(normalize_database_url(database_url), size=1)
     try:
-        catalog, _ = load_catalog()
+        catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
         deps = Dependencies(
             storage=PostgresStorage(_RecordingPool(pool, recorded, label)), catalog=catalog, clock=SystemClock()
         )

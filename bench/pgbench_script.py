@@ -22,7 +22,7 @@ from billing.adapters.clock import SystemClock
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
-from billing.settings import libpq_url
+from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 
 READ_PREFIX = "read_"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -58,7 +58,7 @@ async def capture_consume(database_url: str, account_id: str) -> list[tuple[str,
     pool = await open_pool(database_url, size=1)
     statements: list[tuple[str, dict[str, Any]]] = []
     try:
-        catalog, _ = load_catalog()
+        catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
         deps = Dependencies(
             storage=PostgresStorage(_RecordingPool(pool, statements)), catalog=catalog, clock=SystemClock()
         )

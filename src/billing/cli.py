@@ -14,9 +14,8 @@ from pathlib import Path
 import psycopg
 
 from billing.adapters import embedded_postgres
-from billing.settings import Settings, configured_database_url, libpq_url
+from billing.settings import REPO_ROOT, Settings, configured_database_url, libpq_url
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_DATABASE = "billing"
 
 

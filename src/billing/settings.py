@@ -6,14 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from billing.adapters.catalog_file import DEFAULT_CATALOG_PATH
-
 
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
+# The package is installed editable: the checkout holds its data files.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CATALOG_PATH = REPO_ROOT / "catalog" / "catalog.json"
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1

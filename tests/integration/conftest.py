@@ -12,6 +12,7 @@ from billing.adapters.db.sqlalchemy_engine import create_engine
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.service.dependencies import Dependencies
+from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.database import fresh_database
 
 
@@ -43,7 +44,7 @@ def clock():
 @pytest.fixture(params=["group_commit", "one_by_one"])
 async def deps(request, pool, clock):
     """Every use case runs both ways: with the batcher (as the server does) and without it."""
-    catalog, _ = load_catalog()
+    catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     batcher = WalletBatcher(pool) if request.param == "group_commit" else None
     yield Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
     if batcher is not None:

@@ -17,6 +17,7 @@ from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
+from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.database import fresh_database
 
 ACCOUNTS = 50
@@ -76,7 +77,7 @@ def test_a_second_run_reuses_the_dataset_and_force_regenerates(dataset_url):
 async def test_the_service_consumes_from_a_generated_account(dataset_url):
     pool = await open_pool(dataset_url, size=2)
     try:
-        catalog, _ = load_catalog()
+        catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
         deps = Dependencies(
             storage=PostgresStorage(pool), catalog=catalog, clock=FixedClock(NOW + timedelta(hours=1))
         )

@@ -18,7 +18,7 @@ from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
-from billing.settings import libpq_url
+from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 from tests.support.forged_wallets import overdrawn
 
 
@@ -32,7 +32,7 @@ async def batcher(pool):
 @pytest.fixture
 def deps(pool, batcher, clock):
     """The use cases as the server runs them: with group commit."""
-    catalog, _ = load_catalog()
+    catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     return Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
 
 
@@ -152,7 +152,7 @@ async def test_a_locking_unit_of_work_is_a_transaction_whatever_mode_its_connect
 ):
     pool = await open_pool(database_url, size=1)  # one connection: the one left in autocommit
     try:
-        deps = Dependencies(storage=PostgresStorage(pool), catalog=load_catalog()[0], clock=clock)
+        deps = Dependencies(storage=PostgresStorage(pool), catalog=load_catalog(DEFAULT_CATALOG_PATH)[0], clock=clock)
         await create_account(deps, user_id, "free")
         connection = await pool.getconn()
         await connection.set_autocommit(True)

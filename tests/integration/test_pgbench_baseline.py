@@ -14,6 +14,7 @@ from billing.adapters.db.unit_of_work import PostgresStorage
 from billing.service.accounts import create_account
 from billing.service.dependencies import Dependencies
 from billing.service.grants import create_grant
+from billing.settings import DEFAULT_CATALOG_PATH
 
 CLIENTS = 2
 ACCOUNTS = 8
@@ -23,7 +24,7 @@ TRANSACTIONS_PER_CLIENT = 25
 @pytest.fixture
 def deps(pool, clock):
     """One way is enough: pgbench, not the service, writes here."""
-    return Dependencies(storage=PostgresStorage(pool), catalog=load_catalog()[0], clock=clock)
+    return Dependencies(storage=PostgresStorage(pool), catalog=load_catalog(DEFAULT_CATALOG_PATH)[0], clock=clock)
 
 
 async def test_pgbench_runs_the_captured_consume_and_the_ledger_stays_balanced(

@@ -36,3 +36,9 @@ def test_the_api_edge_imports_no_database_driver(module):
     """Adapters turn driver failures into service.ports.Unavailable; the edge maps only that."""
     offending = [name for name in _imports(module) if name.startswith(DRIVERS)]
     assert offending == []
+
+
+def test_settings_import_no_adapter():
+    """Adapters take their configuration (the catalog path, say) from Settings, not the other way round."""
+    settings = SERVICE.parent / "settings.py"
+    assert [name for name in _imports(settings) if name.startswith("billing.")] == []

@@ -16,9 +16,10 @@ from billing.api.interceptors import ErrorTranslationInterceptor
 from billing.domain.errors import InvalidArgument
 from billing.domain.limits import require_idempotency_key, require_reason, require_account_id
 from billing.domain.wallet import Account, Wallet
+from billing.settings import DEFAULT_CATALOG_PATH
 
 UTC = timezone.utc
-CATALOG, _ = load_catalog()
+CATALOG, _ = load_catalog(DEFAULT_CATALOG_PATH)
 
 
 def test_a_replica_whose_clock_is_behind_does_not_grant_yesterday_again():

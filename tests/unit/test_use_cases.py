@@ -23,6 +23,7 @@ from billing.service.events import list_events
 from billing.service.grants import create_grant
 from billing.service.ports import ConcurrentModification
 from billing.service.usage import get_usage
+from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.fake_storage import FakeDatabase, FakeStorage, FakeUnitOfWork, fake_dependencies
 
 WELCOME = 1800
@@ -42,7 +43,7 @@ def database():
 
 @pytest.fixture
 def deps(clock, database):
-    return fake_dependencies(load_catalog()[0], clock, database)
+    return fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database)
 
 
 @pytest.fixture

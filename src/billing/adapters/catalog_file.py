@@ -1,4 +1,4 @@
-"""Reads the versioned catalog file shipped in the repository."""
+"""Reads a versioned catalog file (the repository's is settings.DEFAULT_CATALOG_PATH)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from pathlib import Path
 
 from billing.domain.catalog import Catalog, parse_catalog
 
-DEFAULT_CATALOG_PATH = Path(__file__).resolve().parents[3] / "catalog" / "catalog.json"
 
-
-def load_catalog(path: Path = DEFAULT_CATALOG_PATH) -> tuple[Catalog, str]:
+def load_catalog(path: Path) -> tuple[Catalog, str]:
     """Returns the catalog and a fingerprint of the file's bytes."""
     raw_bytes = Path(path).read_bytes()
     return parse_catalog(json.loads(raw_bytes)), hashlib.sha256(raw_bytes).hexdigest()
