@@ -13,10 +13,30 @@ from billing.adapters.db.migrate import upgrade_to_head
 from billing.settings import configured_database_url, libpq_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED_DATA_DIR = REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR
+# What this test run did with the embedded PostgreSQL: None (not used), "started" or "found running".
+embedded_postgres_use: str | None = None
 
 
 def _server_url() -> str:
-    return configured_database_url() or embedded_postgres.start(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
+    global embedded_postgres_use
+    configured = configured_database_url()
+    if configured:
+        return configured
+    if embedded_postgres_use is None:
+        embedded_postgres_use = "found running" if embedded_postgres.is_running(EMBEDDED_DATA_DIR) else "started"
+    return embedded_postgres.start(EMBEDDED_DATA_DIR)
+
+
+def stop_embedded_postgres_if_started() -> str | None:
+    """At the end of a test run: stops the embedded PostgreSQL if the run started it (one that was
+    already running, say for `make run`, is left alone); returns a line saying what happened."""
+    if embedded_postgres_use == "started":
+        embedded_postgres.stop(EMBEDDED_DATA_DIR)
+        return f"embedded PostgreSQL ({EMBEDDED_DATA_DIR}): started by this run, stopped"
+    if embedded_postgres_use == "found running":
+        return f"embedded PostgreSQL ({EMBEDDED_DATA_DIR}): was running before this run, left running"
+    return None
 
 
 def _with_database(url: str, name: str) -> str:

@@ -1,0 +1,27 @@
+"""Whole-run hooks: the embedded PostgreSQL this run started is stopped at its end, and the run says so."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+EMBEDDED_POSTGRES_REPORT = pytest.StashKey[str]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Session fixtures (the test databases) are torn down by now.
+    from tests.support.database import stop_embedded_postgres_if_started
+
+    try:
+        report = stop_embedded_postgres_if_started()
+    except (OSError, subprocess.CalledProcessError) as error:
+        report = f"embedded PostgreSQL: could not stop it ({error}); `make db-stop` stops it"
+    if report:
+        session.config.stash[EMBEDDED_POSTGRES_REPORT] = report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    report = config.stash.get(EMBEDDED_POSTGRES_REPORT, None)
+    if report:
+        terminalreporter.write_line(report)
