@@ -71,7 +71,12 @@ def run() -> int:
     ]
     print(f"billing: gRPC on :{settings.grpc_port}, REST on http://localhost:{settings.rest_port}/v1/billing/..., "
           f"database {settings.database_url}. Ctrl-C stops.", flush=True)
-    stop = lambda *_: [child.send_signal(signal.SIGTERM) for child in children if child.poll() is None]  # noqa: E731
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while all(child.poll() is None for child in children):
