@@ -36,7 +36,7 @@ class Settings:
     workers: int
     worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
     worker_port: int  # this worker's private port, 0 when none
-    group_commit: bool = True  # concurrent consumes and balance reads share statements
+    group_commit: bool  # concurrent consumes and balance reads share statements
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
