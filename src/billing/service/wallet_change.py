@@ -72,7 +72,10 @@ async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
 
 async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> R:
     now = deps.clock.now()
+    resume = change.resume
     async with unit as uow:
+        # Asked first: a unit of work that cannot carry a token (or an insert) says so before any read.
+        resume_tokens = uow.resume_tokens if resume is not None else None
         created = await uow.wallets.add_account(change.opens) if change.opens is not None else False
         key = change.idempotency.key if change.idempotency else None
         wallet, stored = await uow.wallets.load_for_change(change.account_id, now, key)
@@ -82,13 +85,13 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             return _replay(change, stored)
         if created:
             wallet.mark_opened()
-        if change.resume is not None:
-            require_redeemable(await uow.resume_tokens.get(change.account_id, change.resume.token), change.resume.operation, now)
+        if resume is not None and resume_tokens is not None:
+            require_redeemable(await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
         if change.prepare is not None:
             change.prepare(wallet, now)
         result = await _apply_or_keep_prepared(uow, wallet, now, change)
-        if change.resume is not None:
-            await uow.resume_tokens.mark_used(change.account_id, change.resume.token, now)
+        if resume is not None and resume_tokens is not None:
+            await resume_tokens.mark_used(change.account_id, resume.token, now)
         uow.wallets.save(wallet, now, _answer(change, result))
         await uow.commit()
     return result
