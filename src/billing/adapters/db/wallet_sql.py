@@ -111,9 +111,10 @@ JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key 
     # part joins the `saved` accounts, so an account row is always locked before its buckets,
     # as the locking path's FOR UPDATE does, and nothing of a wallet not saved is written;
     # the others are. The locking path's own account is not skipped: its transaction already
-    # holds the lock. The statement returns the saved account ids, checks its own effect, and
-    # fails, rolling back, if any part touched an unexpected number of rows, or (with
-    # all_or_nothing) if any wallet was not saved.
+    # holds the lock. The statement returns the saved account ids and checks its own effect:
+    # it fails, rolling back, if a debit's guard stopped it (the stored remainder was smaller
+    # than the wallet planned on), or (with all_or_nothing) if any wallet was not saved. The
+    # inserts need no check: an INSERT ... SELECT inserts every row or raises.
     # billing_fail() is VOLATILE (migration 0002) so the planner cannot evaluate the failing
     # branch ahead of time, as it would a constant CAST error.
     saved_columns = account.saved
@@ -143,7 +144,6 @@ wallets AS MATERIALIZED (
   INSERT INTO buckets (account_id, {bucket.names()})
   SELECT s.account_id, {", ".join("n." + c.name for c in bucket.columns)}
   FROM saved s, jsonb_to_recordset(s.new_buckets) AS n({bucket.record_type()})
-  RETURNING 1
 ), debits AS (
   UPDATE buckets b SET remaining_seconds = b.remaining_seconds - d.seconds
   FROM saved s, jsonb_to_recordset(s.debits) AS d(bucket_seq int, seconds int)
@@ -156,31 +156,23 @@ wallets AS MATERIALIZED (
   FROM saved s, ROWS FROM (jsonb_to_recordset(s.entries)
          AS (type text, seconds int, reason text, bucket_seq int, operation text, metadata jsonb))
        WITH ORDINALITY AS e(type, seconds, reason, bucket_seq, operation, metadata, ordinality)
-  RETURNING 1
 ), answers AS (
   INSERT INTO idempotency_records (account_id, idempotency_key, request_fingerprint, response, created_at)
   SELECT s.account_id, s.idempotency_key, s.request_fingerprint, s.response, s.now
   FROM saved s
   WHERE s.idempotency_key IS NOT NULL
-  RETURNING 1
 ), expected AS (
-  SELECT count(*) AS wallets,
-         coalesce(sum(jsonb_array_length(new_buckets)), 0) AS new_buckets,
-         coalesce(sum(jsonb_array_length(debits)), 0) AS debits,
-         coalesce(sum(jsonb_array_length(entries)), 0) AS entries,
-         count(idempotency_key) AS answers
+  SELECT count(*) AS wallets, coalesce(sum(jsonb_array_length(debits)), 0) AS debits
   FROM saved
 )"""
     save_outcome = f"""
 ARRAY(SELECT account_id FROM saved) AS {SAVED_ACCOUNT_IDS},
   CASE
-    WHEN (SELECT count(*) FROM new_buckets) = e.new_buckets
-     AND (SELECT count(*) FROM debits) = e.debits
-     AND (SELECT count(*) FROM entries) = e.entries
-     AND (SELECT count(*) FROM answers) = e.answers
-     AND (NOT %(all_or_nothing)s OR e.wallets = (SELECT count(*) FROM wallets))
-    THEN 'saved'
-    ELSE billing_fail('wallet write touched unexpected rows; transaction rolled back')
+    WHEN (SELECT count(*) FROM debits) <> e.debits
+    THEN billing_fail('wallet write touched unexpected rows: a debit exceeds the stored remainder; transaction rolled back')
+    WHEN %(all_or_nothing)s AND e.wallets <> (SELECT count(*) FROM wallets)
+    THEN billing_fail('wallet write touched unexpected rows: a wallet failed its version check; transaction rolled back')
+    ELSE 'saved'
   END AS {WRITE_OUTCOME}
 FROM expected e
 """
