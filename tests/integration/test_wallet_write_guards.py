@@ -11,7 +11,6 @@ from billing.adapters.db.wallet_repository import (
     WalletRead, read_and_save_wallets, read_wallets, save_wallets, wallet_document,
 )
 from billing.domain.buckets import Source
-from billing.domain.errors import ConcurrentModification
 from billing.domain.wallet import EventType, Wallet
 from billing.service.accounts import create_account
 from billing.service.consume import consume
@@ -126,17 +125,3 @@ async def test_without_all_or_nothing_a_wallet_not_saved_is_reported(pool, deps,
         assert saved == set() and wallet.account.account_id == user_id
     assert await ledger_rows(user_id) == rows_before
 
-
-async def test_the_version_check_of_the_lone_path_raises_a_conflict(deps, user_id, ledger_rows):
-    """The optimistic unit of work without group commit: all_or_nothing's failure is a conflict."""
-    await create_account(deps, user_id, "free")
-    now = deps.clock.now()
-    rows_before = await ledger_rows(user_id)
-    with pytest.raises(ConcurrentModification):
-        async with deps.unit_of_work(optimistic=True) as uow:
-            wallet, _ = await uow.wallets.read(user_id, now)
-            wallet.consume("build", 1, now)
-            uow.wallets.save(wallet, now)
-            await consume(deps, user_id, "build", 1, "meanwhile")
-            await uow.commit()
-    assert await ledger_rows(user_id) == rows_before + 1  # the other Consume's entry only
