@@ -20,11 +20,15 @@ from billing.adapters import embedded_postgres
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+from billing.adapters.db.wallet_columns import ACCOUNT
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 
-READ_PREFIX = "read_"
+READ_PREFIX = "read_"  # \aset's: the read's columns become pgbench variables read_<column name>
+# The read's account columns, by their names in its rows (account_last_event_seq, ...).
+READ_LAST_EVENT_SEQ = f":{READ_PREFIX}{ACCOUNT.alias('last_event_seq')}"
+READ_LAST_BUCKET_SEQ = f":{READ_PREFIX}{ACCOUNT.alias('last_bucket_seq')}"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
@@ -93,10 +97,10 @@ def build_script(
         "wallets": {
             "account_id": ":account_id",
             "idempotency_key": ":idempotency_key",
-            "expected_last_event_seq": f":{READ_PREFIX}last_event_seq",
+            "expected_last_event_seq": READ_LAST_EVENT_SEQ,
             "first_event_seq": ":first_event_seq",
             "last_event_seq": ":last_event_seq",
-            "last_bucket_seq": f":{READ_PREFIX}last_bucket_seq",
+            "last_bucket_seq": READ_LAST_BUCKET_SEQ,
         },
     }
     defines: dict[str, str] = {}
@@ -119,8 +123,8 @@ def build_script(
         "\\set idempotency_key random(1, 9000000000000000000)",
         # \aset keeps the last row: every account row of the read carries the account's columns.
         render(read_sql, read_params) + f"\n\\aset {READ_PREFIX}",
-        f"\\set first_event_seq :{READ_PREFIX}last_event_seq + 1",
-        f"\\set last_event_seq :{READ_PREFIX}last_event_seq + {len(wallet['entries'])}",
+        f"\\set first_event_seq {READ_LAST_EVENT_SEQ} + 1",
+        f"\\set last_event_seq {READ_LAST_EVENT_SEQ} + {len(wallet['entries'])}",
         render(save_sql, save_params) + ";",
     ]
     return PgbenchScript(text="\n".join(lines) + "\n", defines=defines)

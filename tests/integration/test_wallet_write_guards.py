@@ -7,9 +7,13 @@ import dataclasses
 import psycopg
 import pytest
 
+from billing.adapters.db.wallet_repository import (
+    WalletRead, read_and_save_wallets, read_wallets, save_wallets, wallet_document,
+)
 from billing.domain.buckets import Source
 from billing.domain.wallet import EventType, Wallet
 from billing.service.accounts import create_account
+from billing.service.consume import consume
 from tests.support.forged_wallets import overdrawn
 
 
@@ -53,3 +57,71 @@ async def test_invariant_check_of_one_account_ignores_the_others(engine, deps, u
         assert await find_violations(connection, user_id) == []
         assert len(await find_violations(connection, other)) == 1
         await connection.rollback()
+
+
+# --- each self-check of the write statement fires, on every statement that carries it --------
+# The debits check: a debit's guard (remaining_seconds >= seconds) stopped it. The all_or_nothing
+# check: a wallet was not saved (its version check failed) where every one must be. The lone
+# path's SAVE_WALLETS is all_or_nothing; the batcher's SAVE_WALLETS and READ_AND_SAVE_WALLETS
+# are not (a wallet not saved is reported, not raised), so only the debits check runs there.
+
+DEBIT_CHECK = "unexpected rows: a debit exceeds the stored remainder"
+VERSION_CHECK = "unexpected rows: a wallet failed its version check"
+
+
+async def forged_documents(pool, deps, user_id):
+    """An overdrawn wallet's document (tests.support.forged_wallets) and a stale one's: planned
+    on a version another change has since replaced."""
+    await create_account(deps, user_id, "free")
+    now = deps.clock.now()
+
+    async def current() -> Wallet:
+        async with pool.connection() as connection:
+            [(wallet, _)] = await read_wallets(connection, [WalletRead(user_id, now)])
+            return wallet
+
+    stale = await current()
+    stale.consume("build", 1, now)
+    await consume(deps, user_id, "build", 1, "meanwhile")
+    return wallet_document(overdrawn(await current(), now), now, None), wallet_document(stale, now, None)
+
+
+@pytest.mark.parametrize("all_or_nothing", [True, False])
+async def test_save_wallets_fails_on_a_debit_its_guard_stopped(pool, deps, user_id, ledger_rows, all_or_nothing):
+    overdrawn_document, _ = await forged_documents(pool, deps, user_id)
+    rows_before = await ledger_rows(user_id)
+    async with pool.connection() as connection:
+        with pytest.raises(psycopg.errors.RaiseException, match=DEBIT_CHECK):
+            await save_wallets(connection, [overdrawn_document], all_or_nothing=all_or_nothing)
+    assert await ledger_rows(user_id) == rows_before
+
+
+async def test_read_and_save_wallets_fails_on_a_debit_its_guard_stopped(pool, deps, user_id, ledger_rows):
+    overdrawn_document, _ = await forged_documents(pool, deps, user_id)
+    rows_before = await ledger_rows(user_id)
+    async with pool.connection() as connection:
+        with pytest.raises(psycopg.errors.RaiseException, match=DEBIT_CHECK):
+            await read_and_save_wallets(connection, [WalletRead(user_id, deps.clock.now())], [overdrawn_document])
+    assert await ledger_rows(user_id) == rows_before
+
+
+async def test_save_wallets_all_or_nothing_fails_on_a_wallet_not_saved(pool, deps, user_id, ledger_rows):
+    _, stale_document = await forged_documents(pool, deps, user_id)
+    rows_before = await ledger_rows(user_id)
+    async with pool.connection() as connection:
+        with pytest.raises(psycopg.errors.RaiseException, match=VERSION_CHECK):
+            await save_wallets(connection, [stale_document], all_or_nothing=True)
+    assert await ledger_rows(user_id) == rows_before
+
+
+async def test_without_all_or_nothing_a_wallet_not_saved_is_reported(pool, deps, user_id, ledger_rows):
+    _, stale_document = await forged_documents(pool, deps, user_id)
+    rows_before = await ledger_rows(user_id)
+    async with pool.connection() as connection:
+        assert await save_wallets(connection, [stale_document], all_or_nothing=False) == set()
+        [(wallet, _)], saved = await read_and_save_wallets(
+            connection, [WalletRead(user_id, deps.clock.now())], [stale_document]
+        )
+        assert saved == set() and wallet.account.account_id == user_id
+    assert await ledger_rows(user_id) == rows_before
+

@@ -3,87 +3,127 @@
 Kept as plain constants so the benchmark can run these exact statements in pgbench
 (`bench/pgbench_script.py` turns %(name)s into pgbench variables). Every statement
 filters by account_id first (the distribution key of a sharded deployment).
+
+The statements are built once, at import, from the column declaration (wallet_columns.py):
+`build(account, bucket)` makes them for any declaration (the unit tests build them for one
+with an extra column). Rows carry their columns under names that say what they are: an
+account's columns prefixed `account_`, a bucket's `bucket_`, a stored answer's `answer_`,
+the write's outcome `write_outcome` and `saved_account_ids`; the codec (wallet_codec.py)
+reads them by those names.
 """
 
 from __future__ import annotations
 
-ACCOUNT_COLUMNS = (
-    "plan_key, subscription_status, created_at, last_bucket_seq, last_event_seq, "
-    "bonus_last_grant_on, bonus_month, bonus_used_seconds"
-)
+from dataclasses import dataclass
 
-# The account row, locked. Under READ COMMITTED, a FOR UPDATE that waited re-reads only
-# the locked row; that is why the buckets are read by the next statement, which takes
-# a new snapshot that sees every change committed before the lock was granted.
-LOCK_ACCOUNT = f"""
-SELECT {ACCOUNT_COLUMNS}
-FROM accounts WHERE account_id = %(account_id)s
+from billing.adapters.db.wallet_columns import ACCOUNT, BUCKET, Columns
+
+REQUEST = "request"  # which WalletRead of READ_WALLETS' document a row answers
+ANSWER_PREFIX = "answer_"  # the stored answer of an earlier request with the same idempotency key
+ANSWER_COLUMNS = ("request_fingerprint", "response")
+WRITE_OUTCOME = "write_outcome"  # 'saved' (or the statement failed)
+SAVED_ACCOUNT_IDS = "saved_account_ids"  # the accounts whose version check passed
+
+
+@dataclass(frozen=True)
+class WalletStatements:
+    lock_account: str
+    live_buckets_and_replay: str
+    read_wallets: str
+    save_wallets: str
+    read_and_save_wallets: str
+    add_account: str
+    read_columns: tuple[str, ...]  # READ_WALLETS' columns, in order (READ_AND_SAVE_WALLETS adds the outcome's)
+
+
+def build(account: Columns = ACCOUNT, bucket: Columns = BUCKET) -> WalletStatements:
+    # The account row, locked. Under READ COMMITTED, a FOR UPDATE that waited re-reads only
+    # the locked row; that is why the buckets are read by the next statement, which takes
+    # a new snapshot that sees every change committed before the lock was granted.
+    lock_account = f"""
+SELECT {account.select_list("a")}
+FROM accounts a WHERE a.account_id = %(account_id)s
 FOR UPDATE
 """
 
-# Live buckets, plus the stored answer of an earlier request with this idempotency key.
-LIVE_BUCKETS_AND_REPLAY = """
-SELECT bucket_seq, source, granted_seconds, remaining_seconds, granted_at, expires_at,
-       NULL::text AS request_fingerprint, NULL::jsonb AS response
-FROM buckets
-WHERE account_id = %(account_id)s AND remaining_seconds > 0
-  AND (expires_at IS NULL OR expires_at > %(now)s)
+    # Live buckets (and, with expired_since, those that expired after it), plus the stored
+    # answer of an earlier request with this idempotency key. LEAST ignores a NULL
+    # expired_since: the live buckets at `now`, as before.
+    answer_nulls = ", ".join(f"NULL::{t} AS {ANSWER_PREFIX}{c}" for c, t in zip(ANSWER_COLUMNS, ("text", "jsonb")))
+    live_buckets_and_replay = f"""
+SELECT {bucket.select_list("b")},
+       {answer_nulls}
+FROM buckets b
+WHERE b.account_id = %(account_id)s AND b.remaining_seconds > 0
+  AND (b.expires_at IS NULL OR b.expires_at > LEAST(%(now)s, %(expired_since)s::timestamptz))
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, request_fingerprint, response
-FROM idempotency_records
-WHERE account_id = %(account_id)s AND idempotency_key = %(idempotency_key)s
+SELECT {bucket.null_list()}, i.request_fingerprint, i.response
+FROM idempotency_records i
+WHERE i.account_id = %(account_id)s AND i.idempotency_key = %(idempotency_key)s
 """
 
-# Lock-free read of several wallets in one statement (so one snapshot): per request, the
-# account, its live buckets (live at that request's `now`), and the stored answer of an
-# earlier request with its idempotency key (none when null). Requests travel as one JSON
-# document, [{"request": i, "account_id", "idempotency_key", "now"}]; every row names its
-# request. Concurrent requests share the statement (adapters/db/wallet_batcher.py); a lone
-# request sends a document of one. Optimistic writes check the account version they read.
-_READ_REQUESTS = """
+    # Lock-free read of several wallets in one statement (so one snapshot): per request, the
+    # account, its live buckets (live at that request's `now`, or expired after its
+    # `expired_since`), and the stored answer of an earlier request with its idempotency key
+    # (none when null). Requests travel as one JSON document,
+    # [{"request": i, "account_id", "idempotency_key", "now", "expired_since"?}]; every row
+    # names its request. Concurrent requests share the statement (adapters/db/wallet_batcher.py);
+    # a lone request sends a document of one. Optimistic writes check the account version they read.
+    read_requests = f"""
 requests AS MATERIALIZED (
-  SELECT r.request, r.account_id, r.idempotency_key, r.now
-  FROM jsonb_to_recordset(%(requests)s::jsonb) AS r(request int, account_id text, idempotency_key text, now timestamptz)
+  SELECT r.{REQUEST}, r.account_id, r.idempotency_key, r.now, r.expired_since
+  FROM jsonb_to_recordset(%(requests)s::jsonb)
+       AS r({REQUEST} int, account_id text, idempotency_key text, now timestamptz, expired_since timestamptz)
 )"""
-_READ_ROWS = f"""
-SELECT r.request, {", ".join("a." + c.strip() for c in ACCOUNT_COLUMNS.split(","))},
-       b.bucket_seq, b.source, b.granted_seconds, b.remaining_seconds, b.granted_at, b.expires_at,
-       NULL::text AS request_fingerprint, NULL::jsonb AS response
+
+    def read_rows(outcome_columns: str) -> str:
+        return f"""
+SELECT r.{REQUEST}, {account.select_list("a")},
+       {bucket.select_list("b")},
+       {answer_nulls}{outcome_columns}
 FROM requests r
 JOIN accounts a ON a.account_id = r.account_id
 LEFT JOIN buckets b
   ON b.account_id = a.account_id AND b.remaining_seconds > 0
- AND (b.expires_at IS NULL OR b.expires_at > r.now)
+ AND (b.expires_at IS NULL OR b.expires_at > LEAST(r.now, r.expired_since))
 UNION ALL
-SELECT r.request, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       i.request_fingerprint, i.response
+SELECT r.{REQUEST}, {account.null_list()}, {bucket.null_list()},
+       i.request_fingerprint, i.response{", NULL, NULL" if outcome_columns else ""}
 FROM requests r
 JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key = r.idempotency_key
 """
-READ_WALLETS = f"WITH {_READ_REQUESTS}{_READ_ROWS}"
 
-# Every change to one or more wallets, in one statement: per wallet, the account row
-# (checked against the version the change was planned on), new buckets, debits (as deltas,
-# guarded so a remainder can never go negative), ledger entries, and the idempotent answer.
-# Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
-# one element per account. The `locked` part locks the accounts whose version still matches,
-# in account_id order, skipping any another transaction holds: a batch never waits behind
-# one busy account (a skipped wallet is "not saved", and its request retries), and two
-# batches cannot deadlock. Every other part joins the `saved` accounts, so an account row
-# is always locked before its buckets, as the locking path's FOR UPDATE does, and nothing
-# of a wallet not saved is written; the others are. The locking path's own account is
-# not skipped: its transaction already holds the lock. The statement returns the saved
-# account ids, checks its own effect, and fails, rolling back, if any part touched an
-# unexpected number of rows, or (with all_or_nothing) if any wallet was not saved.
-# billing_fail() is VOLATILE (migration 0002) so the planner cannot evaluate the failing
-# branch ahead of time, as it would a constant CAST error.
-_SAVE_PARTS = """
+    read_wallets = f"WITH {read_requests}{read_rows('')}"
+    read_columns = (
+        REQUEST, *(account.alias(c) for c in account.columns), *(bucket.alias(c) for c in bucket.columns),
+        *(ANSWER_PREFIX + c for c in ANSWER_COLUMNS),
+    )
+
+    # Every change to one or more wallets, in one statement: per wallet, the account row
+    # (checked against the version the change was planned on), new buckets, debits (as deltas,
+    # guarded so a remainder can never go negative), ledger entries, and the idempotent answer.
+    # Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
+    # one element per account: its saved account columns under their own names (the record
+    # type below and the SET list come from the same declaration). The `locked` part locks
+    # the accounts whose version still matches, in account_id order, skipping any another
+    # transaction holds: a batch never waits behind one busy account (a skipped wallet is
+    # "not saved", and its request retries), and two batches cannot deadlock. Every other
+    # part joins the `saved` accounts, so an account row is always locked before its buckets,
+    # as the locking path's FOR UPDATE does, and nothing of a wallet not saved is written;
+    # the others are. The locking path's own account is not skipped: its transaction already
+    # holds the lock. The statement returns the saved account ids and checks its own effect:
+    # it fails, rolling back, if a debit's guard stopped it (the stored remainder was smaller
+    # than the wallet planned on), or (with all_or_nothing) if any wallet was not saved. The
+    # inserts need no check: an INSERT ... SELECT inserts every row or raises.
+    # billing_fail() is VOLATILE (migration 0002) so the planner cannot evaluate the failing
+    # branch ahead of time, as it would a constant CAST error.
+    saved_columns = account.saved
+    save_parts = f"""
 wallets AS MATERIALIZED (
   SELECT w.*
   FROM jsonb_to_recordset(%(wallets)s::jsonb) AS w(
     account_id text, now timestamptz, expected_last_event_seq bigint, first_event_seq bigint,
-    plan_key text, subscription_status text, last_bucket_seq int, last_event_seq bigint,
-    bonus_last_grant_on date, bonus_month date, bonus_used_seconds int,
+    {account.record_type(saved_columns)},
     new_buckets jsonb, debits jsonb, entries jsonb,
     idempotency_key text, request_fingerprint text, response jsonb)
 ), locked AS MATERIALIZED (
@@ -94,21 +134,16 @@ wallets AS MATERIALIZED (
   FOR NO KEY UPDATE OF a SKIP LOCKED
 ), account AS (
   UPDATE accounts a SET
-    plan_key = w.plan_key, subscription_status = w.subscription_status,
-    last_bucket_seq = w.last_bucket_seq, last_event_seq = w.last_event_seq,
-    bonus_last_grant_on = w.bonus_last_grant_on, bonus_month = w.bonus_month,
-    bonus_used_seconds = w.bonus_used_seconds, updated_at = w.now
+    {", ".join(f"{c.name} = w.{c.name}" for c in saved_columns)}, updated_at = w.now
   FROM wallets w JOIN locked USING (account_id)
   WHERE a.account_id = w.account_id AND a.last_event_seq = w.expected_last_event_seq
   RETURNING a.account_id
 ), saved AS MATERIALIZED (
   SELECT w.* FROM wallets w JOIN account USING (account_id)
 ), new_buckets AS (
-  INSERT INTO buckets (account_id, bucket_seq, source, granted_seconds, remaining_seconds, granted_at, expires_at)
-  SELECT s.account_id, n.bucket_seq, n.source, n.granted, n.remaining, s.now, n.expires_at
-  FROM saved s, jsonb_to_recordset(s.new_buckets)
-       AS n(bucket_seq int, source text, granted int, remaining int, expires_at timestamptz)
-  RETURNING 1
+  INSERT INTO buckets (account_id, {bucket.names()})
+  SELECT s.account_id, {", ".join("n." + c.name for c in bucket.columns)}
+  FROM saved s, jsonb_to_recordset(s.new_buckets) AS n({bucket.record_type()})
 ), debits AS (
   UPDATE buckets b SET remaining_seconds = b.remaining_seconds - d.seconds
   FROM saved s, jsonb_to_recordset(s.debits) AS d(bucket_seq int, seconds int)
@@ -121,46 +156,63 @@ wallets AS MATERIALIZED (
   FROM saved s, ROWS FROM (jsonb_to_recordset(s.entries)
          AS (type text, seconds int, reason text, bucket_seq int, operation text, metadata jsonb))
        WITH ORDINALITY AS e(type, seconds, reason, bucket_seq, operation, metadata, ordinality)
-  RETURNING 1
 ), answers AS (
   INSERT INTO idempotency_records (account_id, idempotency_key, request_fingerprint, response, created_at)
   SELECT s.account_id, s.idempotency_key, s.request_fingerprint, s.response, s.now
   FROM saved s
   WHERE s.idempotency_key IS NOT NULL
-  RETURNING 1
 ), expected AS (
-  SELECT count(*) AS wallets,
-         coalesce(sum(jsonb_array_length(new_buckets)), 0) AS new_buckets,
-         coalesce(sum(jsonb_array_length(debits)), 0) AS debits,
-         coalesce(sum(jsonb_array_length(entries)), 0) AS entries,
-         count(idempotency_key) AS answers
+  SELECT count(*) AS wallets, coalesce(sum(jsonb_array_length(debits)), 0) AS debits
   FROM saved
 )"""
-_SAVE_OUTCOME = """
-ARRAY(SELECT account_id FROM saved) AS saved_account_ids,
+    save_outcome = f"""
+ARRAY(SELECT account_id FROM saved) AS {SAVED_ACCOUNT_IDS},
   CASE
-    WHEN (SELECT count(*) FROM new_buckets) = e.new_buckets
-     AND (SELECT count(*) FROM debits) = e.debits
-     AND (SELECT count(*) FROM entries) = e.entries
-     AND (SELECT count(*) FROM answers) = e.answers
-     AND (NOT %(all_or_nothing)s OR e.wallets = (SELECT count(*) FROM wallets))
-    THEN 'saved'
-    ELSE billing_fail('wallet write touched unexpected rows; transaction rolled back')
-  END AS outcome
+    WHEN (SELECT count(*) FROM debits) <> e.debits
+    THEN billing_fail('wallet write touched unexpected rows: a debit exceeds the stored remainder; transaction rolled back')
+    WHEN %(all_or_nothing)s AND e.wallets <> (SELECT count(*) FROM wallets)
+    THEN billing_fail('wallet write touched unexpected rows: a wallet failed its version check; transaction rolled back')
+    ELSE 'saved'
+  END AS {WRITE_OUTCOME}
 FROM expected e
 """
-SAVE_WALLETS = f"WITH {_SAVE_PARTS}\nSELECT {_SAVE_OUTCOME}"
+    save_wallets = f"WITH {save_parts}\nSELECT {save_outcome}"
 
-
-# Reads and writes of concurrent requests in one statement (group commit, one round trip):
-# SAVE_WALLETS' parts, then READ_WALLETS' rows, then one row with request -1 carrying the
-# write's outcome (in request_fingerprint) and the saved account ids (in response). Every
-# part of a statement sees the snapshot taken at its start, so a read of an account written
-# by the same statement sees it as it was before: that request's own write later fails its
-# version check and retries, as after any concurrent change.
-READ_AND_SAVE_WALLETS = f"""WITH {_SAVE_PARTS},
-outcome AS MATERIALIZED (SELECT {_SAVE_OUTCOME}), {_READ_REQUESTS}{_READ_ROWS}UNION ALL
-SELECT -1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       o.outcome, to_jsonb(o.saved_account_ids)
+    # Reads and writes of concurrent requests in one statement (group commit, one round trip):
+    # SAVE_WALLETS' parts, then READ_WALLETS' rows (with the outcome's two columns, null), then
+    # one row carrying the write's outcome in them (and nulls elsewhere, its request included).
+    # Every part of a statement sees the snapshot taken at its start, so a read of an account
+    # written by the same statement sees it as it was before: that request's own write later
+    # fails its version check and retries, as after any concurrent change.
+    outcome_nulls = f",\n       NULL::text AS {WRITE_OUTCOME}, NULL::text[] AS {SAVED_ACCOUNT_IDS}"
+    read_and_save_wallets = f"""WITH {save_parts},
+outcome AS MATERIALIZED (SELECT {save_outcome}), {read_requests}{read_rows(outcome_nulls)}UNION ALL
+SELECT NULL, {account.null_list()}, {bucket.null_list()}, NULL, NULL,
+       o.{WRITE_OUTCOME}, o.{SAVED_ACCOUNT_IDS}
 FROM outcome o
 """
+
+    # A new account (nothing if it exists): every declared column, as the domain's Account has it.
+    add_account = f"""
+INSERT INTO accounts (account_id, {account.names()}, updated_at)
+VALUES (%(account_id)s, {", ".join(f"%({c.name})s" for c in account.columns)}, %(updated_at)s)
+ON CONFLICT (account_id) DO NOTHING RETURNING 1
+"""
+    return WalletStatements(
+        lock_account=lock_account,
+        live_buckets_and_replay=live_buckets_and_replay,
+        read_wallets=read_wallets,
+        save_wallets=save_wallets,
+        read_and_save_wallets=read_and_save_wallets,
+        add_account=add_account,
+        read_columns=read_columns,
+    )
+
+
+STATEMENTS = build()
+LOCK_ACCOUNT = STATEMENTS.lock_account
+LIVE_BUCKETS_AND_REPLAY = STATEMENTS.live_buckets_and_replay
+READ_WALLETS = STATEMENTS.read_wallets
+SAVE_WALLETS = STATEMENTS.save_wallets
+READ_AND_SAVE_WALLETS = STATEMENTS.read_and_save_wallets
+ADD_ACCOUNT = STATEMENTS.add_account
