@@ -25,8 +25,10 @@ venv: $(STAMP)
 gen: venv
 	$(PY) tools/gen_protos.py gen
 
+## buf lint (protos), and mypy holding the adapters to the ports (pyproject.toml [tool.mypy]).
 lint: venv
 	$(VENV)/bin/buf lint
+	$(VENV)/bin/mypy
 
 ## Starts the embedded PostgreSQL (unless DATABASE_URL is set) and applies migrations.
 migrate: venv

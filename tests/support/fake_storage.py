@@ -32,13 +32,14 @@ class FakeDatabase:
     resume_tokens: dict[tuple[str, str], ResumeTokenRecord] = dataclasses.field(default_factory=dict)
     commits: int = 0
 
-    def wallet(self, account_id: str, now: datetime) -> Wallet | None:
+    def wallet(self, account_id: str, now: datetime, expired_since: datetime | None = None) -> Wallet | None:
         account = self.accounts.get(account_id)
         if account is None:
             return None
+        visible_from = now if expired_since is None else min(now, expired_since)
         live = [
             b for b in self.buckets[account_id].values()
-            if b.remaining_seconds > 0 and (b.expires_at is None or b.expires_at > now)
+            if b.remaining_seconds > 0 and (b.expires_at is None or b.expires_at > visible_from)
         ]
         return Wallet(account, live)
 
@@ -151,16 +152,18 @@ class FakeWallets:
         return True
 
     async def read(
-        self, account_id: str, now: datetime, idempotency_key: str | None = None
+        self, account_id: str, now: datetime, idempotency_key: str | None = None,
+        expired_since: datetime | None = None,
     ) -> tuple[Wallet | None, StoredAnswer | None]:
-        wallet = self._database.wallet(account_id, now)
+        wallet = self._database.wallet(account_id, now, expired_since)
         answer = self._database.answers.get((account_id, idempotency_key)) if idempotency_key else None
         return wallet, (answer if wallet is not None else None)
 
     async def load_for_change(
-        self, account_id: str, now: datetime, idempotency_key: str | None = None
+        self, account_id: str, now: datetime, idempotency_key: str | None = None,
+        expired_since: datetime | None = None,
     ) -> tuple[Wallet | None, StoredAnswer | None]:
-        return await self.read(account_id, now, idempotency_key)
+        return await self.read(account_id, now, idempotency_key, expired_since)
 
     def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
         assert not self._unit.reads_only

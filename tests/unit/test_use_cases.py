@@ -165,3 +165,24 @@ async def test_changes_an_unlocked_unit_cannot_carry_fall_back_to_a_transaction(
     kinds.clear()
     await consume(deps, USER, "build", 10, "op-1")  # one wallet statement carries it
     assert kinds == ["unlocked"]
+
+
+async def test_a_change_can_see_the_buckets_that_expired_inside_its_window(deps, account, clock):
+    from billing.domain.buckets import Source
+    from billing.domain.wallet import EventType
+    from billing.service.wallet_change import WalletChange, change_wallet
+
+    def credit_month(wallet, now):
+        wallet.credit(Source.SUBSCRIPTION, 600, expires_at=now + timedelta(hours=1), now=now,
+                      event_type=EventType.SUBSCRIPTION_CREDIT, reason="period 1")
+
+    await change_wallet(deps, WalletChange(USER, credit_month))
+    clock.set(clock.now() + timedelta(hours=2))  # the period ended an hour ago
+
+    def sources(wallet, now):
+        return sorted(str(b.source) for b in wallet.buckets), wallet.balance(now).totals.paid_seconds
+
+    recent = await change_wallet(deps, WalletChange(USER, sources, expired_since=clock.now() - timedelta(hours=3)))
+    current = await change_wallet(deps, WalletChange(USER, sources))
+    assert recent == (["daily", "subscription", "welcome"], WELCOME)  # seen, worth nothing now
+    assert current == (["daily", "welcome"], WELCOME)

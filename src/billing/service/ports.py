@@ -59,13 +59,17 @@ class WalletRepository(Protocol):
         ...
 
     async def read(
-        self, account_id: str, now: datetime, idempotency_key: str | None = None
+        self, account_id: str, now: datetime, idempotency_key: str | None = None,
+        expired_since: datetime | None = None,
     ) -> tuple[Wallet | None, StoredAnswer | None]:
-        """The wallet as of now (None: no such account) and the stored answer for the key; no lock."""
+        """The wallet as of now (None: no such account) and the stored answer for the key; no lock.
+        With expired_since, buckets that expired after it (and still hold seconds) are loaded
+        too (a renewal reads the period that just ended); they count for nothing at `now`."""
         ...
 
     async def load_for_change(
-        self, account_id: str, now: datetime, idempotency_key: str | None = None
+        self, account_id: str, now: datetime, idempotency_key: str | None = None,
+        expired_since: datetime | None = None,
     ) -> tuple[Wallet | None, StoredAnswer | None]:
         """As read(), for a change this unit of work will save: locked in a transaction."""
         ...

@@ -56,6 +56,8 @@ class WalletChange(Generic[R]):
     idempotency: Idempotency[R] | None = None
     resume: ResumeTokenUse | None = None  # redeemed with the change, in the same transaction
     opens: Account | None = None  # created first when it does not exist (wallet.opened_now says so)
+    # Also load the buckets that expired after this instant (a renewal reads the period just ended).
+    expired_since: datetime | None = None
 
 
 async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
@@ -78,7 +80,7 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         resume_tokens = uow.resume_tokens if resume is not None else None
         created = await uow.wallets.add_account(change.opens) if change.opens is not None else False
         key = change.idempotency.key if change.idempotency else None
-        wallet, stored = await uow.wallets.load_for_change(change.account_id, now, key)
+        wallet, stored = await uow.wallets.load_for_change(change.account_id, now, key, change.expired_since)
         if wallet is None:
             raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
         if stored is not None:

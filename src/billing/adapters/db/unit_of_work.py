@@ -32,7 +32,7 @@ from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
 from billing.adapters.db.wallet_repository import (
-    WalletRead, WalletRepository, save_wallets, wallet_document,
+    WalletRead, WalletRepository, advances_version, save_wallets, wallet_document,
 )
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, Wallet
@@ -217,29 +217,25 @@ class _Wallets:
         return await self._repository.add_account(account)
 
     async def read(
-        self, account_id: str, now: datetime, idempotency_key: str | None = None
+        self, account_id: str, now: datetime, idempotency_key: str | None = None,
+        expired_since: datetime | None = None,
     ) -> tuple[Wallet | None, StoredAnswer | None]:
         if self._batcher is not None:
-            return await self._batcher.read(WalletRead(account_id, now, idempotency_key))
-        return await self._repository.read(account_id, now, idempotency_key)
+            return await self._batcher.read(WalletRead(account_id, now, idempotency_key, expired_since))
+        return await self._repository.read(account_id, now, idempotency_key, expired_since)
 
     async def load_for_change(
-        self, account_id: str, now: datetime, idempotency_key: str | None = None
+        self, account_id: str, now: datetime, idempotency_key: str | None = None,
+        expired_since: datetime | None = None,
     ) -> tuple[Wallet | None, StoredAnswer | None]:
         if self._unit.is_transaction:
-            return await self._repository.lock_and_load(account_id, now, idempotency_key)
-        return await self.read(account_id, now, idempotency_key)
+            return await self._repository.lock_and_load(account_id, now, idempotency_key, expired_since)
+        return await self.read(account_id, now, idempotency_key, expired_since)
 
     def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
         document = wallet_document(wallet, now, answer)
         if document is not None:
             self.pending.append(document)
-
-
-def advances_version(document: dict[str, Any]) -> bool:
-    """An unlocked write is checked against the account's last_event_seq alone: a change that
-    does not move it (no ledger entry) would pass the check of a reader of the older version."""
-    return document["last_event_seq"] > document["expected_last_event_seq"]
 
 
 def _needs_transaction(what: str) -> NoReturn:

@@ -106,9 +106,11 @@ class RowLayout:
 
     def outcome(self, row: Sequence[Any]) -> tuple[str, list[str]]:
         """(write_outcome, saved_account_ids) of SAVE_WALLETS' row or READ_AND_SAVE_WALLETS' outcome row."""
+        assert self.write_outcome is not None and self.saved_account_ids is not None
         return row[self.write_outcome], row[self.saved_account_ids]
 
     def is_outcome(self, row: Sequence[Any]) -> bool:
+        assert self.write_outcome is not None
         return row[self.write_outcome] is not None
 
     def wallets(self, reads: Sequence[WalletRead], rows: Sequence[Sequence[Any]]) -> list[Loaded]:
@@ -117,6 +119,9 @@ class RowLayout:
         request_at, fingerprint_at, response_at = self.request, self.answer_fingerprint, self.answer_response
         account_marker, bucket_marker = self.account_marker, self.bucket_marker
         decode_account, decode_bucket = self.account, self.bucket
+        assert request_at is not None and fingerprint_at is not None and response_at is not None
+        assert account_marker is not None and bucket_marker is not None
+        assert decode_account is not None and decode_bucket is not None
         accounts: dict[int, Account] = {}
         buckets: dict[int, list[Bucket]] = {}
         answers: dict[int, StoredAnswer] = {}
@@ -140,12 +145,17 @@ class RowLayout:
         self, account_id: str, idempotency_key: str | None, rows: Sequence[Sequence[Any]]
     ) -> tuple[list[Bucket], StoredAnswer | None]:
         """LIVE_BUCKETS_AND_REPLAY's rows: the account's buckets, and the stored answer for the key."""
-        buckets, answer = [], None
+        bucket_marker, decode_bucket = self.bucket_marker, self.bucket
+        fingerprint_at, response_at = self.answer_fingerprint, self.answer_response
+        assert bucket_marker is not None and decode_bucket is not None
+        assert fingerprint_at is not None and response_at is not None
+        buckets: list[Bucket] = []
+        answer = None
         for row in rows:
-            if row[self.bucket_marker] is not None:
-                buckets.append(self.bucket(row, account_id))
+            if row[bucket_marker] is not None:
+                buckets.append(decode_bucket(row, account_id))
             else:
-                answer = StoredAnswer(idempotency_key or "", row[self.answer_fingerprint], row[self.answer_response])
+                answer = StoredAnswer(idempotency_key or "", row[fingerprint_at], row[response_at])
         return buckets, answer
 
 
@@ -166,7 +176,8 @@ def _decoder(columns: Columns, index: Mapping[str, int]) -> Callable[[Sequence[A
     namespace: dict[str, Any] = {}
 
     def construct(domain_type: type, paths: list[tuple[tuple[str, ...], Column]]) -> str:
-        arguments, groups = [], {}
+        arguments: list[str] = []
+        groups: dict[str, list[tuple[tuple[str, ...], Column]]] = {}
         if "account_id" in {f.name for f in fields(domain_type)}:
             arguments.append("account_id=account_id")
         for path, column in paths:
@@ -192,9 +203,9 @@ def _decoder(columns: Columns, index: Mapping[str, int]) -> Callable[[Sequence[A
 def _dataclass_in(hint: Any) -> type:
     """BonusState from `BonusState` or `BonusState | None`."""
     if is_dataclass(hint):
-        return hint
+        return typing.cast(type, hint)
     [found] = [arg for arg in typing.get_args(hint) if is_dataclass(arg)]
-    return found
+    return typing.cast(type, found)
 
 
 def _encoder(columns: tuple[Column, ...], json: bool = True) -> Callable[[Any], dict[str, Any]]:

@@ -16,12 +16,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from billing.adapters.db import wallet_sql
+from billing.adapters.db.driver import Driver
 from billing.adapters.db.wallet_codec import RowLayout, WalletCodec, WalletRead
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, Wallet
 
 __all__ = [
-    "WalletRead", "WalletRepository", "read_and_save_wallets", "read_wallets", "require_version_advance",
+    "WalletRead", "WalletRepository", "advances_version", "read_and_save_wallets", "read_wallets", "require_version_advance",
     "save_wallets", "wallet_document",
 ]
 
@@ -29,9 +30,11 @@ _CODEC = WalletCodec()
 
 
 class WalletRepository:
-    def __init__(self, driver: psycopg.AsyncConnection):
+    """The wallet statements on one connection; what a unit of work saves is queued by the unit
+    of work (unit_of_work.py) and sent with save_wallets() at its commit."""
+
+    def __init__(self, driver: Driver):
         self._driver = driver
-        self.pending_wallets: list[dict[str, Any]] = []  # documents for SAVE_WALLETS, sent at commit
 
     async def exists(self, account_id: str) -> bool:
         cursor = await self._driver.execute("SELECT 1 FROM accounts WHERE account_id = %s", (account_id,))
@@ -64,22 +67,17 @@ class WalletRepository:
         account_row = await locked.fetchone()
         if account_row is None:
             return None, None
-        account = _layout(locked, wallet_sql.LOCK_ACCOUNT).account(account_row, account_id)
+        decode_account = _layout(locked, wallet_sql.LOCK_ACCOUNT).account
+        assert decode_account is not None
+        account = decode_account(account_row, account_id)
         loaded = await self._driver.execute(wallet_sql.LIVE_BUCKETS_AND_REPLAY, params)
         rows = await loaded.fetchall()
         layout = _layout(loaded, wallet_sql.LIVE_BUCKETS_AND_REPLAY)
         buckets, answer = layout.buckets_and_answer(account_id, idempotency_key, rows)
         return Wallet(account, buckets), answer
 
-    def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
-        """Queues the wallet's changes (and the idempotent answer) for the unit of work's commit."""
-        document = wallet_document(wallet, now, answer)
-        if document is not None:
-            self.pending_wallets.append(document)
-
-
 async def read_wallets(
-    driver: psycopg.AsyncConnection, reads: Sequence[WalletRead]
+    driver: Driver, reads: Sequence[WalletRead]
 ) -> list[tuple[Wallet | None, StoredAnswer | None]]:
     """One READ_WALLETS statement for all `reads`; per read, its wallet (None: no such account)
     and the stored answer for its key."""
@@ -88,7 +86,7 @@ async def read_wallets(
     return _layout(cursor, wallet_sql.READ_WALLETS).wallets(reads, rows)
 
 
-async def save_wallets(driver: psycopg.AsyncConnection, documents: list[dict[str, Any]], *, all_or_nothing: bool) -> set[str]:
+async def save_wallets(driver: Driver, documents: list[dict[str, Any]], *, all_or_nothing: bool) -> set[str]:
     """One SAVE_WALLETS statement; the account ids whose version check passed (all, or it raises,
     when all_or_nothing). Raises psycopg.errors.RaiseException if the write's self-check failed."""
     params = {"wallets": _wallets(documents), "all_or_nothing": all_or_nothing}
@@ -101,7 +99,7 @@ async def save_wallets(driver: psycopg.AsyncConnection, documents: list[dict[str
 
 
 async def read_and_save_wallets(
-    driver: psycopg.AsyncConnection, reads: Sequence[WalletRead], documents: list[dict[str, Any]]
+    driver: Driver, reads: Sequence[WalletRead], documents: list[dict[str, Any]]
 ) -> tuple[list[tuple[Wallet | None, StoredAnswer | None]], set[str]]:
     """read_wallets and save_wallets (not all-or-nothing) in one READ_AND_SAVE_WALLETS statement.
     The reads see the database as it was before this statement's writes."""
@@ -151,8 +149,12 @@ def wallet_document(wallet: Wallet, now: datetime, answer: StoredAnswer | None) 
     return _CODEC.document(wallet, now, answer)
 
 
-def require_version_advance(document: dict[str, Any]) -> None:
+def advances_version(document: dict[str, Any]) -> bool:
     """An unlocked write is checked against the account's last_event_seq alone: a change that
     did not move it (no ledger entry) would pass the check of a reader of the older version."""
-    if document["last_event_seq"] <= document["expected_last_event_seq"]:
+    return document["last_event_seq"] > document["expected_last_event_seq"]
+
+
+def require_version_advance(document: dict[str, Any]) -> None:
+    if not advances_version(document):
         raise AssertionError(f"an optimistic write of account {document['account_id']} adds no ledger entry")
