@@ -84,13 +84,13 @@ async def test_an_answer_is_stored_in_the_format_replays_have_always_read(deps, 
 
     stored = database.answers[(USER, "op-1")]
     assert stored.request_fingerprint == "consume:plan:30"
-    assert stored.response == {
+    assert stored.document == {
         "user_id": USER, "operation": "plan", "consumed_seconds": 30,
         "taken": [{"source": "daily", "seconds": 30, "expires_at": "2026-03-15T00:00:00+00:00"}],
         "totals": {"total_seconds": 2670, "paid_seconds": 1800, "bonus_seconds": 870, "next_expiry_at": "2026-03-15T00:00:00+00:00"},
         "idempotency_key": "op-1",
     }
-    assert CONSUME_ANSWERS.decode(stored.response, replayed=False) == result
+    assert CONSUME_ANSWERS.decode(stored.document, replayed=False) == result
 
 
 async def test_a_refusal_keeps_todays_bonus_and_offers_a_token_that_resumes_once(deps, database, account, clock):

@@ -10,4 +10,4 @@ from typing import Any
 class StoredAnswer:
     idempotency_key: str
     request_fingerprint: str  # what was asked: a retry must ask the same
-    response: dict[str, Any]
+    document: dict[str, Any]  # the answer as JSON (service/answer_codec.py); a retry replays it

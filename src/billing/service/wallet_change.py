@@ -119,7 +119,7 @@ def _replay(change: WalletChange[R], stored: StoredAnswer) -> R:
     assert change.idempotency is not None
     if stored.request_fingerprint != change.idempotency.fingerprint:
         raise IdempotencyKeyReused("idempotency_key was used for a different request", field="idempotency_key")
-    return change.idempotency.codec.decode(stored.response, replayed=True)
+    return change.idempotency.codec.decode(stored.document, replayed=True)
 
 
 def _answer(change: WalletChange[R], result: R) -> StoredAnswer | None:

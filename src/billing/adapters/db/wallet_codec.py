@@ -84,7 +84,7 @@ class WalletCodec:
             ],
             "idempotency_key": answer.idempotency_key if answer else None,
             "request_fingerprint": answer.request_fingerprint if answer else None,
-            "response": answer.response if answer else None,
+            "response": answer.document if answer else None,
         }
 
 
