@@ -1,6 +1,6 @@
 """The account aggregate: one account's state and live buckets, and every change to them.
 
-A use case loads a Wallet (under the account's lock, or optimistically), calls its
+A use case loads a Wallet (under the account's lock, or unlocked), calls its
 methods, and the repository writes what they recorded (new buckets, changed buckets,
 ledger entries, the account row) in one statement that checks the account version it
 was loaded at. Each method keeps the delta invariant:

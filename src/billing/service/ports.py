@@ -4,8 +4,8 @@ Adapters implement them (adapters/db for PostgreSQL; tests/support/fake_storage.
 memory; payments and authentication keys join them with the issues that bring them) and `make lint` (mypy) holds them to it where the server and the tests compose
 Dependencies. Use cases name no storage mode: they ask for a transaction, a reader or the
 one wallet-change path (service/wallet_change.py); how a unit of work reaches the database
-(one statement shared with other requests, optimistic, or under the account's lock) is the
-adapter's business.
+(a statement shared with other requests, statements of its own, under the account's lock or
+not) is the adapter's business.
 """
 
 from __future__ import annotations

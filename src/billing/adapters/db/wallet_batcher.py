@@ -53,7 +53,7 @@ def _account_of_save(item: WalletRead | _Save) -> str | None:
 
 
 class WalletBatcher:
-    """Coalesces the wallet reads and writes of concurrent optimistic units of work: each batch
+    """Coalesces the wallet reads and writes of concurrent unlocked units of work: each batch
     is one statement on one connection (reads only, writes only, or both)."""
 
     def __init__(self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH):

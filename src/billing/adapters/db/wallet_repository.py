@@ -157,4 +157,4 @@ def advances_version(document: dict[str, Any]) -> bool:
 
 def require_version_advance(document: dict[str, Any]) -> None:
     if not advances_version(document):
-        raise AssertionError(f"an optimistic write of account {document['account_id']} adds no ledger entry")
+        raise AssertionError(f"an unlocked write of account {document['account_id']} adds no ledger entry")
