@@ -17,7 +17,7 @@ from billing.adapters.clock import SystemClock
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
-from billing.api.interceptors import AllowEveryone, interceptor_chain
+from billing.api.interceptors import interceptor_chain
 from billing.api.request_ids import RequestIdLogFilter
 from billing.api.servicer import BillingServicer
 from billing.service.dependencies import Dependencies
@@ -32,7 +32,7 @@ SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
 
 
 def create_server(
-    servicer: BillingServicer, address: str, authenticator: Authenticator
+    servicer: BillingServicer, address: str, authenticator: Authenticator | None
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     server = grpc.aio.server(
         interceptors=interceptor_chain(authenticator),
@@ -60,7 +60,7 @@ async def serve(settings: Settings) -> None:
     batcher = WalletBatcher(pool) if settings.group_commit else None
     deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=SystemClock())
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", AllowEveryone()
+        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator=None
     )
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.

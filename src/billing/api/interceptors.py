@@ -5,15 +5,16 @@ Outermost first (server.py passes them in this order):
    line written while it runs (request_ids.py) and for its error answers.
 2. ErrorTranslationInterceptor: the one place errors become statuses (errors.py): the use
    cases' BillingErrors, the adapters' Unavailable, and anything unexpected.
-3. AuthenticationInterceptor: the caller's credentials are checked before the servicer runs;
-   a refusal is a BillingError, which the layer above translates.
+3. AuthenticationInterceptor (when the server has an Authenticator: the slot signed requests
+   fill): the caller's credentials are checked before the servicer runs; a refusal is a
+   BillingError, which the layer above translates.
 Streaming methods (health watch, reflection) pass through untouched.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from typing import Any, Awaitable, Callable, Mapping
 
 import grpc
@@ -52,7 +53,7 @@ class RequestIdInterceptor(_UnaryInterceptor):
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
         sent = _metadata(details).get(REQUEST_ID_HEADER, "")
         # An id from outside is kept only when it is a sane token: it ends up in every log line.
-        request_id = sent if 0 < len(sent) <= REQUEST_ID_MAX_LENGTH and sent.isprintable() else uuid.uuid4().hex
+        request_id = sent if 0 < len(sent) <= REQUEST_ID_MAX_LENGTH and sent.isprintable() else os.urandom(16).hex()
 
         async def with_request_id(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = REQUEST_ID.set(request_id)
@@ -85,13 +86,6 @@ class ErrorTranslationInterceptor(_UnaryInterceptor):
         return translating
 
 
-class AllowEveryone:
-    """The authenticator until signed requests land (issue: trust): every caller may call."""
-
-    async def authenticate(self, method: str, metadata: Mapping[str, str]) -> None:
-        return None
-
-
 class AuthenticationInterceptor(_UnaryInterceptor):
     def __init__(self, authenticator: Authenticator):
         self._authenticator = authenticator
@@ -106,5 +100,10 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         return authenticated
 
 
-def interceptor_chain(authenticator: Authenticator) -> list[grpc.aio.ServerInterceptor]:
-    return [RequestIdInterceptor(), ErrorTranslationInterceptor(), AuthenticationInterceptor(authenticator)]
+def interceptor_chain(authenticator: Authenticator | None) -> list[grpc.aio.ServerInterceptor]:
+    """Without an authenticator (until signed requests land) the slot stays empty: a layer that
+    lets everyone through would cost every call and check nothing."""
+    chain: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor(), ErrorTranslationInterceptor()]
+    if authenticator is not None:
+        chain.append(AuthenticationInterceptor(authenticator))
+    return chain
