@@ -200,3 +200,36 @@ function envoy_on_response(handle)
     end
   end
 end
+
+-- Request side: the request as the client sent it, for its signature (src/billing/adapters/hmac_auth.py
+-- checks it; the transcoder hands the server a parsed message, not these bytes). Whatever a client
+-- sent under these names is replaced; the route adds x-billing-edge-token, which tells the server
+-- that these headers come from here. Only write methods carry a body worth buffering (the buffer
+-- filter and the transcoder would buffer it anyway).
+local MAX_SIGNED_BODY_BYTES = 65536
+local WRITE_METHODS = {POST = true, PUT = true, PATCH = true, DELETE = true}
+
+function envoy_on_request(handle)
+  local method = handle:headers():get(":method") or ""
+  local encoded = ""
+  if WRITE_METHODS[method] then
+    local body = handle:body()
+    if body ~= nil then
+      local size = body:length()
+      if size > MAX_SIGNED_BODY_BYTES then
+        handle:respond(
+          {[":status"] = "413", ["content-type"] = "application/json"},
+          error_body(413, "request bodies may be at most " .. MAX_SIGNED_BODY_BYTES .. " bytes"))
+        return
+      end
+      if size > 0 then
+        encoded = handle:base64Escape(body:getBytes(0, size))
+      end
+    end
+  end
+  -- Taken after handle:body(): a headers() handle from before it is no longer valid.
+  local headers = handle:headers()
+  headers:replace("x-billing-signed-method", method)
+  headers:replace("x-billing-signed-path", headers:get(":path") or "")
+  headers:replace("x-billing-signed-body", encoded)
+end

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from billing.adapters import embedded_postgres
+from billing.adapters.key_secrets import MasterKey
 from billing.settings import REPO_ROOT, Settings, configured_database_url, libpq_url
 
 DEV_DATABASE = "billing"
@@ -51,6 +52,8 @@ def run() -> int:
     migrate(settings.database_url)
     config_path = REPO_ROOT / ".data" / "envoy.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.touch(mode=0o600)  # it holds the edge token
+    config_path.chmod(0o600)
     config_path.write_text(
         render_envoy_config(
             ENVOY_TEMPLATE.read_text(),
@@ -58,6 +61,7 @@ def run() -> int:
             grpc_port=settings.grpc_port,
             admin_port=settings.envoy_admin_port,
             cors_origin=settings.cors_origin,
+            edge_token=MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token(),
         )
     )
     # The server reads the same environment; only the database URL may have been resolved here.
@@ -89,8 +93,18 @@ def run() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
-    parser.add_argument("command", choices=["run", "migrate", "verify", "db-stop", "db-url"])
-    args = parser.parse_args(argv)
+    parser.add_argument("command", choices=["run", "migrate", "verify", "db-stop", "db-url", "keys", "sign"])
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "sign":
+        from billing.cli_keys import sign_main
+
+        return sign_main(rest)
+    if args.command == "keys":
+        from billing.cli_keys import keys_main
+
+        return keys_main(rest, Settings.from_environment(database_url=migrate(database_url())))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
         return run()
     if args.command == "migrate":

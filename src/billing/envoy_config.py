@@ -18,6 +18,7 @@ ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
 
 _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'
+_EDGE_TOKEN = r'(value:\s*)"[^"]*"(\s*\}\s*#\s*edge_token\b)'
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
 _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(?:\1[ -][^\n]*\n)*", re.MULTILINE)
 
@@ -42,6 +43,7 @@ def render_envoy_config(
     grpc_port: int,
     admin_port: int,
     cors_origin: str,
+    edge_token: str | None = None,
     access_log: bool = True,
 ) -> str:
     """Returns template_text with the marked ports and CORS origin replaced.
@@ -59,5 +61,9 @@ def render_envoy_config(
         text, count = _ACCESS_LOG_BLOCK.subn("", text)
         if count != 1:
             raise ValueError(f"envoy template: expected exactly one `# access_log` block, found {count}")
+    if edge_token is not None:
+        if not edge_token.isalnum():
+            raise ValueError("edge_token must be letters and digits")
+        text = _replace_once(_EDGE_TOKEN, json.dumps(edge_token), text, "edge_token")
     # A JSON string is a valid YAML double-quoted scalar.
     return _replace_once(_CORS_ORIGIN, json.dumps(origin), text, "cors_origin")

@@ -7,19 +7,25 @@ import gc
 import logging
 import signal
 import sys
+from datetime import datetime
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.migrate import upgrade_to_head
+from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
+from billing.adapters.key_secrets import MasterKey
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.api.interceptors import interceptor_chain
 from billing.api.request_ids import RequestIdLogFilter
 from billing.api.servicer import BillingServicer
+from billing.domain.auth import ApiKey
 from billing.service.dependencies import Dependencies
 from billing.service.ports import Authenticator
 from billing.settings import Settings
@@ -27,6 +33,7 @@ from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
 
 log = logging.getLogger("billing.server")
 MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_METADATA_BYTES = 96 * 1024
 GC_YOUNG_THRESHOLD = 20_000
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 
@@ -40,6 +47,8 @@ def create_server(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 1),
+            # Envoy forwards a REST request's raw body in a header for its signature (hmac_auth.py).
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
         ]
     )
     billing_service_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
@@ -58,9 +67,16 @@ async def serve(settings: Settings) -> None:
     catalog, fingerprint = load_catalog(settings.catalog_path)
     pool = await open_pool(settings.database_url, settings.database_pool_size)
     batcher = WalletBatcher(pool) if settings.group_commit else None
-    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=SystemClock())
+    clock = SystemClock()
+    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
+    authenticator = None
+    if settings.require_signatures:
+        master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+        authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now))
+        await refresh_or_keep(authenticator)  # the keys that exist now sign from the first request on
+        key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator=None
+        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator
     )
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
@@ -83,6 +99,8 @@ async def serve(settings: Settings) -> None:
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.stop(settings.shutdown_grace_seconds)
+    if authenticator is not None:
+        key_refresher.cancel()
     if batcher is not None:
         await batcher.close()
         log.info(
@@ -90,6 +108,11 @@ async def serve(settings: Settings) -> None:
             batcher.reads, batcher.writes, batcher.batches.batches,
         )
     await pool.close()
+
+
+async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]:
+    async with pool.connection() as connection:
+        return await ApiKeyRepository(connection).usable(now)
 
 
 def configure_logging(level: str) -> None:

@@ -16,6 +16,7 @@ def _flag(name: str, default: bool) -> bool:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOG_PATH = REPO_ROOT / "catalog" / "catalog.json"
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
 
@@ -37,6 +38,9 @@ class Settings:
     worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
     worker_port: int  # this worker's private port, 0 when none
     group_commit: bool  # concurrent consumes and balance reads share statements
+    require_signatures: bool  # every call but the catalog must be signed by a usable key
+    master_key_path: Path  # keys' secrets derive from it (BILLING_MASTER_KEY, hex, takes precedence)
+    master_key_hex: str | None
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -60,7 +64,13 @@ class Settings:
             worker_ports=tuple(int(p) for p in os.environ.get("BILLING_WORKER_PORTS", "").split(",") if p.strip()),
             worker_port=int(os.environ.get("BILLING_WORKER_PORT", "0")),
             group_commit=_flag("BILLING_GROUP_COMMIT", True),
+            require_signatures=os.environ.get("BILLING_AUTHENTICATION", "signatures") != "off",
+            master_key_path=Path(os.environ.get("BILLING_MASTER_KEY_FILE", str(DEFAULT_MASTER_KEY_PATH))),
+            master_key_hex=os.environ.get("BILLING_MASTER_KEY") or None,
         )
+
+    def __repr__(self) -> str:  # the master key never reaches a log line
+        return f"Settings(database_url=..., grpc_port={self.grpc_port}, require_signatures={self.require_signatures})"
 
     def __post_init__(self) -> None:
         # Group commit keeps one connection of the pool for itself; the locking path and the

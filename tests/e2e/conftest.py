@@ -21,13 +21,16 @@ import http.client as httpclient
 import json as jsonlib
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from billing.domain.auth import Scope
 from tests.support.database import fresh_database
+from tests.support.signing import MASTER, TestKey, create_key, set_default_key
 from tests.support.processes import (
     REPO_ROOT, VENV_BIN, BillingServer, free_port, start_billing_server, start_failed, stop_process,
 )
@@ -46,11 +49,41 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+@dataclass(frozen=True)
+class SessionKeys:
+    """Created before the server starts, so its first key refresh loads them (no waiting)."""
+
+    admin: TestKey
+    service: TestKey
+    user: TestKey  # acts for user_id only
+    user_id: str
+
+
+@pytest.fixture(scope="session")
+def session_keys(database_url: str) -> SessionKeys:
+    user_id = f"e2e-keyed-{uuid.uuid4().hex[:8]}"
+    keys = SessionKeys(
+        admin=create_key(database_url, Scope.ADMIN),
+        service=create_key(database_url, Scope.SERVICE),
+        user=create_key(database_url, Scope.USER, user_id=user_id),
+        user_id=user_id,
+    )
+    set_default_key(keys.admin)
+    return keys
+
+
+@pytest.fixture(scope="session")
+def admin_key(session_keys: SessionKeys) -> TestKey:
+    return session_keys.admin
+
+
 # ---------------------------------------------------------------- gRPC server
 
 
 @pytest.fixture(scope="session")
-def billing_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingServer]:
+def billing_server(
+    database_url: str, admin_key: TestKey, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BillingServer]:
     server = start_billing_server(database_url, tmp_path_factory.mktemp("billing-server"))
     try:
         yield server
@@ -95,6 +128,7 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
         grpc_port=billing_server.grpc_port,
         admin_port=admin_port,
         cors_origin=DEFAULT_CORS_ORIGIN,
+        edge_token=MASTER.edge_token(),
     ))
     argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn"]
     with open(proxy.log, "wb") as log:
@@ -124,6 +158,7 @@ class E2EStack:
     database_url: str
     server: BillingServer
     envoy: EnvoyProxy
+    admin_key: TestKey
 
     def http(
         self,
@@ -132,9 +167,11 @@ class E2EStack:
         json: Any = None,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
+        key: TestKey | None | bool = True,
     ) -> tuple[int, dict[str, str], bytes]:
         """One REST request through Envoy. `json` is encoded with content-type
-        application/json; `body` sends raw bytes instead. Returns (status, headers
+        application/json; `body` sends raw bytes instead. Signed with the session's admin key
+        (key=True), another key, or not at all (key=None). Returns (status, headers
         with lowercased names, repeated ones joined by ", ", body bytes)."""
         send_headers = dict(headers or {})
         if json is not None:
@@ -143,6 +180,9 @@ class E2EStack:
             body = jsonlib.dumps(json).encode()
             if not any(name.lower() == "content-type" for name in send_headers):
                 send_headers["Content-Type"] = "application/json"
+        signing_key = self.admin_key if key is True else key or None
+        if signing_key is not None:
+            send_headers = signing_key.rest_headers(method, path, body or b"") | send_headers
         conn = httpclient.HTTPConnection("127.0.0.1", self.envoy.listen_port, timeout=HTTP_TIMEOUT)
         try:
             conn.request(method, path, body=body, headers=send_headers)
@@ -158,8 +198,9 @@ class E2EStack:
 
 
 @pytest.fixture(scope="session")
-def e2e(database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy) -> E2EStack:
+def e2e(database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy, admin_key: TestKey) -> E2EStack:
     return E2EStack(
+        admin_key=admin_key,
         rest_base_url=f"http://127.0.0.1:{envoy_proxy.listen_port}",
         grpc_target=billing_server.grpc_target,
         database_url=database_url,

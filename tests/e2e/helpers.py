@@ -17,8 +17,9 @@ def body_json(body: bytes):
     return json.loads(body.decode())
 
 
-def call(http, method: str, path: str, payload=None, headers=None):
-    status, reply_headers, body = http(method, path, json=payload, headers=headers)
+def call(http, method: str, path: str, payload=None, headers=None, key=True):
+    """key: True signs with the session's admin key, None sends no signature, or a TestKey."""
+    status, reply_headers, body = http(method, path, json=payload, headers=headers, key=key)
     return status, reply_headers, (body_json(body) if body else None)
 
 

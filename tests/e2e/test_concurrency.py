@@ -13,6 +13,7 @@ from billing.adapters.db.invariants import find_violations_in_database
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
 from tests.support.processes import start_billing_server, stop_process
+from tests.support.signing import signed_channel
 
 CONSUMERS = 32
 ATTEMPTS_PER_CONSUMER = 4
@@ -30,7 +31,7 @@ def two_replicas(e2e, tmp_path_factory):
 
 
 def _consume(target: str, user: str, key: str) -> str:
-    with grpc.insecure_channel(target) as channel:
+    with signed_channel(target) as channel:
         stub = billing_service_pb2_grpc.BillingServiceStub(channel)
         request = consumption_pb2.ConsumeRequest(
             user_id=user, operation="build", seconds=SECONDS_PER_CONSUME, idempotency_key=key
@@ -44,14 +45,14 @@ def _consume(target: str, user: str, key: str) -> str:
 
 
 def _create(target: str, user: str) -> None:
-    with grpc.insecure_channel(target) as channel:
+    with signed_channel(target) as channel:
         billing_service_pb2_grpc.BillingServiceStub(channel).CreateAccount(
             accounts_pb2.CreateAccountRequest(user_id=user), timeout=30
         )
 
 
 def _balance(target: str, user: str) -> int:
-    with grpc.insecure_channel(target) as channel:
+    with signed_channel(target) as channel:
         stub = billing_service_pb2_grpc.BillingServiceStub(channel)
         return stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user), timeout=30).totals.total_seconds
 

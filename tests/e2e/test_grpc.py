@@ -12,12 +12,16 @@ from grpc_status import rpc_status
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
 from tests.support.processes import VENV_BIN
+from tests.support.signing import default_key, signed_channel
 
 GRPCURL = str(VENV_BIN / "grpcurl")
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=30)
+    """Authenticated as the session's admin key (a bearer token: grpcurl cannot sign)."""
+    [(name, value)] = default_key().bearer()
+    command = [GRPCURL, "-plaintext", "-H", f"{name}: {value}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
 def test_reflection_lists_the_billing_and_health_services(e2e):
@@ -42,7 +46,7 @@ def test_grpcurl_drives_the_seed_flow(e2e):
 
 def test_short_consume_over_grpc_is_failed_precondition_with_a_typed_detail(e2e):
     user = new_user()
-    with grpc.insecure_channel(e2e.grpc_target) as channel:
+    with signed_channel(e2e.grpc_target) as channel:
         stub = billing_service_pb2_grpc.BillingServiceStub(channel)
         stub.CreateAccount(accounts_pb2.CreateAccountRequest(user_id=user))
         request = consumption_pb2.ConsumeRequest(

@@ -8,6 +8,7 @@ import psutil
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
 from tests.support.processes import start_billing_server, stop_process
+from tests.support.signing import signed_channel
 
 
 def test_two_workers_serve_one_port_and_stop_cleanly_on_sigterm(e2e, tmp_path):
@@ -17,7 +18,7 @@ def test_two_workers_serve_one_port_and_stop_cleanly_on_sigterm(e2e, tmp_path):
         assert len(workers) == 2
         user = new_user()
         for _ in range(8):  # new channels: connections land on either worker
-            with grpc.insecure_channel(server.grpc_target) as channel:
+            with signed_channel(server.grpc_target) as channel:
                 stub = billing_service_pb2_grpc.BillingServiceStub(channel)
                 stub.CreateAccount(accounts_pb2.CreateAccountRequest(user_id=user), timeout=10)
                 balance = stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user), timeout=10)
@@ -32,7 +33,7 @@ def test_a_replay_after_a_restart_returns_the_first_answer(e2e, tmp_path):
     request = consumption_pb2.ConsumeRequest(user_id=user, operation="export", seconds=42, idempotency_key="restart-1")
     first_server = start_billing_server(e2e.database_url, tmp_path / "first", migrate=False)
     try:
-        with grpc.insecure_channel(first_server.grpc_target) as channel:
+        with signed_channel(first_server.grpc_target) as channel:
             stub = billing_service_pb2_grpc.BillingServiceStub(channel)
             stub.CreateAccount(accounts_pb2.CreateAccountRequest(user_id=user), timeout=10)
             first = stub.Consume(request, timeout=10)
@@ -40,7 +41,7 @@ def test_a_replay_after_a_restart_returns_the_first_answer(e2e, tmp_path):
         assert stop_process(first_server.process) == 0
     second_server = start_billing_server(e2e.database_url, tmp_path / "second", migrate=False)
     try:
-        with grpc.insecure_channel(second_server.grpc_target) as channel:
+        with signed_channel(second_server.grpc_target) as channel:
             stub = billing_service_pb2_grpc.BillingServiceStub(channel)
             again = stub.Consume(request, timeout=10)
             balance = stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user), timeout=10)

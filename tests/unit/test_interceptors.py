@@ -11,7 +11,7 @@ import pytest
 
 from billing.api.interceptors import AuthenticationInterceptor, ErrorTranslationInterceptor, RequestIdInterceptor
 from billing.api.request_ids import REQUEST_ID, RequestIdLogFilter
-from billing.domain.errors import AccountNotFound, InvalidArgument
+from billing.domain.errors import AccountNotFound, Unauthenticated
 
 METHOD = "/billing.v1.BillingService/GetBalance"
 
@@ -83,13 +83,13 @@ async def test_a_refused_caller_never_reaches_the_servicer():
     ran = []
 
     class RefuseEveryone:
-        async def authenticate(self, method, metadata):
-            raise InvalidArgument(f"{method} refused", field="x-hmac-signature")
+        async def authenticate(self, method, metadata, serialized):
+            raise Unauthenticated(f"{method} refused")
 
     async def behavior(request, context):
         ran.append(True)
 
     context = AbortingContext()
     with pytest.raises(grpc.aio.AbortError):
-        await chain(behavior, details(), RefuseEveryone())(None, context)
-    assert ran == [] and context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT
+        await chain(behavior, details(), RefuseEveryone())(SimpleNamespace(user_id="u"), context)
+    assert ran == [] and context.aborted[0] == grpc.StatusCode.UNAUTHENTICATED

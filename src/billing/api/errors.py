@@ -22,6 +22,8 @@ ERROR_DOMAIN = "billing.v1"
 # error type -> (gRPC code, HTTP status)
 STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = {
     errors.InvalidArgument: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    errors.Unauthenticated: (grpc.StatusCode.UNAUTHENTICATED, 401),
+    errors.PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, 403),
     errors.AccountNotFound: (grpc.StatusCode.NOT_FOUND, 404),
     errors.IdempotencyKeyReused: (grpc.StatusCode.ALREADY_EXISTS, 409),
     errors.BalanceTooLow: (grpc.StatusCode.FAILED_PRECONDITION, 409),

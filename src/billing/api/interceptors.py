@@ -20,7 +20,9 @@ from typing import Any, Awaitable, Callable, Mapping
 import grpc
 
 from billing.api import errors
+from billing.api.access import access_for, acts_for
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
+from billing.domain.auth import Access, require_access
 from billing.domain.errors import BillingError
 from billing.service.ports import Authenticator, Unavailable
 
@@ -94,7 +96,12 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         method, metadata = details.method, _metadata(details)
 
         async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await self._authenticator.authenticate(method, metadata)
+            access = access_for(method, request)
+            if access is not None and access is not Access.PUBLIC:
+                key = await self._authenticator.authenticate(
+                    method, metadata, lambda: request.SerializeToString(deterministic=True)
+                )
+                require_access(key, access, acts_for(request))
             return await behavior(request, context)
 
         return authenticated

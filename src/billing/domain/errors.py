@@ -24,6 +24,19 @@ class AccountNotFound(BillingError):
     reason = "ACCOUNT_NOT_FOUND"
 
 
+class Unauthenticated(BillingError):
+    """No valid signature: the key is unknown, expired or revoked, the timestamp stale, or the
+    signature wrong. One message for all, so a caller learns nothing about which."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(BillingError):
+    """A valid key whose scope does not cover the call (another user's data, an admin call)."""
+
+    reason = "PERMISSION_DENIED"
+
+
 class IdempotencyKeyReused(BillingError):
     """The key was used before for a request with different parameters."""
 

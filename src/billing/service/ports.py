@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Mapping, Protocol, Self
+from typing import Callable, Mapping, Protocol, Self
 
+from billing.domain.auth import ApiKey
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.resume_tokens import ResumeTokenRecord
@@ -43,11 +44,11 @@ class Clock(Protocol):
 
 
 class Authenticator(Protocol):
-    """Who may call what (the gRPC server's interceptor chain asks it before every call)."""
+    """Who signed a call (the gRPC server's interceptor chain asks before every call that needs a key)."""
 
-    async def authenticate(self, method: str, metadata: Mapping[str, str]) -> None:
-        """Returns when the caller may call `method` (a full gRPC method name); raises a
-        BillingError otherwise."""
+    async def authenticate(self, method: str, metadata: Mapping[str, str], serialized: Callable[[], bytes]) -> ApiKey:
+        """The key that signed the call `method` (a full gRPC method name), or Unauthenticated.
+        serialized(): the request message's deterministic serialization (direct gRPC callers sign it)."""
         ...
 
 

@@ -106,3 +106,18 @@ resume_tokens = Table(
     Column("used_at", TIMESTAMPTZ, nullable=True),
     PrimaryKeyConstraint("account_id", "token_sha256", name="resume_tokens_pkey"),
 )
+
+# Keys that sign requests (migration 0003). No secrets: they are derived from the master key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("user_id", Text, nullable=True),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("expires_at", TIMESTAMPTZ, nullable=False),
+    Column("revoked_at", TIMESTAMPTZ, nullable=True),
+    PrimaryKeyConstraint("key_id", name="api_keys_pkey"),
+    CheckConstraint("scope IN ('service','user','admin')", name="api_keys_scope_known"),
+    CheckConstraint("(scope = 'user') = (user_id IS NOT NULL)", name="api_keys_user_for_user_keys"),
+)

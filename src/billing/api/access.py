@@ -1,0 +1,40 @@
+"""Which key each BillingService call needs (domain/auth.py says what each scope may do)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.domain.auth import Access
+
+SERVICE_PREFIX = "/billing.v1.BillingService/"
+FREE_PLAN_KEYS = ("", "free")
+
+_ACCESS = {
+    "GetCatalog": Access.PUBLIC,
+    "GetBalance": Access.ACCOUNT,
+    "GetUsage": Access.ACCOUNT,
+    "ListEvents": Access.ACCOUNT,
+    "CheckSufficientBatch": Access.ACCOUNT,
+    "Consume": Access.ACCOUNT,
+    "CreateAccount": Access.ACCOUNT,  # a paid plan needs an admin key (below)
+    "CreateGrant": Access.ADMIN,
+    "CreateSessionKey": Access.SERVICE,
+}
+
+
+def access_for(method: str, request: Any) -> Access | None:
+    """None: not a BillingService call (health, reflection stay open). A method missing from the
+    table needs an admin key: a new RPC is closed until someone decides who may call it."""
+    if not method.startswith(SERVICE_PREFIX):
+        return None
+    name = method[len(SERVICE_PREFIX):]
+    access = _ACCESS.get(name, Access.ADMIN)
+    if name == "CreateAccount" and request.plan_key not in FREE_PLAN_KEYS:
+        return Access.ADMIN
+    return access
+
+
+def acts_for(request: Any) -> str:
+    """The user a request acts for; "" when it names none."""
+    user_id = getattr(request, "user_id", "")
+    return user_id if isinstance(user_id, str) else ""

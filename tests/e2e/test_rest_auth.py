@@ -1,0 +1,102 @@
+"""Signed requests through Envoy: who may call what, and what an unsigned or forged call gets."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from billing.domain.auth import Scope
+
+from tests.e2e.helpers import assert_error, call, create_account, new_user
+from tests.support.signing import create_key, revoke
+
+
+@pytest.fixture(scope="module")
+def alice(e2e, session_keys):
+    create_account(e2e.http, session_keys.user_id)
+    return session_keys.user_id, session_keys.user
+
+
+@pytest.fixture(scope="module")
+def service_key(session_keys):
+    return session_keys.service
+
+
+def test_the_catalog_is_public_and_everything_else_needs_a_signature(http):
+    assert call(http, "GET", "/v1/billing/catalog", key=None)[0] == 200
+    user = new_user()
+    create_account(http, user)
+    status, _, body = call(http, "GET", f"/v1/billing/balance/{user}", key=None)
+    assert_error(status, body, 401, "UNAUTHENTICATED")
+    status, _, body = call(http, "GET", f"/v1/billing/balance/{user}", key=None, headers={
+        "X-HMAC-Key-Id": "bk_x", "X-HMAC-Timestamp": str(int(time.time())), "X-HMAC-Signature": "garbage"})
+    assert_error(status, body, 401, "UNAUTHENTICATED")
+
+
+def test_an_unsigned_or_forged_consume_takes_nothing(http, e2e):
+    user = new_user()
+    create_account(http, user)
+    before = call(http, "GET", f"/v1/billing/balance/{user}")[2]["totals"]["total_seconds"]
+    payload = {"user_id": user, "operation": "build", "seconds": 60, "idempotency_key": uuid.uuid4().hex}
+    assert call(http, "POST", "/v1/billing/consume", payload, key=None)[0] == 401
+    # Signed over another body: the signature names what was sent, not what was meant.
+    forged = e2e.admin_key.rest_headers("POST", "/v1/billing/consume", b'{"seconds": 1}')
+    assert call(http, "POST", "/v1/billing/consume", payload, key=None, headers=forged)[0] == 401
+    stale = e2e.admin_key.rest_headers("GET", f"/v1/billing/balance/{user}", timestamp=int(time.time()) - 301)
+    assert call(http, "GET", f"/v1/billing/balance/{user}", key=None, headers=stale)[0] == 401
+    assert call(http, "GET", f"/v1/billing/balance/{user}")[2]["totals"]["total_seconds"] == before
+
+
+def test_a_user_key_acts_for_its_own_user_only(http, alice):
+    user, key = alice
+    other = new_user()
+    create_account(http, other)
+    assert call(http, "GET", f"/v1/billing/balance/{user}", key=key)[0] == 200
+    for path in (f"/v1/billing/balance/{other}", f"/v1/billing/usage/{other}", f"/v1/billing/events/{other}",
+                 "/v1/billing/balance/no-such-user"):
+        status, _, body = call(http, "GET", path, key=key)
+        assert_error(status, body, 403, "PERMISSION_DENIED")  # 403 for strangers too: no enumeration
+    consume = {"user_id": other, "operation": "build", "seconds": 1, "idempotency_key": uuid.uuid4().hex}
+    assert call(http, "POST", "/v1/billing/consume", consume, key=key)[0] == 403
+    grant = {"user_id": user, "source": "gift", "seconds": 60, "reason": "", "idempotency_key": uuid.uuid4().hex}
+    assert call(http, "POST", "/v1/billing/admin/grants", grant, key=key)[0] == 403
+
+
+def test_a_service_key_acts_for_anyone_but_only_an_admin_grants_or_opens_a_paid_plan(http, service_key):
+    user = new_user()
+    assert call(http, "POST", "/v1/billing/accounts", {"user_id": user}, key=service_key)[0] == 200
+    consume = {"user_id": user, "operation": "plan", "seconds": 5, "idempotency_key": uuid.uuid4().hex}
+    assert call(http, "POST", "/v1/billing/consume", consume, key=service_key)[0] == 200
+    grant = {"user_id": user, "source": "gift", "seconds": 60, "reason": "", "idempotency_key": uuid.uuid4().hex}
+    assert call(http, "POST", "/v1/billing/admin/grants", grant, key=service_key)[0] == 403
+    paid = {"user_id": new_user(), "plan_key": "business"}
+    assert call(http, "POST", "/v1/billing/accounts", paid, key=service_key)[0] == 403
+    assert call(http, "POST", "/v1/billing/accounts", paid)[0] == 200  # the session's admin key
+
+
+def test_a_replayed_signed_consume_has_no_second_effect(http, e2e):
+    user = new_user()
+    create_account(http, user)
+    payload = {"user_id": user, "operation": "build", "seconds": 30, "idempotency_key": uuid.uuid4().hex}
+    body = json.dumps(payload).encode()
+    headers = e2e.admin_key.rest_headers("POST", "/v1/billing/consume", body) | {"Content-Type": "application/json"}
+    first = http("POST", "/v1/billing/consume", body=body, headers=headers, key=None)
+    again = http("POST", "/v1/billing/consume", body=body, headers=headers, key=None)
+    assert first[0] == again[0] == 200
+    assert json.loads(again[2])["replayed"] is True
+
+
+def test_a_key_created_while_servers_run_signs_within_seconds_and_a_revoked_one_stops(http, e2e):
+    key = create_key(e2e.database_url, Scope.SERVICE)
+    deadline = time.monotonic() + 10
+    while call(http, "GET", "/v1/billing/catalog?currency=EUR", key=key)[0] != 200 or \
+            call(http, "GET", "/v1/billing/balance/nobody-0", key=key)[0] == 401:
+        assert time.monotonic() < deadline, "the server never saw the new key"
+        time.sleep(0.25)
+    revoke(e2e.database_url, key.key_id)
+    while call(http, "GET", "/v1/billing/balance/nobody-0", key=key)[0] != 401:
+        assert time.monotonic() < deadline + 10, "the revoked key kept working"
+        time.sleep(0.25)
