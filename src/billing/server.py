@@ -20,7 +20,7 @@ from billing.adapters.db.migrate import upgrade_to_head
 from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
-from billing.adapters.key_secrets import MasterKey
+from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.api.interceptors import interceptor_chain
 from billing.api.request_ids import RequestIdLogFilter
@@ -68,10 +68,12 @@ async def serve(settings: Settings) -> None:
     pool = await open_pool(settings.database_url, settings.database_pool_size)
     batcher = WalletBatcher(pool) if settings.group_commit else None
     clock = SystemClock()
-    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
+    master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+    deps = Dependencies(
+        storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, key_issuer=SessionKeyIssuer(master)
+    )
     authenticator = None
     if settings.require_signatures:
-        master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
         authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now))
         await refresh_or_keep(authenticator)  # the keys that exist now sign from the first request on
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))

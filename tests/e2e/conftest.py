@@ -30,7 +30,7 @@ import pytest
 
 from billing.domain.auth import Scope
 from tests.support.database import fresh_database
-from tests.support.signing import MASTER, TestKey, create_key, set_default_key
+from tests.support.signing import MASTER, SigningKey, create_key, set_default_key
 from tests.support.processes import (
     REPO_ROOT, VENV_BIN, BillingServer, free_port, start_billing_server, start_failed, stop_process,
 )
@@ -53,9 +53,9 @@ def database_url() -> Iterator[str]:
 class SessionKeys:
     """Created before the server starts, so its first key refresh loads them (no waiting)."""
 
-    admin: TestKey
-    service: TestKey
-    user: TestKey  # acts for user_id only
+    admin: SigningKey
+    service: SigningKey
+    user: SigningKey  # acts for user_id only
     user_id: str
 
 
@@ -73,7 +73,7 @@ def session_keys(database_url: str) -> SessionKeys:
 
 
 @pytest.fixture(scope="session")
-def admin_key(session_keys: SessionKeys) -> TestKey:
+def admin_key(session_keys: SessionKeys) -> SigningKey:
     return session_keys.admin
 
 
@@ -82,7 +82,7 @@ def admin_key(session_keys: SessionKeys) -> TestKey:
 
 @pytest.fixture(scope="session")
 def billing_server(
-    database_url: str, admin_key: TestKey, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, admin_key: SigningKey, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BillingServer]:
     server = start_billing_server(database_url, tmp_path_factory.mktemp("billing-server"))
     try:
@@ -158,7 +158,7 @@ class E2EStack:
     database_url: str
     server: BillingServer
     envoy: EnvoyProxy
-    admin_key: TestKey
+    admin_key: SigningKey
 
     def http(
         self,
@@ -167,7 +167,7 @@ class E2EStack:
         json: Any = None,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
-        key: TestKey | None | bool = True,
+        key: SigningKey | None | bool = True,
     ) -> tuple[int, dict[str, str], bytes]:
         """One REST request through Envoy. `json` is encoded with content-type
         application/json; `body` sends raw bytes instead. Signed with the session's admin key
@@ -198,7 +198,7 @@ class E2EStack:
 
 
 @pytest.fixture(scope="session")
-def e2e(database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy, admin_key: TestKey) -> E2EStack:
+def e2e(database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy, admin_key: SigningKey) -> E2EStack:
     return E2EStack(
         admin_key=admin_key,
         rest_base_url=f"http://127.0.0.1:{envoy_proxy.listen_port}",

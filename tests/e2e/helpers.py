@@ -18,7 +18,7 @@ def body_json(body: bytes):
 
 
 def call(http, method: str, path: str, payload=None, headers=None, key=True):
-    """key: True signs with the session's admin key, None sends no signature, or a TestKey."""
+    """key: True signs with the session's admin key, None sends no signature, or a SigningKey."""
     status, reply_headers, body = http(method, path, json=payload, headers=headers, key=key)
     return status, reply_headers, (body_json(body) if body else None)
 

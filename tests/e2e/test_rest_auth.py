@@ -11,7 +11,7 @@ import pytest
 from billing.domain.auth import Scope
 
 from tests.e2e.helpers import assert_error, call, create_account, new_user
-from tests.support.signing import create_key, revoke
+from tests.support.signing import SigningKey, create_key, revoke
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,17 @@ def test_a_key_created_while_servers_run_signs_within_seconds_and_a_revoked_one_
     while call(http, "GET", "/v1/billing/balance/nobody-0", key=key)[0] != 401:
         assert time.monotonic() < deadline + 10, "the revoked key kept working"
         time.sleep(0.25)
+
+
+def test_a_backend_mints_a_session_key_that_signs_for_its_user_only(http, service_key, alice):
+    user, user_key = alice
+    status, _, issued = call(http, "POST", "/v1/billing/admin/session-keys", {"user_id": user, "ttl_seconds": 600},
+                             key=service_key)
+    assert status == 200 and issued["scope"] == "user" and issued["user_id"] == user
+    session = SigningKey(issued["key_id"], issued["secret"])
+    assert call(http, "GET", f"/v1/billing/balance/{user}", key=session)[0] == 200  # no refresh needed: no row
+    assert call(http, "GET", f"/v1/billing/balance/{new_user()}", key=session)[0] == 403
+    assert call(http, "POST", "/v1/billing/admin/session-keys", {"user_id": user}, key=user_key)[0] == 403
+    status, _, body = call(http, "POST", "/v1/billing/admin/session-keys", {"user_id": user, "ttl_seconds": 90_000},
+                           key=service_key)
+    assert_error(status, body, 400, "INVALID_ARGUMENT", field="ttl_seconds")

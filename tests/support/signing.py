@@ -23,7 +23,7 @@ MASTER = MasterKey(bytes.fromhex(MASTER_KEY_HEX))
 
 
 @dataclass(frozen=True)
-class TestKey:
+class SigningKey:
     key_id: str
     secret: str
 
@@ -37,7 +37,7 @@ class TestKey:
         return (("authorization", f"Bearer {self.key_id}.{self.secret}"),)
 
 
-def create_key(database_url: str, scope: Scope, user_id: str | None = None, ttl: timedelta = timedelta(days=1)) -> TestKey:
+def create_key(database_url: str, scope: Scope, user_id: str | None = None, ttl: timedelta = timedelta(days=1)) -> SigningKey:
     now = datetime.now(timezone.utc)
     key = ApiKey(key_id=new_key_id(), scope=scope, user_id=user_id, expires_at=now + ttl)
 
@@ -46,24 +46,24 @@ def create_key(database_url: str, scope: Scope, user_id: str | None = None, ttl:
             await ApiKeyRepository(connection).add(key, now)
 
     asyncio.run(add())
-    return TestKey(key.key_id, MASTER.secret(key.key_id))
+    return SigningKey(key.key_id, MASTER.secret(key.key_id))
 
 
-_default_key: list[TestKey] = []
+_default_key: list[SigningKey] = []
 
 
-def set_default_key(key: TestKey) -> None:
+def set_default_key(key: SigningKey) -> None:
     """The key signed_channel() calls with (the e2e session's admin key)."""
     _default_key[:] = [key]
 
 
-def default_key() -> TestKey:
+def default_key() -> SigningKey:
     assert _default_key, "no default key: the e2e admin_key fixture sets it"
     return _default_key[0]
 
 
 class _Bearer(grpc.UnaryUnaryClientInterceptor):
-    def __init__(self, key: TestKey):
+    def __init__(self, key: SigningKey):
         self._metadata = key.bearer()
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
@@ -71,7 +71,7 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor):
         return continuation(details, request)
 
 
-def signed_channel(target: str, key: TestKey | None = None) -> grpc.Channel:
+def signed_channel(target: str, key: SigningKey | None = None) -> grpc.Channel:
     """A channel whose calls carry a bearer key (direct gRPC callers authenticate too)."""
     return grpc.intercept_channel(grpc.insecure_channel(target), _Bearer(key or default_key()))
 

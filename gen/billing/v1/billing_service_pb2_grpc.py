@@ -8,6 +8,7 @@ from billing.v1 import balance_pb2 as billing_dot_v1_dot_balance__pb2
 from billing.v1 import billing_service_pb2 as billing_dot_v1_dot_billing__service__pb2
 from billing.v1 import catalog_pb2 as billing_dot_v1_dot_catalog__pb2
 from billing.v1 import consumption_pb2 as billing_dot_v1_dot_consumption__pb2
+from billing.v1 import keys_pb2 as billing_dot_v1_dot_keys__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -80,6 +81,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_accounts__pb2.CreateGrantRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_accounts__pb2.CreateGrantResponse.FromString,
                 _registered_method=True)
+        self.CreateSessionKey = channel.unary_unary(
+                '/billing.v1.BillingService/CreateSessionKey',
+                request_serializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -137,6 +143,13 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSessionKey(self, request, context):
+        """For an app backend (service key): a short-lived user key to hand to its logged-in user's browser.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +192,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CreateGrant,
                     request_deserializer=billing_dot_v1_dot_accounts__pb2.CreateGrantRequest.FromString,
                     response_serializer=billing_dot_v1_dot_accounts__pb2.CreateGrantResponse.SerializeToString,
+            ),
+            'CreateSessionKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSessionKey,
+                    request_deserializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +417,33 @@ class BillingService:
             '/billing.v1.BillingService/CreateGrant',
             billing_dot_v1_dot_accounts__pb2.CreateGrantRequest.SerializeToString,
             billing_dot_v1_dot_accounts__pb2.CreateGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSessionKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CreateSessionKey',
+            billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.SerializeToString,
+            billing_dot_v1_dot_keys__pb2.CreateSessionKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,17 @@ class MasterKey:
         return "MasterKey(<hidden>)"
 
 
+class SessionKeyIssuer:
+    """service/ports.KeyIssuer on the master key."""
+
+    def __init__(self, master: MasterKey):
+        self._master = master
+
+    def session_key(self, user_id: str, expires_at: datetime) -> tuple[ApiKey, str]:
+        key = session_key(user_id, expires_at)
+        return key, self._master.secret(key.key_id)
+
+
 def new_key_id() -> str:
     return STORED_KEY_PREFIX + secrets.token_urlsafe(18)
 

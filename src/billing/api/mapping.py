@@ -17,7 +17,8 @@ from billing.service.catalog_view import CatalogView
 from billing.service.events import EventsPage
 from billing.service.results import ConsumeResult, GrantResult
 from billing.domain.usage import UsageSummary
-from billing.v1 import accounts_pb2, balance_pb2, catalog_pb2, consumption_pb2
+from billing.service.session_keys import IssuedKey
+from billing.v1 import accounts_pb2, balance_pb2, catalog_pb2, consumption_pb2, keys_pb2
 
 
 def rfc3339(instant: datetime) -> str:
@@ -188,4 +189,12 @@ def grant(result: GrantResult) -> accounts_pb2.CreateGrantResponse:
         totals=totals(result.totals),
         idempotency_key=result.idempotency_key,
         replayed=result.replayed,
+    )
+
+
+def session_key(issued: IssuedKey) -> keys_pb2.CreateSessionKeyResponse:
+    key = issued.key
+    return keys_pb2.CreateSessionKeyResponse(
+        key_id=key.key_id, secret=issued.secret, scope=str(key.scope), user_id=key.user_id or "",
+        expires_at=timestamp(key.expires_at),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from billing.api import mapping
-from billing.service import accounts, balance, batch_check, consume, events, grants, usage
+from billing.service import accounts, balance, batch_check, consume, events, grants, session_keys, usage
 from billing.service.catalog_view import catalog_in_currency, etag_matches
 from billing.service.dependencies import Dependencies
 from billing.v1 import billing_service_pb2_grpc, catalog_pb2
@@ -61,6 +61,9 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def CreateAccount(self, request, context):
         return mapping.account(await accounts.create_account(self._deps, request.user_id, request.plan_key))
+
+    async def CreateSessionKey(self, request, context):
+        return mapping.session_key(session_keys.create_session_key(self._deps, request.user_id, request.ttl_seconds))
 
     async def CreateGrant(self, request, context):
         key = request.idempotency_key or _metadata(context, "idempotency-key")

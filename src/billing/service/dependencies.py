@@ -9,7 +9,7 @@ from typing import Callable
 
 from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
-from billing.service.ports import Clock, Storage
+from billing.service.ports import Clock, KeyIssuer, Storage
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
 
@@ -26,3 +26,4 @@ class Dependencies:
     new_resume_token: Callable[[], str] = field(default=new_resume_token)
     resume_token_ttl: timedelta = RESUME_TOKEN_TTL
     account_gate: AccountGate = field(default_factory=AccountGate)
+    key_issuer: KeyIssuer | None = None  # None: this server mints no session keys (no master key)

@@ -52,6 +52,12 @@ class Authenticator(Protocol):
         ...
 
 
+class KeyIssuer(Protocol):
+    def session_key(self, user_id: str, expires_at: datetime) -> tuple[ApiKey, str]:
+        """A new user key for user_id, and its secret (shown once, stored nowhere)."""
+        ...
+
+
 class WalletRepository(Protocol):
     async def exists(self, account_id: str) -> bool: ...
 
