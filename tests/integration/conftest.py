@@ -138,6 +138,6 @@ def seed_bucket(deps):
                 source, seconds, expires_at=expires_at, now=now, event_type=event_type, reason=f"seeded {source}"
             )
 
-        return await change_wallet(deps, WalletChange(account_id, credit))
+        return await change_wallet(deps, WalletChange(account_id, credit, repeatable=True))
 
     return seed

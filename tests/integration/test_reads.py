@@ -31,7 +31,7 @@ async def credit_many(deps, user_id: str, count: int) -> None:
         for i in range(count):
             wallet.credit(Source.GIFT, 1, expires_at=None, now=now, event_type=EventType.ADJUSTMENT, reason=f"g{i}")
 
-    await change_wallet(deps, WalletChange(user_id, credit))
+    await change_wallet(deps, WalletChange(user_id, credit, repeatable=True))
 
 
 # --- usage ------------------------------------------------------------------------------------

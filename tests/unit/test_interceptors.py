@@ -64,8 +64,9 @@ async def test_a_call_without_an_id_gets_a_new_one_and_unsafe_ids_are_replaced()
         seen.append(REQUEST_ID.get())
 
     await chain(behavior, details())(None, AbortingContext())
-    await chain(behavior, details(**{"x-request-id": "bad\nid"}))(None, AbortingContext())
-    assert all(len(request_id) == 32 for request_id in seen) and seen[0] != seen[1]
+    for unsafe in ("bad\nid", "café", "a b", "x]" , "y" * 129):
+        await chain(behavior, details(**{"x-request-id": unsafe}))(None, AbortingContext())
+    assert all(len(request_id) == 32 for request_id in seen) and len(set(seen)) == len(seen)
 
 
 async def test_an_unexpected_error_is_internal_with_no_detail_leaked():

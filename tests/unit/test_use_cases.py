@@ -176,13 +176,13 @@ async def test_a_change_can_see_the_buckets_that_expired_inside_its_window(deps,
         wallet.credit(Source.SUBSCRIPTION, 600, expires_at=now + timedelta(hours=1), now=now,
                       event_type=EventType.SUBSCRIPTION_CREDIT, reason="period 1")
 
-    await change_wallet(deps, WalletChange(USER, credit_month))
+    await change_wallet(deps, WalletChange(USER, credit_month, repeatable=True))
     clock.set(clock.now() + timedelta(hours=2))  # the period ended an hour ago
 
     def sources(wallet, now):
         return sorted(str(b.source) for b in wallet.buckets), wallet.balance(now).totals.paid_seconds
 
-    recent = await change_wallet(deps, WalletChange(USER, sources, expired_since=clock.now() - timedelta(hours=3)))
-    current = await change_wallet(deps, WalletChange(USER, sources))
+    recent = await change_wallet(deps, WalletChange(USER, sources, expired_since=clock.now() - timedelta(hours=3), repeatable=True))
+    current = await change_wallet(deps, WalletChange(USER, sources, repeatable=True))
     assert recent == (["daily", "subscription", "welcome"], WELCOME)  # seen, worth nothing now
     assert current == (["daily", "welcome"], WELCOME)

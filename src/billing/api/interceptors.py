@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any, Awaitable, Callable, Mapping
 
 import grpc
@@ -27,6 +28,7 @@ from billing.domain.errors import BillingError
 from billing.service.ports import Authenticator, Unavailable
 
 log = logging.getLogger(__name__)
+_SAFE_REQUEST_ID = re.compile(f"[A-Za-z0-9._:-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -54,8 +56,9 @@ def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
 class RequestIdInterceptor(_UnaryInterceptor):
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
         sent = _metadata(details).get(REQUEST_ID_HEADER, "")
-        # An id from outside is kept only when it is a sane token: it ends up in every log line.
-        request_id = sent if 0 < len(sent) <= REQUEST_ID_MAX_LENGTH and sent.isprintable() else os.urandom(16).hex()
+        # An id from outside is kept only when it is a plain token: it is echoed in response
+        # metadata (where gRPC refuses non-ASCII) and written into every log line.
+        request_id = sent if _SAFE_REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
 
         async def with_request_id(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = REQUEST_ID.set(request_id)
@@ -75,6 +78,9 @@ class ErrorTranslationInterceptor(_UnaryInterceptor):
             try:
                 return await behavior(request, context)
             except BillingError as error:
+                if type(error) not in errors.STATUS_BY_ERROR:
+                    log.error("%s has no status in api/errors.py; answered as internal", type(error).__name__)
+                    await errors.abort_internal(context)
                 await errors.abort_with_error(context, error)
             except grpc.aio.AbortError:
                 raise

@@ -47,7 +47,7 @@ async def create_account(deps: Dependencies, account_id: str, plan_key: str) -> 
         )
 
     opening = Account(account_id=account_id, plan_key=plan.key, subscription_status=status, created_at=deps.clock.now())
-    return await change_wallet(deps, WalletChange(account_id, open_account, opens=opening))
+    return await change_wallet(deps, WalletChange(account_id, open_account, opens=opening, repeatable=True))
 
 
 def _credit_opening_grants(wallet: Wallet, plan: Plan, welcome_seconds: int, now: datetime) -> None:

@@ -4,6 +4,10 @@ Derived from the dataclass's own fields, so a field added to a result is stored 
 without a second list to keep in step. Supported field types: int, str, bool, datetime
 (ISO 8601), `X | None`, `tuple[X, ...]` and nested dataclasses. The result's `replayed` flag
 is not stored: decode() says whether the answer is a replay.
+
+Answers stored before a field was added lack it: a field added to a result (or to anything it
+holds) needs a default, which those replays get. tests/unit/test_answer_codec.py keeps answers
+as earlier versions stored them, and they must keep decoding.
 """
 
 from __future__ import annotations
@@ -96,5 +100,6 @@ def _decoder(hint: Any) -> _Convert:
     if dataclasses.is_dataclass(hint):
         fields = [(name, _decoder(field_hint)) for name, field_hint in _stored_fields(hint)]  # type: ignore[arg-type]
         make = typing.cast(Callable[..., Any], hint)
-        return lambda document: make(**{name: convert(document[name]) for name, convert in fields})
+        # A field missing from an older answer takes its default (the constructor's).
+        return lambda document: make(**{name: convert(document[name]) for name, convert in fields if name in document})
     raise TypeError(f"answers cannot store a {hint!r}")

@@ -1,4 +1,9 @@
-"""Consume: take AI time for one operation, exactly once per idempotency key."""
+"""Consume: take AI time for one operation, exactly once per idempotency key.
+
+A refusal (402) keeps today's daily bonus if it granted it, and issues a resume token in a
+transaction of its own, after the refusal: if that fails the client gets a 503 and its retry
+gets a new refusal and a new token (docs/decisions.md, "A refusal is written without a lock").
+"""
 
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ class UnitOfWork(Protocol):
 
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked
-        units of work only) or Unavailable."""
+        units of work only). A storage outage leaves the unit of work (`async with`) as Unavailable."""
         ...
 
     async def __aenter__(self) -> Self: ...

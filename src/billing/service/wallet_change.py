@@ -58,6 +58,14 @@ class WalletChange(Generic[R]):
     opens: Account | None = None  # created first when it does not exist (wallet.opened_now says so)
     # Also load the buckets that expired after this instant (a renewal reads the period just ended).
     expired_since: datetime | None = None
+    # Without an idempotency key, a change whose write committed but whose answer was lost (a
+    # connection that died under the statement) is applied again. Only a change that checks the
+    # wallet's own state first (today's bonus: once a day; opening: once per account) may say so.
+    repeatable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.idempotency is None and not self.repeatable:
+            raise ValueError("a wallet change needs an idempotency key, or must be repeatable")
 
 
 async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
@@ -107,9 +115,9 @@ async def _apply_or_keep_prepared(uow: UnitOfWork, wallet: Wallet, now: datetime
     try:
         return change.apply(wallet, now)
     except BillingError:
-        assert len(wallet.new_entries) == entries_before and wallet.account == account_before, (
-            "a refused change must leave the wallet as it found it"
-        )
+        if len(wallet.new_entries) != entries_before or wallet.account != account_before:
+            # Saving it would write a debit or credit without its answer: refuse to write at all.
+            raise RuntimeError("a refused change must leave the wallet as it found it") from None
         uow.wallets.save(wallet, now)
         await uow.commit()
         raise

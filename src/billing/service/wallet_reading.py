@@ -19,7 +19,7 @@ async def read_wallet(deps: Dependencies, account_id: str, now: datetime) -> Wal
         raise AccountNotFound(f"no account for user_id {account_id!r}", field="user_id")
     if wallet.daily_bonus_due_seconds(deps.catalog.plan(wallet.account.plan_key), now) == 0:
         return wallet
-    return await change_wallet(deps, WalletChange(account_id, _unchanged, prepare=grant_daily_bonus(deps.catalog)))
+    return await change_wallet(deps, WalletChange(account_id, _unchanged, prepare=grant_daily_bonus(deps.catalog), repeatable=True))
 
 
 def _unchanged(wallet: Wallet, now: datetime) -> Wallet:

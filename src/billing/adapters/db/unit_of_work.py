@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any, NoReturn
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from billing.adapters.db.coalescer import BatcherStopped
@@ -134,10 +133,15 @@ class PostgresUnitOfWork:
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self._connection is None:
-            self._connection = connection = await self._pool.getconn()
-            # Set either way: a pooled connection must not carry its previous user's mode
-            # (a transaction in autocommit would hold no lock and roll nothing back).
-            await connection.set_autocommit(not self.is_transaction)
+            connection = await self._pool.getconn()
+            try:
+                # Set either way: a pooled connection must not carry its previous user's mode
+                # (a transaction in autocommit would hold no lock and roll nothing back).
+                await connection.set_autocommit(not self.is_transaction)
+            except BaseException:
+                await self._pool.putconn(connection)
+                raise
+            self._connection = connection
         return self._connection
 
     async def __aenter__(self) -> PostgresUnitOfWork:

@@ -37,7 +37,7 @@ from billing.adapters.db.wallet_repository import (
 POOL_CHECK_WAIT_SECONDS = 2.0
 
 # A lone wallet's write failed on these: another writer got there first (or its self-check
-# found the stored wallet not as read); the use case retries them like a version conflict.
+# found the stored wallet not as read); the wallet-change path retries them like a version conflict.
 CONFLICT_FAILURES = (
     pg_errors.RaiseException, pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
 )

@@ -65,7 +65,8 @@ class WalletCodec:
             return None
         account = wallet.account
         new_buckets = [wallet.bucket(seq) for seq in wallet.new_bucket_seqs]
-        assert all(b.granted_at == now for b in new_buckets)
+        if any(b.granted_at != now for b in new_buckets):  # written as granted_at: must be this change's now
+            raise ValueError("a new bucket's granted_at is not the instant of the change that made it")
         # Entries are numbered in SQL from first_event_seq, in order; the domain numbered them the same way.
         first_event_seq = wallet.loaded_account.last_event_seq + 1
         assert [e.event_seq for e in wallet.new_entries] == list(range(first_event_seq, account.last_event_seq + 1))

@@ -68,7 +68,7 @@ WHERE i.account_id = %(account_id)s AND i.idempotency_key = %(idempotency_key)s
     # (none when null). Requests travel as one JSON document,
     # [{"request": i, "account_id", "idempotency_key", "now", "expired_since"?}]; every row
     # names its request. Concurrent requests share the statement (adapters/db/wallet_batcher.py);
-    # a lone request sends a document of one. Optimistic writes check the account version they read.
+    # a lone request sends a document of one. Unlocked writes check the account version they read.
     read_requests = f"""
 requests AS MATERIALIZED (
   SELECT r.{REQUEST}, r.account_id, r.idempotency_key, r.now, r.expired_since
