@@ -46,7 +46,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     template = ENVOY_TEMPLATE.read_text()
     config.write_text(render_envoy_config(
         template, listen_port=rest_port, grpc_port=grpc_port, admin_port=admin_port, cors_origin=DEFAULT_CORS_ORIGIN,
-        access_log=False,
+        admin_rest_port=free_port(), access_log=False,
     ))
     envoy = subprocess.Popen(
         [str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart", "--log-level", "error",

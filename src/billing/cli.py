@@ -61,6 +61,8 @@ def run() -> int:
             grpc_port=settings.grpc_port,
             admin_port=settings.envoy_admin_port,
             cors_origin=settings.cors_origin,
+            admin_rest_port=settings.admin_rest_port,
+            admin_rest_host=settings.admin_rest_host,
             edge_token=MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token(),
         )
     )

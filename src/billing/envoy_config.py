@@ -19,6 +19,7 @@ ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
 _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'
 _EDGE_TOKEN = r'(value:\s*)"[^"]*"(\s*\}\s*#\s*edge_token\b)'
+_ADMIN_REST_HOST = r'(address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*\d+\s*\}\s*#\s*admin_rest_port\b)'
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
 _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(?:\1[ -][^\n]*\n)*", re.MULTILINE)
 
@@ -43,6 +44,8 @@ def render_envoy_config(
     grpc_port: int,
     admin_port: int,
     cors_origin: str,
+    admin_rest_port: int,
+    admin_rest_host: str = "127.0.0.1",
     edge_token: str | None = None,
     access_log: bool = True,
 ) -> str:
@@ -54,9 +57,16 @@ def render_envoy_config(
     if not origin or any(ch.isspace() for ch in origin):
         raise ValueError(f"cors_origin must be one origin like https://app.example.com, got {cors_origin!r}")
     text = template_text
-    for marker, value in (("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_port", admin_port)):
+    ports = (
+        ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_port", admin_port),
+        ("admin_rest_port", admin_rest_port),
+    )
+    for marker, value in ports:
         port = _check_port(marker, value)
         text = _replace_once(_PORT_VALUE.replace("MARKER", marker), str(port), text, marker)
+    if not re.fullmatch(r"[0-9a-fA-F.:]+", admin_rest_host):
+        raise ValueError(f"admin_rest_host must be an IP address, got {admin_rest_host!r}")
+    text = _replace_once(_ADMIN_REST_HOST, admin_rest_host, text, "admin_rest_port")
     if not access_log:
         text, count = _ACCESS_LOG_BLOCK.subn("", text)
         if count != 1:

@@ -16,6 +16,8 @@ def _flag(name: str, default: bool) -> bool:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOG_PATH = REPO_ROOT / "catalog" / "catalog.json"
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+# gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
+LOOPBACK = "127.0.0.1"
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
@@ -27,6 +29,8 @@ class Settings:
     grpc_host: str
     grpc_port: int
     rest_port: int  # Envoy's REST listener (`billing run`)
+    admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
+    admin_rest_host: str
     envoy_admin_port: int
     cors_origin: str  # the one browser origin Envoy allows
     migrate_on_start: bool
@@ -50,9 +54,11 @@ class Settings:
             raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
         return cls(
             database_url=normalize_database_url(database_url),
-            grpc_host=os.environ.get("BILLING_GRPC_HOST", "0.0.0.0"),
+            grpc_host=os.environ.get("BILLING_GRPC_HOST", LOOPBACK),
             grpc_port=int(os.environ.get("BILLING_GRPC_PORT", "50051")),
             rest_port=int(os.environ.get("BILLING_REST_PORT", "8080")),
+            admin_rest_port=int(os.environ.get("BILLING_ADMIN_REST_PORT", "8081")),
+            admin_rest_host=os.environ.get("BILLING_ADMIN_REST_HOST", LOOPBACK),
             envoy_admin_port=int(os.environ.get("BILLING_ENVOY_ADMIN_PORT", "9901")),
             cors_origin=os.environ.get("BILLING_CORS_ORIGIN", DEFAULT_CORS_ORIGIN),
             migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),

@@ -100,6 +100,7 @@ class EnvoyProxy:
     admin_port: int
     config_path: Path
     log: Path
+    admin_rest_port: int  # the internal listener (admin paths)
 
 
 def _listener_answers(port: int) -> bool:
@@ -121,13 +122,14 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
 
     folder = tmp_path_factory.mktemp("envoy")
     listen_port, admin_port = free_port(), free_port()
-    proxy = EnvoyProxy(listen_port, admin_port, folder / "envoy.yaml", folder / "envoy.log")
+    proxy = EnvoyProxy(listen_port, admin_port, folder / "envoy.yaml", folder / "envoy.log", free_port())
     proxy.config_path.write_text(render_envoy_config(
         ENVOY_TEMPLATE.read_text(),
         listen_port=listen_port,
         grpc_port=billing_server.grpc_port,
         admin_port=admin_port,
         cors_origin=DEFAULT_CORS_ORIGIN,
+        admin_rest_port=proxy.admin_rest_port,
         edge_token=MASTER.edge_token(),
     ))
     argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn"]
@@ -168,10 +170,12 @@ class E2EStack:
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         key: SigningKey | None | bool = True,
+        browser_listener: bool = False,
     ) -> tuple[int, dict[str, str], bytes]:
         """One REST request through Envoy. `json` is encoded with content-type
         application/json; `body` sends raw bytes instead. Signed with the session's admin key
-        (key=True), another key, or not at all (key=None). Returns (status, headers
+        (key=True), another key, or not at all (key=None). Admin paths go to the internal listener,
+        as a backend sends them, unless browser_listener says otherwise. Returns (status, headers
         with lowercased names, repeated ones joined by ", ", body bytes)."""
         send_headers = dict(headers or {})
         if json is not None:
@@ -183,7 +187,9 @@ class E2EStack:
         signing_key = self.admin_key if key is True else key or None
         if signing_key is not None:
             send_headers = signing_key.rest_headers(method, path, body or b"") | send_headers
-        conn = httpclient.HTTPConnection("127.0.0.1", self.envoy.listen_port, timeout=HTTP_TIMEOUT)
+        internal = path.startswith("/v1/billing/admin/") and not browser_listener
+        port = self.envoy.admin_rest_port if internal else self.envoy.listen_port
+        conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
         try:
             conn.request(method, path, body=body, headers=send_headers)
             response = conn.getresponse()

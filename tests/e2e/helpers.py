@@ -17,9 +17,11 @@ def body_json(body: bytes):
     return json.loads(body.decode())
 
 
-def call(http, method: str, path: str, payload=None, headers=None, key=True):
+def call(http, method: str, path: str, payload=None, headers=None, key=True, browser_listener=False):
     """key: True signs with the session's admin key, None sends no signature, or a SigningKey."""
-    status, reply_headers, body = http(method, path, json=payload, headers=headers, key=key)
+    status, reply_headers, body = http(
+        method, path, json=payload, headers=headers, key=key, browser_listener=browser_listener
+    )
     return status, reply_headers, (body_json(body) if body else None)
 
 

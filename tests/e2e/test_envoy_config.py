@@ -34,8 +34,8 @@ def test_rendered_config_validates(tmp_path):
     config = tmp_path / "envoy.yaml"
     config.write_text(render_envoy_config(
         ENVOY_TEMPLATE.read_text(),
-        listen_port=free_port(), grpc_port=free_port(), admin_port=free_port(),
-        cors_origin="https://app.example.com",
+        listen_port=free_port(), grpc_port=free_port(), admin_port=free_port(), admin_rest_port=free_port(),
+        cors_origin="https://app.example.com", edge_token="abc123",
     ))
     result = _validate(config)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -51,25 +51,32 @@ def test_render_rewrites_exactly_the_marked_values():
     assert f'exact: "{DEFAULT_CORS_ORIGIN}"' in template
     rendered = render_envoy_config(
         template, listen_port=18080, grpc_port=15051, admin_port=19901, cors_origin="https://a.example",
+        admin_rest_port=18081, admin_rest_host="0.0.0.0", edge_token="abc123",
     )
     assert "port_value: 18080}  # listen_port" in rendered
     assert "port_value: 15051}  # grpc_port" in rendered
     assert "port_value: 19901}  # admin_port" in rendered
     assert 'exact: "https://a.example"  # cors_origin' in rendered
+    assert "{address: 0.0.0.0, port_value: 18081}  # admin_rest_port" in rendered
+    assert 'value: "abc123"}  # edge_token' in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 4 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 6 and len(template.splitlines()) == len(rendered.splitlines())
 
 
 @pytest.mark.parametrize("kwargs", [
     {"listen_port": 0}, {"grpc_port": 70000}, {"admin_port": "9901"}, {"cors_origin": ""},
-    {"cors_origin": "http://a http://b"},
+    {"cors_origin": "http://a http://b"}, {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
+    {"edge_token": "a b"},
 ])
 def test_render_rejects_bad_values(kwargs):
-    args = {"listen_port": 8080, "grpc_port": 50051, "admin_port": 9901, "cors_origin": DEFAULT_CORS_ORIGIN}
+    args = {"listen_port": 8080, "grpc_port": 50051, "admin_port": 9901, "cors_origin": DEFAULT_CORS_ORIGIN,
+            "admin_rest_port": 8081}
     with pytest.raises(ValueError):
         render_envoy_config(ENVOY_TEMPLATE.read_text(), **{**args, **kwargs})
 
 
 def test_render_requires_the_markers():
     with pytest.raises(ValueError, match="listen_port"):
-        render_envoy_config("admin: {}\n", listen_port=1, grpc_port=2, admin_port=3, cors_origin="http://x")
+        render_envoy_config(
+            "admin: {}\n", listen_port=1, grpc_port=2, admin_port=3, cors_origin="http://x", admin_rest_port=4
+        )

@@ -114,3 +114,13 @@ def test_a_backend_mints_a_session_key_that_signs_for_its_user_only(http, servic
     status, _, body = call(http, "POST", "/v1/billing/admin/session-keys", {"user_id": user, "ttl_seconds": 90_000},
                            key=service_key)
     assert_error(status, body, 400, "INVALID_ARGUMENT", field="ttl_seconds")
+
+
+def test_admin_paths_are_not_served_on_the_browser_listener(http, e2e):
+    grant = {"user_id": new_user(), "source": "gift", "seconds": 60, "reason": "", "idempotency_key": uuid.uuid4().hex}
+    for path, payload in (("/v1/billing/admin/grants", grant), ("/v1/billing/admin/session-keys", {"user_id": "u"})):
+        status, _, body = call(http, "POST", path, payload, browser_listener=True)
+        assert_error(status, body, 404, "NOT_FOUND")
+    status, headers, _ = http("OPTIONS", "/v1/billing/admin/grants", key=None, headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in headers  # no CORS on the internal listener
