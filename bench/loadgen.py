@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.http1_client import ConnectionPool, HttpConnection
-from bench.load_requests import RUN_ID_PATTERN, GRPC_METHODS, PROTOCOLS, SCENARIOS, make_request_builder
+from bench.load_requests import RUN_ID_PATTERN, GRPC_METHODS, PROTOCOLS, SCENARIOS, make_request_builder, signing
 from bench.load_stats import cpu_seconds, latency_summary
 
 DEFAULT_GRPC_CHANNELS = 4
@@ -154,10 +154,12 @@ async def _grpc_sender(cfg: LoadConfig, build: Callable[[], bytes]):
     count = len(calls)
     timeout = cfg.timeout_s
     rpc_error = grpc.aio.AioRpcError
+    authorization = os.environ.get("BENCH_GRPC_AUTHORIZATION", "")  # a backend key (bench/stack.py)
+    metadata = (("authorization", authorization),) if authorization else None
 
     async def send(slot: int) -> str | None:
         try:
-            await calls[slot % count](build(), timeout=timeout)
+            await calls[slot % count](build(), timeout=timeout, metadata=metadata)
         except rpc_error as exc:
             return f"{exc.code().name}: {exc.details()}"
         except Exception as exc:  # noqa: BLE001
@@ -288,6 +290,9 @@ async def run_load(cfg: LoadConfig) -> dict:
     cfg.validate()
     host, port = cfg.host_port()
     build = make_request_builder(cfg.protocol, cfg.scenario, f"{host}:{port}", cfg.accounts, cfg.account_offset, cfg.run_id)
+    key_id, secret = os.environ.get("BENCH_KEY_ID", ""), os.environ.get("BENCH_KEY_SECRET", "")
+    if cfg.protocol == "rest" and key_id and secret:
+        build = signing(build, key_id, secret)  # as a client must (README, "Signing requests")
     make_sender = _grpc_sender if cfg.protocol == "grpc" else _rest_sender
     send, close = await make_sender(cfg, build)
     rec = _Recorder()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import grpc_loadgen, loadgen, pgbench_script, report
+from bench import authorization_cost, grpc_loadgen, loadgen, pgbench_script, report
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
@@ -250,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     results = run_scenarios(args, url, args.accounts, logs, small_url)
     violations = asyncio.run(find_violations_in_database(url)) + asyncio.run(find_violations_in_database(small_url))
     summary = report.summarize(baseline, results, violations)
+    signature_check_us = authorization_cost.microseconds_per_check()
+    print(f"signature check (server CPU per signed request, in-process): {signature_check_us:.1f} us", flush=True)
     document = {
         "started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()}, "settings": vars(args),
         "baseline": baseline, "results": results, "summary": summary, "invariant_violations": violations[:20],
+        "signature_check_us": signature_check_us,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / started_at.strftime("%Y-%m-%dT%H%M%SZ")

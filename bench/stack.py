@@ -9,9 +9,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from billing.adapters.db.migrate import upgrade_to_head
+from billing.domain.auth import Scope
 from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN
 from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
+from tests.support.signing import MASTER, create_key
 
 START_TIMEOUT_S = 40
 
@@ -24,6 +27,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     so the gRPC load generator balances over them as a client-side balancer would.
     """
     logs.mkdir(parents=True, exist_ok=True)
+    sign_as_clients_do(database_url)
     grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
     worker_ports = [free_port() for _ in range(workers)] if workers > 1 else []
     env = os.environ | {
@@ -33,9 +37,6 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
         "BILLING_WORKER_PORTS": ",".join(map(str, worker_ports)),
         "BILLING_MIGRATE_ON_START": "0",
         "BILLING_LOG_LEVEL": "WARNING",
-        # Not yet: the load generators (wrk's Lua, the compiled gRPC client) do not sign their
-        # requests. Signing on in the benchmark is the next step of issue 10 (docs/performance.md).
-        "BILLING_AUTHENTICATION": "off",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT,
@@ -46,7 +47,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     template = ENVOY_TEMPLATE.read_text()
     config.write_text(render_envoy_config(
         template, listen_port=rest_port, grpc_port=grpc_port, admin_port=admin_port, cors_origin=DEFAULT_CORS_ORIGIN,
-        admin_rest_port=free_port(), access_log=False,
+        admin_rest_port=free_port(), edge_token=MASTER.edge_token(), access_log=False,
     ))
     envoy = subprocess.Popen(
         [str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart", "--log-level", "error",
@@ -66,6 +67,17 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     finally:
         stop_process(envoy)
         stop_process(server, timeout=20)
+
+
+def sign_as_clients_do(database_url: str) -> None:
+    """A service key for the load generators, in the environment they read: REST requests are
+    signed (wrk's Lua, bench/loadgen.py), gRPC calls carry the key as a bearer token. The server
+    inherits the master key (tests.support.signing sets BILLING_MASTER_KEY)."""
+    upgrade_to_head(database_url)  # datasets built before a migration get it (api_keys)
+    key = create_key(database_url, Scope.SERVICE)
+    os.environ.update(
+        BENCH_KEY_ID=key.key_id, BENCH_KEY_SECRET=key.secret, BENCH_GRPC_AUTHORIZATION=key.bearer()[0][1],
+    )
 
 
 def _children(pid: int) -> list[int]:

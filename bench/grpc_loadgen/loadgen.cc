@@ -503,6 +503,8 @@ class Runner {
     call->slot = slot;
     call->measured = measured;
     call->ctx.set_deadline(gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), timeout_));
+    // The server authenticates direct gRPC callers: a backend key as a bearer token (bench/stack.py).
+    if (!authorization_.empty()) call->ctx.AddMetadata("authorization", authorization_);
     const std::string& bytes = build_.Build();
     grpc::Slice slice(bytes.data(), bytes.size());
     grpc::ByteBuffer request(&slice, 1);
@@ -613,6 +615,7 @@ class Runner {
   RequestBuilder build_;
   std::string method_;
   gpr_timespec timeout_;
+  std::string authorization_ = std::getenv("BENCH_GRPC_AUTHORIZATION") ? std::getenv("BENCH_GRPC_AUTHORIZATION") : "";
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
   grpc::CompletionQueue cq_;
   std::unordered_set<Call*> inflight_;  // open loop only: for max_inflight and the drain's cancel

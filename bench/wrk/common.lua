@@ -5,6 +5,7 @@
 -- Environment: BENCH_ACCOUNTS (N, default 200), BENCH_ACCOUNT_OFFSET (default 0):
 -- each request picks an account at random in [offset+1, offset+N]; BENCH_RUN_ID
 -- prefixes the idempotency keys (default: random), which are run-thread-counter.
+-- BENCH_KEY_ID and BENCH_KEY_SECRET, when set, sign every request (hmac.lua) as a client must.
 --
 -- wrk runs setup() and done() in its main Lua state and init()/request() in one state
 -- per thread; setup() numbers the threads (thread:set copies into the thread's state).
@@ -32,30 +33,42 @@ end
 
 local counter = 0
 local key_prefix = ""
-local head = ""
+local host = ""
+local signer = nil
+local sha256_hex = nil
+local key_id = os.getenv("BENCH_KEY_ID") or ""
+
+-- The X-HMAC-* header lines for one request ("" when the run does not sign).
+local function signature(method, path, body)
+  if signer == nil then return "" end
+  local stamp = tostring(os.time())
+  local mac = signer(method .. "\n" .. path .. "\n" .. stamp .. "\n" .. sha256_hex(body))
+  return "X-HMAC-Key-Id: " .. key_id .. "\r\nX-HMAC-Timestamp: " .. stamp .. "\r\nX-HMAC-Signature: " .. mac .. "\r\n"
+end
 
 function init(args)
   -- thread_id and run_id are globals set by setup() before init() runs.
   math.randomseed(os.time() * 1000 + (thread_id or 0) * 7919 + math.floor(os.clock() * 1e6))
   key_prefix = (run_id or "wrk") .. "-" .. tostring(thread_id or 0) .. "-"
-  local host = wrk.headers["Host"] or wrk.host
-  if bench.method == "GET" then
-    head = "GET " .. bench.path
-    bench.tail = " HTTP/1.1\r\nHost: " .. host .. "\r\n\r\n"
-  else
-    head = bench.method .. " " .. bench.path .. " HTTP/1.1\r\nHost: " .. host
-      .. "\r\nContent-Type: application/json\r\nContent-Length: "
+  host = wrk.headers["Host"] or wrk.host
+  local secret = os.getenv("BENCH_KEY_SECRET") or ""
+  if key_id ~= "" and secret ~= "" then
+    local hmac = dofile((os.getenv("BENCH_WRK_DIR") or "bench/wrk") .. "/hmac.lua")
+    signer, sha256_hex = hmac.hmac_signer(secret), hmac.sha256_hex
   end
 end
 
 function request()
   local uid = tostring(offset + math.random(accounts))
   if bench.method == "GET" then
-    return head .. uid .. bench.tail
+    local path = bench.path .. uid
+    return "GET " .. path .. " HTTP/1.1\r\nHost: " .. host .. "\r\n" .. signature("GET", path, "") .. "\r\n"
   end
   counter = counter + 1
   local body = bench.build(uid, key_prefix .. counter)
-  return head .. #body .. "\r\n\r\n" .. body
+  return bench.method .. " " .. bench.path .. " HTTP/1.1\r\nHost: " .. host
+    .. "\r\nContent-Type: application/json\r\n" .. signature(bench.method, bench.path, body)
+    .. "Content-Length: " .. #body .. "\r\n\r\n" .. body
 end
 
 function done(summary, latency, requests)
