@@ -24,7 +24,7 @@ from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
-from billing.api.request_ids import RequestIdLogFilter
+from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
 from billing.domain.auth import ApiKey
 from billing.service.dependencies import Dependencies
@@ -140,12 +140,9 @@ async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]
         return await ApiKeyRepository(connection).usable(now)
 
 
-def configure_logging(level: str) -> None:
-    """Every line names the call it was written for (request_ids.py), or "-" outside one."""
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+def configure_logging(level: str, log_format: str = "json") -> None:
+    """One JSON object per line, or text (api/logs.py); every line names its call (request_ids.py)."""
+    logging.basicConfig(level=level, handlers=[log_handler(log_format)])
 
 
 def _exit_cleanly(signum, frame) -> None:
@@ -157,7 +154,7 @@ def main() -> None:
     # clean exit, not a death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_environment()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         from billing.supervisor import run_workers
 

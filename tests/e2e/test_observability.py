@@ -1,14 +1,16 @@
-"""Observability of the running server: /metrics after REST calls."""
+"""Observability of the running server: /metrics after REST calls, and its log lines as JSON."""
 
 from __future__ import annotations
 
+import collections
+import json
 import re
 import socket
 import time
 import urllib.request
 import uuid
 
-from tests.e2e.helpers import call, create_account, new_user
+from tests.e2e.helpers import RFC3339_UTC, call, create_account, new_user
 from tests.support.processes import free_port, start_billing_server, stop_process
 
 SERVICE = "billing.v1.BillingService"
@@ -110,3 +112,15 @@ def test_each_worker_serves_its_own_metrics_port(e2e, tmp_path):
             assert value(_scrape_when_up(port), "billing_db_pool_max_connections") == 16
     finally:
         assert stop_process(server.process, timeout=30) == 0
+
+
+def test_the_server_logs_one_json_object_per_line(e2e, http):
+    assert call(http, "GET", f"/v1/billing/balance/{new_user()}")[0] == 404  # a refusal the client handles: no line
+    entries = [json.loads(line) for line in e2e.server.stderr_log.read_text().splitlines()]
+    assert entries, "the server logs at least its start"
+    for entry in entries:
+        assert {"timestamp", "level", "logger", "message", "request_id"} <= set(entry)
+        assert RFC3339_UTC.match(entry["timestamp"])
+    assert any("listening" in entry["message"] for entry in entries)
+    per_call = collections.Counter(entry["request_id"] for entry in entries if entry["request_id"])
+    assert all(lines == 1 for lines in per_call.values()), per_call  # a call writes one line at most
