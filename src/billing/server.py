@@ -22,8 +22,9 @@ from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
 from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.db.wallet_batcher import WalletBatcher
-from billing.api.interceptors import interceptor_chain
-from billing.api.request_ids import RequestIdLogFilter
+from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
+from billing.api.interceptors import RpcMetrics, interceptor_chain
+from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
 from billing.domain.auth import ApiKey
 from billing.service.dependencies import Dependencies
@@ -39,10 +40,10 @@ SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
 
 
 def create_server(
-    servicer: BillingServicer, address: str, authenticator: Authenticator | None
+    servicer: BillingServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     server = grpc.aio.server(
-        interceptors=interceptor_chain(authenticator),
+        interceptors=interceptor_chain(authenticator, metrics),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -66,11 +67,14 @@ async def serve(settings: Settings) -> None:
         await asyncio.to_thread(upgrade_to_head, settings.database_url)
     catalog, fingerprint = load_catalog(settings.catalog_path)
     pool = await open_pool(settings.database_url, settings.database_pool_size)
-    batcher = WalletBatcher(pool) if settings.group_commit else None
+    metrics = PrometheusMetrics()
+    metrics.watch_pool(pool.get_stats)
+    batcher = WalletBatcher(pool, observe_batch=metrics.observe_batch) if settings.group_commit else None
     clock = SystemClock()
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     deps = Dependencies(
-        storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, key_issuer=SessionKeyIssuer(master)
+        storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, key_issuer=SessionKeyIssuer(master),
+        metrics=metrics,
     )
     authenticator = None
     if settings.require_signatures:
@@ -78,8 +82,10 @@ async def serve(settings: Settings) -> None:
         await refresh_or_keep(authenticator)  # the keys that exist now sign from the first request on
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator
+        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
+        metrics=metrics,
     )
+    endpoint = _start_metrics_endpoint(metrics, settings)
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
         server.add_insecure_port(f"{settings.grpc_host}:{settings.worker_port}")
@@ -110,6 +116,23 @@ async def serve(settings: Settings) -> None:
             batcher.reads, batcher.writes, batcher.batches.batches,
         )
     await pool.close()
+    if endpoint is not None:
+        endpoint.stop()
+
+
+def _start_metrics_endpoint(metrics: PrometheusMetrics, settings: Settings) -> MetricsEndpoint | None:
+    """/metrics on its own port; one that cannot be bound costs the metrics, not the service
+    (Prometheus reports the target down)."""
+    if not settings.metrics_port:
+        return None
+    try:
+        endpoint = MetricsEndpoint.start(metrics.registry, settings.metrics_host, settings.metrics_port)
+    except OSError as error:
+        log.error("metrics: cannot listen on %s:%d (%s); serving without /metrics",
+                  settings.metrics_host, settings.metrics_port, error)
+        return None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, endpoint.port)
+    return endpoint
 
 
 async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]:
@@ -117,12 +140,9 @@ async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]
         return await ApiKeyRepository(connection).usable(now)
 
 
-def configure_logging(level: str) -> None:
-    """Every line names the call it was written for (request_ids.py), or "-" outside one."""
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+def configure_logging(level: str, log_format: str = "json") -> None:
+    """One JSON object per line, or text (api/logs.py); every line names its call (request_ids.py)."""
+    logging.basicConfig(level=level, handlers=[log_handler(log_format)])
 
 
 def _exit_cleanly(signum, frame) -> None:
@@ -134,7 +154,7 @@ def main() -> None:
     # clean exit, not a death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_environment()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         from billing.supervisor import run_workers
 

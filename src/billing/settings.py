@@ -21,6 +21,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
+LOG_FORMATS = ("json", "text")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Settings:
     require_signatures: bool  # every call but the catalog must be signed by a usable key
     master_key_path: Path  # keys' secrets derive from it (BILLING_MASTER_KEY, hex, takes precedence)
     master_key_hex: str | None
+    metrics_host: str  # Prometheus /metrics (BILLING_METRICS_HOST, loopback by default)
+    metrics_port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves metrics_port + i
+    log_format: str  # "json" (one object per line) or "text" (for a terminal)
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -73,6 +77,9 @@ class Settings:
             require_signatures=os.environ.get("BILLING_AUTHENTICATION", "signatures") != "off",
             master_key_path=Path(os.environ.get("BILLING_MASTER_KEY_FILE", str(DEFAULT_MASTER_KEY_PATH))),
             master_key_hex=os.environ.get("BILLING_MASTER_KEY") or None,
+            metrics_host=os.environ.get("BILLING_METRICS_HOST", LOOPBACK),
+            metrics_port=int(os.environ.get("BILLING_METRICS_PORT", "9464")),
+            log_format=os.environ.get("BILLING_LOG_FORMAT", "json").strip().lower(),
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line
@@ -86,6 +93,10 @@ class Settings:
             raise SystemExit(
                 f"BILLING_DB_POOL_SIZE must be at least {minimum} (it is {self.database_pool_size})"
             )
+        if self.log_format not in LOG_FORMATS:
+            raise SystemExit(f"BILLING_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (it is {self.log_format!r})")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SystemExit(f"BILLING_METRICS_PORT must be a port number or 0 (it is {self.metrics_port})")
 
 
 def configured_database_url() -> str | None:

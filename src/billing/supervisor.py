@@ -22,9 +22,16 @@ def run_workers(settings: Settings) -> int:
     env = os.environ | {"BILLING_WORKERS": "1", "BILLING_MIGRATE_ON_START": "0"}
     assert not settings.worker_ports or len(settings.worker_ports) == settings.workers, "one private port per worker"
     private_ports = settings.worker_ports or (0,) * settings.workers
+    # Each worker has its own metrics registry, so its own /metrics port: base, base + 1, ...
     workers = [
-        subprocess.Popen([sys.executable, "-m", "billing.server"], env=env | {"BILLING_WORKER_PORT": str(port)})
-        for port in private_ports
+        subprocess.Popen(
+            [sys.executable, "-m", "billing.server"],
+            env=env | {
+                "BILLING_WORKER_PORT": str(port),
+                "BILLING_METRICS_PORT": str(settings.metrics_port + index if settings.metrics_port else 0),
+            },
+        )
+        for index, port in enumerate(private_ports)
     ]
 
     stop_requested = []

@@ -77,6 +77,17 @@ async def test_concurrent_consumes_of_different_accounts_share_statements(deps, 
         await assert_ledger_balanced(account_id)
 
 
+async def test_each_batch_reports_its_size_once(pool, deps, accounts):
+    sizes: list[int] = []
+    observed = WalletBatcher(pool, observe_batch=sizes.append)
+    try:
+        now = deps.clock.now()
+        await asyncio.gather(*(observed.read(WalletRead(a, now)) for a in accounts * 2))
+    finally:
+        await observed.close()
+    assert sum(sizes) == len(accounts) * 2 and len(sizes) == observed.batches.batches
+
+
 async def test_a_stale_wallet_is_not_saved_and_the_rest_of_its_batch_is(
     deps, batcher, accounts, ledger_rows, assert_ledger_balanced
 ):

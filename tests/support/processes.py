@@ -72,6 +72,7 @@ class BillingServer:
     grpc_target: str
     stdout_log: Path
     stderr_log: Path
+    metrics_port: int = 0  # its Prometheus /metrics (with BILLING_WORKERS=N: the first worker's)
 
 
 def start_billing_server(
@@ -81,7 +82,7 @@ def start_billing_server(
 
     BILLING_E2E_SERVER_CMD (shell words) replaces the command, e.g. to run against a stub.
     """
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     target = f"127.0.0.1:{port}"
     command = os.environ.get("BILLING_E2E_SERVER_CMD")
     argv = shlex.split(command) if command else [str(PYTHON), "-m", "billing.server"]
@@ -91,6 +92,8 @@ def start_billing_server(
         "BILLING_GRPC_PORT": str(port),
         "BILLING_MIGRATE_ON_START": "1" if migrate else "0",
         "PYTHONUNBUFFERED": "1",
+        # Servers of one test run side by side: each its own metrics port (not the default 9464).
+        "BILLING_METRICS_PORT": str(metrics_port),
         **(extra_env or {}),
     }
     logs.mkdir(parents=True, exist_ok=True)
@@ -107,4 +110,4 @@ def start_billing_server(
                 [stderr_log, stdout_log],
             )
         time.sleep(0.2)
-    return BillingServer(proc, port, target, stdout_log, stderr_log)
+    return BillingServer(proc, port, target, stdout_log, stderr_log, int(env["BILLING_METRICS_PORT"]))

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 SERVICE = Path(__file__).resolve().parents[2] / "src" / "billing" / "service"
-FORBIDDEN = ("billing.adapters", "billing.api", "billing.v1", "grpc", "psycopg", "sqlalchemy", "stripe", "google.protobuf")
+FORBIDDEN = (
+    "billing.adapters", "billing.api", "billing.v1", "grpc", "psycopg", "sqlalchemy", "stripe", "google.protobuf",
+    "prometheus_client",
+)
 
 
 def _imports(path: Path) -> list[str]:
@@ -42,3 +45,17 @@ def test_settings_import_no_adapter():
     """Adapters take their configuration (the catalog path, say) from Settings, not the other way round."""
     settings = SERVICE.parent / "settings.py"
     assert [name for name in _imports(settings) if name.startswith("billing.")] == []
+
+
+SOURCE = SERVICE.parent
+METRICS_ADAPTER = SOURCE / "adapters" / "metrics.py"
+
+
+def test_only_the_metrics_adapter_imports_prometheus_client():
+    """Use cases count through the Metrics port, the interceptor through RpcMetrics; server.py composes."""
+    importers = {
+        path.relative_to(SOURCE).as_posix()
+        for path in SOURCE.rglob("*.py")
+        if any(name.startswith("prometheus_client") for name in _imports(path))
+    }
+    assert importers == {METRICS_ADAPTER.relative_to(SOURCE).as_posix()}

@@ -43,3 +43,21 @@ def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     settings = Settings.from_environment()
     assert (settings.rest_port, settings.envoy_admin_port, settings.cors_origin) == (18080, 19901, "https://app.example")
+
+
+def test_metrics_listen_on_loopback_9464_unless_told_otherwise(environment):
+    settings = Settings.from_environment()
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9464)
+    environment.setenv("BILLING_METRICS_HOST", "0.0.0.0")
+    environment.setenv("BILLING_METRICS_PORT", "0")  # no endpoint
+    settings = Settings.from_environment()
+    assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 0)
+
+
+def test_logs_are_json_unless_text_is_asked_for(environment):
+    assert Settings.from_environment().log_format == "json"
+    environment.setenv("BILLING_LOG_FORMAT", "TEXT")
+    assert Settings.from_environment().log_format == "text"
+    environment.setenv("BILLING_LOG_FORMAT", "xml")
+    with pytest.raises(SystemExit, match="BILLING_LOG_FORMAT must be one of json, text"):
+        Settings.from_environment()

@@ -1,6 +1,9 @@
 """The gRPC server's interceptor chain: what every BillingService call goes through.
 
 Outermost first (server.py passes them in this order):
+0. MetricsInterceptor (when the server has metrics): every call's method, final status code
+   and handling time. Outside error translation, so it sees the code the client gets: an
+   aborted call by its abort's code, a cancelled one as CANCELLED or DEADLINE_EXCEEDED.
 1. RequestIdInterceptor: the call's id (Envoy's x-request-id, or a new one) for every log
    line written while it runs (request_ids.py) and for its error answers.
 2. ErrorTranslationInterceptor: the one place errors become statuses (errors.py): the use
@@ -13,10 +16,12 @@ Streaming methods (health watch, reflection) pass through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
-from typing import Any, Awaitable, Callable, Mapping
+from time import perf_counter
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 import grpc
 
@@ -51,6 +56,50 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
 
 def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
     return {key: value for key, value in details.invocation_metadata or () if isinstance(value, str)}
+
+
+class RpcMetrics(Protocol):
+    """Where the metrics interceptor records calls (adapters/metrics.py: Prometheus)."""
+
+    def rpc_observer(self, method: str) -> Callable[[str, float], None]:
+        """The recorder of one method (a full gRPC method name, from the server's own handlers):
+        called once per call with the status code's name and the handling time in seconds.
+        Resolved once per call, so it should be cached by the implementation."""
+        ...
+
+
+class MetricsInterceptor(_UnaryInterceptor):
+    def __init__(self, metrics: RpcMetrics):
+        self._metrics = metrics
+
+    def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
+        observe = self._metrics.rpc_observer(details.method)
+
+        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = perf_counter()
+            try:
+                response = await behavior(request, context)
+            except grpc.aio.AbortError:
+                code = context.code()
+                observe(code.name if code is not None else "UNKNOWN", perf_counter() - started)
+                raise
+            except asyncio.CancelledError:
+                observe(_cancellation_code(context), perf_counter() - started)
+                raise
+            except BaseException:
+                observe("UNKNOWN", perf_counter() - started)  # what gRPC answers for an escaped exception
+                raise
+            code = context.code()  # set by the servicer (rare), else None: OK
+            observe("OK" if code is None else code.name, perf_counter() - started)
+            return response
+
+        return measured
+
+
+def _cancellation_code(context: grpc.aio.ServicerContext) -> str:
+    """The client went away, or its deadline passed (gRPC cancels the handler either way)."""
+    remaining = context.time_remaining()
+    return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
 
 
 class RequestIdInterceptor(_UnaryInterceptor):
@@ -113,10 +162,13 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         return authenticated
 
 
-def interceptor_chain(authenticator: Authenticator | None) -> list[grpc.aio.ServerInterceptor]:
+def interceptor_chain(
+    authenticator: Authenticator | None, metrics: RpcMetrics | None = None
+) -> list[grpc.aio.ServerInterceptor]:
     """Without an authenticator (until signed requests land) the slot stays empty: a layer that
-    lets everyone through would cost every call and check nothing."""
-    chain: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor(), ErrorTranslationInterceptor()]
+    lets everyone through would cost every call and check nothing. Likewise without metrics."""
+    chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(metrics)] if metrics is not None else []
+    chain += [RequestIdInterceptor(), ErrorTranslationInterceptor()]
     if authenticator is not None:
         chain.append(AuthenticationInterceptor(authenticator))
     return chain

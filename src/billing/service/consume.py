@@ -51,9 +51,14 @@ async def consume(
         resume=ResumeTokenUse(resume_token, operation) if resume_token else None,
     )
     try:
-        return await change_wallet(deps, change)
+        result = await change_wallet(deps, change)
     except InsufficientAiTime as short:
-        raise await _offer_resume(deps, account_id, operation, seconds, resume_token, short) from None
+        refusal = await _offer_resume(deps, account_id, operation, seconds, resume_token, short)
+        deps.metrics.refused(operation)  # counted once the 402 is what the client gets
+        raise refusal from None
+    if not result.replayed:
+        deps.metrics.consumed(operation, seconds)
+    return result
 
 
 async def _offer_resume(

@@ -9,7 +9,7 @@ from typing import Callable
 
 from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
-from billing.service.ports import Clock, KeyIssuer, Storage
+from billing.service.ports import Clock, KeyIssuer, Metrics, NoMetrics, Storage
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
 
@@ -27,3 +27,4 @@ class Dependencies:
     resume_token_ttl: timedelta = RESUME_TOKEN_TTL
     account_gate: AccountGate = field(default_factory=AccountGate)
     key_issuer: KeyIssuer | None = None  # None: this server mints no session keys (no master key)
+    metrics: Metrics = field(default_factory=NoMetrics)

@@ -43,6 +43,53 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+# The label values a metric may carry: fixed sets, so no request can mint new time series.
+# The authenticator names why it refused a caller (signed requests, issue 10):
+AUTH_FAILURE_REASONS = (
+    "missing_credentials", "malformed", "stale_timestamp", "unknown_key", "expired_key", "revoked_key",
+    "bad_signature", "forbidden_scope",
+)
+# What became of a payment provider's webhook delivery (the Stripe work):
+WEBHOOK_OUTCOMES = ("processed", "duplicate", "ignored", "bad_signature", "invalid", "failed")
+
+
+class Metrics(Protocol):
+    """What the use cases count (adapters/metrics.py: Prometheus; NoMetrics: nothing). Called on
+    the request path, so an implementation must be cheap and must never raise."""
+
+    def consumed(self, operation: str, seconds: int) -> None:
+        """A Consume took `seconds` of AI time for `operation` (a replay takes nothing and is not counted)."""
+        ...
+
+    def refused(self, operation: str) -> None:
+        """A Consume was refused for insufficient AI time (the 402)."""
+        ...
+
+    def auth_failed(self, reason: str) -> None:
+        """A caller was refused by the authenticator; `reason` is one of AUTH_FAILURE_REASONS."""
+        ...
+
+    def webhook(self, outcome: str) -> None:
+        """A webhook delivery was handled; `outcome` is one of WEBHOOK_OUTCOMES."""
+        ...
+
+
+class NoMetrics:
+    """Counts nothing: the default of Dependencies (tests, tools)."""
+
+    def consumed(self, operation: str, seconds: int) -> None:
+        pass
+
+    def refused(self, operation: str) -> None:
+        pass
+
+    def auth_failed(self, reason: str) -> None:
+        pass
+
+    def webhook(self, outcome: str) -> None:
+        pass
+
+
 class Authenticator(Protocol):
     """Who signed a call (the gRPC server's interceptor chain asks before every call that needs a key)."""
 

@@ -56,8 +56,11 @@ class WalletBatcher:
     """Coalesces the wallet reads and writes of concurrent unlocked units of work: each batch
     is one statement on one connection (reads only, writes only, or both)."""
 
-    def __init__(self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH):
+    def __init__(
+        self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH, observe_batch: Callable[[int], None] | None = None
+    ):
         self._pool = pool
+        self._observe_batch = observe_batch  # each batch's size, once per batch (adapters/metrics.py)
         self._connection: psycopg.AsyncConnection | None = None
         self._pool_check: asyncio.Future | None = None
         # One batch at a time: measured, a second statement in flight halved the batches and
@@ -88,6 +91,8 @@ class WalletBatcher:
         documents = [item.document for item in items if isinstance(item, _Save)]
         self.reads += len(reads)
         self.writes += len(documents)
+        if self._observe_batch is not None:
+            self._observe_batch(len(items))
 
         async def run(connection: psycopg.AsyncConnection) -> list:
             if not documents:
