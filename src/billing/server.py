@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from datetime import datetime
+from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,10 +41,11 @@ SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
 
 
 def create_server(
-    servicer: BillingServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None
+    servicer: BillingServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
+    count_forbidden: Callable[[], None] | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     server = grpc.aio.server(
-        interceptors=interceptor_chain(authenticator, metrics),
+        interceptors=interceptor_chain(authenticator, metrics, count_forbidden),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -78,12 +80,12 @@ async def serve(settings: Settings) -> None:
     )
     authenticator = None
     if settings.require_signatures:
-        authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now))
+        authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
         await refresh_or_keep(authenticator)  # the keys that exist now sign from the first request on
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
-        metrics=metrics,
+        metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
     )
     endpoint = _start_metrics_endpoint(metrics, settings)
     if settings.worker_port:

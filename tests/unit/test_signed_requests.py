@@ -149,3 +149,22 @@ async def test_a_direct_grpc_call_signs_its_serialized_request_or_sends_a_backen
     for refused in (f"Bearer bk_alice.{MASTER.secret('bk_alice')}", "Bearer bk_service.wrong", "Bearer "):
         with pytest.raises(Unauthenticated):
             await auth.authenticate(method, {"authorization": refused}, lambda: message)
+
+
+async def test_each_refusal_is_counted_with_its_reason_and_the_caller_hears_one_message():
+    counted = []
+    session = session_key("alice", NOW - timedelta(minutes=1))
+    auth = HmacAuthenticator(MASTER, FixedClock(NOW), authenticator(ALICE)._load_keys, counted.append)
+    await auth.refresh()
+    good = rest_metadata("bk_alice", "GET", "/p", b"")
+    cases = {
+        "missing_credentials": {},
+        "unknown_key": rest_metadata("bk_nobody", "GET", "/p", b""),
+        "expired_key": rest_metadata(session.key_id, "GET", "/p", b""),
+        "stale_timestamp": good | {"x-hmac-timestamp": str(int(NOW.timestamp()) - 999)},
+        "bad_signature": good | {"x-hmac-signature": "0" * 64},
+    }
+    for metadata in cases.values():
+        with pytest.raises(Unauthenticated, match="request signature missing, expired or invalid"):
+            await auth.authenticate("/m", metadata, lambda: b"")
+    assert counted == list(cases)

@@ -24,7 +24,8 @@ from typing import Awaitable, Callable, Mapping
 
 from billing.adapters.key_secrets import MasterKey, parse_session_key
 from billing.domain.auth import (
-    GRPC_METHOD, KEY_ID_MAX_LENGTH, ApiKey, Scope, body_digest, canonical_request, require_valid_signature,
+    GRPC_METHOD, KEY_ID_MAX_LENGTH, SIGNATURE_WINDOW_SECONDS, ApiKey, Scope, body_digest, canonical_request,
+    require_valid_signature,
 )
 from billing.domain.errors import Unauthenticated
 from billing.service.ports import Clock
@@ -47,7 +48,10 @@ LoadKeys = Callable[[datetime], Awaitable[list[ApiKey]]]
 
 
 class HmacAuthenticator:
-    def __init__(self, master: MasterKey, clock: Clock, load_keys: LoadKeys):
+    def __init__(
+        self, master: MasterKey, clock: Clock, load_keys: LoadKeys, count_failure: Callable[[str], None] | None = None
+    ):
+        self._count_failure = count_failure or (lambda reason: None)  # Metrics.auth_failed
         self._master = master
         self._edge_token = master.edge_token()
         self._clock = clock
@@ -64,6 +68,30 @@ class HmacAuthenticator:
         return key if key is not None and key.usable_at(now) else None
 
     async def authenticate(self, method: str, metadata: Mapping[str, str], serialized: Callable[[], bytes]) -> ApiKey:
+        try:
+            return self._authenticate(method, metadata, serialized)
+        except Unauthenticated:
+            self._count_failure(self._failure_reason(metadata))
+            raise
+
+    def _failure_reason(self, metadata: Mapping[str, str]) -> str:
+        """For the metrics only: the caller hears the same message whatever the reason."""
+        key_id, timestamp = metadata.get(KEY_ID_HEADER, ""), metadata.get(TIMESTAMP_HEADER, "")
+        if metadata.get(AUTHORIZATION_HEADER, "").startswith(BEARER) and EDGE_TOKEN_HEADER not in metadata:
+            key_id = metadata[AUTHORIZATION_HEADER][len(BEARER):].partition(".")[0]
+        elif not (key_id and timestamp and metadata.get(SIGNATURE_HEADER)):
+            return "missing_credentials"
+        now = self._clock.now()
+        session = parse_session_key(key_id[:KEY_ID_MAX_LENGTH])
+        if session is not None and not session.usable_at(now):
+            return "expired_key"
+        if session is None and key_id not in self._stored:
+            return "unknown_key"  # or expired, or revoked: the copy holds usable keys only
+        if timestamp and not (timestamp.isdigit() and abs(now.timestamp() - int(timestamp)) <= SIGNATURE_WINDOW_SECONDS):
+            return "stale_timestamp"
+        return "bad_signature"
+
+    def _authenticate(self, method: str, metadata: Mapping[str, str], serialized: Callable[[], bytes]) -> ApiKey:
         now = self._clock.now()
         timestamp = metadata.get(TIMESTAMP_HEADER, "")
         key_id = metadata.get(KEY_ID_HEADER, "")[:KEY_ID_MAX_LENGTH]

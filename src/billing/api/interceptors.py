@@ -29,7 +29,7 @@ from billing.api import errors
 from billing.api.access import access_for, acts_for
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
 from billing.domain.auth import Access, require_access
-from billing.domain.errors import BillingError
+from billing.domain.errors import BillingError, PermissionDenied
 from billing.service.ports import Authenticator, Unavailable
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,9 @@ class ErrorTranslationInterceptor(_UnaryInterceptor):
 
 
 class AuthenticationInterceptor(_UnaryInterceptor):
-    def __init__(self, authenticator: Authenticator):
+    def __init__(self, authenticator: Authenticator, count_forbidden: Callable[[], None] | None = None):
         self._authenticator = authenticator
+        self._count_forbidden = count_forbidden or (lambda: None)
 
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
         method, metadata = details.method, _metadata(details)
@@ -156,19 +157,24 @@ class AuthenticationInterceptor(_UnaryInterceptor):
                 key = await self._authenticator.authenticate(
                     method, metadata, lambda: request.SerializeToString(deterministic=True)
                 )
-                require_access(key, access, acts_for(request))
+                try:
+                    require_access(key, access, acts_for(request))
+                except PermissionDenied:
+                    self._count_forbidden()
+                    raise
             return await behavior(request, context)
 
         return authenticated
 
 
 def interceptor_chain(
-    authenticator: Authenticator | None, metrics: RpcMetrics | None = None
+    authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
+    count_forbidden: Callable[[], None] | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    """Without an authenticator (until signed requests land) the slot stays empty: a layer that
+    """Without an authenticator (BILLING_AUTHENTICATION=off) the slot stays empty: a layer that
     lets everyone through would cost every call and check nothing. Likewise without metrics."""
     chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(metrics)] if metrics is not None else []
     chain += [RequestIdInterceptor(), ErrorTranslationInterceptor()]
     if authenticator is not None:
-        chain.append(AuthenticationInterceptor(authenticator))
+        chain.append(AuthenticationInterceptor(authenticator, count_forbidden))
     return chain
