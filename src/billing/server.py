@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 
@@ -14,28 +15,36 @@ from grpc_reflection.v1alpha import reflection
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
+from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.migrate import upgrade_to_head
-from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.api.interceptors import interceptor_chain
 from billing.api.request_ids import RequestIdLogFilter
 from billing.api.servicer import BillingServicer
 from billing.service.dependencies import Dependencies
 from billing.service.ports import Authenticator
-from billing.settings import Settings
+from billing.api.time_budget import TimeBudgetInterceptor
+from billing.settings import Settings, libpq_url
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
 
 log = logging.getLogger("billing.server")
 MAX_MESSAGE_BYTES = 1024 * 1024
 GC_YOUNG_THRESHOLD = 20_000
+MIGRATION_RETRY_FIRST_SECONDS = 0.5
+MIGRATION_RETRY_MAX_SECONDS = 5.0
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 
 
 def create_server(
-    servicer: BillingServicer, address: str, authenticator: Authenticator | None
+    servicer: BillingServicer, address: str, authenticator: Authenticator | None,
+    request_timeout_seconds: float | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    interceptors = interceptor_chain(authenticator)
+    if request_timeout_seconds:
+        interceptors.append(TimeBudgetInterceptor(request_timeout_seconds))
     server = grpc.aio.server(
-        interceptors=interceptor_chain(authenticator),
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -53,36 +62,51 @@ def create_server(
 
 
 async def serve(settings: Settings) -> None:
-    if settings.migrate_on_start:
-        await asyncio.to_thread(upgrade_to_head, settings.database_url)
     catalog, fingerprint = load_catalog(settings.catalog_path)
-    pool = await open_pool(settings.database_url, settings.database_pool_size)
-    batcher = WalletBatcher(pool) if settings.group_commit else None
-    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=SystemClock())
+    # Nothing here waits for the database: the server starts while it is down and serves when
+    # it appears; until then (and during any outage) health says NOT_SERVING and calls answer
+    # UNAVAILABLE at once.
+    pool = await open_pool(settings.database_url, settings.database_pool_size, wait=False)
+    availability = DatabaseAvailability(libpq_url(settings.database_url), connection_options(), pool=pool)
+    batcher = WalletBatcher(pool, availability=availability) if settings.group_commit else None
+    deps = Dependencies(
+        storage=PostgresStorage(pool, batcher, availability), catalog=catalog, clock=SystemClock()
+    )
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator=None
+        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator=None,
+        request_timeout_seconds=settings.request_timeout_seconds,
     )
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
         server.add_insecure_port(f"{settings.grpc_host}:{settings.worker_port}")
+    stopping = asyncio.Event()
+
+    async def set_health(serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving and not stopping.is_set() else (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", SERVICE_NAME):
+            await health_servicer.set(service, status)
+
+    availability.on_change(set_health)
+    await set_health(False)
     await server.start()
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's way, and collect young objects less often (fewer latency spikes).
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, catalog.version)
+    startup = asyncio.create_task(_start_probing(settings, availability), name="startup")
 
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await set_health(False)
+    startup.cancel()
     await server.stop(settings.shutdown_grace_seconds)
+    await availability.close()
     if batcher is not None:
         await batcher.close()
         log.info(
@@ -90,6 +114,38 @@ async def serve(settings: Settings) -> None:
             batcher.reads, batcher.writes, batcher.batches.batches,
         )
     await pool.close()
+
+
+async def _start_probing(settings: Settings, availability: DatabaseAvailability) -> None:
+    """Migrations first when asked (retried until the database answers), then the probe that
+    opens the server to calls."""
+    if settings.migrate_on_start:
+        delay = MIGRATION_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await asyncio.to_thread(upgrade_to_head, settings.database_url)
+                break
+            except Exception as failure:
+                if not _database_unreachable(failure):
+                    log.exception("migrations failed")
+                    os.kill(os.getpid(), signal.SIGTERM)  # a broken migration stops the server
+                    return
+                log.warning("migrations wait for the database (retry in %.1fs): %s", delay, _first_line(failure))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MIGRATION_RETRY_MAX_SECONDS)
+    availability.start()
+
+
+def _database_unreachable(failure: BaseException) -> bool:
+    """A driver's OperationalError (connection refused, timeout), raw or wrapped by SQLAlchemy."""
+    import psycopg
+    import sqlalchemy.exc
+
+    return isinstance(failure, (psycopg.OperationalError, sqlalchemy.exc.OperationalError, OSError))
+
+
+def _first_line(failure: BaseException) -> str:
+    return (str(failure).strip().splitlines() or [type(failure).__name__])[0]
 
 
 def configure_logging(level: str) -> None:

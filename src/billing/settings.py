@@ -37,6 +37,7 @@ class Settings:
     worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
     worker_port: int  # this worker's private port, 0 when none
     group_commit: bool  # concurrent consumes and balance reads share statements
+    request_timeout_seconds: float  # the server's bound on a call (then UNAVAILABLE); below Envoy's route timeout
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -60,6 +61,7 @@ class Settings:
             worker_ports=tuple(int(p) for p in os.environ.get("BILLING_WORKER_PORTS", "").split(",") if p.strip()),
             worker_port=int(os.environ.get("BILLING_WORKER_PORT", "0")),
             group_commit=_flag("BILLING_GROUP_COMMIT", True),
+            request_timeout_seconds=float(os.environ.get("BILLING_REQUEST_TIMEOUT_SECONDS", "10")),
         )
 
     def __post_init__(self) -> None:
