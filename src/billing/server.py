@@ -32,7 +32,7 @@ log = logging.getLogger("billing.server")
 MAX_MESSAGE_BYTES = 1024 * 1024
 GC_YOUNG_THRESHOLD = 20_000
 MIGRATION_RETRY_FIRST_SECONDS = 0.5
-MIGRATION_RETRY_MAX_SECONDS = 5.0
+MIGRATION_RETRY_MAX_SECONDS = 2.0
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 
 
