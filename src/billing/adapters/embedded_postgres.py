@@ -151,7 +151,7 @@ def is_running(data_dir: Path) -> bool:
     return result.returncode == 0
 
 
-def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None) -> str:
+def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buffers: str | None = None) -> str:
     """Initializes (once) and starts the server; returns its SQLAlchemy URL (with the password).
 
     The port: `port` when given, else the one this data directory last ran on, else
@@ -177,7 +177,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None) -> str:
     _record_port(data_dir, port)
     # Durable as production (fsync, synchronous commit); buffers sized for the 1M-account
     # benchmark's working set (~1.5 GB) unless EMBEDDED_PG_SHARED_BUFFERS says otherwise.
-    shared_buffers = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
+    shared_buffers = shared_buffers or os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
     options = (
         f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200 "
         f"-c shared_buffers={shared_buffers} -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on"
@@ -207,11 +207,13 @@ def _initdb(data_dir: Path, secret: str, run_as: dict) -> None:
         if run_as:
             entry = pwd.getpwnam(SYSTEM_USER_WHEN_ROOT)
             os.chown(pwfile.name, entry.pw_uid, entry.pw_gid)
-        subprocess.run(
+        initialized = subprocess.run(
             [str(binary("initdb")), "-D", str(data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile.name}",
              "-U", "postgres", "--encoding=UTF8", "--no-sync"],
-            check=True, capture_output=True, **run_as,
+            capture_output=True, text=True, **run_as,
         )
+    if initialized.returncode != 0:
+        raise SystemExit(f"embedded PostgreSQL: initdb failed in {data_dir}:\n{initialized.stderr}")
 
 
 def _running_port(data_dir: Path) -> int:
@@ -240,10 +242,12 @@ def _free_port() -> int:
 def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
     data_dir = data_dir.resolve()
     if (data_dir / "PG_VERSION").exists() and is_running(data_dir):
-        subprocess.run(
+        stopped = subprocess.run(
             [str(binary("pg_ctl")), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-            check=True, capture_output=True, **_run_as(),
+            capture_output=True, text=True, **_run_as(),
         )
+        if stopped.returncode != 0 and is_running(data_dir):
+            raise subprocess.CalledProcessError(stopped.returncode, stopped.args, stopped.stdout, stopped.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
