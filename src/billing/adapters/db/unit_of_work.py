@@ -43,7 +43,7 @@ from billing.settings import libpq_url
 # A request waits at most this long for a connection: while the database is down the pool has
 # none, and the request must answer 503 within ~2 s (before the probe has confirmed the outage;
 # after that, units of work fail at once). A pool this busy for this long is overloaded anyway.
-POOL_TIMEOUT_SECONDS = 1.5
+POOL_TIMEOUT_SECONDS = 1.0
 # The pool's own reconnection (per connection, backing off 1, 2, 4 ... s) gives up after this:
 # a long backoff would keep the pool empty long after the database is back. The availability
 # probe refills the pool when the database answers again (pool.check()), and a waiting
