@@ -99,6 +99,8 @@ def run() -> int:
         time.sleep(0.2)
     for child in children:
         child.wait(timeout=settings.shutdown_grace_seconds + 5)
+    if config_path.name != "envoy.yaml":
+        config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
     return max(child.exit_code_after_stop() for child in children)
 
 
