@@ -339,3 +339,19 @@ def _health(target: str) -> str:
         except grpc.RpcError as error:
             return error.code().name
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def test_the_embedded_postgresql_requires_its_password_and_restarts_on_its_own_port(own_postgres):
+    data_dir, database_url = own_postgres
+    secret_file = embedded_postgres.password_file(data_dir)
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert secret_file.read_text().strip() in database_url
+    assert "trust" not in [line.split()[-1] for line in (data_dir / "pg_hba.conf").read_text().splitlines()
+                           if line.strip() and not line.startswith("#")]
+    port = int(database_url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="billing", connect_timeout=5)
+    with psycopg.connect(libpq_url(database_url)) as connection:  # established: TIME_WAIT after the stop
+        connection.execute("SELECT 1")
+    _postgres("stop", data_dir)
+    assert _postgres("start", data_dir).rsplit("/", 1)[0] == database_url.rsplit("/", 1)[0]
