@@ -154,8 +154,8 @@ def is_running(data_dir: Path) -> bool:
 def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buffers: str | None = None) -> str:
     """Initializes (once) and starts the server; returns its SQLAlchemy URL (with the password).
 
-    The port: `port` when given, else the one this data directory last ran on, else
-    EMBEDDED_PG_PORT (54329); a free one only when that is held by another server.
+    The port: `port` when given, else EMBEDDED_PG_PORT when set, else the one this data
+    directory last ran on, else 54329; a free one only when that is held by another server.
     """
     data_dir = data_dir.resolve()
     run_as = _run_as()
@@ -169,7 +169,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buf
         if _trusts_anyone(data_dir):
             _require_password(data_dir, running, secret)
         return url(running, password=secret)
-    port = port or _recorded_port(data_dir) or DEFAULT_PORT
+    port = port or (DEFAULT_PORT if "EMBEDDED_PG_PORT" in os.environ else _recorded_port(data_dir)) or DEFAULT_PORT
     if not _port_is_free(port):
         # Another server (another checkout's embedded PostgreSQL, say) holds the port.
         port = _free_port()
