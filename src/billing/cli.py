@@ -37,7 +37,7 @@ def ensure_database(server_url: str, name: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def migrate(url: str) -> str:
+def migrate(url: str) -> str:  # `billing migrate`
     from billing.adapters.db.migrate import upgrade_to_head
 
     upgrade_to_head(url)
@@ -45,12 +45,18 @@ def migrate(url: str) -> str:
 
 
 def run() -> int:
-    """The service as `make run` starts it: the gRPC server and Envoy's REST in front, as Settings say."""
+    """The service as `make run` starts it: the gRPC server and Envoy's REST in front, as Settings say.
+
+    Both are supervised: one that dies (a crash, `kill -9`) is started again after a backoff
+    (RESTART_FIRST_SECONDS, doubling to RESTART_MAX_SECONDS; back to the first after a run of
+    RESTART_RESET_AFTER_SECONDS). SIGINT/SIGTERM stop both and end the command. The server
+    migrates the database when it answers (BILLING_MIGRATE_ON_START, on unless set to 0), so
+    `billing run` starts, and keeps running, while the database is down.
+    """
     from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
 
     settings = Settings.from_environment(database_url=database_url())
-    migrate(settings.database_url)
-    config_path = REPO_ROOT / ".data" / "envoy.yaml"
+    config_path = REPO_ROOT / ".data" / ("envoy.yaml" if settings.rest_port == 8080 else f"envoy-{settings.rest_port}.yaml")
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.touch(mode=0o600)  # it holds the edge token
     config_path.chmod(0o600)
@@ -67,30 +73,111 @@ def run() -> int:
         )
     )
     # The server reads the same environment; only the database URL may have been resolved here.
-    env = os.environ | {"DATABASE_URL": settings.database_url}
+    env = os.environ | {
+        "DATABASE_URL": settings.database_url,
+        "BILLING_MIGRATE_ON_START": os.environ.get("BILLING_MIGRATE_ON_START", "1"),
+    }
     venv_bin = Path(sys.executable).parent
     children = [
-        subprocess.Popen([sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT),
-        subprocess.Popen(
-            [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart"], cwd=REPO_ROOT
+        _Supervised("billing server", [sys.executable, "-m", "billing.server"], env),
+        _Supervised(
+            "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart"],
+            None,
         ),
     ]
+    for child in children:
+        child.start()
     print(f"billing: gRPC on :{settings.grpc_port}, REST on http://localhost:{settings.rest_port}/v1/billing/..., "
-          f"database {settings.database_url}. Ctrl-C stops.", flush=True)
+          f"database {_without_password(settings.database_url)}. Ctrl-C stops.", flush=True)
 
-    def stop(*_: object) -> None:
+    stopping: list[int] = []
+
+    def stop(signum: int = signal.SIGTERM, *_: object) -> None:
+        stopping.append(signum)
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            child.signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    while all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    stop()
+    while not stopping:
+        for child in children:
+            child.supervise()
+        time.sleep(0.2)
     for child in children:
-        child.wait(timeout=30)
-    return max(child.returncode or 0 for child in children)
+        child.wait(timeout=settings.shutdown_grace_seconds + 5)
+    if config_path.name != "envoy.yaml":
+        config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
+    return max(child.exit_code_after_stop() for child in children)
+
+
+RESTART_FIRST_SECONDS = 0.5
+RESTART_MAX_SECONDS = 10.0
+RESTART_RESET_AFTER_SECONDS = 30.0
+
+
+class _Supervised:
+    """One child of `billing run`, started again when it dies unasked."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None):
+        self.name, self._argv, self._env = name, argv, env
+        self.process: subprocess.Popen | None = None
+        self._started_at = 0.0
+        self._delay = 0.0
+        self._restart_at: float | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self._argv, env=self._env, cwd=REPO_ROOT)
+        self._started_at = time.monotonic()
+        self._restart_at = None
+
+    def supervise(self) -> None:
+        now = time.monotonic()
+        if self._restart_at is not None:
+            if now >= self._restart_at:
+                self.restarts += 1
+                print(f"billing run: restarting {self.name} (restart {self.restarts})", file=sys.stderr, flush=True)
+                self.start()
+            return
+        assert self.process is not None
+        code = self.process.poll()
+        if code is None:
+            return
+        ran = now - self._started_at
+        self._delay = RESTART_FIRST_SECONDS if ran >= RESTART_RESET_AFTER_SECONDS or not self._delay else min(
+            self._delay * 2, RESTART_MAX_SECONDS
+        )
+        self._restart_at = now + self._delay
+        print(f"billing run: {self.name} (pid {self.process.pid}) exited with code {code} after {ran:.1f}s; "
+              f"restarting in {self._delay:.1f}s", file=sys.stderr, flush=True)
+
+    def signal(self, signum: int) -> None:
+        self._restart_at = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def exit_code_after_stop(self) -> int:
+        """0 for a child that we stopped and that exited cleanly or of that signal."""
+        code = 0 if self.process is None else self.process.returncode
+        return 0 if code is None or code in (0, -signal.SIGTERM, -signal.SIGINT) else abs(code)
+
+
+def _without_password(url: str) -> str:
+    """For printing: user:password@ -> user:***@."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def main(argv: list[str] | None = None) -> int:

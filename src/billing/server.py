@@ -17,9 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
-from billing.adapters.db.migrate import upgrade_to_head
 from billing.adapters.db.api_keys import ApiKeyRepository
-from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+from billing.adapters.db.availability import DatabaseAvailability
+from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
 from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.db.wallet_batcher import WalletBatcher
@@ -27,10 +27,12 @@ from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
 from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
+from billing.api.time_budget import TimeBudgetInterceptor
 from billing.domain.auth import ApiKey
 from billing.service.dependencies import Dependencies
 from billing.service.ports import Authenticator
-from billing.settings import Settings
+from billing.settings import Settings, libpq_url
+from billing.startup import start_serving
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
 
 log = logging.getLogger("billing.server")
@@ -42,10 +44,13 @@ SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
 
 def create_server(
     servicer: BillingServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
-    count_forbidden: Callable[[], None] | None = None,
+    count_forbidden: Callable[[], None] | None = None, request_timeout_seconds: float | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    interceptors = interceptor_chain(authenticator, metrics, count_forbidden)
+    if request_timeout_seconds:
+        interceptors.append(TimeBudgetInterceptor(request_timeout_seconds))
     server = grpc.aio.server(
-        interceptors=interceptor_chain(authenticator, metrics, count_forbidden),
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -65,50 +70,69 @@ def create_server(
 
 
 async def serve(settings: Settings) -> None:
-    if settings.migrate_on_start:
-        await asyncio.to_thread(upgrade_to_head, settings.database_url)
     catalog, fingerprint = load_catalog(settings.catalog_path)
-    pool = await open_pool(settings.database_url, settings.database_pool_size)
+    # Nothing here waits for the database: the server starts while it is down and serves when
+    # it appears; until then (and during any outage) health says NOT_SERVING and calls answer
+    # UNAVAILABLE at once.
+    pool = await open_pool(settings.database_url, settings.database_pool_size, wait=False)
+    availability = DatabaseAvailability(libpq_url(settings.database_url), connection_options(), pool=pool)
     metrics = PrometheusMetrics()
     metrics.watch_pool(pool.get_stats)
-    batcher = WalletBatcher(pool, observe_batch=metrics.observe_batch) if settings.group_commit else None
+    batcher = (
+        WalletBatcher(pool, observe_batch=metrics.observe_batch, availability=availability)
+        if settings.group_commit else None
+    )
     clock = SystemClock()
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     deps = Dependencies(
-        storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, key_issuer=SessionKeyIssuer(master),
-        metrics=metrics,
+        storage=PostgresStorage(pool, batcher, availability), catalog=catalog, clock=clock,
+        key_issuer=SessionKeyIssuer(master), metrics=metrics,
     )
     authenticator = None
     if settings.require_signatures:
         authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
-        await refresh_or_keep(authenticator)  # the keys that exist now sign from the first request on
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
         metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
+        request_timeout_seconds=settings.request_timeout_seconds,
     )
     endpoint = _start_metrics_endpoint(metrics, settings)
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
         server.add_insecure_port(f"{settings.grpc_host}:{settings.worker_port}")
+    stopping = asyncio.Event()
+
+    async def set_health(serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving and not stopping.is_set() else (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", SERVICE_NAME):
+            await health_servicer.set(service, status)
+
+    async def load_keys() -> None:  # the keys that exist now sign from the first call on
+        if authenticator is not None:
+            await refresh_or_keep(authenticator)
+
+    availability.on_change(set_health)
+    await set_health(False)
     await server.start()
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's way, and collect young objects less often (fewer latency spikes).
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, catalog.version)
+    startup = asyncio.create_task(start_serving(settings, availability, load_keys), name="startup")
 
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await set_health(False)
+    startup.cancel()
     await server.stop(settings.shutdown_grace_seconds)
+    await availability.close()
     if authenticator is not None:
         key_refresher.cancel()
     if batcher is not None:

@@ -49,6 +49,7 @@ class Settings:
     metrics_host: str  # Prometheus /metrics (BILLING_METRICS_HOST, loopback by default)
     metrics_port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves metrics_port + i
     log_format: str  # "json" (one object per line) or "text" (for a terminal)
+    request_timeout_seconds: float  # the server's bound on a call (then UNAVAILABLE); below Envoy's route timeout
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -80,6 +81,7 @@ class Settings:
             metrics_host=os.environ.get("BILLING_METRICS_HOST", LOOPBACK),
             metrics_port=int(os.environ.get("BILLING_METRICS_PORT", "9464")),
             log_format=os.environ.get("BILLING_LOG_FORMAT", "json").strip().lower(),
+            request_timeout_seconds=float(os.environ.get("BILLING_REQUEST_TIMEOUT_SECONDS", "10")),
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line

@@ -12,14 +12,13 @@ import subprocess
 import sys
 import time
 
-from billing.adapters.db.migrate import upgrade_to_head
 from billing.settings import Settings
 
 
 def run_workers(settings: Settings) -> int:
-    if settings.migrate_on_start:
-        upgrade_to_head(settings.database_url)
-    env = os.environ | {"BILLING_WORKERS": "1", "BILLING_MIGRATE_ON_START": "0"}
+    # Each worker migrates when asked (under Alembic's advisory lock, as replicas do), once the
+    # database answers: the supervisor itself never waits for the database.
+    env = os.environ | {"BILLING_WORKERS": "1"}
     assert not settings.worker_ports or len(settings.worker_ports) == settings.workers, "one private port per worker"
     private_ports = settings.worker_ports or (0,) * settings.workers
     # Each worker has its own metrics registry, so its own /metrics port: base, base + 1, ...

@@ -37,7 +37,7 @@ from tests.support.processes import (
 
 ENVOY = VENV_BIN / "envoy"
 ENVOY_START_TIMEOUT = 15.0
-HTTP_TIMEOUT = 30.0  # above the 15 s route timeout, so Envoy answers first
+HTTP_TIMEOUT = 30.0  # above the 20 s route timeout, so Envoy answers first
 
 
 # ---------------------------------------------------------------- database

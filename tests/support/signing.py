@@ -57,6 +57,10 @@ def set_default_key(key: SigningKey) -> None:
     _default_key[:] = [key]
 
 
+def has_default_key() -> bool:
+    return bool(_default_key)
+
+
 def default_key() -> SigningKey:
     assert _default_key, "no default key: the e2e admin_key fixture sets it"
     return _default_key[0]

@@ -3,6 +3,12 @@
 The wheel's own wrapper listens on a Unix socket in a runtime folder; a server that
 other processes (a second billing replica, pgbench, psql) reach by URL is simpler
 to share, so this module drives the same binaries with `pg_ctl` directly.
+
+The server keeps its port across restarts (recorded next to the data directory as
+`<data dir>.port`), so running billing servers reconnect after `billing db-stop` and a start,
+and it requires a password (scram-sha-256 in pg_hba.conf, never `trust`): generated once into
+`<data dir>.password` (mode 0600); the URLs this module returns carry it. A data directory
+initialized with `trust` (before this) is converted on its next start.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,8 +71,75 @@ def _chown_for_server(path: Path) -> None:
     shutil.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def url(port: int, database: str = "postgres") -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+def url(port: int, database: str = "postgres", password: str | None = None) -> str:
+    credentials = f"postgres:{password}" if password else "postgres"
+    return f"postgresql+psycopg://{credentials}@127.0.0.1:{port}/{database}"
+
+
+def _sibling(data_dir: Path, suffix: str) -> Path:
+    return data_dir.with_name(data_dir.name + suffix)
+
+
+def password_file(data_dir: Path = DEFAULT_DATA_DIR) -> Path:
+    return _sibling(data_dir.resolve(), ".password")
+
+
+def password(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """The superuser's password, generated on first use (URL-safe: it goes into URLs as is)."""
+    path = password_file(data_dir)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(24)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it first
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(generated + "\n")
+    return generated
+
+
+def _recorded_port(data_dir: Path) -> int | None:
+    try:
+        return int(_sibling(data_dir, ".port").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _record_port(data_dir: Path, port: int) -> None:
+    _sibling(data_dir, ".port").write_text(f"{port}\n")
+
+
+HBA_PASSWORD_ONLY = """# Written by billing (adapters/embedded_postgres.py): a password for every connection.
+local   all             all                                     scram-sha-256
+host    all             all             127.0.0.1/32            scram-sha-256
+host    all             all             ::1/128                 scram-sha-256
+local   replication     all                                     scram-sha-256
+host    replication     all             127.0.0.1/32            scram-sha-256
+host    replication     all             ::1/128                 scram-sha-256
+"""
+
+
+def _trusts_anyone(data_dir: Path) -> bool:
+    for line in (data_dir / "pg_hba.conf").read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[-1] == "trust":
+            return True
+    return False
+
+
+def _require_password(data_dir: Path, port: int, secret: str) -> None:
+    """A cluster initialized with `trust` (before passwords): sets the password, then pg_hba."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(secret)))
+    (data_dir / "pg_hba.conf").write_text(HBA_PASSWORD_ONLY)  # rewritten in place: the server's file still
+    subprocess.run([str(binary("pg_ctl")), "-D", str(data_dir), "reload"], check=True, capture_output=True, **_run_as())
 
 
 def is_running(data_dir: Path) -> bool:
@@ -76,27 +151,33 @@ def is_running(data_dir: Path) -> bool:
     return result.returncode == 0
 
 
-def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
-    """Initializes (once) and starts the server; returns its SQLAlchemy URL."""
+def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buffers: str | None = None) -> str:
+    """Initializes (once) and starts the server; returns its SQLAlchemy URL (with the password).
+
+    The port: `port` when given, else EMBEDDED_PG_PORT when set, else the one this data
+    directory last ran on, else 54329; a free one only when that is held by another server.
+    """
     data_dir = data_dir.resolve()
     run_as = _run_as()
     data_dir.mkdir(parents=True, exist_ok=True)
     _chown_for_server(data_dir)
+    secret = password(data_dir)
     if not (data_dir / "PG_VERSION").exists():
-        subprocess.run(
-            [str(binary("initdb")), "-D", str(data_dir), "--auth=trust", "-U", "postgres",
-             "--encoding=UTF8", "--no-sync"],
-            check=True, capture_output=True, **run_as,
-        )
+        _initdb(data_dir, secret, run_as)
     if is_running(data_dir):
-        return url(_running_port(data_dir))
+        running = _running_port(data_dir)
+        if _trusts_anyone(data_dir):
+            _require_password(data_dir, running, secret)
+        return url(running, password=secret)
+    port = port or (DEFAULT_PORT if "EMBEDDED_PG_PORT" in os.environ else _recorded_port(data_dir)) or DEFAULT_PORT
     if not _port_is_free(port):
         # Another server (another checkout's embedded PostgreSQL, say) holds the port.
         port = _free_port()
         print(f"embedded PostgreSQL: port taken, using {port}", file=sys.stderr)
+    _record_port(data_dir, port)
     # Durable as production (fsync, synchronous commit); buffers sized for the 1M-account
     # benchmark's working set (~1.5 GB) unless EMBEDDED_PG_SHARED_BUFFERS says otherwise.
-    shared_buffers = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
+    shared_buffers = shared_buffers or os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
     options = (
         f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200 "
         f"-c shared_buffers={shared_buffers} -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on"
@@ -112,7 +193,27 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int = DEFAULT_PORT) -> str:
             f"embedded PostgreSQL did not start on port {port}:\n"
             f"{started.stderr}\n{log}"
         )
-    return url(port)
+    if _trusts_anyone(data_dir):
+        _require_password(data_dir, port, secret)
+    return url(port, password=secret)
+
+
+def _initdb(data_dir: Path, secret: str, run_as: dict) -> None:
+    # initdb reads the password from a file the server's account can open (when root, that
+    # account is not root): a private temporary copy, removed at once.
+    with tempfile.NamedTemporaryFile("w", prefix="pgpass-", suffix=".txt") as pwfile:
+        pwfile.write(secret + "\n")
+        pwfile.flush()
+        if run_as:
+            entry = pwd.getpwnam(SYSTEM_USER_WHEN_ROOT)
+            os.chown(pwfile.name, entry.pw_uid, entry.pw_gid)
+        initialized = subprocess.run(
+            [str(binary("initdb")), "-D", str(data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile.name}",
+             "-U", "postgres", "--encoding=UTF8", "--no-sync"],
+            capture_output=True, text=True, **run_as,
+        )
+    if initialized.returncode != 0:
+        raise SystemExit(f"embedded PostgreSQL: initdb failed in {data_dir}:\n{initialized.stderr}")
 
 
 def _running_port(data_dir: Path) -> int:
@@ -121,7 +222,10 @@ def _running_port(data_dir: Path) -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Free unless a server listens there: SO_REUSEADDR, as PostgreSQL binds, so the TIME_WAIT
+    connections a stopped server leaves behind do not count (without it a restart moved ports)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -138,17 +242,19 @@ def _free_port() -> int:
 def stop(data_dir: Path = DEFAULT_DATA_DIR) -> None:
     data_dir = data_dir.resolve()
     if (data_dir / "PG_VERSION").exists() and is_running(data_dir):
-        subprocess.run(
+        stopped = subprocess.run(
             [str(binary("pg_ctl")), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
-            check=True, capture_output=True, **_run_as(),
+            capture_output=True, text=True, **_run_as(),
         )
+        if stopped.returncode != 0 and is_running(data_dir):
+            raise subprocess.CalledProcessError(stopped.returncode, stopped.args, stopped.stdout, stopped.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Embedded PostgreSQL for development and tests")
     parser.add_argument("action", choices=["start", "stop", "url"])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     if args.action == "start":
         started = time.monotonic()
@@ -157,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "stop":
         stop(args.data_dir)
     else:
-        print(url(args.port))
+        data_dir = args.data_dir.resolve()
+        print(url(args.port or _recorded_port(data_dir) or DEFAULT_PORT, password=password(data_dir)))
     return 0
 
 

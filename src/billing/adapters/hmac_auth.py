@@ -28,7 +28,7 @@ from billing.domain.auth import (
     require_valid_signature,
 )
 from billing.domain.errors import Unauthenticated
-from billing.service.ports import Clock
+from billing.service.ports import Clock, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,13 @@ class HmacAuthenticator:
         self._clock = clock
         self._load_keys = load_keys
         self._stored: dict[str, ApiKey] = {}
+        self._loaded = False  # until the first copy arrives, an unknown key may simply not be read yet
 
     async def refresh(self) -> None:
         """Replaces the copy of the usable stored keys (the server calls it every KEY_REFRESH_SECONDS)."""
         keys = await self._load_keys(self._clock.now())
         self._stored = {key.key_id: key for key in keys}
+        self._loaded = True
 
     def key(self, key_id: str, now: datetime) -> ApiKey | None:
         key = parse_session_key(key_id) or self._stored.get(key_id)
@@ -108,6 +110,9 @@ class HmacAuthenticator:
         else:
             canonical = canonical_request(GRPC_METHOD, method, timestamp, body_digest(serialized()))
         key = self.key(key_id, now)
+        if key is None and not self._loaded:
+            # Started while the database was down: no key can be told apart from a wrong one yet.
+            raise Unavailable("the api keys are not loaded yet")
         secret = self._master.secret(key.key_id) if key is not None else None
         require_valid_signature(secret, canonical, timestamp, metadata.get(SIGNATURE_HEADER, ""), now)
         assert key is not None
@@ -116,6 +121,8 @@ class HmacAuthenticator:
     def _bearer(self, token: str, now: datetime) -> ApiKey:
         key_id, _, secret = token.partition(".")
         key = self.key(key_id[:KEY_ID_MAX_LENGTH], now)
+        if key is None and not self._loaded:
+            raise Unavailable("the api keys are not loaded yet")
         expected = self._master.secret(key.key_id) if key is not None else ""
         matches = hmac.compare_digest(expected.encode(), secret.encode())
         if key is None or not matches or key.scope is Scope.USER:

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
 from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
@@ -38,13 +39,21 @@ from billing.domain.wallet import Account, Wallet
 from billing.service.ports import ConcurrentModification, NeedsTransaction, Unavailable
 from billing.settings import libpq_url
 
-POOL_TIMEOUT_SECONDS = 10
+# A request waits at most this long for a connection: while the database is down the pool has
+# none, and the request must answer 503 within ~2 s (before the probe has confirmed the outage;
+# after that, units of work fail at once). A pool this busy for this long is overloaded anyway.
+POOL_TIMEOUT_SECONDS = 1.0
+# The pool's own reconnection (per connection, backing off 1, 2, 4 ... s) gives up after this:
+# a long backoff would keep the pool empty long after the database is back. The availability
+# probe refills the pool when the database answers again (pool.check()), and a waiting
+# request grows it too.
+RECONNECT_GIVE_UP_SECONDS = 3.0
 STATEMENT_TIMEOUT_MS = 5000
 # statement_timeout runs on the server: a database host that vanished (a failover without a
 # reset) would leave a request waiting on its socket for the kernel's TCP timeouts (~15
 # minutes). libpq's keepalives and TCP_USER_TIMEOUT bound that to ~15 s; ignored on Unix sockets.
 DEAD_PEER_DETECTION = {
-    "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+    "connect_timeout": 2, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
     "keepalives_count": 2, "tcp_user_timeout": 15_000,
 }
 # What the service calls Unavailable: the database is unreachable, saturated or timed out.
@@ -52,18 +61,27 @@ DEAD_PEER_DETECTION = {
 DRIVER_OUTAGES = (psycopg.OperationalError, PoolTimeout, BatcherStopped)
 
 
-async def open_pool(database_url: str, size: int) -> AsyncConnectionPool:
-    """A fixed-size pool: connections opened per burst cost more than waiting for one."""
+def connection_options() -> dict[str, Any]:
+    """What every connection of the service is opened with (the pool's and the probe's)."""
+    return {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC", **DEAD_PEER_DETECTION}
+
+
+async def open_pool(database_url: str, size: int, wait: bool = True) -> AsyncConnectionPool:
+    """A fixed-size pool: connections opened per burst cost more than waiting for one.
+
+    wait=False (the server): returns at once, the pool fills in the background, so a server
+    starts while the database is down and serves when it appears."""
     pool = AsyncConnectionPool(
         conninfo=libpq_url(database_url),
         min_size=size,
         max_size=size,
         timeout=POOL_TIMEOUT_SECONDS,
-        kwargs={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC", **DEAD_PEER_DETECTION},
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
+        kwargs=connection_options(),
         reset=_reset_to_transactions,
         open=False,
     )
-    await pool.open(wait=True)
+    await pool.open(wait=wait)
     return pool
 
 
@@ -79,18 +97,25 @@ class _Kind(enum.Enum):
 
 
 class PostgresStorage:
-    def __init__(self, pool: AsyncConnectionPool, batcher: WalletBatcher | None = None):
+    """`availability` (availability.py) says whether the database answers: while it does not,
+    every unit of work fails at once with Unavailable, before it waits for the pool."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, batcher: WalletBatcher | None = None,
+        availability: Availability = ALWAYS_AVAILABLE,
+    ):
         self.pool = pool
         self.batcher = batcher
+        self.availability = availability
 
     def transaction(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None)
+        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None, self.availability)
 
     def unlocked(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher)
+        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher, self.availability)
 
     def reader(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.READER, self.batcher)
+        return PostgresUnitOfWork(self.pool, _Kind.READER, self.batcher, self.availability)
 
 
 class _LazyConnection:
@@ -104,7 +129,11 @@ class _LazyConnection:
 
 
 class PostgresUnitOfWork:
-    def __init__(self, pool: AsyncConnectionPool, kind: _Kind, batcher: WalletBatcher | None):
+    def __init__(
+        self, pool: AsyncConnectionPool, kind: _Kind, batcher: WalletBatcher | None,
+        availability: Availability = ALWAYS_AVAILABLE,
+    ):
+        self._availability = availability
         self._pool = pool
         self._kind = kind
         self._batcher = batcher
@@ -145,6 +174,8 @@ class PostgresUnitOfWork:
         return self._connection
 
     async def __aenter__(self) -> PostgresUnitOfWork:
+        if not self._availability.available:
+            raise Unavailable("the database is unreachable")
         if self.is_transaction:
             try:
                 await self.connection()

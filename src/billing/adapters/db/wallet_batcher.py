@@ -29,12 +29,17 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
+from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import MAX_BATCH, Coalescer
 from billing.adapters.db.wallet_repository import (
     WalletRead, read_and_save_wallets, read_wallets, require_version_advance, save_wallets,
 )
+from billing.service.ports import Unavailable
 
-POOL_CHECK_WAIT_SECONDS = 2.0
+# After a dead connection, how long a batch waits for the pool to replace its dead idle
+# connections before running again: short, as the batch's requests must answer within ~2 s
+# when the database is down rather than restarting.
+POOL_CHECK_WAIT_SECONDS = 0.5
 
 # A lone wallet's write failed on these: another writer got there first (or its self-check
 # found the stored wallet not as read); the wallet-change path retries them like a version conflict.
@@ -57,10 +62,12 @@ class WalletBatcher:
     is one statement on one connection (reads only, writes only, or both)."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH, observe_batch: Callable[[int], None] | None = None
+        self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH, observe_batch: Callable[[int], None] | None = None,
+        availability: Availability = ALWAYS_AVAILABLE,
     ):
         self._pool = pool
         self._observe_batch = observe_batch  # each batch's size, once per batch (adapters/metrics.py)
+        self._availability = availability
         self._connection: psycopg.AsyncConnection | None = None
         self._pool_check: asyncio.Future | None = None
         # One batch at a time: measured, a second statement in flight halved the batches and
@@ -107,6 +114,9 @@ class WalletBatcher:
 
     async def _with_connection(self, work: Callable[[psycopg.AsyncConnection], Awaitable[Any]]) -> Any:
         for attempt in (1, 2):
+            if not self._availability.available:
+                # Queued behind a batch that met the outage: fail now, not after another wait.
+                raise Unavailable("the database is unreachable")
             connection = self._connection
             if connection is None:
                 connection = self._connection = await self._pool.getconn()
