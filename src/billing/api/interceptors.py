@@ -5,6 +5,7 @@ Outermost first (server.py passes them in this order):
    line written while it runs (request_ids.py) and for its error answers.
 2. ErrorTranslationInterceptor: the one place errors become statuses (errors.py): the use
    cases' BillingErrors, the adapters' Unavailable, and anything unexpected.
+   MalformedRequestInterceptor (malformed.py): a request that does not decode is InvalidArgument.
 3. AuthenticationInterceptor (when the server has an Authenticator: the slot signed requests
    fill): the caller's credentials are checked before the servicer runs; a refusal is a
    BillingError, which the layer above translates.
@@ -20,6 +21,7 @@ from typing import Any, Awaitable, Callable, Mapping
 import grpc
 
 from billing.api import errors
+from billing.api.malformed import MalformedRequestInterceptor
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
 from billing.domain.errors import BillingError
 from billing.service.ports import Authenticator, Unavailable
@@ -103,7 +105,9 @@ class AuthenticationInterceptor(_UnaryInterceptor):
 def interceptor_chain(authenticator: Authenticator | None) -> list[grpc.aio.ServerInterceptor]:
     """Without an authenticator (until signed requests land) the slot stays empty: a layer that
     lets everyone through would cost every call and check nothing."""
-    chain: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor(), ErrorTranslationInterceptor()]
+    chain: list[grpc.aio.ServerInterceptor] = [
+        RequestIdInterceptor(), ErrorTranslationInterceptor(), MalformedRequestInterceptor(),
+    ]
     if authenticator is not None:
         chain.append(AuthenticationInterceptor(authenticator))
     return chain
