@@ -43,3 +43,19 @@ def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     settings = Settings.from_environment()
     assert (settings.rest_port, settings.envoy_admin_port, settings.cors_origin) == (18080, 19901, "https://app.example")
+
+
+def test_envoy_limits_come_from_the_environment(monkeypatch):
+    from billing.settings import EnvoyLimits
+
+    for name in ("BILLING_RATE_LIMIT_PER_IP", "BILLING_RATE_LIMIT_BURST", "BILLING_MAX_CONNECTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    assert EnvoyLimits.from_environment() == EnvoyLimits(200, 400, 4096)
+    monkeypatch.setenv("BILLING_RATE_LIMIT_PER_IP", "50")
+    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 100, 4096)
+    monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "60")
+    monkeypatch.setenv("BILLING_MAX_CONNECTIONS", "10")
+    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 60, 10)
+    monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "10")
+    with pytest.raises(ValueError):
+        EnvoyLimits.from_environment()
