@@ -54,8 +54,10 @@ def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
 class RequestIdInterceptor(_UnaryInterceptor):
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
         sent = _metadata(details).get(REQUEST_ID_HEADER, "")
-        # An id from outside is kept only when it is a sane token: it ends up in every log line.
-        request_id = sent if 0 < len(sent) <= REQUEST_ID_MAX_LENGTH and sent.isprintable() else os.urandom(16).hex()
+        # An id from outside is kept only when it is a sane token: it ends up in every log line, and
+        # in the reply's metadata, which must be ASCII (x-request-id: [MH\xfcZ was a 500).
+        sane = 0 < len(sent) <= REQUEST_ID_MAX_LENGTH and sent.isascii() and sent.isprintable()
+        request_id = sent if sane else os.urandom(16).hex()
 
         async def with_request_id(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = REQUEST_ID.set(request_id)

@@ -15,6 +15,7 @@ any layer after it (authentication) sees only decoded requests.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Awaitable, Callable
 
 import grpc
@@ -127,12 +128,33 @@ def _refusing_malformed(behavior: Behavior) -> Behavior:
     return refuse_malformed
 
 
+class _QuietInvalidMetadata(logging.Filter):
+    """grpc logs a traceback at ERROR for every metadata value that is not UTF-8 (any request
+    header with such bytes, which Envoy forwards as metadata) and then passes the value on as
+    bytes, which the service ignores. A client's fault, so one DEBUG line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Invalid encoding on"):
+            record.levelno, record.levelname, record.exc_info, record.exc_text = logging.DEBUG, "DEBUG", None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_GRPC_LOGGER = logging.getLogger("grpc._cython.cygrpc")
+
+
+def quiet_invalid_metadata_logs() -> None:
+    if not any(isinstance(f, _QuietInvalidMetadata) for f in _GRPC_LOGGER.filters):
+        _GRPC_LOGGER.addFilter(_QuietInvalidMetadata())
+
+
 class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
     """Unary methods only (health watch and reflection stream: left alone). The tolerant
     deserializer is built once per method and deserializer; each call only rewraps the behaviour."""
 
     def __init__(self) -> None:
         self._deserializers: dict[tuple[str, Any], Deserializer] = {}
+        quiet_invalid_metadata_logs()
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
