@@ -12,7 +12,7 @@ from pathlib import Path
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.domain.auth import Scope
 from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
-from billing.settings import DEFAULT_CORS_ORIGIN
+from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
 from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
 from tests.support.signing import MASTER, create_key
 
@@ -48,6 +48,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     config.write_text(render_envoy_config(
         template, listen_port=rest_port, grpc_port=grpc_port, admin_port=admin_port, cors_origin=DEFAULT_CORS_ORIGIN,
         admin_rest_port=free_port(), edge_token=MASTER.edge_token(), access_log=False,
+        limits=NO_RATE_LIMIT,  # the load comes from 127.0.0.1: a per-IP limit would measure itself
     ))
     envoy = subprocess.Popen(
         [str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart", "--log-level", "error",

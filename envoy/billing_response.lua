@@ -18,8 +18,11 @@ local ERROR_CODES = {
   [400] = "INVALID_ARGUMENT",
   [404] = "NOT_FOUND",
   [405] = "METHOD_NOT_ALLOWED",
+  [408] = "REQUEST_TIMEOUT",
   [413] = "PAYLOAD_TOO_LARGE",
   [415] = "UNSUPPORTED_MEDIA_TYPE",
+  [429] = "RATE_LIMITED",
+  [431] = "REQUEST_HEADERS_TOO_LARGE",
   [502] = "UNAVAILABLE",
   [503] = "UNAVAILABLE",
   [504] = "UNAVAILABLE",
@@ -143,6 +146,8 @@ function envoy_on_response(handle)
   local error_json = headers:get("x-error-json")
   local unwrap = headers:get("x-rest-unwrap")
   local content_type = headers:get("content-type") or ""
+  -- Only the per-IP rate limit's 429 carries retry-after (its response_headers_to_add).
+  local rate_limited = status == 429 and headers:get("retry-after") ~= nil
   for _, name in ipairs(STRIPPED_HEADERS) do
     headers:remove(name)
   end
@@ -177,11 +182,21 @@ function envoy_on_response(handle)
     local body = handle:body(true)
     local text = body:getBytes(0, body:length())
     local message
-    if content_type:find("application/json", 1, true) == 1 then
+    if rate_limited then
+      message = "too many requests from this address; retry after Retry-After seconds"
+    elseif content_type:find("application/json", 1, true) == 1 then
       -- The transcoder's rendering of a gRPC status: keep its (escaped) message.
       message = raw_json_string_field(text, "message") or ""
     else
       message = escape_text(text)
+    end
+    -- The other 429: the gRPC server refused the request's metadata as too large
+    -- (RESOURCE_EXHAUSTED, which the transcoder maps to 429, a status clients retry). It is
+    -- the request headers being too large, as Envoy's own limit says: 431.
+    if status == 429 and not rate_limited and message:find("metadata size exceeds", 1, true) then
+      status = 431
+      message = "request headers too large"
+      handle:headers():replace(":status", "431")
     end
     body:setBytes(error_body(status, message))
     return

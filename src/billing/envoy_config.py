@@ -1,11 +1,14 @@
-"""Renders envoy.yaml for a run: ports and the CORS origin.
+"""Renders envoy.yaml for a run: ports, the CORS origin and the limits against hostile clients.
 
 Envoy's YAML has no environment substitution, so envoy.yaml carries the default
 ports and origin on lines tagged with a trailing marker comment, and this module
 rewrites exactly those values. `billing run` passes its Settings (BILLING_REST_PORT,
 BILLING_GRPC_PORT, BILLING_ENVOY_ADMIN_PORT, BILLING_CORS_ORIGIN) and writes the
 result to .data/envoy.yaml; Envoy must still start from the repo root (relative
-paths to gen/billing_descriptor.pb and envoy/billing_response.lua).
+paths to gen/billing_descriptor.pb and envoy/billing_response.lua). The limits
+(per-IP rate limit, connection cap: settings.EnvoyLimits) come from the caller, or from
+BILLING_RATE_LIMIT_PER_IP / BILLING_RATE_LIMIT_BURST / BILLING_MAX_CONNECTIONS when it
+passes none (`billing run`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ import json
 import re
 from pathlib import Path
 
+from billing.settings import EnvoyLimits
+
 ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
 
 _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
+_NUMBER_VALUE = r"(:\s*)\d+(\s*#\s*MARKER\b)"
+# The list item `- name: ...  # rate_limit` (an HTTP filter) and every line indented deeper than its dash.
+_RATE_LIMIT_FILTER = re.compile(r"^( *)- name:[^\n]*#\s*rate_limit\b[^\n]*\n(?:\1  [^\n]*\n)*", re.MULTILINE)
 _CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'
 _EDGE_TOKEN = r'(value:\s*)"[^"]*"(\s*\}\s*#\s*edge_token\b)'
 _ADMIN_REST_HOST = r'(address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*\d+\s*\}\s*#\s*admin_rest_port\b)'
@@ -48,11 +56,15 @@ def render_envoy_config(
     admin_rest_host: str = "127.0.0.1",
     edge_token: str | None = None,
     access_log: bool = True,
+    limits: EnvoyLimits | None = None,
 ) -> str:
-    """Returns template_text with the marked ports and CORS origin replaced.
+    """Returns template_text with the marked ports, CORS origin and limits replaced.
 
     access_log=False drops the per-request access log (benchmarks: it costs Envoy CPU).
+    limits=None reads them from the environment (EnvoyLimits.from_environment); a rate of 0
+    drops the per-IP rate limit filter.
     """
+    limits = EnvoyLimits.from_environment() if limits is None else limits
     origin = cors_origin.strip()
     if not origin or any(ch.isspace() for ch in origin):
         raise ValueError(f"cors_origin must be one origin like https://app.example.com, got {cors_origin!r}")
@@ -64,6 +76,16 @@ def render_envoy_config(
     for marker, value in ports:
         port = _check_port(marker, value)
         text = _replace_once(_PORT_VALUE.replace("MARKER", marker), str(port), text, marker)
+    text = _replace_once(_NUMBER_VALUE.replace("MARKER", "max_connections"), str(limits.max_connections), text,
+                         "max_connections")
+    if limits.rate_limit_per_second:
+        for marker, value in (("rate_limit_per_second", limits.rate_limit_per_second),
+                              ("rate_limit_burst", limits.rate_limit_burst)):
+            text = _replace_once(_NUMBER_VALUE.replace("MARKER", marker), str(value), text, marker)
+    else:
+        text, count = _RATE_LIMIT_FILTER.subn("", text)
+        if count != 1:
+            raise ValueError(f"envoy template: expected exactly one `# rate_limit` filter, found {count}")
     if not re.fullmatch(r"[0-9a-fA-F.:]+", admin_rest_host):
         raise ValueError(f"admin_rest_host must be an IP address, got {admin_rest_host!r}")
     text = _replace_once(_ADMIN_REST_HOST, admin_rest_host, text, "admin_rest_port")

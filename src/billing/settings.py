@@ -25,6 +25,35 @@ LOG_FORMATS = ("json", "text")
 
 
 @dataclass(frozen=True)
+class EnvoyLimits:
+    """Envoy's limits against hostile clients that are settings (render_envoy_config writes them).
+
+    rate_limit_per_second: sustained requests per second per client IP (0: no rate limit, the
+    filter is left out, as `make bench` runs); rate_limit_burst: the bucket's size (default twice
+    the rate); max_connections: open downstream connections at once, all clients together.
+    """
+
+    rate_limit_per_second: int = 200
+    rate_limit_burst: int = 400
+    max_connections: int = 4096
+
+    @classmethod
+    def from_environment(cls) -> "EnvoyLimits":
+        rate = int(os.environ.get("BILLING_RATE_LIMIT_PER_IP", str(cls.rate_limit_per_second)))
+        burst = int(os.environ.get("BILLING_RATE_LIMIT_BURST", str(2 * rate)))
+        return cls(rate, burst, int(os.environ.get("BILLING_MAX_CONNECTIONS", str(cls.max_connections))))
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_second < 0 or self.max_connections < 1:
+            raise ValueError(f"Envoy limits out of range: {self}")
+        if self.rate_limit_per_second and self.rate_limit_burst < self.rate_limit_per_second:
+            raise ValueError(f"BILLING_RATE_LIMIT_BURST must be at least the rate per second: {self}")
+
+
+NO_RATE_LIMIT = EnvoyLimits(rate_limit_per_second=0, rate_limit_burst=0)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     grpc_host: str

@@ -118,7 +118,7 @@ def _listener_answers(port: int) -> bool:
 @pytest.fixture(scope="session")
 def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
     from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
-    from billing.settings import DEFAULT_CORS_ORIGIN
+    from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
 
     folder = tmp_path_factory.mktemp("envoy")
     listen_port, admin_port = free_port(), free_port()
@@ -131,6 +131,9 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
         cors_origin=DEFAULT_CORS_ORIGIN,
         admin_rest_port=proxy.admin_rest_port,
         edge_token=MASTER.edge_token(),
+        # The fuzz test sends thousands of requests a second from 127.0.0.1; the rate limit
+        # has its own Envoy in test_limits.py.
+        limits=NO_RATE_LIMIT,
     ))
     argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn"]
     with open(proxy.log, "wb") as log:

@@ -94,3 +94,13 @@ async def test_a_refused_caller_never_reaches_the_servicer():
     with pytest.raises(grpc.aio.AbortError):
         await chain(behavior, details(), RefuseEveryone())(SimpleNamespace(user_id="u"), context)
     assert ran == [] and context.aborted[0] == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_non_ascii_request_id_is_replaced_since_it_goes_back_in_metadata():
+    seen = []
+
+    async def get_balance(request, context):
+        seen.append(REQUEST_ID.get())
+
+    await chain(get_balance, details(**{"x-request-id": "[MH\u00fcZ"}))(None, AbortingContext())
+    assert seen[0] != "[MH\u00fcZ" and seen[0].isascii()

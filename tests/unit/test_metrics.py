@@ -148,9 +148,11 @@ async def test_an_exception_escaping_the_chain_is_recorded_as_unknown():
 def test_the_chain_has_metrics_outermost_and_none_without_them():
     recorder = Recorder()
     assert [type(i).__name__ for i in interceptor_chain(None, recorder)] == [
-        "MetricsInterceptor", "RequestIdInterceptor", "ErrorTranslationInterceptor"
+        "MetricsInterceptor", "RequestIdInterceptor", "ErrorTranslationInterceptor", "MalformedRequestInterceptor"
     ]
-    assert [type(i).__name__ for i in interceptor_chain(None)] == ["RequestIdInterceptor", "ErrorTranslationInterceptor"]
+    assert [type(i).__name__ for i in interceptor_chain(None)] == [
+        "RequestIdInterceptor", "ErrorTranslationInterceptor", "MalformedRequestInterceptor"
+    ]
 
 
 async def test_a_real_grpc_server_reports_ok_aborted_and_deadline_exceeded_calls():

@@ -61,3 +61,19 @@ def test_logs_are_json_unless_text_is_asked_for(environment):
     environment.setenv("BILLING_LOG_FORMAT", "xml")
     with pytest.raises(SystemExit, match="BILLING_LOG_FORMAT must be one of json, text"):
         Settings.from_environment()
+
+
+def test_envoy_limits_come_from_the_environment(monkeypatch):
+    from billing.settings import EnvoyLimits
+
+    for name in ("BILLING_RATE_LIMIT_PER_IP", "BILLING_RATE_LIMIT_BURST", "BILLING_MAX_CONNECTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    assert EnvoyLimits.from_environment() == EnvoyLimits(200, 400, 4096)
+    monkeypatch.setenv("BILLING_RATE_LIMIT_PER_IP", "50")
+    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 100, 4096)
+    monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "60")
+    monkeypatch.setenv("BILLING_MAX_CONNECTIONS", "10")
+    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 60, 10)
+    monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "10")
+    with pytest.raises(ValueError):
+        EnvoyLimits.from_environment()

@@ -8,6 +8,7 @@ Outermost first (server.py passes them in this order):
    line written while it runs (request_ids.py) and for its error answers.
 2. ErrorTranslationInterceptor: the one place errors become statuses (errors.py): the use
    cases' BillingErrors, the adapters' Unavailable, and anything unexpected.
+   MalformedRequestInterceptor (malformed.py): a request that does not decode is InvalidArgument.
 3. AuthenticationInterceptor (when the server has an Authenticator: the slot signed requests
    fill): the caller's credentials are checked before the servicer runs; a refusal is a
    BillingError, which the layer above translates.
@@ -27,6 +28,7 @@ import grpc
 
 from billing.api import errors
 from billing.api.access import access_for, acts_for
+from billing.api.malformed import MalformedRequestInterceptor
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
 from billing.domain.auth import Access, require_access
 from billing.domain.errors import BillingError, PermissionDenied
@@ -174,7 +176,7 @@ def interceptor_chain(
     """Without an authenticator (BILLING_AUTHENTICATION=off) the slot stays empty: a layer that
     lets everyone through would cost every call and check nothing. Likewise without metrics."""
     chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(metrics)] if metrics is not None else []
-    chain += [RequestIdInterceptor(), ErrorTranslationInterceptor()]
+    chain += [RequestIdInterceptor(), ErrorTranslationInterceptor(), MalformedRequestInterceptor()]
     if authenticator is not None:
         chain.append(AuthenticationInterceptor(authenticator, count_forbidden))
     return chain

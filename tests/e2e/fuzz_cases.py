@@ -1,0 +1,297 @@
+"""Hostile requests for the fuzz test (test_fuzz.py): Hypothesis strategies, one family per kind of
+hostility, every case invalid by construction so that no reply may be 2xx and the ledger cannot move.
+
+How a case stays invalid: reads name a user that cannot exist (`fz-` ids, never created: the
+only creating call, CreateAccount, always carries an invalid user_id) or an invalid one; writes
+carry at least one *poison* (a field value the transcoder or the service must refuse); the
+catalog always gets an invalid currency, parameter or encoding.
+
+Adding cases (e.g. signed requests, when HMAC auth lands):
+- a family is `(name, strategy of HttpCase)` in REST_FAMILIES (or bytes in GRPC_FAMILIES);
+  `HttpCase.expect` narrows the acceptable statuses for that family (e.g. {401} for bad
+  signatures, {403} for wrong scopes);
+- `prepare` (test_fuzz.py) is applied to every case before it is sent: that is where a valid
+  signature goes, so that the existing families still reach the handlers behind the check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote_from_bytes
+
+from hypothesis import strategies as st
+
+from billing.domain.limits import ACCOUNT_ID_MAX_LENGTH
+
+# ---------------------------------------------------------------- the case
+
+
+@dataclass(frozen=True)
+class HttpCase:
+    family: str
+    method: str
+    target: bytes  # path and query exactly as sent on the wire
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    body: bytes = b""
+    expect: frozenset[int] | None = None  # None: any 4xx
+
+    def wire(self, host: bytes = b"fuzz") -> bytes:
+        lines = [self.method.encode() + b" " + self.target + b" HTTP/1.1", b"Host: " + host]
+        names = {name.lower() for name, _ in self.headers}
+        lines += [name + b": " + value for name, value in self.headers]
+        if self.body or self.method in ("POST", "PUT", "PATCH"):
+            if b"content-length" not in names and b"transfer-encoding" not in names:
+                lines.append(b"Content-Length: " + str(len(self.body)).encode())
+        return b"\r\n".join(lines) + b"\r\n\r\n" + self.body
+
+
+JSON = ((b"Content-Type", b"application/json"),)
+
+# ---------------------------------------------------------------- hostile values
+
+UNICODE = st.text(st.characters(codec="utf-8"), max_size=16)
+NASTY_STRINGS = st.sampled_from([
+    "", " ", "\u0000", "a\u0000b", "\n", "a b", "../../etc/passwd", "..%2F..%2Fadmin", "%00", "%FF",
+    "\u202e", "\ufeff", "\U0001F600", "é", "Ω" * 200, "x" * (ACCOUNT_ID_MAX_LENGTH + 1), "y" * 5000,
+    "<script>", "' OR 1=1 --", "${jndi:ldap://x}", "null", "true", "-1", "\\", "\"", "/", "?",
+])
+INVALID_IDS = st.one_of(
+    NASTY_STRINGS.filter(lambda s: s not in ("null", "true", "-1")),
+    st.integers(ACCOUNT_ID_MAX_LENGTH + 1, 600).map(lambda n: "a" * n),  # over-long (one draw, not 600)
+    UNICODE.filter(lambda s: any(not (c.isascii() and (c.isalnum() or c in "_.:@|-")) for c in s) or not s),
+)
+NOBODY = st.text(alphabet="abcdef0123456789", min_size=1, max_size=20).map(lambda s: f"fz-{s}")
+BAD_BYTES = st.one_of(
+    st.binary(min_size=1, max_size=30),
+    st.sampled_from([b"\xff", b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x00", b"\xe2\x82"]),
+)
+NUMBERS = st.one_of(
+    st.sampled_from([0, -1, -(2**31), 2**31, 2**31 - 1, 2**63, -(2**63) - 1, 10**30, 1.5, -0.0, 1e308, 86401, 315360001]),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=False),
+)
+WRONG_TYPES = st.one_of(
+    st.booleans(), st.just([]), st.just({}), st.lists(st.integers(), max_size=3), st.just({"a": {"b": [1]}}),
+    st.integers(), st.floats(allow_nan=False),
+)
+ANY_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), NUMBERS, UNICODE, NASTY_STRINGS),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(UNICODE, inner, max_size=4)),
+    max_leaves=6,
+)
+
+
+def pct(raw: bytes) -> bytes:
+    return quote_from_bytes(raw, safe=b"").encode()
+
+
+def segment(value: str | bytes) -> bytes:
+    return pct(value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value)
+
+
+# ---------------------------------------------------------------- reads: paths and queries
+
+READ_PATHS = ["balance", "usage", "events"]
+ANY_ID_SEGMENT = st.one_of(NOBODY.map(segment), INVALID_IDS.map(segment), BAD_BYTES.map(segment))
+
+
+@st.composite
+def hostile_reads(draw) -> HttpCase:
+    kind = draw(st.sampled_from(READ_PATHS))
+    ident = draw(ANY_ID_SEGMENT)
+    query: list[tuple[bytes, bytes]] = []
+    if kind == "usage":
+        query.append((b"period", draw(st.one_of(st.sampled_from([b"week", b"DAY", b"", b"month "]),
+                                                BAD_BYTES.map(segment), NASTY_STRINGS.map(segment)))))
+    if kind == "events":
+        query.append((b"limit", draw(st.one_of(NUMBERS.map(lambda n: str(n).encode()), BAD_BYTES.map(segment)))))
+        query.append((b"page_token", draw(st.one_of(BAD_BYTES.map(segment), NASTY_STRINGS.map(segment),
+                                                    st.binary(max_size=80).map(lambda b: pct(b.hex().encode()))))))
+    if draw(st.booleans()):
+        query.append((draw(st.one_of(st.just(b"unknown"), UNICODE.map(segment))), b"1"))
+    if draw(st.booleans()):
+        query = draw(st.permutations(query))
+    target = f"/v1/billing/{kind}/".encode() + ident
+    if query:
+        target += b"?" + b"&".join(k + b"=" + v for k, v in query)
+    # Every read here is refused or names nobody: an id that parses is a fz- one.
+    return HttpCase("reads", "GET", target)
+
+
+@st.composite
+def hostile_catalog(draw) -> HttpCase:
+    currency = draw(st.one_of(
+        BAD_BYTES.map(segment),
+        NASTY_STRINGS.filter(bool).map(segment),  # an empty currency is the default (USD): valid
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=8).map(segment),
+        st.text(alphabet="0123456789!*.-", min_size=1, max_size=3).map(segment),
+    ))
+    # A repeated parameter: the transcoder keeps the last value, so the hostile one goes last.
+    extra = draw(st.sampled_from([b"", b"&foo=bar", b"&%FF=1"]))
+    if draw(st.integers(0, 9)) == 0:
+        return HttpCase("catalog", "GET", b"/v1/billing/catalog?currency=EUR&currency=" + currency + extra)
+    return HttpCase("catalog", "GET", b"/v1/billing/catalog?currency=" + currency + extra)
+
+
+# ---------------------------------------------------------------- writes: JSON bodies with a poison
+
+VALID = {
+    "consume": {"user_id": "fz-nobody", "operation": "build", "seconds": 60, "idempotency_key": "fz-key"},
+    "admin/grants": {"user_id": "fz-nobody", "source": "gift", "seconds": 60, "reason": "fuzz", "idempotency_key": "fz-key"},
+    "accounts": {"user_id": "fz-nobody", "plan_key": ""},
+    "check-sufficient-batch": {"userId": "fz-nobody", "operations": [{"operation": "build", "estimate_seconds": 60}]},
+}
+POISONS = {
+    "user_id": st.one_of(INVALID_IDS, WRONG_TYPES.filter(lambda v: v not in ([], {}))),
+    "operation": st.one_of(st.sampled_from(["BUILD", "delete", "", "build ", "*"]), NASTY_STRINGS, WRONG_TYPES),
+    "seconds": st.one_of(st.sampled_from([0, -1, 86401, 2**31, 10**20, 1.5, "abc", "", True, [], {}]), st.integers(max_value=0)),
+    "idempotency_key": st.one_of(st.sampled_from(["", " ", "a b", "k" * 129, "é", "\u0000"]), WRONG_TYPES),
+    "source": st.one_of(st.sampled_from(["subscription", "GIFT", "", "daily_bonus", "package"]), WRONG_TYPES),
+    "reason": st.one_of(st.sampled_from(["r" * 501, "a\nb", "\u0000", "\t"]), st.lists(st.integers(), min_size=1)),
+    "plan_key": st.one_of(st.sampled_from(["platinum", "FREE", "x" * 1000, " "]), WRONG_TYPES),
+    "operations": st.one_of(
+        st.just([]), st.integers(101, 120).map(lambda n: [{"operation": "build", "estimate_seconds": 1}] * n),
+        st.lists(st.fixed_dictionaries({"operation": st.one_of(NASTY_STRINGS, WRONG_TYPES),
+                                        "estimate_seconds": NUMBERS}), min_size=1, max_size=5),
+        WRONG_TYPES.filter(lambda v: v != []),
+    ),
+}
+POISONABLE = {
+    "consume": ["user_id", "operation", "seconds", "idempotency_key"],
+    "admin/grants": ["user_id", "source", "seconds", "idempotency_key", "reason"],
+    "accounts": ["user_id"],  # the only creating call: always an invalid user_id (plan poisoned too, sometimes)
+    "check-sufficient-batch": ["user_id", "operations"],
+}
+
+
+@st.composite
+def poisoned_json_writes(draw) -> HttpCase:
+    path = draw(st.sampled_from(sorted(VALID)))
+    body = dict(VALID[path])
+    body["user_id" if "user_id" in body else "userId"] = draw(NOBODY)
+    poisoned = draw(st.lists(st.sampled_from(POISONABLE[path]), min_size=1, max_size=3, unique=True))
+    if path == "accounts" and draw(st.booleans()):
+        poisoned.append("plan_key")
+    for name in poisoned:
+        key = "userId" if name == "user_id" and "userId" in body else name
+        body[key] = draw(POISONS[name])
+    if draw(st.booleans()):  # noise: unknown fields, which the transcoder drops
+        body.update(draw(st.dictionaries(UNICODE.filter(lambda k: k not in body and k not in VALID_KEYS), ANY_JSON, max_size=3)))
+    text = json.dumps(body, ensure_ascii=draw(st.booleans()))
+    if draw(st.integers(0, 9)) == 0:  # a duplicate of a poisoned key, poisoned again (the last one wins)
+        name = poisoned[-1]
+        key = "userId" if name == "user_id" and "userId" in body else name
+        text = text[:-1] + f', "{key}": ' + json.dumps(draw(POISONS[name])) + "}"
+    content_type = draw(st.sampled_from([b"application/json", b"application/json; charset=utf-8", b"APPLICATION/JSON"]))
+    return HttpCase("json_writes", "POST", f"/v1/billing/{path}".encode(), ((b"Content-Type", content_type),),
+                    text.encode("utf-8", "surrogatepass"))
+
+
+VALID_KEYS = {"user_id", "userId", "user-id", "operation", "seconds", "idempotency_key", "idempotencyKey", "source",
+              "reason", "plan_key", "planKey", "operations", "resume_token", "resumeToken"}
+
+
+def _write_path() -> st.SearchStrategy[bytes]:
+    return st.sampled_from(sorted(VALID)).map(lambda p: f"/v1/billing/{p}".encode())
+
+
+@st.composite
+def malformed_json(draw) -> HttpCase:
+    body = draw(st.one_of(
+        st.binary(max_size=200),
+        UNICODE.map(str.encode),
+        st.sampled_from([b"{", b"}", b"[]", b"null", b"1", b'"x"', b"{'a':1}", b'{"user_id":}', b'{"a":1}}',
+                         b"\xef\xbb\xbf{}", b"[" * 5000 + b"]" * 5000, b'{"a":' * 2000 + b"1" + b"}" * 2000,
+                         b'{"user_id":"\xff\xfe"}', b'{"user_id":"\\ud800"}', b'{"seconds":1e999}',
+                         b'{"seconds":-}', b'{"seconds":0x10}', b'{"seconds":NaN}', b'{"operations":[{,}]}']),
+        ANY_JSON.filter(lambda v: not isinstance(v, dict)).map(lambda v: json.dumps(v).encode()),
+    ))
+    return HttpCase("malformed_json", "POST", draw(_write_path()), JSON, body)
+
+
+@st.composite
+def wrong_content_types(draw) -> HttpCase:
+    content_type = draw(st.one_of(
+        st.sampled_from([b"text/plain", b"text/plain;charset=UTF-8", b"application/x-www-form-urlencoded",
+                         b"multipart/form-data; boundary=x", b"application/jsonp", b"text/json", b"application/xml",
+                         b"application/json-seq", b"json", b"*/*", b""]),
+        st.binary(max_size=30).filter(lambda b: b"\r" not in b and b"\n" not in b and b"\x00" not in b
+                                      and not b.strip().lower().startswith(b"application/json")),
+    ))
+    headers = () if draw(st.integers(0, 5)) == 0 else ((b"Content-Type", content_type),)
+    body = json.dumps(VALID[draw(st.sampled_from(sorted(VALID)))] | {"user_id": "fz-x"}).encode()
+    # A header value with control or non-ASCII bytes is refused by Envoy's HTTP/1 codec first (400).
+    printable = all(0x20 <= b < 0x7F for b in content_type)
+    return HttpCase("content_types", "POST", draw(_write_path()), headers, body,
+                    frozenset({415}) if printable else frozenset({400, 415}))
+
+
+ALL_PATHS = [b"/v1/billing/catalog", b"/v1/billing/balance/fz-a", b"/v1/billing/usage/fz-a", b"/v1/billing/events/fz-a",
+             b"/v1/billing/consume", b"/v1/billing/accounts", b"/v1/billing/admin/grants",
+             b"/v1/billing/check-sufficient-batch"]
+
+
+@st.composite
+def odd_methods_and_paths(draw) -> HttpCase:
+    method = draw(st.sampled_from(["PUT", "PATCH", "DELETE", "TRACE", "PROPFIND", "FOO", "OPTIONS", "GET", "POST"]))
+    path = draw(st.one_of(
+        st.sampled_from(ALL_PATHS),
+        st.sampled_from([b"/v1/billing/../../etc/passwd", b"/v1/billing/%2e%2e/%2e%2e/etc/passwd", b"//v1/billing/catalog",
+                         b"/v1/billing/admin/../consume", b"/v1/billing/balance/", b"/v1/billing/balance/a/b",
+                         b"/v1/billing/", b"/", b"/v2/billing/catalog", b"/v1/billing/admin/grants/x",
+                         b"/v1/billing/balance/..%2F..%2Fadmin", b"/v1/billing/balance/%2e%2e",
+                         b"/v1/billing/ADMIN/grants", b"/v1/billing/catalog;x=1", b"*", b"/v1/billing/balance/%",
+                         b"/v1/billing/Catalog"]),
+        st.lists(ANY_ID_SEGMENT, min_size=1, max_size=4).map(lambda parts: b"/v1/billing/" + b"/".join(parts)),
+    ))
+    if method == "GET" and path in (b"/v1/billing/catalog",):
+        path = b"/v1/billing/catalog/x"
+    if method in ("GET", "POST") and path in ALL_PATHS:
+        method = "DELETE"  # a known path with its own method would be a valid request
+    body = draw(st.sampled_from([b"", b"{}", b'{"user_id":"fz-x"}']))
+    headers = JSON if body else ()
+    return HttpCase("odd_methods", method, path, headers, body)
+
+
+@st.composite
+def huge_and_broken_headers(draw) -> HttpCase:
+    kind = draw(st.sampled_from(["big_header", "big_url", "many_headers", "bad_header"]))
+    path = draw(st.sampled_from([b"/v1/billing/catalog?currency=XXXX", b"/v1/billing/balance/fz-h"]))
+    if kind == "big_header":
+        size = draw(st.integers(9 * 1024, 70 * 1024))
+        return HttpCase("headers", "GET", path, ((b"X-Big", b"a" * size),), expect=frozenset({431}))
+    if kind == "big_url":
+        size = draw(st.integers(9 * 1024, 70 * 1024))
+        return HttpCase("headers", "GET", b"/v1/billing/balance/fz-h?period=" + b"a" * size, expect=frozenset({431}))
+    if kind == "many_headers":
+        count = draw(st.integers(200, 1200))
+        return HttpCase("headers", "GET", path, tuple((f"X-H{i}".encode(), b"v" * 40) for i in range(count)))
+    name = draw(st.sampled_from([b"X-Nul", b"Bad Name", b"X-Ctl", b"", b"X:Colon", b"Content-Length"]))
+    value = draw(st.sampled_from([b"a\x00b", b"\x7f", b"v", b"-1", b"abc", b"1, 2"]))
+    return HttpCase("headers", draw(st.sampled_from(["GET", "POST"])), path, ((name, value),))
+
+
+@st.composite
+def hostile_typed_headers(draw) -> HttpCase:
+    """Headers the service reads: resume token, idempotency key, If-None-Match, request id."""
+    name = draw(st.sampled_from([b"X-Resume-Token", b"Idempotency-Key", b"If-None-Match", b"X-Request-Id"]))
+    value = draw(st.one_of(st.binary(max_size=300), UNICODE.map(lambda s: s.encode())))
+    value = value.replace(b"\r", b"").replace(b"\n", b"").replace(b"\x00", b"").strip()
+    body = dict(VALID["consume"]) | {"user_id": draw(NOBODY), "seconds": draw(POISONS["seconds"])}
+    body.pop("idempotency_key")
+    return HttpCase("typed_headers", "POST", b"/v1/billing/consume", JSON + ((name, value),), json.dumps(body).encode())
+
+
+REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
+    ("reads", hostile_reads()),
+    ("catalog", hostile_catalog()),
+    ("json_writes", poisoned_json_writes()),
+    ("malformed_json", malformed_json()),
+    ("content_types", wrong_content_types()),
+    ("odd_methods", odd_methods_and_paths()),
+    ("headers", huge_and_broken_headers()),
+    ("typed_headers", hostile_typed_headers()),
+]
+REST_CASES = st.one_of(*(strategy for _, strategy in REST_FAMILIES))
+

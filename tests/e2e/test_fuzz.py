@@ -1,0 +1,339 @@
+"""Fuzz: >= 10,000 hostile REST requests through Envoy and thousands of hostile gRPC calls; every
+reply is a 4xx JSON error (gRPC: one of ACCEPTABLE_GRPC_CODES), never 5xx, no traceback in the
+server log, and the ledger is exactly as before (`billing verify` passes).
+
+The cases (fuzz_cases.py) are invalid by construction, so a 2xx is a failure too. Hypothesis draws
+batches; each batch goes out over a pool of persistent HTTP/1.1 connections (a connection that
+Envoy closes, as it does after a transcoder 400, is reopened). Generation is derandomized (the
+same cases each run); BILLING_FUZZ_RANDOM=1 draws new ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import json
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import psycopg
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from bench.http1_client import ProtocolError, parse_http_response
+from billing.adapters.db.invariants import find_violations_in_database
+from billing.settings import libpq_url
+from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
+from tests.e2e.fuzz_cases import REST_CASES, HttpCase
+from tests.support.signing import default_key
+
+REST_BATCHES, REST_BATCH_SIZE = 550, 20  # 11,000 requests
+GRPC_BATCHES, GRPC_BATCH_SIZE = 200, 20  # 4,000 calls
+CONNECTIONS = 8
+DERANDOMIZE = os.environ.get("BILLING_FUZZ_RANDOM", "") != "1"
+
+# Why each gRPC code is acceptable for a hostile call:
+ACCEPTABLE_GRPC_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,  # undecodable bytes, invalid UTF-8, a field out of its bounds
+    grpc.StatusCode.NOT_FOUND,  # a well-formed request for an account that does not exist
+    grpc.StatusCode.FAILED_PRECONDITION,  # a state refusal (insufficient time, used token): no effect
+    grpc.StatusCode.ALREADY_EXISTS,  # an idempotency key reused with other parameters: no effect
+    grpc.StatusCode.RESOURCE_EXHAUSTED,  # a message over the 1 MiB receive limit
+    grpc.StatusCode.UNIMPLEMENTED,  # a method name the service does not have
+    grpc.StatusCode.UNAUTHENTICATED,  # half the calls carry no key
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+
+def prepare(case: HttpCase) -> HttpCase:
+    """Every other case is signed with the session's admin key, so validation is fuzzed behind
+    authentication too; the rest must be refused (401, or an earlier 4xx)."""
+    if hash(case.wire()) % 2:
+        return case
+    target = case.target.decode("utf-8", "surrogateescape")
+    signed = default_key().rest_headers(case.method, target, case.body)
+    headers = tuple((name.encode(), value.encode()) for name, value in signed.items())
+    return dataclasses.replace(case, headers=case.headers + headers)
+
+
+# ---------------------------------------------------------------- a keep-alive HTTP/1.1 pool
+
+
+class Connection:
+    def __init__(self, port: int):
+        self.port = port
+        self.sock: socket.socket | None = None
+
+    def exchange(self, request: bytes) -> tuple[int, bytes, bytes]:
+        """(status, head, body); reconnects once if the kept-alive socket was closed under us."""
+        for attempt in (0, 1):
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+            try:
+                return self._exchange(request)
+            except (ConnectionError, ProtocolError, EOFError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _exchange(self, request: bytes) -> tuple[int, bytes, bytes]:
+        assert self.sock is not None
+        try:
+            self.sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # Envoy answered and closed before reading everything (431, 413): read the reply
+        buffer = bytearray()
+        while True:
+            parsed = parse_http_response(buffer)
+            if parsed is not None:
+                status, body, used, keep_alive = parsed
+                head = bytes(buffer[:buffer.find(b"\r\n\r\n")]).lower()
+                if not keep_alive or used != len(buffer):
+                    self.close()
+                return status, head, body
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed before a full reply")
+            buffer += chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class Pool:
+    """Admin paths go to the internal listener, as a backend sends them; the rest to the browser's."""
+
+    def __init__(self, ports: tuple[int, int], size: int):
+        self.local = threading.local()
+        self.ports = ports
+        self.executor = ThreadPoolExecutor(size)
+        self.connections: list[Connection] = []
+
+    def _connection(self, internal: bool) -> Connection:
+        if not hasattr(self.local, "conns"):
+            self.local.conns = [Connection(port) for port in self.ports]
+            self.connections.extend(self.local.conns)
+        return self.local.conns[1 if internal else 0]
+
+    def send_all(self, cases: list[HttpCase]) -> list[tuple[HttpCase, int, bytes, bytes]]:
+        def one(case: HttpCase):
+            wire = prepare(case).wire()
+            return (case, *self._connection(case.target.startswith(b"/v1/billing/admin/")).exchange(wire))
+
+        return list(self.executor.map(one, cases))
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        for conn in self.connections:
+            conn.close()
+
+
+# ---------------------------------------------------------------- the oracle
+
+
+def rest_failure(case: HttpCase, status: int, head: bytes, body: bytes) -> str | None:
+    """Why this reply is wrong, or None."""
+    if not 400 <= status < 500:
+        return f"status {status}"
+    if case.expect is not None and status not in case.expect:
+        return f"status {status}, expected one of {sorted(case.expect)}"
+    if b"\r\ncontent-type: application/json" not in head:
+        return "not application/json"
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "body is not JSON"
+    if not (isinstance(document, dict) and isinstance(document.get("error"), str)
+            and document.get("http_status") == status and isinstance(document.get("message"), str)):
+        return "body is not the error shape"
+    return None
+
+
+def _describe(case: HttpCase, status: int, body: bytes, why: str) -> str:
+    return (f"[{case.family}] {case.method} {case.target[:200]!r} headers={[(n, v[:60]) for n, v in case.headers]} "
+            f"body={case.body[:200]!r} -> {status} {body[:300]!r}: {why}")
+
+
+# ---------------------------------------------------------------- the ledger before and after
+
+
+def ledger_snapshot(database_url: str) -> tuple:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        return connection.execute(
+            "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM buckets),"
+            " (SELECT count(*) FROM ledger_events), (SELECT coalesce(sum(seconds), 0) FROM ledger_events),"
+            " (SELECT count(*) FROM idempotency_records), (SELECT count(*) FROM resume_tokens)"
+        ).fetchone()
+
+
+@pytest.fixture(scope="module")
+def untouched_ledger(e2e):
+    """Asserts, after the module's tests, that the ledger did not move and its invariants hold."""
+    before = ledger_snapshot(e2e.database_url)
+    tracebacks = e2e.server.stderr_log.read_text(errors="replace").count("Traceback")
+    yield
+    assert ledger_snapshot(e2e.database_url) == before
+    assert asyncio.run(find_violations_in_database(e2e.database_url)) == []
+    log = e2e.server.stderr_log.read_text(errors="replace")
+    assert log.count("Traceback") == tracebacks, log[-5000:]
+
+
+# ---------------------------------------------------------------- REST
+
+
+def generate(strategy, batches: int, batch_size: int) -> list:
+    """Hypothesis draws the cases (derandomized unless BILLING_FUZZ_RANDOM=1); they are sent
+    afterwards, all at once over the pool: drawing is the slow part, small batches keep it cheap
+    (large ones overrun Hypothesis' buffer and are redrawn)."""
+    drawn: list = []
+
+    @settings(max_examples=batches, deadline=None, derandomize=DERANDOMIZE, database=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.lists(strategy, min_size=batch_size, max_size=batch_size))
+    def draw(batch: list) -> None:
+        drawn.extend(batch)
+
+    draw()
+    return drawn
+
+
+def test_hostile_rest_requests_get_4xx_json_errors_and_change_nothing(e2e, untouched_ledger):
+    cases = generate(REST_CASES, REST_BATCHES, REST_BATCH_SIZE)
+    pool = Pool((e2e.envoy.listen_port, e2e.envoy.admin_rest_port), CONNECTIONS)
+    try:
+        replies = pool.send_all(cases)
+    finally:
+        pool.close()
+    statuses = collections.Counter(status for _, status, _, _ in replies)
+    families = collections.Counter(case.family for case in cases)
+    failures = [
+        _describe(case, status, body, why)
+        for case, status, head, body in replies
+        if (why := rest_failure(case, status, head, body)) is not None
+    ]
+    print(f"\nREST fuzz: {len(replies)} requests; statuses {dict(statuses)}; families {dict(families)}")
+    assert len(replies) >= 10_000
+    assert not failures, f"{len(failures)} bad replies, first ones:\n" + "\n".join(failures[:15])
+
+
+# ---------------------------------------------------------------- gRPC
+
+SERVICE = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
+METHODS = {m.name: m for m in SERVICE.methods}
+MESSAGE_CLASSES = [
+    accounts_pb2.CreateAccountRequest, accounts_pb2.CreateGrantRequest, accounts_pb2.CreateGrantResponse,
+    balance_pb2.EnhancedBalance, balance_pb2.BillingEventHistory, balance_pb2.UsageAnalytics,
+    catalog_pb2.PricingCatalog, consumption_pb2.ConsumeRequest, consumption_pb2.ConsumeResponse,
+    consumption_pb2.CheckSufficientBatchRequest, consumption_pb2.CheckSufficientBatchResponse,
+    billing_service_pb2.GetBalanceRequest, billing_service_pb2.ListEventsRequest, billing_service_pb2.GetUsageRequest,
+]
+# The methods a decodable hostile request may legitimately succeed on: they change no balance.
+READ_ONLY = {"GetCatalog", "CreateSessionKey"}
+
+
+def _request_class(method: str):
+    from google.protobuf import message_factory
+
+    return message_factory.GetMessageClass(METHODS[method].input_type)
+
+
+@st.composite
+def wrong_typed_message(draw) -> bytes:
+    """A message of another type, filled with hostile values where it has strings and numbers."""
+    cls = draw(st.sampled_from(MESSAGE_CLASSES))
+    message = cls()
+    for f in cls.DESCRIPTOR.fields:
+        if f.is_repeated or f.type == f.TYPE_MESSAGE or not draw(st.booleans()):
+            continue
+        if f.type == f.TYPE_STRING:
+            setattr(message, f.name, draw(st.text(max_size=300)))
+        elif f.type == f.TYPE_INT32:
+            setattr(message, f.name, draw(st.integers(-(2**31), 2**31 - 1)))
+        elif f.type == f.TYPE_BOOL:
+            setattr(message, f.name, draw(st.booleans()))
+        elif f.type == f.TYPE_DOUBLE:
+            setattr(message, f.name, draw(st.floats()))
+    return message.SerializeToString()
+
+
+GRPC_PAYLOADS = st.one_of(
+    st.binary(max_size=300),
+    wrong_typed_message(),
+    st.tuples(wrong_typed_message(), st.binary(max_size=20)).map(lambda p: p[0] + p[1]),  # trailing garbage
+    st.sampled_from([b"\x0a\x02\xff\xfe", b"\x0a\x80\x80\x80\x80\x10", b"\x12\x05\x0a\x03\xc0\xaf\x00", b"\xff" * 10]),
+)
+
+
+def neutralize(method: str, payload: bytes) -> bytes:
+    """Keeps a hostile payload hostile: when it happens to decode as the method's request with a
+    valid user_id, that id becomes one that cannot exist (fz-...), or an invalid one for
+    CreateAccount, the one call that would create it. Unknown fields are kept."""
+    if method not in METHODS:
+        return payload
+    cls = _request_class(method)
+    try:
+        message = cls.FromString(payload)
+    except Exception:
+        return payload
+    if "user_id" not in cls.DESCRIPTOR.fields_by_name:
+        return payload
+    from billing.domain.errors import InvalidArgument
+    from billing.domain.limits import require_account_id
+
+    try:
+        require_account_id(message.user_id)
+    except InvalidArgument:
+        return payload
+    message.user_id = "not valid!" if method == "CreateAccount" else "fz-" + message.user_id[:100]
+    return message.SerializeToString()
+
+
+def test_hostile_grpc_calls_get_client_errors_and_change_nothing(e2e, untouched_ledger):
+    channel = grpc.insecure_channel(e2e.grpc_target)
+    methods = sorted(METHODS) + ["NoSuchMethod"]
+    codes: collections.Counter = collections.Counter()
+    failures: list[str] = []
+
+    def one(method: str, payload: bytes) -> None:
+        call = channel.unary_unary(f"/billing.v1.BillingService/{method}")  # bytes in, bytes out
+        details = ""
+        metadata = default_key().bearer() if hash(payload) % 2 else None  # half of them authenticated
+        try:
+            call(payload, timeout=20, metadata=metadata)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            code = error.code()
+            details = error.details()
+        codes[code.name] += 1
+        if code == grpc.StatusCode.OK and method in READ_ONLY:
+            return
+        if code not in ACCEPTABLE_GRPC_CODES:
+            failures.append(f"{method} {payload[:100]!r} -> {code.name} {details}")
+
+    calls = generate(st.tuples(st.sampled_from(methods), GRPC_PAYLOADS), GRPC_BATCHES, GRPC_BATCH_SIZE)
+    # And one message over the 1 MiB limit per method.
+    calls += [(method, b"\x0a" + b"\xff\xff\x7f" + b"a" * (2 * 1024 * 1024)) for method in sorted(METHODS)]
+    executor = ThreadPoolExecutor(CONNECTIONS)
+    try:
+        list(executor.map(lambda c: one(c[0], neutralize(c[0], c[1])), calls))
+    finally:
+        executor.shutdown()
+        channel.close()
+    print(f"\ngRPC fuzz: {sum(codes.values())} calls; codes {dict(codes)}")
+    assert sum(codes.values()) >= 4_000
+    assert not failures, f"{len(failures)} bad replies, first ones:\n" + "\n".join(failures[:15])
+
+
+def test_nobody_ids_are_never_created(e2e):
+    """The fuzz relies on fz- accounts never existing."""
+    with psycopg.connect(libpq_url(e2e.database_url)) as connection:
+        assert connection.execute("SELECT count(*) FROM accounts WHERE account_id LIKE 'fz-%'").fetchone()[0] == 0
