@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -30,7 +31,7 @@ from billing.adapters.db.invariants import find_violations_in_database
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
 from tests.e2e.fuzz_cases import REST_CASES, HttpCase
-from tests.support.signing import default_key
+from tests.support.signing import SigningKey, default_key
 
 REST_BATCHES, REST_BATCH_SIZE = 550, 20  # 11,000 requests
 GRPC_BATCHES, GRPC_BATCH_SIZE = 200, 20  # 4,000 calls
@@ -51,13 +52,22 @@ ACCEPTABLE_GRPC_CODES = {
 
 
 
+# How each case is signed, by a hash of the case: validation is fuzzed behind authentication,
+# and authentication itself with missing, forged, stale and wrongly scoped signatures.
+SIGNINGS = ("admin", "admin", "none", "user_key_of_another_user", "garbage_signature", "stale_timestamp")
+USER_KEY: list[SigningKey] = []  # the session's user key (acts for a user no case names)
+
+
 def prepare(case: HttpCase) -> HttpCase:
-    """Every other case is signed with the session's admin key, so validation is fuzzed behind
-    authentication too; the rest must be refused (401, or an earlier 4xx)."""
-    if hash(case.wire()) % 2:
+    signing = SIGNINGS[hash(case.wire()) % len(SIGNINGS)]
+    if signing == "none":
         return case
     target = case.target.decode("utf-8", "surrogateescape")
-    signed = default_key().rest_headers(case.method, target, case.body)
+    key = USER_KEY[0] if signing == "user_key_of_another_user" else default_key()
+    stamp = int(time.time()) - (3600 if signing == "stale_timestamp" else 0)
+    signed = key.rest_headers(case.method, target, case.body, timestamp=stamp)
+    if signing == "garbage_signature":
+        signed["X-HMAC-Signature"] = os.urandom(32).hex()
     headers = tuple((name.encode(), value.encode()) for name, value in signed.items())
     return dataclasses.replace(case, headers=case.headers + headers)
 
@@ -206,7 +216,8 @@ def generate(strategy, batches: int, batch_size: int) -> list:
     return drawn
 
 
-def test_hostile_rest_requests_get_4xx_json_errors_and_change_nothing(e2e, untouched_ledger):
+def test_hostile_rest_requests_get_4xx_json_errors_and_change_nothing(e2e, session_keys, untouched_ledger):
+    USER_KEY[:] = [session_keys.user]
     cases = generate(REST_CASES, REST_BATCHES, REST_BATCH_SIZE)
     pool = Pool((e2e.envoy.listen_port, e2e.envoy.admin_rest_port), CONNECTIONS)
     try:

@@ -12,21 +12,13 @@ import pytest
 from billing.api.interceptors import AuthenticationInterceptor, ErrorTranslationInterceptor, RequestIdInterceptor
 from billing.api.request_ids import REQUEST_ID, RequestIdLogFilter
 from billing.domain.errors import AccountNotFound, Unauthenticated
+from tests.support.grpc_context import AbortingContext
 
 METHOD = "/billing.v1.BillingService/GetBalance"
 
 
 def details(**metadata: str) -> SimpleNamespace:
     return SimpleNamespace(method=METHOD, invocation_metadata=tuple(metadata.items()))
-
-
-class AbortingContext:
-    def __init__(self):
-        self.aborted = None
-
-    async def abort(self, code, message, trailing_metadata=()):
-        self.aborted = (code, message, dict(trailing_metadata))
-        raise grpc.aio.AbortError()
 
 
 def chain(behavior, call_details, authenticator=None):

@@ -12,6 +12,7 @@ import pytest
 from billing.api.interceptors import ErrorTranslationInterceptor
 from billing.api.malformed import MalformedRequest, MalformedRequestInterceptor, invalid_utf8_field, tolerant_deserializer
 from billing.v1 import billing_service_pb2, consumption_pb2
+from tests.support.grpc_context import AbortingContext
 
 BAD = b"\xff\xfe"
 
@@ -46,15 +47,6 @@ def test_the_tolerant_deserializer_marks_instead_of_raising():
     garbage = deserialize(b"\xff\xff\xff")
     assert isinstance(garbage, MalformedRequest) and garbage.field is None
     assert "billing.v1.ConsumeRequest" in garbage.message
-
-
-class AbortingContext:
-    def __init__(self):
-        self.aborted = None
-
-    async def abort(self, code, message, trailing_metadata=()):
-        self.aborted = (code, message, dict(trailing_metadata))
-        raise grpc.aio.AbortError()
 
 
 async def test_a_malformed_request_is_invalid_argument_with_a_400_body_and_no_log_line(caplog):

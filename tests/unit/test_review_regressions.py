@@ -17,6 +17,7 @@ from billing.domain.errors import InvalidArgument
 from billing.domain.limits import require_idempotency_key, require_reason, require_account_id
 from billing.domain.wallet import Account, Wallet
 from billing.settings import DEFAULT_CATALOG_PATH
+from tests.support.grpc_context import AbortingContext
 
 UTC = timezone.utc
 CATALOG, _ = load_catalog(DEFAULT_CATALOG_PATH)
@@ -63,15 +64,6 @@ def test_reasons_with_control_characters_are_refused(reason):
     assert raised.value.field == "reason"
 
 
-class _AbortingContext:
-    def __init__(self):
-        self.aborted = None
-
-    async def abort(self, code, details, trailing_metadata=()):
-        self.aborted = (code, details, dict(trailing_metadata))
-        raise grpc.aio.AbortError()
-
-
 async def test_a_database_outage_is_503_unavailable_not_500():
     class Pool:
         async def getconn(self):
@@ -82,7 +74,7 @@ async def test_a_database_outage_is_503_unavailable_not_500():
             pass
 
     details = SimpleNamespace(method="/billing.v1.BillingService/Consume", invocation_metadata=())
-    context = _AbortingContext()
+    context = AbortingContext()
     with pytest.raises(grpc.aio.AbortError):
         await ErrorTranslationInterceptor().wrap(consume, details)(None, context)
     code, _, metadata = context.aborted
