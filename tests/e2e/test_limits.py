@@ -109,13 +109,16 @@ def test_cors_covers_browser_paths_but_never_admin_paths(http):
     assert status == 400 and "access-control-allow-origin" not in headers
 
 
-def test_duplicate_json_keys_last_one_wins_and_trailing_commas_pass(http):
-    """Documented, not refused (docs/decisions.md): the transcoder's parser keeps the last of
-    duplicate keys and accepts a trailing comma. Pinned here so an Envoy upgrade that changes it
-    is noticed."""
-    body = b'{"user_id":"", "user_id":"nobody","operation":"build","seconds":1,"idempotency_key":"k",}'
+def test_duplicate_json_keys_last_one_wins_and_trailing_commas_are_refused(http):
+    """The transcoder keeps the last of duplicate keys (so does the server's check of the signed
+    body: both read the same user) and accepts a trailing comma, which the server's check of the
+    signed body refuses: a signed body must be strict JSON (docs/decisions.md)."""
+    body = b'{"user_id":"", "user_id":"nobody","operation":"build","seconds":1,"idempotency_key":"k"}'
     status, _, raw = http("POST", "/v1/billing/consume", headers={"Content-Type": "application/json"}, body=body)
     assert_error(status, body_json(raw), 404, "ACCOUNT_NOT_FOUND", field="user_id")
+    status, _, raw = http("POST", "/v1/billing/consume", headers={"Content-Type": "application/json"},
+                          body=body[:-1] + b",}")
+    assert_error(status, body_json(raw), 400, "INVALID_ARGUMENT")
 
 
 def test_the_rendered_config_carries_the_timeouts_and_limits():

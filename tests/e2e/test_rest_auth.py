@@ -124,3 +124,45 @@ def test_admin_paths_are_not_served_on_the_browser_listener(http, e2e):
     status, headers, _ = http("OPTIONS", "/v1/billing/admin/grants", key=None, headers={
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in headers  # no CORS on the internal listener
+
+
+def test_a_signature_over_one_rest_request_cannot_carry_another_call(http, e2e, alice):
+    """Whoever holds the edge token (Envoy's admin port shows it to local processes) still cannot
+    attach a captured signature to another gRPC call or another message."""
+    import base64
+
+    import grpc
+
+    from billing.v1 import billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
+    from tests.support.signing import MASTER
+
+    user, user_key = alice
+    path = f"/v1/billing/balance/{user}"
+    signed = user_key.rest_headers("GET", path)
+    metadata = [(name.lower(), value) for name, value in signed.items()] + [
+        ("x-billing-edge-token", MASTER.edge_token()), ("x-billing-signed-method", "GET"),
+        ("x-billing-signed-path", path), ("x-billing-signed-body", ""),
+    ]
+    before = call(http, "GET", path)[2]["totals"]["total_seconds"]
+    with grpc.insecure_channel(e2e.grpc_target) as channel:
+        stub = billing_service_pb2_grpc.BillingServiceStub(channel)
+        consume = consumption_pb2.ConsumeRequest(user_id=user, operation="build", seconds=600, idempotency_key="x")
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Consume(consume, metadata=metadata, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user),
+                               metadata=metadata, timeout=10).totals.total_seconds == before  # the signed call itself
+        other = metadata[:-1] + [("x-billing-signed-body", base64.b64encode(b"{}").decode())]
+        with pytest.raises(grpc.RpcError):
+            stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user),
+                            metadata=other, timeout=10)
+    assert call(http, "GET", path)[2]["totals"]["total_seconds"] == before
+
+
+def test_a_get_body_is_not_signed_so_it_cannot_change_the_call(http, e2e, service_key):
+    victim = new_user()
+    create_account(http, victim)
+    path = "/v1/billing/events/nobody-at-all"
+    headers = service_key.rest_headers("GET", path) | {"Content-Type": "application/json"}
+    status, _, _ = http("GET", path, headers=headers, body=json.dumps({"user_id": victim}).encode(), key=None)
+    assert status in (400, 401)  # never the victim's events

@@ -24,8 +24,8 @@ from typing import Awaitable, Callable, Mapping
 
 from billing.adapters.key_secrets import MasterKey, parse_session_key
 from billing.domain.auth import (
-    GRPC_METHOD, KEY_ID_MAX_LENGTH, SIGNATURE_WINDOW_SECONDS, ApiKey, Scope, body_digest, canonical_request,
-    require_valid_signature,
+    EDGE_TOKEN_HEADER, GRPC_METHOD, KEY_ID_MAX_LENGTH, SIGNATURE_WINDOW_SECONDS, SIGNED_BODY_HEADER,
+    SIGNED_METHOD_HEADER, SIGNED_PATH_HEADER, ApiKey, Scope, body_digest, canonical_request, require_valid_signature,
 )
 from billing.domain.errors import Unauthenticated
 from billing.service.ports import Clock, Unavailable
@@ -36,11 +36,6 @@ KEY_REFRESH_SECONDS = 5.0
 KEY_ID_HEADER = "x-hmac-key-id"
 TIMESTAMP_HEADER = "x-hmac-timestamp"
 SIGNATURE_HEADER = "x-hmac-signature"
-# Written by Envoy only (the route removes whatever a client sent under these names).
-EDGE_TOKEN_HEADER = "x-billing-edge-token"
-SIGNED_METHOD_HEADER = "x-billing-signed-method"
-SIGNED_PATH_HEADER = "x-billing-signed-path"
-SIGNED_BODY_HEADER = "x-billing-signed-body"  # base64 of the raw request body
 AUTHORIZATION_HEADER = "authorization"
 BEARER = "Bearer "
 

@@ -18,6 +18,7 @@ Streaming methods (health watch, reflection) pass through untouched.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import re
@@ -30,7 +31,8 @@ from billing.api import errors
 from billing.api.access import access_for, acts_for
 from billing.api.malformed import MalformedRequestInterceptor
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
-from billing.domain.auth import Access, require_access
+from billing.api.rest_binding import require_signed_request_is_this_call
+from billing.domain.auth import EDGE_TOKEN_HEADER, SIGNED_BODY_HEADER, Access, require_access
 from billing.domain.errors import BillingError, PermissionDenied
 from billing.service.ports import Authenticator, Unavailable
 
@@ -159,6 +161,9 @@ class AuthenticationInterceptor(_UnaryInterceptor):
                 key = await self._authenticator.authenticate(
                     method, metadata, lambda: request.SerializeToString(deterministic=True)
                 )
+                if EDGE_TOKEN_HEADER in metadata:  # signed over the REST request: it must be this call
+                    body = base64.b64decode(metadata.get(SIGNED_BODY_HEADER, ""))
+                    require_signed_request_is_this_call(method, metadata, request, body)
                 try:
                     require_access(key, access, acts_for(request))
                 except PermissionDenied:

@@ -19,6 +19,12 @@ from datetime import datetime
 from billing.domain.errors import PermissionDenied, Unauthenticated
 
 SIGNATURE_WINDOW_SECONDS = 300
+# What Envoy adds to a REST request before transcoding: the request as sent, and the token that
+# says these headers come from Envoy (envoy/billing_response.lua, envoy.yaml).
+EDGE_TOKEN_HEADER = "x-billing-edge-token"
+SIGNED_METHOD_HEADER = "x-billing-signed-method"
+SIGNED_PATH_HEADER = "x-billing-signed-path"
+SIGNED_BODY_HEADER = "x-billing-signed-body"  # base64 of the raw request body
 GRPC_METHOD = "GRPC"  # stands for the HTTP method in a direct gRPC call's canonical string
 KEY_ID_MAX_LENGTH = 200
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
