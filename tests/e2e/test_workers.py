@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import psutil
 
@@ -20,8 +22,11 @@ def test_two_workers_serve_one_port_and_stop_cleanly_on_sigterm(e2e, tmp_path):
         for _ in range(8):  # new channels: connections land on either worker
             with signed_channel(server.grpc_target) as channel:
                 stub = billing_service_pb2_grpc.BillingServiceStub(channel)
-                stub.CreateAccount(accounts_pb2.CreateAccountRequest(user_id=user), timeout=10)
-                balance = stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user), timeout=10)
+                # A worker still starting (health is the first one's) answers UNAVAILABLE: retry, as clients do.
+                _retrying(lambda: stub.CreateAccount(accounts_pb2.CreateAccountRequest(user_id=user), timeout=10))
+                balance = _retrying(
+                    lambda: stub.GetBalance(billing_service_pb2.GetBalanceRequest(user_id=user), timeout=10)
+                )
                 assert balance.totals.total_seconds == 2700
     finally:
         assert stop_process(server.process, timeout=30) == 0
@@ -50,3 +55,14 @@ def test_a_replay_after_a_restart_returns_the_first_answer(e2e, tmp_path):
     assert again.replayed and not first.replayed
     assert again.taken == first.taken and again.totals == first.totals
     assert balance.totals.total_seconds == 2700 - 42
+
+
+def _retrying(call, attempts: int = 20):
+    for attempt in range(attempts):
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
+

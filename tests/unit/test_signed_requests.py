@@ -168,3 +168,24 @@ async def test_each_refusal_is_counted_with_its_reason_and_the_caller_hears_one_
         with pytest.raises(Unauthenticated, match="request signature missing, expired or invalid"):
             await auth.authenticate("/m", metadata, lambda: b"")
     assert counted == list(cases)
+
+
+@pytest.mark.parametrize("expiry", ["999999999999", "253402300800", "9" * 40])
+async def test_a_made_up_session_key_with_an_absurd_expiry_is_unknown_not_a_crash(expiry):
+    key_id = "sk_" + base64.urlsafe_b64encode(f"alice~{expiry}~x".encode()).decode().rstrip("=")
+    assert parse_session_key(key_id) is None
+    auth = authenticator()
+    await auth.refresh()
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate("/m", rest_metadata(key_id, "GET", "/p", b""), lambda: b"")
+
+
+async def test_a_session_key_for_the_longest_user_id_signs():
+    user = "u" * 128
+    key = session_key(user, NOW + timedelta(hours=1))
+    auth = authenticator()
+    await auth.refresh()
+    assert (await auth.authenticate("/m", rest_metadata(key.key_id, "GET", "/p", b""), lambda: b"")).user_id == user
+    for bad_user in ("a~b", "", "é"):
+        forged = "sk_" + base64.urlsafe_b64encode(f"{bad_user}~{int(NOW.timestamp()) + 60}~x".encode()).decode()
+        assert parse_session_key(forged) is None

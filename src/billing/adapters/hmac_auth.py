@@ -61,6 +61,8 @@ class HmacAuthenticator:
         self._loaded = True
 
     def key(self, key_id: str, now: datetime) -> ApiKey | None:
+        if len(key_id) > KEY_ID_MAX_LENGTH:
+            return None  # refused, not cut: a cut id would name another key
         key = parse_session_key(key_id) or self._stored.get(key_id)
         return key if key is not None and key.usable_at(now) else None
 
@@ -79,7 +81,7 @@ class HmacAuthenticator:
         elif not (key_id and timestamp and metadata.get(SIGNATURE_HEADER)):
             return "missing_credentials"
         now = self._clock.now()
-        session = parse_session_key(key_id[:KEY_ID_MAX_LENGTH])
+        session = parse_session_key(key_id) if len(key_id) <= KEY_ID_MAX_LENGTH else None
         if session is not None and not session.usable_at(now):
             return "expired_key"
         if session is None and key_id not in self._stored:
@@ -91,7 +93,7 @@ class HmacAuthenticator:
     def _authenticate(self, method: str, metadata: Mapping[str, str], serialized: Callable[[], bytes]) -> ApiKey:
         now = self._clock.now()
         timestamp = metadata.get(TIMESTAMP_HEADER, "")
-        key_id = metadata.get(KEY_ID_HEADER, "")[:KEY_ID_MAX_LENGTH]
+        key_id = metadata.get(KEY_ID_HEADER, "")
         edge_token = metadata.get(EDGE_TOKEN_HEADER)
         if edge_token is not None:
             if not hmac.compare_digest(edge_token.encode(), self._edge_token.encode()):
@@ -115,7 +117,7 @@ class HmacAuthenticator:
 
     def _bearer(self, token: str, now: datetime) -> ApiKey:
         key_id, _, secret = token.partition(".")
-        key = self.key(key_id[:KEY_ID_MAX_LENGTH], now)
+        key = self.key(key_id, now)
         if key is None and not self._loaded:
             raise Unavailable("the api keys are not loaded yet")
         expected = self._master.secret(key.key_id) if key is not None else ""

@@ -22,17 +22,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from billing.domain.auth import ApiKey, Scope
+from billing.domain.errors import InvalidArgument
+from billing.domain.limits import require_account_id
 
 MASTER_KEY_BYTES = 32
 SESSION_KEY_PREFIX = "sk_"
 STORED_KEY_PREFIX = "bk_"
 SESSION_KEY_TTL_MAX = timedelta(hours=24)
 _SESSION_SEPARATOR = "~"  # not allowed in a user_id
+SESSION_EXPIRY_UNIX_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
 class MasterKey:
     def __init__(self, key: bytes):
-        assert len(key) >= MASTER_KEY_BYTES
+        if len(key) < MASTER_KEY_BYTES:
+            raise ValueError(f"the master key must be at least {MASTER_KEY_BYTES} bytes")
         self._key = key
 
     @classmethod
@@ -91,9 +95,16 @@ def parse_session_key(key_id: str) -> ApiKey | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     parts = payload.split(_SESSION_SEPARATOR)
-    if len(parts) != 3 or not parts[0] or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 12):
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
         return None
-    expires_at = datetime.fromtimestamp(int(parts[1]), tz=timezone.utc)
+    expires_unix = int(parts[1])
+    if expires_unix > SESSION_EXPIRY_UNIX_MAX:  # also what datetime can hold: never a 500 on a made-up id
+        return None
+    try:
+        require_account_id(parts[0])
+    except InvalidArgument:
+        return None
+    expires_at = datetime.fromtimestamp(expires_unix, tz=timezone.utc)
     return ApiKey(key_id=key_id, scope=Scope.USER, user_id=parts[0], expires_at=expires_at)
 
 

@@ -55,7 +55,7 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def Consume(self, request, context):
         resume_token = request.resume_token or _metadata(context, "x-resume-token")
-        key = request.idempotency_key or _metadata(context, "idempotency-key")
+        key = request.idempotency_key
         result = await consume.consume(self._deps, request.user_id, request.operation, request.seconds, key, resume_token)
         return mapping.consume(result)
 
@@ -66,6 +66,6 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         return mapping.session_key(session_keys.create_session_key(self._deps, request.user_id, request.ttl_seconds))
 
     async def CreateGrant(self, request, context):
-        key = request.idempotency_key or _metadata(context, "idempotency-key")
+        key = request.idempotency_key
         result = await grants.create_grant(self._deps, request.user_id, request.source, request.seconds, request.reason, key)
         return mapping.grant(result)
