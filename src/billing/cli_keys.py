@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -70,11 +71,14 @@ def sign_main(argv: list[str]) -> int:
     """Prints curl header options that sign one request: curl ... $(billing sign ...)."""
     parser = argparse.ArgumentParser(prog="billing sign", description=sign_main.__doc__)
     parser.add_argument("--key-id", required=True)
-    parser.add_argument("--secret", required=True)
+    parser.add_argument("--secret", default=os.environ.get("BILLING_KEY_SECRET"),
+                        help="default: $BILLING_KEY_SECRET (an argument shows in ps and shell history)")
     parser.add_argument("method")
     parser.add_argument("path_and_query", help="exactly as sent, e.g. '/v1/billing/events/alice?limit=20'")
     parser.add_argument("body", nargs="?", default="", help="the exact body bytes that will be sent")
     args = parser.parse_args(argv)
+    if not args.secret:
+        parser.error("--secret or BILLING_KEY_SECRET is required")
     timestamp = str(int(time.time()))
     canonical = canonical_request(args.method.upper(), args.path_and_query, timestamp, body_digest(args.body.encode()))
     signature = sign(args.secret, canonical)

@@ -189,3 +189,20 @@ async def test_a_session_key_for_the_longest_user_id_signs():
     for bad_user in ("a~b", "", "é"):
         forged = "sk_" + base64.urlsafe_b64encode(f"{bad_user}~{int(NOW.timestamp()) + 60}~x".encode()).decode()
         assert parse_session_key(forged) is None
+
+
+async def test_a_replica_that_cannot_refresh_its_keys_stops_trusting_its_old_copy():
+    import time
+
+    from billing.service.ports import Unavailable
+
+    auth = authenticator(ALICE)
+    with pytest.raises(Unavailable):  # no copy yet: cannot tell a new key from a wrong one
+        await auth.authenticate("/m", rest_metadata("bk_alice", "GET", "/p", b""), lambda: b"")
+    await auth.refresh()
+    assert await auth.authenticate("/m", rest_metadata("bk_alice", "GET", "/p", b""), lambda: b"") == ALICE
+    auth._copied_at = time.monotonic() - 31  # the database has been unreachable for half a minute
+    with pytest.raises(Unavailable):  # a key revoked meanwhile must not live on here
+        await auth.authenticate("/m", rest_metadata("bk_alice", "GET", "/p", b""), lambda: b"")
+    session = session_key("alice", NOW + timedelta(hours=1))  # needs no copy
+    assert await auth.authenticate("/m", rest_metadata(session.key_id, "GET", "/p", b""), lambda: b"") == session

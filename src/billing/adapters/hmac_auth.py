@@ -19,6 +19,7 @@ import base64
 import binascii
 import hmac
 import logging
+import time
 from datetime import datetime
 from typing import Awaitable, Callable, Mapping
 
@@ -33,6 +34,7 @@ from billing.service.ports import Clock, Unavailable
 log = logging.getLogger(__name__)
 
 KEY_REFRESH_SECONDS = 5.0
+KEY_COPY_MAX_AGE_SECONDS = 30.0
 KEY_ID_HEADER = "x-hmac-key-id"
 TIMESTAMP_HEADER = "x-hmac-timestamp"
 SIGNATURE_HEADER = "x-hmac-signature"
@@ -52,13 +54,13 @@ class HmacAuthenticator:
         self._clock = clock
         self._load_keys = load_keys
         self._stored: dict[str, ApiKey] = {}
-        self._loaded = False  # until the first copy arrives, an unknown key may simply not be read yet
+        self._copied_at: float | None = None  # monotonic time of the last good copy; None before the first
 
     async def refresh(self) -> None:
         """Replaces the copy of the usable stored keys (the server calls it every KEY_REFRESH_SECONDS)."""
         keys = await self._load_keys(self._clock.now())
         self._stored = {key.key_id: key for key in keys}
-        self._loaded = True
+        self._copied_at = time.monotonic()
 
     def key(self, key_id: str, now: datetime) -> ApiKey | None:
         if len(key_id) > KEY_ID_MAX_LENGTH:
@@ -106,20 +108,26 @@ class HmacAuthenticator:
             return self._bearer(metadata[AUTHORIZATION_HEADER][len(BEARER):], now)
         else:
             canonical = canonical_request(GRPC_METHOD, method, timestamp, body_digest(serialized()))
-        key = self.key(key_id, now)
-        if key is None and not self._loaded:
-            # Started while the database was down: no key can be told apart from a wrong one yet.
-            raise Unavailable("the api keys are not loaded yet")
+        key = self._known_key(key_id, now)
         secret = self._master.secret(key.key_id) if key is not None else None
         require_valid_signature(secret, canonical, timestamp, metadata.get(SIGNATURE_HEADER, ""), now)
         assert key is not None
         return key
 
+    def _known_key(self, key_id: str, now: datetime) -> ApiKey | None:
+        """key(), but Unavailable where the copy cannot be trusted to tell: before the first copy
+        (an unknown key may just not be read yet), and once it is older than KEY_COPY_MAX_AGE_SECONDS
+        (a revoked key must not live on in a replica that cannot refresh). Session keys need no copy."""
+        session = parse_session_key(key_id) if len(key_id) <= KEY_ID_MAX_LENGTH else None
+        if session is None:
+            copied_at = self._copied_at
+            if copied_at is None or time.monotonic() - copied_at > KEY_COPY_MAX_AGE_SECONDS:
+                raise Unavailable("the copy of the api keys is missing or too old")
+        return self.key(key_id, now)
+
     def _bearer(self, token: str, now: datetime) -> ApiKey:
         key_id, _, secret = token.partition(".")
-        key = self.key(key_id, now)
-        if key is None and not self._loaded:
-            raise Unavailable("the api keys are not loaded yet")
+        key = self._known_key(key_id, now)
         expected = self._master.secret(key.key_id) if key is not None else ""
         matches = hmac.compare_digest(expected.encode(), secret.encode())
         if key is None or not matches or key.scope is Scope.USER:
