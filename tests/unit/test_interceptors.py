@@ -96,3 +96,24 @@ async def test_a_non_ascii_request_id_is_replaced_since_it_goes_back_in_metadata
 
     await chain(get_balance, details(**{"x-request-id": "[MH\u00fcZ"}))(None, AbortingContext())
     assert seen[0] != "[MH\u00fcZ" and seen[0].isascii()
+
+
+async def test_a_streaming_billing_method_is_not_served_without_an_authentication_check():
+    from billing.api.interceptors import AuthenticationInterceptor
+
+    async def stream(request, context):
+        yield 1
+
+    class NeverCalled:
+        async def authenticate(self, method, metadata, serialized):
+            raise AssertionError("not reached")
+
+    interceptor = AuthenticationInterceptor(NeverCalled())
+
+    async def continuation(details):
+        return grpc.unary_stream_rpc_method_handler(stream)
+
+    billing = SimpleNamespace(method="/billing.v1.BillingService/WatchBalance", invocation_metadata=())
+    health = SimpleNamespace(method="/grpc.health.v1.Health/Watch", invocation_metadata=())
+    assert await interceptor.intercept_service(continuation, billing) is None  # UNIMPLEMENTED
+    assert await interceptor.intercept_service(continuation, health) is not None  # health stays open

@@ -29,7 +29,7 @@ def access_for(method: str, request: Any) -> Access | None:
         return None
     name = method[len(SERVICE_PREFIX):]
     access = _ACCESS.get(name, Access.ADMIN)
-    if name == "CreateAccount" and request.plan_key not in FREE_PLAN_KEYS:
+    if name == "CreateAccount" and request is not None and request.plan_key not in FREE_PLAN_KEYS:
         return Access.ADMIN
     return access
 
