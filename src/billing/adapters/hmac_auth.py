@@ -62,12 +62,6 @@ class HmacAuthenticator:
         self._stored = {key.key_id: key for key in keys}
         self._copied_at = time.monotonic()
 
-    def key(self, key_id: str, now: datetime) -> ApiKey | None:
-        if len(key_id) > KEY_ID_MAX_LENGTH:
-            return None  # refused, not cut: a cut id would name another key
-        key = parse_session_key(key_id) or self._stored.get(key_id)
-        return key if key is not None and key.usable_at(now) else None
-
     async def authenticate(self, method: str, metadata: Mapping[str, str], serialized: Callable[[], bytes]) -> ApiKey:
         try:
             return self._authenticate(method, metadata, serialized)
@@ -115,15 +109,20 @@ class HmacAuthenticator:
         return key
 
     def _known_key(self, key_id: str, now: datetime) -> ApiKey | None:
-        """key(), but Unavailable where the copy cannot be trusted to tell: before the first copy
-        (an unknown key may just not be read yet), and once it is older than KEY_COPY_MAX_AGE_SECONDS
-        (a revoked key must not live on in a replica that cannot refresh). Session keys need no copy."""
-        session = parse_session_key(key_id) if len(key_id) <= KEY_ID_MAX_LENGTH else None
-        if session is None:
+        """The usable key with this id, or None. Unavailable where the copy of stored keys cannot be
+        trusted to tell: before the first copy (an unknown key may just not be read yet), and once it
+        is older than KEY_COPY_MAX_AGE_SECONDS (a revoked key must not live on in a replica that
+        cannot refresh). Session keys need no copy. An id over the limit is refused, never cut (a
+        cut id would name another key)."""
+        if len(key_id) > KEY_ID_MAX_LENGTH:
+            return None
+        key = parse_session_key(key_id)
+        if key is None:
             copied_at = self._copied_at
             if copied_at is None or time.monotonic() - copied_at > KEY_COPY_MAX_AGE_SECONDS:
                 raise Unavailable("the copy of the api keys is missing or too old")
-        return self.key(key_id, now)
+            key = self._stored.get(key_id)
+        return key if key is not None and key.usable_at(now) else None
 
     def _bearer(self, token: str, now: datetime) -> ApiKey:
         key_id, _, secret = token.partition(".")
