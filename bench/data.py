@@ -48,7 +48,9 @@ from billing.settings import libpq_url, normalize_database_url
 CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DEFAULT_BUCKETS_PER_ACCOUNT = 10
 DEFAULT_GRANTED_SECONDS = 1_000_000
-DATA_TABLES = ("accounts", "buckets", "ledger_events", "idempotency_records", "resume_tokens")
+DATA_TABLES = (
+    "accounts", "buckets", "ledger_events", "idempotency_records", "resume_tokens", "payments", "payment_profiles",
+)
 SESSION_SETTINGS = (
     "SET maintenance_work_mem = '1GB'",
     "SET work_mem = '256MB'",

@@ -224,9 +224,22 @@ end
 local MAX_SIGNED_BODY_BYTES = 65536
 local WRITE_METHODS = {POST = true, PUT = true, PATCH = true, DELETE = true}
 
+-- Paths whose requests carry no HMAC signature: Stripe signs its webhook deliveries itself
+-- (over the raw bytes, which reach the server whole as a google.api.HttpBody), and their
+-- bodies may be larger than a signed call's.
+local UNSIGNED_WRITE_PATHS = {["/v1/billing/webhooks/stripe"] = true}
+
 function envoy_on_request(handle)
   local method = handle:headers():get(":method") or ""
   local encoded = ""
+  local path = handle:headers():get(":path") or ""
+  if UNSIGNED_WRITE_PATHS[path:gsub("%?.*", "")] then
+    local headers = handle:headers()
+    headers:remove("x-billing-signed-method")
+    headers:remove("x-billing-signed-path")
+    headers:remove("x-billing-signed-body")
+    return
+  end
   if WRITE_METHODS[method] then
     local body = handle:body()
     if body ~= nil then

@@ -182,7 +182,7 @@ def _without_password(url: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
-    parser.add_argument("command", choices=["run", "migrate", "verify", "db-stop", "db-url", "keys", "sign"])
+    parser.add_argument("command", choices=["run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign"])
     args, rest = parser.parse_known_args(argv)
     if args.command == "sign":
         from billing.cli_keys import sign_main
@@ -196,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
         return run()
+    if args.command == "tick":
+        from billing.cli_tick import tick_main
+
+        return tick_main(Settings.from_environment(database_url=migrate(database_url())))
     if args.command == "migrate":
         print(f"migrated {migrate(database_url())}")
     elif args.command == "verify":

@@ -20,6 +20,7 @@ from billing.adapters.clock import SystemClock
 from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
+from billing.adapters.stripe_payments import StripePayments
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
 from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.db.wallet_batcher import WalletBatcher
@@ -29,7 +30,7 @@ from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
 from billing.domain.auth import ApiKey
-from billing.service.dependencies import Dependencies
+from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.ports import Authenticator
 from billing.settings import Settings, libpq_url
 from billing.startup import start_serving
@@ -86,7 +87,8 @@ async def serve(settings: Settings) -> None:
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     deps = Dependencies(
         storage=PostgresStorage(pool, batcher, availability), catalog=catalog, clock=clock,
-        key_issuer=SessionKeyIssuer(master), metrics=metrics,
+        key_issuer=SessionKeyIssuer(master), metrics=metrics, payments=_payment_provider(settings),
+        checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
     )
     authenticator = None
     if settings.require_signatures:
@@ -173,6 +175,13 @@ def configure_logging(level: str, log_format: str = "json") -> None:
 
 def _exit_cleanly(signum, frame) -> None:
     raise SystemExit(0)
+
+
+def _payment_provider(settings: Settings) -> StripePayments | None:
+    stripe_settings = settings.stripe
+    if stripe_settings is None:
+        return None
+    return StripePayments(stripe_settings.secret_key, stripe_settings.webhook_secrets, stripe_settings.api_base)
 
 
 def main() -> None:

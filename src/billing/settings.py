@@ -54,6 +54,29 @@ NO_RATE_LIMIT = EnvoyLimits(rate_limit_per_second=0, rate_limit_burst=0)
 
 
 @dataclass(frozen=True)
+class StripeSettings:
+    """STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (two, comma-separated, during a rotation), and
+    STRIPE_API_BASE (the local stand-in; unset: Stripe itself). None without a secret key."""
+
+    secret_key: str
+    webhook_secrets: tuple[str, ...]
+    api_base: str | None
+
+    @classmethod
+    def from_environment(cls) -> "StripeSettings | None":
+        secret_key = os.environ.get("STRIPE_SECRET_KEY", "").strip()
+        if not secret_key:
+            return None
+        secrets = tuple(s.strip() for s in os.environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
+        if not secrets:
+            raise SystemExit("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY (whsec_..., two comma-separated while rotating)")
+        return cls(secret_key, secrets, os.environ.get("STRIPE_API_BASE", "").strip() or None)
+
+    def __repr__(self) -> str:  # secrets never reach a log line
+        return f"StripeSettings(api_base={self.api_base!r}, webhook_secrets={len(self.webhook_secrets)})"
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     grpc_host: str
@@ -79,6 +102,9 @@ class Settings:
     metrics_port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves metrics_port + i
     log_format: str  # "json" (one object per line) or "text" (for a terminal)
     request_timeout_seconds: float  # the server's bound on a call (then UNAVAILABLE); below Envoy's route timeout
+    stripe: StripeSettings | None  # None: no payments (purchases answer PAYMENTS_NOT_CONFIGURED)
+    checkout_success_url: str  # where Checkout returns the browser after paying (with ?purchased=true)
+    checkout_cancel_url: str
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -111,6 +137,13 @@ class Settings:
             metrics_port=int(os.environ.get("BILLING_METRICS_PORT", "9464")),
             log_format=os.environ.get("BILLING_LOG_FORMAT", "json").strip().lower(),
             request_timeout_seconds=float(os.environ.get("BILLING_REQUEST_TIMEOUT_SECONDS", "10")),
+            stripe=StripeSettings.from_environment(),
+            checkout_success_url=os.environ.get(
+                "BILLING_CHECKOUT_SUCCESS_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchased=true"
+            ),
+            checkout_cancel_url=os.environ.get(
+                "BILLING_CHECKOUT_CANCEL_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchase_canceled=true"
+            ),
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line

@@ -8,7 +8,11 @@ def test_new_free_account_balance_has_the_exact_contract_shape(http):
     create_account(http, user)
     status, _, balance = call(http, "GET", f"/v1/billing/balance/{user}")
     assert status == 200
-    assert set(balance) == {"version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus"}
+    # The contract's fields, plus `subscription` (the paid period; docs/decisions.md, "Payments").
+    assert set(balance) == {"version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus",
+                            "subscription"}
+    assert balance["subscription"] == {"current_period_start_at": None, "current_period_end_at": None,
+                                       "cancel_at_period_end": False, "pending_plan_key": ""}
     assert balance["plan_key"] == "free" and balance["subscription_status"] == "inactive"
     assert balance["catalog_version"] == "2026-11-01" and balance["version"] == "2025-09-01"
     totals = balance["totals"]

@@ -17,6 +17,7 @@ from billing.domain.buckets import Bucket
 from billing.domain.catalog import Catalog
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.idempotency import StoredAnswer
+from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, Wallet
 from billing.service.dependencies import Dependencies
@@ -30,6 +31,10 @@ class FakeDatabase:
     ledger: dict[str, list[LedgerEntry]] = dataclasses.field(default_factory=lambda: defaultdict(list))
     answers: dict[tuple[str, str], StoredAnswer] = dataclasses.field(default_factory=dict)
     resume_tokens: dict[tuple[str, str], ResumeTokenRecord] = dataclasses.field(default_factory=dict)
+    payments: dict[tuple[str, str], Payment] = dataclasses.field(default_factory=dict)
+    customers: dict[str, str] = dataclasses.field(default_factory=dict)  # account -> customer
+    subscriptions: dict[str, str | None] = dataclasses.field(default_factory=dict)  # account -> subscription
+    webhook_events: dict[str, tuple[str, str, str | None, str]] = dataclasses.field(default_factory=dict)
     commits: int = 0
 
     def wallet(self, account_id: str, now: datetime, expired_since: datetime | None = None) -> Wallet | None:
@@ -87,6 +92,24 @@ class FakeUnitOfWork:
     @property
     def history(self) -> FakeHistory:
         return self._history
+
+    @property
+    def payments(self) -> FakePayments:
+        if self.unlocked:
+            raise NeedsTransaction("payments change only inside a transaction")
+        return FakePayments(self)
+
+    @property
+    def payment_profiles(self) -> FakePaymentProfiles:
+        return FakePaymentProfiles(self)
+
+    @property
+    def webhook_events(self) -> FakeWebhookEvents:
+        return FakeWebhookEvents(self)
+
+    @property
+    def upkeep_queue(self) -> FakeUpkeepQueue:
+        return FakeUpkeepQueue(self.database)
 
     def stage(self, write: Callable[[], None]) -> None:
         assert not self.reads_only
@@ -190,6 +213,79 @@ class FakeResumeTokens:
         self._unit.stage(lambda: self._tokens.__setitem__((account_id, token), used))
 
 
+class FakePayments:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._payments = unit.database.payments
+
+    async def get(self, account_id: str, payment_id: str) -> Payment | None:
+        return self._payments.get((account_id, payment_id))
+
+    async def put(self, payment: Payment) -> None:
+        self._unit.stage(lambda: self._payments.__setitem__((payment.account_id, payment.payment_id), payment))
+
+
+class FakePaymentProfiles:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._database = unit.database
+
+    async def customer_of(self, account_id: str) -> str | None:
+        return self._database.customers.get(account_id)
+
+    async def account_of_customer(self, customer_id: str) -> str | None:
+        return next((a for a, c in self._database.customers.items() if c == customer_id), None)
+
+    async def add_customer(self, account_id: str, customer_id: str, now: datetime) -> None:
+        def add() -> None:
+            self._database.customers.setdefault(account_id, customer_id)
+
+        self._unit.stage(add)
+
+    async def subscription_of(self, account_id: str) -> str | None:
+        return self._database.subscriptions.get(account_id)
+
+    async def set_subscription(self, account_id: str, subscription_id: str | None, now: datetime) -> None:
+        self._unit.stage(lambda: self._database.subscriptions.__setitem__(account_id, subscription_id))
+
+
+class FakeWebhookEvents:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._events = unit.database.webhook_events
+
+    async def outcome_of(self, event_id: str) -> str | None:
+        found = self._events.get(event_id)
+        return None if found is None else found[1]
+
+    async def record(
+        self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,
+        payload: bytes | None = None,
+    ) -> None:
+        def add() -> None:
+            self._events.setdefault(event_id, (event_type, outcome, account_id, detail))
+
+        self._unit.stage(add)
+
+
+class FakeUpkeepQueue:
+    def __init__(self, database: FakeDatabase):
+        self._database = database
+
+    async def accounts_due(self, now: datetime, warn_before: datetime, after_account_id: str, limit: int) -> list[str]:
+        due = set()
+        for account_id, account in self._database.accounts.items():
+            closes_at = account.subscription.closes_at
+            if closes_at is not None and closes_at <= now:
+                due.add(account_id)
+            for b in self._database.buckets[account_id].values():
+                if (b.source == "rollover" and b.remaining_seconds > 0 and b.expires_at is not None
+                        and now < b.expires_at <= warn_before
+                        and b.bucket_seq > account.subscription.rollover_warned_through_seq):
+                    due.add(account_id)
+        return sorted(a for a in due if a > after_account_id)[:limit]
+
+
 class FakeHistory:
     def __init__(self, database: FakeDatabase):
         self._database = database
@@ -197,7 +293,8 @@ class FakeHistory:
     async def events_page(self, account_id: str, before_event_seq: int | None, limit: int) -> list[EventRow]:
         entries = [
             e for e in reversed(self._database.ledger[account_id])
-            if before_event_seq is None or e.event_seq < before_event_seq
+            if (before_event_seq is None or e.event_seq < before_event_seq)
+            and not (e.type == "rollover_created" and e.seconds < 0)
         ]
         return [
             EventRow(e.event_seq, e.type, e.seconds, e.reason, e.occurred_at, dict(e.metadata)) for e in entries[:limit]

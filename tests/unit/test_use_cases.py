@@ -167,22 +167,30 @@ async def test_changes_an_unlocked_unit_cannot_carry_fall_back_to_a_transaction(
     assert kinds == ["unlocked"]
 
 
-async def test_a_change_can_see_the_buckets_that_expired_inside_its_window(deps, account, clock):
+async def test_the_first_change_after_a_period_ended_rolls_it_over(deps, account, clock):
+    import dataclasses
+
     from billing.domain.buckets import Source
     from billing.domain.wallet import EventType
     from billing.service.wallet_change import WalletChange, change_wallet
 
     def credit_month(wallet, now):
-        wallet.credit(Source.SUBSCRIPTION, 600, expires_at=now + timedelta(hours=1), now=now,
+        end = now + timedelta(hours=1)
+        wallet.credit(Source.SUBSCRIPTION, 600, expires_at=end, now=now,
                       event_type=EventType.SUBSCRIPTION_CREDIT, reason="period 1")
+        wallet.change_subscription(dataclasses.replace(wallet.account.subscription, closes_at=end))
+        wallet.change_plan("pro", "active")
 
     await change_wallet(deps, WalletChange(USER, credit_month, repeatable=True))
     clock.set(clock.now() + timedelta(hours=2))  # the period ended an hour ago
 
     def sources(wallet, now):
-        return sorted(str(b.source) for b in wallet.buckets), wallet.balance(now).totals.paid_seconds
+        return sorted(str(b.source) for b in wallet.buckets if b.is_usable(now)), wallet.balance(now).totals.paid_seconds
 
-    recent = await change_wallet(deps, WalletChange(USER, sources, expired_since=clock.now() - timedelta(hours=3), repeatable=True))
-    current = await change_wallet(deps, WalletChange(USER, sources, repeatable=True))
-    assert recent == (["daily", "subscription", "welcome"], WELCOME)  # seen, worth nothing now
-    assert current == (["daily", "welcome"], WELCOME)
+    from billing.service.upkeep import account_upkeep
+
+    after = await change_wallet(deps, WalletChange(USER, sources, prepare=account_upkeep(deps.catalog), repeatable=True))
+    assert after == (["daily", "rollover", "welcome"], WELCOME + 600)  # pro's cap (600 min) keeps all 600 s
+    assert deps.storage.database.ledger_matches_buckets(USER)
+    again = await change_wallet(deps, WalletChange(USER, sources, prepare=account_upkeep(deps.catalog), repeatable=True))
+    assert again == after

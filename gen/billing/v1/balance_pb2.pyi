@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EnhancedBalance(_message.Message):
-    __slots__ = ("version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus")
+    __slots__ = ("version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus", "subscription")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PLAN_KEY_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class EnhancedBalance(_message.Message):
     TOTALS_FIELD_NUMBER: _ClassVar[int]
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
     BONUS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
     version: str
     plan_key: str
     subscription_status: str
@@ -26,7 +27,20 @@ class EnhancedBalance(_message.Message):
     totals: BalanceTotals
     buckets: BalanceBuckets
     bonus: BonusStatus
-    def __init__(self, version: _Optional[str] = ..., plan_key: _Optional[str] = ..., subscription_status: _Optional[str] = ..., catalog_version: _Optional[str] = ..., totals: _Optional[_Union[BalanceTotals, _Mapping]] = ..., buckets: _Optional[_Union[BalanceBuckets, _Mapping]] = ..., bonus: _Optional[_Union[BonusStatus, _Mapping]] = ...) -> None: ...
+    subscription: SubscriptionPeriod
+    def __init__(self, version: _Optional[str] = ..., plan_key: _Optional[str] = ..., subscription_status: _Optional[str] = ..., catalog_version: _Optional[str] = ..., totals: _Optional[_Union[BalanceTotals, _Mapping]] = ..., buckets: _Optional[_Union[BalanceBuckets, _Mapping]] = ..., bonus: _Optional[_Union[BonusStatus, _Mapping]] = ..., subscription: _Optional[_Union[SubscriptionPeriod, _Mapping]] = ...) -> None: ...
+
+class SubscriptionPeriod(_message.Message):
+    __slots__ = ("current_period_start_at", "current_period_end_at", "cancel_at_period_end", "pending_plan_key")
+    CURRENT_PERIOD_START_AT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_PERIOD_END_AT_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_AT_PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    PENDING_PLAN_KEY_FIELD_NUMBER: _ClassVar[int]
+    current_period_start_at: _struct_pb2.Value
+    current_period_end_at: _struct_pb2.Value
+    cancel_at_period_end: bool
+    pending_plan_key: str
+    def __init__(self, current_period_start_at: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., current_period_end_at: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., pending_plan_key: _Optional[str] = ...) -> None: ...
 
 class BalanceTotals(_message.Message):
     __slots__ = ("total_seconds", "paid_seconds", "bonus_seconds", "next_expiry_at")

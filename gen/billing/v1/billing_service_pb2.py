@@ -27,10 +27,11 @@ from billing.v1 import balance_pb2 as billing_dot_v1_dot_balance__pb2
 from billing.v1 import catalog_pb2 as billing_dot_v1_dot_catalog__pb2
 from billing.v1 import consumption_pb2 as billing_dot_v1_dot_consumption__pb2
 from billing.v1 import keys_pb2 as billing_dot_v1_dot_keys__pb2
+from billing.v1 import payments_pb2 as billing_dot_v1_dot_payments__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n billing/v1/billing_service.proto\x12\nbilling.v1\x1a\x19\x62illing/v1/accounts.proto\x1a\x18\x62illing/v1/balance.proto\x1a\x18\x62illing/v1/catalog.proto\x1a\x1c\x62illing/v1/consumption.proto\x1a\x15\x62illing/v1/keys.proto\x1a\x1cgoogle/api/annotations.proto\"%\n\x11GetCatalogRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\"$\n\x11GetBalanceRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"2\n\x0fGetUsageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"G\n\x11ListEventsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t2\xbb\x08\n\x0e\x42illingService\x12\x64\n\nGetCatalog\x12\x1d.billing.v1.GetCatalogRequest\x1a\x1a.billing.v1.PricingCatalog\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/billing/catalog\x12o\n\nGetBalance\x12\x1d.billing.v1.GetBalanceRequest\x1a\x1b.billing.v1.EnhancedBalance\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/billing/balance/{user_id}\x12h\n\x08GetUsage\x12\x1b.billing.v1.GetUsageRequest\x1a\x1a.billing.v1.UsageAnalytics\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/billing/usage/{user_id}\x12r\n\nListEvents\x12\x1d.billing.v1.ListEventsRequest\x1a\x1f.billing.v1.BillingEventHistory\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/billing/events/{user_id}\x12\x98\x01\n\x14\x43heckSufficientBatch\x12\'.billing.v1.CheckSufficientBatchRequest\x1a(.billing.v1.CheckSufficientBatchResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/billing/check-sufficient-batch:\x01*\x12\x62\n\x07\x43onsume\x12\x1a.billing.v1.ConsumeRequest\x1a\x1b.billing.v1.ConsumeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/billing/consume:\x01*\x12u\n\rCreateAccount\x12 .billing.v1.CreateAccountRequest\x1a!.billing.v1.CreateAccountResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/billing/accounts:\x01*\x12s\n\x0b\x43reateGrant\x12\x1e.billing.v1.CreateGrantRequest\x1a\x1f.billing.v1.CreateGrantResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/billing/admin/grants:\x01*\x12\x88\x01\n\x10\x43reateSessionKey\x12#.billing.v1.CreateSessionKeyRequest\x1a$.billing.v1.CreateSessionKeyResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/billing/admin/session-keys:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n billing/v1/billing_service.proto\x12\nbilling.v1\x1a\x19\x62illing/v1/accounts.proto\x1a\x18\x62illing/v1/balance.proto\x1a\x18\x62illing/v1/catalog.proto\x1a\x1c\x62illing/v1/consumption.proto\x1a\x15\x62illing/v1/keys.proto\x1a\x19\x62illing/v1/payments.proto\x1a\x1cgoogle/api/annotations.proto\"%\n\x11GetCatalogRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\"$\n\x11GetBalanceRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"2\n\x0fGetUsageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"G\n\x11ListEventsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t2\x92\x0e\n\x0e\x42illingService\x12\x64\n\nGetCatalog\x12\x1d.billing.v1.GetCatalogRequest\x1a\x1a.billing.v1.PricingCatalog\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/billing/catalog\x12o\n\nGetBalance\x12\x1d.billing.v1.GetBalanceRequest\x1a\x1b.billing.v1.EnhancedBalance\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/billing/balance/{user_id}\x12h\n\x08GetUsage\x12\x1b.billing.v1.GetUsageRequest\x1a\x1a.billing.v1.UsageAnalytics\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/billing/usage/{user_id}\x12r\n\nListEvents\x12\x1d.billing.v1.ListEventsRequest\x1a\x1f.billing.v1.BillingEventHistory\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/billing/events/{user_id}\x12\x98\x01\n\x14\x43heckSufficientBatch\x12\'.billing.v1.CheckSufficientBatchRequest\x1a(.billing.v1.CheckSufficientBatchResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/billing/check-sufficient-batch:\x01*\x12\x62\n\x07\x43onsume\x12\x1a.billing.v1.ConsumeRequest\x1a\x1b.billing.v1.ConsumeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/billing/consume:\x01*\x12u\n\rCreateAccount\x12 .billing.v1.CreateAccountRequest\x1a!.billing.v1.CreateAccountResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/billing/accounts:\x01*\x12s\n\x0b\x43reateGrant\x12\x1e.billing.v1.CreateGrantRequest\x1a\x1f.billing.v1.CreateGrantResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/billing/admin/grants:\x01*\x12\x84\x01\n\x0fPurchasePackage\x12\".billing.v1.PurchasePackageRequest\x1a#.billing.v1.PackagePurchaseResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/billing/packages/purchase:\x01*\x12\xa4\x01\n\x1a\x43reateSubscriptionCheckout\x12-.billing.v1.CreateSubscriptionCheckoutRequest\x1a(.billing.v1.SubscriptionCheckoutResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/billing/subscriptions/checkout:\x01*\x12\x87\x01\n\x12\x43\x61ncelSubscription\x12%.billing.v1.CancelSubscriptionRequest\x1a\x1d.billing.v1.SubscriptionState\"+\x82\xd3\xe4\x93\x02%\" /v1/billing/subscriptions/cancel:\x01*\x12\x8f\x01\n\x16\x43hangeSubscriptionPlan\x12).billing.v1.ChangeSubscriptionPlanRequest\x1a\x1d.billing.v1.SubscriptionState\"+\x82\xd3\xe4\x93\x02%\" /v1/billing/subscriptions/change:\x01*\x12\x8a\x01\n\x13HandleStripeWebhook\x12&.billing.v1.HandleStripeWebhookRequest\x1a!.billing.v1.StripeWebhookResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1b/v1/billing/webhooks/stripe:\x03raw\x12\x88\x01\n\x10\x43reateSessionKey\x12#.billing.v1.CreateSessionKeyRequest\x1a$.billing.v1.CreateSessionKeyResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/billing/admin/session-keys:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,16 +54,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BILLINGSERVICE'].methods_by_name['CreateAccount']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/billing/accounts:\001*'
   _globals['_BILLINGSERVICE'].methods_by_name['CreateGrant']._loaded_options = None
   _globals['_BILLINGSERVICE'].methods_by_name['CreateGrant']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/billing/admin/grants:\001*'
+  _globals['_BILLINGSERVICE'].methods_by_name['PurchasePackage']._loaded_options = None
+  _globals['_BILLINGSERVICE'].methods_by_name['PurchasePackage']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/billing/packages/purchase:\001*'
+  _globals['_BILLINGSERVICE'].methods_by_name['CreateSubscriptionCheckout']._loaded_options = None
+  _globals['_BILLINGSERVICE'].methods_by_name['CreateSubscriptionCheckout']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/billing/subscriptions/checkout:\001*'
+  _globals['_BILLINGSERVICE'].methods_by_name['CancelSubscription']._loaded_options = None
+  _globals['_BILLINGSERVICE'].methods_by_name['CancelSubscription']._serialized_options = b'\202\323\344\223\002%\" /v1/billing/subscriptions/cancel:\001*'
+  _globals['_BILLINGSERVICE'].methods_by_name['ChangeSubscriptionPlan']._loaded_options = None
+  _globals['_BILLINGSERVICE'].methods_by_name['ChangeSubscriptionPlan']._serialized_options = b'\202\323\344\223\002%\" /v1/billing/subscriptions/change:\001*'
+  _globals['_BILLINGSERVICE'].methods_by_name['HandleStripeWebhook']._loaded_options = None
+  _globals['_BILLINGSERVICE'].methods_by_name['HandleStripeWebhook']._serialized_options = b'\202\323\344\223\002\"\"\033/v1/billing/webhooks/stripe:\003raw'
   _globals['_BILLINGSERVICE'].methods_by_name['CreateSessionKey']._loaded_options = None
   _globals['_BILLINGSERVICE'].methods_by_name['CreateSessionKey']._serialized_options = b'\202\323\344\223\002#\"\036/v1/billing/admin/session-keys:\001*'
-  _globals['_GETCATALOGREQUEST']._serialized_start=210
-  _globals['_GETCATALOGREQUEST']._serialized_end=247
-  _globals['_GETBALANCEREQUEST']._serialized_start=249
-  _globals['_GETBALANCEREQUEST']._serialized_end=285
-  _globals['_GETUSAGEREQUEST']._serialized_start=287
-  _globals['_GETUSAGEREQUEST']._serialized_end=337
-  _globals['_LISTEVENTSREQUEST']._serialized_start=339
-  _globals['_LISTEVENTSREQUEST']._serialized_end=410
-  _globals['_BILLINGSERVICE']._serialized_start=413
-  _globals['_BILLINGSERVICE']._serialized_end=1496
+  _globals['_GETCATALOGREQUEST']._serialized_start=237
+  _globals['_GETCATALOGREQUEST']._serialized_end=274
+  _globals['_GETBALANCEREQUEST']._serialized_start=276
+  _globals['_GETBALANCEREQUEST']._serialized_end=312
+  _globals['_GETUSAGEREQUEST']._serialized_start=314
+  _globals['_GETUSAGEREQUEST']._serialized_end=364
+  _globals['_LISTEVENTSREQUEST']._serialized_start=366
+  _globals['_LISTEVENTSREQUEST']._serialized_end=437
+  _globals['_BILLINGSERVICE']._serialized_start=440
+  _globals['_BILLINGSERVICE']._serialized_end=2250
 # @@protoc_insertion_point(module_scope)

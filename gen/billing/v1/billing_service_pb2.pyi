@@ -3,6 +3,7 @@ from billing.v1 import balance_pb2 as _balance_pb2
 from billing.v1 import catalog_pb2 as _catalog_pb2
 from billing.v1 import consumption_pb2 as _consumption_pb2
 from billing.v1 import keys_pb2 as _keys_pb2
+from billing.v1 import payments_pb2 as _payments_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -9,6 +9,7 @@ from billing.v1 import billing_service_pb2 as billing_dot_v1_dot_billing__servic
 from billing.v1 import catalog_pb2 as billing_dot_v1_dot_catalog__pb2
 from billing.v1 import consumption_pb2 as billing_dot_v1_dot_consumption__pb2
 from billing.v1 import keys_pb2 as billing_dot_v1_dot_keys__pb2
+from billing.v1 import payments_pb2 as billing_dot_v1_dot_payments__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -81,6 +82,31 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_accounts__pb2.CreateGrantRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_accounts__pb2.CreateGrantResponse.FromString,
                 _registered_method=True)
+        self.PurchasePackage = channel.unary_unary(
+                '/billing.v1.BillingService/PurchasePackage',
+                request_serializer=billing_dot_v1_dot_payments__pb2.PurchasePackageRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.PackagePurchaseResponse.FromString,
+                _registered_method=True)
+        self.CreateSubscriptionCheckout = channel.unary_unary(
+                '/billing.v1.BillingService/CreateSubscriptionCheckout',
+                request_serializer=billing_dot_v1_dot_payments__pb2.CreateSubscriptionCheckoutRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.SubscriptionCheckoutResponse.FromString,
+                _registered_method=True)
+        self.CancelSubscription = channel.unary_unary(
+                '/billing.v1.BillingService/CancelSubscription',
+                request_serializer=billing_dot_v1_dot_payments__pb2.CancelSubscriptionRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.SubscriptionState.FromString,
+                _registered_method=True)
+        self.ChangeSubscriptionPlan = channel.unary_unary(
+                '/billing.v1.BillingService/ChangeSubscriptionPlan',
+                request_serializer=billing_dot_v1_dot_payments__pb2.ChangeSubscriptionPlanRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.SubscriptionState.FromString,
+                _registered_method=True)
+        self.HandleStripeWebhook = channel.unary_unary(
+                '/billing.v1.BillingService/HandleStripeWebhook',
+                request_serializer=billing_dot_v1_dot_payments__pb2.HandleStripeWebhookRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.StripeWebhookResponse.FromString,
+                _registered_method=True)
         self.CreateSessionKey = channel.unary_unary(
                 '/billing.v1.BillingService/CreateSessionKey',
                 request_serializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.SerializeToString,
@@ -143,6 +169,39 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurchasePackage(self, request, context):
+        """A Stripe Checkout session for a package; the minutes are credited by the payment's webhook.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSubscriptionCheckout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeSubscriptionPlan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HandleStripeWebhook(self, request, context):
+        """Stripe's deliveries: the raw bytes (the signature covers them exactly) and the
+        Stripe-Signature header. Not HMAC-signed; verified with the webhook secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateSessionKey(self, request, context):
         """For an app backend (service key): a short-lived user key to hand to its logged-in user's browser.
         """
@@ -192,6 +251,31 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CreateGrant,
                     request_deserializer=billing_dot_v1_dot_accounts__pb2.CreateGrantRequest.FromString,
                     response_serializer=billing_dot_v1_dot_accounts__pb2.CreateGrantResponse.SerializeToString,
+            ),
+            'PurchasePackage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurchasePackage,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.PurchasePackageRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.PackagePurchaseResponse.SerializeToString,
+            ),
+            'CreateSubscriptionCheckout': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscriptionCheckout,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.CreateSubscriptionCheckoutRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.SubscriptionCheckoutResponse.SerializeToString,
+            ),
+            'CancelSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSubscription,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.CancelSubscriptionRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.SubscriptionState.SerializeToString,
+            ),
+            'ChangeSubscriptionPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeSubscriptionPlan,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.ChangeSubscriptionPlanRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.SubscriptionState.SerializeToString,
+            ),
+            'HandleStripeWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandleStripeWebhook,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.HandleStripeWebhookRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.StripeWebhookResponse.SerializeToString,
             ),
             'CreateSessionKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSessionKey,
@@ -417,6 +501,141 @@ class BillingService:
             '/billing.v1.BillingService/CreateGrant',
             billing_dot_v1_dot_accounts__pb2.CreateGrantRequest.SerializeToString,
             billing_dot_v1_dot_accounts__pb2.CreateGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurchasePackage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/PurchasePackage',
+            billing_dot_v1_dot_payments__pb2.PurchasePackageRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.PackagePurchaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSubscriptionCheckout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CreateSubscriptionCheckout',
+            billing_dot_v1_dot_payments__pb2.CreateSubscriptionCheckoutRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.SubscriptionCheckoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CancelSubscription',
+            billing_dot_v1_dot_payments__pb2.CancelSubscriptionRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.SubscriptionState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeSubscriptionPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ChangeSubscriptionPlan',
+            billing_dot_v1_dot_payments__pb2.ChangeSubscriptionPlanRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.SubscriptionState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleStripeWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/HandleStripeWebhook',
+            billing_dot_v1_dot_payments__pb2.HandleStripeWebhookRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.StripeWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,6 +19,12 @@ _ACCESS = {
     "CreateAccount": Access.ACCOUNT,  # a paid plan needs an admin key (below)
     "CreateGrant": Access.ADMIN,
     "CreateSessionKey": Access.SERVICE,
+    "PurchasePackage": Access.ACCOUNT,
+    "CreateSubscriptionCheckout": Access.ACCOUNT,
+    "CancelSubscription": Access.ACCOUNT,
+    "ChangeSubscriptionPlan": Access.ACCOUNT,
+    # Stripe signs it with the webhook secret (checked by the use case), not with a key.
+    "HandleStripeWebhook": Access.PUBLIC,
 }
 
 

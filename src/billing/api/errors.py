@@ -31,6 +31,10 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.ResumeTokenInvalid: (grpc.StatusCode.INVALID_ARGUMENT, 400),
     errors.ResumeTokenUsed: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.ResumeTokenExpired: (grpc.StatusCode.FAILED_PRECONDITION, 410),
+    errors.SubscriptionConflict: (grpc.StatusCode.FAILED_PRECONDITION, 409),
+    errors.PaymentNotCredited: (grpc.StatusCode.FAILED_PRECONDITION, 409),
+    errors.PaymentProviderRefused: (grpc.StatusCode.FAILED_PRECONDITION, 409),
+    errors.PaymentsNotConfigured: (grpc.StatusCode.UNIMPLEMENTED, 501),
 }
 
 

@@ -104,6 +104,12 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
             used_this_month_minutes=report.bonus.used_this_month_minutes,
             monthly_cap_minutes=report.bonus.monthly_cap_minutes,
         ),
+        subscription=balance_pb2.SubscriptionPeriod(
+            current_period_start_at=nullable_time(report.account.subscription.period_start),
+            current_period_end_at=nullable_time(report.account.subscription.period_end),
+            cancel_at_period_end=report.account.subscription.cancel_at_period_end,
+            pending_plan_key=report.account.subscription.pending_plan_key or "",
+        ),
     )
 
 

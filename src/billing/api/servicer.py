@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from billing.api import mapping
-from billing.service import accounts, balance, batch_check, consume, events, grants, session_keys, usage
+from billing.api import mapping, payment_mapping
+from billing.service import (
+    accounts, balance, batch_check, consume, events, grants, purchases, session_keys, subscriptions, usage, webhooks,
+)
 from billing.service.catalog_view import catalog_in_currency, etag_matches
 from billing.service.dependencies import Dependencies
 from billing.v1 import billing_service_pb2_grpc, catalog_pb2
@@ -69,3 +71,27 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         key = request.idempotency_key
         result = await grants.create_grant(self._deps, request.user_id, request.source, request.seconds, request.reason, key)
         return mapping.grant(result)
+
+    async def PurchasePackage(self, request, context):
+        result = await purchases.purchase_package(
+            self._deps, request.user_id, request.package_key, request.currency, request.idempotency_key
+        )
+        return payment_mapping.package_purchase(result)
+
+    async def CreateSubscriptionCheckout(self, request, context):
+        result = await purchases.subscription_checkout(
+            self._deps, request.user_id, request.plan_key, request.currency, request.idempotency_key
+        )
+        return payment_mapping.subscription_checkout(result)
+
+    async def CancelSubscription(self, request, context):
+        status = await subscriptions.cancel_subscription(self._deps, request.user_id, request.idempotency_key)
+        return payment_mapping.subscription_state(status)
+
+    async def ChangeSubscriptionPlan(self, request, context):
+        status = await subscriptions.change_plan(self._deps, request.user_id, request.plan_key, request.idempotency_key)
+        return payment_mapping.subscription_state(status)
+
+    async def HandleStripeWebhook(self, request, context):
+        outcome = await webhooks.handle_webhook(self._deps, request.raw.data, _metadata(context, "stripe-signature"))
+        return payment_mapping.webhook(outcome)

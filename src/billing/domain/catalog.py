@@ -37,6 +37,12 @@ class Plan:
         return self.bonus_daily_minutes * SECONDS_PER_MINUTE
 
     @property
+    def rollover_cap_seconds(self) -> int | None:
+        if self.rollover_cap_minutes is None:
+            return None
+        return self.rollover_cap_minutes * SECONDS_PER_MINUTE
+
+    @property
     def monthly_bonus_cap_seconds(self) -> int | None:
         if self.monthly_bonus_cap_minutes is None:
             return None
@@ -68,6 +74,13 @@ class Catalog:
                 return plan
         known = ", ".join(p.key for p in self.plans)
         raise InvalidArgument(f"plan_key must be one of {known}", field="plan_key")
+
+    def package(self, key: str) -> Package:
+        for package in self.packages:
+            if package.key == key:
+                return package
+        known = ", ".join(p.key for p in self.packages)
+        raise InvalidArgument(f"package_key must be one of {known}", field="package_key")
 
     def has_plan(self, key: str) -> bool:
         return any(plan.key == key for plan in self.plans)

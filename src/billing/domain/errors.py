@@ -63,6 +63,32 @@ class ResumeTokenExpired(BillingError):
     reason = "RESUME_TOKEN_EXPIRED"
 
 
+class SubscriptionConflict(BillingError):
+    """The account's subscription does not allow the call: a checkout while one is active, a
+    cancel or plan change without one."""
+
+    reason = "SUBSCRIPTION_CONFLICT"
+
+
+class PaymentNotCredited(BillingError):
+    """A refund names a payment not credited yet (its deliveries came out of order): the
+    provider retries the refund later."""
+
+    reason = "PAYMENT_NOT_CREDITED"
+
+
+class PaymentProviderRefused(BillingError):
+    """The payment provider refused the request as asked (a card error, a state it will not change)."""
+
+    reason = "PAYMENT_PROVIDER_REFUSED"
+
+
+class PaymentsNotConfigured(BillingError):
+    """This server has no payment provider."""
+
+    reason = "PAYMENTS_NOT_CONFIGURED"
+
+
 @dataclass(frozen=True)
 class Suggestion:
     type: str  # "package" or "upgrade"

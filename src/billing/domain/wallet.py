@@ -20,6 +20,8 @@ from billing.domain.buckets import Bucket, Debit, Source, plan_debits
 from billing.domain.catalog import Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
+from billing.domain.payments import Payment
+from billing.domain.subscription import Subscription
 
 # Live balance ceiling: keeps every total an int32 on the wire with a wide margin.
 BALANCE_SECONDS_MAX = 1_000_000_000
@@ -33,7 +35,14 @@ class EventType:
     DAILY_BONUS = "daily_bonus"
     CONSUMPTION = "consumption"
     ROLLOVER_CREATED = "rollover_created"
+    ROLLOVER_DISCARD = "rollover_discard"
+    ROLLOVER_DISCARD_PENDING = "rollover_discard_pending"
     ADJUSTMENT = "adjustment"
+
+
+# Entries that change no bucket (seconds 0): a notice the account's history shows, such as
+# "these rollover seconds expire in 7 days".
+NOTICE_TYPES = frozenset({EventType.ROLLOVER_DISCARD_PENDING})
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class Account:
     last_bucket_seq: int = 0
     last_event_seq: int = 0
     bonus: BonusState = BonusState()
+    subscription: Subscription = Subscription()
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class LedgerEntry:
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        assert self.seconds != 0
+        assert self.seconds != 0 or self.type in NOTICE_TYPES
         assert self.event_seq > 0 and self.bucket_seq > 0
 
 
@@ -85,6 +95,10 @@ class Wallet:
         self._remaining_before = {b.bucket_seq: b.remaining_seconds for b in buckets}
         self.loaded_account = account
         self.opened_now = False  # the account was created by the unit of work that loaded it
+        # Payments loaded with the wallet (by id, for a change that needs them) and those the
+        # change recorded or updated, saved with it.
+        self.payments: dict[str, Payment] = {}
+        self.changed_payment_ids: list[str] = []
 
     def mark_opened(self) -> None:
         assert not self.new_entries and self.account.last_event_seq == 0
@@ -193,6 +207,34 @@ class Wallet:
         for debit in debits:
             self._apply_debit(debit, EventType.CONSUMPTION, reason, now, operation, metadata)
         return debits
+
+    def record_payment(self, payment: Payment) -> None:
+        assert payment.account_id == self.account.account_id
+        self.payments[payment.payment_id] = payment
+        if payment.payment_id not in self.changed_payment_ids:
+            self.changed_payment_ids.append(payment.payment_id)
+
+    def change_subscription(self, subscription: Subscription) -> None:
+        self.account = dataclasses.replace(self.account, subscription=subscription)
+
+    def change_plan(self, plan_key: str, subscription_status: str) -> None:
+        self.account = dataclasses.replace(self.account, plan_key=plan_key, subscription_status=subscription_status)
+
+    def take_from_bucket(
+        self, bucket_seq: int, seconds: int, event_type: str, reason: str, now: datetime,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Takes seconds out of one named bucket, expired or not (a rollover moves an ended
+        period's seconds; a refund takes back what its payment credited)."""
+        bucket = self._buckets[bucket_seq]
+        assert 0 < seconds <= bucket.remaining_seconds and not bucket.is_bonus
+        self._apply_debit(Debit(bucket=bucket, seconds=seconds), event_type, reason, now, None, metadata)
+
+    def notice(self, event_type: str, reason: str, bucket_seq: int, now: datetime, metadata: Mapping[str, Any]) -> None:
+        """A history entry that changes no bucket."""
+        assert event_type in NOTICE_TYPES
+        bucket = self._buckets[bucket_seq]
+        self._append_entry(event_type, 0, reason, bucket, now, None, {"source": str(bucket.source), **metadata})
 
     def debit_adjustment(self, seconds: int, reason: str, now: datetime, metadata: Mapping[str, Any]) -> tuple[Debit, ...]:
         """A negative adjustment takes from granted and purchased time, never the daily bonus."""

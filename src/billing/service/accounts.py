@@ -10,8 +10,9 @@ from billing.domain.buckets import Source
 from billing.domain.catalog import SECONDS_PER_MINUTE, Plan
 from billing.domain.clock_math import add_months
 from billing.domain.limits import require_account_id
+from billing.domain.subscription import Subscription
 from billing.domain.wallet import Account, EventType, Wallet
-from billing.service.daily_bonus import grant_daily_bonus
+from billing.service.upkeep import account_upkeep
 from billing.service.dependencies import Dependencies
 from billing.service.wallet_change import WalletChange, change_wallet
 
@@ -34,12 +35,12 @@ async def create_account(deps: Dependencies, account_id: str, plan_key: str) -> 
     require_account_id(account_id)
     plan = deps.catalog.plan(plan_key or FREE_PLAN)
     status = SUBSCRIPTION_INACTIVE if plan.key == FREE_PLAN else SUBSCRIPTION_ACTIVE
-    grant_bonus = grant_daily_bonus(deps.catalog)
+    upkeep = account_upkeep(deps.catalog)
 
     def open_account(wallet: Wallet, now: datetime) -> AccountResult:
         if wallet.opened_now:
             _credit_opening_grants(wallet, plan, deps.catalog.welcome_bonus_minutes * SECONDS_PER_MINUTE, now)
-        grant_bonus(wallet, now)
+        upkeep(wallet, now)
         account = wallet.account
         return AccountResult(
             user_id=account_id, plan_key=account.plan_key, subscription_status=account.subscription_status,
@@ -57,9 +58,13 @@ def _credit_opening_grants(wallet: Wallet, plan: Plan, welcome_seconds: int, now
             event_type=EventType.ADJUSTMENT, reason="Welcome bonus",
         )
     if plan.minutes > 0:
-        # The first period of a paid plan; renewals arrive with subscription billing.
+        # An admin's complimentary first period of a paid plan (paying customers subscribe
+        # through Checkout instead, and their periods come with paid invoices). It rolls over at
+        # its end like any period; no invoice renews it.
+        end = add_months(now, 1)
         wallet.credit(
-            Source.SUBSCRIPTION, plan.minutes * SECONDS_PER_MINUTE, expires_at=add_months(now, 1),
+            Source.SUBSCRIPTION, plan.minutes * SECONDS_PER_MINUTE, expires_at=end,
             now=now, event_type=EventType.SUBSCRIPTION_CREDIT, reason=f"{plan.name} plan minutes",
-            metadata={"plan_key": plan.key},
+            metadata={"plan_key": plan.key, "complimentary": True},
         )
+        wallet.change_subscription(Subscription(period_start=now, period_end=end, closes_at=end))

@@ -17,7 +17,7 @@ from billing.domain.limits import (
 )
 from billing.domain.wallet import Wallet
 from billing.service.answer_codec import AnswerCodec
-from billing.service.daily_bonus import grant_daily_bonus
+from billing.service.upkeep import account_upkeep
 from billing.service.dependencies import Dependencies
 from billing.service.results import ConsumeResult, TakenFromBucket
 from billing.service.wallet_change import Idempotency, ResumeTokenUse, WalletChange, change_wallet
@@ -46,7 +46,7 @@ async def consume(
         )
 
     change = WalletChange(
-        account_id, take, prepare=grant_daily_bonus(deps.catalog),
+        account_id, take, prepare=account_upkeep(deps.catalog),
         idempotency=Idempotency(idempotency_key, f"consume:{operation}:{seconds}", CONSUME_ANSWERS),
         resume=ResumeTokenUse(resume_token, operation) if resume_token else None,
     )

@@ -9,13 +9,23 @@ from typing import Callable
 
 from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
-from billing.service.ports import Clock, KeyIssuer, Metrics, NoMetrics, Storage
+from billing.domain.errors import PaymentsNotConfigured
+from billing.service.ports import Clock, KeyIssuer, Metrics, NoMetrics, PaymentProvider, Storage
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
 
 
 def new_resume_token() -> str:
     return "rt_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class CheckoutPages:
+    """Where the payment page sends the browser back (the app's pages, not this service's).
+    The success URL carries ?purchased=true: the contract's cue to retry with the resume token."""
+
+    success_url: str = "http://localhost:3000/?purchased=true"
+    cancel_url: str = "http://localhost:3000/?purchase_canceled=true"
 
 
 @dataclass(frozen=True)
@@ -28,3 +38,10 @@ class Dependencies:
     account_gate: AccountGate = field(default_factory=AccountGate)
     key_issuer: KeyIssuer | None = None  # None: this server mints no session keys (no master key)
     metrics: Metrics = field(default_factory=NoMetrics)
+    payments: PaymentProvider | None = None  # None: purchases answer PAYMENTS_NOT_CONFIGURED
+    checkout_pages: CheckoutPages = field(default_factory=CheckoutPages)
+
+    def payment_provider(self) -> PaymentProvider:
+        if self.payments is None:
+            raise PaymentsNotConfigured("this server takes no payments (no payment provider is configured)")
+        return self.payments

@@ -17,8 +17,12 @@ from typing import Callable, Mapping, Protocol, Self
 from billing.domain.auth import ApiKey
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.idempotency import StoredAnswer
+from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, Wallet
+from billing.service.payment_events import (
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot,
+)
 
 
 class Unavailable(Exception):
@@ -99,6 +103,47 @@ class Authenticator(Protocol):
         ...
 
 
+class InvalidWebhook(Exception):
+    """A delivery whose signature does not verify (or has none): answered 400, nothing written."""
+
+
+class MalformedWebhook(Exception):
+    """A verified delivery the service cannot read: recorded for an operator, answered so the
+    provider stops retrying (a retry carries the same bytes)."""
+
+    def __init__(self, message: str, event_id: str = "", event_type: str = ""):
+        super().__init__(message)
+        self.event_id = event_id
+        self.event_type = event_type
+
+
+class PaymentProvider(Protocol):
+    """The payment provider (adapters/stripe_payments.py: Stripe through its SDK). Every call
+    that creates something carries an idempotency key derived by the use case, so a retry
+    never creates a second customer, session or invoice. Outages raise Unavailable."""
+
+    async def create_customer(self, account_id: str) -> str:
+        """A new customer for the account (idempotent per account); its id."""
+        ...
+
+    async def create_checkout(self, request: CheckoutRequest, success_url: str, cancel_url: str) -> CheckoutSession: ...
+
+    async def subscription(self, subscription_id: str) -> SubscriptionSnapshot: ...
+
+    async def cancel_at_period_end(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot: ...
+
+    async def change_plan(
+        self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
+        """immediately: the difference is invoiced now (an upgrade); else from the next period."""
+        ...
+
+    def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
+        """Raises InvalidWebhook (signature) or MalformedWebhook (content)."""
+        ...
+
+
 class KeyIssuer(Protocol):
     def session_key(self, user_id: str, expires_at: datetime) -> tuple[ApiKey, str]:
         """A new user key for user_id, and its secret (shown once, stored nowhere)."""
@@ -153,6 +198,54 @@ class HistoryRepository(Protocol):
     ) -> list[DailyOperationUsage]: ...
 
 
+class PaymentRepository(Protocol):
+    """Payments that credited buckets (per account): what a refund takes back."""
+
+    async def get(self, account_id: str, payment_id: str) -> Payment | None: ...
+
+    async def put(self, payment: Payment) -> None: ...
+
+
+class PaymentProfileRepository(Protocol):
+    """The provider's customer (and subscription) of an account, and the way back."""
+
+    async def customer_of(self, account_id: str) -> str | None: ...
+
+    async def account_of_customer(self, customer_id: str) -> str | None: ...
+
+    async def add_customer(self, account_id: str, customer_id: str, now: datetime) -> None:
+        """Both directions; a second customer for one account is refused (the first stays)."""
+        ...
+
+    async def subscription_of(self, account_id: str) -> str | None: ...
+
+    async def set_subscription(self, account_id: str, subscription_id: str | None, now: datetime) -> None: ...
+
+
+class WebhookEventRepository(Protocol):
+    """Deliveries already handled (not per account: keyed by the provider's event id)."""
+
+    async def outcome_of(self, event_id: str) -> str | None: ...
+
+    async def record(
+        self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,
+        payload: bytes | None = None,
+    ) -> None:
+        """Once per event id (a second record of the same id changes nothing). `payload`: kept
+        for an operator when the event could not be applied."""
+        ...
+
+
+class UpkeepQueue(Protocol):
+    """Accounts that owe an upkeep nobody has triggered (`billing tick`): a period that ended, a
+    rollover entering its last week. A batch job's scan, never on a request path."""
+
+    async def accounts_due(self, now: datetime, warn_before: datetime, after_account_id: str, limit: int) -> list[str]:
+        """Account ids > after_account_id in order, at most `limit`: closing due at `now`, or a
+        rollover bucket not yet warned about expiring before `warn_before`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """Rolled back unless commit() is called."""
 
@@ -164,6 +257,18 @@ class UnitOfWork(Protocol):
 
     @property
     def history(self) -> HistoryRepository: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def payment_profiles(self) -> PaymentProfileRepository: ...
+
+    @property
+    def webhook_events(self) -> WebhookEventRepository: ...
+
+    @property
+    def upkeep_queue(self) -> UpkeepQueue: ...
 
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked

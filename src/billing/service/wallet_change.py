@@ -21,6 +21,7 @@ from typing import Callable, Generic, TypeVar
 from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.resume_tokens import require_redeemable
+from billing.domain.subscription import expired_buckets_needed_since
 from billing.domain.wallet import Account, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
@@ -56,8 +57,9 @@ class WalletChange(Generic[R]):
     idempotency: Idempotency[R] | None = None
     resume: ResumeTokenUse | None = None  # redeemed with the change, in the same transaction
     opens: Account | None = None  # created first when it does not exist (wallet.opened_now says so)
-    # Also load the buckets that expired after this instant (a renewal reads the period just ended).
-    expired_since: datetime | None = None
+    # Payments (by the provider's id) loaded into wallet.payments for the change (a refund
+    # needs the payment it refunds); recorded ones are saved with it.
+    payment_ids: tuple[str, ...] = ()
     # Without an idempotency key, a change whose write committed but whose answer was lost (a
     # connection that died under the statement) is applied again. Only a change that checks the
     # wallet's own state first (today's bonus: once a day; opening: once per account) may say so.
@@ -88,11 +90,20 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         resume_tokens = uow.resume_tokens if resume is not None else None
         created = await uow.wallets.add_account(change.opens) if change.opens is not None else False
         key = change.idempotency.key if change.idempotency else None
-        wallet, stored = await uow.wallets.load_for_change(change.account_id, now, key, change.expired_since)
+        wallet, stored = await uow.wallets.load_for_change(change.account_id, now, key)
         if wallet is None:
             raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
         if stored is not None:
             return _replay(change, stored)
+        closing_since = expired_buckets_needed_since(wallet.account, now)
+        if closing_since is not None:
+            # Closing an ended period reads its expired bucket: once a period, a second read.
+            wallet, _ = await uow.wallets.load_for_change(change.account_id, now, key, closing_since)
+            assert wallet is not None
+        for payment_id in change.payment_ids:
+            payment = await uow.payments.get(change.account_id, payment_id)
+            if payment is not None:
+                wallet.payments[payment_id] = payment
         if created:
             wallet.mark_opened()
         if resume is not None and resume_tokens is not None:
@@ -103,6 +114,8 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         if resume is not None and resume_tokens is not None:
             await resume_tokens.mark_used(change.account_id, resume.token, now)
         uow.wallets.save(wallet, now, _answer(change, result))
+        for payment_id in wallet.changed_payment_ids:
+            await uow.payments.put(wallet.payments[payment_id])
         await uow.commit()
     return result
 
@@ -112,10 +125,12 @@ async def _apply_or_keep_prepared(uow: UnitOfWork, wallet: Wallet, now: datetime
     later) and nothing else: a change raises before it changes the wallet."""
     entries_before = len(wallet.new_entries)
     account_before = wallet.account
+    payments_before = len(wallet.changed_payment_ids)
     try:
         return change.apply(wallet, now)
     except BillingError:
-        if len(wallet.new_entries) != entries_before or wallet.account != account_before:
+        changed = len(wallet.new_entries) != entries_before or len(wallet.changed_payment_ids) != payments_before
+        if changed or wallet.account != account_before:
             # Saving it would write a debit or credit without its answer: refuse to write at all.
             raise RuntimeError("a refused change must leave the wallet as it found it") from None
         uow.wallets.save(wallet, now)

@@ -9,10 +9,13 @@ from billing.adapters.db.driver import Driver
 from billing.domain.history import DailyOperationUsage, EventRow
 
 # Newest first; the primary key (account_id, event_seq) serves it as a backward range scan.
+# A rollover's outgoing leg (its seconds leaving the ended period's bucket) is bookkeeping,
+# not an event of the account's history: the history shows the rollover credit alone.
 EVENTS_PAGE = """
 SELECT event_seq, type, seconds, reason, occurred_at, metadata
 FROM ledger_events
 WHERE account_id = %(account_id)s AND event_seq < %(before_event_seq)s
+  AND NOT (type = 'rollover_created' AND seconds < 0)
 ORDER BY event_seq DESC
 LIMIT %(limit)s
 """

@@ -5,7 +5,7 @@ by account (Citus) without redesign."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, Column, Date, ForeignKeyConstraint, Index, Integer,
+    BigInteger, Boolean, CheckConstraint, Column, Date, ForeignKeyConstraint, Index, Integer,
     MetaData, PrimaryKeyConstraint, Table, Text, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
@@ -28,6 +28,12 @@ accounts = Table(
     Column("bonus_last_grant_on", Date, nullable=True),
     Column("bonus_month", Date, nullable=True),
     Column("bonus_used_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("subscription_period_start", TIMESTAMPTZ, nullable=True),
+    Column("subscription_period_end", TIMESTAMPTZ, nullable=True),
+    Column("subscription_cancel_at_period_end", Boolean, nullable=False, server_default=text("false")),
+    Column("subscription_pending_plan_key", Text, nullable=True),
+    Column("subscription_closes_at", TIMESTAMPTZ, nullable=True),
+    Column("subscription_rollover_warned_seq", Integer, nullable=False, server_default=text("0")),
     PrimaryKeyConstraint("account_id", name="accounts_pkey"),
     CheckConstraint("bonus_used_seconds >= 0", name="accounts_bonus_used_nonnegative"),
 )
@@ -74,12 +80,17 @@ ledger_events = Table(
         ["account_id", "bucket_seq"], ["buckets.account_id", "buckets.bucket_seq"],
         name="ledger_events_bucket_fkey",
     ),
-    CheckConstraint("seconds <> 0", name="ledger_events_seconds_nonzero"),
+    CheckConstraint("seconds <> 0 OR type = 'rollover_discard_pending'", name="ledger_events_seconds_nonzero"),
 )
 # Usage analytics reads one account's consumption over a period.
 Index(
     "ledger_consumption_by_account_time", ledger_events.c.account_id, ledger_events.c.occurred_at,
     postgresql_where=ledger_events.c.type == "consumption",
+)
+
+Index(
+    "accounts_period_closing", accounts.c.subscription_closes_at,
+    postgresql_where=accounts.c.subscription_closes_at.isnot(None),
 )
 
 idempotency_records = Table(
@@ -120,4 +131,69 @@ api_keys = Table(
     PrimaryKeyConstraint("key_id", name="api_keys_pkey"),
     CheckConstraint("scope IN ('service','user','admin')", name="api_keys_scope_known"),
     CheckConstraint("(scope = 'user') = (user_id IS NOT NULL)", name="api_keys_user_for_user_keys"),
+)
+
+# Payments (migration 0004).
+payments = Table(
+    "payments",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("payment_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("bucket_seq", Integer, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("granted_seconds", Integer, nullable=False),
+    Column("paid_at", TIMESTAMPTZ, nullable=False),
+    Column("refunded_cents", Integer, nullable=False, server_default=text("0")),
+    Column("refund_target_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("refund_removed_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("refund_unrecoverable_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("account_id", "payment_id", name="payments_pkey"),
+    ForeignKeyConstraint(
+        ["account_id", "bucket_seq"], ["buckets.account_id", "buckets.bucket_seq"], name="payments_bucket_fkey"
+    ),
+    CheckConstraint("kind IN ('package','subscription')", name="payments_kind_known"),
+    CheckConstraint(
+        "refund_removed_seconds + refund_unrecoverable_seconds = refund_target_seconds"
+        " AND refund_target_seconds <= granted_seconds",
+        name="payments_refund_adds_up",
+    ),
+)
+
+payment_profiles = Table(
+    "payment_profiles",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("subscription_id", Text, nullable=True),
+    Column("updated_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("account_id", name="payment_profiles_pkey"),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="payment_profiles_account_fkey"),
+)
+
+# Keyed by the provider's customer id: the way from a webhook to its account.
+payment_customers = Table(
+    "payment_customers",
+    metadata,
+    Column("customer_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("customer_id", name="payment_customers_pkey"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("account_id", Text, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("payload", JSONB, nullable=True),
+    Column("payload_text", Text, nullable=True),
+    Column("received_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("event_id", name="webhook_events_pkey"),
 )

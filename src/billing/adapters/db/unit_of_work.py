@@ -29,6 +29,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
 from billing.adapters.db.history_repository import HistoryRepository
+from billing.adapters.db.payment_repositories import (
+    PaymentProfileRepository, PaymentRepository, UpkeepQueue, WebhookEventRepository,
+)
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
 from billing.adapters.db.wallet_repository import (
@@ -140,6 +143,7 @@ class PostgresUnitOfWork:
         self._connection: psycopg.AsyncConnection | None = None
         self._driver = _LazyConnection(self)
         self._wallets = _Wallets(self, WalletRepository(self._driver), batcher)
+        self._payments = PaymentRepository(self._driver)
 
     @property
     def is_transaction(self) -> bool:
@@ -159,6 +163,25 @@ class PostgresUnitOfWork:
     @property
     def history(self) -> HistoryRepository:
         return HistoryRepository(self._driver)
+
+    @property
+    def payments(self) -> PaymentRepository:
+        if self._kind is _Kind.UNLOCKED:
+            # A payment record is written with the credit or refund it belongs to.
+            raise NeedsTransaction("payments change only inside a transaction")
+        return self._payments
+
+    @property
+    def payment_profiles(self) -> PaymentProfileRepository:
+        return PaymentProfileRepository(self._driver)
+
+    @property
+    def webhook_events(self) -> WebhookEventRepository:
+        return WebhookEventRepository(self._driver)
+
+    @property
+    def upkeep_queue(self) -> UpkeepQueue:
+        return UpkeepQueue(self._driver)
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self._connection is None:
@@ -190,6 +213,7 @@ class PostgresUnitOfWork:
         if self.is_transaction:
             if documents:
                 await save_wallets(self._driver, documents, all_or_nothing=True)
+            await self._payments.flush()
             await (await self.connection()).commit()
             return
         assert len(documents) <= 1, "an unlocked unit of work saves one wallet"

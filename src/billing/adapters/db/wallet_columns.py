@@ -92,6 +92,12 @@ ACCOUNT = Columns(
         Column("bonus_last_grant_on", "date", date, "bonus.last_grant_on", nullable=True),
         Column("bonus_month", "date", date, "bonus.month", nullable=True),
         Column("bonus_used_seconds", "int", int, "bonus.used_seconds"),
+        Column("subscription_period_start", "timestamptz", datetime, "subscription.period_start", nullable=True),
+        Column("subscription_period_end", "timestamptz", datetime, "subscription.period_end", nullable=True),
+        Column("subscription_cancel_at_period_end", "boolean", bool, "subscription.cancel_at_period_end"),
+        Column("subscription_pending_plan_key", "text", str, "subscription.pending_plan_key", nullable=True),
+        Column("subscription_closes_at", "timestamptz", datetime, "subscription.closes_at", nullable=True),
+        Column("subscription_rollover_warned_seq", "int", int, "subscription.rollover_warned_through_seq"),
     ),
 )
 

@@ -1,0 +1,128 @@
+"""The payment provider port on Stripe, through the official SDK (`stripe`).
+
+Every call runs the SDK (blocking HTTP) in a worker thread, with Stripe's own idempotency key
+derived from the use case's, so a retry never creates a second customer, session or invoice.
+The SDK's api_base points at the local stand-in in tests and `make run` without keys.
+Webhook JSON becomes the service's payment events here and nowhere else (stripe_events.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any, Callable, TypeVar
+
+import stripe
+from stripe._base_address import BaseAddresses
+
+from billing.adapters.stripe_events import parse_verified_event, snapshot_of
+from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
+from billing.service.payment_events import (
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot,
+)
+from billing.service.ports import InvalidWebhook, Unavailable
+
+T = TypeVar("T")
+WEBHOOK_TOLERANCE_SECONDS = 300
+NETWORK_RETRIES = 2  # the SDK retries connection errors and 5xx with the same idempotency key
+
+
+def stripe_idempotency_key(*parts: str) -> str:
+    """Stripe keys are at most 255 characters: a digest of what identifies the request."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class StripePayments:
+    def __init__(self, api_key: str, webhook_secrets: tuple[str, ...], api_base: str | None = None):
+        assert webhook_secrets, "at least one webhook signing secret"
+        base: BaseAddresses | None = {"api": api_base} if api_base else None
+        self._client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=NETWORK_RETRIES)
+        self._webhook_secrets = webhook_secrets
+
+    async def create_customer(self, account_id: str) -> str:
+        customer = await self._call(
+            self._client.v1.customers.create,
+            {"metadata": {"user_id": account_id}, "description": f"billing account {account_id}"},
+            {"idempotency_key": stripe_idempotency_key("customer", account_id)},
+        )
+        return str(customer["id"])
+
+    async def create_checkout(self, request: CheckoutRequest, success_url: str, cancel_url: str) -> CheckoutSession:
+        item = request.item
+        metadata = {"user_id": request.account_id, "purpose": item.kind, f"{item.kind}_key": item.key,
+                    f"{item.kind}_minutes": str(item.minutes)}
+        price_data: dict[str, Any] = {
+            "currency": item.currency.lower(), "unit_amount": item.unit_amount_cents, "product_data": {"name": item.name},
+        }
+        params: dict[str, Any] = {
+            "customer": request.customer_id, "client_reference_id": request.account_id, "metadata": metadata,
+            "success_url": success_url, "cancel_url": cancel_url,
+        }
+        if item.kind == "subscription":
+            price_data["recurring"] = {"interval": "month"}
+            params.update(mode="subscription", subscription_data={"metadata": {"user_id": request.account_id, "plan_key": item.key}})
+        else:
+            params.update(mode="payment", payment_intent_data={"metadata": metadata})
+        params["line_items"] = [{"price_data": price_data, "quantity": 1}]
+        options: dict[str, Any] = {}
+        if request.idempotency_key:
+            options["idempotency_key"] = stripe_idempotency_key("checkout", request.account_id, request.idempotency_key)
+        session = await self._call(self._client.v1.checkout.sessions.create, params, options)
+        return CheckoutSession(session_id=str(session["id"]), url=str(session["url"]))
+
+    async def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        found = await self._call(self._client.v1.subscriptions.retrieve, subscription_id)
+        return snapshot_of(found.to_dict())
+
+    async def cancel_at_period_end(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
+        updated = await self._call(
+            self._client.v1.subscriptions.update, subscription_id, {"cancel_at_period_end": True},
+            {"idempotency_key": stripe_idempotency_key(idempotency_key)},
+        )
+        return snapshot_of(updated.to_dict())
+
+    async def change_plan(
+        self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
+        current = (await self._call(self._client.v1.subscriptions.retrieve, snapshot.subscription_id)).to_dict()
+        product = current["items"]["data"][0]["price"]["product"]
+        params = {
+            "items": [{"id": snapshot.item_id, "price_data": {
+                "currency": item.currency.lower(), "unit_amount": item.unit_amount_cents, "product": product,
+                "recurring": {"interval": "month"},
+            }}],
+            # Up: the difference is invoiced and paid now. Down: the next invoice is the lower plan.
+            "proration_behavior": "always_invoice" if immediately else "none",
+            "cancel_at_period_end": False,
+            "metadata": {"plan_key": item.key, "upgraded_from": previous_plan_key if immediately else ""},
+        }
+        updated = await self._call(
+            self._client.v1.subscriptions.update, snapshot.subscription_id, params,
+            {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key)},
+        )
+        return snapshot_of(updated.to_dict())
+
+    def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
+        for secret in self._webhook_secrets:  # two during a rotation
+            try:
+                stripe.WebhookSignature.verify_header(
+                    payload.decode("utf-8", "replace"), signature, secret, WEBHOOK_TOLERANCE_SECONDS
+                )
+            except stripe.SignatureVerificationError:
+                continue
+            return parse_verified_event(payload)
+        raise InvalidWebhook("no webhook secret verifies the Stripe-Signature header")
+
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(method, *args)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as outage:
+            raise Unavailable(f"Stripe: {outage.user_message or outage}") from outage
+        except stripe.IdempotencyError as reused:
+            raise IdempotencyKeyReused("idempotency_key was used for a different request", field="idempotency_key") from reused
+        except (stripe.CardError, stripe.InvalidRequestError) as refused:
+            raise PaymentProviderRefused(f"Stripe refused the request: {refused.user_message or refused}") from refused
+        except stripe.StripeError as failure:  # Stripe's 5xx after the SDK's retries, or a key it refuses
+            raise Unavailable(f"Stripe: {failure.user_message or failure}") from failure
+

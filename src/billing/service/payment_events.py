@@ -1,0 +1,126 @@
+"""What the payment provider tells the service, in the service's words.
+
+The provider adapter (adapters/stripe_payments.py) turns each verified webhook delivery into
+one of these; the use cases never see the provider's JSON. Amounts are minor units, instants
+UTC datetimes; `account_id` is what the provider's metadata names (None: resolve it from the
+customer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class PackagePaid:
+    """A one-time payment for a package succeeded (Checkout completed and paid, or its
+    PaymentIntent succeeded: either or both arrive, in any order)."""
+
+    payment_id: str
+    account_id: str | None
+    customer_id: str | None
+    package_key: str
+    package_minutes: int
+    amount_cents: int
+    currency: str
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
+class InvoicePaid:
+    """A subscription invoice was paid: a new period (or an upgrade's proration) is paid for."""
+
+    invoice_id: str
+    payment_id: str  # the invoice's payment, what a refund names; the invoice id when unknown
+    account_id: str | None
+    customer_id: str | None
+    subscription_id: str
+    plan_key: str
+    previous_plan_key: str | None  # set on an upgrade's proration invoice
+    billing_reason: str  # subscription_create, subscription_cycle, subscription_update, ...
+    amount_cents: int
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriptionChanged:
+    """Something about a subscription changed (created, updated, deleted, a payment failed):
+    the service reads its current state rather than trusting the order of deliveries."""
+
+    subscription_id: str
+    account_id: str | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True)
+class ChargeRefunded:
+    payment_id: str
+    charge_id: str
+    account_id: str | None
+    customer_id: str | None
+    amount_cents: int
+    refunded_cents: int  # cumulative
+
+
+@dataclass(frozen=True)
+class NotForUs:
+    """An event type the service does not act on, or one for a purchase it did not start."""
+
+    why: str
+
+
+PaymentEvent = PackagePaid | InvoicePaid | SubscriptionChanged | ChargeRefunded | NotForUs
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    event_id: str
+    type: str
+    created_at: datetime
+    event: PaymentEvent
+
+
+@dataclass(frozen=True)
+class SubscriptionSnapshot:
+    """A subscription as the provider holds it now."""
+
+    subscription_id: str
+    customer_id: str
+    account_id: str | None
+    status: str  # active, past_due, canceled, incomplete, trialing, unpaid, ...
+    plan_key: str  # the plan billed from the next invoice on
+    cancel_at_period_end: bool
+    period_start: datetime
+    period_end: datetime
+    item_id: str  # the subscription item a plan change replaces
+    currency: str  # ISO 4217, upper case
+
+
+@dataclass(frozen=True)
+class CheckoutItem:
+    """What a checkout sells, priced by the server from the catalog."""
+
+    kind: str  # "package" (one-time payment) or "subscription"
+    key: str
+    name: str
+    minutes: int
+    currency: str
+    unit_amount_cents: int
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    account_id: str
+    customer_id: str
+    item: CheckoutItem
+    idempotency_key: str | None  # the provider's own key is derived from it
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    session_id: str
+    url: str

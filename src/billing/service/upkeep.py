@@ -1,0 +1,36 @@
+"""The account's upkeep: what the first touch after some instant owes the account, whatever
+the request (a read, a consume, a webhook): closing an ended subscription period (rollover),
+the rollover expiry warning, and today's daily bonus. No cron: `billing tick` only runs it for
+accounts nobody touches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from billing.domain.catalog import Catalog
+from billing.domain.period_close import close_ended_periods, warn_expiring_rollovers
+from billing.domain.subscription import closing_due, rollover_warnings_due
+from billing.domain.wallet import Wallet
+
+
+def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
+    """A WalletChange `prepare` step; it stands even when the change itself is refused."""
+
+    def upkeep(wallet: Wallet, now: datetime) -> None:
+        plan = catalog.plan(wallet.account.plan_key)
+        close_ended_periods(wallet, plan.rollover_cap_seconds, catalog.rollover_days, now)
+        warn_expiring_rollovers(wallet, now)
+        wallet.grant_daily_bonus_if_due(plan, now)
+
+    return upkeep
+
+
+def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
+    """Cheap, from what a read loaded: a read path takes the change path only when this is true."""
+    account = wallet.account
+    return (
+        closing_due(account.subscription, now)
+        or bool(rollover_warnings_due(wallet, now))
+        or wallet.daily_bonus_due_seconds(catalog.plan(account.plan_key), now) > 0
+    )

@@ -1,0 +1,123 @@
+"""A payment provider's webhook delivery: verified, applied once, recorded.
+
+Applying is idempotent by itself (each effect is a wallet change keyed by the provider's ids),
+so two replicas handling one event at once, or a redelivery after a crash between the effect
+and its record, still apply it once. The record of handled events makes a redelivery cheap
+and keeps, for an operator, what could not be applied.
+
+Answers: 2xx for what was applied, a duplicate, or what retrying cannot change (an event
+for a customer or account this service does not know, a payload it cannot read: both
+recorded with the payload); 400 for a bad signature (nothing written); 409/503 when a retry can
+help (a refund that arrived before its payment, the database down), so the provider retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from billing.domain.errors import AccountNotFound, BillingError, InvalidArgument, PaymentNotCredited
+from billing.service.dependencies import Dependencies
+from billing.service.payment_credits import credit_invoice, credit_package, refund_payment
+from billing.service.payment_events import (
+    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, ProviderEvent, SubscriptionChanged,
+)
+from billing.service.ports import InvalidWebhook, MalformedWebhook
+from billing.service.subscriptions import apply_snapshot
+
+log = logging.getLogger(__name__)
+
+PROCESSED, DUPLICATE, IGNORED = "processed", "duplicate", "ignored"
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    outcome: str  # processed, duplicate, ignored
+    detail: str = ""
+
+
+class UnknownCustomer(Exception):
+    pass
+
+
+async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> WebhookOutcome:
+    provider = deps.payment_provider()
+    try:
+        event = provider.verify_webhook(payload, signature)
+    except InvalidWebhook:
+        deps.metrics.webhook("bad_signature")
+        raise InvalidArgument("the Stripe-Signature header does not verify", field="stripe-signature") from None
+    except MalformedWebhook as malformed:
+        deps.metrics.webhook("invalid")
+        event_id = malformed.event_id or "unreadable:" + hashlib.sha256(payload).hexdigest()[:32]
+        await _record(deps, event_id, malformed.event_type, "invalid", None, str(malformed), payload)
+        return WebhookOutcome(IGNORED, "the event could not be read; recorded for an operator")
+    async with deps.storage.reader() as uow:
+        seen = await uow.webhook_events.outcome_of(event.event_id)
+    if seen is not None:
+        deps.metrics.webhook("duplicate")
+        return WebhookOutcome(DUPLICATE)
+    try:
+        account_id, detail = await _apply(deps, event)
+    except (UnknownCustomer, AccountNotFound) as unknown:
+        deps.metrics.webhook("ignored")
+        await _record(deps, event.event_id, event.type, IGNORED, None, f"not applied: {unknown}", payload)
+        return WebhookOutcome(IGNORED, "no account for this event; recorded for an operator")
+    except PaymentNotCredited:
+        deps.metrics.webhook("failed")
+        raise  # retried by the provider: its payment's credit is on its way
+    except BillingError as invalid:
+        deps.metrics.webhook("invalid")
+        await _record(deps, event.event_id, event.type, "invalid", None, f"{invalid.reason}: {invalid.message}", payload)
+        return WebhookOutcome(IGNORED, "the event could not be applied; recorded for an operator")
+    outcome = IGNORED if account_id is None else PROCESSED
+    deps.metrics.webhook(outcome)
+    await _record(deps, event.event_id, event.type, outcome, account_id, detail, None)
+    return WebhookOutcome(outcome, detail)
+
+
+async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, str]:
+    match event.event:
+        case PackagePaid() as paid:
+            account_id = await _account(deps, paid.account_id, paid.customer_id)
+            result = await credit_package(deps, account_id, paid)
+            return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
+        case InvoicePaid() as invoice:
+            account_id = await _account(deps, invoice.account_id, invoice.customer_id)
+            result = await credit_invoice(deps, account_id, invoice)
+            return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
+        case SubscriptionChanged() as changed:
+            account_id = await _account(deps, changed.account_id, changed.customer_id)
+            snapshot = await deps.payment_provider().subscription(changed.subscription_id)
+            status = await apply_snapshot(deps, account_id, snapshot)
+            return account_id, f"subscription {status.subscription_status}"
+        case ChargeRefunded() as refund:
+            account_id = await _account(deps, refund.account_id, refund.customer_id)
+            result = await refund_payment(deps, account_id, refund)
+            return account_id, f"took back {-result.seconds}s {result.detail}".strip()
+        case NotForUs() as other:
+            return None, other.why
+    raise AssertionError(f"unhandled payment event {event.event!r}")
+
+
+async def _account(deps: Dependencies, account_id: str | None, customer_id: str | None) -> str:
+    if account_id:
+        return account_id
+    if customer_id:
+        async with deps.storage.reader() as uow:
+            found = await uow.payment_profiles.account_of_customer(customer_id)
+        if found is not None:
+            return found
+    raise UnknownCustomer(f"customer {customer_id!r} belongs to no account")
+
+
+async def _record(
+    deps: Dependencies, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str,
+    payload: bytes | None,
+) -> None:
+    if outcome != PROCESSED:
+        log.warning("webhook %s (%s) %s: %s", event_id, event_type, outcome, detail)
+    async with deps.storage.transaction() as uow:
+        await uow.webhook_events.record(event_id, event_type, outcome, account_id, detail, deps.clock.now(), payload)
+        await uow.commit()

@@ -1,0 +1,96 @@
+"""Payments on PostgreSQL: webhook credits, refunds, renewal and rollover, `billing tick`, and
+the same events delivered many times concurrently (as two replicas would) credit once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from billing.service.balance import get_balance
+from billing.service.consume import consume
+from billing.service.tick import tick
+from billing.service.webhooks import handle_webhook
+from tests.support import stripe_events as se
+from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
+
+
+@pytest.fixture
+def provider():
+    return FakePaymentProvider()
+
+
+@pytest.fixture
+def paying(deps, provider):
+    return dataclasses.replace(deps, payments=provider)
+
+
+def unix(instant) -> int:
+    return int(instant.timestamp())
+
+
+async def deliver(deps, evt):
+    return await handle_webhook(deps, json.dumps(evt).encode(), VALID_SIGNATURE)
+
+
+async def test_duplicated_shuffled_concurrent_deliveries_credit_each_payment_once(
+    paying, user_id, account, clock, engine, assert_ledger_balanced
+):
+    now = unix(clock.now())
+    events = []
+    for n in range(4):
+        events.append(se.payment_intent_succeeded(f"pi_{user_id}_{n}", user_id, "mini", 60, 499, now))
+        events.append(se.checkout_completed(f"cs_{user_id}_{n}", f"pi_{user_id}_{n}", user_id, "mini", 60, 499, now))
+    deliveries = events * 4
+    random.Random(3).shuffle(deliveries)
+    await asyncio.gather(*(deliver(paying, evt) for evt in deliveries))
+    report = await get_balance(paying, user_id)
+    assert sum(b.remaining_seconds for b in report.view.paid if b.source == "package") == 4 * 3600
+    async with engine.connect() as connection:
+        credits = (await connection.execute(text(
+            "SELECT count(*) FROM ledger_events WHERE account_id = :a AND type = 'package_credit'"), {"a": user_id})).scalar()
+        recorded = (await connection.execute(text(
+            "SELECT count(*) FROM webhook_events WHERE account_id = :a"), {"a": user_id})).scalar()
+    assert credits == 4 and recorded == 8
+    await assert_ledger_balanced(user_id)
+
+
+async def test_refunds_on_postgres(paying, user_id, account, clock, engine, assert_ledger_balanced):
+    now = unix(clock.now())
+    pi = f"pi_{user_id}_r"
+    await deliver(paying, se.payment_intent_succeeded(pi, user_id, "booster", 300, 2000, now))
+    await consume(paying, user_id, "build", 900 + 6000, "k1")  # the bonus, then 100 of the 300 minutes
+    await asyncio.gather(
+        deliver(paying, se.charge_refunded("ch_r", pi, 2000, 1000, now, user_id=user_id)),
+        deliver(paying, se.charge_refunded("ch_r", pi, 2000, 2000, now, user_id=user_id)),
+    )
+    report = await get_balance(paying, user_id)
+    assert not [b for b in report.view.paid if b.source == "package"]
+    async with engine.connect() as connection:
+        row = (await connection.execute(text(
+            "SELECT refunded_cents, refund_removed_seconds, refund_unrecoverable_seconds FROM payments "
+            "WHERE account_id = :a AND payment_id = :p"), {"a": user_id, "p": pi})).one()
+    assert tuple(row) == (2000, 12000, 6000)
+    await assert_ledger_balanced(user_id)
+
+
+async def test_renewal_rollover_and_tick_on_postgres(paying, provider, user_id, account, clock, advance, assert_ledger_balanced):
+    start = clock.now()
+    end = start + timedelta(days=30)
+    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
+    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
+                                         unix(start), unix(end), 999, unix(start), "subscription_create"))
+    report = await get_balance(paying, user_id)
+    assert report.account.plan_key == "starter" and report.account.subscription.closes_at is not None
+    advance(days=30, hours=1)
+    assert await tick(paying) >= 1
+    report = await get_balance(paying, user_id)
+    rollover = [b for b in report.view.paid if b.source == "rollover"]
+    assert [b.remaining_seconds for b in rollover] == [150 * 60]
+    assert report.account.subscription.closes_at is None
+    await assert_ledger_balanced(user_id)

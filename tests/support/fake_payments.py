@@ -1,0 +1,68 @@
+"""The payment provider port in memory: checkouts and subscriptions recorded, webhooks
+"verified" by a fixed signature string, parsed by the real Stripe event parser."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from billing.adapters.stripe_events import parse_verified_event
+from billing.service.payment_events import (
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot,
+)
+from billing.service.ports import InvalidWebhook
+
+VALID_SIGNATURE = "t=1,v1=valid"
+
+
+class FakePaymentProvider:
+    def __init__(self) -> None:
+        self.customers: dict[str, str] = {}
+        self.checkouts: list[tuple[CheckoutRequest, str, str]] = []
+        self.sessions_by_key: dict[tuple[str, str], CheckoutSession] = {}
+        self.subscriptions: dict[str, SubscriptionSnapshot] = {}
+        self.plan_changes: list[tuple[str, str, bool]] = []
+
+    async def create_customer(self, account_id: str) -> str:
+        return self.customers.setdefault(account_id, f"cus_{account_id}")
+
+    async def create_checkout(self, request: CheckoutRequest, success_url: str, cancel_url: str) -> CheckoutSession:
+        if request.idempotency_key and (request.account_id, request.idempotency_key) in self.sessions_by_key:
+            return self.sessions_by_key[(request.account_id, request.idempotency_key)]
+        self.checkouts.append((request, success_url, cancel_url))
+        session = CheckoutSession(f"cs_{len(self.checkouts)}", f"https://checkout.test/cs_{len(self.checkouts)}")
+        if request.idempotency_key:
+            self.sessions_by_key[(request.account_id, request.idempotency_key)] = session
+        return session
+
+    async def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        return self.subscriptions[subscription_id]
+
+    async def cancel_at_period_end(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
+        snapshot = dataclasses.replace(self.subscriptions[subscription_id], cancel_at_period_end=True)
+        self.subscriptions[subscription_id] = snapshot
+        return snapshot
+
+    async def change_plan(
+        self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
+        self.plan_changes.append((previous_plan_key, item.key, immediately))
+        changed = dataclasses.replace(snapshot, plan_key=item.key, cancel_at_period_end=False)
+        self.subscriptions[snapshot.subscription_id] = changed
+        return changed
+
+    def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
+        if signature != VALID_SIGNATURE:
+            raise InvalidWebhook("bad signature")
+        return parse_verified_event(payload)
+
+    def set_subscription(
+        self, subscription_id: str, account_id: str, plan_key: str, status: str, start: datetime, end: datetime,
+        cancel_at_period_end: bool = False,
+    ) -> None:
+        self.subscriptions[subscription_id] = SubscriptionSnapshot(
+            subscription_id=subscription_id, customer_id=f"cus_{account_id}", account_id=account_id, status=status,
+            plan_key=plan_key, cancel_at_period_end=cancel_at_period_end, period_start=start, period_end=end,
+            item_id="si_1", currency="USD",
+        )

@@ -1,0 +1,127 @@
+"""Properties of the money paths, over random histories: package payments (delivered
+several times, in any order), subscription periods paid and closed, refunds of any size in
+any order, consumption and time passing. After every step: the ledger equals the buckets,
+no bucket is negative, no payment is credited twice, and the rollover held never exceeds
+the plan's cap."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.clock import FixedClock
+from billing.domain.buckets import Source
+from billing.domain.errors import InsufficientAiTime, PaymentNotCredited
+from billing.service.accounts import create_account
+from billing.service.balance import get_balance
+from billing.service.consume import consume
+from billing.service.webhooks import handle_webhook
+from billing.settings import DEFAULT_CATALOG_PATH
+from tests.support import stripe_events as se
+from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
+from tests.support.fake_storage import FakeDatabase, fake_dependencies
+
+UTC = timezone.utc
+USER = "prop"
+CATALOG = load_catalog(DEFAULT_CATALOG_PATH)[0]
+PACKAGES = {p.key: p for p in CATALOG.packages}
+
+steps = st.lists(st.one_of(
+    st.tuples(st.just("buy"), st.integers(0, 3), st.sampled_from(sorted(PACKAGES))),
+    st.tuples(st.just("redeliver"), st.integers(0, 3)),
+    st.tuples(st.just("refund"), st.integers(0, 3), st.integers(1, 100)),  # percent of the price, cumulative
+    st.tuples(st.just("period"), st.sampled_from(["starter", "pro", "business"])),
+    st.tuples(st.just("consume"), st.integers(1, 40_000)),
+    st.tuples(st.just("advance"), st.sampled_from([timedelta(hours=1), timedelta(days=3), timedelta(days=29), timedelta(days=85)])),
+    st.tuples(st.just("read"),),
+), max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=steps)
+def test_money_paths_keep_the_ledger_whole(history) -> None:
+    asyncio.run(_run(history))
+
+
+async def _run(history) -> None:
+    clock = FixedClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+    database = FakeDatabase()
+    deps = dataclasses.replace(fake_dependencies(CATALOG, clock, database), payments=FakePaymentProvider())
+    await create_account(deps, USER, "free")
+    delivered: dict[int, list[dict]] = {}
+    refunded: Counter[int] = Counter()
+    amounts: dict[int, int] = {}
+    period_start = clock.now()
+    invoices = 0
+
+    async def deliver(evt: dict) -> None:
+        try:
+            await handle_webhook(deps, json.dumps(evt).encode(), VALID_SIGNATURE)
+        except PaymentNotCredited:
+            pass  # the provider retries it later
+
+    for step in history:
+        now = int(clock.now().timestamp())
+        match step:
+            case ("buy", n, key):
+                if n not in delivered:
+                    package = PACKAGES[key]
+                    amounts[n] = package.prices_cents["USD"]
+                    delivered[n] = [
+                        se.payment_intent_succeeded(f"pi_{n}", USER, key, package.minutes, amounts[n], now),
+                        se.checkout_completed(f"cs_{n}", f"pi_{n}", USER, key, package.minutes, amounts[n], now),
+                    ]
+                for evt in reversed(delivered[n]):
+                    await deliver(evt)
+            case ("redeliver", n):
+                for evt in delivered.get(n, []):
+                    await deliver(evt)
+            case ("refund", n, percent):
+                if n in amounts:
+                    refunded[n] = max(refunded[n], amounts[n] * percent // 100)
+                    await deliver(se.charge_refunded(f"ch_{n}", f"pi_{n}", amounts[n], refunded[n], now, user_id=USER))
+            case ("period", plan):
+                invoices += 1
+                start = max(period_start, clock.now())
+                end = start + timedelta(days=30)
+                period_start = end
+                await deliver(se.invoice_paid(f"in_{invoices}", f"pi_in_{invoices}", "sub_1", USER, plan,
+                                              int(start.timestamp()), int(end.timestamp()), 999, now))
+            case ("consume", seconds):
+                try:
+                    await consume(deps, USER, "build", seconds, f"c{len(database.ledger[USER])}")
+                except InsufficientAiTime:
+                    pass
+            case ("advance", delta):
+                clock.set(clock.now() + delta)
+            case ("read",):
+                await get_balance(deps, USER)
+        _check(database, deps)
+
+
+def _check(database: FakeDatabase, deps) -> None:
+    assert database.ledger_matches_buckets(USER)
+    buckets = database.buckets[USER].values()
+    assert all(b.remaining_seconds >= 0 for b in buckets)
+    credits = Counter(e.metadata.get("payment_id") for e in database.ledger[USER] if e.type == "package_credit")
+    assert all(count == 1 for count in credits.values()), credits
+    invoices = Counter(e.metadata.get("invoice_id") for e in database.ledger[USER] if e.type == "subscription_credit")
+    assert all(count == 1 for count in invoices.values()), invoices
+    for payment in database.payments.values():
+        assert payment.refund_target_seconds <= payment.granted_seconds
+    account = database.accounts[USER]
+    cap = CATALOG.plan(account.plan_key).rollover_cap_seconds
+    closes_at = account.subscription.closes_at
+    if cap is not None and (closes_at is None or deps.clock.now() < closes_at):
+        held = sum(b.remaining_seconds for b in buckets if b.source == Source.ROLLOVER and b.is_usable(deps.clock.now()))
+        # The cap of the plan the rollover was made under; a later downgrade may lower the cap
+        # below what is held, which is kept (never clawed back).
+        biggest_cap = max(CATALOG.plan(k).rollover_cap_seconds or 0 for k in ("starter", "pro", "business"))
+        assert held <= biggest_cap

@@ -1,0 +1,303 @@
+"""Payments on the in-memory storage: purchase, webhook credits exactly once, refunds,
+subscription periods, rollover and its cap, the rollover warning."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.clock import FixedClock
+from billing.domain.errors import (
+    AccountNotFound, InvalidArgument, PaymentNotCredited, PaymentsNotConfigured, SubscriptionConflict,
+)
+from billing.service.accounts import create_account
+from billing.service.balance import get_balance
+from billing.service.events import list_events
+from billing.service.purchases import purchase_package, subscription_checkout
+from billing.service.subscriptions import cancel_subscription, change_plan
+from billing.service.webhooks import handle_webhook
+from billing.settings import DEFAULT_CATALOG_PATH
+from tests.support import stripe_events as se
+from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
+from tests.support.fake_storage import FakeDatabase, fake_dependencies
+
+UTC = timezone.utc
+USER = "alice"
+START = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+WELCOME = 1800
+
+
+def unix(instant: datetime) -> int:
+    return int(instant.timestamp())
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(START)
+
+
+@pytest.fixture
+def provider():
+    return FakePaymentProvider()
+
+
+@pytest.fixture
+def database():
+    return FakeDatabase()
+
+
+@pytest.fixture
+def deps(clock, database, provider):
+    base = fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database)
+    return dataclasses.replace(base, payments=provider)
+
+
+@pytest.fixture
+async def account(deps):
+    return await create_account(deps, USER, "free")
+
+
+async def deliver(deps, evt, signature=VALID_SIGNATURE):
+    return await handle_webhook(deps, json.dumps(evt).encode(), signature)
+
+
+def paid_seconds(database, source):
+    return sum(b.remaining_seconds for b in database.buckets[USER].values() if b.source == source)
+
+
+def ledger_ok(database):
+    return database.ledger_matches_buckets(USER)
+
+
+# --- purchase -------------------------------------------------------------------------------
+
+async def test_purchase_prices_from_the_catalog_and_credits_nothing(deps, account, provider, database):
+    result = await purchase_package(deps, USER, "booster", "eur", "k1")
+    again = await purchase_package(deps, USER, "booster", "eur", "k1")
+    assert result.checkout_url == again.checkout_url and len(provider.checkouts) == 1
+    request, success_url, _ = provider.checkouts[0]
+    assert request.item.unit_amount_cents == 1899 and request.item.currency == "EUR" and request.item.minutes == 300
+    assert "purchased=true" in success_url
+    assert result.currency_fallback_from is None
+    assert paid_seconds(database, "package") == 0  # paid, not promised
+    fallback = await purchase_package(deps, USER, "mini", "JPY", "")
+    assert fallback.item.currency == "USD" and fallback.currency_fallback_from == "JPY"
+
+
+async def test_purchase_refuses_unknown_packages_accounts_and_servers_without_payments(deps, account):
+    with pytest.raises(InvalidArgument) as bad:
+        await purchase_package(deps, USER, "gigantic", "USD", "")
+    assert bad.value.field == "package_key"
+    with pytest.raises(AccountNotFound):
+        await purchase_package(deps, "nobody", "mini", "USD", "")
+    with pytest.raises(PaymentsNotConfigured):
+        await purchase_package(dataclasses.replace(deps, payments=None), USER, "mini", "USD", "")
+
+
+async def test_subscription_checkout_needs_a_paid_plan_and_no_live_subscription(deps, account, database):
+    with pytest.raises(InvalidArgument):
+        await subscription_checkout(deps, USER, "free", "USD", "")
+    result = await subscription_checkout(deps, USER, "pro", "USD", "")
+    assert result.item.unit_amount_cents == 2999 and result.item.kind == "subscription"
+    database.subscriptions[USER] = "sub_1"
+    with pytest.raises(SubscriptionConflict):
+        await subscription_checkout(deps, USER, "pro", "USD", "")
+
+
+# --- package credit, exactly once ------------------------------------------------------------
+
+async def test_a_package_is_credited_once_whichever_events_arrive_in_whatever_order(deps, account, database, clock):
+    paid_at = unix(START)
+    events = [
+        se.payment_intent_succeeded("pi_1", USER, "booster", 300, 1999, paid_at),
+        se.checkout_completed("cs_1", "pi_1", USER, "booster", 300, 1999, paid_at),
+    ]
+    deliveries = events * 3
+    random.Random(7).shuffle(deliveries)
+    outcomes = [(await deliver(deps, evt)).outcome for evt in deliveries]
+    assert outcomes.count("processed") == 2 and outcomes.count("duplicate") == 4
+    assert paid_seconds(database, "package") == 300 * 60
+    [bucket] = [b for b in database.buckets[USER].values() if b.source == "package"]
+    assert bucket.expires_at == START.replace(microsecond=0) + timedelta(days=90)
+    page = await list_events(deps, USER, 50, "")
+    assert [e.type for e in page.events].count("package_credit") == 1
+    assert ledger_ok(database)
+
+
+async def test_an_unpaid_checkout_credits_nothing(deps, account, database):
+    outcome = await deliver(deps, se.checkout_completed("cs_2", "pi_2", USER, "mini", 60, 499, unix(START), payment_status="unpaid"))
+    assert outcome.outcome == "ignored"
+    assert paid_seconds(database, "package") == 0
+
+
+async def test_bad_signatures_write_nothing_and_unreadable_events_are_recorded(deps, account, database):
+    evt = se.payment_intent_succeeded("pi_3", USER, "mini", 60, 499, unix(START))
+    with pytest.raises(InvalidArgument) as bad:
+        await deliver(deps, evt, signature="t=1,v1=forged")
+    assert bad.value.field == "stripe-signature"
+    assert database.webhook_events == {} and paid_seconds(database, "package") == 0
+    broken = dict(evt, data={"object": {"id": "pi_3", "metadata": {"purpose": "package"}}})
+    assert (await deliver(deps, broken)).outcome == "ignored"
+    assert database.webhook_events[evt["id"]][1] == "invalid"
+    not_json = await handle_webhook(deps, b"\xff\x00not json", VALID_SIGNATURE)
+    assert not_json.outcome == "ignored"
+
+
+async def test_events_for_unknown_accounts_and_customers_are_recorded_not_retried(deps, account, database):
+    stranger = se.payment_intent_succeeded("pi_4", "nobody", "mini", 60, 499, unix(START))
+    assert (await deliver(deps, stranger)).outcome == "ignored"
+    orphan = se.charge_refunded("ch_9", "pi_9", 499, 499, unix(START), customer="cus_unknown")
+    assert (await deliver(deps, orphan)).outcome == "ignored"
+    assert {v[1] for v in database.webhook_events.values()} == {"ignored"}
+
+
+# --- refunds ------------------------------------------------------------------------------------
+
+async def test_refunds_take_back_the_refunded_share_once_in_any_order(deps, account, database, clock):
+    await deliver(deps, se.payment_intent_succeeded("pi_5", USER, "booster", 300, 2000, unix(START)))
+    half = se.charge_refunded("ch_5", "pi_5", 2000, 1000, unix(START), user_id=USER)
+    full = se.charge_refunded("ch_5", "pi_5", 2000, 2000, unix(START), user_id=USER)
+    await deliver(deps, full)
+    await deliver(deps, half)  # late and smaller: already covered by the full refund
+    assert paid_seconds(database, "package") == 0
+    refunds = [e for e in database.ledger[USER] if e.type == "adjustment" and e.metadata.get("refund_of") == "pi_5"]
+    assert sum(e.seconds for e in refunds) == -300 * 60
+    assert ledger_ok(database)
+
+
+async def test_a_refund_after_spending_takes_what_is_left_and_records_the_rest(deps, account, database, clock):
+    from billing.service.consume import consume
+
+    await deliver(deps, se.payment_intent_succeeded("pi_6", USER, "mini", 60, 500, unix(START)))
+    await consume(deps, USER, "build", 900 + 3000, "spend")  # today's bonus, then 50 of the package's 60 minutes
+    await deliver(deps, se.charge_refunded("ch_6", "pi_6", 500, 500, unix(START), user_id=USER))
+    assert paid_seconds(database, "package") == 0
+    payment = database.payments[(USER, "pi_6")]
+    assert payment.refund_removed_seconds == 600 and payment.refund_unrecoverable_seconds == 3000
+    balance = await get_balance(deps, USER)
+    assert balance.view.totals.total_seconds == WELCOME  # the rest is not clawed back from other buckets
+    assert ledger_ok(database)
+
+
+async def test_a_refund_before_its_payment_is_credited_is_retried_later(deps, account, database):
+    refund = se.charge_refunded("ch_7", "pi_7", 499, 499, unix(START), user_id=USER)
+    with pytest.raises(PaymentNotCredited):
+        await deliver(deps, refund)
+    await deliver(deps, se.payment_intent_succeeded("pi_7", USER, "mini", 60, 499, unix(START)))
+    assert (await deliver(deps, refund)).outcome == "processed"
+    assert paid_seconds(database, "package") == 0
+
+
+# --- subscriptions, renewal, rollover ---------------------------------------------------------
+
+async def subscribe(deps, provider, start, end, plan="pro", invoice="in_1", pi="pi_s1"):
+    provider.set_subscription("sub_1", USER, plan, "active", start, end)
+    await deliver(deps, se.event("customer.subscription.created", se.subscription("sub_1", USER, plan, "active", unix(start), unix(end)), unix(start)))
+    return await deliver(deps, se.invoice_paid(invoice, pi, "sub_1", USER, plan, unix(start), unix(end), 2999, unix(start), "subscription_create"))
+
+
+async def test_a_paid_invoice_credits_the_period_and_sets_the_plan(deps, account, provider, database):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end)
+    balance = await get_balance(deps, USER)
+    assert balance.account.plan_key == "pro" and balance.account.subscription_status == "active"
+    assert balance.account.subscription.period_end == end.replace(microsecond=0)
+    assert paid_seconds(database, "subscription") == 1200 * 60
+    assert database.subscriptions[USER] == "sub_1"
+    assert ledger_ok(database)
+
+
+async def test_an_ended_period_rolls_over_up_to_the_cap_on_the_next_touch(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter")  # 300 min, rollover cap 150 min
+    clock.set(end + timedelta(hours=5))
+    await get_balance(deps, USER)  # the first touch after the end closes the period
+    types = [(e.type, e.seconds) for e in database.ledger[USER] if e.type.startswith("rollover")]
+    assert ("rollover_created", 150 * 60) in types and ("rollover_discard", -150 * 60) in types
+    assert paid_seconds(database, "rollover") == 150 * 60
+    [rollover] = [b for b in database.buckets[USER].values() if b.source == "rollover"]
+    assert rollover.expires_at == end.replace(microsecond=0) + timedelta(days=90)  # from the period's end
+    visible = [e.type for e in (await list_events(deps, USER, 50, "")).events]
+    assert visible.count("rollover_created") == 1  # the transfer's outgoing leg is not shown
+    assert ledger_ok(database)
+    # The next period's invoice, then its end: the cap counts the rollover still held.
+    clock.set(end + timedelta(hours=6))
+    await deliver(deps, se.invoice_paid("in_2", "pi_s2", "sub_1", USER, "starter", unix(end), unix(end + timedelta(days=30)), 999, unix(end)))
+    clock.set(end + timedelta(days=30, hours=1))
+    await get_balance(deps, USER)
+    assert paid_seconds(database, "rollover") == 150 * 60  # full already: the whole period is discarded
+    assert ledger_ok(database)
+
+
+async def test_rollover_warns_once_a_week_before_it_expires(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter")
+    clock.set(end + timedelta(hours=1))
+    await get_balance(deps, USER)
+    clock.set(end + timedelta(days=84))
+    await get_balance(deps, USER)
+    await get_balance(deps, USER)
+    warnings = [e for e in database.ledger[USER] if e.type == "rollover_discard_pending"]
+    assert len(warnings) == 1 and warnings[0].seconds == 0 and warnings[0].metadata["seconds_at_risk"] == 150 * 60
+    assert ledger_ok(database)
+
+
+async def test_cancel_at_period_end_keeps_the_minutes_then_the_account_is_free(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end)
+    status = await cancel_subscription(deps, USER, "c1")
+    assert status.cancel_at_period_end and status.plan_key == "pro"
+    assert paid_seconds(database, "subscription") == 1200 * 60
+    clock.set(end + timedelta(minutes=1))
+    provider.set_subscription("sub_1", USER, "pro", "canceled", START, end)
+    await deliver(deps, se.event("customer.subscription.deleted", se.subscription("sub_1", USER, "pro", "canceled", unix(START), unix(end)), unix(end)))
+    balance = await get_balance(deps, USER)
+    assert balance.account.plan_key == "free" and balance.account.subscription_status == "canceled"
+    assert database.subscriptions[USER] is None
+    assert paid_seconds(database, "rollover") == 0  # the free plan keeps no rollover
+    assert ledger_ok(database)
+
+
+async def test_upgrade_now_and_downgrade_at_period_end(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter")
+    await change_plan(deps, USER, "pro", "up")
+    assert provider.plan_changes[-1] == ("starter", "pro", True)
+    await deliver(deps, se.invoice_paid("in_up", "pi_up", "sub_1", USER, "pro", unix(START), unix(end), 2000, unix(START), "subscription_update", upgraded_from="starter"))
+    balance = await get_balance(deps, USER)
+    assert balance.account.plan_key == "pro"
+    assert paid_seconds(database, "subscription") == 1200 * 60  # 300 + the 900 difference
+    status = await change_plan(deps, USER, "starter", "down")
+    assert provider.plan_changes[-1] == ("pro", "starter", False)
+    assert status.plan_key == "pro" and status.pending_plan_key == "starter"
+    assert ledger_ok(database)
+
+
+async def test_a_failed_renewal_marks_the_account_past_due(deps, account, provider, database):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end)
+    provider.set_subscription("sub_1", USER, "pro", "past_due", START, end)
+    invoice = se.invoice_paid("in_f", "pi_f", "sub_1", USER, "pro", unix(START), unix(end), 2999, unix(START))
+    await deliver(deps, se.event("invoice.payment_failed", invoice["data"]["object"], unix(START)))
+    assert (await get_balance(deps, USER)).account.subscription_status == "past_due"
+
+
+async def test_tick_closes_periods_and_warns_for_accounts_nobody_touches(deps, account, provider, database, clock):
+    from billing.service.tick import tick
+
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter")
+    assert await tick(deps) == 0
+    clock.set(end + timedelta(hours=1))
+    assert await tick(deps, batch=1) == 1
+    assert paid_seconds(database, "rollover") == 150 * 60
+    assert await tick(deps) == 0  # nothing left to do
+    clock.set(end + timedelta(days=84))
+    assert await tick(deps) == 1
+    assert [e.type for e in database.ledger[USER]].count("rollover_discard_pending") == 1
+    assert ledger_ok(database)
