@@ -56,7 +56,9 @@ class StripeStandin:
 
     def start(self) -> StripeStandin:
         """Serves in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="stripe-standin", daemon=True)
+        # A short poll interval: stop() waits for the serving loop to notice, and tests stop a stand-in each.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stripe-standin",
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -117,6 +119,7 @@ class StripeStandin:
 def _handler_class(standin: StripeStandin, log_requests: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
+        disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the second
         server_version = "stripe-standin"
 
         def do_GET(self) -> None:
