@@ -211,12 +211,12 @@ def test_the_hosted_page_shows_the_amount_and_pays_by_form_post(client, standin,
     session = payment_session(client, customer.id)
     status, headers, page = raw(standin, "GET", f"/checkout/{session.id}")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert "12.34 USD" in page.decode() and f"/checkout/{session.id}/pay" in page.decode()
+    assert "12.34 USD" in page.decode() and f"action='{session.id}/pay'" in page.decode()
     assert "https://app.example/cancel" in page.decode()
 
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     status, headers, _ = raw(standin, "POST", f"/checkout/{session.id}/pay", b"outcome=decline", form)
-    assert status == 303 and headers["Location"] == f"/checkout/{session.id}?declined=1"
+    assert status == 303 and headers["Location"] == f"{session.url}?declined=1"
     assert receiver.types() == ["payment_intent.payment_failed", "charge.failed"]
     assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
     receiver.take()
@@ -267,7 +267,8 @@ def test_a_subscription_checkout_starts_a_subscription_with_a_paid_invoice(clien
 
     assert receiver.types() == ["customer.subscription.created", "invoice.paid", "checkout.session.completed"]
     sub, invoice, completed = (event.data.object for event in receiver.events)
-    assert (sub.status, sub.customer, sub.cancel_at_period_end, sub.start_date) == ("active", customer.id, False, JAN_31)
+    assert (sub.status, sub.customer, sub.cancel_at_period_end) == ("active", customer.id, False)
+    assert sub.start_date == JAN_31
     assert sub.metadata.to_dict() == {"user_id": "u1", "plan": "pro"}
     item = sub["items"].data[0]
     assert (item.current_period_start, item.current_period_end) == (JAN_31, FEB_29)  # clamped to the month's end
@@ -382,7 +383,8 @@ def test_off_session_payment_intents_follow_the_forced_outcome(client, standin, 
               "off_session": True, "confirm": True, "metadata": {"reason": "top-up"}}
 
     intent = client.v1.payment_intents.create(params=charge)
-    assert (intent.status, intent.amount_received, intent.metadata.to_dict()) == ("succeeded", 700, {"reason": "top-up"})
+    assert (intent.status, intent.amount_received) == ("succeeded", 700)
+    assert intent.metadata.to_dict() == {"reason": "top-up"}
     assert receiver.types() == ["payment_intent.succeeded", "charge.succeeded"]
     receiver.take()
 

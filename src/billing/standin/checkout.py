@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.standin import catalog, objects, payments, subscriptions
-from billing.standin.catalog import EXPAND, LIST, PRODUCT_DATA, RECURRING
+from billing.standin.catalog import EXPAND, PRODUCT_DATA, RECURRING
 from billing.standin.errors import invalid, missing
 from billing.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
 from billing.standin.store import Store

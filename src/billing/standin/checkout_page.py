@@ -37,7 +37,8 @@ def render(session: dict[str, Any], line_items: list[dict[str, Any]], *, decline
     if declined:
         body.append("<p class='error'>Your card was declined. Try again.</p>")
     body.append(
-        f"<form method='post' action='/checkout/{escape(session['id'])}/pay'>"
+        # Relative, so the page also works behind a proxy that serves it under a path prefix.
+        f"<form method='post' action='{escape(session['id'])}/pay'>"
         f"<p class='note'>Card: Visa •••• 4242 (Decline uses 4000 0000 0000 0002)</p>"
         f"<button name='outcome' value='succeed'>{escape(pay_label)}</button>"
         "<button name='outcome' value='decline'>Decline</button>"

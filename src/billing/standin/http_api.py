@@ -210,9 +210,10 @@ class Api:
             return html_response(error.status, checkout_page.render_done(error.message))
         if wants_json:
             return json_response(200, {"session": session, "events": [event["id"] for event in events]})
+        page = f"{self.store.public_base_url}/checkout/{session_id}"
         if session["status"] != "complete":
-            return Response(303, b"", headers={"Location": f"/checkout/{session_id}?declined=1"})
-        return Response(303, b"", headers={"Location": checkout.success_redirect(session) or f"/checkout/{session_id}"})
+            return Response(303, b"", headers={"Location": f"{page}?declined=1"})
+        return Response(303, b"", headers={"Location": checkout.success_redirect(session) or page})
 
     def _control(self, method: str, path: str, body: bytes) -> Response:
         try:
