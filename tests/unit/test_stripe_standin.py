@@ -495,3 +495,15 @@ def test_the_command_line_prints_its_api_base():
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_test_controls_answer_over_http(client, standin, receiver):
+    sub_id = subscribed(client, standin, receiver)
+    status, _, body = raw(standin, "POST", f"/_standin/subscriptions/{sub_id}/renew", b'{"fail": true}')
+    answer = json.loads(body)
+    assert status == 200 and answer["subscription"]["status"] == "past_due"
+    assert answer["events"] == [event.id for event in receiver.events]
+    status, _, body = raw(standin, "GET", "/_standin/events")
+    assert status == 200 and [event["id"] for event in json.loads(body)] == [event["id"] for event in standin.events()]
+    status, _, body = raw(standin, "POST", "/_standin/next_off_session_outcome", b'{"outcome": "maybe"}')
+    assert status == 400 and json.loads(body)["error"]["param"] == "outcome"
