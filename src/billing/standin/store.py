@@ -1,0 +1,132 @@
+"""The stand-in's in-memory Stripe account: objects by id, the event log, and the clock.
+
+One re-entrant lock guards everything. An operation validates before it changes anything, so a refused request
+leaves no trace; the events it emits collect in `emitted` until the HTTP layer takes them for delivery, which
+happens outside the lock (a webhook receiver may call back into the stand-in).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, Callable
+
+from billing.standin import objects
+from billing.standin.errors import StripeError, invalid, no_such
+from billing.standin.forms import Params
+
+OUTCOMES = ("succeed", "decline", "requires_action")
+NOUNS = {"payment_method": "PaymentMethod", "checkout.session": "checkout session"}
+
+
+class Store:
+    def __init__(self, clock: Callable[[], float], public_base_url: str) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.public_base_url = public_base_url
+        self.objects: dict[str, dict[str, Any]] = {}
+        # What Stripe keeps but does not show: a session's line items, a subscription's period count.
+        self.hidden: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.deliveries: dict[str, dict[str, Any]] = {}
+        self.emitted: list[dict[str, Any]] = []
+        self.pending_webhooks = 0
+        self.next_outcome = "succeed"
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def add(self, obj: dict[str, Any], **hidden: Any) -> dict[str, Any]:
+        self.objects[obj["id"]] = obj
+        if hidden:
+            self.hidden[obj["id"]] = hidden
+        return obj
+
+    def find(self, kind: str, object_id: str | None) -> dict[str, Any] | None:
+        obj = self.objects.get(object_id or "")
+        return obj if obj is not None and obj["object"] == kind else None
+
+    def get(self, kind: str, object_id: str | None, param: str = "id") -> dict[str, Any]:
+        obj = self.find(kind, object_id)
+        if obj is None:
+            raise no_such(NOUNS.get(kind, kind), object_id or "", param)
+        return obj
+
+    def newest_first(self, kind: str) -> list[dict[str, Any]]:
+        # Insertion order breaks ties between objects created in the same second.
+        found = [obj for obj in reversed(self.objects.values()) if obj["object"] == kind]
+        return sorted(found, key=lambda obj: -obj["created"])
+
+    def page(self, found: list[dict[str, Any]], params: Params, url: str) -> dict[str, Any]:
+        limit = params.integer("limit", minimum=1) or 10
+        if limit > 100:
+            raise invalid("Invalid limit: must be between 1 and 100", "limit")
+        after = params.text("starting_after")
+        if after is not None:
+            ids = [obj["id"] for obj in found]
+            if after not in ids:
+                raise no_such("object", after, "starting_after")
+            found = found[ids.index(after) + 1:]
+        return objects.list_object(found[:limit], url, has_more=len(found) > limit)
+
+    def emit(self, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = objects.event(self.now(), event_type, copy.deepcopy(obj), previous, self.pending_webhooks)
+        self.events.append(event)
+        self.objects[event["id"]] = event
+        self.emitted.append(event)
+        return event
+
+    def take_emitted(self) -> list[dict[str, Any]]:
+        emitted, self.emitted = self.emitted, []
+        return emitted
+
+    def take_outcome(self) -> str:
+        outcome, self.next_outcome = self.next_outcome, "succeed"
+        return outcome
+
+    def event_records(self) -> list[dict[str, Any]]:
+        never = {"delivery_attempts": 0, "last_delivery_status": None}
+        return [{**copy.deepcopy(event), **self.deliveries.get(event["id"], never)} for event in self.events]
+
+    def expand(self, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """Stripe's `expand[]`: ids along a dotted path become the objects (parents are expanded on the way)."""
+        result = copy.deepcopy(obj)
+        for path in paths:
+            self._expand(result, path.split("."), path)
+        return result
+
+    def _expand(self, container: dict[str, Any], parts: list[str], path: str) -> None:
+        key, rest = parts[0], parts[1:]
+        if key not in container:
+            extra = self._extra_expansion(container, key)
+            if extra is None:
+                raise invalid(f"This property cannot be expanded ({path}).", "expand")
+            container[key] = extra
+        value = container[key]
+        if isinstance(value, str) and value in self.objects:
+            value = container[key] = copy.deepcopy(self.objects[value])
+        elif not rest and not (value is None or isinstance(value, dict)):
+            raise invalid(f"This property cannot be expanded ({path}).", "expand")
+        if not rest:
+            return
+        if isinstance(value, list):
+            for element in value:
+                if isinstance(element, dict):
+                    self._expand(element, rest, path)
+        elif isinstance(value, dict):
+            self._expand(value, rest, path)
+
+    def _extra_expansion(self, container: dict[str, Any], key: str) -> dict[str, Any] | None:
+        # A session's line items are not part of it unless asked for, as in Stripe.
+        if container.get("object") == "checkout.session" and key == "line_items":
+            items = self.hidden.get(container["id"], {}).get("line_items", [])
+            return objects.list_object(copy.deepcopy(items), f"/v1/checkout/sessions/{container['id']}/line_items")
+        return None
+
+
+def set_next_outcome(store: Store, outcome: object) -> str:
+    if outcome not in OUTCOMES:
+        raise StripeError(400, f"outcome must be one of {', '.join(OUTCOMES)}", param="outcome")
+    assert isinstance(outcome, str)
+    store.next_outcome = outcome
+    return outcome

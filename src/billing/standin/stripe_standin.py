@@ -1,0 +1,186 @@
+"""A local Stripe stand-in for development and tests: a small Stripe HTTP API server speaking API version
+2026-10-28.endive to the official `stripe` SDK, offline, all state in memory.
+
+    standin = StripeStandin(webhook_url="http://127.0.0.1:8080/stripe/webhook", webhook_secret="whsec_x").start()
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.api_base})
+    session = client.v1.checkout.sessions.create(params={...})
+    standin.pay(session.id)        # the buyer pays; the webhooks are delivered before this returns
+
+Command line: `python -m billing.standin.stripe_standin --port 12111 --webhook-url URL --webhook-secret whsec_...`
+(the secret may come from STRIPE_WEBHOOK_SECRET instead). The HTTP surface is in http_api.py; the hosted page
+is GET /checkout/{id}; test controls live under /_standin/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any, Callable
+
+from billing.standin import checkout, subscriptions
+from billing.standin.http_api import Api
+from billing.standin.store import Store, set_next_outcome
+from billing.standin.webhooks import Webhooks, payload_of, signature_header
+
+BOOKKEEPING = ("delivery_attempts", "last_delivery_status")
+
+
+class StripeStandin:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        public_base_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+        log_requests: bool = False,
+    ) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler_class(self, log_requests))
+        self._server.daemon_threads = True
+        url_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+        self._api_base = f"http://{url_host}:{self._server.server_address[1]}"
+        self._store = Store(clock, (public_base_url or self._api_base).rstrip("/"))
+        self._webhooks = Webhooks(self._store, webhook_url, webhook_secret)
+        self.api = Api(self._store, self._webhooks)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> StripeStandin:
+        """Serves in a background thread."""
+        # A short poll interval: stop() waits for the serving loop to notice, and tests stop a stand-in each.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stripe-standin",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> StripeStandin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def api_base(self) -> str:
+        return self._api_base
+
+    @property
+    def webhook_secret(self) -> str | None:
+        return self._webhooks.secret
+
+    def configure_webhook(self, url: str | None, secret: str | None = None) -> None:
+        self._webhooks.configure(url, secret)
+
+    def pay(self, session_id: str, outcome: str = "succeed") -> list[dict[str, Any]]:
+        """The buyer pays (or is declined) on the hosted page; returns the events delivered."""
+        return self.api.run(lambda: checkout.pay(self._store, session_id, outcome))[1]
+
+    def renew(self, subscription_id: str, fail: bool = False) -> list[dict[str, Any]]:
+        """The subscription's period ends now: renewed with a paid (or failed) invoice, or canceled."""
+        return self.api.run(lambda: subscriptions.renew(self._store, subscription_id, fail))[1]
+
+    def set_next_off_session_outcome(self, outcome: str) -> None:
+        with self._store.lock:
+            set_next_outcome(self._store, outcome)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event so far, oldest first, with `delivery_attempts` and `last_delivery_status`."""
+        with self._store.lock:
+            return self._store.event_records()
+
+    def resend(self, event_id: str) -> None:
+        self.api.resend(event_id)
+
+    def signed_delivery(self, event: dict[str, Any], secret: str, timestamp: int | None = None) -> tuple[bytes, str]:
+        """The body and Stripe-Signature header of a delivery of `event`, for tests that post events themselves."""
+        clean = {key: value for key, value in copy.deepcopy(event).items() if key not in BOOKKEEPING}
+        payload = payload_of(clean)
+        return payload, signature_header(payload, secret, int(time.time()) if timestamp is None else timestamp)
+
+
+def _handler_class(standin: StripeStandin, log_requests: bool) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
+        disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the second
+        server_version = "stripe-standin"
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def do_DELETE(self) -> None:
+            self._answer()
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            response = standin.api.handle(self.command, self.path, self.headers, body)
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if log_requests:
+                super().log_message(format, *args)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Local Stripe stand-in (development and tests only).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--webhook-url", help="where events are POSTed (default: only stored)")
+    parser.add_argument("--webhook-secret", help="whsec_...; default STRIPE_WEBHOOK_SECRET, else a new one")
+    parser.add_argument("--public-base-url", help="base of checkout session URLs (default: the API base)")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="stripe-standin: %(message)s")
+    standin = StripeStandin(
+        host=args.host, port=args.port, webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET"),
+        public_base_url=args.public_base_url, log_requests=args.verbose,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    webhook = f", webhooks to {args.webhook_url}" if args.webhook_url else ""
+    print(f"Stripe stand-in: {standin.api_base}{webhook}", flush=True)
+    if args.webhook_url and not (args.webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET")):
+        print(f"webhook secret: {standin.webhook_secret}", file=sys.stderr, flush=True)
+    try:
+        standin.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()
