@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -79,16 +80,22 @@ def run() -> int:
     }
     venv_bin = Path(sys.executable).parent
     children = [
-        _Supervised("billing server", [sys.executable, "-m", "billing.server"], env),
         _Supervised(
             "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart"],
             None,
         ),
     ]
+    payments = "Stripe (STRIPE_SECRET_KEY)"
+    if settings.stripe is None:
+        standin, stripe_env = _stripe_standin(settings)
+        children.append(standin)
+        env |= stripe_env
+        payments = f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY)"
+    children.insert(0, _Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
     for child in children:
         child.start()
     print(f"billing: gRPC on :{settings.grpc_port}, REST on http://localhost:{settings.rest_port}/v1/billing/..., "
-          f"database {_without_password(settings.database_url)}. Ctrl-C stops.", flush=True)
+          f"database {_without_password(settings.database_url)}, payments through {payments}. Ctrl-C stops.", flush=True)
 
     stopping: list[int] = []
 
@@ -108,6 +115,26 @@ def run() -> int:
     if config_path.name != "envoy.yaml":
         config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
     return max(child.exit_code_after_stop() for child in children)
+
+
+STANDIN_SECRET_KEY = "sk_test_local_standin"
+
+
+def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
+    """Without STRIPE_SECRET_KEY, `make run` takes payments offline: the local stand-in serves the
+    Stripe API the server calls and a checkout page, and delivers signed webhooks to Envoy's
+    public listener (as Stripe would). Its state is in memory: a restart forgets open sessions."""
+    port = int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", "12111"))
+    secret = "whsec_" + secrets.token_hex(24)
+    api_base = f"http://127.0.0.1:{port}"
+    argv = [
+        sys.executable, "-m", "billing.standin.stripe_standin", "--port", str(port),
+        "--webhook-url", f"http://127.0.0.1:{settings.rest_port}/v1/billing/webhooks/stripe",
+        "--public-base-url", f"http://localhost:{port}",
+    ]
+    stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base, "STRIPE_WEBHOOK_SECRET": secret}
+    # The secret goes by environment (an argument would show in ps).
+    return _Supervised("stripe stand-in", argv, os.environ | {"STRIPE_WEBHOOK_SECRET": secret}), stripe_env
 
 
 RESTART_FIRST_SECONDS = 0.5

@@ -28,6 +28,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from billing.standin.stripe_standin import StripeStandin
+
 from billing.domain.auth import Scope
 from tests.support.database import fresh_database
 from tests.support.signing import MASTER, SigningKey, create_key, set_default_key
@@ -80,11 +82,36 @@ def admin_key(session_keys: SessionKeys) -> SigningKey:
 # ---------------------------------------------------------------- gRPC server
 
 
+E2E_WEBHOOK_SECRET = "whsec_e2e_" + "5" * 24
+E2E_STRIPE_KEY = "sk_test_e2e"
+
+
+@pytest.fixture(scope="session")
+def stripe_standin() -> Iterator[StripeStandin]:
+    """The local Stripe stand-in the server talks to; its webhooks go to Envoy once it is up.
+    clock_shift[0]: seconds added to its clock (a test starts a subscription "a month ago", so
+    that its period ends seconds from now in the server's real time; signatures use real time)."""
+    shift = [0.0]  # tests import this module again (not pytest's conftest instance): reach it by the fixture
+    standin = StripeStandin(webhook_secret=E2E_WEBHOOK_SECRET, clock=lambda: time.time() + shift[0]).start()
+    standin.clock_shift = shift  # type: ignore[attr-defined]
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def stripe_environment(standin: StripeStandin) -> dict[str, str]:
+    return {"STRIPE_SECRET_KEY": E2E_STRIPE_KEY, "STRIPE_API_BASE": standin.api_base,
+            "STRIPE_WEBHOOK_SECRET": E2E_WEBHOOK_SECRET}
+
+
 @pytest.fixture(scope="session")
 def billing_server(
-    database_url: str, admin_key: SigningKey, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, admin_key: SigningKey, tmp_path_factory: pytest.TempPathFactory, stripe_standin: StripeStandin
 ) -> Iterator[BillingServer]:
-    server = start_billing_server(database_url, tmp_path_factory.mktemp("billing-server"))
+    server = start_billing_server(
+        database_url, tmp_path_factory.mktemp("billing-server"), extra_env=stripe_environment(stripe_standin)
+    )
     try:
         yield server
     finally:
@@ -207,7 +234,14 @@ class E2EStack:
 
 
 @pytest.fixture(scope="session")
-def e2e(database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy, admin_key: SigningKey) -> E2EStack:
+def e2e(
+    database_url: str, billing_server: BillingServer, envoy_proxy: EnvoyProxy, admin_key: SigningKey,
+    stripe_standin: StripeStandin,
+) -> E2EStack:
+    # Stripe delivers to the public listener, as in production.
+    stripe_standin.configure_webhook(
+        f"http://127.0.0.1:{envoy_proxy.listen_port}/v1/billing/webhooks/stripe", E2E_WEBHOOK_SECRET
+    )
     return E2EStack(
         admin_key=admin_key,
         rest_base_url=f"http://127.0.0.1:{envoy_proxy.listen_port}",

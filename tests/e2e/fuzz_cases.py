@@ -141,6 +141,10 @@ VALID = {
     "admin/grants": {"user_id": "fz-nobody", "source": "gift", "seconds": 60, "reason": "fuzz", "idempotency_key": "fz-key"},
     "accounts": {"user_id": "fz-nobody", "plan_key": ""},
     "check-sufficient-batch": {"userId": "fz-nobody", "operations": [{"operation": "build", "estimate_seconds": 60}]},
+    "packages/purchase": {"user_id": "fz-nobody", "package_key": "mini", "currency": "USD", "idempotency_key": "fz-key"},
+    "subscriptions/checkout": {"user_id": "fz-nobody", "plan_key": "pro", "currency": "EUR"},
+    "subscriptions/cancel": {"user_id": "fz-nobody", "idempotency_key": "fz-key"},
+    "subscriptions/change": {"user_id": "fz-nobody", "plan_key": "starter", "idempotency_key": "fz-key"},
 }
 POISONS = {
     "user_id": st.one_of(INVALID_IDS, WRONG_TYPES.filter(lambda v: v not in ([], {}))),
@@ -150,6 +154,8 @@ POISONS = {
     "source": st.one_of(st.sampled_from(["subscription", "GIFT", "", "daily_bonus", "package"]), WRONG_TYPES),
     "reason": st.one_of(st.sampled_from(["r" * 501, "a\nb", "\u0000", "\t"]), st.lists(st.integers(), min_size=1)),
     "plan_key": st.one_of(st.sampled_from(["platinum", "FREE", "x" * 1000, " "]), WRONG_TYPES),
+    "package_key": st.one_of(st.sampled_from(["MINI", "", "x" * 1000, "mini\u0000"]), NASTY_STRINGS, WRONG_TYPES),
+    "currency": st.one_of(st.sampled_from(["", "US", "usdollar", "\u00ff\u00fe\u00fd", "1234"]), WRONG_TYPES),
     "operations": st.one_of(
         st.just([]), st.integers(101, 120).map(lambda n: [{"operation": "build", "estimate_seconds": 1}] * n),
         st.lists(st.fixed_dictionaries({"operation": st.one_of(NASTY_STRINGS, WRONG_TYPES),
@@ -162,6 +168,10 @@ POISONABLE = {
     "admin/grants": ["user_id", "source", "seconds", "idempotency_key", "reason"],
     "accounts": ["user_id"],  # the only creating call: always an invalid user_id (plan poisoned too, sometimes)
     "check-sufficient-batch": ["user_id", "operations"],
+    "packages/purchase": ["user_id", "package_key", "currency", "idempotency_key"],
+    "subscriptions/checkout": ["user_id", "plan_key", "currency"],
+    "subscriptions/cancel": ["user_id", "idempotency_key"],
+    "subscriptions/change": ["user_id", "plan_key", "idempotency_key"],
 }
 
 
@@ -189,7 +199,8 @@ def poisoned_json_writes(draw) -> HttpCase:
 
 
 VALID_KEYS = {"user_id", "userId", "user-id", "operation", "seconds", "idempotency_key", "idempotencyKey", "source",
-              "reason", "plan_key", "planKey", "operations", "resume_token", "resumeToken"}
+              "reason", "plan_key", "planKey", "operations", "resume_token", "resumeToken", "package_key", "packageKey",
+              "currency"}
 
 
 def _write_path() -> st.SearchStrategy[bytes]:
@@ -229,7 +240,8 @@ def wrong_content_types(draw) -> HttpCase:
 
 ALL_PATHS = [b"/v1/billing/catalog", b"/v1/billing/balance/fz-a", b"/v1/billing/usage/fz-a", b"/v1/billing/events/fz-a",
              b"/v1/billing/consume", b"/v1/billing/accounts", b"/v1/billing/admin/grants",
-             b"/v1/billing/check-sufficient-batch"]
+             b"/v1/billing/check-sufficient-batch", b"/v1/billing/packages/purchase", b"/v1/billing/subscriptions/checkout",
+             b"/v1/billing/subscriptions/cancel", b"/v1/billing/subscriptions/change", b"/v1/billing/webhooks/stripe"]
 
 
 @st.composite

@@ -180,6 +180,7 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
         "DATABASE_URL": database_url, "BILLING_GRPC_PORT": str(grpc_a), "BILLING_REST_PORT": str(rest_a),
         "BILLING_ENVOY_ADMIN_PORT": str(admin_a), "BILLING_LOG_LEVEL": "ERROR", "PYTHONUNBUFFERED": "1",
         "BILLING_ADMIN_REST_PORT": str(free_port()), "BILLING_METRICS_PORT": "0",
+        "BILLING_STRIPE_STANDIN_PORT": str(free_port()),
         "BILLING_RATE_LIMIT_PER_IP": "0",  # 16 REST clients from 127.0.0.1: a per-IP limit would refuse them
     }
     with open(run_log, "wb") as out:

@@ -68,9 +68,8 @@ async def subscription_checkout(
 async def _checkout(
     deps: Dependencies, account_id: str, item: CheckoutItem, fallback: str | None, idempotency_key: str
 ) -> CheckoutResult:
-    provider = deps.payment_provider()
     customer_id = await ensure_customer(deps, account_id)
-    session = await provider.create_checkout(
+    session = await deps.payment_provider().create_checkout(
         CheckoutRequest(account_id, customer_id, item, idempotency_key or None),
         deps.checkout_pages.success_url, deps.checkout_pages.cancel_url,
     )

@@ -1,0 +1,141 @@
+"""Payments end to end: REST through Envoy, the real server, the Stripe SDK against the local
+stand-in, and webhooks signed as Stripe signs them, delivered back through Envoy."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import stripe
+
+from billing.domain.clock_math import add_months
+from tests.e2e.conftest import E2E_STRIPE_KEY, E2E_WEBHOOK_SECRET
+from tests.e2e.helpers import assert_error, call, create_account, new_user
+from tests.support import stripe_events as se
+
+
+def stripe_client(standin) -> stripe.StripeClient:
+    return stripe.StripeClient(E2E_STRIPE_KEY, base_addresses={"api": standin.api_base})
+
+
+def events_of(http, user: str) -> list[dict]:
+    status, _, body = call(http, "GET", f"/v1/billing/events/{user}?limit=200")
+    assert status == 200, body
+    return body["events"]
+
+
+def balance_of(http, user: str) -> dict:
+    status, _, body = call(http, "GET", f"/v1/billing/balance/{user}")
+    assert status == 200, body
+    return body
+
+
+def test_purchase_pay_credit_resume_then_refund(http, stripe_standin):
+    user = new_user()
+    create_account(http, user)
+    status, _, refusal = call(http, "POST", "/v1/billing/consume",
+                              {"user_id": user, "operation": "build", "seconds": 6000, "idempotency_key": "big"})
+    assert status == 402, refusal
+    package = next(s for s in refusal["suggestions"] if s["type"] == "package")
+    purchase = {"user_id": user, "package_key": package["key"], "currency": "EUR", "idempotency_key": "buy-1"}
+    status, _, bought = call(http, "POST", "/v1/billing/packages/purchase", purchase)
+    assert status == 200, bought
+    assert bought["currency"] == "EUR" and bought["package_key"] == package["key"]
+    assert bought["unit_amount_cents"] > 0 and bought["display_price"] == bought["unit_amount_cents"] / 100
+    assert set(bought) >= {"checkout_url", "session_id", "currency", "unit_amount_cents", "display_price", "package_minutes"}
+    status, _, again = call(http, "POST", "/v1/billing/packages/purchase", purchase)
+    assert again["session_id"] == bought["session_id"]  # the same key: the same session, never a second one
+    with urllib.request.urlopen(bought["checkout_url"]) as page:
+        assert f"{bought['display_price']:.2f}" in page.read().decode()
+    assert not [e for e in events_of(http, user) if e["type"] == "package_credit"]  # paid, not promised
+
+    delivered = stripe_standin.pay(bought["session_id"])
+    assert {e["type"] for e in delivered} >= {"payment_intent.succeeded", "checkout.session.completed"}
+    assert all(e.get("last_delivery_status") == 200 for e in stripe_standin.events() if e["id"] in {d["id"] for d in delivered})
+    credits = [e for e in events_of(http, user) if e["type"] == "package_credit"]
+    assert len(credits) == 1 and credits[0]["seconds"] == package["minutes"] * 60
+    packages = [b for b in balance_of(http, user)["buckets"]["paid"] if b["source"] == "package"]
+    assert [b["seconds"] for b in packages] == [package["minutes"] * 60]
+    for event in delivered:  # Stripe delivers again: nothing more
+        stripe_standin.resend(event["id"])
+    assert len([e for e in events_of(http, user) if e["type"] == "package_credit"]) == 1
+
+    # The resumed operation may name its own seconds: here it leaves some of the package.
+    resume = {"user_id": user, "operation": "build", "seconds": 3000, "idempotency_key": "big-2",
+              "resume_token": refusal["resume_token"]}
+    status, _, resumed = call(http, "POST", "/v1/billing/consume", resume)
+    assert status == 200, resumed
+    status, _, used = call(http, "POST", "/v1/billing/consume", resume | {"idempotency_key": "big-3"})
+    assert_error(status, used, 409, "RESUME_TOKEN_USED")
+
+    session = stripe_client(stripe_standin).v1.checkout.sessions.retrieve(bought["session_id"])
+    stripe_client(stripe_standin).v1.refunds.create({"payment_intent": session["payment_intent"]})
+    left = [b for b in balance_of(http, user)["buckets"]["paid"] if b["source"] == "package"]
+    assert left == []  # what was left of the package is gone; what was spent stays spent
+    refund = [e for e in events_of(http, user) if e["type"] == "adjustment" and e["metadata"].get("refund_of")]
+    assert len(refund) == 1 and refund[0]["seconds"] == -(package["minutes"] * 60 - (3000 - 900))
+
+
+def test_webhooks_with_bad_signatures_are_400_and_change_nothing(http):
+    user = new_user()
+    create_account(http, user)
+    evt = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mini", 60, 499, int(time.time()))
+    payload, signature = se.signed(evt, "whsec_not_ours")
+    for header in ({"Stripe-Signature": signature}, {}):
+        status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
+                               headers={"Content-Type": "application/json", **header})
+        assert status == 400, body
+        assert json.loads(body)["field"] == "stripe-signature"
+    payload, signature = se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=int(time.time()) - 3600)  # stale
+    status, _, _ = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
+                        headers={"Content-Type": "application/json", "Stripe-Signature": signature})
+    assert status == 400
+    assert not [e for e in events_of(http, user) if e["type"] == "package_credit"]
+    payload, signature = se.signed(evt, E2E_WEBHOOK_SECRET)
+    status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
+                           headers={"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": signature})
+    assert status == 200 and json.loads(body) == {"received": True, "outcome": "processed"}
+
+
+def test_subscription_renewal_rolls_over_up_to_the_cap(http, stripe_standin):
+    user = new_user()
+    create_account(http, user)
+    # A subscription that started a month ago, less a few seconds: its period ends very soon.
+    now = datetime.now(timezone.utc)
+    period_end = now + timedelta(seconds=4)
+    start = add_months(period_end, -1)
+    stripe_standin.clock_shift[0] = (start - now).total_seconds()
+    try:
+        status, _, checkout = call(http, "POST", "/v1/billing/subscriptions/checkout",
+                                   {"user_id": user, "plan_key": "starter", "currency": "USD"})
+        assert status == 200, checkout
+        stripe_standin.pay(checkout["session_id"])
+    finally:
+        stripe_standin.clock_shift[0] = 0.0
+    balance = balance_of(http, user)
+    assert balance["plan_key"] == "starter" and balance["subscription_status"] == "active", balance
+    assert balance["subscription"]["current_period_end_at"] is not None
+    subscription_seconds = sum(b["seconds"] for b in balance["buckets"]["paid"] if b["source"] == "subscription")
+    assert subscription_seconds == 300 * 60
+    status, _, dup = call(http, "POST", "/v1/billing/subscriptions/checkout", {"user_id": user, "plan_key": "pro"})
+    assert_error(status, dup, 409, "SUBSCRIPTION_CONFLICT")
+
+    time.sleep(max(0.0, (period_end - datetime.now(timezone.utc)).total_seconds()) + 1)
+    [subscription_id] = [
+        e["data"]["object"]["id"] for e in stripe_standin.events()
+        if e["type"] == "customer.subscription.created" and e["data"]["object"]["metadata"].get("user_id") == user
+    ]
+    stripe_standin.renew(subscription_id)
+    balance = balance_of(http, user)
+    rollover = [b["seconds"] for b in balance["buckets"]["paid"] if b["source"] == "rollover"]
+    assert rollover == [150 * 60]  # starter's cap: 150 of the 300 unused minutes
+    types = [e["type"] for e in events_of(http, user)]
+    assert types.count("rollover_created") == 1 and types.count("rollover_discard") == 1
+    assert types.count("subscription_credit") == 2
+
+    status, _, cancel = call(http, "POST", "/v1/billing/subscriptions/cancel", {"user_id": user, "idempotency_key": "c1"})
+    assert status == 200 and cancel["cancel_at_period_end"] is True and cancel["plan_key"] == "starter"
+
