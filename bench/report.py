@@ -53,7 +53,7 @@ def summarize(baseline: dict | None, results: list[dict], violations: list[str])
     clean = {label: not r.get("errors") and not r.get("dropped") for label, r in by.items()}
     failed = [label for label, ok in clean.items() if not ok]
     targets: dict[str, tuple] = {}
-    if full:
+    if base is not None:
         consume = by["gRPC consume"]
         targets["gRPC Consume >= 0.5 x pgbench"] = (
             round(consume["rps"] / base, 3), consume["rps"] >= 0.5 * base and clean["gRPC consume"])

@@ -240,7 +240,7 @@ async def run_load(cfg: WebhookConfig, secret: str) -> dict:
     queue: Iterator[Delivery] = iter(deliveries)
     latencies: list[float] = []
     outcomes: collections.Counter[str] = collections.Counter()
-    errors, error_samples = 0, []
+    errors, error_samples = 0, list[str]()
     sent = repeats_sent = 0
     attempted: dict[str, str] = {}  # payment id -> account id
     answered: set[str] = set()  # payment ids with a delivery answered 200 received
