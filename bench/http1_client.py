@@ -71,7 +71,7 @@ def parse_http_response(buf: bytes | bytearray) -> tuple[int, bytes, int, bool] 
 class HttpConnection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection, one request at a time (no pipelining)."""
 
-    __slots__ = ("loop", "host", "port", "transport", "buf", "waiter", "sent_at", "usable")
+    __slots__ = ("loop", "host", "port", "transport", "buf", "waiter", "sent_at", "usable", "last_body")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
         self.loop = loop
@@ -82,6 +82,7 @@ class HttpConnection(asyncio.Protocol):
         self.waiter: asyncio.Future | None = None
         self.sent_at = 0.0
         self.usable = False
+        self.last_body = b""  # the body of the last response (bench/webhooks.py reads its outcome)
 
     async def connect(self) -> None:
         self.buf.clear()
@@ -124,6 +125,7 @@ class HttpConnection(asyncio.Protocol):
             self.usable = False
             if self.transport is not None:
                 self.transport.close()
+        self.last_body = body
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None if status == 200 else f"HTTP {status} {body[:200].decode(errors='replace')}")

@@ -5,6 +5,9 @@ from the code), then the real stack (server workers + Envoy) is measured over gR
 REST, and every figure is also given as a ratio to that pgbench baseline. Writes
 bench/results/<date>.json and a PNG plot, prints a table, and checks the ledger
 invariants afterwards.
+
+`--only webhooks` runs the REST webhooks scenario alone (no pgbench baseline, no other
+scenario), on the dataset `--accounts` names: `python -m bench.run --only webhooks --accounts 1000 --seconds 5`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import authorization_cost, grpc_loadgen, loadgen, pgbench_script, report
+from bench import authorization_cost, grpc_loadgen, loadgen, pgbench_script, report, webhooks
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
@@ -167,6 +170,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
+ONLY = ("webhooks",)
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -181,6 +185,27 @@ def rest_open_loop(base_url: str, scenario: str, accounts: int, duration_s: floa
         protocol="rest", target=base_url, scenario=scenario, accounts=accounts, duration_s=duration_s, rate=rate,
     )
     return loadgen.run_subprocess(config)
+
+
+def webhook_load(base_url: str, accounts: int, duration_s: float, concurrency: int) -> dict:
+    config = webhooks.WebhookConfig(target=base_url, accounts=accounts, duration_s=duration_s, concurrency=concurrency)
+    return webhooks.run_subprocess(config)
+
+
+def measure_webhooks(base_url: str, pids: list[int], accounts: int, args, database_url: str) -> dict:
+    """The REST webhooks scenario (bench/webhooks.py), then the ledger: every PaymentIntent
+    delivered must have exactly one package_credit row (said loudly here; a failed target and
+    exit status 1 at the end)."""
+    result = measure(
+        report.WEBHOOKS, pids, lambda: webhook_load(base_url, accounts, args.seconds, args.concurrency),
+        warmup=lambda: webhook_load(base_url, accounts, WARMUP_S, args.concurrency), database_url=database_url,
+    )
+    result.update(webhooks.verify_credits(database_url, result))
+    del result["payments"]  # one entry per PaymentIntent: checked, not kept
+    print(report.webhook_line(result), flush=True)
+    if not result["credit_check"]["ok"]:
+        print(f"WEBHOOK CREDITS WRONG: {result['credit_check']}", file=sys.stderr, flush=True)
+    return result
 
 
 def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> list[dict]:
@@ -219,6 +244,8 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
                 warmup=lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, WARMUP_S, r),
                 database_url=url,
             ))
+        # Last on this stack: its package credits add buckets to the accounts they pay into.
+        results.append(measure_webhooks(base, pids, accounts, args, url))
     # Data size is judged on two 1k/1M pairs, each measured back to back: one pair of 8-second
     # samples moved by ±10% with the speed of this VM (report.py adds the pairs up).
     with running_stack(small_url, args.workers, logs / "small-2") as (target, _base, pids):
@@ -236,19 +263,28 @@ def main(argv: list[str] | None = None) -> int:
     # concurrency one process makes larger batches and serves more than two (docs/performance.md).
     parser.add_argument("--workers", type=int, default=1, help="server processes (SO_REUSEPORT)")
     parser.add_argument("--accounts", type=int, default=LARGE, help="which dataset: 1000000 or 1000")
+    parser.add_argument("--only", choices=ONLY, help="run this scenario alone (no pgbench baseline, no other scenario)")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
     started_at = datetime.now(timezone.utc)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    grpc_loadgen.ensure_built()
-    prewarm(url)
-    print(f"pgbench baseline on {url} ...", flush=True)
-    checkpoint(url)
-    baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
-    print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
-    results = run_scenarios(args, url, args.accounts, logs, small_url)
-    violations = asyncio.run(find_violations_in_database(url)) + asyncio.run(find_violations_in_database(small_url))
+    baseline: dict | None = None
+    if args.only == "webhooks":
+        prewarm(url)  # as before a full run: on a fresh dataset, stored answers are seeded and analyzed
+        with running_stack(url, args.workers, logs / "webhooks") as (_target, base, pids):
+            results = [measure_webhooks(base, pids, args.accounts, args, url)]
+        checked = [url]
+    else:
+        grpc_loadgen.ensure_built()
+        prewarm(url)
+        print(f"pgbench baseline on {url} ...", flush=True)
+        checkpoint(url)
+        baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
+        print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
+        results = run_scenarios(args, url, args.accounts, logs, small_url)
+        checked = [url, small_url]
+    violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
     summary = report.summarize(baseline, results, violations)
     signature_check_us = authorization_cost.microseconds_per_check()
     print(f"signature check (server CPU per signed request, in-process): {signature_check_us:.1f} us", flush=True)
@@ -265,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}")
     if violations:
         print(f"LEDGER INVARIANTS VIOLATED: {violations[:5]}", file=sys.stderr)
-        return 1
-    return 0
+    wrong_credits = [r for r in results if not r.get("credit_check", {"ok": True})["ok"]]
+    for result in wrong_credits:
+        print(f"WEBHOOK CREDITS WRONG ({result['label']}): {result['credit_check']}", file=sys.stderr)
+    return 1 if violations or wrong_credits else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     """
     logs.mkdir(parents=True, exist_ok=True)
     sign_as_clients_do(database_url)
+    stripe_env = stripe_for_webhooks()
     grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
     worker_ports = [free_port() for _ in range(workers)] if workers > 1 else []
     env = os.environ | {
@@ -37,6 +39,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
         "BILLING_WORKER_PORTS": ",".join(map(str, worker_ports)),
         "BILLING_MIGRATE_ON_START": "0",
         "BILLING_LOG_LEVEL": "WARNING",
+        **stripe_env,
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT,
@@ -79,6 +82,25 @@ def sign_as_clients_do(database_url: str) -> None:
     os.environ.update(
         BENCH_KEY_ID=key.key_id, BENCH_KEY_SECRET=key.secret, BENCH_GRPC_AUTHORIZATION=key.bearer()[0][1],
     )
+
+
+# A payment_intent.succeeded delivery needs no call to Stripe: the API base is a closed local
+# port, so a call the benchmark did not mean to make fails at once instead of reaching Stripe.
+UNREACHABLE_STRIPE_API = "http://127.0.0.1:9"
+
+
+def stripe_for_webhooks() -> dict[str, str]:
+    """The server's Stripe settings for the webhook scenario (bench/webhooks.py), which replace
+    any in the environment: a test secret key, and a webhook signing secret new to each stack,
+    left for the delivery generator in BENCH_STRIPE_WEBHOOK_SECRET (read from the environment,
+    as the HMAC key is: an argument shows in ps)."""
+    webhook_secret = "whsec_" + secrets.token_hex(24)
+    os.environ["BENCH_STRIPE_WEBHOOK_SECRET"] = webhook_secret
+    return {
+        "STRIPE_SECRET_KEY": "sk_test_bench_" + secrets.token_hex(12),
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
+        "STRIPE_API_BASE": UNREACHABLE_STRIPE_API,
+    }
 
 
 def _children(pid: int) -> list[int]:

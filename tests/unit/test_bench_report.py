@@ -41,3 +41,31 @@ def test_data_size_is_judged_on_every_round_of_both_datasets():
     target = report.summarize({"rps": 1800.0}, rounds, [])["Consume at 1M accounts within 10% of 1k"]
 
     assert target == {"value": 0.85, "met": False}  # (1000 + 700) / 2 against (1000 + 1000) / 2
+
+
+def webhook_result(ok: bool = True, errors: int = 0) -> dict:
+    return {"label": report.WEBHOOKS, "scenario": "webhooks", "rps": 160.0, "p50_ms": 90.0, "p99_ms": 200.0,
+            "errors": errors, "credits_per_s": 70.0, "credited_payment_intents": 350, "payment_intents": 350,
+            "duplicate_share": 0.57, "verbatim_repeat_share": 0.2, "outcomes": {"duplicate": 150, "processed": 660},
+            "credit_check": {"ok": ok, "problems": 0 if ok else 2, "samples": [] if ok else ["pi_x: 2 rows"]}}
+
+
+def test_a_full_run_judges_the_webhook_credits_too():
+    summary = report.summarize({"rps": 1800.0}, results() + [webhook_result(ok=False)], [])
+
+    assert summary["every webhook PaymentIntent credited exactly once"] == {"value": 2, "met": False}
+    assert summary["gRPC Consume >= 0.5 x pgbench"]["met"]
+
+
+def test_the_webhooks_alone_are_judged_on_what_ran():
+    document = {"baseline": None, "results": [webhook_result()]}
+    document["summary"] = report.summarize(None, document["results"], [])
+
+    assert set(document["summary"]) == {
+        "every webhook PaymentIntent credited exactly once", "ledger invariants hold after the run",
+        "every request of every scenario succeeded",
+    }
+    assert all(target["met"] for target in document["summary"].values())
+    text = report.table(document)
+    assert "REST webhooks: 160 deliveries/s, 70 credits/s" in text and "duplicates 57% of deliveries" in text
+    assert "pgbench Consume SQL" not in text
