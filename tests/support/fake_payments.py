@@ -8,9 +8,9 @@ from datetime import datetime
 
 from billing.adapters.stripe_events import parse_verified_event
 from billing.service.payment_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot,
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
 )
-from billing.service.ports import InvalidWebhook
+from billing.service.ports import InvalidWebhook, Unavailable
 
 VALID_SIGNATURE = "t=1,v1=valid"
 
@@ -22,6 +22,10 @@ class FakePaymentProvider:
         self.sessions_by_key: dict[tuple[str, str], CheckoutSession] = {}
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
         self.plan_changes: list[tuple[str, str, bool]] = []
+        self.saved_cards: set[str] = set()  # customers with a payment method
+        self.charges: dict[tuple[str, int], TopupCharge] = {}  # by (account, seq): idempotent, as Stripe's key
+        self.charge_calls = 0
+        self.next_outcomes: list[str] = []  # succeeded (default), declined, requires_action, outage
 
     async def create_customer(self, account_id: str) -> str:
         return self.customers.setdefault(account_id, f"cus_{account_id}")
@@ -56,6 +60,27 @@ class FakePaymentProvider:
         if signature != VALID_SIGNATURE:
             raise InvalidWebhook("bad signature")
         return parse_verified_event(payload)
+
+    async def create_setup_checkout(
+        self, account_id: str, customer_id: str, success_url: str, cancel_url: str
+    ) -> CheckoutSession:
+        return CheckoutSession(f"cs_setup_{account_id}", f"https://checkout.test/setup/{account_id}")
+
+    async def has_payment_method(self, customer_id: str) -> bool:
+        return customer_id in self.saved_cards
+
+    async def charge_off_session(self, charge: TopupCharge) -> TopupOutcome:
+        self.charge_calls += 1
+        outcome = self.next_outcomes.pop(0) if self.next_outcomes else "succeeded"
+        if outcome == "outage":
+            raise Unavailable("provider down")
+        self.charges.setdefault((charge.account_id, charge.seq), charge)
+        payment_id = f"pi_topup_{charge.account_id}_{charge.seq}"
+        if outcome == "declined":
+            return TopupOutcome("declined", payment_id, "card_declined")
+        if outcome == "requires_action":
+            return TopupOutcome("requires_action", payment_id, "authentication_required")
+        return TopupOutcome("succeeded", payment_id)
 
     def set_subscription(
         self, subscription_id: str, account_id: str, plan_key: str, status: str, start: datetime, end: datetime,

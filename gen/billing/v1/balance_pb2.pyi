@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EnhancedBalance(_message.Message):
-    __slots__ = ("version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus", "subscription")
+    __slots__ = ("version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus", "subscription", "auto_topup")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PLAN_KEY_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class EnhancedBalance(_message.Message):
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
     BONUS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    AUTO_TOPUP_FIELD_NUMBER: _ClassVar[int]
     version: str
     plan_key: str
     subscription_status: str
@@ -28,7 +29,24 @@ class EnhancedBalance(_message.Message):
     buckets: BalanceBuckets
     bonus: BonusStatus
     subscription: SubscriptionPeriod
-    def __init__(self, version: _Optional[str] = ..., plan_key: _Optional[str] = ..., subscription_status: _Optional[str] = ..., catalog_version: _Optional[str] = ..., totals: _Optional[_Union[BalanceTotals, _Mapping]] = ..., buckets: _Optional[_Union[BalanceBuckets, _Mapping]] = ..., bonus: _Optional[_Union[BonusStatus, _Mapping]] = ..., subscription: _Optional[_Union[SubscriptionPeriod, _Mapping]] = ...) -> None: ...
+    auto_topup: AutoTopupState
+    def __init__(self, version: _Optional[str] = ..., plan_key: _Optional[str] = ..., subscription_status: _Optional[str] = ..., catalog_version: _Optional[str] = ..., totals: _Optional[_Union[BalanceTotals, _Mapping]] = ..., buckets: _Optional[_Union[BalanceBuckets, _Mapping]] = ..., bonus: _Optional[_Union[BonusStatus, _Mapping]] = ..., subscription: _Optional[_Union[SubscriptionPeriod, _Mapping]] = ..., auto_topup: _Optional[_Union[AutoTopupState, _Mapping]] = ...) -> None: ...
+
+class AutoTopupState(_message.Message):
+    __slots__ = ("enabled", "threshold_seconds", "package_key", "pending", "last_failure", "action_required")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    threshold_seconds: int
+    package_key: str
+    pending: bool
+    last_failure: str
+    action_required: bool
+    def __init__(self, enabled: _Optional[bool] = ..., threshold_seconds: _Optional[int] = ..., package_key: _Optional[str] = ..., pending: _Optional[bool] = ..., last_failure: _Optional[str] = ..., action_required: _Optional[bool] = ...) -> None: ...
 
 class SubscriptionPeriod(_message.Message):
     __slots__ = ("current_period_start_at", "current_period_end_at", "cancel_at_period_end", "pending_plan_key")

@@ -102,6 +102,21 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_payments__pb2.ChangeSubscriptionPlanRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_payments__pb2.SubscriptionState.FromString,
                 _registered_method=True)
+        self.GetAutoTopup = channel.unary_unary(
+                '/billing.v1.BillingService/GetAutoTopup',
+                request_serializer=billing_dot_v1_dot_payments__pb2.GetAutoTopupRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.AutoTopupSettings.FromString,
+                _registered_method=True)
+        self.UpdateAutoTopup = channel.unary_unary(
+                '/billing.v1.BillingService/UpdateAutoTopup',
+                request_serializer=billing_dot_v1_dot_payments__pb2.UpdateAutoTopupRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.AutoTopupSettings.FromString,
+                _registered_method=True)
+        self.CreateAutoTopupSetup = channel.unary_unary(
+                '/billing.v1.BillingService/CreateAutoTopupSetup',
+                request_serializer=billing_dot_v1_dot_payments__pb2.CreateAutoTopupSetupRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_payments__pb2.AutoTopupSetupResponse.FromString,
+                _registered_method=True)
         self.HandleStripeWebhook = channel.unary_unary(
                 '/billing.v1.BillingService/HandleStripeWebhook',
                 request_serializer=billing_dot_v1_dot_payments__pb2.HandleStripeWebhookRequest.SerializeToString,
@@ -194,6 +209,25 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAutoTopup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAutoTopup(self, request, context):
+        """Enabling needs a saved card (CreateAutoTopupSetup); without one: 409 PAYMENT_METHOD_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAutoTopupSetup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def HandleStripeWebhook(self, request, context):
         """Stripe's deliveries: the raw bytes (the signature covers them exactly) and the
         Stripe-Signature header. Not HMAC-signed; verified with the webhook secret.
@@ -271,6 +305,21 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ChangeSubscriptionPlan,
                     request_deserializer=billing_dot_v1_dot_payments__pb2.ChangeSubscriptionPlanRequest.FromString,
                     response_serializer=billing_dot_v1_dot_payments__pb2.SubscriptionState.SerializeToString,
+            ),
+            'GetAutoTopup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAutoTopup,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.GetAutoTopupRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.AutoTopupSettings.SerializeToString,
+            ),
+            'UpdateAutoTopup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAutoTopup,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.UpdateAutoTopupRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.AutoTopupSettings.SerializeToString,
+            ),
+            'CreateAutoTopupSetup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAutoTopupSetup,
+                    request_deserializer=billing_dot_v1_dot_payments__pb2.CreateAutoTopupSetupRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_payments__pb2.AutoTopupSetupResponse.SerializeToString,
             ),
             'HandleStripeWebhook': grpc.unary_unary_rpc_method_handler(
                     servicer.HandleStripeWebhook,
@@ -609,6 +658,87 @@ class BillingService:
             '/billing.v1.BillingService/ChangeSubscriptionPlan',
             billing_dot_v1_dot_payments__pb2.ChangeSubscriptionPlanRequest.SerializeToString,
             billing_dot_v1_dot_payments__pb2.SubscriptionState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAutoTopup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/GetAutoTopup',
+            billing_dot_v1_dot_payments__pb2.GetAutoTopupRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.AutoTopupSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAutoTopup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/UpdateAutoTopup',
+            billing_dot_v1_dot_payments__pb2.UpdateAutoTopupRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.AutoTopupSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAutoTopupSetup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CreateAutoTopupSetup',
+            billing_dot_v1_dot_payments__pb2.CreateAutoTopupSetupRequest.SerializeToString,
+            billing_dot_v1_dot_payments__pb2.AutoTopupSetupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -120,3 +120,59 @@ class StripeWebhookResponse(_message.Message):
     received: bool
     outcome: str
     def __init__(self, received: _Optional[bool] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class GetAutoTopupRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class UpdateAutoTopupRequest(_message.Message):
+    __slots__ = ("user_id", "enabled", "threshold_seconds", "package_key", "currency")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    enabled: bool
+    threshold_seconds: int
+    package_key: str
+    currency: str
+    def __init__(self, user_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., threshold_seconds: _Optional[int] = ..., package_key: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class AutoTopupSettings(_message.Message):
+    __slots__ = ("user_id", "enabled", "threshold_seconds", "package_key", "currency", "pending", "failures", "last_failure", "action_required")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    enabled: bool
+    threshold_seconds: int
+    package_key: str
+    currency: str
+    pending: bool
+    failures: int
+    last_failure: str
+    action_required: bool
+    def __init__(self, user_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., threshold_seconds: _Optional[int] = ..., package_key: _Optional[str] = ..., currency: _Optional[str] = ..., pending: _Optional[bool] = ..., failures: _Optional[int] = ..., last_failure: _Optional[str] = ..., action_required: _Optional[bool] = ...) -> None: ...
+
+class CreateAutoTopupSetupRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class AutoTopupSetupResponse(_message.Message):
+    __slots__ = ("checkout_url", "session_id")
+    CHECKOUT_URL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    checkout_url: str
+    session_id: str
+    def __init__(self, checkout_url: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...

@@ -14,7 +14,7 @@ from typing import Any
 
 from billing.service.payment_events import (
     ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentEvent, ProviderEvent, SubscriptionChanged,
-    SubscriptionSnapshot,
+    SubscriptionSnapshot, TopupFailed,
 )
 from billing.service.ports import MalformedWebhook
 
@@ -48,6 +48,14 @@ def _parse(event_type: str, obj: dict[str, Any], created_at: datetime) -> Paymen
         if metadata.get("purpose") != PACKAGE:
             return NotForUs("a payment that is not a package purchase")
         return _package_paid(obj["id"], obj, metadata, obj.get("amount_received") or obj["amount"], created_at)
+    if event_type == "payment_intent.payment_failed":
+        if metadata.get("purpose") != PACKAGE or not metadata.get("topup_seq"):
+            return NotForUs("a failed payment that is not an auto top-up")
+        error = obj.get("last_payment_error") or {}
+        return TopupFailed(
+            payment_id=obj["id"], account_id=metadata.get("user_id"), customer_id=_customer(obj),
+            topup_seq=int(metadata["topup_seq"]), code=str(error.get("code") or error.get("decline_code") or "declined"),
+        )
     if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         if obj.get("mode") == "subscription" and obj.get("subscription"):
             return SubscriptionChanged(_id(obj["subscription"]), metadata.get("user_id"), _customer(obj))
@@ -80,6 +88,7 @@ def _package_paid(payment_id: str, obj: dict[str, Any], metadata: dict[str, Any]
         payment_id=payment_id, account_id=metadata.get("user_id"), customer_id=_customer(obj),
         package_key=str(metadata["package_key"]), package_minutes=int(metadata["package_minutes"]),
         amount_cents=int(amount), currency=str(obj["currency"]).upper(), paid_at=created_at,
+        topup_seq=int(metadata["topup_seq"]) if metadata.get("topup_seq") else None,
     )
 
 

@@ -17,8 +17,9 @@ from stripe._base_address import BaseAddresses
 
 from billing.adapters.stripe_events import parse_verified_event, snapshot_of
 from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
+from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.service.payment_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot,
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
 )
 from billing.service.ports import InvalidWebhook, Unavailable
 
@@ -102,6 +103,57 @@ class StripePayments:
             {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key)},
         )
         return snapshot_of(updated.to_dict())
+
+    async def create_setup_checkout(
+        self, account_id: str, customer_id: str, success_url: str, cancel_url: str
+    ) -> CheckoutSession:
+        params = {
+            "mode": "setup", "customer": customer_id, "client_reference_id": account_id, "currency": "usd",
+            "metadata": {"user_id": account_id, "purpose": "setup"}, "success_url": success_url, "cancel_url": cancel_url,
+        }
+        session = await self._call(self._client.v1.checkout.sessions.create, params)
+        return CheckoutSession(session_id=str(session["id"]), url=str(session["url"]))
+
+    async def has_payment_method(self, customer_id: str) -> bool:
+        return await self._payment_method(customer_id) is not None
+
+    async def charge_off_session(self, charge: TopupCharge) -> TopupOutcome:
+        payment_method = await self._payment_method(charge.customer_id)
+        if payment_method is None:
+            return TopupOutcome("declined", None, "no_payment_method")
+        item = charge.item
+        metadata = {"user_id": charge.account_id, "purpose": "package", "package_key": item.key,
+                    "package_minutes": str(item.minutes), "topup_seq": str(charge.seq)}
+        params: dict[str, Any] = {
+            "amount": item.unit_amount_cents, "currency": item.currency.lower(), "customer": charge.customer_id,
+            "payment_method": payment_method, "off_session": True, "confirm": True, "metadata": metadata,
+            "description": f"Auto top-up: {item.name}",
+        }
+        key = stripe_idempotency_key("topup", charge.account_id, str(charge.seq))
+        try:
+            create: Callable[..., Any] = self._client.v1.payment_intents.create  # card errors are answers here
+            intent = await asyncio.to_thread(create, params, {"idempotency_key": key})
+        except stripe.CardError as declined:
+            error = declined.error
+            code = (getattr(error, "code", None) or "card_declined") if error is not None else "card_declined"
+            intent_id = getattr(getattr(error, "payment_intent", None), "id", None) if error is not None else None
+            status = REQUIRES_ACTION if code == "authentication_required" else "declined"
+            return TopupOutcome(status, intent_id, code)
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as outage:
+            raise Unavailable(f"Stripe: {outage.user_message or outage}") from outage
+        status = str(intent["status"])
+        if status == "requires_action":
+            return TopupOutcome(REQUIRES_ACTION, str(intent["id"]), "authentication_required")
+        return TopupOutcome("succeeded" if status == "succeeded" else "processing", str(intent["id"]))
+
+    async def _payment_method(self, customer_id: str) -> str | None:
+        customer = (await self._call(self._client.v1.customers.retrieve, customer_id)).to_dict()
+        default = (customer.get("invoice_settings") or {}).get("default_payment_method")
+        if default:
+            return default["id"] if isinstance(default, dict) else str(default)
+        methods = await self._call(self._client.v1.customers.payment_methods.list, customer_id, {"limit": 1})
+        data = methods.to_dict().get("data") or []
+        return str(data[0]["id"]) if data else None
 
     def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
         for secret in self._webhook_secrets:  # two during a rotation

@@ -23,6 +23,9 @@ _ACCESS = {
     "CreateSubscriptionCheckout": Access.ACCOUNT,
     "CancelSubscription": Access.ACCOUNT,
     "ChangeSubscriptionPlan": Access.ACCOUNT,
+    "GetAutoTopup": Access.ACCOUNT,
+    "UpdateAutoTopup": Access.ACCOUNT,
+    "CreateAutoTopupSetup": Access.ACCOUNT,
     # Stripe signs it with the webhook secret (checked by the use case), not with a key.
     "HandleStripeWebhook": Access.PUBLIC,
 }

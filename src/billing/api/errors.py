@@ -33,6 +33,7 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.ResumeTokenExpired: (grpc.StatusCode.FAILED_PRECONDITION, 410),
     errors.SubscriptionConflict: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentNotCredited: (grpc.StatusCode.FAILED_PRECONDITION, 409),
+    errors.PaymentMethodRequired: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentProviderRefused: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentsNotConfigured: (grpc.StatusCode.UNIMPLEMENTED, 501),
 }

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from billing.api.errors import suggestion_proto
+from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.domain.balance import BalanceTotals
 from billing.domain.buckets import Bucket
 from billing.domain.catalog import display_price
@@ -109,6 +110,12 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
             current_period_end_at=nullable_time(report.account.subscription.period_end),
             cancel_at_period_end=report.account.subscription.cancel_at_period_end,
             pending_plan_key=report.account.subscription.pending_plan_key or "",
+        ),
+        auto_topup=balance_pb2.AutoTopupState(
+            enabled=report.account.auto_topup.enabled, threshold_seconds=report.account.auto_topup.threshold_seconds,
+            package_key=report.account.auto_topup.package_key or "", pending=report.account.auto_topup.pending,
+            last_failure=report.account.auto_topup.last_failure or "",
+            action_required=report.account.auto_topup.last_failure == REQUIRES_ACTION,
         ),
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from billing.api.mapping import nullable_time
+from billing.domain.auto_topup import REQUIRES_ACTION
+from billing.service.auto_topup import AutoTopupStatus
 from billing.service.purchases import CheckoutResult
 from billing.service.subscriptions import SubscriptionStatus
 from billing.service.webhooks import WebhookOutcome
@@ -43,3 +45,17 @@ def subscription_state(status: SubscriptionStatus) -> payments_pb2.SubscriptionS
 
 def webhook(outcome: WebhookOutcome) -> payments_pb2.StripeWebhookResponse:
     return payments_pb2.StripeWebhookResponse(received=True, outcome=outcome.outcome)
+
+
+def auto_topup_settings(status: AutoTopupStatus) -> payments_pb2.AutoTopupSettings:
+    setting = status.setting
+    return payments_pb2.AutoTopupSettings(
+        user_id=status.user_id, enabled=setting.enabled, threshold_seconds=setting.threshold_seconds,
+        package_key=setting.package_key or "", currency=setting.currency or "", pending=setting.pending,
+        failures=setting.failures, last_failure=setting.last_failure or "",
+        action_required=setting.last_failure == REQUIRES_ACTION,
+    )
+
+
+def auto_topup_setup(result: CheckoutResult) -> payments_pb2.AutoTopupSetupResponse:
+    return payments_pb2.AutoTopupSetupResponse(checkout_url=result.checkout_url, session_id=result.session_id)

@@ -6,7 +6,8 @@ import grpc
 
 from billing.api import mapping, payment_mapping
 from billing.service import (
-    accounts, balance, batch_check, consume, events, grants, purchases, session_keys, subscriptions, usage, webhooks,
+    accounts, auto_topup, balance, batch_check, consume, events, grants, purchases, session_keys, subscriptions, usage,
+    webhooks,
 )
 from billing.service.catalog_view import catalog_in_currency, etag_matches
 from billing.service.dependencies import Dependencies
@@ -95,3 +96,16 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
     async def HandleStripeWebhook(self, request, context):
         outcome = await webhooks.handle_webhook(self._deps, request.raw.data, _metadata(context, "stripe-signature"))
         return payment_mapping.webhook(outcome)
+
+    async def GetAutoTopup(self, request, context):
+        return payment_mapping.auto_topup_settings(await auto_topup.get_auto_topup(self._deps, request.user_id))
+
+    async def UpdateAutoTopup(self, request, context):
+        status = await auto_topup.set_auto_topup(
+            self._deps, request.user_id, request.enabled, request.threshold_seconds, request.package_key,
+            request.currency,
+        )
+        return payment_mapping.auto_topup_settings(status)
+
+    async def CreateAutoTopupSetup(self, request, context):
+        return payment_mapping.auto_topup_setup(await auto_topup.setup_checkout(self._deps, request.user_id))

@@ -77,6 +77,12 @@ class PaymentNotCredited(BillingError):
     reason = "PAYMENT_NOT_CREDITED"
 
 
+class PaymentMethodRequired(BillingError):
+    """Auto top-up needs a saved card: set one up first (POST /v1/billing/auto-topup/setup)."""
+
+    reason = "PAYMENT_METHOD_REQUIRED"
+
+
 class PaymentProviderRefused(BillingError):
     """The payment provider refused the request as asked (a card error, a state it will not change)."""
 

@@ -72,7 +72,8 @@ def warn_expiring_rollovers(wallet: Wallet, now: datetime) -> None:
             assert bucket.expires_at is not None
             wallet.notice(
                 EventType.ROLLOVER_DISCARD_PENDING, "Rollover minutes expire soon", bucket.bucket_seq, now,
-                {"expires_at": bucket.expires_at.isoformat(), "seconds_at_risk": bucket.remaining_seconds},
+                {"source": str(bucket.source), "expires_at": bucket.expires_at.isoformat(),
+                 "seconds_at_risk": bucket.remaining_seconds},
             )
     subscription = wallet.account.subscription
     wallet.change_subscription(dataclasses.replace(subscription, rollover_warned_through_seq=due[-1].bucket_seq))

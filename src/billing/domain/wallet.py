@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from billing.domain.balance import BalanceView, balance_at
 from billing.domain.buckets import Bucket, Debit, Source, plan_debits
+from billing.domain.auto_topup import AutoTopup, TopupAttempt
 from billing.domain.catalog import Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
@@ -37,12 +38,13 @@ class EventType:
     ROLLOVER_CREATED = "rollover_created"
     ROLLOVER_DISCARD = "rollover_discard"
     ROLLOVER_DISCARD_PENDING = "rollover_discard_pending"
+    AUTO_TOPUP_TRIGGERED = "auto_topup_triggered"
     ADJUSTMENT = "adjustment"
 
 
 # Entries that change no bucket (seconds 0): a notice the account's history shows, such as
-# "these rollover seconds expire in 7 days".
-NOTICE_TYPES = frozenset({EventType.ROLLOVER_DISCARD_PENDING})
+# "these rollover seconds expire in 7 days" or "a top-up payment was started".
+NOTICE_TYPES = frozenset({EventType.ROLLOVER_DISCARD_PENDING, EventType.AUTO_TOPUP_TRIGGERED})
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Account:
     last_event_seq: int = 0
     bonus: BonusState = BonusState()
     subscription: Subscription = Subscription()
+    auto_topup: AutoTopup = AutoTopup()
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class Wallet:
         # change recorded or updated, saved with it.
         self.payments: dict[str, Payment] = {}
         self.changed_payment_ids: list[str] = []
+        # An auto top-up attempt this change decided (domain/auto_topup.py), sent after commit.
+        self.topup_attempt: TopupAttempt | None = None
 
     def mark_opened(self) -> None:
         assert not self.new_entries and self.account.last_event_seq == 0
@@ -185,7 +190,7 @@ class Wallet:
         self.account = dataclasses.replace(self.account, last_bucket_seq=bucket_seq)
         self._buckets[bucket_seq] = bucket
         self.new_bucket_seqs.append(bucket_seq)
-        self._append_entry(event_type, seconds, reason, bucket, now, None, {"source": str(source), **(metadata or {})})
+        self._append_entry(event_type, seconds, reason, bucket_seq, now, None, {"source": str(source), **(metadata or {})})
         return bucket
 
     def consume(
@@ -217,6 +222,9 @@ class Wallet:
     def change_subscription(self, subscription: Subscription) -> None:
         self.account = dataclasses.replace(self.account, subscription=subscription)
 
+    def change_auto_topup(self, auto_topup: AutoTopup) -> None:
+        self.account = dataclasses.replace(self.account, auto_topup=auto_topup)
+
     def change_plan(self, plan_key: str, subscription_status: str) -> None:
         self.account = dataclasses.replace(self.account, plan_key=plan_key, subscription_status=subscription_status)
 
@@ -231,10 +239,11 @@ class Wallet:
         self._apply_debit(Debit(bucket=bucket, seconds=seconds), event_type, reason, now, None, metadata)
 
     def notice(self, event_type: str, reason: str, bucket_seq: int, now: datetime, metadata: Mapping[str, Any]) -> None:
-        """A history entry that changes no bucket."""
+        """A history entry that changes no bucket. It names one (every ledger row does): the one it
+        is about, or any of the account's (an account-level notice)."""
         assert event_type in NOTICE_TYPES
-        bucket = self._buckets[bucket_seq]
-        self._append_entry(event_type, 0, reason, bucket, now, None, {"source": str(bucket.source), **metadata})
+        assert 0 < bucket_seq <= self.account.last_bucket_seq
+        self._append_entry(event_type, 0, reason, bucket_seq, now, None, dict(metadata))
 
     def debit_adjustment(self, seconds: int, reason: str, now: datetime, metadata: Mapping[str, Any]) -> tuple[Debit, ...]:
         """A negative adjustment takes from granted and purchased time, never the daily bonus."""
@@ -263,7 +272,7 @@ class Wallet:
         if current.is_bonus:
             self._count_bonus_used(current, debit.seconds)
         self._append_entry(
-            event_type, -debit.seconds, reason, current, now, operation,
+            event_type, -debit.seconds, reason, current.bucket_seq, now, operation,
             {"source": str(current.source), **(metadata or {})},
         )
 
@@ -281,7 +290,7 @@ class Wallet:
         )
 
     def _append_entry(
-        self, event_type: str, seconds: int, reason: str, bucket: Bucket, now: datetime,
+        self, event_type: str, seconds: int, reason: str, bucket_seq: int, now: datetime,
         operation: str | None, metadata: Mapping[str, Any],
     ) -> None:
         event_seq = self.account.last_event_seq + 1
@@ -289,7 +298,7 @@ class Wallet:
         self.new_entries.append(
             LedgerEntry(
                 account_id=self.account.account_id, event_seq=event_seq, type=event_type, seconds=seconds,
-                reason=reason, bucket_seq=bucket.bucket_seq, occurred_at=now, operation=operation,
+                reason=reason, bucket_seq=bucket_seq, occurred_at=now, operation=operation,
                 metadata=MappingProxyType(dict(metadata)),
             )
         )

@@ -17,7 +17,7 @@ from billing.domain.limits import (
 )
 from billing.domain.wallet import Wallet
 from billing.service.answer_codec import AnswerCodec
-from billing.service.upkeep import account_upkeep
+from billing.service.upkeep import account_upkeep, decide_topup
 from billing.service.dependencies import Dependencies
 from billing.service.results import ConsumeResult, TakenFromBucket
 from billing.service.wallet_change import Idempotency, ResumeTokenUse, WalletChange, change_wallet
@@ -36,6 +36,7 @@ async def consume(
 
     def take(wallet: Wallet, now: datetime) -> ConsumeResult:
         debits = wallet.consume(operation, seconds, now, metadata={"idempotency_key": idempotency_key})
+        decide_topup(deps.catalog, wallet, now)  # the consume may have left the balance under the threshold
         return ConsumeResult(
             user_id=account_id,
             operation=operation,

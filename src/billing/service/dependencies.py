@@ -9,6 +9,7 @@ from typing import Callable
 
 from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
+from billing.service.background import BackgroundTasks
 from billing.domain.errors import PaymentsNotConfigured
 from billing.service.ports import Clock, KeyIssuer, Metrics, NoMetrics, PaymentProvider, Storage
 
@@ -40,6 +41,7 @@ class Dependencies:
     metrics: Metrics = field(default_factory=NoMetrics)
     payments: PaymentProvider | None = None  # None: purchases answer PAYMENTS_NOT_CONFIGURED
     checkout_pages: CheckoutPages = field(default_factory=CheckoutPages)
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:

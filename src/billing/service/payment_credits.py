@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from billing.domain.auto_topup import record_success
 from billing.domain.buckets import Source
 from billing.domain.catalog import SECONDS_PER_MINUTE
 from billing.domain.errors import InvalidArgument, PaymentNotCredited
@@ -65,6 +66,8 @@ async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid)
             bucket_seq=bucket.bucket_seq, amount_cents=paid.amount_cents, currency=paid.currency,
             granted_seconds=seconds, paid_at=paid.paid_at,
         ))
+        if paid.topup_seq is not None:
+            record_success(wallet, paid.topup_seq)
         return CreditResult(account_id, paid.payment_id, seconds, bucket.bucket_seq)
 
     key = f"payment:{paid.payment_id}"

@@ -25,6 +25,18 @@ class PackagePaid:
     amount_cents: int
     currency: str
     paid_at: datetime
+    topup_seq: int | None = None  # an auto top-up's payment: which attempt
+
+
+@dataclass(frozen=True)
+class TopupFailed:
+    """An auto top-up's payment failed after it was created (an asynchronous decline)."""
+
+    payment_id: str
+    account_id: str | None
+    customer_id: str | None
+    topup_seq: int
+    code: str
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class NotForUs:
     why: str
 
 
-PaymentEvent = PackagePaid | InvoicePaid | SubscriptionChanged | ChargeRefunded | NotForUs
+PaymentEvent = PackagePaid | TopupFailed | InvoicePaid | SubscriptionChanged | ChargeRefunded | NotForUs
 
 
 @dataclass(frozen=True)
@@ -124,3 +136,20 @@ class CheckoutRequest:
 class CheckoutSession:
     session_id: str
     url: str
+
+
+@dataclass(frozen=True)
+class TopupCharge:
+    """An auto top-up attempt: the package bought off-session with the customer's saved card."""
+
+    account_id: str
+    customer_id: str
+    seq: int
+    item: CheckoutItem
+
+
+@dataclass(frozen=True)
+class TopupOutcome:
+    status: str  # succeeded, processing (credit comes with the webhook), declined, requires_action
+    payment_id: str | None
+    code: str | None = None  # the provider's decline code

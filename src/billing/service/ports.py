@@ -21,7 +21,7 @@ from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, Wallet
 from billing.service.payment_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot,
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
 )
 
 
@@ -141,6 +141,18 @@ class PaymentProvider(Protocol):
 
     def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
         """Raises InvalidWebhook (signature) or MalformedWebhook (content)."""
+        ...
+
+    async def create_setup_checkout(
+        self, account_id: str, customer_id: str, success_url: str, cancel_url: str
+    ) -> CheckoutSession:
+        """A checkout that saves a card for later off-session payments (auto top-up)."""
+        ...
+
+    async def has_payment_method(self, customer_id: str) -> bool: ...
+
+    async def charge_off_session(self, charge: TopupCharge) -> TopupOutcome:
+        """Idempotent per (account, seq): sending one attempt twice is one payment."""
         ...
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
+from billing.domain import auto_topup
 from billing.domain.catalog import Catalog
 from billing.domain.period_close import close_ended_periods, warn_expiring_rollovers
 from billing.domain.subscription import closing_due, rollover_warnings_due
@@ -22,8 +23,18 @@ def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
         close_ended_periods(wallet, plan.rollover_cap_seconds, catalog.rollover_days, now)
         warn_expiring_rollovers(wallet, now)
         wallet.grant_daily_bonus_if_due(plan, now)
+        decide_topup(catalog, wallet, now)
 
     return upkeep
+
+
+def decide_topup(catalog: Catalog, wallet: Wallet, now: datetime) -> None:
+    """An auto top-up attempt when one is due (the balance under the threshold, or a pending or
+    failed attempt's time to be sent again); wallet.topup_attempt carries it to after commit."""
+    key = wallet.account.auto_topup.package_key
+    package = next((p for p in catalog.packages if p.key == key), None)
+    if package is not None:
+        auto_topup.decide(wallet, now, package.minutes)
 
 
 def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
@@ -33,4 +44,5 @@ def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
         closing_due(account.subscription, now)
         or bool(rollover_warnings_due(wallet, now))
         or wallet.daily_bonus_due_seconds(catalog.plan(account.plan_key), now) > 0
+        or auto_topup.attempt_due(account.auto_topup, wallet.balance(now).totals.total_seconds, now) is not None
     )

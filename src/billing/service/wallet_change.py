@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Generic, TypeVar
 
+from billing.domain.auto_topup import TopupAttempt
 from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.resume_tokens import require_redeemable
@@ -71,6 +72,22 @@ class WalletChange(Generic[R]):
 
 
 async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
+    result, topup = await _change(deps, change)
+    _send_topup(deps, change.account_id, topup)
+    return result
+
+
+def _send_topup(deps: Dependencies, account_id: str, topup: TopupAttempt | None) -> None:
+    """An auto top-up attempt decided and committed with a change: its payment is the provider's
+    business, after the answer (a lost task is sent again by a later touch: domain/auto_topup.py)."""
+    if topup is None:
+        return
+    from billing.service.topup_payments import send_topup_payment  # it changes wallets too
+
+    deps.background.start(send_topup_payment(deps, account_id, topup))
+
+
+async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, TopupAttempt | None]:
     async with deps.account_gate.passage(change.account_id):
         for _ in range(UNLOCKED_ATTEMPTS):
             try:
@@ -82,7 +99,7 @@ async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
         return await _attempt(deps, deps.storage.transaction(), change)
 
 
-async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> R:
+async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> tuple[R, TopupAttempt | None]:
     now = deps.clock.now()
     resume = change.resume
     async with unit as uow:
@@ -94,7 +111,7 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         if wallet is None:
             raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
         if stored is not None:
-            return _replay(change, stored)
+            return _replay(change, stored), None
         closing_since = expired_buckets_needed_since(wallet.account, now)
         if closing_since is not None:
             # Closing an ended period reads its expired bucket: once a period, a second read.
@@ -110,17 +127,19 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             require_redeemable(await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
         if change.prepare is not None:
             change.prepare(wallet, now)
-        result = await _apply_or_keep_prepared(uow, wallet, now, change)
+        result = await _apply_or_keep_prepared(deps, uow, wallet, now, change)
         if resume is not None and resume_tokens is not None:
             await resume_tokens.mark_used(change.account_id, resume.token, now)
         uow.wallets.save(wallet, now, _answer(change, result))
         for payment_id in wallet.changed_payment_ids:
             await uow.payments.put(wallet.payments[payment_id])
         await uow.commit()
-    return result
+    return result, wallet.topup_attempt
 
 
-async def _apply_or_keep_prepared(uow: UnitOfWork, wallet: Wallet, now: datetime, change: WalletChange[R]) -> R:
+async def _apply_or_keep_prepared(
+    deps: Dependencies, uow: UnitOfWork, wallet: Wallet, now: datetime, change: WalletChange[R]
+) -> R:
     """A refusal keeps what `prepare` did (saved without an answer, so the same key may succeed
     later) and nothing else: a change raises before it changes the wallet."""
     entries_before = len(wallet.new_entries)
@@ -135,6 +154,7 @@ async def _apply_or_keep_prepared(uow: UnitOfWork, wallet: Wallet, now: datetime
             raise RuntimeError("a refused change must leave the wallet as it found it") from None
         uow.wallets.save(wallet, now)
         await uow.commit()
+        _send_topup(deps, change.account_id, wallet.topup_attempt)  # decided by `prepare`, which stands
         raise
 
 

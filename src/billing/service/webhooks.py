@@ -21,10 +21,11 @@ from billing.domain.errors import AccountNotFound, BillingError, InvalidArgument
 from billing.service.dependencies import Dependencies
 from billing.service.payment_credits import credit_invoice, credit_package, refund_payment
 from billing.service.payment_events import (
-    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, ProviderEvent, SubscriptionChanged,
+    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, ProviderEvent, SubscriptionChanged, TopupFailed,
 )
 from billing.service.ports import InvalidWebhook, MalformedWebhook
 from billing.service.subscriptions import apply_snapshot
+from billing.service.topup_payments import topup_failed
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, 
             snapshot = await deps.payment_provider().subscription(changed.subscription_id)
             status = await apply_snapshot(deps, account_id, snapshot)
             return account_id, f"subscription {status.subscription_status}"
+        case TopupFailed() as failed:
+            account_id = await _account(deps, failed.account_id, failed.customer_id)
+            await topup_failed(deps, account_id, failed.topup_seq, failed.code)
+            return account_id, f"auto top-up #{failed.topup_seq} failed: {failed.code}"
         case ChargeRefunded() as refund:
             account_id = await _account(deps, refund.account_id, refund.customer_id)
             result = await refund_payment(deps, account_id, refund)

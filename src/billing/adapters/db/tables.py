@@ -34,6 +34,15 @@ accounts = Table(
     Column("subscription_pending_plan_key", Text, nullable=True),
     Column("subscription_closes_at", TIMESTAMPTZ, nullable=True),
     Column("subscription_rollover_warned_seq", Integer, nullable=False, server_default=text("0")),
+    Column("topup_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("topup_threshold_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("topup_package_key", Text, nullable=True),
+    Column("topup_currency", Text, nullable=True),
+    Column("topup_seq", Integer, nullable=False, server_default=text("0")),
+    Column("topup_pending_since", TIMESTAMPTZ, nullable=True),
+    Column("topup_failures", Integer, nullable=False, server_default=text("0")),
+    Column("topup_retry_at", TIMESTAMPTZ, nullable=True),
+    Column("topup_last_failure", Text, nullable=True),
     PrimaryKeyConstraint("account_id", name="accounts_pkey"),
     CheckConstraint("bonus_used_seconds >= 0", name="accounts_bonus_used_nonnegative"),
 )
@@ -80,7 +89,9 @@ ledger_events = Table(
         ["account_id", "bucket_seq"], ["buckets.account_id", "buckets.bucket_seq"],
         name="ledger_events_bucket_fkey",
     ),
-    CheckConstraint("seconds <> 0 OR type = 'rollover_discard_pending'", name="ledger_events_seconds_nonzero"),
+    CheckConstraint(
+        "seconds <> 0 OR type IN ('rollover_discard_pending','auto_topup_triggered')", name="ledger_events_seconds_nonzero"
+    ),
 )
 # Usage analytics reads one account's consumption over a period.
 Index(
@@ -91,6 +102,11 @@ Index(
 Index(
     "accounts_period_closing", accounts.c.subscription_closes_at,
     postgresql_where=accounts.c.subscription_closes_at.isnot(None),
+)
+
+Index(
+    "accounts_topup_waiting", accounts.c.account_id,
+    postgresql_where=accounts.c.topup_pending_since.isnot(None) | accounts.c.topup_retry_at.isnot(None),
 )
 
 idempotency_records = Table(

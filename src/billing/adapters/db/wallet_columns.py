@@ -98,6 +98,15 @@ ACCOUNT = Columns(
         Column("subscription_pending_plan_key", "text", str, "subscription.pending_plan_key", nullable=True),
         Column("subscription_closes_at", "timestamptz", datetime, "subscription.closes_at", nullable=True),
         Column("subscription_rollover_warned_seq", "int", int, "subscription.rollover_warned_through_seq"),
+        Column("topup_enabled", "boolean", bool, "auto_topup.enabled"),
+        Column("topup_threshold_seconds", "int", int, "auto_topup.threshold_seconds"),
+        Column("topup_package_key", "text", str, "auto_topup.package_key", nullable=True),
+        Column("topup_currency", "text", str, "auto_topup.currency", nullable=True),
+        Column("topup_seq", "int", int, "auto_topup.seq"),
+        Column("topup_pending_since", "timestamptz", datetime, "auto_topup.pending_since", nullable=True),
+        Column("topup_failures", "int", int, "auto_topup.failures"),
+        Column("topup_retry_at", "timestamptz", datetime, "auto_topup.retry_at", nullable=True),
+        Column("topup_last_failure", "text", str, "auto_topup.last_failure", nullable=True),
     ),
 )
 
