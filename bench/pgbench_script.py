@@ -28,6 +28,7 @@ from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 READ_PREFIX = "read_"  # \aset's: the read's columns become pgbench variables read_<column name>
 # The read's account columns, by their names in its rows (account_last_event_seq, ...).
 READ_LAST_EVENT_SEQ = f":{READ_PREFIX}{ACCOUNT.alias('last_event_seq')}"
+READ_VERSION = f":{READ_PREFIX}{ACCOUNT.alias('version')}"
 READ_LAST_BUCKET_SEQ = f":{READ_PREFIX}{ACCOUNT.alias('last_bucket_seq')}"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -97,7 +98,8 @@ def build_script(
         "wallets": {
             "account_id": ":account_id",
             "idempotency_key": ":idempotency_key",
-            "expected_last_event_seq": READ_LAST_EVENT_SEQ,
+            "expected_version": READ_VERSION,
+            "version": ":version",
             "first_event_seq": ":first_event_seq",
             "last_event_seq": ":last_event_seq",
             "last_bucket_seq": READ_LAST_BUCKET_SEQ,
@@ -125,6 +127,7 @@ def build_script(
         render(read_sql, read_params) + f"\n\\aset {READ_PREFIX}",
         f"\\set first_event_seq {READ_LAST_EVENT_SEQ} + 1",
         f"\\set last_event_seq {READ_LAST_EVENT_SEQ} + {len(wallet['entries'])}",
+        f"\\set version {READ_VERSION} + 1",
         render(save_sql, save_params) + ";",
     ]
     return PgbenchScript(text="\n".join(lines) + "\n", defines=defines)

@@ -8,9 +8,12 @@ def test_new_free_account_balance_has_the_exact_contract_shape(http):
     create_account(http, user)
     status, _, balance = call(http, "GET", f"/v1/billing/balance/{user}")
     assert status == 200
-    # The contract's fields, plus `subscription` (the paid period; docs/decisions.md, "Payments").
+    # The contract's fields, plus `subscription` (the paid period; docs/decisions.md, "Payments")
+    # and `auto_topup` (its state, for the frontend: "Auto top-up").
     assert set(balance) == {"version", "plan_key", "subscription_status", "catalog_version", "totals", "buckets", "bonus",
-                            "subscription"}
+                            "subscription", "auto_topup"}
+    assert balance["auto_topup"] == {"enabled": False, "threshold_seconds": 0, "package_key": "", "pending": False,
+                                     "last_failure": "", "action_required": False}
     assert balance["subscription"] == {"current_period_start_at": None, "current_period_end_at": None,
                                        "cancel_at_period_end": False, "pending_plan_key": ""}
     assert balance["plan_key"] == "free" and balance["subscription_status"] == "inactive"

@@ -238,12 +238,18 @@ async def test_a_batch_of_one_failing_write_and_reads_answers_the_reads(deps, ba
     assert [r[0].account.account_id for r in results[1:]] == [accounts[0], accounts[2]]
 
 
-async def test_an_unlocked_write_must_add_a_ledger_entry(deps, batcher, accounts):
-    wallet, _ = await batcher.read(WalletRead(accounts[0], deps.clock.now()))
-    document = wallet_document(wallet, deps.clock.now(), StoredAnswer("k", "consume:build:1", {"answer": 1}))
-
-    with pytest.raises(AssertionError, match="adds no ledger entry"):
-        await batcher.save(document)
+async def test_a_change_of_the_account_alone_moves_the_version_a_stale_writer_is_checked_against(deps, batcher, accounts):
+    """A subscription status or an auto top-up setting adds no ledger entry; a writer that read the
+    account before it must still fail its check, not write its stale copy back (review, issue 11)."""
+    now = deps.clock.now()
+    stale, _ = await batcher.read(WalletRead(accounts[0], now))
+    fresh, _ = await batcher.read(WalletRead(accounts[0], now))
+    fresh.change_plan("pro", "past_due")
+    assert await batcher.save(wallet_document(fresh, now, None))
+    stale.consume("build", 1, now)
+    assert not await batcher.save(wallet_document(stale, now, StoredAnswer("k", "consume:build:1", {"answer": 1})))
+    again, _ = await batcher.read(WalletRead(accounts[0], now))
+    assert (again.account.plan_key, again.account.subscription_status) == ("pro", "past_due")
 
 
 async def test_concurrent_consumes_of_one_account_take_turns_instead_of_retrying(

@@ -17,6 +17,7 @@ from billing.domain.buckets import Bucket
 from billing.domain.catalog import Catalog
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.idempotency import StoredAnswer
+from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, Wallet
@@ -121,12 +122,9 @@ class FakeUnitOfWork:
         assert not self.reads_only
         if self.unlocked:
             assert len(self.saved_wallets) <= 1
-            for wallet, _, _ in self.saved_wallets:
-                if wallet.account.last_event_seq <= wallet.loaded_account.last_event_seq:
-                    raise NeedsTransaction("a change without a ledger entry is invisible to a version check")
         for wallet, _, _ in self.saved_wallets:
             stored = self.database.accounts[wallet.account.account_id]
-            if stored.last_event_seq != wallet.loaded_account.last_event_seq:
+            if stored.version != wallet.loaded_account.version:
                 raise ConcurrentModification(f"account {stored.account_id} changed since it was read")
         for write in self.staged:
             write()
@@ -138,7 +136,7 @@ class FakeUnitOfWork:
     def _apply(self, wallet: Wallet, answer: StoredAnswer | None) -> None:
         wallet.assert_ledger_matches_buckets()
         account_id = wallet.account.account_id
-        self.database.accounts[account_id] = wallet.account
+        self.database.accounts[account_id] = dataclasses.replace(wallet.account, version=wallet.loaded_account.version + 1)
         for bucket in wallet.buckets:
             self.database.buckets[account_id][bucket.bucket_seq] = bucket
         self.database.ledger[account_id].extend(wallet.new_entries)
@@ -278,6 +276,10 @@ class FakeUpkeepQueue:
             closes_at = account.subscription.closes_at
             if closes_at is not None and closes_at <= now:
                 due.add(account_id)
+            topup = account.auto_topup
+            if topup.enabled and (topup.pending or topup.retry_at is not None):
+                if (topup.retry_at or topup.pending_since + RESEND_PENDING_AFTER) <= now:  # type: ignore[operator]
+                    due.add(account_id)
             for b in self._database.buckets[account_id].values():
                 if (b.source == "rollover" and b.remaining_seconds > 0 and b.expires_at is not None
                         and now < b.expires_at <= warn_before

@@ -149,3 +149,15 @@ async def test_an_attempt_lost_to_an_outage_is_sent_again_as_the_same_payment(de
     await get_balance(deps, USER)
     await deps.background.drain()
     assert list(provider.charges) == [(USER, 1)]  # the same attempt, the same idempotency key
+
+
+async def test_tick_sends_retries_for_accounts_nobody_touches(deps, enabled, provider, clock):
+    from billing.service.tick import tick
+
+    provider.next_outcomes = ["declined"]
+    await spend(deps, 1600, "a")
+    assert await tick(deps) == 0  # backing off
+    clock.set(clock.now() + RETRY_DELAYS[0])
+    assert await tick(deps) == 1
+    await deps.background.drain()
+    assert provider.charge_calls == 2

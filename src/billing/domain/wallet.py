@@ -65,6 +65,7 @@ class Account:
     created_at: datetime
     last_bucket_seq: int = 0
     last_event_seq: int = 0
+    version: int = 0  # of the stored row: every write of it adds one (the storage's, not the domain's)
     bonus: BonusState = BonusState()
     subscription: Subscription = Subscription()
     auto_topup: AutoTopup = AutoTopup()

@@ -8,6 +8,7 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 
 from billing.adapters.db.driver import Driver
+from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.payments import Payment
 
 _PAYMENT_COLUMNS = (
@@ -136,7 +137,8 @@ def _kept_payload(payload: bytes | None) -> tuple[Jsonb | None, str | None]:
 
 
 # Closing due: the partial index accounts_period_closing. Rollover warnings: rollover buckets
-# with seconds left in their last week that the account has not warned about.
+# with seconds left in their last week that the account has not warned about. Auto top-up: an
+# attempt to send again, or a retry after a failure (the partial index accounts_topup_waiting).
 ACCOUNTS_DUE = """
 SELECT account_id FROM (
   SELECT account_id FROM accounts
@@ -146,6 +148,10 @@ SELECT account_id FROM (
   WHERE b.source = 'rollover' AND b.remaining_seconds > 0 AND b.expires_at > %(now)s
     AND b.expires_at <= %(warn_before)s AND b.bucket_seq > a.subscription_rollover_warned_seq
     AND b.account_id > %(after)s
+  UNION
+  SELECT account_id FROM accounts
+  WHERE (topup_pending_since IS NOT NULL OR topup_retry_at IS NOT NULL) AND topup_enabled
+    AND coalesce(topup_retry_at, topup_pending_since + %(resend_after)s) <= %(now)s AND account_id > %(after)s
 ) due
 ORDER BY account_id
 LIMIT %(limit)s
@@ -157,6 +163,7 @@ class UpkeepQueue:
         self._driver = driver
 
     async def accounts_due(self, now: datetime, warn_before: datetime, after_account_id: str, limit: int) -> list[str]:
-        params = {"now": now, "warn_before": warn_before, "after": after_account_id, "limit": limit}
+        params = {"now": now, "warn_before": warn_before, "after": after_account_id, "limit": limit,
+                  "resend_after": RESEND_PENDING_AFTER}
         rows = await (await self._driver.execute(ACCOUNTS_DUE, params)).fetchall()
         return [row[0] for row in rows]

@@ -25,6 +25,8 @@ accounts = Table(
     # account's row lock, so they need no global sequence.
     Column("last_bucket_seq", Integer, nullable=False, server_default=text("0")),
     Column("last_event_seq", BigInteger, nullable=False, server_default=text("0")),
+    # Bumped by every write of the row: what an unlocked write checks (migration 0006).
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
     Column("bonus_last_grant_on", Date, nullable=True),
     Column("bonus_month", Date, nullable=True),
     Column("bonus_used_seconds", Integer, nullable=False, server_default=text("0")),

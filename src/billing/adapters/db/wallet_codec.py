@@ -25,7 +25,7 @@ Loaded = tuple[Wallet | None, StoredAnswer | None]
 
 # SAVE_WALLETS' document keys besides the account's saved columns (which must not reuse them).
 _DOCUMENT_KEYS = frozenset({
-    "account_id", "now", "expected_last_event_seq", "first_event_seq", "new_buckets", "debits", "entries",
+    "account_id", "now", "expected_version", "first_event_seq", "new_buckets", "debits", "entries",
     "idempotency_key", "request_fingerprint", "response",
 })
 
@@ -73,9 +73,10 @@ class WalletCodec:
         return {
             "account_id": account.account_id,
             "now": now.isoformat(),
-            "expected_last_event_seq": wallet.loaded_account.last_event_seq,
+            "expected_version": wallet.loaded_account.version,
             "first_event_seq": first_event_seq,
             **self._account_document(account),  # the account's saved columns, under their names
+            "version": wallet.loaded_account.version + 1,  # every write of the row moves it
             "new_buckets": [self._bucket_document(b) for b in new_buckets],
             "debits": [{"bucket_seq": seq, "seconds": seconds} for seq, seconds in wallet.debits_of_existing_buckets()],
             "entries": [

@@ -89,6 +89,7 @@ ACCOUNT = Columns(
         Column("created_at", "timestamptz", datetime, "created_at", saved=False),
         Column("last_bucket_seq", "int", int, "last_bucket_seq"),
         Column("last_event_seq", "bigint", int, "last_event_seq"),
+        Column("version", "bigint", int, "version"),
         Column("bonus_last_grant_on", "date", date, "bonus.last_grant_on", nullable=True),
         Column("bonus_month", "date", date, "bonus.month", nullable=True),
         Column("bonus_used_seconds", "int", int, "bonus.used_seconds"),

@@ -150,9 +150,8 @@ def wallet_document(wallet: Wallet, now: datetime, answer: StoredAnswer | None) 
 
 
 def advances_version(document: dict[str, Any]) -> bool:
-    """An unlocked write is checked against the account's last_event_seq alone: a change that
-    did not move it (no ledger entry) would pass the check of a reader of the older version."""
-    return document["last_event_seq"] > document["expected_last_event_seq"]
+    """An unlocked write is checked against the account's version, which every write moves."""
+    return bool(document["version"] > document["expected_version"])
 
 
 def require_version_advance(document: dict[str, Any]) -> None:

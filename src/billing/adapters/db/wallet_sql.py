@@ -100,7 +100,8 @@ JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key 
     )
 
     # Every change to one or more wallets, in one statement: per wallet, the account row
-    # (checked against the version the change was planned on), new buckets, debits (as deltas,
+    # (checked against the version the change was planned on, and its entries numbered right
+    # after the stored ones), new buckets, debits (as deltas,
     # guarded so a remainder can never go negative), ledger entries, and the idempotent answer.
     # Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
     # one element per account: its saved account columns under their own names (the record
@@ -122,21 +123,21 @@ JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key 
 wallets AS MATERIALIZED (
   SELECT w.*
   FROM jsonb_to_recordset(%(wallets)s::jsonb) AS w(
-    account_id text, now timestamptz, expected_last_event_seq bigint, first_event_seq bigint,
+    account_id text, now timestamptz, expected_version bigint, first_event_seq bigint,
     {account.record_type(saved_columns)},
     new_buckets jsonb, debits jsonb, entries jsonb,
     idempotency_key text, request_fingerprint text, response jsonb)
 ), locked AS MATERIALIZED (
   SELECT a.account_id
   FROM accounts a JOIN wallets w ON a.account_id = w.account_id
-  WHERE a.last_event_seq = w.expected_last_event_seq
+  WHERE a.version = w.expected_version AND a.last_event_seq = w.first_event_seq - 1
   ORDER BY a.account_id
   FOR NO KEY UPDATE OF a SKIP LOCKED
 ), account AS (
   UPDATE accounts a SET
     {", ".join(f"{c.name} = w.{c.name}" for c in saved_columns)}, updated_at = w.now
   FROM wallets w JOIN locked USING (account_id)
-  WHERE a.account_id = w.account_id AND a.last_event_seq = w.expected_last_event_seq
+  WHERE a.account_id = w.account_id AND a.version = w.expected_version AND a.last_event_seq = w.first_event_seq - 1
   RETURNING a.account_id
 ), saved AS MATERIALIZED (
   SELECT w.* FROM wallets w JOIN account USING (account_id)
