@@ -259,7 +259,9 @@ async def test_cancel_at_period_end_keeps_the_minutes_then_the_account_is_free(d
     balance = await get_balance(deps, USER)
     assert balance.account.plan_key == "free" and balance.account.subscription_status == "canceled"
     assert database.subscriptions[USER] is None
-    assert paid_seconds(database, "rollover") == 0  # the free plan keeps no rollover
+    # The ended period rolled over under the plan it was paid for (pro's cap: 600 min), whenever
+    # the first touch after its end came; then the account is free.
+    assert paid_seconds(database, "rollover") == 600 * 60
     assert ledger_ok(database)
 
 
@@ -301,3 +303,46 @@ async def test_tick_closes_periods_and_warns_for_accounts_nobody_touches(deps, a
     assert await tick(deps) == 1
     assert [e.type for e in database.ledger[USER]].count("rollover_discard_pending") == 1
     assert ledger_ok(database)
+
+
+# --- review regressions (issue 11) ---------------------------------------------------------------
+
+async def test_an_invoice_paid_after_the_subscription_ended_does_not_revive_the_plan(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end)
+    provider.set_subscription("sub_1", USER, "pro", "canceled", START, end)
+    await deliver(deps, se.event("customer.subscription.deleted", se.subscription("sub_1", USER, "pro", "canceled", unix(START), unix(end)), unix(START)))
+    await deliver(deps, se.invoice_paid("in_late", "pi_late", "sub_1", USER, "pro", unix(START), unix(end), 2999, unix(START)))
+    balance = await get_balance(deps, USER)
+    assert (balance.account.plan_key, balance.account.subscription_status) == ("free", "canceled")
+
+
+async def test_a_refund_of_a_period_credited_under_its_invoice_is_found_through_the_provider(deps, account, provider, database):
+    end = START + timedelta(days=31)
+    provider.set_subscription("sub_1", USER, "pro", "active", START, end)
+    invoice = se.invoice_paid("in_x", "pi_x", "sub_1", USER, "pro", unix(START), unix(end), 3000, unix(START), "subscription_create")
+    del invoice["data"]["object"]["payments"]  # Stripe sends it only when asked for
+    await deliver(deps, invoice)
+    provider.invoice_payments["pi_x"] = "in_x"
+    await deliver(deps, se.charge_refunded("ch_x", "pi_x", 3000, 3000, unix(START), customer=None, user_id=USER))
+    assert paid_seconds(database, "subscription") == 0
+    assert ledger_ok(database)
+
+
+async def test_going_back_to_the_paid_plan_after_a_downgrade_is_not_an_upgrade(deps, account, provider):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end)
+    await change_plan(deps, USER, "starter", "down")
+    status = await change_plan(deps, USER, "pro", "back")
+    assert provider.plan_changes[-1] == ("starter", "pro", False)  # the price restored, nothing invoiced now
+    assert status.plan_key == "pro" and status.pending_plan_key is None
+
+
+async def test_a_late_event_of_an_older_subscription_changes_nothing(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end)
+    database.subscriptions[USER] = "sub_2"  # the account moved on to another subscription
+    provider.set_subscription("sub_1", USER, "pro", "canceled", START, end)
+    await deliver(deps, se.event("customer.subscription.deleted", se.subscription("sub_1", USER, "pro", "canceled", unix(START), unix(end)), unix(START)))
+    balance = await get_balance(deps, USER)
+    assert (balance.account.plan_key, balance.account.subscription_status) == ("pro", "active")

@@ -63,7 +63,8 @@ def _parse(event_type: str, obj: dict[str, Any], created_at: datetime) -> Paymen
             return NotForUs("a checkout that is not a package purchase")
         if obj.get("payment_status") != "paid":
             return NotForUs("checkout completed, payment still pending")
-        return _package_paid(_id(obj["payment_intent"]), obj, metadata, obj["amount_total"], created_at)
+        payment_id = _id(obj["payment_intent"]) if obj.get("payment_intent") else obj["id"]  # nothing charged
+        return _package_paid(payment_id, obj, metadata, obj["amount_total"], created_at)
     if event_type == "invoice.paid":
         return _invoice_paid(obj, created_at)
     if event_type in SUBSCRIPTION_EVENTS:

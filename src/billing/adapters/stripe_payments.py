@@ -73,14 +73,14 @@ class StripePayments:
 
     async def subscription(self, subscription_id: str) -> SubscriptionSnapshot:
         found = await self._call(self._client.v1.subscriptions.retrieve, subscription_id)
-        return snapshot_of(found.to_dict())
+        return _snapshot(found)
 
     async def cancel_at_period_end(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
         updated = await self._call(
             self._client.v1.subscriptions.update, subscription_id, {"cancel_at_period_end": True},
             {"idempotency_key": stripe_idempotency_key(idempotency_key)},
         )
-        return snapshot_of(updated.to_dict())
+        return _snapshot(updated)
 
     async def change_plan(
         self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
@@ -102,7 +102,7 @@ class StripePayments:
             self._client.v1.subscriptions.update, snapshot.subscription_id, params,
             {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key)},
         )
-        return snapshot_of(updated.to_dict())
+        return _snapshot(updated)
 
     async def create_setup_checkout(
         self, account_id: str, customer_id: str, success_url: str, cancel_url: str
@@ -146,6 +146,14 @@ class StripePayments:
             return TopupOutcome(REQUIRES_ACTION, str(intent["id"]), "authentication_required")
         return TopupOutcome("succeeded" if status == "succeeded" else "processing", str(intent["id"]))
 
+    async def invoice_of_payment(self, payment_id: str) -> str | None:
+        found = await self._call(
+            self._client.v1.invoice_payments.list,
+            {"payment": {"type": "payment_intent", "payment_intent": payment_id}, "limit": 1},
+        )
+        data = found.to_dict().get("data") or []
+        return str(data[0]["invoice"]) if data else None
+
     async def _payment_method(self, customer_id: str) -> str | None:
         customer = (await self._call(self._client.v1.customers.retrieve, customer_id)).to_dict()
         default = (customer.get("invoice_settings") or {}).get("default_payment_method")
@@ -178,3 +186,9 @@ class StripePayments:
         except stripe.StripeError as failure:  # Stripe's 5xx after the SDK's retries, or a key it refuses
             raise Unavailable(f"Stripe: {failure.user_message or failure}") from failure
 
+
+def _snapshot(subscription: Any) -> SubscriptionSnapshot:
+    try:
+        return snapshot_of(subscription.to_dict())
+    except (KeyError, TypeError, IndexError, ValueError) as unexpected:
+        raise Unavailable(f"Stripe answered a subscription this service cannot read: {unexpected!r}") from None

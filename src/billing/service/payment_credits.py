@@ -27,6 +27,7 @@ from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 
 ACTIVE = "active"
+CANCELED = "canceled"
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,14 @@ CREDIT_ANSWERS = AnswerCodec(CreditResult)
 
 
 async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid) -> CreditResult:
-    seconds = paid.package_minutes * SECONDS_PER_MINUTE
+    known = _has_package(deps, paid.package_key)
+    # What the catalog sells under that key; the metadata's minutes only for a package since
+    # removed from the catalog (what was bought then).
+    minutes = deps.catalog.package(paid.package_key).minutes if known else paid.package_minutes
+    seconds = minutes * SECONDS_PER_MINUTE
     if not 0 < seconds <= GRANT_SECONDS_MAX:
         raise InvalidArgument("package_minutes out of range", field="package_minutes")
-    name = deps.catalog.package(paid.package_key).name if _has_package(deps, paid.package_key) else paid.package_key
+    name = deps.catalog.package(paid.package_key).name if known else paid.package_key
     validity = timedelta(days=deps.catalog.package_validity_days)
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
@@ -88,11 +93,18 @@ async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePa
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
         account = wallet.account
+        known_end = account.subscription.period_end
+        # Only the newest period sets the plan: a late invoice of an older one, or one paid after
+        # the subscription was canceled (an open invoice paid late), credits but changes no plan.
+        sets_plan = known_end is None or invoice.period_end > known_end or (
+            invoice.period_end == known_end and account.subscription_status != CANCELED
+        )
         subscription = with_period(account.subscription, invoice.period_start, invoice.period_end)
-        if subscription.pending_plan_key == plan.key:
+        if sets_plan and subscription.pending_plan_key == plan.key:
             subscription = dataclasses.replace(subscription, pending_plan_key=None)
-        wallet.change_plan(plan.key, ACTIVE)
         if seconds == 0 or invoice.period_end <= now:
+            if sets_plan:
+                wallet.change_plan(plan.key, ACTIVE)
             wallet.change_subscription(subscription)
             return CreditResult(account_id, invoice.payment_id, 0, detail="nothing to credit for this period")
         bucket = wallet.credit(
@@ -106,6 +118,8 @@ async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePa
             subscription, closes_at=invoice.period_end if closes_at is None else min(closes_at, invoice.period_end)
         )
         wallet.change_subscription(subscription)
+        if sets_plan:  # after the credit, which may refuse (the balance ceiling) having changed nothing
+            wallet.change_plan(plan.key, ACTIVE)
         wallet.record_payment(Payment(
             account_id=account_id, payment_id=invoice.payment_id, kind=PaymentKind.SUBSCRIPTION, item_key=plan.key,
             bucket_seq=bucket.bucket_seq, amount_cents=invoice.amount_cents, currency=invoice.currency,

@@ -17,7 +17,9 @@ from billing.domain.subscription import with_period
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
 from billing.service.payment_events import CheckoutItem, SubscriptionSnapshot
+from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import WalletChange, change_wallet
+from billing.service.wallet_reading import read_wallet
 
 FREE_PLAN = "free"
 ENDED_STATUSES = ("canceled", "incomplete_expired")
@@ -73,7 +75,10 @@ async def change_plan(deps: Dependencies, account_id: str, plan_key: str, idempo
     if snapshot.status in ENDED_STATUSES:
         raise SubscriptionConflict("the subscription has ended", field="user_id")
     if snapshot.plan_key != target.key:
-        current = deps.catalog.plan(snapshot.plan_key) if deps.catalog.has_plan(snapshot.plan_key) else None
+        # Up or down from the plan the account has paid for, not from the one billed next: going
+        # back to the current plan after a downgrade only restores its price (nothing to pay).
+        paid_plan = (await read_wallet(deps, account_id, deps.clock.now())).account.plan_key
+        current = deps.catalog.plan(paid_plan) if deps.catalog.has_plan(paid_plan) else None
         upgrade = current is None or target.rank > current.rank
         currency = snapshot_currency(snapshot, deps)
         item = CheckoutItem(
@@ -96,6 +101,11 @@ async def apply_snapshot(deps: Dependencies, account_id: str, snapshot: Subscrip
     """Writes the provider's subscription state on the account (status, period, cancellation,
     a pending downgrade). Absolute, so applying it twice is applying it once."""
     catalog = deps.catalog
+    async with deps.storage.reader() as uow:
+        current_id = await uow.payment_profiles.subscription_of(account_id)
+    if current_id is not None and current_id != snapshot.subscription_id:
+        # A late event of an older subscription: the account has moved on to another.
+        return status_of(await read_wallet(deps, account_id, deps.clock.now()))
 
     def sync(wallet: Wallet, now: datetime) -> SubscriptionStatus:
         account = wallet.account
@@ -116,7 +126,9 @@ async def apply_snapshot(deps: Dependencies, account_id: str, snapshot: Subscrip
         wallet.change_subscription(subscription)
         return status_of(wallet)
 
-    status = await change_wallet(deps, WalletChange(account_id, sync, repeatable=True))
+    # Upkeep first: a period that ended rolls over under the plan it was paid for, before an
+    # end of the subscription turns the account free (cap 0), however late the touch.
+    status = await change_wallet(deps, WalletChange(account_id, sync, prepare=account_upkeep(catalog), repeatable=True))
     async with deps.storage.transaction() as uow:
         live = snapshot.status not in ENDED_STATUSES
         current = await uow.payment_profiles.subscription_of(account_id)

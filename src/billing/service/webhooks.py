@@ -13,6 +13,7 @@ help (a refund that arrived before its payment, the database down), so the provi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -99,11 +100,23 @@ async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, 
             return account_id, f"auto top-up #{failed.topup_seq} failed: {failed.code}"
         case ChargeRefunded() as refund:
             account_id = await _account(deps, refund.account_id, refund.customer_id)
-            result = await refund_payment(deps, account_id, refund)
+            result = await refund_payment(deps, account_id, await _credited_as(deps, account_id, refund))
             return account_id, f"took back {-result.seconds}s {result.detail}".strip()
         case NotForUs() as other:
             return None, other.why
     raise AssertionError(f"unhandled payment event {event.event!r}")
+
+
+async def _credited_as(deps: Dependencies, account_id: str, refund: ChargeRefunded) -> ChargeRefunded:
+    """The refund, naming the payment record it takes back from: a subscription period's credit is
+    recorded under its invoice when the webhook did not name the invoice's payment (Stripe sends
+    invoice.payments only when asked for), so a refund of that payment is looked up at Stripe."""
+    async with deps.storage.transaction() as uow:
+        known = await uow.payments.get(account_id, refund.payment_id)
+    if known is not None:
+        return refund
+    invoice_id = await deps.payment_provider().invoice_of_payment(refund.payment_id)
+    return refund if invoice_id is None else dataclasses.replace(refund, payment_id=invoice_id)
 
 
 async def _account(deps: Dependencies, account_id: str | None, customer_id: str | None) -> str:

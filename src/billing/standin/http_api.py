@@ -100,6 +100,8 @@ ROUTES = [
     _route("POST", "/v1/subscriptions/{id}", subscriptions.UPDATE, lambda s, p, i: subscriptions.update(s, i, p)),
     _route("DELETE", "/v1/subscriptions/{id}", subscriptions.CANCEL, lambda s, p, i: subscriptions.cancel(s, i, p)),
     _route("GET", "/v1/invoices/{id}", EXPAND, _get("invoice")),
+    _route("GET", "/v1/invoice_payments", subscriptions.INVOICE_PAYMENT_LIST,
+           lambda s, p, _: subscriptions.list_invoice_payments(s, p)),
     _route("GET", "/v1/events", {"type": "scalar", **LIST},
            lambda s, p, _: s.page([e for e in reversed(s.events) if p.text("type") in (None, e["type"])], p,
                                   "/v1/events")),

@@ -242,6 +242,28 @@ def _pay(store: Store, invoice: dict[str, Any], payment_method_id: str | None, d
             metadata={}, description=description, payment_method_id=payment_method_id,
         )
         payments.succeed(store, intent, payment_method_id)
+        store.add({
+            "id": objects.new_id("inpay", 12), "object": "invoice_payment", "created": store.now(),
+            "invoice": invoice["id"], "amount_paid": invoice["amount_due"], "currency": invoice["currency"],
+            "is_default": True, "livemode": False, "status": "paid",
+            "payment": {"type": "payment_intent", "payment_intent": intent["id"]},
+        })
     invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, attempted=True,
                    attempt_count=1)
     invoice["status_transitions"]["paid_at"] = store.now()
+
+
+INVOICE_PAYMENT_LIST: dict[str, Spec] = {"invoice": SCALAR, "payment": {"type": SCALAR, "payment_intent": SCALAR}, **LIST}
+
+
+def list_invoice_payments(store: Store, params: Params) -> dict[str, Any]:
+    """Which invoice a payment paid: Stripe's answer to "what did this PaymentIntent pay for"."""
+    invoice_id = params.text("invoice")
+    payment = params.data.get("payment") or {}
+    intent_id = payment.get("payment_intent") if isinstance(payment, dict) else None
+    found = [
+        p for p in store.newest_first("invoice_payment")
+        if (invoice_id is None or p["invoice"] == invoice_id)
+        and (intent_id is None or p["payment"]["payment_intent"] == intent_id)
+    ]
+    return store.page(found, params, "/v1/invoice_payments")
