@@ -4,14 +4,11 @@ failures with backoff then off, requires_action reported not retried, stale atte
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import FixedClock
 from billing.domain.auto_topup import MAX_ATTEMPTS, RESEND_PENDING_AFTER, RETRY_DELAYS
 from billing.domain.errors import InvalidArgument, PaymentMethodRequired
 from billing.service.accounts import create_account
@@ -19,35 +16,12 @@ from billing.service.auto_topup import get_auto_topup, set_auto_topup
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.webhooks import handle_webhook
-from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support import stripe_events as se
-from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
-from tests.support.fake_storage import FakeDatabase, fake_dependencies
+from tests.support.fake_payments import VALID_SIGNATURE
+from tests.unit.paying_fixtures import START, clock, database, deps, provider  # noqa: F401 - fixtures
 
-UTC = timezone.utc
 USER = "topper"
-START = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 THRESHOLD = 1200  # the account starts with 2700 s (welcome 1800 + daily 900)
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(START)
-
-
-@pytest.fixture
-def provider():
-    return FakePaymentProvider()
-
-
-@pytest.fixture
-def database():
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(clock, database, provider):
-    return dataclasses.replace(fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database), payments=provider)
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import FixedClock
 from billing.domain.errors import (
     AccountNotFound, InvalidArgument, PaymentNotCredited, PaymentsNotConfigured, SubscriptionConflict,
 )
@@ -21,40 +19,16 @@ from billing.service.events import list_events
 from billing.service.purchases import purchase_package, subscription_checkout
 from billing.service.subscriptions import cancel_subscription, change_plan
 from billing.service.webhooks import handle_webhook
-from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support import stripe_events as se
-from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
-from tests.support.fake_storage import FakeDatabase, fake_dependencies
+from tests.support.fake_payments import VALID_SIGNATURE
+from tests.unit.paying_fixtures import START, clock, database, deps, provider  # noqa: F401 - fixtures
 
-UTC = timezone.utc
 USER = "alice"
-START = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 WELCOME = 1800
 
 
 def unix(instant: datetime) -> int:
     return int(instant.timestamp())
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(START)
-
-
-@pytest.fixture
-def provider():
-    return FakePaymentProvider()
-
-
-@pytest.fixture
-def database():
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(clock, database, provider):
-    base = fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database)
-    return dataclasses.replace(base, payments=provider)
 
 
 @pytest.fixture
