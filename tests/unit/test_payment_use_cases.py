@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
