@@ -56,6 +56,10 @@ def test_each_payment_and_refund_applies_once_across_replicas(e2e, http, two_rep
         pi = f"pi_{user}_{n}"
         events.append(se.payment_intent_succeeded(pi, user, "booster", 300, 2000, now))
         events.append(se.checkout_completed(f"cs_{user}_{n}", pi, user, "booster", 300, 2000, now))
+        if n % 4 == 0:  # a paid subscription period too: one invoice, credited once
+            start, end = now - 60, now + 30 * 86400
+            events.append(se.invoice_paid(f"in_{user}_{n}", f"pi_in_{user}_{n}", f"sub_{user}", user, "starter",
+                                          start, end, 999, now, "subscription_cycle"))
         if n % 3 == 0:  # refunded in two halves (cumulative amounts), delivered in any order
             refunds += [se.charge_refunded(f"ch_{n}", pi, 2000, 1000, now, user_id=user),
                         se.charge_refunded(f"ch_{n}", pi, 2000, 2000, now, user_id=user)]
@@ -76,6 +80,10 @@ def test_each_payment_and_refund_applies_once_across_replicas(e2e, http, two_rep
         refunded = connection.execute(
             "SELECT metadata->>'refund_of', -sum(seconds) FROM ledger_events "
             "WHERE account_id = ANY(%s) AND type = 'adjustment' AND metadata ? 'refund_of' GROUP BY 1", (users,)).fetchall()
+        invoices = connection.execute(
+            "SELECT metadata->>'invoice_id', count(*) FROM ledger_events "
+            "WHERE account_id = ANY(%s) AND type = 'subscription_credit' GROUP BY 1", (users,)).fetchall()
     assert len(credits) == PAYMENTS and all(count == 1 and seconds == 18000 for _, count, seconds in credits)
+    assert len(invoices) == PAYMENTS // 4 and all(count == 1 for _, count in invoices)
     assert len(refunded) == len(refunds) // 2 and all(seconds == 18000 for _, seconds in refunded)
     assert asyncio.run(find_violations_in_database(e2e.database_url)) == []

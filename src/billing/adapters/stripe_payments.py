@@ -164,13 +164,19 @@ class StripePayments:
         return str(data[0]["id"]) if data else None
 
     def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
+        try:
+            # Decoded here, strictly: the SDK decodes before it verifies, so a decoding error of
+            # its own could not be told from a verified payload that is not JSON.
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidWebhook("Stripe signs UTF-8 JSON; this payload is not UTF-8") from None
         for secret in self._webhook_secrets:  # two during a rotation
             try:
-                stripe.WebhookSignature.verify_header(
-                    payload.decode("utf-8", "replace"), signature, secret, WEBHOOK_TOLERANCE_SECONDS
-                )
+                stripe.Webhook.construct_event(text, signature, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
             except stripe.SignatureVerificationError:
                 continue
+            except ValueError:  # verified (construct_event verifies first), but not JSON
+                pass
             return parse_verified_event(payload)
         raise InvalidWebhook("no webhook secret verifies the Stripe-Signature header")
 
