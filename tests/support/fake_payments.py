@@ -70,6 +70,10 @@ class FakePaymentProvider:
     async def invoice_of_payment(self, payment_id: str) -> str | None:
         return self.invoice_payments.get(payment_id)
 
+    async def has_live_subscription(self, customer_id: str) -> bool:
+        return any(s.customer_id == customer_id and s.status not in ("canceled", "incomplete_expired")
+                   for s in self.subscriptions.values())
+
     async def has_payment_method(self, customer_id: str) -> bool:
         return customer_id in self.saved_cards
 

@@ -95,6 +95,8 @@ class StripePayments:
             }}],
             # Up: the difference is invoiced and paid now. Down: the next invoice is the lower plan.
             "proration_behavior": "always_invoice" if immediately else "none",
+            # An upgrade whose proration is declined must not move the subscription up unpaid.
+            "payment_behavior": "pending_if_incomplete",
             "cancel_at_period_end": False,
             "metadata": {"plan_key": item.key, "upgraded_from": previous_plan_key if immediately else ""},
         }
@@ -113,6 +115,11 @@ class StripePayments:
         }
         session = await self._call(self._client.v1.checkout.sessions.create, params)
         return CheckoutSession(session_id=str(session["id"]), url=str(session["url"]))
+
+    async def has_live_subscription(self, customer_id: str) -> bool:
+        found = await self._call(self._client.v1.subscriptions.list, {"customer": customer_id, "status": "all", "limit": 20})
+        live = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
+        return any(sub["status"] in live for sub in found.to_dict().get("data") or [])
 
     async def has_payment_method(self, customer_id: str) -> bool:
         return await self._payment_method(customer_id) is not None

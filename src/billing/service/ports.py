@@ -151,6 +151,11 @@ class PaymentProvider(Protocol):
 
     async def has_payment_method(self, customer_id: str) -> bool: ...
 
+    async def has_live_subscription(self, customer_id: str) -> bool:
+        """Asked before a subscription checkout: the provider knows of a subscription before its
+        webhook reaches this service."""
+        ...
+
     async def invoice_of_payment(self, payment_id: str) -> str | None:
         """The invoice a payment paid, if any (a refund names the payment; a period's credit was
         recorded under its invoice when the webhook did not name the payment)."""

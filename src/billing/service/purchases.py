@@ -53,7 +53,10 @@ async def subscription_checkout(
     plan = deps.catalog.plan(plan_key)
     if plan.key == FREE_PLAN or plan.minutes <= 0:
         raise InvalidArgument("plan_key must name a paid plan", field="plan_key")
-    if await has_live_subscription(deps, account_id):
+    if await has_live_subscription(deps, account_id) or await deps.payment_provider().has_live_subscription(
+        await ensure_customer(deps, account_id)
+    ):
+        # Also asked of the provider: a subscription paid a moment ago may not have reached us yet.
         raise SubscriptionConflict(
             "the account already has a subscription: change its plan instead", field="plan_key"
         )

@@ -14,6 +14,8 @@ from billing.standin.store import Store
 
 UPDATE: dict[str, Spec] = {
     "cancel_at_period_end": SCALAR, "metadata": MAP, "proration_behavior": SCALAR,
+    # Accepted; the stand-in's invoices are always paid, so "pending_if_incomplete" never has to hold one back.
+    "payment_behavior": SCALAR,
     "items": [{
         "id": SCALAR, "price": SCALAR, "quantity": SCALAR,
         # Stripe's subscription price_data takes a product id; product_data is a Checkout-only convenience.
