@@ -2,22 +2,28 @@
 and what each opens here, as the guide's `migrateLegacyBalance` maps them.
 
 Pure: rows come in as lines of bytes, go out as LegacyRow (valid) or BadRow (why not).
-The SQL that writes the openings (adapters/db/legacy_import.py) mirrors `opening_buckets`.
+The SQL that writes the openings (adapters/db/legacy_import.py) mirrors `opening` and
+`opening_buckets`; the integration tests hold the two together.
+
+Reading is the migration's only per-row Python work (a million rows per run), so valid rows
+take a fast path of type and range checks; anything it does not accept goes through the
+slow path, which finds the reason.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from billing.domain.buckets import Source
 from billing.domain.catalog import Catalog, Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
 from billing.domain.errors import InvalidArgument
-from billing.domain.limits import GRANT_SECONDS_MAX, require_account_id
+from billing.domain.limits import ACCOUNT_ID_MAX_LENGTH, GRANT_SECONDS_MAX, require_account_id
 from billing.domain.wallet import BALANCE_SECONDS_MAX, EventType
 
 JSONL, CSV = "jsonl", "csv"
@@ -31,13 +37,17 @@ SECONDS_MAX = {
     "welcome_bonus_seconds": GRANT_SECONDS_MAX,
     "daily_gift_used_today": DAILY_USED_SECONDS_MAX,
 }
+# Paid + welcome + a daily bucket (at most a day) can never pass the balance ceiling, so no
+# row needs that check.
+assert 2 * GRANT_SECONDS_MAX + DAILY_USED_SECONDS_MAX <= BALANCE_SECONDS_MAX
 SUBSCRIPTION_INACTIVE, SUBSCRIPTION_ACTIVE = "inactive", "active"
 _SHOWN_MAX = 40  # characters of an offending value quoted in a reason
 _BOM = b"\xef\xbb\xbf"
+# require_account_id's rule as one match, for the fast path (the slow path words the reason).
+_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]{0,%d}" % (ACCOUNT_ID_MAX_LENGTH - 1)).fullmatch
 
 
-@dataclass(frozen=True, slots=True)
-class LegacyRow:
+class LegacyRow(NamedTuple):
     line: int  # 1-based line of the file the record starts on
     user_id: str
     paid_seconds: int
@@ -45,10 +55,12 @@ class LegacyRow:
     daily_used_seconds: int
     plan_key: str
 
-    @property
-    def legacy_values(self) -> tuple[str, int, int, int]:
-        """What a later run compares to decide "already migrated" or "conflict"."""
-        return (self.plan_key, self.paid_seconds, self.welcome_seconds, self.daily_used_seconds)
+    def record(self) -> str:
+        """The row as one tab-separated line: line, user_id, plan_key, paid, welcome, used.
+        No field needs escaping (ids and plan keys hold no tab, newline or backslash), so it
+        is also a line of PostgreSQL's COPY text format."""
+        return (f"{self.line}\t{self.user_id}\t{self.plan_key}\t{self.paid_seconds}\t{self.welcome_seconds}\t"
+                f"{self.daily_used_seconds}\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +72,7 @@ class BadRow:
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """What a row opens beyond its buckets: the account's plan, status and today's bonus state."""
+    """What a row opens beyond its buckets: the account's status and today's bonus state."""
 
     subscription_status: str
     daily_bonus_seconds: int  # today's daily bucket; 0: none
@@ -84,12 +96,16 @@ REASONS = {
 }
 
 
+def subscription_status(plan: Plan) -> str:
+    # Legacy subscribers keep their plan; no period is opened (payments start with Checkout).
+    return SUBSCRIPTION_INACTIVE if plan.key == DEFAULT_PLAN else SUBSCRIPTION_ACTIVE
+
+
 def opening(row: LegacyRow, plan: Plan) -> Opening:
     """Today's gift use counts against today's daily bonus, as if the service had granted it today."""
     daily = plan.daily_bonus_seconds
     return Opening(
-        # Legacy subscribers keep their plan; no period is opened (payments start with Checkout).
-        subscription_status=SUBSCRIPTION_INACTIVE if plan.key == DEFAULT_PLAN else SUBSCRIPTION_ACTIVE,
+        subscription_status=subscription_status(plan),
         daily_bonus_seconds=max(0, daily - row.daily_used_seconds),
         bonus_used_seconds=min(row.daily_used_seconds, daily),
     )
@@ -146,33 +162,48 @@ def read_rows(lines: Iterable[bytes], fmt: str, catalog: Catalog) -> Iterator[Le
 
 
 def _jsonl_rows(lines: Iterable[bytes], validator: "_Validator") -> Iterator[LegacyRow | BadRow]:
+    decode = json.JSONDecoder().decode
+    plans, valid_id, grant_max, used_max = validator.plans, _VALID_ID, GRANT_SECONDS_MAX, DAILY_USED_SECONDS_MAX
     for number, raw in enumerate(lines, start=1):
-        if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
-        if not raw.strip():
-            continue
         try:
-            record = json.loads(raw)
+            text = raw.decode()
         except UnicodeDecodeError:
             yield BadRow(number, None, "the line is not valid UTF-8")
             continue
+        if number == 1:
+            text = text.lstrip("\ufeff")
+        if not text or text.isspace():
+            continue
+        try:
+            record = decode(text)
         except ValueError as error:
             yield BadRow(number, None, f"not valid JSON ({error})")
             continue
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             yield BadRow(number, None, f"expected a JSON object, found {type(record).__name__}")
             continue
-        yield validator.row(
-            number, record.get("user_id"), record.get("paid_seconds_remaining"),
-            record.get("welcome_bonus_seconds"), record.get("daily_gift_used_today"), record.get("plan_key"),
+        get = record.get
+        user_id, paid, welcome, used, plan_key = (
+            get("user_id"), get("paid_seconds_remaining"), get("welcome_bonus_seconds"),
+            get("daily_gift_used_today"), get("plan_key"),
         )
+        if (
+            type(user_id) is str and type(paid) is int and type(welcome) is int and type(used) is int
+            and 0 <= paid <= grant_max and 0 <= welcome <= grant_max and 0 <= used <= used_max
+            and (plan_key is None or (type(plan_key) is str and plan_key in plans)) and valid_id(user_id)
+        ):
+            yield LegacyRow(number, user_id, paid, welcome, used, plan_key or DEFAULT_PLAN)
+        else:
+            yield validator.row(number, user_id, paid, welcome, used, plan_key)
 
 
 def _csv_rows(lines: Iterable[bytes], validator: "_Validator") -> Iterator[LegacyRow | BadRow]:
     # Bytes are decoded here, not by open(): an undecodable line becomes a bad row, not the end of the run.
     reader = csv.reader(_decoded(lines), strict=True)
+    plans, valid_id, grant_max, used_max = validator.plans, _VALID_ID, GRANT_SECONDS_MAX, DAILY_USED_SECONDS_MAX
     header: list[str] | None = None
-    positions: list[int | None] = []
+    id_at = paid_at = welcome_at = used_at = 0
+    plan_at: int | None = None
     ended_on = 0
     while True:
         try:
@@ -191,16 +222,27 @@ def _csv_rows(lines: Iterable[bytes], validator: "_Validator") -> Iterator[Legac
             missing = [name for name in REQUIRED_FIELDS if name not in header]
             if missing:
                 raise HeaderError(f"line {number}: the CSV header lacks {', '.join(missing)} (it is {','.join(header)})")
-            positions = [header.index(name) if name in header else None for name in (*REQUIRED_FIELDS, "plan_key")]
+            id_at, paid_at, welcome_at, used_at = (header.index(name) for name in REQUIRED_FIELDS)
+            plan_at = header.index("plan_key") if "plan_key" in header else None
             continue
         if len(record) != len(header):
             yield BadRow(number, None, f"expected {len(header)} fields as in the header, found {len(record)}")
             continue
-        values = [None if position is None else record[position] for position in positions]
-        if any(_undecodable(value) for value in values):
+        user_id, paid, welcome, used = record[id_at], record[paid_at], record[welcome_at], record[used_at]
+        plan_key = "" if plan_at is None else record[plan_at]
+        if (
+            paid.isdigit() and welcome.isdigit() and used.isdigit() and paid.isascii() and welcome.isascii()
+            and used.isascii() and len(paid) < 12 and len(welcome) < 12 and len(used) < 12
+            and (not plan_key or plan_key in plans) and valid_id(user_id)
+        ):
+            paid_s, welcome_s, used_s = int(paid), int(welcome), int(used)
+            if paid_s <= grant_max and welcome_s <= grant_max and used_s <= used_max:
+                yield LegacyRow(number, user_id, paid_s, welcome_s, used_s, plan_key or DEFAULT_PLAN)
+                continue
+        if any(_undecodable(value) for value in (user_id, paid, welcome, used, plan_key)):
             yield BadRow(number, None, "the line is not valid UTF-8")
             continue
-        yield validator.row(number, *values, text=True)
+        yield validator.row(number, user_id, paid, welcome, used, plan_key, text=True)
 
 
 def _decoded(lines: Iterable[bytes]) -> Iterator[str]:
@@ -220,40 +262,41 @@ def _shown(value: Any) -> str:
 
 
 class _Validator:
+    """The slow path: accepts what the fast paths do (and a little more: surrounding spaces in
+    CSV fields, numeric user ids in JSON), and otherwise says why not."""
+
     def __init__(self, catalog: Catalog):
-        self._plans = {plan.key for plan in catalog.plans}
+        self.plans = frozenset(plan.key for plan in catalog.plans)
         self._known = ", ".join(plan.key for plan in catalog.plans)
 
     def row(
         self, line: int, user_id: Any, paid: Any, welcome: Any, used: Any, plan_key: Any, *, text: bool = False
     ) -> LegacyRow | BadRow:
-        raw_id = user_id.strip() if text and isinstance(user_id, str) else user_id
-        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-            raw_id = str(raw_id)  # numeric ids of a legacy JSON export
-        shown_id = raw_id if isinstance(raw_id, str) else None
-        if raw_id is None or raw_id == "":
+        if text and isinstance(user_id, str):
+            user_id = user_id.strip()
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            user_id = str(user_id)  # numeric ids of a legacy JSON export
+        if user_id is None or user_id == "":
             return BadRow(line, None, "user_id is missing")
-        if not isinstance(raw_id, str):
-            return BadRow(line, None, f"user_id must be a string, found {_shown(raw_id)}")
+        if not isinstance(user_id, str):
+            return BadRow(line, None, f"user_id must be a string, found {_shown(user_id)}")
         try:
-            require_account_id(raw_id)
+            require_account_id(user_id)
         except InvalidArgument as error:
-            return BadRow(line, _shown(raw_id), error.message)
+            return BadRow(line, _shown(user_id), error.message)
         seconds = []
         for name, value in zip(SECONDS_FIELDS, (paid, welcome, used)):
             parsed = _seconds(name, value, text)
             if isinstance(parsed, str):
-                return BadRow(line, shown_id, parsed)
+                return BadRow(line, user_id, parsed)
             seconds.append(parsed)
-        if sum(seconds[:2]) + seconds[2] > BALANCE_SECONDS_MAX:
-            return BadRow(line, shown_id, f"the balance would exceed {BALANCE_SECONDS_MAX:,} seconds")
         if text and isinstance(plan_key, str):
             plan_key = plan_key.strip()
         if plan_key is None or plan_key == "":
             plan_key = DEFAULT_PLAN
-        if not isinstance(plan_key, str) or plan_key not in self._plans:
-            return BadRow(line, shown_id, f"plan_key {_shown(plan_key)} is not a catalog plan ({self._known})")
-        return LegacyRow(line, raw_id, seconds[0], seconds[1], seconds[2], plan_key)
+        if not isinstance(plan_key, str) or plan_key not in self.plans:
+            return BadRow(line, user_id, f"plan_key {_shown(plan_key)} is not a catalog plan ({self._known})")
+        return LegacyRow(line, user_id, seconds[0], seconds[1], seconds[2], plan_key)
 
 
 def _seconds(name: str, value: Any, text: bool) -> int | str:
