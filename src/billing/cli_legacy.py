@@ -38,6 +38,8 @@ class ConsoleReporter:
         self._say(f"line {line}: user_id {user_id}: conflict: {why}")
 
     def progress(self, phase: str, done: int, total: int, elapsed_s: float) -> None:
+        if phase != READING and self._writing_since is None:
+            self._writing_since = elapsed_s  # the write rate (and ETA) leaves the reading phase out
         now = time.monotonic()
         if not self._progress or (done < total and now - self._last_drawn_at < PROGRESS_EVERY_S):
             return
@@ -46,9 +48,7 @@ class ConsoleReporter:
         if phase == READING:
             self._draw(f"reading: {share:.0%} of {total / 2**20:,.1f} MiB, {elapsed_s:.0f} s")
             return
-        if self._writing_since is None:
-            self._writing_since = elapsed_s
-        spent = elapsed_s - self._writing_since
+        spent = elapsed_s - (self._writing_since or 0.0)
         rate = done / spent if spent > 0 else 0.0
         eta = f"{(total - done) / rate:,.0f} s" if rate > 0 else "?"
         self._draw(f"writing: {done:,}/{total:,} rows ({share:.0%}), {rate:,.0f} rows/s, ETA {eta}")
