@@ -267,6 +267,7 @@ class _Validator:
 
     def __init__(self, catalog: Catalog):
         self.plans = frozenset(plan.key for plan in catalog.plans)
+        assert not any(set(key) & set("\t\n\r\\") for key in self.plans), "records carry plan keys unescaped"
         self._known = ", ".join(plan.key for plan in catalog.plans)
 
     def row(
