@@ -19,7 +19,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Protocol, Sequence
+from typing import BinaryIO, Callable, Iterator, Protocol, Sequence
 
 from billing.domain.catalog import Catalog
 from billing.service.legacy_rows import BadRow, LegacyRow, detect_format, read_rows
@@ -154,7 +154,7 @@ def _read(
     return valid, {user_id: (first_line[user_id], count) for user_id, count in repeated.items()}
 
 
-def _counted(handle: BinaryIO, progress, every: int = 1 << 22) -> Iterator[bytes]:
+def _counted(handle: BinaryIO, progress: Callable[[int], None], every: int = 1 << 22) -> Iterator[bytes]:
     done = reported = 0
     for line in handle:
         done += len(line)
@@ -171,11 +171,12 @@ def _batches(
     chunk: list[bytes] = []
     for record in spool:
         if repeated:
-            line, user_id = record.split(b"\t", 2)[:2]
-            if user_id.decode() in repeated:
-                first, count = repeated[user_id.decode()]
+            line, raw_id = record.split(b"\t", 2)[:2]
+            user_id = raw_id.decode()
+            if user_id in repeated:
+                first, count = repeated[user_id]
                 summary.bad_rows += 1
-                reporter.bad_row(BadRow(int(line), user_id.decode(), f"user_id is on {count} lines of the file "
+                reporter.bad_row(BadRow(int(line), user_id, f"user_id is on {count} lines of the file "
                                         f"(first on line {first}); none of them is migrated"))
                 continue
         chunk.append(record)
