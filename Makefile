@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv gen lint migrate run test test-unit bench bench-data db-stop clean
+.PHONY: venv gen lint migrate run test test-unit bench bench-data bench-legacy db-stop clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-data: venv
 bench: venv bench-data
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(PY) -m bench.run
+
+## The legacy migration alone (1,000,000 generated rows against plain COPY; make bench runs it too).
+bench-legacy: venv
+	$(PY) -m bench.legacy_migration
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

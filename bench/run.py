@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import authorization_cost, grpc_loadgen, loadgen, pgbench_script, report, webhooks
+from bench import authorization_cost, grpc_loadgen, legacy_migration, loadgen, pgbench_script, report, webhooks
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": baseline, "results": results, "summary": summary, "invariant_violations": violations[:20],
         "signature_check_us": signature_check_us,
     }
+    if args.only is None:
+        document["legacy_migration"] = legacy = legacy_migration.run(server)  # alone: python -m bench.legacy_migration
+        violations += legacy["invariant_violations"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / started_at.strftime("%Y-%m-%dT%H%M%SZ")
     stem.with_suffix(".json").write_text(json.dumps(document, indent=2, default=str))

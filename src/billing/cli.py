@@ -209,7 +209,9 @@ def _without_password(url: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
-    parser.add_argument("command", choices=["run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign"])
+    parser.add_argument("command", choices=[
+        "run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign", "migrate-legacy",
+    ])
     args, rest = parser.parse_known_args(argv)
     if args.command == "sign":
         from billing.cli_keys import sign_main
@@ -219,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         from billing.cli_keys import keys_main
 
         return keys_main(rest, Settings.from_environment(database_url=migrate(database_url())))
+    if args.command == "migrate-legacy":
+        from billing.cli_legacy import migrate_legacy_main
+
+        # A dry run writes nothing, not even the schema: it needs a migrated database.
+        return migrate_legacy_main(rest, lambda dry_run: database_url() if dry_run else migrate(database_url()))
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":

@@ -21,7 +21,7 @@ def _billing(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = _billing("--help")
     assert result.returncode == 0, result.stderr
-    assert "{run,migrate,verify,tick,db-stop,db-url,keys,sign}" in result.stdout
+    assert "{run,migrate,verify,tick,db-stop,db-url,keys,sign,migrate-legacy}" in result.stdout
 
 
 def test_verify_a_fresh_database():
@@ -29,3 +29,37 @@ def test_verify_a_fresh_database():
         result = _billing("verify", DATABASE_URL=url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ledger invariants hold" in result.stdout
+
+
+def test_migrate_legacy_from_a_csv_file(tmp_path):
+    export = tmp_path / "legacy.csv"
+    export.write_text(
+        "user_id,paid_seconds_remaining,welcome_bonus_seconds,daily_gift_used_today,plan_key\n"
+        "alice,3600,1800,300,\n"
+        "bob,10,0,0,pro\n"
+    )
+    with fresh_database("billing_cli") as url:
+        dry = _billing("migrate-legacy", str(export), "--dry-run", DATABASE_URL=url)
+        first = _billing("migrate-legacy", str(export), DATABASE_URL=url)
+        again = _billing("migrate-legacy", str(export), "--batch-size", "1", DATABASE_URL=url)
+        export.write_text(export.read_text() + "carol,-5,0,0,\nbob,11,0,0,pro\n")
+        changed = _billing("migrate-legacy", str(export), DATABASE_URL=url)
+        verify = _billing("verify", DATABASE_URL=url)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "dry run, nothing written" in dry.stdout and "would migrate:    2" in dry.stdout
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "migrated:         2" in first.stdout
+    assert again.returncode == 0 and "already migrated: 2" in again.stdout
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "line 4: user_id carol: bad row: paid_seconds_remaining must not be negative, found -5" in changed.stdout
+    assert "user_id bob: bad row: user_id is on 2 lines of the file (first on line 3)" in changed.stdout
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_migrate_legacy_refuses_a_csv_without_the_columns(tmp_path):
+    export = tmp_path / "legacy.csv"
+    export.write_text("user_id,paid\nalice,1\n")
+    with fresh_database("billing_cli") as url:
+        result = _billing("migrate-legacy", str(export), DATABASE_URL=url)
+    assert result.returncode == 2
+    assert "the CSV header lacks paid_seconds_remaining, welcome_bonus_seconds, daily_gift_used_today" in result.stderr

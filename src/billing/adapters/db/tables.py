@@ -215,3 +215,20 @@ webhook_events = Table(
     Column("received_at", TIMESTAMPTZ, nullable=False),
     PrimaryKeyConstraint("event_id", name="webhook_events_pkey"),
 )
+
+# Accounts opened by `billing migrate-legacy` (migration 0005): the legacy values each was
+# opened from, so a second run can tell "already migrated" from a conflict.
+legacy_migrations = Table(
+    "legacy_migrations",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("plan_key", Text, nullable=False),
+    Column("paid_seconds_remaining", Integer, nullable=False),
+    Column("welcome_bonus_seconds", Integer, nullable=False),
+    Column("daily_gift_used_today", Integer, nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("source_line", Integer, nullable=False),
+    Column("migrated_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("account_id", name="legacy_migrations_pkey"),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="legacy_migrations_account_fkey"),
+)
