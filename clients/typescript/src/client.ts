@@ -209,13 +209,13 @@ export class BillingClient {
 
   /** GET /v1/billing/balance/{user_id} */
   async getEnhancedBalance(userId?: string): Promise<EnhancedBalance> {
-    const user = this.userOf(userId);
+    const user = await this.userOf(userId);
     return (await this.send({ method: 'GET', path: `/v1/billing/balance/${pathSegment(user)}` })).body as EnhancedBalance;
   }
 
   /** GET /v1/billing/usage/{user_id}?period=day|month (the current UTC day or month). */
   async getUsageAnalytics(userId?: string, period: 'day' | 'month' = 'month'): Promise<UsageAnalytics> {
-    const user = this.userOf(userId);
+    const user = await this.userOf(userId);
     return (await this.send({ method: 'GET', path: `/v1/billing/usage/${pathSegment(user)}`, query: { period } }))
       .body as UsageAnalytics;
   }
@@ -227,7 +227,7 @@ export class BillingClient {
    */
   async getBillingEvents(userId?: string, limitOrOptions: number | EventsPageOptions = 50): Promise<BillingEventHistory> {
     const options = typeof limitOrOptions === 'number' ? { limit: limitOrOptions } : limitOrOptions;
-    const user = this.userOf(options.userId ?? userId);
+    const user = await this.userOf(options.userId ?? userId);
     const query: Record<string, string | number | undefined> = { limit: options.limit ?? 50 };
     if (options.pageToken) query['page_token'] = options.pageToken;
     return (await this.send({ method: 'GET', path: `/v1/billing/events/${pathSegment(user)}`, query }))
@@ -249,7 +249,7 @@ export class BillingClient {
    * read-only; one result per operation, with suggestions where it falls short.
    */
   async checkSufficientBatch(userId: string | undefined, operations: BatchOperationRequest[]): Promise<BatchCheckResult> {
-    const user = this.userOf(userId);
+    const user = await this.userOf(userId);
     return (await this.send({
       method: 'POST', path: '/v1/billing/check-sufficient-batch', body: { userId: user, operations },
     })).body as BatchCheckResult;
@@ -264,7 +264,7 @@ export class BillingClient {
 
   /** POST /v1/billing/accounts: idempotent by user (the welcome bonus is granted once). */
   async createAccount(userId?: string): Promise<CreateAccountResponse> {
-    return (await this.send({ method: 'POST', path: '/v1/billing/accounts', body: { user_id: this.userOf(userId) } }))
+    return (await this.send({ method: 'POST', path: '/v1/billing/accounts', body: { user_id: await this.userOf(userId) } }))
       .body as CreateAccountResponse;
   }
 
@@ -279,7 +279,7 @@ export class BillingClient {
   private async consumeOnce(
     operation: Operation | string, seconds: number, options: ConsumeOptions, keepRefusal: boolean,
   ): Promise<ConsumeResponse> {
-    const user = this.userOf(options.userId);
+    const user = await this.userOf(options.userId);
     const idempotencyKey = options.idempotencyKey ?? this.randomUUID();
     const body: Record<string, unknown> = { user_id: user, operation, seconds, idempotency_key: idempotencyKey };
     if (options.resumeToken) body['resume_token'] = options.resumeToken;
@@ -307,7 +307,7 @@ export class BillingClient {
   async purchasePackage(request: string | PurchaseOptions): Promise<PackagePurchaseResponse> {
     const options = typeof request === 'string' ? { package_key: request } : request;
     const body = {
-      user_id: this.userOf(options.user_id),
+      user_id: await this.userOf(options.user_id),
       package_key: options.package_key,
       ...(options.currency ? { currency: options.currency } : {}),
       idempotency_key: options.idempotency_key ?? this.randomUUID(),
@@ -319,7 +319,7 @@ export class BillingClient {
   async subscriptionCheckout(request: string | SubscriptionCheckoutOptions): Promise<SubscriptionCheckoutResponse> {
     const options = typeof request === 'string' ? { plan_key: request } : request;
     const body = {
-      user_id: this.userOf(options.user_id),
+      user_id: await this.userOf(options.user_id),
       plan_key: options.plan_key,
       ...(options.currency ? { currency: options.currency } : {}),
       idempotency_key: options.idempotency_key ?? this.randomUUID(),
@@ -330,7 +330,7 @@ export class BillingClient {
 
   /** POST /v1/billing/subscriptions/cancel: at the end of the current period. */
   async cancelSubscription(options: { user_id?: string; idempotency_key?: string } = {}): Promise<SubscriptionState> {
-    const body = { user_id: this.userOf(options.user_id), idempotency_key: options.idempotency_key ?? this.randomUUID() };
+    const body = { user_id: await this.userOf(options.user_id), idempotency_key: options.idempotency_key ?? this.randomUUID() };
     return (await this.send({ method: 'POST', path: '/v1/billing/subscriptions/cancel', body })).body as SubscriptionState;
   }
 
@@ -338,7 +338,7 @@ export class BillingClient {
   async changePlan(request: string | { plan_key: string; user_id?: string; idempotency_key?: string }): Promise<SubscriptionState> {
     const options = typeof request === 'string' ? { plan_key: request } : request;
     const body = {
-      user_id: this.userOf(options.user_id),
+      user_id: await this.userOf(options.user_id),
       plan_key: options.plan_key,
       idempotency_key: options.idempotency_key ?? this.randomUUID(),
     };
@@ -347,7 +347,7 @@ export class BillingClient {
 
   /** GET /v1/billing/auto-topup/{user_id} */
   async getAutoTopup(userId?: string): Promise<AutoTopupSettings> {
-    const user = this.userOf(userId);
+    const user = await this.userOf(userId);
     return (await this.send({ method: 'GET', path: `/v1/billing/auto-topup/${pathSegment(user)}` })).body as AutoTopupSettings;
   }
 
@@ -355,14 +355,14 @@ export class BillingClient {
    * card (setupAutoTopup), else 409 PAYMENT_METHOD_REQUIRED. */
   async setAutoTopup(settings: AutoTopupUpdate): Promise<AutoTopupSettings> {
     const { user_id: userId, ...body } = settings;
-    const user = this.userOf(userId);
+    const user = await this.userOf(userId);
     return (await this.send({ method: 'PUT', path: `/v1/billing/auto-topup/${pathSegment(user)}`, body }))
       .body as AutoTopupSettings;
   }
 
   /** POST /v1/billing/auto-topup/setup: a Checkout page that saves a card (nothing charged). */
   async setupAutoTopup(userId?: string): Promise<AutoTopupSetupResponse> {
-    return (await this.send({ method: 'POST', path: '/v1/billing/auto-topup/setup', body: { user_id: this.userOf(userId) } }))
+    return (await this.send({ method: 'POST', path: '/v1/billing/auto-topup/setup', body: { user_id: await this.userOf(userId) } }))
       .body as AutoTopupSetupResponse;
   }
 
@@ -375,7 +375,7 @@ export class BillingClient {
 
   /** Forget a blocked operation (the user dismissed it). */
   discardResume(operation: string, userId?: string): void {
-    this.resumeStore.remove(this.userOf(userId), operation);
+    this.resumeStore.remove(this.knownUser(userId), operation);
   }
 
   /**
@@ -407,7 +407,7 @@ export class BillingClient {
 
   /** Runs one kept operation now (a "try again" button): the same as the automatic resume. */
   async resumeNow(operation: string, userId?: string, waitForCreditMs = 0): Promise<ResumeOutcome | undefined> {
-    const entry = this.resumeStore.get(this.userOf(userId), operation);
+    const entry = this.resumeStore.get(await this.userOf(userId), operation);
     if (!entry) return undefined;
     this.resumeStore.remove(entry.user_id, entry.operation);
     return this.resumeOne(entry, waitForCreditMs);
@@ -444,7 +444,18 @@ export class BillingClient {
 
   // ------------------------------------------------------------ transport
 
-  private userOf(userId: string | undefined): string {
+  /** The user a call acts for: given, else the client's, else the session key's (fetched if need be). */
+  private async userOf(userId: string | undefined): Promise<string> {
+    const known = userId ?? this.defaultUserId ?? this.credentials?.user_id;
+    if (known) return known;
+    if (typeof this.credentialSource === 'function') {
+      const key = await this.signingKey();
+      if (key.user_id) return key.user_id;
+    }
+    return this.knownUser(undefined);
+  }
+
+  private knownUser(userId: string | undefined): string {
     const user = userId ?? this.defaultUserId ?? this.credentials?.user_id;
     if (!user) throw new Error('BillingClient: no user_id (pass one, or construct the client with userId or a session key)');
     return user;
