@@ -6,7 +6,7 @@
  * InsufficientFundsError, BatchOperationRequest/Result, PurchaseRequest/Response, ...), otherwise
  * the proto message's (protos/billing/v1/*.proto). Nested objects the contract writes inline are
  * named interfaces here (BalanceTotals, BalanceBuckets, ...), so that
- * tests/unit/test_typescript_types.py can hold every interface to its proto message: a proto field
+ * tests/unit/test_typescript_client.py can hold every interface to its proto message: a proto field
  * added without its property here fails that test (and so does a property the proto lacks).
  *
  * Wire rules (Envoy's transcoder: preserve_proto_field_names, always_print_primitive_fields):
@@ -252,8 +252,8 @@ export interface InsufficientFundsErrorBody {
   breakdown_seconds: BreakdownSeconds;
   suggestions: Suggestion[];
   catalog_version: string;
-  /** Single use, bound to the user and operation, valid 1 hour. */
-  resume_token?: string | null;
+  /** Single use, bound to the user and operation, valid 1 hour (always sent; null if none was issued). */
+  resume_token: string | null;
 }
 
 /** One operation of a batch preflight (the contract's name; proto OperationEstimate). */
