@@ -32,3 +32,12 @@ def test_typescript_client_against_the_stack(e2e, session_keys):
     result = subprocess.run([node, str(SMOKE)], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "live smoke: all passed" in result.stdout
+
+
+def test_a_browser_may_read_etag_retry_after_and_the_request_id(http):
+    """CORS hides response headers that are not safelisted: the client needs ETag (catalog cache),
+    Retry-After (its backoff on 503 / 429) and x-request-id (BillingApiError.requestId)."""
+    status, headers, _ = http("GET", "/v1/billing/catalog", headers={"Origin": "http://localhost:3000"}, key=None)
+    assert status == 200
+    exposed = {h.strip() for h in headers["access-control-expose-headers"].lower().split(",")}
+    assert {"etag", "retry-after", "x-request-id"} <= exposed
