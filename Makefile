@@ -41,7 +41,7 @@ db-stop: venv
 run: venv gen
 	$(BILLING) run
 
-# test-ts first: it builds the client that tests/e2e/test_typescript_client.py runs against the stack.
+# test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack.
 test: venv lint test-ts
 	$(PY) -m pytest -q
 

@@ -6,7 +6,7 @@ app backend would with a service key), and writes each exchange as
 {"request": {method, path, body}, "response": {status, headers, body}} to
 test/fixtures/<name>.json, and signing vectors computed by the server's own functions
 (test/fixtures/signing_vectors.json). The compiled client itself runs against the stack in
-tests/e2e/test_typescript_client.py (test/live/smoke.ts).
+tests/e2e/test_typescript_client_live.py (test/live/smoke.ts).
 
     make venv && .venv/bin/python clients/typescript/scripts/capture_fixtures.py   # ~15 s
 

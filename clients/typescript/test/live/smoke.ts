@@ -1,6 +1,6 @@
 /**
  * The compiled client against a running stack (REST through Envoy, the real server, the Stripe
- * stand-in): tests/e2e/test_typescript_client.py runs it with a fresh session key.
+ * stand-in): tests/e2e/test_typescript_client_live.py runs it with a fresh session key.
  *
  *   BILLING_BASE_URL=http://127.0.0.1:8080 BILLING_SESSION_KEY='{"key_id":..,"secret":..,"user_id":..}' \
  *     node build/test/live/smoke.js
