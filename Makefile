@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv gen lint migrate run test test-unit bench bench-data bench-legacy db-stop clean
+.PHONY: venv gen lint migrate run test test-unit test-ts bench bench-data bench-legacy db-stop clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -41,8 +41,20 @@ db-stop: venv
 run: venv gen
 	$(BILLING) run
 
-test: venv lint
+# test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack.
+test: venv lint test-ts
 	$(PY) -m pytest -q
+
+## The TypeScript client (clients/typescript): npm ci when clients/node_modules is missing or older
+## than the lock file, then tsc (strict) and node's test runner (~5 s).
+NODE_MODULES := clients/node_modules/.package-lock.json
+$(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json
+	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd clients && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-ts: $(NODE_MODULES)
+	cd clients/typescript && npm test --silent
 
 ## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
 bench-data: venv

@@ -1,0 +1,11 @@
+export * from './types.js';
+export { BillingApiError, InsufficientFundsError, isBillingApiError, isInsufficientFunds } from './errors.js';
+export {
+  BillingClient, parseRetryAfter, pathSegment,
+  type AutoTopupUpdate, type BillingClientOptions, type ConsumeOptions, type Credentials, type EventsPageOptions,
+  type PurchaseOptions, type ResumeOptions, type ResumeOutcome, type RetryOptions, type SubscriptionCheckoutOptions,
+} from './client.js';
+export { bodyDigest, canonicalRequest, hmacSha256Hex, signatureHeaders, type SigningKey } from './signing.js';
+export {
+  MemoryStorage, RESUME_KEY_PREFIX, RESUME_TOKEN_TTL_MS, ResumeStore, type KeyValueStore, type ResumeEntry,
+} from './storage.js';
