@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.domain.catalog import display_price
+from billing.domain.catalog import Package, Plan, display_price
 from billing.domain.errors import AccountNotFound, InvalidArgument, SubscriptionConflict
 from billing.domain.limits import IDEMPOTENCY_KEY_MAX_LENGTH, require_account_id, require_token
 from billing.service.dependencies import Dependencies
@@ -36,12 +36,7 @@ async def purchase_package(
 ) -> CheckoutResult:
     require_account_id(account_id)
     require_token(idempotency_key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_MAX_LENGTH, required=False)
-    package = deps.catalog.package(package_key)
-    served, fallback = deps.catalog.resolve_currency(currency)
-    item = CheckoutItem(
-        kind="package", key=package.key, name=package.name, minutes=package.minutes, currency=served,
-        unit_amount_cents=package.prices_cents[served],
-    )
+    item, fallback = priced_item(deps, "package", deps.catalog.package(package_key), currency)
     return await _checkout(deps, account_id, item, fallback, idempotency_key)
 
 
@@ -60,12 +55,19 @@ async def subscription_checkout(
         raise SubscriptionConflict(
             "the account already has a subscription: change its plan instead", field="plan_key"
         )
+    item, fallback = priced_item(deps, "subscription", plan, currency)
+    return await _checkout(deps, account_id, item, fallback, idempotency_key)
+
+
+def priced_item(deps: Dependencies, kind: str, sold: Plan | Package, currency: str) -> tuple[CheckoutItem, str | None]:
+    """What a checkout sells, at the catalog's price in the currency served (USD when the one
+    asked for has no prices: the second value says which it was)."""
     served, fallback = deps.catalog.resolve_currency(currency)
     item = CheckoutItem(
-        kind="subscription", key=plan.key, name=plan.name, minutes=plan.minutes, currency=served,
-        unit_amount_cents=plan.prices_cents[served],
+        kind=kind, key=sold.key, name=sold.name, minutes=sold.minutes, currency=served,
+        unit_amount_cents=sold.prices_cents[served],
     )
-    return await _checkout(deps, account_id, item, fallback, idempotency_key)
+    return item, fallback
 
 
 async def _checkout(
