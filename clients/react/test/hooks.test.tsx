@@ -119,3 +119,21 @@ describe('useCatalogVersionBanner', () => {
     expect(result.current.outdated).toBe(false);
   });
 });
+
+describe('BillingProvider', () => {
+  it('forgets the user data on unmount (sign-out) and keeps the public catalog', async () => {
+    const client = fakeClient();
+    const { wrapper, queryClient } = renderWith(client);
+    const { result, unmount } = renderHook(() => ({ events: useBillingEvents(), catalog: usePricingCatalog('USD') }), { wrapper });
+    await waitFor(() => expect(result.current.events.events.length).toBeGreaterThan(0));
+    await waitFor(() => expect(result.current.catalog.isSuccess).toBe(true));
+    expect(queryClient.getQueryCache().findAll({ queryKey: billingKeys.user('u1') })).not.toHaveLength(0);
+    unmount();
+    expect(queryClient.getQueryCache().findAll({ queryKey: billingKeys.user('u1') })).toHaveLength(0);
+    expect(queryClient.getQueryData(billingKeys.catalog('USD'))).toBeDefined();
+  });
+
+  it('hooks outside a provider say so', () => {
+    expect(() => renderHook(() => useUserBalance())).toThrow(/BillingProvider/);
+  });
+});
