@@ -1,5 +1,5 @@
 import { act, renderHook, waitFor } from '@testing-library/react';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InsufficientFundsError, type ConsumeResponse, type EnhancedBalance } from '@billing/client';
 import {
   billingKeys, useBatchPreflight, useBillingEvents, useCatalogVersionBanner, useConsume, usePricingCatalog,
@@ -134,6 +134,7 @@ describe('BillingProvider', () => {
   });
 
   it('hooks outside a provider say so', () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
     expect(() => renderHook(() => useUserBalance())).toThrow(/BillingProvider/);
   });
 });
