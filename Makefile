@@ -45,16 +45,18 @@ run: venv gen
 test: venv lint test-ts
 	$(PY) -m pytest -q
 
-## The TypeScript client (clients/typescript): npm ci when clients/node_modules is missing or older
-## than the lock file, then tsc (strict) and node's test runner (~5 s).
+## The TypeScript client (clients/typescript) and the React package (clients/react): npm ci when
+## clients/node_modules is missing or older than the lock file, then tsc (strict), node's test
+## runner (~5 s) and vitest with jsdom (~3 s).
 NODE_MODULES := clients/node_modules/.package-lock.json
-$(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json
+$(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json clients/react/package.json
 	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
 	cd clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 test-ts: $(NODE_MODULES)
 	cd clients/typescript && npm test --silent
+	cd clients/react && npm test --silent
 
 ## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
 bench-data: venv

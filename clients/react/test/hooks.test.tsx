@@ -1,0 +1,140 @@
+import { act, renderHook, waitFor } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { InsufficientFundsError, type ConsumeResponse, type EnhancedBalance } from '@billing/client';
+import {
+  billingKeys, useBatchPreflight, useBillingEvents, useCatalogVersionBanner, useConsume, usePricingCatalog,
+  useUserBalance,
+} from '../src/index.js';
+import { fakeClient, fixture, renderWith } from './helpers.js';
+
+describe('useUserBalance', () => {
+  it('polls as the guide says and keeps nothing once unused', async () => {
+    const client = fakeClient();
+    const { wrapper, queryClient } = renderWith(client);
+    const { result, unmount } = renderHook(() => useUserBalance(), { wrapper });
+    await waitFor(() => expect(result.current.isSuccess).toBe(true));
+    expect(result.current.data?.totals.total_seconds).toBe(2700);
+    expect(client.getEnhancedBalance).toHaveBeenCalledWith('u1');
+    const query = queryClient.getQueryCache().find({ queryKey: billingKeys.balance('u1') });
+    const options = query?.options as Record<string, unknown>;
+    expect(options['staleTime']).toBe(30_000);
+    expect(options['refetchInterval']).toBe(60_000);
+    expect(options['refetchOnWindowFocus']).toBe(true);
+    expect(options['gcTime']).toBe(0);
+    unmount();
+    await waitFor(() => expect(queryClient.getQueryCache().find({ queryKey: billingKeys.balance('u1') })).toBeUndefined());
+  });
+});
+
+describe('usePricingCatalog', () => {
+  it('keeps a catalog per currency for 10 minutes', async () => {
+    const client = fakeClient();
+    const { wrapper, queryClient } = renderWith(client);
+    const { result } = renderHook(() => usePricingCatalog('EUR'), { wrapper });
+    await waitFor(() => expect(result.current.data?.currency).toBe('EUR'));
+    const options = queryClient.getQueryCache().find({ queryKey: billingKeys.catalog('EUR') })?.options as Record<string, unknown>;
+    expect(options['staleTime']).toBe(600_000);
+    expect(client.getPricingCatalog).toHaveBeenCalledWith('EUR');
+  });
+});
+
+describe('useBillingEvents', () => {
+  it('pages with the server token until there is none', async () => {
+    const client = fakeClient();
+    const { wrapper } = renderWith(client);
+    const { result } = renderHook(() => useBillingEvents({ pageSize: 3 }), { wrapper });
+    await waitFor(() => expect(result.current.events).toHaveLength(3));
+    expect(result.current.hasNextPage).toBe(true);
+    await act(() => result.current.fetchNextPage());
+    await waitFor(() => expect(result.current.events).toHaveLength(6));
+    expect(result.current.hasNextPage).toBe(false);
+    expect(client.getBillingEvents).toHaveBeenLastCalledWith('u1', { limit: 3, pageToken: 'YmVmb3JlOjQ=' });
+  });
+});
+
+describe('useConsume', () => {
+  it('exposes the 402 for the dialog and refetches the balance', async () => {
+    const client = fakeClient();
+    const { wrapper } = renderWith(client);
+    const { result } = renderHook(() => ({ consume: useConsume(), balance: useUserBalance() }), { wrapper });
+    await waitFor(() => expect(result.current.balance.isSuccess).toBe(true));
+    await act(async () => {
+      await result.current.consume.mutateAsync({ operation: 'export', seconds: 7200, idempotencyKey: 'op-big' }).catch(() => {});
+    });
+    const refusal = result.current.consume.insufficientFunds;
+    expect(refusal).toBeInstanceOf(InsufficientFundsError);
+    expect(refusal?.suggestions.map((s) => s.type)).toEqual(['package', 'upgrade']);
+    expect(client.consume).toHaveBeenCalledWith('export', 7200, { idempotencyKey: 'op-big', userId: 'u1' });
+    await waitFor(() => expect(client.getEnhancedBalance).toHaveBeenCalledTimes(2));
+    act(() => result.current.consume.dismissInsufficientFunds());
+    await waitFor(() => expect(result.current.consume.insufficientFunds).toBeUndefined());
+  });
+
+  it('succeeds without an error to show', async () => {
+    const client = fakeClient({ consume: async () => fixture<ConsumeResponse>('consume') });
+    const { wrapper } = renderWith(client);
+    const { result } = renderHook(() => useConsume(), { wrapper });
+    await act(() => result.current.mutateAsync({ operation: 'build', seconds: 120 }));
+    expect(result.current.insufficientFunds).toBeUndefined();
+    await waitFor(() => expect(result.current.data?.consumed_seconds).toBeGreaterThan(0));
+  });
+});
+
+describe('useBatchPreflight', () => {
+  it('lists the operations that would be refused', async () => {
+    const client = fakeClient();
+    const { wrapper } = renderWith(client);
+    const operations = [{ operation: 'build' as const, estimate_seconds: 120 }, { operation: 'export' as const, estimate_seconds: 7200 }];
+    const { result } = renderHook(() => useBatchPreflight(operations), { wrapper });
+    await waitFor(() => expect(result.current.warnings).toHaveLength(1));
+    expect(result.current.warnings[0]?.operation).toBe('export');
+  });
+
+  it('asks nothing for an empty batch', () => {
+    const client = fakeClient();
+    const { wrapper } = renderWith(client);
+    renderHook(() => useBatchPreflight([]), { wrapper });
+    expect(client.checkSufficientBatch).not.toHaveBeenCalled();
+  });
+});
+
+describe('useCatalogVersionBanner', () => {
+  it('shows when the balance names another catalog version, and refresh refetches the catalog', async () => {
+    const balance = { ...fixture<EnhancedBalance>('balance_new'), catalog_version: '2026-12-01' };
+    const client = fakeClient({ getEnhancedBalance: async () => balance });
+    const { wrapper } = renderWith(client);
+    const { result } = renderHook(() => useCatalogVersionBanner('USD'), { wrapper });
+    await waitFor(() => expect(result.current.visible).toBe(true));
+    await act(() => result.current.refresh());
+    expect(client.getPricingCatalog).toHaveBeenCalledTimes(2);
+    act(() => result.current.dismiss());
+    expect(result.current.visible).toBe(false);
+  });
+
+  it('stays hidden when the versions match', async () => {
+    const client = fakeClient();
+    const { wrapper } = renderWith(client);
+    const { result } = renderHook(() => useCatalogVersionBanner('USD'), { wrapper });
+    await waitFor(() => expect(result.current.catalogVersion).toBe('2026-11-01'));
+    expect(result.current.outdated).toBe(false);
+  });
+});
+
+describe('BillingProvider', () => {
+  it('forgets the user data on unmount (sign-out) and keeps the public catalog', async () => {
+    const client = fakeClient();
+    const { wrapper, queryClient } = renderWith(client);
+    const { result, unmount } = renderHook(() => ({ events: useBillingEvents(), catalog: usePricingCatalog('USD') }), { wrapper });
+    await waitFor(() => expect(result.current.events.events.length).toBeGreaterThan(0));
+    await waitFor(() => expect(result.current.catalog.isSuccess).toBe(true));
+    expect(queryClient.getQueryCache().findAll({ queryKey: billingKeys.user('u1') })).not.toHaveLength(0);
+    unmount();
+    expect(queryClient.getQueryCache().findAll({ queryKey: billingKeys.user('u1') })).toHaveLength(0);
+    expect(queryClient.getQueryData(billingKeys.catalog('USD'))).toBeDefined();
+  });
+
+  it('hooks outside a provider say so', () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    expect(() => renderHook(() => useUserBalance())).toThrow(/BillingProvider/);
+  });
+});
