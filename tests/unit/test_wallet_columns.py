@@ -104,11 +104,12 @@ def test_an_added_account_column_is_written_in_the_document_and_decoded_from_row
     assert codec.account_params(account)["current_period_end"] == period_end
 
     names = wallet_sql.build(EXTENDED, BUCKET).read_columns
-    # The read's rows: one per bucket (account columns null), then the account's own.
-    bucket_row = {"request": 0, **{BUCKET.alias(c): _value_of(bucket, c) for c in BUCKET.columns}}
-    account_row = {"request": 0, **{EXTENDED.alias(c): _value_of(account, c) for c in EXTENDED.columns}}
-    rows = [tuple(row.get(n) for n in names) for row in (bucket_row, account_row)]
-    [(loaded, answer)] = codec.layout(names).wallets([WalletRead("u", NOW)], rows)
+    values = {
+        "request": 0, **{EXTENDED.alias(c): _value_of(account, c) for c in EXTENDED.columns},
+        **{BUCKET.alias(c): _value_of(bucket, c) for c in BUCKET.columns},
+        "answer_request_fingerprint": None, "answer_response": None,
+    }
+    [(loaded, answer)] = codec.layout(names).wallets([WalletRead("u", NOW)], [tuple(values[n] for n in names)])
     assert loaded.account == account and loaded.account.current_period_end == period_end
     assert loaded.buckets == [bucket] and answer is None
 

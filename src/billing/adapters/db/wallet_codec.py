@@ -127,17 +127,19 @@ class RowLayout:
         accounts: dict[int, Account] = {}
         buckets: dict[int, list[Bucket]] = {}
         answers: dict[int, StoredAnswer] = {}
-        for row in rows:  # a bucket's row, an answer's, or the account's own (read_rows in wallet_sql.py)
+        for row in rows:
             request = row[request_at]
             read = reads[request]
-            if row[bucket_marker] is not None:
-                buckets.setdefault(request, []).append(decode_bucket(row, read.account_id))
-            elif row[account_marker] is not None:
-                accounts[request] = decode_account(row, read.account_id)
-            else:
+            if row[account_marker] is None:
                 answers[request] = StoredAnswer(read.idempotency_key or "", row[fingerprint_at], row[response_at])
+                continue
+            if request not in accounts:
+                accounts[request] = decode_account(row, read.account_id)
+                buckets[request] = []
+            if row[bucket_marker] is not None:
+                buckets[request].append(decode_bucket(row, read.account_id))
         return [
-            (Wallet(accounts[i], buckets.get(i, [])) if i in accounts else None, answers.get(i) if i in accounts else None)
+            (Wallet(accounts[i], buckets[i]) if i in accounts else None, answers.get(i) if i in accounts else None)
             for i in range(len(reads))
         ]
 

@@ -65,11 +65,6 @@ class Columns:
         """As many NULLs as select_list has columns (another UNION ALL branch's)."""
         return ", ".join("NULL" for _ in self.columns)
 
-    def typed_null_list(self) -> str:
-        """As null_list, typed and named: for a UNION ALL's first branch, which fixes the columns'
-        types and names."""
-        return ", ".join(f"NULL::{c.sql_type} AS {self.alias(c)}" for c in self.columns)
-
     def record_type(self, columns: tuple[Column, ...] | None = None) -> str:
         """`plan_key text, ...`: a jsonb_to_recordset record type."""
         return ", ".join(f"{c.name} {c.sql_type}" for c in (self.columns if columns is None else columns))

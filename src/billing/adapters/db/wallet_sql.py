@@ -76,30 +76,21 @@ requests AS MATERIALIZED (
        AS r({REQUEST} int, account_id text, idempotency_key text, now timestamptz, expired_since timestamptz)
 )"""
 
-    # One row per bucket (the account's columns NULL there: the account has 25 of them, and
-    # repeating them on every bucket row cost the server ~a third of a balance read's CPU in
-    # decoding), one per stored answer, and the account's own row last (pgbench's \aset, in
-    # bench/pgbench_script.py, keeps the last row's values).
     def read_rows(outcome_columns: str) -> str:
-        extra_nulls = ", NULL, NULL" if outcome_columns else ""
         return f"""
-SELECT r.{REQUEST}, {account.typed_null_list()},
+SELECT r.{REQUEST}, {account.select_list("a")},
        {bucket.select_list("b")},
        {answer_nulls}{outcome_columns}
 FROM requests r
-JOIN buckets b
-  ON b.account_id = r.account_id AND b.remaining_seconds > 0
+JOIN accounts a ON a.account_id = r.account_id
+LEFT JOIN buckets b
+  ON b.account_id = a.account_id AND b.remaining_seconds > 0
  AND (b.expires_at IS NULL OR b.expires_at > LEAST(r.now, r.expired_since))
 UNION ALL
 SELECT r.{REQUEST}, {account.null_list()}, {bucket.null_list()},
-       i.request_fingerprint, i.response{extra_nulls}
+       i.request_fingerprint, i.response{", NULL, NULL" if outcome_columns else ""}
 FROM requests r
 JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key = r.idempotency_key
-UNION ALL
-SELECT r.{REQUEST}, {account.select_list("a")}, {bucket.null_list()},
-       {answer_nulls}{extra_nulls}
-FROM requests r
-JOIN accounts a ON a.account_id = r.account_id
 """
 
     read_wallets = f"WITH {read_requests}{read_rows('')}"
