@@ -80,6 +80,8 @@ def decide(wallet: "Wallet", now: datetime, package_minutes: int) -> TopupAttemp
     from billing.domain.wallet import EventType
 
     topup = wallet.account.auto_topup
+    if not topup.enabled:
+        return None  # before the balance: every consume asks
     live = wallet.balance(now).totals.total_seconds
     due = attempt_due(topup, live, now)
     if due is None or wallet.account.last_bucket_seq == 0:

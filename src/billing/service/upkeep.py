@@ -44,5 +44,7 @@ def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
         closing_due(account.subscription, now)
         or bool(rollover_warnings_due(wallet, now))
         or wallet.daily_bonus_due_seconds(catalog.plan(account.plan_key), now) > 0
-        or auto_topup.attempt_due(account.auto_topup, wallet.balance(now).totals.total_seconds, now) is not None
+        # The balance is computed only for an account with auto top-up on (~25 us a read otherwise).
+        or (account.auto_topup.enabled
+            and auto_topup.attempt_due(account.auto_topup, wallet.balance(now).totals.total_seconds, now) is not None)
     )
