@@ -82,6 +82,9 @@ class Catalog:
         known = ", ".join(p.key for p in self.packages)
         raise InvalidArgument(f"package_key must be one of {known}", field="package_key")
 
+    def has_package(self, key: str | None) -> bool:
+        return any(package.key == key for package in self.packages)
+
     def has_plan(self, key: str) -> bool:
         return any(plan.key == key for plan in self.plans)
 

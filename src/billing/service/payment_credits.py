@@ -46,7 +46,7 @@ CREDIT_ANSWERS = AnswerCodec(CreditResult)
 
 
 async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid) -> CreditResult:
-    known = _has_package(deps, paid.package_key)
+    known = deps.catalog.has_package(paid.package_key)
     # What the catalog sells under that key; the metadata's minutes only for a package since
     # removed from the catalog (what was bought then).
     minutes = deps.catalog.package(paid.package_key).minutes if known else paid.package_minutes
@@ -159,7 +159,3 @@ async def refund_payment(deps: Dependencies, account_id: str, refund: ChargeRefu
         account_id, take_back, prepare=account_upkeep(deps.catalog), payment_ids=(refund.payment_id,),
         idempotency=Idempotency(key, key, CREDIT_ANSWERS),
     ))
-
-
-def _has_package(deps: Dependencies, key: str) -> bool:
-    return any(package.key == key for package in deps.catalog.packages)

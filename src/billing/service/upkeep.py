@@ -32,9 +32,8 @@ def decide_topup(catalog: Catalog, wallet: Wallet, now: datetime) -> None:
     """An auto top-up attempt when one is due (the balance under the threshold, or a pending or
     failed attempt's time to be sent again); wallet.topup_attempt carries it to after commit."""
     key = wallet.account.auto_topup.package_key
-    package = next((p for p in catalog.packages if p.key == key), None)
-    if package is not None:
-        auto_topup.decide(wallet, now, package.minutes)
+    if key is not None and catalog.has_package(key):
+        auto_topup.decide(wallet, now, catalog.package(key).minutes)
 
 
 def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
