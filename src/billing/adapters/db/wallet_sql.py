@@ -69,6 +69,10 @@ WHERE i.account_id = %(account_id)s AND i.idempotency_key = %(idempotency_key)s
     # [{"request": i, "account_id", "idempotency_key", "now", "expired_since"?}]; every row
     # names its request. Concurrent requests share the statement (adapters/db/wallet_batcher.py);
     # a lone request sends a document of one. Unlocked writes check the account version they read.
+    # The account and the stored answer are looked up per request (LATERAL, OFFSET 0 so the
+    # planner keeps it a parameterized index probe): jsonb_to_recordset counts as 100 rows to the
+    # planner, which then hashed a sequential scan of a small accounts table (0.38 ms against
+    # 0.11 ms on 1,000 accounts) and of idempotency_records while its statistics lagged its growth.
     read_requests = f"""
 requests AS MATERIALIZED (
   SELECT r.{REQUEST}, r.account_id, r.idempotency_key, r.now, r.expired_since
@@ -82,7 +86,7 @@ SELECT r.{REQUEST}, {account.select_list("a")},
        {bucket.select_list("b")},
        {answer_nulls}{outcome_columns}
 FROM requests r
-JOIN accounts a ON a.account_id = r.account_id
+CROSS JOIN LATERAL (SELECT * FROM accounts a WHERE a.account_id = r.account_id OFFSET 0) a
 LEFT JOIN buckets b
   ON b.account_id = a.account_id AND b.remaining_seconds > 0
  AND (b.expires_at IS NULL OR b.expires_at > LEAST(r.now, r.expired_since))
@@ -90,7 +94,10 @@ UNION ALL
 SELECT r.{REQUEST}, {account.null_list()}, {bucket.null_list()},
        i.request_fingerprint, i.response{", NULL, NULL" if outcome_columns else ""}
 FROM requests r
-JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key = r.idempotency_key
+CROSS JOIN LATERAL (
+  SELECT * FROM idempotency_records i
+  WHERE i.account_id = r.account_id AND i.idempotency_key = r.idempotency_key OFFSET 0
+) i
 """
 
     read_wallets = f"WITH {read_requests}{read_rows('')}"
@@ -106,9 +113,11 @@ JOIN idempotency_records i ON i.account_id = r.account_id AND i.idempotency_key 
     # Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
     # one element per account: its saved account columns under their own names (the record
     # type below and the SET list come from the same declaration). The `locked` part locks
-    # the accounts whose version still matches, in account_id order, skipping any another
-    # transaction holds: a batch never waits behind one busy account (a skipped wallet is
-    # "not saved", and its request retries), and two batches cannot deadlock. Every other
+    # the accounts whose version still matches, one index probe per wallet in the document's
+    # order (sorted by account_id), skipping any another transaction holds: a batch never waits
+    # behind one busy account (a skipped wallet is "not saved", and its request retries), and
+    # two batches cannot deadlock. (A join instead of the LATERAL probe let the planner, which
+    # counts jsonb_to_recordset as 100 rows, hash a sequential scan of a small accounts table.) Every other
     # part joins the `saved` accounts, so an account row is always locked before its buckets,
     # as the locking path's FOR UPDATE does, and nothing of a wallet not saved is written;
     # the others are. The locking path's own account is not skipped: its transaction already
@@ -128,11 +137,12 @@ wallets AS MATERIALIZED (
     new_buckets jsonb, debits jsonb, entries jsonb,
     idempotency_key text, request_fingerprint text, response jsonb)
 ), locked AS MATERIALIZED (
-  SELECT a.account_id
-  FROM accounts a JOIN wallets w ON a.account_id = w.account_id
-  WHERE a.version = w.expected_version AND a.last_event_seq = w.first_event_seq - 1
-  ORDER BY a.account_id
-  FOR NO KEY UPDATE OF a SKIP LOCKED
+  SELECT l.account_id
+  FROM wallets w CROSS JOIN LATERAL (
+    SELECT a.account_id FROM accounts a
+    WHERE a.account_id = w.account_id AND a.version = w.expected_version AND a.last_event_seq = w.first_event_seq - 1
+    FOR NO KEY UPDATE OF a SKIP LOCKED
+  ) l
 ), account AS (
   UPDATE accounts a SET
     {", ".join(f"{c.name} = w.{c.name}" for c in saved_columns)}, updated_at = w.now
