@@ -43,6 +43,26 @@ def test_data_size_is_judged_on_every_round_of_both_datasets():
     assert target == {"value": 0.85, "met": False}  # (1000 + 700) / 2 against (1000 + 1000) / 2
 
 
+def test_rest_against_grpc_is_judged_on_the_median_of_its_back_to_back_pairs():
+    pairs = results() + [
+        {"label": "gRPC consume, pair 2", "rps": 1000.0}, {"label": "REST consume, pair 2", "rps": 500.0},
+        {"label": "gRPC consume, pair 3", "rps": 900.0}, {"label": "REST consume, pair 3", "rps": 720.0},
+    ]
+
+    summary = report.summarize({"rps": 1800.0}, pairs, [])
+
+    # ratios 1.0, 0.5 and 0.8: one slow sample of either side moves the median, not the verdict
+    assert summary["REST Consume >= 0.7 x gRPC Consume (median of 3 pairs)"] == {"value": 0.8, "met": True}
+
+
+def test_a_failed_request_in_any_pair_voids_the_rest_target():
+    pairs = results() + [
+        {"label": "gRPC consume, pair 2", "rps": 1000.0}, {"label": "REST consume, pair 2", "rps": 900.0, "errors": 1},
+    ]
+
+    assert not report.summarize({"rps": 1800.0}, pairs, [])["REST Consume >= 0.7 x gRPC Consume (median of 2 pairs)"]["met"]
+
+
 def webhook_result(ok: bool = True, errors: int = 0) -> dict:
     return {"label": report.WEBHOOKS, "scenario": "webhooks", "rps": 160.0, "p50_ms": 90.0, "p99_ms": 200.0,
             "errors": errors, "credits_per_s": 70.0, "credited_payment_intents": 350, "payment_intents": 350,
