@@ -73,6 +73,11 @@ Index(
     "buckets_live_by_account", buckets.c.account_id, buckets.c.expires_at,
     postgresql_where=buckets.c.remaining_seconds > 0,
 )
+# `billing tick`'s rollover warnings: rollover buckets with seconds left, by expiry.
+Index(
+    "buckets_rollover_expiring", buckets.c.expires_at,
+    postgresql_where=(buckets.c.source == "rollover") & (buckets.c.remaining_seconds > 0),
+)
 
 ledger_events = Table(
     "ledger_events",
