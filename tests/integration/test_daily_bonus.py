@@ -19,6 +19,7 @@ FREE_DAILY = 900
 
 
 async def daily_bonus_events(deps, user_id):
+    """The history as ListEvents shows it (a read: it grants the day's bonus when due)."""
     page = await list_events(deps, user_id, 200, "")
     return [e for e in page.events if e.type == "daily_bonus"]
 
@@ -26,9 +27,9 @@ async def daily_bonus_events(deps, user_id):
 async def test_daily_bonus_is_granted_lazily_on_the_first_read_of_a_utc_day(
     deps, user_id, account, clock, ledger_rows, assert_ledger_balanced
 ):
+    assert len(await daily_bonus_events(deps, user_id)) == 1  # yesterday's, granted at signup
     clock.set(datetime(2026, 3, 15, 8, 0, tzinfo=UTC))
     rows_before_read = await ledger_rows(user_id)
-    assert len(await daily_bonus_events(deps, user_id)) == 1  # yesterday's, granted at signup
 
     report = await get_balance(deps, user_id)
 

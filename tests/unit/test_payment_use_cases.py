@@ -208,6 +208,16 @@ async def test_an_ended_period_rolls_over_up_to_the_cap_on_the_next_touch(deps, 
     assert ledger_ok(database)
 
 
+async def test_the_history_alone_closes_an_ended_period(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter")
+    clock.set(end + timedelta(hours=5))
+    visible = [e.type for e in (await list_events(deps, USER, 50, "")).events]  # nothing else touched it
+    assert "rollover_created" in visible
+    assert paid_seconds(database, "rollover") == 150 * 60
+    assert ledger_ok(database)
+
+
 async def test_rollover_warns_once_a_week_before_it_expires(deps, account, provider, database, clock):
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="starter")

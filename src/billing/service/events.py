@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 
 from billing.domain.history import EventRow
-from billing.domain.errors import AccountNotFound, InvalidArgument
+from billing.domain.errors import InvalidArgument
 from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_account_id
 from billing.service.dependencies import Dependencies
+from billing.service.wallet_reading import read_wallet
 
 _TOKEN_PREFIX = "before:"
 # ASCII digits only (str.isdigit also accepts "²" and "٣"), at most 18 of them: always a bigint.
@@ -46,9 +47,10 @@ async def list_events(deps: Dependencies, account_id: str, limit: int, page_toke
     require_account_id(account_id)
     size = page_size(limit)
     before = decode_page_token(page_token)
+    # The account's upkeep first, as a balance read does: a period that ended shows its
+    # rollover in the history even when nothing else touched the account since.
+    await read_wallet(deps, account_id, deps.clock.now())
     async with deps.storage.reader() as uow:
-        if not await uow.wallets.exists(account_id):
-            raise AccountNotFound(f"no account for user_id {account_id!r}", field="user_id")
         rows = await uow.history.events_page(account_id, before, size + 1)
     page, more = rows[:size], len(rows) > size
     return EventsPage(events=page, next_page_token=encode_page_token(page[-1].event_seq) if more else "")
