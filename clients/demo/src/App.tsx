@@ -63,8 +63,10 @@ export function App({ billing, config }: { billing: BillingClient; config: DemoC
         <div className="card wide">
           <PricingCards currency={config.currency} onBuyPackage={checkout.buyPackage} onChoosePlan={checkout.choosePlan} />
         </div>
-        <div className="card"><UsageChart period="month" /></div>
-        <div className="card"><EventHistory pageSize={20} /></div>
+        <div className="activity" data-demo="activity">
+          <div className="card"><UsageChart period="month" /></div>
+          <div className="card"><EventHistory pageSize={20} /></div>
+        </div>
       </main>
     </BillingProvider>
   );
@@ -145,10 +147,15 @@ function ResumeAfterPurchase({ billing, userId }: { billing: BillingClient; user
   useEffect(() => {
     let current = true;
     // StrictMode runs this twice: the client shares one run between the calls, so it resumes once.
-    void billing.resumeAfterPurchase().then((result) => {
+    void billing.resumeAfterPurchase().then(async (result) => {
       if (!current) return;
       setOutcomes(result);
-      void queryClient.invalidateQueries({ queryKey: billingKeys.user(userId) });
+      if (result.length === 0) return;
+      // A first read sent before the resumed consume landed may still be in flight, and React Query
+      // would join it rather than fetch again: cancel it, then fetch the user's data anew.
+      const user = { queryKey: billingKeys.user(userId) };
+      await queryClient.cancelQueries(user);
+      await queryClient.invalidateQueries(user);
     });
     return () => { current = false; };
   }, [billing, queryClient, userId]);
