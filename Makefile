@@ -71,9 +71,10 @@ $(DEMO_DIST): $(NODE_MODULES) $(DEMO_SOURCES)
 
 demo: $(DEMO_DIST)
 
-## Debian's Chromium, driven headless by playwright-core in the browser test (no browser download).
+## Debian's Chromium, driven headless by playwright-core in the browser test (no browser download);
+## the emoji font draws the history's icons in its screenshots.
 $(CHROMIUM):
-	apt-get update -q && apt-get install -y -q chromium
+	apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji
 
 ## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
 bench-data: venv

@@ -35,9 +35,11 @@ function say(line) {
   process.stdout.write(`${line}\n`);
 }
 
-async function step(page, name) {
+/** A step passed: its screenshot (the whole page, or one part of it), then its STEP line. */
+async function step(page, name, part = undefined) {
   screenshotCount += 1;
-  await page.screenshot({ path: join(screenshotDir, `${String(screenshotCount).padStart(2, '0')}-${name}.png`), fullPage: true });
+  const path = join(screenshotDir, `${String(screenshotCount).padStart(2, '0')}-${name}.png`);
+  await (part ? part.screenshot({ path }) : page.screenshot({ path, fullPage: true }));
   say(`STEP ${name}`);
 }
 
@@ -121,7 +123,7 @@ async function story(page) {
   const history = page.getByRole('region', { name: 'History' });
   await history.getByRole('listitem').filter({ hasText: 'Package credit' }).filter({ hasText: '+60 min' }).waitFor();
   await page.getByRole('heading', { name: 'Usage this month: 60 min' }).waitFor();
-  await step(page, 'history');
+  await step(page, 'history', page.locator('[data-demo="activity"]'));
 }
 
 async function main() {
