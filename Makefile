@@ -5,12 +5,13 @@ PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BILLING := $(VENV)/bin/billing
+CHROMIUM := /usr/bin/chromium
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 # billing is installed into the venv (editable); the repo root is for `bench.` and `tests.`.
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv gen lint migrate run test test-unit test-ts bench bench-data bench-legacy db-stop clean
+.PHONY: venv gen lint migrate run demo test test-unit test-ts bench bench-data bench-legacy db-stop clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -37,19 +38,21 @@ migrate: venv
 db-stop: venv
 	$(BILLING) db-stop
 
-## gRPC on :50051, REST (Envoy) on :8080, embedded PostgreSQL unless DATABASE_URL is set.
-run: venv gen
+## gRPC on :50051, REST (Envoy) on :8080, the demo app on :3000, embedded PostgreSQL unless DATABASE_URL is set.
+run: venv gen demo
 	$(BILLING) run
 
-# test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack.
-test: venv lint test-ts
+# test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
+# the demo and Chromium are for tests/e2e/test_browser_story.py.
+test: venv lint test-ts demo $(CHROMIUM)
 	$(PY) -m pytest -q
 
 ## The TypeScript client (clients/typescript) and the React package (clients/react): npm ci when
 ## clients/node_modules is missing or older than the lock file, then tsc (strict), node's test
 ## runner (~5 s) and vitest with jsdom (~3 s).
 NODE_MODULES := clients/node_modules/.package-lock.json
-$(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json clients/react/package.json
+$(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json clients/react/package.json \
+		clients/demo/package.json
 	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
 	cd clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -57,6 +60,21 @@ $(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescri
 test-ts: $(NODE_MODULES)
 	cd clients/typescript && npm test --silent
 	cd clients/react && npm test --silent
+
+## The demo app (clients/demo): tsc (strict), then Vite into clients/demo/dist, which `make run` serves
+## (billing.demo_server); built again when a source of it, the client or the React package changes.
+DEMO_DIST := clients/demo/dist/index.html
+DEMO_SOURCES := $(shell find clients/demo/src clients/typescript/src clients/react/src -type f 2>/dev/null) \
+	clients/demo/index.html clients/demo/vite.config.ts clients/demo/tsconfig.json
+$(DEMO_DIST): $(NODE_MODULES) $(DEMO_SOURCES)
+	cd clients/demo && npm run build --silent
+
+demo: $(DEMO_DIST)
+
+## Debian's Chromium, driven headless by playwright-core in the browser test (no browser download);
+## the emoji font draws the history's icons in its screenshots.
+$(CHROMIUM):
+	apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji
 
 ## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
 bench-data: venv

@@ -16,7 +16,7 @@ import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.key_secrets import MasterKey
-from billing.settings import REPO_ROOT, Settings, configured_database_url, libpq_url
+from billing.settings import REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url
 
 DEV_DATABASE = "billing"
 
@@ -46,11 +46,12 @@ def migrate(url: str) -> str:  # `billing migrate`
 
 
 def run() -> int:
-    """The service as `make run` starts it: the gRPC server and Envoy's REST in front, as Settings say.
+    """The service as `make run` starts it: the gRPC server and Envoy's REST in front, as Settings say,
+    the Stripe stand-in without STRIPE_SECRET_KEY, and the demo app unless BILLING_DEMO_PORT is 0.
 
-    Both are supervised: one that dies (a crash, `kill -9`) is started again after a backoff
+    Each is supervised: one that dies (a crash, `kill -9`) is started again after a backoff
     (RESTART_FIRST_SECONDS, doubling to RESTART_MAX_SECONDS; back to the first after a run of
-    RESTART_RESET_AFTER_SECONDS). SIGINT/SIGTERM stop both and end the command. The server
+    RESTART_RESET_AFTER_SECONDS). SIGINT/SIGTERM stop them all and end the command. The server
     migrates the database when it answers (BILLING_MIGRATE_ON_START, on unless set to 0), so
     `billing run` starts, and keeps running, while the database is down.
     """
@@ -92,10 +93,16 @@ def run() -> int:
         env |= stripe_env
         payments = f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY)"
     children.insert(0, _Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
+    demo = ""
+    if demo_port():
+        # The demo app and its app backend (billing.demo_server); env carries the stand-in's settings too.
+        children.append(_Supervised("demo server", [sys.executable, "-m", "billing.demo_server"], env))
+        demo = f" The demo app: http://localhost:{demo_port()}."
     for child in children:
         child.start()
     print(f"billing: gRPC on :{settings.grpc_port}, REST on http://localhost:{settings.rest_port}/v1/billing/..., "
-          f"database {_without_password(settings.database_url)}, payments through {payments}. Ctrl-C stops.", flush=True)
+          f"database {_without_password(settings.database_url)}, payments through {payments}.{demo} Ctrl-C stops.",
+          flush=True)
 
     stopping: list[int] = []
 

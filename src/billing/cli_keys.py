@@ -49,17 +49,28 @@ def keys_main(argv: list[str], settings: Settings) -> int:
             parser.error("--user-id is required for user keys and only for them")
         if args.user_id is not None:
             require_account_id(args.user_id)
-        now = datetime.now(timezone.utc)
-        key = ApiKey(key_id=new_key_id(), scope=scope, user_id=args.user_id, expires_at=now + args.ttl)
-        asyncio.run(_with_keys(settings.database_url, lambda keys: keys.add(key, now)))
+        key = create_stored_key(settings.database_url, scope, args.user_id, args.ttl)
         print(json.dumps({
             "key_id": key.key_id, "secret": master.secret(key.key_id), "scope": str(key.scope),
             "user_id": key.user_id, "expires_at": key.expires_at.isoformat().replace("+00:00", "Z"),
         }))
         return 0
-    revoked = asyncio.run(_with_keys(settings.database_url, lambda keys: keys.revoke(args.key_id, datetime.now(timezone.utc))))
+    revoked = revoke_stored_key(settings.database_url, args.key_id)
     print("revoked" if revoked else "no such key, or already revoked")
     return 0 if revoked else 1
+
+
+def create_stored_key(database_url: str, scope: Scope, user_id: str | None, ttl: timedelta) -> ApiKey:
+    """A new key row (its secret is the master key's HMAC of its id); servers use it within 5 s."""
+    now = datetime.now(timezone.utc)
+    key = ApiKey(key_id=new_key_id(), scope=scope, user_id=user_id, expires_at=now + ttl)
+    asyncio.run(_with_keys(database_url, lambda keys: keys.add(key, now)))
+    return key
+
+
+def revoke_stored_key(database_url: str, key_id: str) -> bool:
+    """True when the key existed and was not revoked yet; servers stop accepting it within 5 s."""
+    return asyncio.run(_with_keys(database_url, lambda keys: keys.revoke(key_id, datetime.now(timezone.utc))))
 
 
 async def _with_keys(database_url: str, work: Callable[[ApiKeyRepository], Awaitable[T]]) -> T:

@@ -16,12 +16,18 @@ def _flag(name: str, default: bool) -> bool:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOG_PATH = REPO_ROOT / "catalog" / "catalog.json"
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+DEFAULT_DEMO_PORT = 3000  # the demo app under `make run`: the default CORS origin's port
 # gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
 LOOPBACK = "127.0.0.1"
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
 LOG_FORMATS = ("json", "text")
+
+
+def demo_port() -> int:
+    """BILLING_DEMO_PORT: where `billing run` serves the demo app (billing.demo_server); 0: not at all."""
+    return int(os.environ.get("BILLING_DEMO_PORT", str(DEFAULT_DEMO_PORT)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""billing.demo_server's HTTP side with a fake app backend: the built files (with the app's routes
+falling back to index.html, never a file outside them), /demo/config and /demo/session."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import grpc
+import pytest
+
+from billing.adapters.key_secrets import MasterKey
+from billing.demo_server import DemoSettings, _handler_class
+
+SESSION = {"key_id": "sk_x", "secret": "s", "user_id": "demo-user", "expires_at": "2030-01-01T00:00:00Z"}
+
+
+class FakeBackend:
+    def __init__(self, settings: DemoSettings):
+        self.settings = settings
+        self.failing = False
+
+    def session_key(self) -> dict[str, Any]:
+        if self.failing:
+            raise grpc.RpcError()
+        return SESSION
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[int, FakeBackend, Path]]:
+    static = tmp_path / "dist"
+    (static / "assets").mkdir(parents=True)
+    (static / "index.html").write_text("<!doctype html><title>demo</title>")
+    (static / "assets" / "app.js").write_text("console.log(1)")
+    (tmp_path / "secret.txt").write_text("not to be served")
+    settings = DemoSettings(port=0, grpc_target="127.0.0.1:1", billing_url="http://localhost:8080", user_id="demo-user",
+                            currency="EUR", database_url="postgresql://unused", master_key=MasterKey(b"k" * 32),
+                            static_dir=static)
+    backend = FakeBackend(settings)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(backend))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], backend, static
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def request(port: int, method: str, path: str) -> tuple[int, str, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        connection.close()
+
+
+def test_serves_the_built_files_and_the_app_routes_as_index_html(demo):
+    port, _, _ = demo
+    status, content_type, _ = request(port, "GET", "/assets/app.js")
+    assert status == 200 and content_type.endswith("javascript")
+    for route in ("/", "/?purchased=true", "/settings"):
+        status, content_type, body = request(port, "GET", route)
+        assert (status, content_type) == (200, "text/html") and b"<title>demo</title>" in body, route
+    assert request(port, "GET", "/assets/missing.js")[0] == 404
+
+
+def test_never_serves_a_file_outside_the_build(demo):
+    port, _, _ = demo
+    assert request(port, "GET", "/../secret.txt")[0] == 404
+    status, _, body = request(port, "GET", "/../secret")
+    assert status == 200 and b"not to be served" not in body
+
+
+def test_says_how_to_build_the_app_when_it_is_not_built(demo):
+    port, _, static = demo
+    (static / "index.html").unlink()
+    status, _, body = request(port, "GET", "/")
+    assert status == 503 and b"make demo" in body
+
+
+def test_config_names_the_rest_api_the_user_and_the_currency(demo):
+    port, _, _ = demo
+    status, content_type, body = request(port, "GET", "/demo/config")
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(body) == {"billing_url": "http://localhost:8080", "user_id": "demo-user", "currency": "EUR"}
+
+
+def test_session_is_a_post_answering_the_backends_user_key_or_503(demo):
+    port, backend, _ = demo
+    assert request(port, "GET", "/demo/session")[0] == 404
+    status, _, body = request(port, "POST", "/demo/session")
+    assert status == 200 and json.loads(body) == SESSION
+    backend.failing = True
+    status, _, body = request(port, "POST", "/demo/session")
+    assert status == 503 and json.loads(body)["error"] == "UNAVAILABLE"
