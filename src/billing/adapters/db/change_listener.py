@@ -40,6 +40,7 @@ class ChangeListener:
         self._task: asyncio.Task | None = None
         self.listening = asyncio.Event()  # set while LISTEN is in effect (tests wait for it)
         self.connections = 0  # successful LISTENs so far (tests: a reconnect happened)
+        self.backend_pid: int | None = None  # of the listening connection (tests terminate it)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="change-listener")
@@ -69,6 +70,7 @@ class ChangeListener:
             self._conninfo, autocommit=True, **self._connect_kwargs
         ) as connection:
             await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            self.backend_pid = connection.info.backend_pid
             self.connections += 1
             self.listening.set()
             self._on_missed()
