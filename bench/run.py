@@ -297,8 +297,12 @@ def main(argv: list[str] | None = None) -> int:
             server_pids = [pid for pid in pids if pid != pids[-1]]  # the last is Envoy, which streams bypass
             result = watchers.run(target, server_pids, args.accounts, args.watchers, args.fanout_watchers)
         print(watchers.line(result), flush=True)
-        results = [result | {"label": "watchers"}]
-        checked = [url]
+        # No throughput to plot or judge against pgbench: the figures alone, for docs/performance.md.
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"watchers-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps({"started_at": started_at.isoformat(), "settings": vars(args), "result": result}, indent=2))
+        print(f"wrote {path}")
+        return 0
     else:
         grpc_loadgen.ensure_built()
         prewarm(url)
