@@ -32,6 +32,8 @@ from typing import Any, Iterable
 
 import psycopg
 
+from billing.adapters.db.own_connection import OwnConnection
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "billing_account_changes"
@@ -74,12 +76,11 @@ def account_ids_of(payload: str) -> list[str] | None:
 
 class ChangeNotifier:
     def __init__(self, conninfo: str, connect_kwargs: dict[str, Any] | None = None):
-        self._conninfo = conninfo
-        self._connect_kwargs = connect_kwargs or {}
+        # A notification is not durable whatever the commit does: no wait for the WAL flush.
+        self._connection = OwnConnection(conninfo, connect_kwargs, _commit_asynchronously)
         self._pending: set[str] = set()
         self._every_account = False
         self._woken = asyncio.Event()
-        self._connection: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task | None = None
         self.sends = 0  # NOTIFY statements sent (tests, the benchmark)
 
@@ -106,7 +107,7 @@ class ChangeNotifier:
                     await self._send_pending()
             except (psycopg.Error, OSError, TimeoutError):
                 log.warning("stopping with account change notifications unsent")
-        await self._drop_connection()
+        await self._connection.drop()
 
     async def _run(self) -> None:
         retry_seconds = RETRY_SECONDS_MIN
@@ -119,7 +120,7 @@ class ChangeNotifier:
                 await asyncio.sleep(SEND_INTERVAL_SECONDS)  # the next changes gather meanwhile
             except (psycopg.Error, OSError) as failure:
                 log.warning("account change notification not sent (%s); retrying in %.2fs", failure, retry_seconds)
-                await self._drop_connection()
+                await self._connection.drop()
                 self._woken.set()
                 await asyncio.sleep(retry_seconds)
                 retry_seconds = min(retry_seconds * 2, RETRY_SECONDS_MAX)
@@ -134,7 +135,7 @@ class ChangeNotifier:
         taken, every = self._pending, self._every_account
         self._pending, self._every_account = set(), False
         try:
-            connection = await self._connected()
+            connection = await self._connection.get()
             await connection.execute("SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload", (CHANNEL, chunks))
             self.sends += 1
         except BaseException:
@@ -142,19 +143,6 @@ class ChangeNotifier:
             self._every_account = self._every_account or every
             raise
 
-    async def _connected(self) -> psycopg.AsyncConnection:
-        if self._connection is None or self._connection.closed or self._connection.broken:
-            await self._drop_connection()
-            connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
-            # A notification is not durable whatever the commit does: no wait for the WAL flush.
-            await connection.execute("SET synchronous_commit = off")
-            self._connection = connection
-        return self._connection
 
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception:  # closing a dead connection: nothing to save
-                pass
+async def _commit_asynchronously(connection: psycopg.AsyncConnection) -> None:
+    await connection.execute("SET synchronous_commit = off")
