@@ -123,3 +123,24 @@ async def test_the_listener_reconnects_after_its_connection_is_killed_and_misses
     report = await newer_than(watcher, before.account.version, RECONNECT_SECONDS_MAX)
     assert report.view.totals.total_seconds == before.view.totals.total_seconds + 60
     assert reader.listener.connections == 2 and reader.listener.backend_pid != killed_pid
+
+
+async def test_every_committed_wallet_write_is_announced_and_a_plain_read_is_not(pool, clock, user_id):
+    """The storage, not each use case, tells the notifier: a transaction (opening the account),
+    a group-committed write (consume) and a lone unlocked one all end in a commit it hears."""
+    announced: list[str] = []
+    catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
+    batcher = WalletBatcher(pool)
+    deps = Dependencies(storage=PostgresStorage(pool, batcher, on_committed=announced.extend), catalog=catalog,
+                        clock=clock)
+    unbatched = Dependencies(storage=PostgresStorage(pool, on_committed=announced.extend), catalog=catalog, clock=clock)
+    try:
+        await create_account(deps, user_id, "free")
+        assert announced == [user_id]
+        await get_balance(deps, user_id)
+        assert announced == [user_id]
+        await consume(deps, user_id, "build", 30, uuid.uuid4().hex, None)
+        await consume(unbatched, user_id, "build", 30, uuid.uuid4().hex, None)
+        assert announced == [user_id] * 3
+    finally:
+        await batcher.close()

@@ -176,3 +176,15 @@ def test_payloads_stay_under_postgresqls_limit_and_name_every_account():
     assert [a for chunk in chunks for a in account_ids_of(chunk)] == account_ids
     assert account_ids_of(EVERY_ACCOUNT) is None
     assert payloads([]) == []
+
+
+async def test_a_stream_ends_when_the_server_stops(deps):
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
+    stream = watch_balance(deps, hub, "alice", 0)
+    await anext(stream)
+    waiting = asyncio.ensure_future(anext(stream))
+    await settle()
+    await hub.close()
+    with pytest.raises(StopAsyncIteration):
+        await waiting
+    assert hub.count == 0
