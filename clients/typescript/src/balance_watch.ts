@@ -48,8 +48,9 @@ const FATAL_STATUSES = new Set([400, 401, 403, 404]);
  */
 export function watchBalanceStream(
   open: OpenStream, onUpdate: (balance: EnhancedBalance, version: string) => void,
-  options: WatchBalanceOptions = {}, sleep: Sleep = abortableSleep,
+  options: WatchBalanceOptions = {}, sleep: Sleep | undefined = undefined,
 ): BalanceWatch {
+  const wait: Sleep = sleep ?? abortableSleep;
   const stopping = new AbortController();
   const stop = (): void => stopping.abort();
   if (options.signal?.aborted) stop();
@@ -85,7 +86,7 @@ export function watchBalanceStream(
         const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
         const delayMs = retryAfterMs ?? Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
         options.onReconnect?.(error, delayMs);
-        await sleep(delayMs, stopping.signal);
+        await wait(delayMs, stopping.signal);
       }
     }
   };

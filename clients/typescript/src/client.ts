@@ -132,6 +132,7 @@ export class BillingClient {
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleepGiven: boolean; // a test's sleep: the live balance waits with it too
   private readonly randomUUID: () => string;
   private readonly retry: Required<RetryOptions>;
   private readonly credentialSource: BillingClientOptions['credentials'];
@@ -149,6 +150,7 @@ export class BillingClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.now = options.now ?? (() => Date.now());
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleepGiven = options.sleep !== undefined;
     this.randomUUID = options.randomUUID ?? (() => globalThis.crypto.randomUUID());
     this.retry = {
       maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 4),
@@ -244,7 +246,7 @@ export class BillingClient {
           retryAfterMs === undefined ? undefined : retryAfterMs / 1000);
       }
     };
-    return watchBalanceStream(open, onUpdate, options);
+    return watchBalanceStream(open, onUpdate, options, this.sleepGiven ? (ms) => this.sleep(ms) : undefined);
   }
 
   /** GET /v1/billing/usage/{user_id}?period=day|month (the current UTC day or month). */

@@ -77,14 +77,18 @@ describe('watchBalance', () => {
       { status: 429, headers: { 'retry-after': '7', 'content-type': 'application/json' },
         body: { error: 'TOO_MANY_WATCHERS', http_status: 429, message: 'too many' } },
       () => eventStream(update('1')),
+      () => eventStream(update('2')),
     );
     const { client } = makeClient(server);
-    const watch = client.watchBalance('alice', () => watch.stop(), watchOptions(sleeps));
+    const watch = client.watchBalance('alice', (_balance, version) => {
+      if (version === '2') watch.stop();
+    }, watchOptions(sleeps));
     await watch.finished;
-    assert.equal(sleeps.length, 3);
+    assert.equal(sleeps.length, 4);
     assert.ok(sleeps[0]! >= 50 && sleeps[0]! <= 100, `first backoff ${sleeps[0]}`);
     assert.ok(sleeps[1]! >= 100 && sleeps[1]! <= 200, `second backoff ${sleeps[1]}`);
     assert.equal(sleeps[2], 7_000);
+    assert.ok(sleeps[3]! >= 50 && sleeps[3]! <= 100, `after a message, the first backoff again: ${sleeps[3]}`);
   });
 
   test('a refusal that retrying cannot cure ends the watch with the error', async () => {
