@@ -81,6 +81,19 @@ def test_a_signed_stream_is_event_stream_and_starts_with_the_get_balance_answer(
         stream.close()
 
 
+def test_a_quiet_stream_sends_heartbeats_through_envoy(e2e, watched_user):
+    from tests.e2e.conftest import E2E_HEARTBEAT_SECONDS
+
+    stream = EventStream(e2e, _stream_path(watched_user), e2e.admin_key)
+    try:
+        stream.next_balance()
+        started = time.monotonic()
+        assert stream.next_event() == {"version": "0", "heartbeat": True}
+        assert time.monotonic() - started < E2E_HEARTBEAT_SECONDS + 1.0
+    finally:
+        stream.close()
+
+
 def test_a_consume_over_grpc_reaches_the_stream_within_a_second(e2e, watched_user):
     stream = EventStream(e2e, _stream_path(watched_user), e2e.admin_key)
     try:
