@@ -104,6 +104,7 @@ async def serve(settings: Settings) -> None:
         lambda account_id: get_balance(deps, account_id),
         WatchLimits(settings.max_watchers, settings.max_watchers_per_user, settings.watch_heartbeat_seconds),
     )
+    metrics.watch_balance_streams(lambda: watchers.count)
     listener = ChangeListener(
         libpq_url(settings.database_url), watchers.accounts_changed, watchers.resync, connection_options()
     )
