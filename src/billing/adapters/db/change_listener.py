@@ -58,6 +58,8 @@ class ChangeListener:
                 await self._listen()
             except (psycopg.Error, OSError) as failure:
                 log.warning("account change listener lost its connection (%s); reconnecting", failure)
+            except Exception:  # a bug must not end the live balance of the whole process
+                log.exception("account change listener failed; reconnecting")
             finally:
                 self.listening.clear()
             if self.connections > connections_before:

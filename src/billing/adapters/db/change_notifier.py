@@ -118,7 +118,8 @@ class ChangeNotifier:
                 await self._send_pending()
                 retry_seconds = RETRY_SECONDS_MIN
                 await asyncio.sleep(SEND_INTERVAL_SECONDS)  # the next changes gather meanwhile
-            except (psycopg.Error, OSError) as failure:
+            except (psycopg.Error, OSError, AssertionError) as failure:
+                # AssertionError: a bug in the payloads; the ids stay and the task lives on.
                 log.warning("account change notification not sent (%s); retrying in %.2fs", failure, retry_seconds)
                 await self._connection.drop()
                 self._woken.set()
