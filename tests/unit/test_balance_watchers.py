@@ -176,6 +176,7 @@ def test_payloads_stay_under_postgresqls_limit_and_name_every_account():
     assert [a for chunk in chunks for a in account_ids_of(chunk)] == account_ids
     assert account_ids_of(EVERY_ACCOUNT) is None
     assert payloads([]) == []
+    assert payloads(["alice", "no spaces allowed"]) == [EVERY_ACCOUNT]  # never a stuck sender
 
 
 async def test_a_stream_ends_when_the_server_stops(deps):

@@ -50,13 +50,15 @@ RETRY_SECONDS_MAX = 5.0
 
 
 def payloads(account_ids: Iterable[str]) -> list[str]:
-    """The ids in as few NOTIFY payloads as fit, each under MAX_PAYLOAD_BYTES."""
+    """The ids in as few NOTIFY payloads as fit, each under MAX_PAYLOAD_BYTES; an id no payload
+    can carry (validated ids never are) makes it "every account", never a stuck sender."""
     chunks: list[str] = []
     current: list[str] = []
     size = 0
     for account_id in account_ids:
         length = len(account_id.encode()) + 1
-        assert 0 < length <= MAX_PAYLOAD_BYTES and SEPARATOR not in account_id
+        if not 1 < length <= MAX_PAYLOAD_BYTES or SEPARATOR in account_id or account_id == EVERY_ACCOUNT:
+            return [EVERY_ACCOUNT]
         if size + length > MAX_PAYLOAD_BYTES:
             chunks.append(SEPARATOR.join(current))
             current, size = [], 0
@@ -118,8 +120,7 @@ class ChangeNotifier:
                 await self._send_pending()
                 retry_seconds = RETRY_SECONDS_MIN
                 await asyncio.sleep(SEND_INTERVAL_SECONDS)  # the next changes gather meanwhile
-            except (psycopg.Error, OSError, AssertionError) as failure:
-                # AssertionError: a bug in the payloads; the ids stay and the task lives on.
+            except (psycopg.Error, OSError) as failure:
                 log.warning("account change notification not sent (%s); retrying in %.2fs", failure, retry_seconds)
                 await self._connection.drop()
                 self._woken.set()
