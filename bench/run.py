@@ -8,6 +8,9 @@ invariants afterwards.
 
 `--only webhooks` runs the REST webhooks scenario alone (no pgbench baseline, no other
 scenario), on the dataset `--accounts` names: `python -m bench.run --only webhooks --accounts 1000 --seconds 5`.
+`--only consume` runs gRPC Consume alone (closed loop, `--concurrency` in flight): the quick check
+that a change did not slow the hot path. `--only watchers` runs the live-balance scenario
+(bench/watchers.py: `--watchers` idle streams, one change to `--fanout-watchers` streams).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import authorization_cost, grpc_loadgen, legacy_migration, loadgen, pgbench_script, report, webhooks
+from bench import authorization_cost, grpc_loadgen, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from billing.adapters import embedded_postgres
@@ -170,7 +173,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks",)
+ONLY = ("webhooks", "consume", "watchers")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -274,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server processes (SO_REUSEPORT)")
     parser.add_argument("--accounts", type=int, default=LARGE, help="which dataset: 1000000 or 1000")
     parser.add_argument("--only", choices=ONLY, help="run this scenario alone (no pgbench baseline, no other scenario)")
+    parser.add_argument("--watchers", type=int, default=5000, help="--only watchers: idle streams to hold")
+    parser.add_argument("--fanout-watchers", type=int, default=1000, help="--only watchers: streams of the changed account")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
@@ -285,6 +290,29 @@ def main(argv: list[str] | None = None) -> int:
         with running_stack(url, args.workers, logs / "webhooks") as (_target, base, pids):
             results = [measure_webhooks(base, pids, args.accounts, args, url)]
         checked = [url]
+    elif args.only == "consume":
+        grpc_loadgen.ensure_built()
+        prewarm(url)
+        with running_stack(url, args.workers, logs / "consume") as (target, _base, pids):
+            results = [measure(
+                f"gRPC consume ({args.accounts} accounts)", pids,
+                lambda: grpc_load(target, "consume", args.accounts, args.seconds, concurrency=args.concurrency),
+                warmup=lambda: grpc_load(target, "consume", args.accounts, WARMUP_S, concurrency=args.concurrency),
+                database_url=url,
+            )]
+        checked = [url]
+    elif args.only == "watchers":
+        os.environ.update(watchers.server_settings(args.watchers, args.fanout_watchers))
+        with running_stack(url, args.workers, logs / "watchers") as (target, _base, pids):
+            server_pids = [pid for pid in pids if pid != pids[-1]]  # the last is Envoy, which streams bypass
+            result = watchers.run(target, server_pids, args.accounts, args.watchers, args.fanout_watchers)
+        print(watchers.line(result), flush=True)
+        # No throughput to plot or judge against pgbench: the figures alone, for docs/performance.md.
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"watchers-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps({"started_at": started_at.isoformat(), "settings": vars(args), "result": result}, indent=2))
+        print(f"wrote {path}")
+        return 0
     else:
         grpc_loadgen.ensure_built()
         prewarm(url)

@@ -19,6 +19,8 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.db.availability import DatabaseAvailability
+from billing.adapters.db.change_listener import ChangeListener
+from billing.adapters.db.change_notifier import ChangeNotifier
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.adapters.stripe_payments import StripePayments
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
@@ -30,6 +32,8 @@ from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
 from billing.domain.auth import ApiKey
+from billing.service.balance import get_balance
+from billing.service.balance_watchers import BalanceWatchers, WatchLimits
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.ports import Authenticator
 from billing.settings import Settings, libpq_url
@@ -85,8 +89,10 @@ async def serve(settings: Settings) -> None:
     )
     clock = SystemClock()
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+    notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
     deps = Dependencies(
-        storage=PostgresStorage(pool, batcher, availability), catalog=catalog, clock=clock,
+        storage=PostgresStorage(pool, batcher, availability, on_committed=notifier.committed), catalog=catalog,
+        clock=clock,
         key_issuer=SessionKeyIssuer(master), metrics=metrics, payments=_payment_provider(settings),
         checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
     )
@@ -94,8 +100,16 @@ async def serve(settings: Settings) -> None:
     if settings.require_signatures:
         authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
+    watchers = BalanceWatchers(
+        lambda account_id: get_balance(deps, account_id),
+        WatchLimits(settings.max_watchers, settings.max_watchers_per_user, settings.watch_heartbeat_seconds),
+    )
+    metrics.watch_balance_streams(lambda: watchers.count)
+    listener = ChangeListener(
+        libpq_url(settings.database_url), watchers.accounts_changed, watchers.resync, connection_options()
+    )
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
+        BillingServicer(deps, fingerprint, watchers), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
         metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
         request_timeout_seconds=settings.request_timeout_seconds,
     )
@@ -119,6 +133,8 @@ async def serve(settings: Settings) -> None:
     availability.on_change(set_health)
     await set_health(False)
     await server.start()
+    notifier.start()
+    listener.start()
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's way, and collect young objects less often (fewer latency spikes).
     gc.freeze()
@@ -133,7 +149,9 @@ async def serve(settings: Settings) -> None:
     log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
     await set_health(False)
     startup.cancel()
+    await watchers.close()  # live balance streams end now (OK), not at the end of the grace period
     await server.stop(settings.shutdown_grace_seconds)
+    await listener.close()
     await availability.close()
     if authenticator is not None:
         key_refresher.cancel()
@@ -143,6 +161,7 @@ async def serve(settings: Settings) -> None:
             "group commit: %d wallet reads and %d wallet writes in %d statements",
             batcher.reads, batcher.writes, batcher.batches.batches,
         )
+    await notifier.close()
     await pool.close()
     if endpoint is not None:
         endpoint.stop()

@@ -111,6 +111,11 @@ class Settings:
     stripe: StripeSettings | None  # None: no payments (purchases answer PAYMENTS_NOT_CONFIGURED)
     checkout_success_url: str  # where Checkout returns the browser after paying (with ?purchased=true)
     checkout_cancel_url: str
+    # Live balance streams (WatchBalance): at most this many open in the process, and per user;
+    # a heartbeat after this long without a change.
+    max_watchers: int = 5000
+    max_watchers_per_user: int = 5
+    watch_heartbeat_seconds: float = 15.0
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -150,6 +155,9 @@ class Settings:
             checkout_cancel_url=os.environ.get(
                 "BILLING_CHECKOUT_CANCEL_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchase_canceled=true"
             ),
+            max_watchers=int(os.environ.get("BILLING_MAX_WATCHERS", "5000")),
+            max_watchers_per_user=int(os.environ.get("BILLING_MAX_WATCHERS_PER_USER", "5")),
+            watch_heartbeat_seconds=float(os.environ.get("BILLING_WATCH_HEARTBEAT_SECONDS", "15")),
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line
@@ -165,6 +173,10 @@ class Settings:
             )
         if self.log_format not in LOG_FORMATS:
             raise SystemExit(f"BILLING_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (it is {self.log_format!r})")
+        if self.max_watchers < 1 or self.max_watchers_per_user < 1:
+            raise SystemExit("BILLING_MAX_WATCHERS and BILLING_MAX_WATCHERS_PER_USER must be at least 1")
+        if not 0 < self.watch_heartbeat_seconds <= 50:  # under Envoy's 60 s idle timeout of the stream route
+            raise SystemExit(f"BILLING_WATCH_HEARTBEAT_SECONDS must be in (0, 50] (it is {self.watch_heartbeat_seconds})")
         if not 0 <= self.metrics_port <= 65535:
             raise SystemExit(f"BILLING_METRICS_PORT must be a port number or 0 (it is {self.metrics_port})")
 

@@ -83,6 +83,7 @@ def admin_key(session_keys: SessionKeys) -> SigningKey:
 
 
 E2E_WEBHOOK_SECRET = "whsec_e2e_" + "5" * 24
+E2E_HEARTBEAT_SECONDS = 1  # live balance streams: a heartbeat a test can wait for
 E2E_STRIPE_KEY = "sk_test_e2e"
 
 
@@ -110,7 +111,8 @@ def billing_server(
     database_url: str, admin_key: SigningKey, tmp_path_factory: pytest.TempPathFactory, stripe_standin: StripeStandin
 ) -> Iterator[BillingServer]:
     server = start_billing_server(
-        database_url, tmp_path_factory.mktemp("billing-server"), extra_env=stripe_environment(stripe_standin)
+        database_url, tmp_path_factory.mktemp("billing-server"),
+        extra_env=stripe_environment(stripe_standin) | {"BILLING_WATCH_HEARTBEAT_SECONDS": str(E2E_HEARTBEAT_SECONDS)},
     )
     try:
         yield server

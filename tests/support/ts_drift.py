@@ -36,6 +36,7 @@ RESPONSES = {
     "PackagePurchaseResponse": "PackagePurchaseResponse", "SubscriptionCheckoutResponse": "SubscriptionCheckoutResponse",
     "SubscriptionState": "SubscriptionState", "AutoTopupSettings": "AutoTopupSettings",
     "AutoTopupSetupResponse": "AutoTopupSetupResponse",
+    "BalanceUpdate": "BalanceUpdate",
 }
 # ... and for the JSON bodies the client sends (names and kinds; a request may mark fields optional).
 REQUESTS = {
@@ -60,10 +61,14 @@ REST_ONLY = {("InsufficientFundsErrorBody", "error"), ("InsufficientFundsErrorBo
 PROTO_ONLY = {("InsufficientFundsErrorBody", "deficit_seconds"): "gRPC detail only; the 402 body is the contract's"}
 
 NUMBER_TYPES = {
-    descriptor_pb2.FieldDescriptorProto.TYPE_INT32, descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
-    descriptor_pb2.FieldDescriptorProto.TYPE_UINT32, descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
+    descriptor_pb2.FieldDescriptorProto.TYPE_INT32, descriptor_pb2.FieldDescriptorProto.TYPE_UINT32,
     descriptor_pb2.FieldDescriptorProto.TYPE_SINT32, descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
     descriptor_pb2.FieldDescriptorProto.TYPE_FLOAT,
+}
+# The transcoder prints 64-bit integers as JSON strings ("42"): a number could not hold them all.
+INT64_TYPES = {
+    descriptor_pb2.FieldDescriptorProto.TYPE_INT64, descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
+    descriptor_pb2.FieldDescriptorProto.TYPE_SINT64,
 }
 F = descriptor_pb2.FieldDescriptorProto
 
@@ -168,6 +173,8 @@ def _kind_problem(ts: TsTypes, field, prop: Prop, messages) -> str | None:
         t = t[:-2]
     if field.type in NUMBER_TYPES:
         return None if t == "number" or re.fullmatch(r"\d+", t) else f"expected number, found {t}"
+    if field.type in INT64_TYPES:
+        return None if t == "string" else f"a 64-bit integer (a JSON string): expected string, found {t}"
     if field.type == F.TYPE_BOOL:
         return None if t == "boolean" else f"expected boolean, found {t}"
     if field.type == F.TYPE_STRING:

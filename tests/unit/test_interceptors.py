@@ -98,11 +98,46 @@ async def test_a_non_ascii_request_id_is_replaced_since_it_goes_back_in_metadata
     assert seen[0] != "[MH\u00fcZ" and seen[0].isascii()
 
 
-async def test_a_streaming_billing_method_is_not_served_without_an_authentication_check():
-    from billing.api.interceptors import AuthenticationInterceptor
+class _Refusing:
+    async def authenticate(self, method, metadata, serialized):
+        raise Unauthenticated("request signature missing, expired or invalid")
+
+
+async def test_a_server_streaming_billing_method_is_authenticated_before_its_first_message():
+    sent = []
 
     async def stream(request, context):
+        sent.append("first")
         yield 1
+
+    async def continuation(details):
+        return grpc.unary_stream_rpc_method_handler(stream)
+
+    billing = SimpleNamespace(method="/billing.v1.BillingService/WatchBalance", invocation_metadata=())
+    handler = await AuthenticationInterceptor(_Refusing()).intercept_service(continuation, billing)
+    with pytest.raises(Unauthenticated):
+        async for _ in handler.unary_stream(SimpleNamespace(user_id="alice"), AbortingContext()):
+            pass
+    assert sent == []
+
+
+async def test_a_streaming_error_is_translated_like_a_unary_one():
+    async def stream(request, context):
+        raise AccountNotFound("no account for user_id 'x'", field="user_id")
+        yield  # an async generator
+
+    billing = SimpleNamespace(method="/billing.v1.BillingService/WatchBalance", invocation_metadata=())
+    behavior = ErrorTranslationInterceptor().wrap_stream(stream, billing)
+    context = AbortingContext()
+    with pytest.raises(grpc.aio.AbortError):
+        async for _ in behavior(None, context):
+            pass
+    assert context.aborted[0] == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_client_streaming_billing_method_is_not_served_without_an_authentication_check():
+    async def stream(request_iterator, context):
+        return 1
 
     class NeverCalled:
         async def authenticate(self, method, metadata, serialized):
@@ -111,9 +146,9 @@ async def test_a_streaming_billing_method_is_not_served_without_an_authenticatio
     interceptor = AuthenticationInterceptor(NeverCalled())
 
     async def continuation(details):
-        return grpc.unary_stream_rpc_method_handler(stream)
+        return grpc.stream_unary_rpc_method_handler(stream)
 
-    billing = SimpleNamespace(method="/billing.v1.BillingService/WatchBalance", invocation_metadata=())
+    billing = SimpleNamespace(method="/billing.v1.BillingService/Upload", invocation_metadata=())
     health = SimpleNamespace(method="/grpc.health.v1.Health/Watch", invocation_metadata=())
     assert await interceptor.intercept_service(continuation, billing) is None  # UNIMPLEMENTED
     assert await interceptor.intercept_service(continuation, health) is not None  # health stays open

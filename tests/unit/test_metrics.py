@@ -240,6 +240,14 @@ def test_pool_gauges_are_read_at_scrape_time(metrics):
     assert (sample(metrics, "billing_db_pool_connections"), sample(metrics, "billing_db_pool_max_connections")) == (4, 4)
 
 
+def test_open_balance_streams_are_read_at_scrape_time(metrics):
+    open_streams = [3]
+    metrics.watch_balance_streams(lambda: open_streams[0])
+    assert sample(metrics, "billing_balance_streams") == 3
+    open_streams[0] = 0
+    assert sample(metrics, "billing_balance_streams") == 0
+
+
 def test_batch_sizes_form_a_histogram(metrics):
     for size in (1, 3, 64):
         metrics.observe_batch(size)

@@ -56,13 +56,13 @@ def test_the_check_sees_a_missing_property_and_a_new_proto_field():
 def test_a_new_rpc_reply_must_be_typed():
     files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes())
     service_file = next(f for f in files.file if any(s.name == "BillingService" for s in f.service))
-    service_file.message_type.add(name="WatchBalanceEvent").field.add(
+    service_file.message_type.add(name="WatchUsageEvent").field.add(
         name="seconds", json_name="seconds", number=1, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
     service = next(s for s in service_file.service if s.name == "BillingService")
-    service.method.add(name="WatchBalance", input_type=".billing.v1.GetBalanceRequest",
-                       output_type=".billing.v1.WatchBalanceEvent")
+    service.method.add(name="WatchUsage", input_type=".billing.v1.GetUsageRequest",
+                       output_type=".billing.v1.WatchUsageEvent", server_streaming=True)
     assert problems(files.SerializeToString(), TYPES_TS.read_text()) == [
-        "message WatchBalanceEvent reaches the browser but no interface of types.ts mirrors it (RESPONSES)"]
+        "message WatchUsageEvent reaches the browser but no interface of types.ts mirrors it (RESPONSES)"]
 
 
 # ---------------------------------------------------------------- recorded answers against the interfaces

@@ -7,7 +7,7 @@ export type BillingApi = Pick<
   BillingClient,
   | 'getEnhancedBalance' | 'getPricingCatalog' | 'getUsageAnalytics' | 'getBillingEvents'
   | 'consume' | 'checkSufficientBatch'
->;
+> & Partial<Pick<BillingClient, 'watchBalance'>>; // without it, the balance is polled
 
 interface BillingContextValue {
   client: BillingApi;

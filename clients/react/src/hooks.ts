@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import {
   keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient,
 } from '@tanstack/react-query';
@@ -21,21 +21,50 @@ function useUser(userId: string | undefined): { user: string; arg: string | unde
 }
 
 /**
- * The user's balance (GET /v1/billing/balance): stale after 30 s, polled every 60 s, refetched on
- * window focus; gcTime 0, so nothing of it is kept once no component shows it (the guide's
- * "cacheTime: 0"), and nothing is ever persisted.
+ * The user's balance (GET /v1/billing/balance): stale after 30 s, gcTime 0, so nothing of it is
+ * kept once no component shows it (the guide's "cacheTime: 0"), and nothing is ever persisted.
+ *
+ * Live when the client can stream (watchBalance): each update of the stream is written into the
+ * query's cache, and nothing is polled while the stream is up (`live: true`). While it reconnects,
+ * or for good when streaming fails or is unsupported, the guide's polling runs instead: every
+ * 60 s and on window focus. `{ live: false }` polls only.
  */
-export function useUserBalance(userId?: string) {
+export function useUserBalance(userId?: string, options: { live?: boolean } = {}) {
   const { client } = useBillingContext();
   const { user, arg } = useUser(userId);
-  return useQuery({
+  const live = useBalanceStream(user, arg, options.live !== false);
+  const query = useQuery({
     queryKey: billingKeys.balance(user),
     queryFn: () => client.getEnhancedBalance(arg),
     staleTime: BALANCE_STALE_MS,
-    refetchInterval: BALANCE_REFETCH_MS,
-    refetchOnWindowFocus: true,
+    refetchInterval: live ? false : BALANCE_REFETCH_MS,
+    refetchOnWindowFocus: !live,
     gcTime: 0,
   });
+  return { ...query, live };
+}
+
+/** Streams the balance into the query cache while mounted; true while the stream is up. */
+function useBalanceStream(user: string, arg: string | undefined, wanted: boolean): boolean {
+  const { client } = useBillingContext();
+  const queryClient = useQueryClient();
+  const [live, setLive] = useState(false);
+  useEffect(() => {
+    if (!wanted || !client.watchBalance) return undefined;
+    const watch = client.watchBalance(arg, (balance) => {
+      queryClient.setQueryData(billingKeys.balance(user), balance);
+      setLive(true);
+    }, {
+      onHeartbeat: () => setLive(true),
+      onReconnect: () => setLive(false),
+    });
+    watch.finished.catch(() => setLive(false)); // unsupported or refused: polling takes over for good
+    return () => {
+      watch.stop();
+      setLive(false);
+    };
+  }, [client, queryClient, user, arg, wanted]);
+  return live;
 }
 
 /** The pricing catalog in one currency, cached 10 minutes (the client adds its ETag cache). */

@@ -1,6 +1,8 @@
 import { act, renderHook, waitFor } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
-import { InsufficientFundsError, type ConsumeResponse, type EnhancedBalance } from '@billing/client';
+import {
+  InsufficientFundsError, StreamUnsupportedError, type ConsumeResponse, type EnhancedBalance, type WatchBalanceOptions,
+} from '@billing/client';
 import {
   billingKeys, useBatchPreflight, useBillingEvents, useCatalogVersionBanner, useConsume, usePricingCatalog,
   useUserBalance,
@@ -23,6 +25,77 @@ describe('useUserBalance', () => {
     expect(options['gcTime']).toBe(0);
     unmount();
     await waitFor(() => expect(queryClient.getQueryCache().find({ queryKey: billingKeys.balance('u1') })).toBeUndefined());
+  });
+});
+
+/** A watchBalance stand-in: the test pushes updates, heartbeats, reconnects and the end. */
+function fakeStream() {
+  let handlers: { onUpdate: (balance: EnhancedBalance, version: string) => void; options: WatchBalanceOptions } | undefined;
+  let fail: (error: unknown) => void = () => undefined;
+  const stop = vi.fn();
+  const watchBalance = vi.fn((_user: string | undefined, onUpdate: (b: EnhancedBalance, v: string) => void,
+    options: WatchBalanceOptions = {}) => {
+    handlers = { onUpdate, options };
+    const finished = new Promise<void>((_resolve, reject) => {
+      fail = reject;
+    });
+    return { stop, finished };
+  });
+  return {
+    watchBalance, stop,
+    update: (balance: EnhancedBalance, version: string) => act(() => handlers!.onUpdate(balance, version)),
+    reconnecting: () => act(() => handlers!.options.onReconnect?.(new Error('network'), 1000)),
+    unsupported: () => act(() => fail(new StreamUnsupportedError('no stream'))),
+  };
+}
+
+describe('useUserBalance with a stream', () => {
+  it('writes each update into the cache and stops polling while the stream is up', async () => {
+    const stream = fakeStream();
+    const client = fakeClient({ watchBalance: stream.watchBalance });
+    const { wrapper, queryClient } = renderWith(client);
+    const { result, unmount } = renderHook(() => useUserBalance(), { wrapper });
+    await waitFor(() => expect(result.current.isSuccess).toBe(true));
+    expect(stream.watchBalance).toHaveBeenCalledWith('u1', expect.any(Function), expect.any(Object));
+    const changed = { ...fixture<EnhancedBalance>('balance_new') };
+    changed.totals = { ...changed.totals, total_seconds: 42 };
+    await stream.update(changed, '9');
+    expect(result.current.data?.totals.total_seconds).toBe(42);
+    expect(result.current.live).toBe(true);
+    const options = queryClient.getQueryCache().find({ queryKey: billingKeys.balance('u1') })?.options as Record<string, unknown>;
+    expect(options['refetchInterval']).toBe(false);
+    unmount();
+    expect(stream.stop).toHaveBeenCalled();
+  });
+
+  it('polls as the guide says while the stream reconnects, and for good when it is unsupported', async () => {
+    const stream = fakeStream();
+    const client = fakeClient({ watchBalance: stream.watchBalance });
+    const { wrapper, queryClient } = renderWith(client);
+    const { result } = renderHook(() => useUserBalance(), { wrapper });
+    const interval = () => (queryClient.getQueryCache().find({ queryKey: billingKeys.balance('u1') })
+      ?.options as Record<string, unknown>)['refetchInterval'];
+    await waitFor(() => expect(result.current.isSuccess).toBe(true));
+    await stream.update(fixture<EnhancedBalance>('balance_new'), '3');
+    expect(interval()).toBe(false);
+    await stream.reconnecting();
+    expect(result.current.live).toBe(false);
+    expect(interval()).toBe(60_000);
+    await stream.update(fixture<EnhancedBalance>('balance_new'), '4');
+    expect(interval()).toBe(false);
+    await stream.unsupported();
+    await waitFor(() => expect(result.current.live).toBe(false));
+    expect(interval()).toBe(60_000);
+  });
+
+  it('polls without a stream when the client has none, or when asked to', async () => {
+    const stream = fakeStream();
+    const client = fakeClient({ watchBalance: stream.watchBalance });
+    const { wrapper } = renderWith(client);
+    const { result } = renderHook(() => useUserBalance(undefined, { live: false }), { wrapper });
+    await waitFor(() => expect(result.current.isSuccess).toBe(true));
+    expect(stream.watchBalance).not.toHaveBeenCalled();
+    expect(result.current.live).toBe(false);
   });
 });
 

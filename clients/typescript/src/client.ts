@@ -1,3 +1,4 @@
+import { type BalanceWatch, type OpenStream, type WatchBalanceOptions, watchBalanceStream } from './balance_watch.js';
 import { BillingApiError, InsufficientFundsError, isInsufficientFundsBody } from './errors.js';
 import { signatureHeaders, type SigningKey } from './signing.js';
 import {
@@ -131,6 +132,7 @@ export class BillingClient {
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleepGiven: boolean; // a test's sleep: the live balance waits with it too
   private readonly randomUUID: () => string;
   private readonly retry: Required<RetryOptions>;
   private readonly credentialSource: BillingClientOptions['credentials'];
@@ -148,6 +150,7 @@ export class BillingClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.now = options.now ?? (() => Date.now());
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleepGiven = options.sleep !== undefined;
     this.randomUUID = options.randomUUID ?? (() => globalThis.crypto.randomUUID());
     this.retry = {
       maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 4),
@@ -211,6 +214,39 @@ export class BillingClient {
   async getEnhancedBalance(userId?: string): Promise<EnhancedBalance> {
     const user = await this.userOf(userId);
     return (await this.send({ method: 'GET', path: `/v1/billing/balance/${pathSegment(user)}` })).body as EnhancedBalance;
+  }
+
+  /**
+   * Live balance: GET /v1/billing/balance/{user_id}/stream (Server-Sent Events, read with fetch:
+   * EventSource cannot sign). onUpdate gets the balance at once, then after every change; the
+   * watch reconnects by itself (backoff, since_version) until stop(). `finished` rejects when
+   * streaming cannot work (no ReadableStream, 4xx): poll getEnhancedBalance instead.
+   */
+  watchBalance(
+    userId: string | undefined, onUpdate: (balance: EnhancedBalance, version: string) => void,
+    options: WatchBalanceOptions = {},
+  ): BalanceWatch {
+    const open: OpenStream = async (sinceVersion, signal) => {
+      const user = await this.userOf(userId);
+      const url = this.url({
+        method: 'GET', path: `/v1/billing/balance/${pathSegment(user)}/stream`, query: { since_version: sinceVersion },
+      });
+      for (let refreshedKey = false; ; refreshedKey = true) {
+        const key = await this.signingKey(refreshedKey);
+        const headers = {
+          Accept: 'text/event-stream',
+          ...await signatureHeaders(key, 'GET', url.pathname + url.search, undefined, this.now() / 1000),
+        };
+        const response = await this.fetchImpl(url.toString(), { method: 'GET', headers, signal });
+        if (response.ok) return response;
+        const parsed = await readJson(response);
+        if (response.status === 401 && typeof this.credentialSource === 'function' && !refreshedKey) continue;
+        const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now());
+        throw BillingApiError.fromBody(response.status, parsed, response.headers,
+          retryAfterMs === undefined ? undefined : retryAfterMs / 1000);
+      }
+    };
+    return watchBalanceStream(open, onUpdate, options, this.sleepGiven ? (ms) => this.sleep(ms) : undefined);
   }
 
   /** GET /v1/billing/usage/{user_id}?period=day|month (the current UTC day or month). */

@@ -9,3 +9,7 @@ export { bodyDigest, canonicalRequest, hmacSha256Hex, signatureHeaders, type Sig
 export {
   MemoryStorage, RESUME_KEY_PREFIX, RESUME_TOKEN_TTL_MS, ResumeStore, type KeyValueStore, type ResumeEntry,
 } from './storage.js';
+export {
+  StreamUnsupportedError, watchBalanceStream, type BalanceWatch, type OpenStream, type WatchBalanceOptions,
+} from './balance_watch.js';
+export { SseParser } from './sse.js';

@@ -100,6 +100,17 @@ export interface EnhancedBalance {
   auto_topup: AutoTopupState;
 }
 
+/**
+ * One event of GET /v1/billing/balance/{user_id}/stream (Server-Sent Events): the balance the GET
+ * answers, with the account's version (a 64-bit integer, sent as a string; every change raises
+ * it), or a heartbeat (`heartbeat: true`, no balance) while nothing changes.
+ */
+export interface BalanceUpdate {
+  version: string;
+  balance?: EnhancedBalance;
+  heartbeat: boolean;
+}
+
 export interface BalanceTotals {
   total_seconds: number;
   paid_seconds: number;

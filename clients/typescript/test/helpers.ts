@@ -29,7 +29,8 @@ export interface SentRequest {
   body: string | undefined;
 }
 
-type Reply = string | Exchange['response'] | ((request: SentRequest) => Exchange['response'] | Error);
+/** A recorded answer by name, an answer, or a function of the request (a Response: sent as is, e.g. a stream). */
+type Reply = string | Exchange['response'] | ((request: SentRequest) => Exchange['response'] | Error | Response);
 
 /** A fetch that answers from recorded exchanges, in order, and keeps what it was sent. */
 export class FakeServer {
@@ -61,6 +62,7 @@ export class FakeServer {
     if (next === undefined) throw new Error(`unexpected request ${request.method} ${request.url}`);
     const answer = typeof next === 'function' ? next(request) : typeof next === 'string' ? fixture(next).response : next;
     if (answer instanceof Error) throw answer;
+    if (answer instanceof Response) return answer;
     const text = answer.body === null || answer.body === undefined ? null : JSON.stringify(answer.body);
     return new Response(answer.status === 304 ? null : text, { status: answer.status, headers: answer.headers });
   };

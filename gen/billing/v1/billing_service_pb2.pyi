@@ -7,7 +7,8 @@ from billing.v1 import payments_pb2 as _payments_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -22,6 +23,24 @@ class GetBalanceRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class WatchBalanceRequest(_message.Message):
+    __slots__ = ("user_id", "since_version")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    since_version: int
+    def __init__(self, user_id: _Optional[str] = ..., since_version: _Optional[int] = ...) -> None: ...
+
+class BalanceUpdate(_message.Message):
+    __slots__ = ("version", "balance", "heartbeat")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    balance: _balance_pb2.EnhancedBalance
+    heartbeat: bool
+    def __init__(self, version: _Optional[int] = ..., balance: _Optional[_Union[_balance_pb2.EnhancedBalance, _Mapping]] = ..., heartbeat: _Optional[bool] = ...) -> None: ...
 
 class GetUsageRequest(_message.Message):
     __slots__ = ("user_id", "period")

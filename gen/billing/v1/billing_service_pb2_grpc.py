@@ -52,6 +52,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_billing__service__pb2.GetBalanceRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_balance__pb2.EnhancedBalance.FromString,
                 _registered_method=True)
+        self.WatchBalance = channel.unary_stream(
+                '/billing.v1.BillingService/WatchBalance',
+                request_serializer=billing_dot_v1_dot_billing__service__pb2.WatchBalanceRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__service__pb2.BalanceUpdate.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/billing.v1.BillingService/GetUsage',
                 request_serializer=billing_dot_v1_dot_billing__service__pb2.GetUsageRequest.SerializeToString,
@@ -143,6 +148,14 @@ class BillingServiceServicer:
 
     def GetBalance(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchBalance(self, request, context):
+        """Live balance (Server-Sent Events over REST): the current balance at once, then a new one
+        after every change of the account, and heartbeats while nothing changes.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -255,6 +268,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.GetBalance,
                     request_deserializer=billing_dot_v1_dot_billing__service__pb2.GetBalanceRequest.FromString,
                     response_serializer=billing_dot_v1_dot_balance__pb2.EnhancedBalance.SerializeToString,
+            ),
+            'WatchBalance': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBalance,
+                    request_deserializer=billing_dot_v1_dot_billing__service__pb2.WatchBalanceRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__service__pb2.BalanceUpdate.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
@@ -388,6 +406,33 @@ class BillingService:
             '/billing.v1.BillingService/GetBalance',
             billing_dot_v1_dot_billing__service__pb2.GetBalanceRequest.SerializeToString,
             billing_dot_v1_dot_balance__pb2.EnhancedBalance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/billing.v1.BillingService/WatchBalance',
+            billing_dot_v1_dot_billing__service__pb2.WatchBalanceRequest.SerializeToString,
+            billing_dot_v1_dot_billing__service__pb2.BalanceUpdate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -142,6 +142,23 @@ class PrometheusMetrics:
         self.registry.register(PoolCollector(stats))
 
 
+    def watch_balance_streams(self, open_streams: Callable[[], int]) -> None:
+        """Exports the number of open live balance streams (the hub's count) at each scrape."""
+        self.registry.register(_GaugeCollector(
+            "billing_balance_streams", "Open live balance streams (WatchBalance) of this process", open_streams
+        ))
+
+
+class _GaugeCollector(Collector):
+    """One gauge read when scraped (from the HTTP server's thread: the reader only reads an int)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]):
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self._name, self._documentation, value=self._read())
+
+
 class PoolCollector(Collector):
     """The pool's gauges, read when scraped (from the HTTP server's thread: get_stats() only
     reads counters and queue lengths)."""

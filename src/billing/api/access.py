@@ -12,6 +12,7 @@ FREE_PLAN_KEYS = ("", "free")
 _ACCESS = {
     "GetCatalog": Access.PUBLIC,
     "GetBalance": Access.ACCOUNT,
+    "WatchBalance": Access.ACCOUNT,
     "GetUsage": Access.ACCOUNT,
     "ListEvents": Access.ACCOUNT,
     "CheckSufficientBatch": Access.ACCOUNT,

@@ -36,6 +36,7 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.PaymentMethodRequired: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentProviderRefused: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentsNotConfigured: (grpc.StatusCode.UNIMPLEMENTED, 501),
+    errors.TooManyWatchers: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
 }
 
 
@@ -102,10 +103,13 @@ def _details(error: errors.BillingError) -> list[any_pb2.Any]:
 async def abort_with_error(context: grpc.aio.ServicerContext, error: errors.BillingError):
     code, http_status = STATUS_BY_ERROR[type(error)]  # a new error type must be added to the table
     status = status_pb2.Status(code=code.value[0], message=error.message, details=_details(error))
+    # A refusal that passes with time (too many streams) says when to try again, as the rate limit's 429 does.
+    retry_after = getattr(error, "retry_after_seconds", None)
     await context.abort(
         code,
         error.message,
         trailing_metadata=(
+            *((("retry-after", str(retry_after)),) if retry_after is not None else ()),
             ("grpc-status-details-bin", status.SerializeToString()),
             *_rest_error(http_status, error_body(error, http_status)),
         ),

@@ -12,7 +12,10 @@ Outermost first (server.py passes them in this order):
 3. AuthenticationInterceptor (when the server has an Authenticator: the slot signed requests
    fill): the caller's credentials are checked before the servicer runs; a refusal is a
    BillingError, which the layer above translates.
-Streaming methods (health watch, reflection) pass through untouched.
+Server-streaming BillingService methods (WatchBalance) go through request id, error translation
+and authentication too (wrap_stream; checked before the first message is sent); metrics and the
+time budget measure unary calls only (a stream lives for minutes). Other streaming methods
+(health watch, reflection) pass through untouched.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import logging
 import os
 import re
 from time import perf_counter
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Protocol
 
 import grpc
 
@@ -40,22 +43,36 @@ log = logging.getLogger(__name__)
 _SAFE_REQUEST_ID = re.compile(f"[A-Za-z0-9._:-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class _UnaryInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps the behaviour of each unary-unary method once per call."""
+    """Wraps the behaviour of each unary-unary method once per call, and of each unary-stream
+    method when the layer defines wrap_stream (else a stream passes through)."""
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        return handler._replace(unary_unary=self.wrap(handler.unary_unary, handler_call_details))
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self.wrap(handler.unary_unary, handler_call_details))
+        if handler.unary_stream is not None and _is_billing_call(handler_call_details):
+            stream = self.wrap_stream(handler.unary_stream, handler_call_details)
+            return handler if stream is None else handler._replace(unary_stream=stream)
+        return handler
 
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
         raise NotImplementedError
+
+    def wrap_stream(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior | None:
+        return None
+
+
+def _is_billing_call(details: grpc.HandlerCallDetails) -> bool:
+    return access_for(details.method, None) is not None
 
 
 def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
@@ -108,10 +125,7 @@ def _cancellation_code(context: grpc.aio.ServicerContext) -> str:
 
 class RequestIdInterceptor(_UnaryInterceptor):
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
-        sent = _metadata(details).get(REQUEST_ID_HEADER, "")
-        # An id from outside is kept only when it is a plain token: it is echoed in response
-        # metadata (where gRPC refuses non-ASCII) and written into every log line.
-        request_id = sent if _SAFE_REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
+        request_id = _request_id(details)
 
         async def with_request_id(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = REQUEST_ID.set(request_id)
@@ -122,6 +136,24 @@ class RequestIdInterceptor(_UnaryInterceptor):
 
         return with_request_id
 
+    def wrap_stream(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
+        request_id = _request_id(details)
+
+        async def with_request_id(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            # Set for the whole stream: each message's production runs in this generator's context.
+            REQUEST_ID.set(request_id)
+            async for message in behavior(request, context):
+                yield message
+
+        return with_request_id
+
+
+def _request_id(details: grpc.HandlerCallDetails) -> str:
+    sent = _metadata(details).get(REQUEST_ID_HEADER, "")
+    # An id from outside is kept only when it is a plain token: it is echoed in response
+    # metadata (where gRPC refuses non-ASCII) and written into every log line.
+    return sent if _SAFE_REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
+
 
 class ErrorTranslationInterceptor(_UnaryInterceptor):
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
@@ -130,21 +162,40 @@ class ErrorTranslationInterceptor(_UnaryInterceptor):
         async def translating(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 return await behavior(request, context)
-            except BillingError as error:
-                if type(error) not in errors.STATUS_BY_ERROR:
-                    log.error("%s has no status in api/errors.py; answered as internal", type(error).__name__)
-                    await errors.abort_internal(context)
-                await errors.abort_with_error(context, error)
             except grpc.aio.AbortError:
                 raise
-            except Unavailable:
-                log.warning("unavailable in %s", method, exc_info=True)
-                await errors.abort_unavailable(context)
-            except Exception:
-                log.exception("unexpected error in %s", method)
-                await errors.abort_internal(context)
+            except Exception as error:
+                await _abort_for(error, method, context)
 
         return translating
+
+    def wrap_stream(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
+        method = details.method
+
+        async def translating(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                async for message in behavior(request, context):
+                    yield message
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                await _abort_for(error, method, context)
+
+        return translating
+
+
+async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerContext) -> None:
+    """Ends the call with the status of `error` (always raises grpc's AbortError)."""
+    if isinstance(error, BillingError):
+        if type(error) not in errors.STATUS_BY_ERROR:
+            log.error("%s has no status in api/errors.py; answered as internal", type(error).__name__)
+            await errors.abort_internal(context)
+        await errors.abort_with_error(context, error)
+    if isinstance(error, Unavailable):
+        log.warning("unavailable in %s", method, exc_info=error)
+        await errors.abort_unavailable(context)
+    log.error("unexpected error in %s", method, exc_info=error)
+    await errors.abort_internal(context)
 
 
 class AuthenticationInterceptor(_UnaryInterceptor):
@@ -157,9 +208,11 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await super().intercept_service(continuation, handler_call_details)
-        if handler is not None and handler.unary_unary is None and access_for(handler_call_details.method, None):
-            # Only unary calls are checked here: a streaming BillingService method would skip the
-            # check, so it is not served until this layer learns to check it (UNIMPLEMENTED).
+        checked = handler is not None and (handler.unary_unary is not None or handler.unary_stream is not None)
+        if handler is not None and not checked and access_for(handler_call_details.method, None):
+            # Unary and server-streaming calls are checked here (one request to check); a
+            # client-streaming BillingService method would skip the check, so it is not served
+            # until this layer learns to check it (UNIMPLEMENTED).
             return None
         return handler
 
@@ -167,22 +220,36 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         method, metadata = details.method, _metadata(details)
 
         async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            access = access_for(method, request)
-            if access is not None and access is not Access.PUBLIC:
-                key = await self._authenticator.authenticate(
-                    method, metadata, lambda: request.SerializeToString(deterministic=True)
-                )
-                if EDGE_TOKEN_HEADER in metadata:  # signed over the REST request: it must be this call
-                    body = base64.b64decode(metadata.get(SIGNED_BODY_HEADER, ""))
-                    require_signed_request_is_this_call(method, metadata, request, body)
-                try:
-                    require_access(key, access, acts_for(request))
-                except PermissionDenied:
-                    self._count_forbidden()
-                    raise
+            await self._require_allowed(method, metadata, request)
             return await behavior(request, context)
 
         return authenticated
+
+    def wrap_stream(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
+        method, metadata = details.method, _metadata(details)
+
+        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            await self._require_allowed(method, metadata, request)  # before the first message
+            async for message in behavior(request, context):
+                yield message
+
+        return authenticated
+
+    async def _require_allowed(self, method: str, metadata: Mapping[str, str], request: Any) -> None:
+        access = access_for(method, request)
+        if access is None or access is Access.PUBLIC:
+            return
+        key = await self._authenticator.authenticate(
+            method, metadata, lambda: request.SerializeToString(deterministic=True)
+        )
+        if EDGE_TOKEN_HEADER in metadata:  # signed over the REST request: it must be this call
+            body = base64.b64decode(metadata.get(SIGNED_BODY_HEADER, ""))
+            require_signed_request_is_this_call(method, metadata, request, body)
+        try:
+            require_access(key, access, acts_for(request))
+        except PermissionDenied:
+            self._count_forbidden()
+            raise
 
 
 def interceptor_chain(

@@ -16,11 +16,12 @@ any layer after it (authentication) sees only decoded requests.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from billing.api.access import access_for
 from billing.domain.errors import InvalidArgument
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -128,6 +129,16 @@ def _refusing_malformed(behavior: Behavior) -> Behavior:
     return refuse_malformed
 
 
+def _refusing_malformed_stream(behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]):
+    async def refuse_malformed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        if type(request) is MalformedRequest:
+            raise InvalidArgument(request.message, field=request.field)
+        async for message in behavior(request, context):
+            yield message
+
+    return refuse_malformed
+
+
 class _QuietInvalidMetadata(logging.Filter):
     """grpc logs a traceback at ERROR for every metadata value that is not UTF-8 (any request
     header with such bytes, which Envoy forwards as metadata) and then passes the value on as
@@ -149,7 +160,8 @@ def quiet_invalid_metadata_logs() -> None:
 
 
 class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
-    """Unary methods only (health watch and reflection stream: left alone). The tolerant
+    """Unary methods and BillingService's server-streaming ones (health watch and reflection
+    stream: left alone). The tolerant
     deserializer is built once per method and deserializer; each call only rewraps the behaviour."""
 
     def __init__(self) -> None:
@@ -161,12 +173,19 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        billing_stream = handler.unary_stream is not None and access_for(handler_call_details.method, None) is not None
+        if handler.unary_unary is None and not billing_stream:
             return handler
         key = (handler_call_details.method, handler.request_deserializer)
         deserializer = self._deserializers.get(key)
         if deserializer is None:
             deserializer = self._deserializers[key] = tolerant_deserializer(handler.request_deserializer)
+        if handler.unary_unary is not None:
+            return handler._replace(
+                request_deserializer=deserializer, unary_unary=_refusing_malformed(handler.unary_unary)
+            )
         return handler._replace(
-            request_deserializer=deserializer, unary_unary=_refusing_malformed(handler.unary_unary)
+            request_deserializer=deserializer, unary_stream=_refusing_malformed_stream(handler.unary_stream)
         )

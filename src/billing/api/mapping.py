@@ -13,13 +13,14 @@ from billing.domain.buckets import Bucket
 from billing.domain.catalog import display_price
 from billing.service.accounts import AccountResult
 from billing.service.balance import BalanceReport
+from billing.service.balance_watch import BalanceUpdate
 from billing.service.batch_check import BatchResult
 from billing.service.catalog_view import CatalogView
 from billing.service.events import EventsPage
 from billing.service.results import ConsumeResult, GrantResult
 from billing.domain.usage import UsageSummary
 from billing.service.session_keys import IssuedKey
-from billing.v1 import accounts_pb2, balance_pb2, catalog_pb2, consumption_pb2, keys_pb2
+from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2, keys_pb2
 
 
 def rfc3339(instant: datetime) -> str:
@@ -118,6 +119,13 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
             action_required=report.account.auto_topup.last_failure == REQUIRES_ACTION,
         ),
     )
+
+
+def balance_update(update: BalanceUpdate) -> billing_service_pb2.BalanceUpdate:
+    """The GET balance's answer and the account version; a heartbeat carries neither."""
+    if update.report is None:
+        return billing_service_pb2.BalanceUpdate(heartbeat=True)
+    return billing_service_pb2.BalanceUpdate(version=update.version, balance=balance(update.report))
 
 
 def _expiry_of_daily(bucket: Bucket) -> datetime:

@@ -6,9 +6,10 @@ import grpc
 
 from billing.api import mapping, payment_mapping
 from billing.service import (
-    accounts, auto_topup, balance, batch_check, consume, events, grants, purchases, session_keys, subscriptions, usage,
+    accounts, auto_topup, balance, balance_watch, batch_check, consume, events, grants, purchases, session_keys, subscriptions, usage,
     webhooks,
 )
+from billing.service.balance_watchers import BalanceWatchers, WatchLimits
 from billing.service.catalog_view import catalog_in_currency, etag_matches
 from billing.service.dependencies import Dependencies
 from billing.v1 import billing_service_pb2_grpc, catalog_pb2
@@ -26,9 +27,12 @@ def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
 
 
 class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
-    def __init__(self, deps: Dependencies, catalog_fingerprint: str):
+    def __init__(self, deps: Dependencies, catalog_fingerprint: str, watchers: BalanceWatchers | None = None):
+        """watchers: the process's live-balance hub (the server feeds it changes from every
+        replica); without one, streams see only their first balance and heartbeats."""
         self._deps = deps
         self._catalog_fingerprint = catalog_fingerprint
+        self.watchers = watchers or BalanceWatchers(lambda account_id: balance.get_balance(deps, account_id), WatchLimits())
 
     async def GetCatalog(self, request, context):
         view = catalog_in_currency(self._deps.catalog, self._catalog_fingerprint, request.currency)
@@ -42,6 +46,11 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def GetBalance(self, request, context):
         return mapping.balance(await balance.get_balance(self._deps, request.user_id))
+
+    async def WatchBalance(self, request, context):
+        updates = balance_watch.watch_balance(self._deps, self.watchers, request.user_id, request.since_version)
+        async for update in updates:
+            yield mapping.balance_update(update)
 
     async def GetUsage(self, request, context):
         return mapping.usage(await usage.get_usage(self._deps, request.user_id, request.period))

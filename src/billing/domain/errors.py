@@ -37,6 +37,13 @@ class PermissionDenied(BillingError):
     reason = "PERMISSION_DENIED"
 
 
+class TooManyWatchers(BillingError):
+    """The process (or the user) already has as many open balance streams as it allows."""
+
+    reason = "TOO_MANY_WATCHERS"
+    retry_after_seconds = 5
+
+
 class IdempotencyKeyReused(BillingError):
     """The key was used before for a request with different parameters."""
 

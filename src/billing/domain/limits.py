@@ -79,3 +79,10 @@ def page_size(limit: int) -> int:
     if limit < 0:
         raise InvalidArgument("limit must not be negative", field="limit")
     return EVENTS_PAGE_DEFAULT if limit == 0 else min(limit, EVENTS_PAGE_MAX)
+
+
+def require_since_version(since_version: int, field: str = "since_version") -> int:
+    """A balance stream resumes after an account version: 0 (none yet) or a positive one."""
+    if since_version < 0:
+        raise InvalidArgument(f"{field} must be 0 or positive", field=field)
+    return since_version

@@ -6,7 +6,8 @@
  *     node build/test/live/smoke.js
  *
  * Whatever the unit tests cannot show: the server accepts the client's signatures (paths with ':'
- * and '@', a page token with '=', UTF-8 bodies), the ETag round trip, a real 402 and its resume.
+ * and '@', a page token with '=', UTF-8 bodies), the ETag round trip, a real 402 and its resume,
+ * and the live balance stream through Envoy.
  */
 import assert from 'node:assert/strict';
 import {
@@ -97,4 +98,28 @@ step('auto top-up without a card: 409 PAYMENT_METHOD_REQUIRED');
 const other = await client.getEnhancedBalance('someone-else').catch((e: unknown) => e);
 assert.ok(other instanceof BillingApiError && other.status === 403);
 step('another user: 403');
+const updates: Array<{ total: number; version: string }> = [];
+let updated: () => void = () => undefined;
+const watch = client.watchBalance(undefined, (live, version) => {
+  updates.push({ total: live.totals.total_seconds, version });
+  updated();
+});
+const nextUpdate = (): Promise<void> => new Promise<void>((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('no balance update within 2 s')), 2_000);
+  updated = () => {
+    clearTimeout(timer);
+    resolve();
+  };
+});
+await nextUpdate();
+const before = updates.at(-1)!;
+await client.consume('plan', 30);
+await nextUpdate();
+const after = updates.at(-1)!;
+assert.equal(after.total, before.total - 30);
+assert.ok(BigInt(after.version) > BigInt(before.version));
+watch.stop();
+await watch.finished;
+step(`live balance: ${before.total} s -> ${after.total} s over Server-Sent Events (version ${after.version})`);
+
 console.log('live smoke: all passed');

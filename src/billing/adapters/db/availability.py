@@ -21,6 +21,8 @@ from typing import Awaitable, Callable, Protocol
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from billing.adapters.db.own_connection import OwnConnection
+
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_SECONDS = 1.0
@@ -42,12 +44,10 @@ class DatabaseAvailability:
         timeout: float = PROBE_TIMEOUT_SECONDS,
         flip_after: int = FLIP_AFTER,
     ):
-        self._conninfo = conninfo
-        self._connect_kwargs = connect_kwargs or {}
+        self._connection = OwnConnection(conninfo, connect_kwargs)
         self._pool = pool
         self._interval, self._doubt_interval, self._timeout = interval, doubt_interval, timeout
         self._flip_after = flip_after
-        self._connection: psycopg.AsyncConnection | None = None
         self._disagreeing = 0
         self._listeners: list[OnChange] = []
         self._task: asyncio.Task | None = None
@@ -66,7 +66,7 @@ class DatabaseAvailability:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._drop_connection()
+        await self._connection.drop()
 
     async def _run(self) -> None:
         while True:
@@ -78,16 +78,11 @@ class DatabaseAvailability:
         self.probes += 1
         try:
             async with asyncio.timeout(self._timeout):
-                if self._connection is None or self._connection.closed or self._connection.broken:
-                    await self._drop_connection()
-                    self._connection = await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True, **self._connect_kwargs
-                    )
-                await self._connection.execute("SELECT 1")
+                await (await self._connection.get()).execute("SELECT 1")
             return True
         except (psycopg.Error, OSError, TimeoutError) as failure:
             log.debug("database probe failed: %s", failure)
-            await self._drop_connection()
+            await self._connection.drop()
             return False
 
     async def observe(self, reachable: bool) -> None:
@@ -116,15 +111,6 @@ class DatabaseAvailability:
             log.warning("database unreachable: requests fail at once (503) until it answers again")
         for listener in self._listeners:
             await listener(reachable)
-
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception:  # closing a dead connection: nothing to save
-                pass
-
 
 class Availability(Protocol):
     available: bool

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, Callable, Iterable, NoReturn
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -59,6 +59,15 @@ DEAD_PEER_DETECTION = {
     "connect_timeout": 2, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
     "keepalives_count": 2, "tcp_user_timeout": 15_000,
 }
+# Told the accounts whose wallets a unit of work wrote, after they committed
+# (change_notifier.ChangeNotifier.committed: the live balance of every replica).
+OnCommitted = Callable[[Iterable[str]], None]
+
+
+def _nobody_told(account_ids: Iterable[str]) -> None:
+    pass
+
+
 # What the service calls Unavailable: the database is unreachable, saturated or timed out.
 # (Deadlocks and serialization failures are OperationalErrors too.)
 DRIVER_OUTAGES = (psycopg.OperationalError, PoolTimeout, BatcherStopped)
@@ -101,21 +110,24 @@ class _Kind(enum.Enum):
 
 class PostgresStorage:
     """`availability` (availability.py) says whether the database answers: while it does not,
-    every unit of work fails at once with Unavailable, before it waits for the pool."""
+    every unit of work fails at once with Unavailable, before it waits for the pool.
+    `on_committed` hears the account ids of every committed wallet write: every write path
+    (consume, grants, credits, upkeep, top-ups) ends in a unit of work's commit."""
 
     def __init__(
         self, pool: AsyncConnectionPool, batcher: WalletBatcher | None = None,
-        availability: Availability = ALWAYS_AVAILABLE,
+        availability: Availability = ALWAYS_AVAILABLE, on_committed: OnCommitted = _nobody_told,
     ):
         self.pool = pool
         self.batcher = batcher
         self.availability = availability
+        self.on_committed = on_committed
 
     def transaction(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None, self.availability)
+        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None, self.availability, self.on_committed)
 
     def unlocked(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher, self.availability)
+        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher, self.availability, self.on_committed)
 
     def reader(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self.pool, _Kind.READER, self.batcher, self.availability)
@@ -134,9 +146,10 @@ class _LazyConnection:
 class PostgresUnitOfWork:
     def __init__(
         self, pool: AsyncConnectionPool, kind: _Kind, batcher: WalletBatcher | None,
-        availability: Availability = ALWAYS_AVAILABLE,
+        availability: Availability = ALWAYS_AVAILABLE, on_committed: OnCommitted = _nobody_told,
     ):
         self._availability = availability
+        self._on_committed = on_committed
         self._pool = pool
         self._kind = kind
         self._batcher = batcher
@@ -215,10 +228,13 @@ class PostgresUnitOfWork:
                 await save_wallets(self._driver, documents, all_or_nothing=True)
             await self._payments.flush()
             await (await self.connection()).commit()
+            if documents:
+                self._on_committed([document["account_id"] for document in documents])
             return
         assert len(documents) <= 1, "an unlocked unit of work saves one wallet"
         if documents:
             await self._save_unlocked(documents[0])
+            self._on_committed((documents[0]["account_id"],))
 
     async def _save_unlocked(self, document: dict[str, Any]) -> None:
         if not advances_version(document):

@@ -1,0 +1,191 @@
+"""The live-balance hub and the WatchBalance use case, without a database."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.clock import FixedClock
+from billing.adapters.db.change_notifier import EVERY_ACCOUNT, MAX_PAYLOAD_BYTES, account_ids_of, payloads
+from billing.domain.errors import InvalidArgument, TooManyWatchers
+from billing.service.accounts import create_account
+from billing.service.balance import get_balance
+from billing.service.balance_watch import watch_balance
+from billing.service.balance_watchers import BalanceWatchers, WatchLimits
+from billing.service.grants import create_grant
+from billing.settings import DEFAULT_CATALOG_PATH
+from tests.support.fake_storage import FakeDatabase, fake_dependencies
+
+
+def report(account_id: str, version: int):
+    return SimpleNamespace(account=SimpleNamespace(account_id=account_id, version=version))
+
+
+class Versions:
+    """A read_balance whose accounts are at the versions the test sets; counts its reads."""
+
+    def __init__(self):
+        self.version: dict[str, int] = {}
+        self.reads: list[str] = []
+
+    async def __call__(self, account_id: str):
+        self.reads.append(account_id)
+        await asyncio.sleep(0)
+        return report(account_id, self.version[account_id])
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_one_change_is_read_once_for_all_watchers_of_the_account():
+    versions = Versions()
+    hub = BalanceWatchers(versions)
+    watchers = [hub.open("alice") for _ in range(3)]
+    versions.version["alice"] = 7
+    hub.accounts_changed(["alice", "bob"])  # bob has no watcher: not read
+    await settle()
+    assert versions.reads == ["alice"]
+    for watcher in watchers:
+        assert (await watcher.next_report(1.0)).account.version == 7
+    await hub.close()
+
+
+async def test_a_slow_watcher_keeps_only_the_newest_version():
+    versions = Versions()
+    hub = BalanceWatchers(versions)
+    watcher = hub.open("alice")
+    for version in (1, 2, 3):
+        versions.version["alice"] = version
+        hub.accounts_changed(["alice"])
+        await settle()
+    assert (await watcher.next_report(1.0)).account.version == 3
+    assert await watcher.next_report(0.01) is None  # nothing queued behind it
+    await hub.close()
+
+
+async def test_an_older_version_never_replaces_a_newer_one():
+    watcher = BalanceWatchers(Versions()).open("alice")
+    watcher.offer(report("alice", 5))
+    watcher.offer(report("alice", 4))
+    assert (await watcher.next_report(1.0)).account.version == 5
+
+
+async def test_resync_reads_every_watched_account_again():
+    versions = Versions()
+    hub = BalanceWatchers(versions)
+    hub.open("alice"), hub.open("bob")
+    versions.version.update(alice=1, bob=1)
+    hub.resync()
+    await settle()
+    assert sorted(versions.reads) == ["alice", "bob"]
+    await hub.close()
+
+
+async def test_the_process_and_each_user_have_a_bound():
+    hub = BalanceWatchers(Versions(), WatchLimits(max_watchers=3, max_watchers_per_account=2))
+    first = hub.open("alice")
+    hub.open("alice")
+    with pytest.raises(TooManyWatchers) as per_user:
+        hub.open("alice")
+    assert per_user.value.field == "user_id"
+    hub.open("bob")
+    with pytest.raises(TooManyWatchers):
+        hub.open("carol")
+    hub.release(first)
+    hub.release(first)  # twice: counted once
+    assert hub.count == 2
+    hub.open("carol")
+
+
+async def test_close_ends_every_watcher_and_refuses_new_ones():
+    hub = BalanceWatchers(Versions())
+    watcher = hub.open("alice")
+    await hub.close()
+    assert await watcher.next_report(1.0) is None and watcher.closed
+    with pytest.raises(TooManyWatchers):
+        hub.open("alice")
+
+
+@pytest.mark.parametrize("limits", [dict(max_watchers=0), dict(max_watchers_per_account=0), dict(heartbeat_seconds=0),
+                                    dict(heartbeat_seconds=61)])
+def test_limits_out_of_range_are_refused(limits):
+    with pytest.raises(ValueError):
+        WatchLimits(**limits)
+
+
+# ---------------------------------------------------------------- the use case, on the fake storage
+
+
+@pytest.fixture
+async def deps():
+    clock = FixedClock(datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc))
+    deps = fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, FakeDatabase())
+    await create_account(deps, "alice", "")
+    return deps
+
+
+async def test_a_stream_starts_with_the_balance_then_sends_changes_and_heartbeats(deps):
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
+    stream = watch_balance(deps, hub, "alice", 0)
+    first = await anext(stream)
+    assert first.report is not None and first.version > 0
+    assert (await anext(stream)).report is None  # a heartbeat: nothing changed
+    await create_grant(deps, "alice", "gift", 60, "test", "grant-1")
+    hub.accounts_changed(["alice"])
+    update = await anext(stream)
+    while update.report is None:
+        update = await anext(stream)
+    assert update.version > first.version
+    assert update.report.view.totals.total_seconds == first.report.view.totals.total_seconds + 60
+    await stream.aclose()
+    assert hub.count == 0
+    await hub.close()
+
+
+async def test_a_client_that_has_the_current_version_gets_a_heartbeat_first(deps):
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
+    current = await get_balance(deps, "alice")
+    stream = watch_balance(deps, hub, "alice", current.account.version)
+    assert (await anext(stream)).report is None
+    await stream.aclose()
+    behind = watch_balance(deps, hub, "alice", current.account.version - 1)
+    assert (await anext(behind)).version == current.account.version
+    await behind.aclose()
+
+
+async def test_a_negative_since_version_names_the_field(deps):
+    with pytest.raises(InvalidArgument) as refused:
+        await anext(watch_balance(deps, BalanceWatchers(Versions()), "alice", -1))
+    assert refused.value.field == "since_version"
+
+
+# ---------------------------------------------------------------- NOTIFY payloads
+
+
+def test_payloads_stay_under_postgresqls_limit_and_name_every_account():
+    account_ids = [f"user-{n:06d}-" + "x" * 100 for n in range(500)]
+    chunks = payloads(account_ids)
+    assert len(chunks) > 1
+    assert all(len(chunk.encode()) <= MAX_PAYLOAD_BYTES for chunk in chunks)
+    assert [a for chunk in chunks for a in account_ids_of(chunk)] == account_ids
+    assert account_ids_of(EVERY_ACCOUNT) is None
+    assert payloads([]) == []
+    assert payloads(["alice", "no spaces allowed"]) == [EVERY_ACCOUNT]  # never a stuck sender
+
+
+async def test_a_stream_ends_when_the_server_stops(deps):
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
+    stream = watch_balance(deps, hub, "alice", 0)
+    await anext(stream)
+    waiting = asyncio.ensure_future(anext(stream))
+    await settle()
+    await hub.close()
+    with pytest.raises(StopAsyncIteration):
+        await waiting
+    assert hub.count == 0
