@@ -28,7 +28,8 @@ import pytest
 from billing.domain.auth import Scope
 from tests.support.database import fresh_database
 from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
-from tests.support.signing import SigningKey, create_key
+from billing.v1 import billing_service_pb2_grpc, consumption_pb2
+from tests.support.signing import SigningKey, create_key, signed_channel
 
 STORY = REPO_ROOT / "clients" / "demo" / "story" / "story.mjs"
 DEMO_DIST = REPO_ROOT / "clients" / "demo" / "dist" / "index.html"
@@ -36,6 +37,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 STACK_START_TIMEOUT_SECONDS = 40.0
 STORY_LINE_TIMEOUT_SECONDS = 40.0  # one step: its waits are 15 s each in the script
 STEPS_BEFORE_WAIT = ["welcome", "operations", "insufficient", "checkout", "resumed"]
+LIVE_CONSUME_SECONDS = 300  # 45 min left after the resume -> 40 on the page, from the stream
 
 
 @dataclass(frozen=True)
@@ -184,9 +186,14 @@ def test_the_demo_story_in_a_browser(demo_stack: DemoStack, tmp_path: Path):
         assert len(consumes) == 3, events  # two builds, then the resumed one
         assert [event["seconds"] for event in events if event["type"] == "package_credit"] == [3600], events
 
-        # Here the live-balance step will consume over gRPC (demo_stack.grpc_target, service_key,
-        # user_id) and let the story check the page shows it without a reload.
+        # Live balance: a consume over gRPC by another client; the page shows it without a reload.
+        with signed_channel(demo_stack.grpc_target, demo_stack.service_key) as channel:
+            billing_service_pb2_grpc.BillingServiceStub(channel).Consume(consumption_pb2.ConsumeRequest(
+                user_id=demo_stack.user_id, operation="plan", seconds=LIVE_CONSUME_SECONDS,
+                idempotency_key=f"story-live-{uuid.uuid4().hex}",
+            ))
         story.go_on()
+        story.expect("STEP live")
         story.expect("STEP history")
         story.finish()
     finally:

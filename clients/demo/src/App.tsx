@@ -51,6 +51,7 @@ export function App({ billing, config }: { billing: BillingClient; config: DemoC
         <h1>AI Studio</h1>
         <p>Welcome, <strong>{config.user_id}</strong></p>
         <BalanceDisplay variant="compact" />
+        <LiveIndicator />
       </header>
       <ResumeAfterPurchase billing={billing} userId={config.user_id} />
       {checkout.error && <p role="alert">Checkout failed: {checkout.error}</p>}
@@ -69,6 +70,16 @@ export function App({ billing, config }: { billing: BillingClient; config: DemoC
         </div>
       </main>
     </BillingProvider>
+  );
+}
+
+/** Whether the balance arrives over the live stream (Server-Sent Events) or by polling. */
+function LiveIndicator() {
+  const { live } = useUserBalance();
+  return (
+    <p className="live" role="status" data-demo="live" data-live={live ? 'yes' : 'no'}>
+      {live ? 'Live balance' : 'Balance refreshed every minute'}
+    </p>
   );
 }
 

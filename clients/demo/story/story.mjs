@@ -116,13 +116,21 @@ async function story(page) {
   await expectBalance(page, { total: 45, daily: 0, paid: 45 });
   await step(page, 'resumed');
 
-  // The live balance step (a consume over gRPC from the test, seen without a reload) goes here.
+  // 6. Live balance: the test consumes 5 minutes over gRPC, as another of the user's devices or
+  // a backend job would; the page shows it from the stream, without a reload (the marker set on
+  // this document survives only if the page was not loaded again).
+  await page.locator('[data-demo="live"][data-live="yes"]').waitFor();
+  await page.evaluate(() => { window.storyDocumentMarker = 'before the live consume'; });
   await waitForTest('after-resume');
+  await expectBalance(page, { total: 40, daily: 0, paid: 40 });
+  const marker = await page.evaluate(() => window.storyDocumentMarker);
+  if (marker !== 'before the live consume') throw new Error('the page was reloaded to show the live consume');
+  await step(page, 'live');
 
-  // 6. History and usage: the package credit, three builds, no fourth.
+  // 7. History and usage: the package credit, three builds, no fourth, and the live consume.
   const history = page.getByRole('region', { name: 'History' });
   await history.getByRole('listitem').filter({ hasText: 'Package credit' }).filter({ hasText: '+60 min' }).waitFor();
-  await page.getByRole('heading', { name: 'Usage this month: 60 min' }).waitFor();
+  await page.getByRole('heading', { name: 'Usage this month: 65 min' }).waitFor();
   await step(page, 'history', page.locator('[data-demo="activity"]'));
 }
 

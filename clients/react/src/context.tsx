@@ -1,6 +1,7 @@
 import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import type { BillingClient } from '@billing/client';
+import { BalanceStreams } from './balance_streams.js';
 
 /** The part of BillingClient the hooks call (a real BillingClient, or a fake in tests). */
 export type BillingApi = Pick<
@@ -13,6 +14,8 @@ interface BillingContextValue {
   client: BillingApi;
   /** The user the hooks act for when not given one ("" = the client's default, its key's user). */
   userId: string;
+  /** The provider's live balance streams, one per user, shared by every hook that shows it. */
+  streams: BalanceStreams;
 }
 
 const BillingContext = createContext<BillingContextValue | null>(null);
@@ -60,7 +63,8 @@ export interface BillingProviderProps {
 export function BillingProvider({ client, userId = '', queryClient, children }: BillingProviderProps) {
   const [ownQueryClient] = useState(() => queryClient ?? createBillingQueryClient());
   const qc = queryClient ?? ownQueryClient;
-  const value = useMemo(() => ({ client, userId }), [client, userId]);
+  const streams = useMemo(() => new BalanceStreams(client, qc), [client, qc]);
+  const value = useMemo(() => ({ client, userId, streams }), [client, userId, streams]);
   useEffect(() => () => { qc.removeQueries({ queryKey: billingKeys.user(userId) }); }, [qc, userId]);
   return (
     <QueryClientProvider client={qc}>

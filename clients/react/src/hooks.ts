@@ -44,26 +44,18 @@ export function useUserBalance(userId?: string, options: { live?: boolean } = {}
   return { ...query, live };
 }
 
-/** Streams the balance into the query cache while mounted; true while the stream is up. */
+/** The user's shared balance stream (BalanceStreams) while mounted; true while it is up. */
 function useBalanceStream(user: string, arg: string | undefined, wanted: boolean): boolean {
-  const { client } = useBillingContext();
-  const queryClient = useQueryClient();
+  const { streams } = useBillingContext();
   const [live, setLive] = useState(false);
   useEffect(() => {
-    if (!wanted || !client.watchBalance) return undefined;
-    const watch = client.watchBalance(arg, (balance) => {
-      queryClient.setQueryData(billingKeys.balance(user), balance);
-      setLive(true);
-    }, {
-      onHeartbeat: () => setLive(true),
-      onReconnect: () => setLive(false),
-    });
-    watch.finished.catch(() => setLive(false)); // unsupported or refused: polling takes over for good
+    if (!wanted) return undefined;
+    const unsubscribe = streams.subscribe(user, arg, setLive);
     return () => {
-      watch.stop();
+      unsubscribe();
       setLive(false);
     };
-  }, [client, queryClient, user, arg, wanted]);
+  }, [streams, user, arg, wanted]);
   return live;
 }
 
@@ -125,7 +117,12 @@ export function useConsume(userId?: string) {
   const mutation = useMutation<ConsumeResponse, Error, ConsumeVariables>({
     mutationFn: ({ operation, seconds, ...options }) =>
       client.consume(operation, seconds, { ...options, ...(arg !== undefined ? { userId: arg } : {}) }),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: billingKeys.user(user) }),
+    // A first load still in flight would be joined, not fetched again (React Query cancels only
+    // refetches of queries that have data), and could show the balance from before this consume.
+    onSettled: async () => {
+      await queryClient.cancelQueries({ queryKey: billingKeys.user(user) });
+      await queryClient.invalidateQueries({ queryKey: billingKeys.user(user) });
+    },
   });
   const insufficientFunds = mutation.error instanceof InsufficientFundsError ? mutation.error : undefined;
   return { ...mutation, insufficientFunds, dismissInsufficientFunds: mutation.reset };

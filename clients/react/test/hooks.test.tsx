@@ -88,6 +88,24 @@ describe('useUserBalance with a stream', () => {
     expect(interval()).toBe(60_000);
   });
 
+  it('shares one stream among every hook of the user, and a change refreshes the history and usage', async () => {
+    const stream = fakeStream();
+    const client = fakeClient({ watchBalance: stream.watchBalance });
+    const { wrapper } = renderWith(client);
+    const { result, unmount } = renderHook(() => ({
+      header: useUserBalance(), panel: useUserBalance(), events: useBillingEvents({ pageSize: 20 }),
+    }), { wrapper });
+    await waitFor(() => expect(result.current.events.isSuccess).toBe(true));
+    expect(stream.watchBalance).toHaveBeenCalledTimes(1); // the server bounds streams per user
+    await stream.update(fixture<EnhancedBalance>('balance_new'), '3'); // the opening snapshot
+    const eventReads = vi.mocked(client.getBillingEvents).mock.calls.length;
+    await stream.update(fixture<EnhancedBalance>('balance_new'), '4'); // a change made elsewhere
+    await waitFor(() => expect(vi.mocked(client.getBillingEvents).mock.calls.length).toBeGreaterThan(eventReads));
+    expect(result.current.header.live && result.current.panel.live).toBe(true);
+    unmount();
+    expect(stream.stop).toHaveBeenCalledTimes(1);
+  });
+
   it('polls without a stream when the client has none, or when asked to', async () => {
     const stream = fakeStream();
     const client = fakeClient({ watchBalance: stream.watchBalance });
