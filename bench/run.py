@@ -9,7 +9,7 @@ invariants afterwards.
 `--only webhooks` runs the REST webhooks scenario alone (no pgbench baseline, no other
 scenario), on the dataset `--accounts` names: `python -m bench.run --only webhooks --accounts 1000 --seconds 5`.
 `--only consume` runs gRPC Consume alone (closed loop, `--concurrency` in flight): the quick check
-that a change did not slow the hot path. `--only watchers` runs the live-balance scenario
+that a change did not slow the hot path. `--only watchers` runs the live-balance scenario alone (a full run ends with it)
 (bench/watchers.py: `--watchers` idle streams, one change to `--fanout-watchers` streams).
 """
 
@@ -268,6 +268,25 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
     return results
 
 
+def measure_watchers(args, url: str, logs: Path) -> dict:
+    """Idle live-balance streams one server process holds, and one change's fan-out (bench/watchers.py)."""
+    settings = watchers.server_settings(args.watchers, args.fanout_watchers)
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        with running_stack(url, args.workers, logs / "watchers") as (target, _base, pids):
+            server_pids = [pid for pid in pids if pid != pids[-1]]  # the last is Envoy, which streams bypass
+            result = watchers.run(target, server_pids, args.accounts, args.watchers, args.fanout_watchers)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    print(watchers.line(result), flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per scenario")
@@ -277,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server processes (SO_REUSEPORT)")
     parser.add_argument("--accounts", type=int, default=LARGE, help="which dataset: 1000000 or 1000")
     parser.add_argument("--only", choices=ONLY, help="run this scenario alone (no pgbench baseline, no other scenario)")
-    parser.add_argument("--watchers", type=int, default=5000, help="--only watchers: idle streams to hold")
-    parser.add_argument("--fanout-watchers", type=int, default=1000, help="--only watchers: streams of the changed account")
+    parser.add_argument("--watchers", type=int, default=5000, help="live balance: idle streams to hold")
+    parser.add_argument("--fanout-watchers", type=int, default=1000, help="live balance: streams of the changed account")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
@@ -302,11 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             )]
         checked = [url]
     elif args.only == "watchers":
-        os.environ.update(watchers.server_settings(args.watchers, args.fanout_watchers))
-        with running_stack(url, args.workers, logs / "watchers") as (target, _base, pids):
-            server_pids = [pid for pid in pids if pid != pids[-1]]  # the last is Envoy, which streams bypass
-            result = watchers.run(target, server_pids, args.accounts, args.watchers, args.fanout_watchers)
-        print(watchers.line(result), flush=True)
+        result = measure_watchers(args, url, logs)
         # No throughput to plot or judge against pgbench: the figures alone, for docs/performance.md.
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"watchers-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
@@ -332,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "signature_check_us": signature_check_us,
     }
     if args.only is None:
+        document["watchers"] = measure_watchers(args, url, logs)
         document["legacy_migration"] = legacy = legacy_migration.run(server)  # alone: python -m bench.legacy_migration
         violations += legacy["invariant_violations"]
     RESULTS.mkdir(parents=True, exist_ok=True)
