@@ -71,10 +71,24 @@ def require_signed_request_is_this_call(method: str, metadata: Mapping[str, str]
         elif segment != expected:
             raise Unauthenticated(_MISMATCH)
     values.update(parse_qsl(query, keep_blank_values=True))
+    if not _built_by_constructor(request, values) and not _built_by_json_rules(request, values):
+        raise Unauthenticated(_MISMATCH)
+
+
+def _built_by_constructor(request: Message, values: dict[str, Any]) -> bool:
+    """The common case, in ~2 us instead of ParseDict's ~45: field names as declared and plain
+    values (a Consume's body, a balance's path). JSON's other spellings (camelCase names, numbers
+    as strings, unknown fields) make the constructor raise, and the JSON rules decide."""
+    try:
+        return type(request)(**values) == request
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _built_by_json_rules(request: Message, values: dict[str, Any]) -> bool:
     rebuilt = type(request)()
     try:
         json_format.ParseDict(values, rebuilt, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError):
-        raise Unauthenticated(_MISMATCH) from None
-    if rebuilt != request:
-        raise Unauthenticated(_MISMATCH)
+        return False
+    return rebuilt == request
