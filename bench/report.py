@@ -16,7 +16,8 @@ def one_line(result: dict) -> str:
         f"p99 {_fmt(result.get('p99_ms'))} p999 {_fmt(result.get('p999_ms'))} ms  errors {result.get('errors', 0)}  "
         f"client CPU {_fmt(result.get('client_cpu_per_request_us'), 0)} us/req  "
         f"server+envoy {_fmt(result.get('server_cpu_per_request_us'), 0)} us/req  "
-        f"postgres {_fmt(result.get('postgres_cpu_per_request_us'), 0)} us/req"
+        f"postgres {_fmt(result.get('postgres_cpu_per_request_us'), 0)} us/req  "
+        f"steal {_fmt(result.get('cpu_steal_percent'), 0)}%"
     )
 
 
@@ -78,7 +79,11 @@ def summarize(baseline: dict | None, results: list[dict], violations: list[str])
             round(ratio, 3), ratio >= 0.7 and every_clean)
     if ran("gRPC balance open-loop 50%"):
         balance = by["gRPC balance open-loop 50%"]
-        targets["GetBalance p99 <= 10 ms at 50% of max"] = (balance["p99_ms"], balance["p99_ms"] <= 10.0)
+        # The value names the CPU steal of its window: the target is judged as before, but a
+        # miss with the hypervisor taking a fifth of the cores reads differently from one without.
+        steal = balance.get("cpu_steal_percent")
+        value = balance["p99_ms"] if steal is None else f"{balance['p99_ms']} (CPU steal {steal}%)"
+        targets["GetBalance p99 <= 10 ms at 50% of max"] = (value, balance["p99_ms"] <= 10.0)
     if ran("gRPC batch", "gRPC single_check"):
         batch, single = by["gRPC batch"]["server_cpu_per_request_us"], by["gRPC single_check"]["server_cpu_per_request_us"]
         targets["Batch of 50 costs < 3 single checks (server CPU)"] = (round(batch / single, 2), batch < 3 * single)
@@ -118,14 +123,14 @@ def _rows(document: dict) -> list[dict]:
 def table(document: dict) -> str:
     rows = _rows(document)
     header = (f"{'scenario':<34} {'req/s':>9} {'x pgbench':>9} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
-              f"{'errors':>6} {'client us':>9} {'server us':>9} {'pg us':>7}")
+              f"{'errors':>6} {'client us':>9} {'server us':>9} {'pg us':>7} {'steal %':>7}")
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r['label']:<34} {_fmt(r['rps'], 0):>9} {_fmt(r.get('ratio_to_pgbench'), 2):>9} "
             f"{_fmt(r.get('p50_ms')):>8} {_fmt(r.get('p99_ms')):>8} {_fmt(r.get('p999_ms')):>8} {r.get('errors', 0):>6} "
             f"{_fmt(r.get('client_cpu_per_request_us'), 0):>9} {_fmt(r.get('server_cpu_per_request_us'), 0):>9} "
-            f"{_fmt(r.get('postgres_cpu_per_request_us'), 0):>7}"
+            f"{_fmt(r.get('postgres_cpu_per_request_us'), 0):>7} {_fmt(r.get('cpu_steal_percent'), 0):>7}"
         )
     for r in rows:
         if r.get("scenario") == "webhooks":

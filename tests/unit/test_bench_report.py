@@ -89,3 +89,23 @@ def test_the_webhooks_alone_are_judged_on_what_ran():
     text = report.table(document)
     assert "REST webhooks: 160 deliveries/s, 70 credits/s" in text and "duplicates 57% of deliveries" in text
     assert "pgbench Consume SQL" not in text
+
+
+def test_the_balance_tail_target_names_the_cpu_steal_of_its_window():
+    measured = results()
+    for result in measured:
+        if result["label"] == "gRPC balance open-loop 50%":
+            result.update(p99_ms=16.7, cpu_steal_percent=21.5)
+    target = report.summarize({"rps": 1800.0}, measured, [])["GetBalance p99 <= 10 ms at 50% of max"]
+
+    assert target == {"value": "16.7 (CPU steal 21.5%)", "met": False}
+
+
+def test_steal_is_the_share_of_all_cpu_time_the_hypervisor_took():
+    from collections import namedtuple
+
+    from bench.run import steal_percent
+
+    Times = namedtuple("Times", "user system idle steal")
+    assert steal_percent(Times(10, 5, 80, 5), Times(40, 10, 120, 30)) == 25.0
+    assert steal_percent(Times(1, 1, 1, 0), Times(1, 1, 1, 0)) is None
