@@ -8,24 +8,32 @@ import asyncio
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
-from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+from billing.adapters.db.change_notifier import ChangeNotifier
+from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
+from billing.service.ports import Clock
 from billing.service.dependencies import Dependencies
 from billing.service.tick import tick
-from billing.settings import Settings
+from billing.settings import Settings, libpq_url
 
 TICK_POOL_SIZE = 2
 
 
 def tick_main(settings: Settings) -> int:
-    touched = asyncio.run(_tick(settings))
+    touched = asyncio.run(run_tick(settings))
     print(f"upkeep done for {touched} account(s)")
     return 0
 
 
-async def _tick(settings: Settings) -> int:
+async def run_tick(settings: Settings, clock: Clock | None = None) -> int:
+    """The tick's changes are announced like the server's (NOTIFY after commit): a page watching
+    an idle account sees its period close and rollover when the tick writes them."""
     catalog, _ = load_catalog(settings.catalog_path)
     pool = await open_pool(settings.database_url, TICK_POOL_SIZE)
+    notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
+    notifier.start()
     try:
-        return await tick(Dependencies(storage=PostgresStorage(pool), catalog=catalog, clock=SystemClock()))
+        storage = PostgresStorage(pool, on_committed=notifier.committed)
+        return await tick(Dependencies(storage=storage, catalog=catalog, clock=clock or SystemClock()))
     finally:
+        await notifier.close()
         await pool.close()

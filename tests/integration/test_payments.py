@@ -94,3 +94,31 @@ async def test_renewal_rollover_and_tick_on_postgres(paying, provider, user_id, 
     assert [b.remaining_seconds for b in rollover] == [150 * 60]
     assert report.account.subscription.closes_at is None
     await assert_ledger_balanced(user_id)
+
+
+async def test_billing_tick_announces_what_it_changed_to_every_replica(
+    paying, provider, user_id, account, clock, advance, database_url
+):
+    """A page watching an idle account hears of its period closing when `billing tick` closes it."""
+    import psycopg
+
+    from billing.adapters.db.change_notifier import CHANNEL, account_ids_of
+    from billing.cli_tick import run_tick
+    from billing.settings import Settings, libpq_url
+
+    start = clock.now()
+    end = start + timedelta(days=30)
+    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
+    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
+                                         unix(start), unix(end), 999, unix(start), "subscription_create"))
+    advance(days=30, hours=1)
+    async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as listening:
+        await listening.execute(f"LISTEN {CHANNEL}")
+        assert await run_tick(Settings.from_environment(database_url), clock) >= 1
+        announced: set[str] = set()
+        async with asyncio.timeout(5):
+            async for notification in listening.notifies():
+                announced.update(account_ids_of(notification.payload) or [user_id])
+                if user_id in announced:
+                    break
+    assert user_id in announced

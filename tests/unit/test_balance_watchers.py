@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+import dataclasses
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -21,8 +22,14 @@ from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.fake_storage import FakeDatabase, fake_dependencies
 
 
-def report(account_id: str, version: int):
-    return SimpleNamespace(account=SimpleNamespace(account_id=account_id, version=version))
+READ_AT = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+
+
+def report(account_id: str, version: int, changes_in: timedelta = timedelta(days=1)):
+    return SimpleNamespace(
+        account=SimpleNamespace(account_id=account_id, version=version),
+        read_at=READ_AT, changes_by_itself_at=READ_AT + changes_in,
+    )
 
 
 class Versions:
@@ -163,6 +170,80 @@ async def test_a_negative_since_version_names_the_field(deps):
     with pytest.raises(InvalidArgument) as refused:
         await anext(watch_balance(deps, BalanceWatchers(Versions()), "alice", -1))
     assert refused.value.field == "since_version"
+
+
+async def test_the_hub_reads_an_account_again_when_its_balance_changes_by_itself(monkeypatch):
+    """One timer per watched account, at the instant its last read said; none once unwatched."""
+    monkeypatch.setattr("billing.service.balance_watchers.TIME_CHANGE_SPREAD_SECONDS", 0.0)
+    reads: list[str] = []
+
+    async def read(account_id: str):
+        reads.append(account_id)
+        return report(account_id, 3)
+
+    hub = BalanceWatchers(read)
+    watchers = [hub.open("alice"), hub.open("alice")]
+    hub.note_read(report("alice", 3, changes_in=timedelta(seconds=0.1)))
+    hub.note_read(report("alice", 3, changes_in=timedelta(seconds=30)))  # a later instant: kept the sooner
+    assert await watchers[0].next_report(0.01) is None
+    assert (await watchers[0].next_report(2.0)).account.version == 3  # same version, read again
+    assert (await watchers[1].next_report(0.5)).account.version == 3
+    assert reads == ["alice"]  # once for both watchers; its next instant is a day away
+    gone = hub.open("bob")
+    hub.note_read(report("bob", 1, changes_in=timedelta(seconds=0.05)))
+    hub.release(gone)
+    await asyncio.sleep(0.2)
+    assert reads == ["alice"]  # bob's timer went with its last watcher
+    await hub.close()
+
+
+async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps):
+    """The stream of an idle account sends the balance again when the day ends: yesterday's daily
+    bucket expires and today's is granted, with no request from anyone."""
+    clock = deps.clock
+    clock.set(datetime(2026, 3, 14, 23, 59, 59, 800_000, tzinfo=timezone.utc))
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.5))
+    stream = watch_balance(deps, hub, "alice", 0)
+    first = await anext(stream)
+    assert [b.expires_at for b in first.report.view.daily] == [datetime(2026, 3, 15, tzinfo=timezone.utc)]
+    assert first.report.changes_by_itself_at == datetime(2026, 3, 15, tzinfo=timezone.utc)
+    clock.set(datetime(2026, 3, 15, 0, 0, 0, 100_000, tzinfo=timezone.utc))  # the hub's timer fires after this
+    async with asyncio.timeout(5):  # 0.25 s to the timer, at most 2 s of spread
+        update = await anext(stream)
+        while update.report is None:
+            update = await anext(stream)
+    assert [b.expires_at for b in update.report.view.daily] == [datetime(2026, 3, 16, tzinfo=timezone.utc)]
+    await stream.aclose()
+    await hub.close()
+
+
+async def test_time_alone_changing_the_balance_is_sent_with_the_same_version(deps):
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
+    stream = watch_balance(deps, hub, "alice", 0)
+    first = await anext(stream)
+    (watcher,) = hub._by_account["alice"]
+    watcher.offer(first.report)  # read again, nothing a client shows changed: a heartbeat
+    assert (await anext(stream)).report is None
+    watcher.offer(dataclasses.replace(first.report, view=dataclasses.replace(first.report.view, daily=())))
+    update = await anext(stream)
+    assert update.report is not None and update.version == first.version and update.report.view.daily == ()
+    await stream.aclose()
+    await hub.close()
+
+
+def test_a_balance_changes_by_itself_at_its_first_expiry_period_end_or_midnight():
+    from billing.domain.balance import BalanceTotals, BalanceView, changes_by_itself_at
+
+    now = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+    midnight = datetime(2026, 3, 15, tzinfo=timezone.utc)
+
+    def view(next_expiry_at):
+        return BalanceView(BalanceTotals(0, 0, 0, next_expiry_at), (), ())
+
+    assert changes_by_itself_at(view(None), None, now) == midnight
+    assert changes_by_itself_at(view(now + timedelta(hours=1)), None, now) == now + timedelta(hours=1)
+    assert changes_by_itself_at(view(None), now + timedelta(minutes=5), now) == now + timedelta(minutes=5)
+    assert changes_by_itself_at(view(midnight + timedelta(days=3)), now - timedelta(days=1), now) == midnight
 
 
 # ---------------------------------------------------------------- NOTIFY payloads

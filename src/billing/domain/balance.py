@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing.domain.buckets import Bucket, in_consumption_order
+from billing.domain.clock_math import next_utc_midnight
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,12 @@ def balance_at(buckets, now: datetime) -> BalanceView:
         next_expiry_at=min(expiries) if expiries else None,
     )
     return BalanceView(totals=totals, daily=daily, paid=paid)
+
+
+def changes_by_itself_at(view: BalanceView, period_closes_at: datetime | None, now: datetime) -> datetime:
+    """The next instant this balance changes with nothing written before it: a bucket expires, a
+    subscription period closes, or the UTC day ends (the daily bonus resets; on the 1st the
+    month's bonus use too). A live view re-reads the balance then."""
+    candidates = [next_utc_midnight(now)]
+    candidates += [t for t in (view.totals.next_expiry_at, period_closes_at) if t is not None and t > now]
+    return min(candidates)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from billing.domain.balance import BalanceView
+from billing.domain.balance import BalanceView, changes_by_itself_at
 from billing.domain.catalog import minutes_floor
 from billing.domain.limits import require_account_id
 from billing.domain.wallet import Account
@@ -25,6 +26,8 @@ class BalanceReport:
     view: BalanceView
     bonus: BonusStatus
     catalog_version: str
+    read_at: datetime
+    changes_by_itself_at: datetime  # see domain.balance.changes_by_itself_at
 
 
 async def get_balance(deps: Dependencies, account_id: str) -> BalanceReport:
@@ -37,6 +40,8 @@ async def get_balance(deps: Dependencies, account_id: str) -> BalanceReport:
         used_this_month_minutes=minutes_floor(wallet.account.bonus.used_in_month_of(now.date())),
         monthly_cap_minutes=plan.monthly_bonus_cap_minutes or 0,
     )
+    view = wallet.balance(now)
     return BalanceReport(
-        account=wallet.account, view=wallet.balance(now), bonus=bonus, catalog_version=deps.catalog.version
+        account=wallet.account, view=view, bonus=bonus, catalog_version=deps.catalog.version, read_at=now,
+        changes_by_itself_at=changes_by_itself_at(view, wallet.account.subscription.closes_at, now),
     )

@@ -5,6 +5,10 @@ first wait is not missed (the hub re-reads it and the version decides whether it
 What is sent: the current balance first, unless the client already has its version
 (`since_version`, a reconnect); then every newer version the hub offers, newest only; and a
 heartbeat after each `heartbeat_seconds` without one, so proxies and the client know it lives.
+A balance that changed with time alone (a bucket expired, a new day's bonus; the hub re-reads it
+then) keeps its version and is sent because what it shows differs from what was sent.
+A resumed stream (`since_version` current) starts with a heartbeat; a time change missed while
+disconnected arrives with the next change or the next time change.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ async def watch_balance(
     watcher = watchers.open(account_id)
     try:
         current = await get_balance(deps, account_id)  # a missing account is NOT_FOUND, before anything is sent
-        sent_version = since_version
+        watchers.note_read(current)
+        sent_version, sent_shown = since_version, None
         if current.account.version > sent_version:
-            sent_version = current.account.version
+            sent_version, sent_shown = current.account.version, _shown(current)
             yield BalanceUpdate(current)
         else:
             yield HEARTBEAT  # up to date: the client learns at once that the stream is open
@@ -50,8 +55,15 @@ async def watch_balance(
                 return
             if report is None:
                 yield HEARTBEAT
-            elif report.account.version > sent_version:
-                sent_version = report.account.version
+            elif report.account.version > sent_version or (
+                report.account.version == sent_version and _shown(report) != sent_shown
+            ):
+                sent_version, sent_shown = report.account.version, _shown(report)
                 yield BalanceUpdate(report)
     finally:
         watchers.release(watcher)
+
+
+def _shown(report: BalanceReport) -> tuple:
+    """What a client shows of a balance, less the version: time alone can change it."""
+    return report.view, report.bonus, report.account.subscription

@@ -6,6 +6,12 @@ however many streams watch it, and offers the report to each of them. A stream k
 newest report it has not sent (Watcher): a slow client skips versions, it never queues them, so
 memory per stream is bounded whatever the rate of changes.
 
+A balance also changes with nothing written: a bucket expires, the UTC day ends (the daily bonus
+resets), a subscription period closes. Each report says when that happens next
+(`changes_by_itself_at`); the hub keeps ONE timer per watched account and re-reads it then, as if
+it had changed (the re-read's upkeep writes what is due, e.g. the new day's bonus). Timers of
+many accounts falling on the same instant (midnight) are spread over TIME_CHANGE_SPREAD_SECONDS.
+
 Bounds: at most `max_watchers` streams in the process and `max_watchers_per_account` per account
 (a browser with a few tabs), else TooManyWatchers (429). The reader runs at most READ_CONCURRENCY
 reads at once (they join the group commit's statements); a read that fails (an outage) marks its
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
@@ -27,6 +34,9 @@ log = logging.getLogger(__name__)
 
 READ_CONCURRENCY = 64
 READ_RETRY_SECONDS = 1.0
+TIME_CHANGE_SPREAD_SECONDS = 2.0
+# A balance read a little after its instant, so the reader's clock is surely past it.
+TIME_CHANGE_MARGIN_SECONDS = 0.05
 
 ReadBalance = Callable[[str], Awaitable[BalanceReport]]
 
@@ -55,7 +65,8 @@ class Watcher:
 
     def offer(self, report: BalanceReport) -> None:
         assert report.account.account_id == self.account_id
-        if self._pending is None or report.account.version > self._pending.account.version:
+        # An equal version read later is newer too: time changed the balance, not a write.
+        if self._pending is None or report.account.version >= self._pending.account.version:
             self._pending = report
             self._woken.set()
 
@@ -86,6 +97,7 @@ class BalanceWatchers:
         self._stale_marked = asyncio.Event()
         self._reader: asyncio.Task | None = None
         self._closed = False
+        self._time_changes: dict[str, tuple[float, asyncio.TimerHandle]] = {}
         self.reads = 0  # balance reads made for watchers (tests, the benchmark)
 
     @property
@@ -115,7 +127,33 @@ class BalanceWatchers:
         self._count -= 1
         if not watchers:
             del self._by_account[watcher.account_id]
+            self._cancel_time_change(watcher.account_id)
         assert self._count >= 0
+
+    def note_read(self, report: BalanceReport) -> None:
+        """A balance of a watched account was read (a stream's first read, or the hub's): its
+        account is re-read when the balance next changes by itself, unless sooner already."""
+        account_id = report.account.account_id
+        if self._closed or account_id not in self._by_account:
+            return
+        loop = asyncio.get_running_loop()
+        delay = (report.changes_by_itself_at - report.read_at).total_seconds() + TIME_CHANGE_MARGIN_SECONDS
+        due = loop.time() + delay + random.uniform(0, TIME_CHANGE_SPREAD_SECONDS)
+        scheduled = self._time_changes.get(account_id)
+        if scheduled is not None and scheduled[0] <= due:
+            return
+        self._cancel_time_change(account_id)
+        handle = loop.call_at(due, self._time_changed, account_id)
+        self._time_changes[account_id] = (due, handle)
+
+    def _time_changed(self, account_id: str) -> None:
+        self._time_changes.pop(account_id, None)
+        self._mark_stale([account_id])
+
+    def _cancel_time_change(self, account_id: str) -> None:
+        scheduled = self._time_changes.pop(account_id, None)
+        if scheduled is not None:
+            scheduled[1].cancel()
 
     def accounts_changed(self, account_ids: Iterable[str]) -> None:
         """Called by the change feed: these accounts changed (unwatched ones are ignored)."""
@@ -158,12 +196,16 @@ class BalanceWatchers:
         except Exception:
             log.exception("balance of %s not re-read for its watchers", account_id)
             return
+        self._cancel_time_change(account_id)  # this read's own instant replaces the older one
+        self.note_read(report)
         for watcher in self._by_account.get(account_id, ()):
             watcher.offer(report)
 
     async def close(self) -> None:
         """Ends every stream (each sends nothing more and finishes OK) and the reader."""
         self._closed = True
+        for account_id in list(self._time_changes):
+            self._cancel_time_change(account_id)
         for watchers in self._by_account.values():
             for watcher in watchers:
                 watcher.close()
