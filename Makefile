@@ -45,7 +45,7 @@ run: venv gen demo
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
 # the demo and Chromium are for tests/e2e/test_browser_story.py.
 test: venv lint test-ts demo $(CHROMIUM)
-	$(PY) -m pytest -q
+	BILLING_REQUIRE_BROWSER=1 $(PY) -m pytest -q
 
 ## The TypeScript client (clients/typescript) and the React package (clients/react): npm ci when
 ## clients/node_modules is missing or older than the lock file, then tsc (strict), node's test
