@@ -120,3 +120,21 @@ def test_a_package_checkout_carries_its_metadata_on_the_session_and_its_payment_
     intent = client.v1.payment_intents.retrieve(session.payment_intent)
     assert intent.metadata.to_dict() == expected
     assert (intent.amount, intent.currency, intent.status) == (900, "usd", "succeeded")
+
+
+def test_a_charges_refunds_are_listed_oldest_first_as_its_charge_refunded_payload_no_longer_embeds_them(
+        payments, standin, receiver, client, clock):
+    customer_id = asyncio.run(payments.create_customer("u1"))
+    created = asyncio.run(payments.create_checkout(
+        CheckoutRequest("u1", customer_id, PACK, "buy-2"), SUCCESS_URL, "https://app.example/",
+    ))
+    standin.pay(created.session_id)
+    intent_id = client.v1.checkout.sessions.retrieve(created.session_id).payment_intent
+    receiver.take()
+    first = client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 300})
+    # the same second: the list's order (newest first) tells them apart
+    second = client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 600})
+
+    charge = [e.data.object for e in receiver.events if e.type == "charge.refunded"][-1]
+    assert "refunds" not in charge  # not embedded since API version 2022-11-15, so the adapter asks
+    assert asyncio.run(payments.refunds_of_charge(charge.id)) == ((first.id, 300), (second.id, 600))

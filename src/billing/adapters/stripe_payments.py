@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 import stripe
 from stripe._base_address import BaseAddresses
 
-from billing.adapters.stripe_events import parse_verified_event, snapshot_of
+from billing.adapters.stripe_events import parse_verified_event, refunds_of, snapshot_of
 from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
 from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.service.payment_events import (
@@ -169,6 +169,10 @@ class StripePayments:
         )
         data = found.to_dict().get("data") or []
         return str(data[0]["invoice"]) if data else None
+
+    async def refunds_of_charge(self, charge_id: str) -> tuple[tuple[str, int], ...]:
+        found = await self._call(self._client.v1.refunds.list, {"charge": charge_id, "limit": 100})
+        return refunds_of(found.to_dict())
 
     async def _payment_method(self, customer_id: str) -> str | None:
         customer = (await self._call(self._client.v1.customers.retrieve, customer_id)).to_dict()
