@@ -23,6 +23,7 @@ class FakePaymentProvider:
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
         self.plan_changes: list[tuple[str, str, bool]] = []
         self.invoice_payments: dict[str, str] = {}  # payment intent -> invoice
+        self.refunds: dict[str, list[tuple[str, int]]] = {}  # charge -> (refund id, amount), oldest first
         self.saved_cards: set[str] = set()  # customers with a payment method
         self.charges: dict[tuple[str, int], TopupCharge] = {}  # by (account, seq): idempotent, as Stripe's key
         self.charge_calls = 0
@@ -66,6 +67,9 @@ class FakePaymentProvider:
         self, account_id: str, customer_id: str, success_url: str, cancel_url: str
     ) -> CheckoutSession:
         return CheckoutSession(f"cs_setup_{account_id}", f"https://checkout.test/setup/{account_id}")
+
+    async def refunds_of_charge(self, charge_id: str) -> tuple[tuple[str, int], ...]:
+        return tuple(self.refunds.get(charge_id, ()))
 
     async def invoice_of_payment(self, payment_id: str) -> str | None:
         return self.invoice_payments.get(payment_id)

@@ -85,11 +85,18 @@ def subscription(
 
 def charge_refunded(
     charge_id: str, pi_id: str, amount: int, amount_refunded: int, created: int, user_id: str | None = None,
-    customer: str | None = "cus_test",
+    customer: str | None = "cus_test", refunds: list[tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
+    """`refunds` (id, amount), oldest first: listed under refunds.data as API versions before 2022-11-15 did."""
     charge = {"id": charge_id, "object": "charge", "amount": amount, "amount_refunded": amount_refunded,
               "refunded": amount_refunded >= amount, "payment_intent": pi_id, "customer": customer,
               "currency": "usd", "metadata": {"user_id": user_id} if user_id else {}}
+    if refunds is not None:
+        charge["refunds"] = {"object": "list", "has_more": False, "url": f"/v1/charges/{charge_id}/refunds", "data": [
+            {"id": refund_id, "object": "refund", "amount": refund_amount, "charge": charge_id, "created": created + n,
+             "payment_intent": pi_id, "status": "succeeded"}
+            for n, (refund_id, refund_amount) in reversed(list(enumerate(refunds)))  # newest first, as Stripe
+        ]}
     return event("charge.refunded", charge, created)
 
 

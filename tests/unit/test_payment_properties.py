@@ -1,8 +1,9 @@
 """Properties of the money paths, over random histories: package payments (delivered
 several times, in any order), subscription periods paid and closed, refunds of any size in
 any order, consumption and time passing. After every step: the ledger equals the buckets,
-no bucket is negative, no payment is credited twice, and the rollover held never exceeds
-the plan's cap."""
+no bucket is negative, no payment is credited twice, and each period's close keeps the
+rollover held within the cap of the plan in force when it closed. Subscription invoices are
+refunded too."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("redeliver"), st.integers(0, 3)),
     st.tuples(st.just("refund"), st.integers(0, 3), st.integers(1, 100)),  # percent of the price, cumulative
     st.tuples(st.just("period"), st.sampled_from(["starter", "pro", "business"])),
+    st.tuples(st.just("refund_invoice"), st.integers(1, 4), st.integers(1, 100)),  # a period's invoice, cumulative
     st.tuples(st.just("consume"), st.integers(1, 40_000)),
     st.tuples(st.just("advance"), st.sampled_from([timedelta(hours=1), timedelta(days=3), timedelta(days=29), timedelta(days=85)])),
     st.tuples(st.just("read"),),
@@ -60,6 +62,9 @@ async def _run(history) -> None:
     amounts: dict[int, int] = {}
     period_start = clock.now()
     invoices = 0
+    invoice_refunded: Counter[int] = Counter()
+    plan_in_force: str | None = None  # the plan of the newest paid period, as the history says
+    closes_checked = [0]  # rollover_created credits already checked
 
     async def deliver(evt: dict) -> None:
         try:
@@ -87,6 +92,11 @@ async def _run(history) -> None:
                 if n in amounts:
                     refunded[n] = max(refunded[n], amounts[n] * percent // 100)
                     await deliver(se.charge_refunded(f"ch_{n}", f"pi_{n}", amounts[n], refunded[n], now, user_id=USER))
+            case ("refund_invoice", i, percent):
+                if i <= invoices:
+                    invoice_refunded[i] = max(invoice_refunded[i], 999 * percent // 100)
+                    await deliver(se.charge_refunded(f"ch_in_{i}", f"pi_in_{i}", 999, invoice_refunded[i], now,
+                                                     user_id=USER))
             case ("period", plan):
                 invoices += 1
                 start = max(period_start, clock.now())
@@ -103,10 +113,15 @@ async def _run(history) -> None:
                 clock.set(clock.now() + delta)
             case ("read",):
                 await get_balance(deps, USER)
-        _check(database, deps)
+        # A period that closed during this step closed under the plan in force before it: upkeep runs
+        # before the step's own change.
+        _check(database, deps, plan_in_force, closes_checked)
+        if step[0] == "period":
+            plan_in_force = step[1]
+            assert database.accounts[USER].plan_key == plan_in_force
 
 
-def _check(database: FakeDatabase, deps) -> None:
+def _check(database: FakeDatabase, deps, plan_in_force: str | None, closes_checked: list[int]) -> None:
     assert database.ledger_matches_buckets(USER)
     buckets = database.buckets[USER].values()
     assert all(b.remaining_seconds >= 0 for b in buckets)
@@ -116,12 +131,20 @@ def _check(database: FakeDatabase, deps) -> None:
     assert all(count == 1 for count in invoices.values()), invoices
     for payment in database.payments.values():
         assert payment.refund_target_seconds <= payment.granted_seconds
-    account = database.accounts[USER]
-    cap = CATALOG.plan(account.plan_key).rollover_cap_seconds
-    closes_at = account.subscription.closes_at
-    if cap is not None and (closes_at is None or deps.clock.now() < closes_at):
-        held = sum(b.remaining_seconds for b in buckets if b.source == Source.ROLLOVER and b.is_usable(deps.clock.now()))
-        # The cap of the plan the rollover was made under; a later downgrade may lower the cap
-        # below what is held, which is kept (never clawed back).
-        biggest_cap = max(CATALOG.plan(k).rollover_cap_seconds or 0 for k in ("starter", "pro", "business"))
-        assert held <= biggest_cap
+    # Each period closed under the cap of the plan in force then (a later downgrade may lower the cap
+    # below what is held, which is kept, never clawed back): at that close, the rollover held at the
+    # period's end plus what it rolled over stays within that cap. Checked on the closes of this step.
+    closes = [e for e in database.ledger[USER] if e.type == "rollover_created" and e.metadata.get("leg") != "out"]
+    for close in closes[closes_checked[0]:]:
+        assert plan_in_force is not None, "a period closed before any was paid"
+        cap = CATALOG.plan(plan_in_force).rollover_cap_seconds
+        assert close.metadata["cap_seconds"] == cap, (close.metadata, plan_in_force)
+        if cap is None:
+            continue
+        period_end = datetime.fromisoformat(close.metadata["period_end"])
+        # Rollovers made up to this close (bucket_seq order), usable at its period's end; what was
+        # consumed since only lowers the sum.
+        held = sum(b.remaining_seconds for b in buckets
+                   if b.source == Source.ROLLOVER and b.bucket_seq <= close.bucket_seq and b.is_usable(period_end))
+        assert held <= cap, (held, cap, plan_in_force)
+    closes_checked[0] = len(closes)

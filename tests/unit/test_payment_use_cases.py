@@ -132,8 +132,9 @@ async def test_events_for_unknown_accounts_and_customers_are_recorded_not_retrie
 
 # --- refunds ------------------------------------------------------------------------------------
 
-async def test_refunds_take_back_the_refunded_share_once_in_any_order(deps, account, database, clock):
+async def test_refunds_take_back_the_refunded_share_once_in_any_order(deps, account, database, clock, provider):
     await deliver(deps, se.payment_intent_succeeded("pi_5", USER, "booster", 300, 2000, unix(START)))
+    provider.refunds["ch_5"] = [("re_first", 1000), ("re_second", 1000)]  # what Stripe lists for the charge
     half = se.charge_refunded("ch_5", "pi_5", 2000, 1000, unix(START), user_id=USER)
     full = se.charge_refunded("ch_5", "pi_5", 2000, 2000, unix(START), user_id=USER)
     await deliver(deps, full)
@@ -141,6 +142,21 @@ async def test_refunds_take_back_the_refunded_share_once_in_any_order(deps, acco
     assert paid_seconds(database, "package") == 0
     refunds = [e for e in database.ledger[USER] if e.type == "adjustment" and e.metadata.get("refund_of") == "pi_5"]
     assert sum(e.seconds for e in refunds) == -300 * 60
+    # The adjustment names the refund (the one that brought the charge to 2000) and keeps charge and payment.
+    assert [(e.metadata["refund_id"], e.metadata["refund_ids"], e.metadata["charge_id"]) for e in refunds] == [
+        ("re_second", ["re_first", "re_second"], "ch_5")]
+    assert ledger_ok(database)
+
+
+async def test_a_refund_listed_in_the_payload_is_named_without_asking_the_provider(deps, account, database, provider):
+    await deliver(deps, se.payment_intent_succeeded("pi_7", USER, "booster", 300, 2000, unix(START)))
+    provider.refunds["ch_7"] = [("re_wrong", 2000)]  # not asked: the payload (an older API version) lists them
+    await deliver(deps, se.charge_refunded("ch_7", "pi_7", 2000, 500, unix(START), user_id=USER,
+                                           refunds=[("re_quarter", 500)]))
+    await deliver(deps, se.charge_refunded("ch_7", "pi_7", 2000, 1500, unix(START) + 5, user_id=USER,
+                                           refunds=[("re_quarter", 500), ("re_half", 1000)]))
+    named = [e.metadata["refund_id"] for e in database.ledger[USER] if e.metadata.get("refund_of") == "pi_7"]
+    assert named == ["re_quarter", "re_half"]
     assert ledger_ok(database)
 
 

@@ -80,8 +80,17 @@ def _parse(event_type: str, obj: dict[str, Any], created_at: datetime) -> Paymen
         return ChargeRefunded(
             payment_id=_id(obj["payment_intent"]), charge_id=obj["id"], account_id=metadata.get("user_id"),
             customer_id=_customer(obj), amount_cents=int(obj["amount"]), refunded_cents=int(obj["amount_refunded"]),
+            refunds=refunds_of(obj.get("refunds")),
         )
     return NotForUs(f"{event_type} is not used")
+
+
+def refunds_of(listed: Any) -> tuple[tuple[str, int], ...]:
+    """A list of refunds as (id, amount), oldest first, without failed or canceled ones (not in amount_refunded)."""
+    data = (listed or {}).get("data") or [] if isinstance(listed, dict) else []
+    kept = [r for r in data if isinstance(r, dict) and r.get("status") not in ("failed", "canceled")]
+    kept.reverse()  # Stripe lists newest first; the stable sort keeps that order within a second
+    return tuple((str(r["id"]), int(r["amount"])) for r in sorted(kept, key=lambda r: int(r.get("created") or 0)))
 
 
 def _package_paid(payment_id: str, obj: dict[str, Any], metadata: dict[str, Any], amount: int, created_at: datetime) -> PackagePaid:

@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 import stripe
 from stripe._base_address import BaseAddresses
 
-from billing.adapters.stripe_events import parse_verified_event, snapshot_of
+from billing.adapters.stripe_events import parse_verified_event, refunds_of, snapshot_of
 from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
 from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.service.payment_events import (
@@ -88,21 +88,30 @@ class StripePayments:
     ) -> SubscriptionSnapshot:
         current = (await self._call(self._client.v1.subscriptions.retrieve, snapshot.subscription_id)).to_dict()
         product = current["items"]["data"][0]["price"]["product"]
+        key = stripe_idempotency_key(idempotency_key, item.key)
+        if current.get("cancel_at_period_end"):
+            # Not a pending-update attribute: a change of plan resumes a canceling subscription first.
+            await self._call(
+                self._client.v1.subscriptions.update, snapshot.subscription_id, {"cancel_at_period_end": False},
+                {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "resume")},
+            )
+        # A pending update takes items[].price (not price_data): the plan's price is created first.
+        price = await self._call(self._client.v1.prices.create, {
+            "currency": item.currency.lower(), "unit_amount": item.unit_amount_cents, "product": product,
+            "recurring": {"interval": "month"}, "metadata": {"plan_key": item.key},
+        }, {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "price")})
+        # Only pending-update attributes (Stripe's "Pending updates reference"; metadata since API 2026-05-27):
+        # the proration invoice is created by this call and names plan_key/upgraded_from, which invoice.paid reads.
         params = {
-            "items": [{"id": snapshot.item_id, "price_data": {
-                "currency": item.currency.lower(), "unit_amount": item.unit_amount_cents, "product": product,
-                "recurring": {"interval": "month"},
-            }}],
+            "items": [{"id": snapshot.item_id, "price": str(price["id"])}],
             # Up: the difference is invoiced and paid now. Down: the next invoice is the lower plan.
             "proration_behavior": "always_invoice" if immediately else "none",
             # An upgrade whose proration is declined must not move the subscription up unpaid.
             "payment_behavior": "pending_if_incomplete",
-            "cancel_at_period_end": False,
             "metadata": {"plan_key": item.key, "upgraded_from": previous_plan_key if immediately else ""},
         }
         updated = await self._call(
-            self._client.v1.subscriptions.update, snapshot.subscription_id, params,
-            {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key)},
+            self._client.v1.subscriptions.update, snapshot.subscription_id, params, {"idempotency_key": key},
         )
         return _snapshot(updated)
 
@@ -160,6 +169,10 @@ class StripePayments:
         )
         data = found.to_dict().get("data") or []
         return str(data[0]["invoice"]) if data else None
+
+    async def refunds_of_charge(self, charge_id: str) -> tuple[tuple[str, int], ...]:
+        found = await self._call(self._client.v1.refunds.list, {"charge": charge_id, "limit": 100})
+        return refunds_of(found.to_dict())
 
     async def _payment_method(self, customer_id: str) -> str | None:
         customer = (await self._call(self._client.v1.customers.retrieve, customer_id)).to_dict()

@@ -9,6 +9,7 @@ the same payment), an invoice once per invoice, a refund once per cumulative ref
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -145,11 +146,15 @@ async def refund_payment(deps: Dependencies, account_id: str, refund: ChargeRefu
         if step is None:
             return CreditResult(account_id, refund.payment_id, 0, payment.bucket_seq, "refund already applied")
         if step.seconds_to_remove:
-            wallet.take_from_bucket(
-                payment.bucket_seq, step.seconds_to_remove, EventType.ADJUSTMENT, "Refund", now,
-                {"refund_of": refund.payment_id, "charge_id": refund.charge_id, "refunded_cents": refund.refunded_cents,
-                 "amount_cents": payment.amount_cents, "unrecoverable_seconds": step.unrecoverable_seconds},
-            )
+            metadata: dict[str, Any] = {
+                "refund_of": refund.payment_id, "charge_id": refund.charge_id, "refunded_cents": refund.refunded_cents,
+                "amount_cents": payment.amount_cents, "unrecoverable_seconds": step.unrecoverable_seconds,
+            }
+            refund_ids = refund.refund_ids()
+            if refund_ids:  # the refund (re_...) that brought the charge to refunded_cents, and all before it
+                metadata.update(refund_id=refund_ids[-1], refund_ids=list(refund_ids))
+            wallet.take_from_bucket(payment.bucket_seq, step.seconds_to_remove, EventType.ADJUSTMENT, "Refund", now,
+                                    metadata)
         wallet.record_payment(step.payment)
         detail = f"{step.unrecoverable_seconds}s were already spent or expired" if step.unrecoverable_seconds else ""
         return CreditResult(account_id, refund.payment_id, -step.seconds_to_remove, payment.bucket_seq, detail)

@@ -76,6 +76,19 @@ class ChargeRefunded:
     customer_id: str | None
     amount_cents: int
     refunded_cents: int  # cumulative
+    # The charge's refunds (id, amount), oldest first, when known: a charge.refunded payload carries them
+    # under refunds.data only for API versions before 2022-11-15 or when expanded; else asked of the provider.
+    refunds: tuple[tuple[str, int], ...] = ()
+
+    def refund_ids(self) -> tuple[str, ...]:
+        """The refunds that make up refunded_cents, oldest first: the last one is this event's refund."""
+        named, total = [], 0
+        for refund_id, amount in self.refunds:
+            if total >= self.refunded_cents:
+                break
+            named.append(refund_id)
+            total += amount
+        return tuple(named)
 
 
 @dataclass(frozen=True)

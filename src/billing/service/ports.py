@@ -161,6 +161,10 @@ class PaymentProvider(Protocol):
         recorded under its invoice when the webhook did not name the payment)."""
         ...
 
+    async def refunds_of_charge(self, charge_id: str) -> tuple[tuple[str, int], ...]:
+        """A charge's refunds as (id, amount in minor units), oldest first, failed and canceled ones left out."""
+        ...
+
     async def charge_off_session(self, charge: TopupCharge) -> TopupOutcome:
         """Idempotent per (account, seq): sending one attempt twice is one payment."""
         ...

@@ -111,6 +111,8 @@ async def _credited_as(deps: Dependencies, account_id: str, refund: ChargeRefund
     """The refund, naming the payment record it takes back from: a subscription period's credit is
     recorded under its invoice when the webhook did not name the invoice's payment (Stripe sends
     invoice.payments only when asked for), so a refund of that payment is looked up at Stripe."""
+    if not refund.refunds:  # the payload did not list them (API versions since 2022-11-15): the adjustment names them
+        refund = dataclasses.replace(refund, refunds=await deps.payment_provider().refunds_of_charge(refund.charge_id))
     async with deps.storage.reader() as uow:
         known = await uow.payments.get(account_id, refund.payment_id)
     if known is not None:

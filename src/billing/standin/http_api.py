@@ -92,6 +92,7 @@ ROUTES = [
     _route("GET", "/v1/payment_intents/{id}", EXPAND, _get("payment_intent")),
     _route("GET", "/v1/charges/{id}", EXPAND, _get("charge")),
     _route("POST", "/v1/refunds", payments.REFUND, lambda s, p, _: payments.create_refund(s, p)),
+    _route("GET", "/v1/refunds", payments.REFUND_LIST, lambda s, p, _: payments.list_refunds(s, p)),
     _route("GET", "/v1/refunds/{id}", EXPAND, _get("refund")),
     _route("GET", "/v1/setup_intents/{id}", EXPAND, _get("setup_intent")),
     _route("GET", "/v1/subscriptions", subscriptions.LIST_FILTERS,

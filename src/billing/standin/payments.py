@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from billing.standin import objects
-from billing.standin.catalog import EXPAND, currency_param
+from billing.standin.catalog import EXPAND, LIST, currency_param
 from billing.standin.errors import StripeError, invalid, missing
 from billing.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
 from billing.standin.store import Store
@@ -111,6 +111,17 @@ def create_payment_intent(store: Store, params: Params) -> dict[str, Any]:
         extra={key: copy.deepcopy(error[key]) for key in ("decline_code", "payment_method", "charge") if key in error}
         | {"payment_intent": copy.deepcopy(intent)},
     )
+
+
+REFUND_LIST: dict[str, Spec] = {"charge": SCALAR, "payment_intent": SCALAR, **LIST}
+
+
+def list_refunds(store: Store, params: Params) -> dict[str, Any]:
+    """Newest first, as Stripe lists them; the way to a charge's refunds since charges stopped embedding them."""
+    charge_id, intent_id = params.text("charge"), params.text("payment_intent")
+    found = [r for r in store.newest_first("refund")
+             if charge_id in (None, r["charge"]) and intent_id in (None, r["payment_intent"])]
+    return store.page(found, params, "/v1/refunds")
 
 
 def create_refund(store: Store, params: Params) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from billing.standin.store import Store
 
 UPDATE: dict[str, Spec] = {
     "cancel_at_period_end": SCALAR, "metadata": MAP, "proration_behavior": SCALAR,
-    # Accepted; the stand-in's invoices are always paid, so "pending_if_incomplete" never has to hold one back.
+    # The stand-in's invoices are always paid, so "pending_if_incomplete" never has to hold one back; it does
+    # refuse, as Stripe does, the parameters a pending update cannot carry (PENDING_UPDATE below).
     "payment_behavior": SCALAR,
     "items": [{
         "id": SCALAR, "price": SCALAR, "quantity": SCALAR,
@@ -27,6 +28,15 @@ CANCEL: dict[str, Spec] = {
     "invoice_now": SCALAR, "prorate": SCALAR, "cancellation_details": {"comment": SCALAR, "feedback": SCALAR},
     **EXPAND,
 }
+# Stripe's "Pending updates reference" (docs.stripe.com/billing/subscriptions/pending-updates-reference): the
+# only update-subscription attributes allowed with payment_behavior=pending_if_incomplete, items only with their
+# price and quantity; metadata too since API version 2026-05-27.dahlia (the stand-in answers 2026-10-28.endive).
+PENDING_UPDATE = frozenset({
+    "expand", "payment_behavior", "proration_behavior", "proration_date", "billing_cycle_anchor", "items",
+    "trial_end", "trial_from_plan", "add_invoice_items", "metadata",
+})
+PENDING_UPDATE_ITEM = frozenset({"id", "price", "quantity"})
+PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
 LIST_FILTERS: dict[str, Spec] = {"customer": SCALAR, "price": SCALAR, "status": SCALAR, **LIST}
 STATUSES = ("active", "past_due", "canceled", "all")
 RETRY_AFTER = 3 * 86400
@@ -56,6 +66,8 @@ def update(store: Store, subscription_id: str, params: Params) -> dict[str, Any]
     if sub["status"] == "canceled" and (params.has("cancel_at_period_end") or params.has("items")):
         raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
     behavior = params.text("proration_behavior", choices=("create_prorations", "none", "always_invoice"))
+    if params.text("payment_behavior", choices=PAYMENT_BEHAVIORS) == "pending_if_incomplete":
+        _check_pending_update(params)
     cancel_at_period_end = params.flag("cancel_at_period_end")
     metadata = params.metadata()
     changes = [_item_change(store, sub, item_params) for item_params in params.array("items")]
@@ -181,6 +193,18 @@ def _item_change(store: Store, sub: dict[str, Any], params: Params) -> tuple[dic
                       params.name("price"))
     quantity = params.integer("quantity", minimum=1) or item["quantity"]
     return item, price, quantity
+
+
+def _check_pending_update(params: Params) -> None:
+    refused = [key for key in params.data if key not in PENDING_UPDATE]
+    refused += [item.name(key) for item in params.array("items") for key in item.data if key not in PENDING_UPDATE_ITEM]
+    if refused:
+        raise invalid(
+            "When payment_behavior is pending_if_incomplete, a subscription update only accepts these parameters: "
+            f"{', '.join(sorted(PENDING_UPDATE))} (items with id, price and quantity). Received: "
+            f"{', '.join(refused)}. See https://docs.stripe.com/billing/subscriptions/pending-updates-reference.",
+            refused[0],
+        )
 
 
 def _set_cancel_at_period_end(sub: dict[str, Any], flag: bool, now: int) -> None:
