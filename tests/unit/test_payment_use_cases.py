@@ -160,6 +160,20 @@ async def test_a_refund_listed_in_the_payload_is_named_without_asking_the_provid
     assert ledger_ok(database)
 
 
+async def test_a_refund_is_applied_when_stripe_refuses_to_list_its_refunds(deps, account, database, provider):
+    from billing.domain.errors import PaymentProviderRefused
+
+    async def refused(charge_id: str):
+        raise PaymentProviderRefused(f"No such charge: {charge_id}")
+
+    provider.refunds_of_charge = refused
+    await deliver(deps, se.payment_intent_succeeded("pi_8", USER, "booster", 300, 2000, unix(START)))
+    await deliver(deps, se.charge_refunded("ch_8", "pi_8", 2000, 2000, unix(START), user_id=USER))
+    refunds = [e for e in database.ledger[USER] if e.metadata.get("refund_of") == "pi_8"]
+    assert [(e.seconds, e.metadata["charge_id"], "refund_id" in e.metadata) for e in refunds] == [(-300 * 60, "ch_8", False)]
+    assert ledger_ok(database)
+
+
 async def test_a_refund_after_spending_takes_what_is_left_and_records_the_rest(deps, account, database, clock):
     from billing.service.consume import consume
 

@@ -18,7 +18,9 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from billing.domain.errors import AccountNotFound, BillingError, InvalidArgument, PaymentNotCredited
+from billing.domain.errors import (
+    AccountNotFound, BillingError, InvalidArgument, PaymentNotCredited, PaymentProviderRefused,
+)
 from billing.service.dependencies import Dependencies
 from billing.service.payment_credits import credit_invoice, credit_package, refund_payment
 from billing.service.payment_events import (
@@ -112,7 +114,7 @@ async def _credited_as(deps: Dependencies, account_id: str, refund: ChargeRefund
     recorded under its invoice when the webhook did not name the invoice's payment (Stripe sends
     invoice.payments only when asked for), so a refund of that payment is looked up at Stripe."""
     if not refund.refunds:  # the payload did not list them (API versions since 2022-11-15): the adjustment names them
-        refund = dataclasses.replace(refund, refunds=await deps.payment_provider().refunds_of_charge(refund.charge_id))
+        refund = dataclasses.replace(refund, refunds=await _refunds_of_charge(deps, refund.charge_id))
     async with deps.storage.reader() as uow:
         known = await uow.payments.get(account_id, refund.payment_id)
     if known is not None:
@@ -141,3 +143,13 @@ async def _record(
     async with deps.storage.transaction() as uow:
         await uow.webhook_events.record(event_id, event_type, outcome, account_id, detail, deps.clock.now(), payload)
         await uow.commit()
+
+
+async def _refunds_of_charge(deps: Dependencies, charge_id: str) -> tuple[tuple[str, int], ...]:
+    """The refund ids only name the refund in the ledger: Stripe refusing the lookup must not keep
+    the refund itself from being applied (an outage still retries the delivery, 503)."""
+    try:
+        return await deps.payment_provider().refunds_of_charge(charge_id)
+    except PaymentProviderRefused as refused:
+        log.warning("refunds of charge %s not listed (%s); the adjustment names the charge only", charge_id, refused)
+        return ()
