@@ -28,10 +28,12 @@ from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
+from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
-from billing.domain.auth import ApiKey
+from billing.domain.auth import ApiKey, Scope
+from billing.domain.rate_limit import RateLimit
 from billing.service.balance import get_balance
 from billing.service.balance_watchers import BalanceWatchers, WatchLimits
 from billing.service.dependencies import CheckoutPages, Dependencies
@@ -50,8 +52,9 @@ SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
 def create_server(
     servicer: BillingServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
     count_forbidden: Callable[[], None] | None = None, request_timeout_seconds: float | None = None,
+    key_limiter: KeyRateLimiter | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    interceptors = interceptor_chain(authenticator, metrics, count_forbidden)
+    interceptors = interceptor_chain(authenticator, metrics, count_forbidden, key_limiter)
     if request_timeout_seconds:
         interceptors.append(TimeBudgetInterceptor(request_timeout_seconds))
     server = grpc.aio.server(
@@ -72,6 +75,13 @@ def create_server(
     )
     port = server.add_insecure_port(address)
     return server, health_servicer, port
+
+
+def key_rate_limiter(settings: Settings) -> KeyRateLimiter:
+    return KeyRateLimiter({
+        Scope(scope): RateLimit(per_second, 2 * per_second) if per_second > 0 else None
+        for scope, per_second in settings.key_rate_limits.items()
+    })
 
 
 async def serve(settings: Settings) -> None:
@@ -111,7 +121,7 @@ async def serve(settings: Settings) -> None:
     server, health_servicer, port = create_server(
         BillingServicer(deps, fingerprint, watchers), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
         metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
-        request_timeout_seconds=settings.request_timeout_seconds,
+        request_timeout_seconds=settings.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
     )
     endpoint = _start_metrics_endpoint(metrics, settings)
     if settings.worker_port:

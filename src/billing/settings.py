@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -19,6 +19,8 @@ DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 DEFAULT_DEMO_PORT = 3000  # the demo app under `make run`: the default CORS origin's port
 # gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
 LOOPBACK = "127.0.0.1"
+# BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
+DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
@@ -116,6 +118,9 @@ class Settings:
     max_watchers: int = 5000
     max_watchers_per_user: int = 5
     watch_heartbeat_seconds: float = 15.0
+    # Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
+    # A user key is one person's browser; a service key carries an app backend's whole traffic.
+    key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -158,6 +163,10 @@ class Settings:
             max_watchers=int(os.environ.get("BILLING_MAX_WATCHERS", "5000")),
             max_watchers_per_user=int(os.environ.get("BILLING_MAX_WATCHERS_PER_USER", "5")),
             watch_heartbeat_seconds=float(os.environ.get("BILLING_WATCH_HEARTBEAT_SECONDS", "15")),
+            key_rate_limits={
+                scope: int(os.environ.get(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", str(default)))
+                for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
+            },
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line

@@ -37,6 +37,7 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.PaymentProviderRefused: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentsNotConfigured: (grpc.StatusCode.UNIMPLEMENTED, 501),
     errors.TooManyWatchers: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    errors.RateLimited: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
 }
 
 

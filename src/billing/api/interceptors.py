@@ -32,6 +32,7 @@ import grpc
 
 from billing.api import errors
 from billing.api.access import access_for, acts_for
+from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.malformed import MalformedRequestInterceptor
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
 from billing.api.rest_binding import require_signed_request_is_this_call
@@ -199,9 +200,13 @@ async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerCo
 
 
 class AuthenticationInterceptor(_UnaryInterceptor):
-    def __init__(self, authenticator: Authenticator, count_forbidden: Callable[[], None] | None = None):
+    def __init__(
+        self, authenticator: Authenticator, count_forbidden: Callable[[], None] | None = None,
+        key_limiter: KeyRateLimiter | None = None,
+    ):
         self._authenticator = authenticator
         self._count_forbidden = count_forbidden or (lambda: None)
+        self._key_limiter = key_limiter
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -250,16 +255,18 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         except PermissionDenied:
             self._count_forbidden()
             raise
+        if self._key_limiter is not None:
+            self._key_limiter.check(key)
 
 
 def interceptor_chain(
     authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
-    count_forbidden: Callable[[], None] | None = None,
+    count_forbidden: Callable[[], None] | None = None, key_limiter: KeyRateLimiter | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """Without an authenticator (BILLING_AUTHENTICATION=off) the slot stays empty: a layer that
     lets everyone through would cost every call and check nothing. Likewise without metrics."""
     chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(metrics)] if metrics is not None else []
     chain += [RequestIdInterceptor(), ErrorTranslationInterceptor(), MalformedRequestInterceptor()]
     if authenticator is not None:
-        chain.append(AuthenticationInterceptor(authenticator, count_forbidden))
+        chain.append(AuthenticationInterceptor(authenticator, count_forbidden, key_limiter))
     return chain

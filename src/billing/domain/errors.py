@@ -44,6 +44,16 @@ class TooManyWatchers(BillingError):
     retry_after_seconds = 5
 
 
+class RateLimited(BillingError):
+    """The key made more calls than its scope's rate limit allows (api/key_rate_limit.py)."""
+
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_seconds: int):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class IdempotencyKeyReused(BillingError):
     """The key was used before for a request with different parameters."""
 

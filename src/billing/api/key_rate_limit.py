@@ -1,0 +1,34 @@
+"""The per-key rate limit: each authenticated key gets its scope's token bucket in this process.
+
+Checked after the signature (only a valid key spends its own budget; unsigned floods meet Envoy's
+per-IP limit first). Per process, like Envoy's per-IP limit: N replicas let a key N times its rate
+in all, which bounds a leaked or runaway key without a shared store on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Mapping
+
+from billing.domain.auth import ApiKey, Scope
+from billing.domain.errors import RateLimited
+from billing.domain.rate_limit import RateLimit, TokenBuckets
+
+
+class KeyRateLimiter:
+    def __init__(self, limits: Mapping[Scope, RateLimit | None], clock: Callable[[], float] = time.monotonic):
+        self._limits = dict(limits)
+        self._clock = clock
+        self._buckets = TokenBuckets()
+
+    def check(self, key: ApiKey) -> None:
+        limit = self._limits.get(key.scope)
+        if limit is None:
+            return
+        wait_seconds = self._buckets.take(key.key_id, limit, self._clock())
+        if wait_seconds > 0:
+            raise RateLimited(
+                "too many requests for this key; retry after Retry-After seconds",
+                retry_after_seconds=max(1, math.ceil(wait_seconds)),
+            )

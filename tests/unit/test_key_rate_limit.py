@@ -1,0 +1,86 @@
+"""The per-key rate limit: token buckets (pure, time passed in) and the check the auth layer runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billing.api.key_rate_limit import KeyRateLimiter
+from billing.domain.auth import ApiKey, Scope
+from billing.domain.errors import RateLimited
+from billing.domain.rate_limit import RateLimit, TokenBuckets
+
+LIMIT = RateLimit(per_second=10, burst=20)
+NEVER = datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+def test_a_burst_goes_then_calls_wait_for_the_refill():
+    buckets = TokenBuckets()
+    assert [buckets.take("k", LIMIT, 0.0) for _ in range(20)] == [0.0] * 20
+    assert buckets.take("k", LIMIT, 0.0) == pytest.approx(0.1)  # one token every 1/10 s
+    assert buckets.take("k", LIMIT, 0.1) == 0.0
+    assert buckets.take("other", LIMIT, 0.1) == 0.0  # each key has its own bucket
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=300))
+def test_no_window_lets_through_more_than_the_burst_plus_the_rate(gaps):
+    """Over any interval [a, b] of the calls, the accepted ones number at most burst + rate x (b - a)."""
+    buckets, now, accepted = TokenBuckets(), 0.0, []
+    for gap in gaps:
+        now += gap
+        if buckets.take("k", LIMIT, now) == 0.0:
+            accepted.append(now)
+    for i, start in enumerate(accepted):
+        for j in range(i, len(accepted)):
+            assert j - i + 1 <= LIMIT.burst + LIMIT.per_second * (accepted[j] - start) + 1e-9
+
+
+def test_memory_is_bounded_and_forgets_full_buckets_first():
+    buckets = TokenBuckets(max_keys=3)
+    for key in ("a", "b", "c"):
+        buckets.take(key, LIMIT, 0.0)
+    assert buckets.take("d", LIMIT, 10.0) == 0.0  # a, b, c refilled by then: forgotten
+    assert len(buckets) == 1
+    for key in ("e", "f"):
+        buckets.take(key, LIMIT, 10.0)
+    assert buckets.take("g", LIMIT, 10.0) == 0.0  # none full: all forgotten rather than grow
+    assert len(buckets) == 1
+
+
+def key(scope: Scope, key_id: str = "k1") -> ApiKey:
+    return ApiKey(key_id, scope, "u1" if scope is Scope.USER else None, NEVER)
+
+
+def test_a_key_over_its_scopes_limit_is_told_when_to_retry():
+    now = [0.0]
+    limiter = KeyRateLimiter({Scope.USER: RateLimit(1, 2), Scope.SERVICE: None}, clock=lambda: now[0])
+    limiter.check(key(Scope.USER))
+    limiter.check(key(Scope.USER))
+    with pytest.raises(RateLimited) as refused:
+        limiter.check(key(Scope.USER))
+    assert refused.value.retry_after_seconds == 1 and refused.value.reason == "RATE_LIMITED"
+    for _ in range(1000):
+        limiter.check(key(Scope.SERVICE, "s1"))  # no limit for this scope
+    now[0] = 1.0
+    limiter.check(key(Scope.USER))
+
+
+def test_the_settings_give_each_scope_its_limit_and_zero_turns_one_off(monkeypatch):
+    from billing.server import key_rate_limiter
+    from billing.settings import Settings
+
+    monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_USER", "3")
+    monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_ADMIN", "0")
+    settings_ = Settings.from_environment("postgresql://u@h/db")
+    assert settings_.key_rate_limits == {"user": 3, "service": 5000, "admin": 0}
+    limiter = key_rate_limiter(settings_)
+    for _ in range(6):
+        limiter.check(key(Scope.USER))
+    with pytest.raises(RateLimited):
+        limiter.check(key(Scope.USER))
+    for _ in range(10_000):
+        limiter.check(key(Scope.ADMIN, "a1"))
