@@ -109,3 +109,12 @@ def test_steal_is_the_share_of_all_cpu_time_the_hypervisor_took():
     Times = namedtuple("Times", "user system idle steal")
     assert steal_percent(Times(10, 5, 80, 5), Times(40, 10, 120, 30)) == 25.0
     assert steal_percent(Times(1, 1, 1, 0), Times(1, 1, 1, 0)) is None
+
+
+def test_the_authorization_cost_measures_a_signed_consume_that_passes():
+    """The bench's figure is of the layer letting a real signed REST Consume through (a refusal
+    would raise here)."""
+    from bench import authorization_cost
+
+    assert 0 < authorization_cost.microseconds_per_check(200)
+    assert 0 < authorization_cost.microseconds_per_authorization(200)
