@@ -134,3 +134,12 @@ def test_admin_grants_credit_and_debit_never_below_zero(http):
     assert_error(status, body, 400, "INVALID_ARGUMENT", "source")
     status, _, body = call(http, "POST", "/v1/billing/admin/grants", grant | {"user_id": new_user()})
     assert_error(status, body, 404, "ACCOUNT_NOT_FOUND")
+
+
+def test_a_signed_query_with_a_plus_reaches_the_handler(http):
+    """'+' in a query value is a plus to the transcoder; the signature check reads it the same way
+    (it once read a space, and answered a validly signed request 401)."""
+    user = new_user()
+    create_account(http, user)
+    status, _, body = call(http, "GET", f"/v1/billing/usage/{user}?period=da+y")
+    assert_error(status, body, 400, "INVALID_ARGUMENT", field="period")

@@ -48,6 +48,17 @@ def test_path_and_query_values_are_read_by_the_json_rules():
         require_signed_request_is_this_call(LIST_EVENTS, signed("GET", "/v1/billing/events/u%201?limit=21&page_token=t"), request, b"")
 
 
+def test_a_plus_in_the_query_is_a_plus_as_the_transcoder_reads_it():
+    """Envoy's transcoder decodes %XX in a query value and leaves '+' as it is (URI rules, not
+    HTML forms): a signed `?page_token=a+b` is the call with page_token "a+b", not "a b"."""
+    request = billing_service_pb2.ListEventsRequest(user_id="u1", page_token="a+b c")
+    require_signed_request_is_this_call(LIST_EVENTS, signed("GET", "/v1/billing/events/u1?page_token=a+b%20c"), request, b"")
+    with pytest.raises(Unauthenticated):
+        require_signed_request_is_this_call(
+            LIST_EVENTS, signed("GET", "/v1/billing/events/u1?page_token=a+b%20c"),
+            billing_service_pb2.ListEventsRequest(user_id="u1", page_token="a b c"), b"")
+
+
 def test_another_method_or_an_unread_body_is_refused():
     with pytest.raises(Unauthenticated):
         require_signed_request_is_this_call(CONSUME, signed("PUT", "/v1/billing/consume"), consume(), BODY)

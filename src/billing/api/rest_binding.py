@@ -70,7 +70,8 @@ def require_signed_request_is_this_call(method: str, metadata: Mapping[str, str]
             values[expected[1:-1]] = unquote(segment, errors="strict")
         elif segment != expected:
             raise Unauthenticated(_MISMATCH)
-    values.update(parse_qsl(query, keep_blank_values=True))
+    # The transcoder decodes %XX and keeps '+' (URI rules); parse_qsl would read it as a space (forms).
+    values.update(parse_qsl(query.replace("+", "%2B"), keep_blank_values=True))
     if not _built_by_constructor(request, values) and not _built_by_json_rules(request, values):
         raise Unauthenticated(_MISMATCH)
 
