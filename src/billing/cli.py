@@ -82,7 +82,8 @@ def run() -> int:
     venv_bin = Path(sys.executable).parent
     children = [
         _Supervised(
-            "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart"],
+            "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart",
+             "--file-flush-interval-msec", "1000"],
             None,
         ),
     ]

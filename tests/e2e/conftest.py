@@ -164,7 +164,8 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
         # has its own Envoy in test_limits.py.
         limits=NO_RATE_LIMIT,
     ))
-    argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn"]
+    argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn",
+            "--file-flush-interval-msec", "1000"]  # as `billing run` starts it
     with open(proxy.log, "wb") as log:
         # cwd: the config names gen/billing_descriptor.pb and envoy/*.lua relative to the repo root.
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)

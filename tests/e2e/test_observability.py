@@ -124,3 +124,21 @@ def test_the_server_logs_one_json_object_per_line(e2e, http):
     assert any("listening" in entry["message"] for entry in entries)
     per_call = collections.Counter(entry["request_id"] for entry in entries if entry["request_id"])
     assert all(lines == 1 for lines in per_call.values()), per_call  # a call writes one line at most
+
+
+def test_envoy_logs_one_json_object_per_request_with_the_servers_request_id(e2e, http):
+    """Envoy's access log is JSON too, with the server's log keys: one grep of request_id joins both."""
+    status, headers, _ = call(http, "GET", f"/v1/billing/balance/{new_user()}", browser_listener=True)
+    request_id = headers["x-request-id"]
+    deadline = time.monotonic() + 5  # Envoy flushes its access log about once a second
+    while True:
+        entries = [json.loads(line) for line in e2e.envoy.log.read_text().splitlines() if line.startswith("{")]
+        mine = [entry for entry in entries if entry.get("request_id") == request_id]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(mine) == 1, (request_id, [(e["request_id"], e["message"]) for e in entries[-3:]])
+    (entry,) = mine
+    assert {"timestamp", "level", "logger", "message", "request_id"} <= set(entry)
+    assert RFC3339_UTC.match(entry["timestamp"])
+    assert entry["method"] == "GET" and entry["path"].startswith("/v1/billing/balance/") and entry["status"] == status
