@@ -65,6 +65,26 @@ def test_a_user_key_acts_for_its_own_user_only(http, alice):
     assert call(http, "POST", "/v1/billing/admin/grants", grant, key=key)[0] == 403
 
 
+def test_a_user_key_checks_and_watches_its_own_user_only(http, alice):
+    """The batch check (a POST naming user_id in its body) and the live stream (an SSE GET) are
+    scoped like the plain reads: another user's, or a stranger's, is 403 JSON before any work."""
+    user, key = alice
+    other = new_user()
+    create_account(http, other)
+    operations = [{"operation": "build", "estimate_seconds": 1}]
+    status, _, body = call(http, "POST", "/v1/billing/check-sufficient-batch",
+                           {"user_id": user, "operations": operations}, key=key)
+    assert status == 200 and isinstance(body, list), body
+    for owner in (other, "no-such-user"):
+        for payload in ({"user_id": owner, "operations": operations}, {"userId": owner, "operations": operations}):
+            status, headers, body = call(http, "POST", "/v1/billing/check-sufficient-batch", payload, key=key)
+            assert headers["content-type"].startswith("application/json")
+            assert_error(status, body, 403, "PERMISSION_DENIED")
+        status, headers, body = call(http, "GET", f"/v1/billing/balance/{owner}/stream", key=key)
+        assert headers["content-type"].startswith("application/json")  # not an event stream
+        assert_error(status, body, 403, "PERMISSION_DENIED")
+
+
 def test_a_service_key_acts_for_anyone_but_only_an_admin_grants_or_opens_a_paid_plan(http, service_key):
     user = new_user()
     assert call(http, "POST", "/v1/billing/accounts", {"user_id": user}, key=service_key)[0] == 200
