@@ -28,8 +28,9 @@ KEY_VISIBLE_SECONDS = 10  # servers refresh keys every few seconds (README: with
 
 
 def _billing(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {name: value for name, value in os.environ.items()
-                   if name not in ("PYTHONPATH", "BILLING_KEY_SECRET")} | env
+    # PYTHONPATH is kept: set to a worktree's src, the script runs that code (test_cli.py shows
+    # the script works without it).
+    environment = {name: value for name, value in os.environ.items() if name != "BILLING_KEY_SECRET"} | env
     return subprocess.run(
         [str(BILLING), *args], cwd="/tmp", env=environment, capture_output=True, text=True, timeout=60
     )
@@ -83,11 +84,33 @@ def test_create_without_ttl_lasts_90_days(keys_database):
 @pytest.mark.parametrize("ttl", ["1w", "1.5h", "-1h", "h", "1 h", "", "1234567d"])
 def test_a_bad_ttl_is_refused_with_a_clear_message_and_no_key(keys_database, ttl):
     before = _usable_key_ids(keys_database)
-    result = _billing("keys", "create", "--scope", "service", f"--ttl={ttl}", DATABASE_URL=keys_database)  # = : "-1h" is not an option
+    # --ttl=...: else argparse takes "-1h" for an option
+    result = _billing("keys", "create", "--scope", "service", f"--ttl={ttl}", DATABASE_URL=keys_database)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout == ""
     assert f"--ttl must look like 90s, 30m, 12h or 90d, not {ttl!r}" in result.stderr
     assert _usable_key_ids(keys_database) == before
+
+
+@pytest.mark.parametrize("ttl", ["0s", "0d", "000h"])
+def test_a_zero_ttl_is_refused_rather_than_making_a_key_expired_at_once(keys_database, ttl):
+    before = _usable_key_ids(keys_database)
+    result = _billing("keys", "create", "--scope", "service", "--ttl", ttl, DATABASE_URL=keys_database)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--ttl must be longer than zero (the key would expire at once), not {ttl!r}" in result.stderr
+    assert result.stdout == "" and _usable_key_ids(keys_database) == before
+
+
+@pytest.mark.parametrize("user_id, message", [
+    ("bad user!", "--user-id: user_id may hold letters, digits and _ . : @ | - only"),
+    ("", "--user-id: user_id is required"),
+    ("u" * 129, "--user-id: user_id is longer than 128 characters"),
+])
+def test_a_bad_user_id_is_a_usage_error_not_a_traceback(keys_database, user_id, message):
+    result = _billing("keys", "create", "--scope", "user", "--user-id", user_id, DATABASE_URL=keys_database)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
 
 
 def test_a_user_key_names_its_user_and_only_a_user_key_does(keys_database):
@@ -171,7 +194,7 @@ def test_a_cli_key_and_billing_sign_make_a_curl_call_the_server_accepts_until_re
                   '$("$BILLING" sign --key-id "$KID" "$1" "$2" "${3:-}")')
         result = subprocess.run(
             ["bash", "-c", script, "curl", method, path, body], capture_output=True, text=True, timeout=60,
-            env={name: value for name, value in os.environ.items() if name != "PYTHONPATH"} | {
+            env=dict(os.environ) | {
                 "PORT": str(e2e.envoy.listen_port), "BILLING": str(BILLING), "KID": key.key_id,
                 "BILLING_KEY_SECRET": key.secret},
         )
