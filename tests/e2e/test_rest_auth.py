@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from billing.domain.auth import Scope
+from billing.settings import DEFAULT_CORS_ORIGIN
 
 from tests.e2e.helpers import assert_error, call, create_account, new_user
 from tests.support.signing import SigningKey, create_key, revoke
@@ -144,6 +145,12 @@ def test_admin_paths_are_not_served_on_the_browser_listener(http, e2e):
     status, headers, _ = http("OPTIONS", "/v1/billing/admin/grants", key=None, headers={
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in headers  # no CORS on the internal listener
+    # On the browser's listener an admin path is a direct 404 route: the CORS policy (on the virtual
+    # host) allows nothing there either, preflight or not.
+    for method, extra in (("OPTIONS", {"Access-Control-Request-Method": "POST"}), ("POST", {})):
+        status, headers, _ = http(method, "/v1/billing/admin/grants", key=None, browser_listener=True,
+                                  headers={"Origin": DEFAULT_CORS_ORIGIN} | extra)
+        assert status == 404 and "access-control-allow-origin" not in headers, (method, status, headers)
 
 
 def test_a_signature_over_one_rest_request_cannot_carry_another_call(http, e2e, alice):
