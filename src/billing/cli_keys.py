@@ -16,6 +16,7 @@ import psycopg
 from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.key_secrets import MasterKey, new_key_id
 from billing.domain.auth import ApiKey, Scope, body_digest, canonical_request, sign
+from billing.domain.errors import InvalidArgument
 from billing.domain.limits import require_account_id
 from billing.settings import Settings, libpq_url
 
@@ -29,6 +30,8 @@ def parse_ttl(text: str) -> timedelta:
     match = _TTL.fullmatch(text)
     if match is None:
         raise argparse.ArgumentTypeError(f"--ttl must look like 90s, 30m, 12h or 90d, not {text!r}")
+    if int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"--ttl must be longer than zero (the key would expire at once), not {text!r}")
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
@@ -48,7 +51,10 @@ def keys_main(argv: list[str], settings: Settings) -> int:
         if (scope is Scope.USER) != (args.user_id is not None):
             parser.error("--user-id is required for user keys and only for them")
         if args.user_id is not None:
-            require_account_id(args.user_id)
+            try:
+                require_account_id(args.user_id)
+            except InvalidArgument as refused:
+                parser.error(f"--user-id: {refused}")
         key = create_stored_key(settings.database_url, scope, args.user_id, args.ttl)
         print(json.dumps({
             "key_id": key.key_id, "secret": master.secret(key.key_id), "scope": str(key.scope),

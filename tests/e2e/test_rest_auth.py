@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from billing.domain.auth import Scope
+from billing.settings import DEFAULT_CORS_ORIGIN
 
 from tests.e2e.helpers import assert_error, call, create_account, new_user
 from tests.support.signing import SigningKey, create_key, revoke
@@ -63,6 +64,26 @@ def test_a_user_key_acts_for_its_own_user_only(http, alice):
     assert call(http, "POST", "/v1/billing/consume", consume, key=key)[0] == 403
     grant = {"user_id": user, "source": "gift", "seconds": 60, "reason": "", "idempotency_key": uuid.uuid4().hex}
     assert call(http, "POST", "/v1/billing/admin/grants", grant, key=key)[0] == 403
+
+
+def test_a_user_key_checks_and_watches_its_own_user_only(http, alice):
+    """The batch check (a POST naming user_id in its body) and the live stream (an SSE GET) are
+    scoped like the plain reads: another user's, or a stranger's, is 403 JSON before any work."""
+    user, key = alice
+    other = new_user()
+    create_account(http, other)
+    operations = [{"operation": "build", "estimate_seconds": 1}]
+    status, _, body = call(http, "POST", "/v1/billing/check-sufficient-batch",
+                           {"user_id": user, "operations": operations}, key=key)
+    assert status == 200 and isinstance(body, list), body
+    for owner in (other, "no-such-user"):
+        for payload in ({"user_id": owner, "operations": operations}, {"userId": owner, "operations": operations}):
+            status, headers, body = call(http, "POST", "/v1/billing/check-sufficient-batch", payload, key=key)
+            assert headers["content-type"].startswith("application/json")
+            assert_error(status, body, 403, "PERMISSION_DENIED")
+        status, headers, body = call(http, "GET", f"/v1/billing/balance/{owner}/stream", key=key)
+        assert headers["content-type"].startswith("application/json")  # not an event stream
+        assert_error(status, body, 403, "PERMISSION_DENIED")
 
 
 def test_a_service_key_acts_for_anyone_but_only_an_admin_grants_or_opens_a_paid_plan(http, service_key):
@@ -124,6 +145,12 @@ def test_admin_paths_are_not_served_on_the_browser_listener(http, e2e):
     status, headers, _ = http("OPTIONS", "/v1/billing/admin/grants", key=None, headers={
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in headers  # no CORS on the internal listener
+    # On the browser's listener an admin path is a direct 404 route: the CORS policy (on the virtual
+    # host) allows nothing there either, preflight or not.
+    for method, extra in (("OPTIONS", {"Access-Control-Request-Method": "POST"}), ("POST", {})):
+        status, headers, _ = http(method, "/v1/billing/admin/grants", key=None, browser_listener=True,
+                                  headers={"Origin": DEFAULT_CORS_ORIGIN} | extra)
+        assert status == 404 and "access-control-allow-origin" not in headers, (method, status, headers)
 
 
 def test_a_signature_over_one_rest_request_cannot_carry_another_call(http, e2e, alice):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from billing.settings import Settings
+from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+from billing.settings import NO_RATE_LIMIT, Settings
 
 
 @pytest.fixture
@@ -77,3 +80,39 @@ def test_envoy_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "10")
     with pytest.raises(ValueError):
         EnvoyLimits.from_environment()
+
+
+def _listener_address(envoy_yaml: str, listener: str) -> tuple[str, int]:
+    found = re.search(
+        rf"- name: {listener}\n\s+address:\n\s+socket_address: \{{address: ([^,]+), port_value: (\d+)\}}", envoy_yaml
+    )
+    assert found, f"no listener {listener} in the rendered config"
+    return found.group(1), int(found.group(2))
+
+
+def _rendered_envoy_config(settings: Settings) -> str:
+    """As `billing run` renders it (src/billing/cli.py)."""
+    return render_envoy_config(
+        ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
+        admin_port=settings.envoy_admin_port, cors_origin=settings.cors_origin,
+        admin_rest_port=settings.admin_rest_port, admin_rest_host=settings.admin_rest_host,
+        edge_token="0" * 64, limits=NO_RATE_LIMIT,
+    )
+
+
+def test_grpc_and_the_admin_rest_listener_bind_loopback_unless_told_otherwise(environment):
+    for name in ("BILLING_GRPC_HOST", "BILLING_ADMIN_REST_HOST", "BILLING_GRPC_PORT", "BILLING_ADMIN_REST_PORT",
+                 "BILLING_REST_PORT"):
+        environment.delenv(name, raising=False)
+    settings = Settings.from_environment()
+    assert (settings.grpc_host, settings.grpc_port) == ("127.0.0.1", 50051)
+    assert (settings.admin_rest_host, settings.admin_rest_port) == ("127.0.0.1", 8081)
+    rendered = _rendered_envoy_config(settings)
+    assert _listener_address(rendered, "billing_admin_rest") == ("127.0.0.1", 8081)
+    assert _listener_address(rendered, "billing_rest") == ("0.0.0.0", 8080)  # only the browser listener is public
+
+    environment.setenv("BILLING_GRPC_HOST", "0.0.0.0")
+    environment.setenv("BILLING_ADMIN_REST_HOST", "10.0.0.7")
+    settings = Settings.from_environment()
+    assert (settings.grpc_host, settings.admin_rest_host) == ("0.0.0.0", "10.0.0.7")
+    assert _listener_address(_rendered_envoy_config(settings), "billing_admin_rest") == ("10.0.0.7", 8081)
