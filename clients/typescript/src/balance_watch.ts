@@ -18,6 +18,8 @@ export interface WatchBalanceOptions {
   /** Nothing at all (not even a heartbeat) for this long: the connection is taken for dead and
    * replaced (default 45 s: three heartbeats). */
   idleTimeoutMs?: number;
+  /** The clock (ms since the epoch; default Date.now), for tests. */
+  now?: () => number;
 }
 
 export interface BalanceWatch {
@@ -58,11 +60,16 @@ export function watchBalanceStream(
   const baseDelayMs = options.baseDelayMs ?? 1_000;
   const maxDelayMs = options.maxDelayMs ?? 30_000;
   let sinceVersion = options.sinceVersion;
+  const now = options.now ?? Date.now;
+  // A balance changes with time too (a bucket expires, the day's bonus resets, a period ends)
+  // without a new version: a reconnect after that instant asks for the balance again.
+  let resumableUntil = Number.POSITIVE_INFINITY;
 
   const run = async (): Promise<void> => {
     let failures = 0;
     while (!stopping.signal.aborted) {
       let retryAfterMs: number | undefined;
+      if (now() >= resumableUntil) sinceVersion = undefined;
       try {
         await readOnce(open, sinceVersion, stopping.signal, options.idleTimeoutMs ?? 45_000, (update) => {
           failures = 0;
@@ -71,6 +78,7 @@ export function watchBalanceStream(
             return;
           }
           sinceVersion = update.version;
+          resumableUntil = changesByItselfAt(update.balance, now());
           onUpdate(update.balance, update.version);
         });
         if (stopping.signal.aborted) return;
@@ -93,6 +101,18 @@ export function watchBalanceStream(
 
   const finished = run().finally(() => options.signal?.removeEventListener('abort', stop));
   return { stop, finished };
+}
+
+/** The next instant the balance changes with nothing written (the server's
+ * domain/balance.changes_by_itself_at): the first expiry, the period's end, the next UTC midnight. */
+export function changesByItselfAt(balance: EnhancedBalance, nowMs: number): number {
+  const today = new Date(nowMs);
+  const midnight = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1);
+  const instants = [balance.totals.next_expiry_at, balance.subscription?.current_period_end_at]
+    .filter((at): at is string => typeof at === 'string')
+    .map((at) => Date.parse(at))
+    .filter((at) => Number.isFinite(at) && at > nowMs);
+  return Math.min(midnight, ...instants);
 }
 
 /** One connection: resolves when the stream ends, rejects on an error answer or a failure. */

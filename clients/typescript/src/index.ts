@@ -10,6 +10,7 @@ export {
   MemoryStorage, RESUME_KEY_PREFIX, RESUME_TOKEN_TTL_MS, ResumeStore, type KeyValueStore, type ResumeEntry,
 } from './storage.js';
 export {
-  StreamUnsupportedError, watchBalanceStream, type BalanceWatch, type OpenStream, type WatchBalanceOptions,
+  StreamUnsupportedError, changesByItselfAt, watchBalanceStream, type BalanceWatch, type OpenStream,
+  type WatchBalanceOptions,
 } from './balance_watch.js';
 export { SseParser } from './sse.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  BillingApiError, SseParser, StreamUnsupportedError, type EnhancedBalance, type WatchBalanceOptions,
+  BillingApiError, SseParser, StreamUnsupportedError, changesByItselfAt, type EnhancedBalance,
+  type WatchBalanceOptions,
 } from '../src/index.js';
 import { FakeServer, RECORDED_USER, SESSION_KEY, body, makeClient } from './helpers.js';
 
@@ -39,9 +40,15 @@ function update(version: string): object {
 
 const HEARTBEAT = { version: '0', heartbeat: true };
 
-/** Waits recorded, none slept: reconnects happen at once. */
+/** The recorded balance's day: its daily bucket expires at the next midnight. */
+const RECORDED_AT = Date.parse('2026-12-02T12:00:00Z');
+
+/** Waits recorded, none slept: reconnects happen at once; the clock stands on the recorded day. */
 function watchOptions(sleeps: number[], extra: WatchBalanceOptions = {}): WatchBalanceOptions {
-  return { baseDelayMs: 100, maxDelayMs: 1_000, onReconnect: (_error, delayMs) => sleeps.push(delayMs), ...extra };
+  return {
+    baseDelayMs: 100, maxDelayMs: 1_000, onReconnect: (_error, delayMs) => sleeps.push(delayMs),
+    now: () => RECORDED_AT, ...extra,
+  };
 }
 
 describe('watchBalance', () => {
@@ -67,6 +74,34 @@ describe('watchBalance', () => {
     assert.equal(first!.headers['x-hmac-key-id'], SESSION_KEY.key_id);
     assert.match(first!.headers['x-hmac-signature']!, /^[0-9a-f]{64}$/);
     assert.equal(second!.url.search, '?since_version=4');
+  });
+
+  test('a reconnect after the balance changed by itself (a bucket expired) asks for the balance again', async () => {
+    let clock = RECORDED_AT;
+    const server = new FakeServer().reply(
+      () => eventStream(update('4')),
+      () => eventStream(update('4')),
+      () => eventStream(update('5')),
+    );
+    const { client } = makeClient(server);
+    const watch = client.watchBalance(undefined, (_balance, version) => {
+      if (version === '4') clock += 13 * 3_600_000; // past the daily bucket's midnight
+      if (version === '5') watch.stop();
+    }, watchOptions([], { now: () => clock }));
+    await watch.finished;
+    const searches = server.sent.map((request) => request.url.search);
+    // First: nothing known. Second: the day ended since version 4 came, so version 4 shows too
+    // much: ask again. Third: version 4 was received today (01:00) and it is 14:00: resume after it.
+    assert.deepEqual(searches, ['', '', '?since_version=4']);
+  });
+
+  test('the instant a balance changes by itself: its first expiry, its period end or the next UTC midnight', () => {
+    const at = Date.parse('2026-12-02T12:00:00Z');
+    assert.equal(changesByItselfAt(BALANCE, at), Date.parse('2026-12-03T00:00:00Z'));
+    const soon = { ...BALANCE, totals: { ...BALANCE.totals, next_expiry_at: '2026-12-02T12:30:00Z' } };
+    assert.equal(changesByItselfAt(soon, at), Date.parse('2026-12-02T12:30:00Z'));
+    const none = { ...BALANCE, totals: { ...BALANCE.totals, next_expiry_at: null } };
+    assert.equal(changesByItselfAt(none, Date.parse('2026-12-31T23:00:00Z')), Date.parse('2027-01-01T00:00:00Z'));
   });
 
   test('backs off after failures in a row, honoring Retry-After, and resets after a message', async () => {
