@@ -1,11 +1,19 @@
 """Fuzz: >= 10,000 hostile REST requests through Envoy and thousands of hostile gRPC calls; every
 reply is a 4xx JSON error (gRPC: one of ACCEPTABLE_GRPC_CODES), never 5xx, no traceback in the
-server log, and the ledger is exactly as before (`billing verify` passes).
+server log, and the ledger (and webhook, payment, key and auto top-up rows) is exactly as before
+each fuzz test (`billing verify` passes).
 
 The cases (fuzz_cases.py) are invalid by construction, so a 2xx is a failure too. Hypothesis draws
 batches; each batch goes out over a pool of persistent HTTP/1.1 connections (a connection that
-Envoy closes, as it does after a transcoder 400, is reopened). Generation is derandomized (the
-same cases each run); BILLING_FUZZ_RANDOM=1 draws new ones.
+Envoy closes, as it does after a transcoder 400, is reopened; an SSE reply is read with a short
+timeout, since a valid one never ends). Every REST path the protos bind (google.api.http) must have
+fuzz cases: a new RPC without them fails the test. Generation is derandomized (the same cases each
+run); BILLING_FUZZ_RANDOM=1 draws new ones.
+
+gRPC: raw bytes with or without a bearer key, then well-formed requests signed badly (HMAC metadata
+over the deterministic serialization, bearer keys) -> UNAUTHENTICATED, or with the wrong scope -> PERMISSION_DENIED.
+Two tests on a real account: an exact replay of a signed write has no second effect, the same
+signature over anything else is 401; and a validly signed stream starts as text/event-stream.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import collections
 import dataclasses
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -31,11 +40,13 @@ from billing.adapters.db.invariants import find_violations_in_database
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
 from tests.e2e.fuzz_cases import REST_CASES, HttpCase
+from tests.support.processes import REPO_ROOT
 from tests.support.signing import SigningKey, default_key
 
 REST_BATCHES, REST_BATCH_SIZE = 550, 20  # 11,000 requests
 GRPC_BATCHES, GRPC_BATCH_SIZE = 200, 20  # 4,000 calls
 CONNECTIONS = 8
+STREAM_READ_TIMEOUT = 3.0  # an SSE reply that has not ended by then is an open stream
 DERANDOMIZE = os.environ.get("BILLING_FUZZ_RANDOM", "") != "1"
 
 # Why each gRPC code is acceptable for a hostile call:
@@ -55,21 +66,43 @@ ACCEPTABLE_GRPC_CODES = {
 # How each case is signed, by a hash of the case: validation is fuzzed behind authentication,
 # and authentication itself with missing, forged, stale and wrongly scoped signatures.
 SIGNINGS = ("admin", "admin", "none", "user_key_of_another_user", "garbage_signature", "stale_timestamp")
-USER_KEY: list[SigningKey] = []  # the session's user key (acts for a user no case names)
+KEYS: dict[str, SigningKey] = {}  # the session's user key (acts for a user no case names) and service key
 
 
 def prepare(case: HttpCase) -> HttpCase:
-    signing = SIGNINGS[hash(case.wire()) % len(SIGNINGS)]
+    signing = case.signing or SIGNINGS[hash(case.wire()) % len(SIGNINGS)]
     if signing == "none":
         return case
+    if signing.startswith("replay:"):
+        return _replayed(case, signing)
     target = case.target.decode("utf-8", "surrogateescape")
-    key = USER_KEY[0] if signing == "user_key_of_another_user" else default_key()
+    key = KEYS["user"] if signing == "user_key_of_another_user" else default_key()
     stamp = int(time.time()) - (3600 if signing == "stale_timestamp" else 0)
     signed = key.rest_headers(case.method, target, case.body, timestamp=stamp)
     if signing == "garbage_signature":
         signed["X-HMAC-Signature"] = os.urandom(32).hex()
+    return _with_headers(case, signed)
+
+
+def _with_headers(case: HttpCase, signed: dict[str, str]) -> HttpCase:
     headers = tuple((name.encode(), value.encode()) for name, value in signed.items())
     return dataclasses.replace(case, headers=case.headers + headers)
+
+
+def _replayed(case: HttpCase, signing: str) -> HttpCase:
+    """The admin key's signature over case.signed_over, sent with the case's (other) request."""
+    assert case.signed_over is not None
+    method, target, body = case.signed_over
+    _, how, arg = (signing.split(":") + [""])[:3]
+    now = int(time.time())
+    stamp = now + int(arg) if how == "offset" else now
+    signed = default_key().rest_headers(method, target.decode(), body, timestamp=stamp)
+    if how == "timestamp":  # signed now, sent with another timestamp inside the window
+        signed["X-HMAC-Timestamp"] = str(now + int(arg))
+    if how == "key_id":
+        signed["X-HMAC-Key-Id"] = {"service": KEYS["service"].key_id, "user": KEYS["user"].key_id, "empty": "",
+                                   "unknown": "k_fz_unknown", "long": "k" * 300}[arg]
+    return _with_headers(case, signed)
 
 
 # ---------------------------------------------------------------- a keep-alive HTTP/1.1 pool
@@ -80,11 +113,13 @@ class Connection:
         self.port = port
         self.sock: socket.socket | None = None
 
-    def exchange(self, request: bytes) -> tuple[int, bytes, bytes]:
-        """(status, head, body); reconnects once if the kept-alive socket was closed under us."""
+    def exchange(self, request: bytes, stream: bool = False) -> tuple[int, bytes, bytes]:
+        """(status, head, body); reconnects once if the kept-alive socket was closed under us.
+        stream: an SSE request, whose valid reply never ends: read with a short timeout."""
         for attempt in (0, 1):
             if self.sock is None:
                 self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+            self.sock.settimeout(STREAM_READ_TIMEOUT if stream else 20)
             try:
                 return self._exchange(request)
             except (ConnectionError, ProtocolError, EOFError):
@@ -108,7 +143,15 @@ class Connection:
                 if not keep_alive or used != len(buffer):
                     self.close()
                 return status, head, body
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                end = buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    raise
+                self.close()  # a reply that does not end (an open stream): its head is enough
+                status = int(bytes(buffer[:buffer.find(b"\r\n")]).split()[1])
+                return status, bytes(buffer[:end]).lower(), b"<no end within %.0f s>" % STREAM_READ_TIMEOUT
             if not chunk:
                 raise EOFError("connection closed before a full reply")
             buffer += chunk
@@ -137,7 +180,8 @@ class Pool:
     def send_all(self, cases: list[HttpCase]) -> list[tuple[HttpCase, int, bytes, bytes]]:
         def one(case: HttpCase):
             wire = prepare(case).wire()
-            return (case, *self._connection(case.target.startswith(b"/v1/billing/admin/")).exchange(wire))
+            stream = case.target.split(b"?")[0].endswith(b"/stream")
+            return (case, *self._connection(case.target.startswith(b"/v1/billing/admin/")).exchange(wire, stream))
 
         return list(self.executor.map(one, cases))
 
@@ -169,7 +213,7 @@ def rest_failure(case: HttpCase, status: int, head: bytes, body: bytes) -> str |
 
 
 def _describe(case: HttpCase, status: int, body: bytes, why: str) -> str:
-    return (f"[{case.family}] {case.method} {case.target[:200]!r} headers={[(n, v[:60]) for n, v in case.headers]} "
+    return (f"[{case.family}{' ' + case.signing if case.signing else ''}] {case.method} {case.target[:200]!r} headers={[(n, v[:60]) for n, v in case.headers]} "
             f"body={case.body[:200]!r} -> {status} {body[:300]!r}: {why}")
 
 
@@ -181,13 +225,18 @@ def ledger_snapshot(database_url: str) -> tuple:
         return connection.execute(
             "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM buckets),"
             " (SELECT count(*) FROM ledger_events), (SELECT coalesce(sum(seconds), 0) FROM ledger_events),"
-            " (SELECT count(*) FROM idempotency_records), (SELECT count(*) FROM resume_tokens)"
+            " (SELECT count(*) FROM idempotency_records), (SELECT count(*) FROM resume_tokens),"
+            " (SELECT count(*) FROM webhook_events), (SELECT count(*) FROM payments),"
+            " (SELECT count(*) FROM payment_profiles), (SELECT count(*) FROM payment_customers),"
+            " (SELECT count(*) FROM api_keys),"
+            " (SELECT md5(coalesce(string_agg(concat_ws('|', account_id, topup_enabled, topup_threshold_seconds,"
+            "  topup_package_key, topup_currency), ',' ORDER BY account_id), '')) FROM accounts)"
         ).fetchone()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def untouched_ledger(e2e):
-    """Asserts, after the module's tests, that the ledger did not move and its invariants hold."""
+    """Asserts, after each fuzz test, that the ledger did not move and its invariants hold."""
     before = ledger_snapshot(e2e.database_url)
     tracebacks = e2e.server.stderr_log.read_text(errors="replace").count("Traceback")
     yield
@@ -216,9 +265,42 @@ def generate(strategy, batches: int, batch_size: int) -> list:
     return drawn
 
 
+# Every REST path the protos bind (google.api.http), as (method, path regex): each must be fuzzed.
+HTTP_RULE = re.compile(r'\b(get|put|post|delete|patch)\s*:\s*"([^"]+)"')
+
+
+def proto_routes() -> list[tuple[str, re.Pattern[bytes]]]:
+    routes = []
+    for proto in sorted((REPO_ROOT / "protos" / "billing" / "v1").glob("*.proto")):
+        for verb, template in HTTP_RULE.findall(proto.read_text()):
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/?]+", re.escape(template))
+            routes.append((verb.upper(), re.compile(pattern.encode())))
+    return routes
+
+
+def uncovered_routes(cases: list[HttpCase], minimum: int = 20) -> list[str]:
+    counts = collections.Counter()
+    routes = proto_routes()
+    for case in cases:
+        path = case.target.split(b"?")[0]
+        for method, pattern in routes:
+            if case.method == method and pattern.fullmatch(path):
+                counts[method, pattern.pattern] += 1
+    return [f"{method} {pattern.pattern.decode()} ({counts[method, pattern.pattern]} cases)"
+            for method, pattern in routes if counts[method, pattern.pattern] < minimum]
+
+
+def test_the_route_list_is_read_from_every_rpc_with_an_http_binding():
+    from google.api import annotations_pb2
+
+    bound = [m for m in SERVICE.methods if m.GetOptions().HasExtension(annotations_pb2.http)]
+    assert len(proto_routes()) == len(bound) >= 18, [r[1].pattern for r in proto_routes()]
+
+
 def test_hostile_rest_requests_get_4xx_json_errors_and_change_nothing(e2e, session_keys, untouched_ledger):
-    USER_KEY[:] = [session_keys.user]
+    KEYS.update(user=session_keys.user, service=session_keys.service)
     cases = generate(REST_CASES, REST_BATCHES, REST_BATCH_SIZE)
+    assert not (missing := uncovered_routes(cases)), f"REST paths from the protos without fuzz cases: {missing}"
     pool = Pool((e2e.envoy.listen_port, e2e.envoy.admin_rest_port), CONNECTIONS)
     try:
         replies = pool.send_all(cases)
