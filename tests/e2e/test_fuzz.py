@@ -23,6 +23,7 @@ import collections
 import dataclasses
 import json
 import os
+import random
 import re
 import socket
 import threading
@@ -37,9 +38,11 @@ from hypothesis import strategies as st
 
 from bench.http1_client import ProtocolError, parse_http_response
 from billing.adapters.db.invariants import find_violations_in_database
+from billing.api.access import access_for
+from billing.domain.auth import Access
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
-from tests.e2e.fuzz_cases import REST_CASES, HttpCase
+from tests.e2e.fuzz_cases import NOBODY, REST_CASES, HttpCase
 from tests.support.processes import REPO_ROOT
 from tests.support.signing import SigningKey, default_key
 
@@ -423,6 +426,146 @@ def test_hostile_grpc_calls_get_client_errors_and_change_nothing(e2e, untouched_
         channel.close()
     print(f"\ngRPC fuzz: {sum(codes.values())} calls; codes {dict(codes)}")
     assert sum(codes.values()) >= 4_000
+    assert not failures, f"{len(failures)} bad replies, first ones:\n" + "\n".join(failures[:15])
+
+
+# ---------------------------------------------------------------- gRPC: signatures and scopes
+
+AUTH_GRPC_BATCHES, AUTH_GRPC_BATCH_SIZE = 80, 20  # 1,600 calls
+PREFIX = "/billing.v1.BillingService/"
+# Every method that needs a key (GetCatalog and HandleStripeWebhook need none).
+KEYED_METHODS = sorted(m for m in METHODS if access_for(PREFIX + m, None) is not Access.PUBLIC)
+UNAUTHENTICATED_MODES = (
+    "garbage_signature", "malformed_signature", "signed_other_request", "signed_other_method", "stale", "future",
+    "other_key_id", "unknown_key_id", "no_timestamp", "bearer_wrong_secret", "bearer_user_key", "bearer_malformed",
+    "forged_edge_token",
+)
+DENIED_MODES = ("user_key_for_another_user", "service_key_on_admin_method", "user_key_on_service_method")
+AUTH_MODES = UNAUTHENTICATED_MODES + DENIED_MODES + ("admin_signed_hostile",) * 3
+
+
+@st.composite
+def keyed_grpc_call(draw) -> tuple[str, str, bytes, bytes]:
+    """(mode, method, request bytes, other request bytes): a well-formed request of the method's own
+    type with hostile scalar fields, acting for nobody (an fz- id; CreateAccount: an invalid id)."""
+    mode = draw(st.sampled_from(AUTH_MODES))
+    if mode == "service_key_on_admin_method":
+        method = draw(st.sampled_from(["CreateGrant", "CreateAccount"]))
+    elif mode == "user_key_on_service_method":
+        method = "CreateSessionKey"
+    else:
+        method = draw(st.sampled_from(KEYED_METHODS))
+    cls = _request_class(method)
+    message = cls()
+    for f in cls.DESCRIPTOR.fields:
+        if f.is_repeated or f.type == f.TYPE_MESSAGE or not draw(st.booleans()):
+            continue
+        if f.type == f.TYPE_STRING:
+            setattr(message, f.name, draw(st.text(max_size=40)))
+        elif f.type in (f.TYPE_INT32, f.TYPE_INT64):
+            bits = 31 if f.type == f.TYPE_INT32 else 63
+            setattr(message, f.name, draw(st.integers(-(2**bits), 2**bits - 1)))
+        elif f.type == f.TYPE_BOOL:
+            setattr(message, f.name, draw(st.booleans()))
+    if "user_id" in cls.DESCRIPTOR.fields_by_name:
+        message.user_id = "not valid!" if method == "CreateAccount" else draw(NOBODY)
+    if method == "CreateAccount" and mode == "service_key_on_admin_method":
+        message.plan_key = draw(st.sampled_from(["pro", "starter", "platinum"]))  # a paid plan needs an admin key
+    other = cls.FromString(message.SerializeToString())
+    if "user_id" in cls.DESCRIPTOR.fields_by_name:
+        other.user_id = message.user_id + "x"
+    return mode, method, message.SerializeToString(deterministic=True), other.SerializeToString(deterministic=True)
+
+
+def keyed_metadata(mode: str, method: str, payload: bytes, other: bytes, keys) -> tuple[tuple[str, str], ...]:
+    path, now = PREFIX + method, int(time.time())
+    admin = keys.admin
+    if mode == "garbage_signature":
+        return admin.grpc_metadata(path, payload)[:2] + (("x-hmac-signature", os.urandom(32).hex()),)
+    if mode == "malformed_signature":
+        good = admin.grpc_metadata(path, payload)
+        return good[:2] + (("x-hmac-signature", random.choice([good[2][1].upper(), good[2][1][:-1], "", "zz" * 32])),)
+    if mode == "signed_other_request":
+        return admin.grpc_metadata(path, other if other != payload else payload + b"\x00")
+    if mode == "signed_other_method":
+        return admin.grpc_metadata(PREFIX + random.choice([m for m in sorted(METHODS) if m != method]), payload)
+    if mode in ("stale", "future"):
+        offset = random.randint(301, 10**7)
+        return admin.grpc_metadata(path, payload, now + (offset if mode == "future" else -offset))
+    if mode == "other_key_id":
+        return ((("x-hmac-key-id", random.choice([keys.service.key_id, keys.user.key_id])),)
+                + admin.grpc_metadata(path, payload)[1:])
+    if mode == "unknown_key_id":
+        return (("x-hmac-key-id", random.choice(["bk_fz_unknown", "", "k" * 300])),) + admin.grpc_metadata(path, payload)[1:]
+    if mode == "no_timestamp":
+        good = admin.grpc_metadata(path, payload)
+        return (good[0], good[2])
+    if mode == "bearer_wrong_secret":
+        return (("authorization", f"Bearer {admin.key_id}.{keys.service.secret}"),)
+    if mode == "bearer_user_key":  # a user key never authenticates as a bearer
+        return keys.user.bearer()
+    if mode == "bearer_malformed":
+        return (("authorization", random.choice(["Bearer ", "Bearer x", f"Bearer {admin.key_id}", f"bearer {admin.key_id}.{admin.secret}",
+                                                  f"Basic {admin.key_id}.{admin.secret}", f"Bearer .{admin.secret}"])),)
+    if mode == "forged_edge_token":
+        return admin.grpc_metadata(path, payload) + (("x-billing-edge-token", os.urandom(16).hex()),)
+    if mode == "user_key_for_another_user":
+        return keys.user.grpc_metadata(path, payload)
+    if mode == "service_key_on_admin_method":
+        return random.choice([keys.service.grpc_metadata(path, payload), keys.service.bearer()])
+    if mode == "user_key_on_service_method":
+        return keys.user.grpc_metadata(path, payload)
+    assert mode == "admin_signed_hostile", mode
+    return admin.grpc_metadata(path, payload)
+
+
+def test_signed_grpc_calls_with_bad_signatures_or_scopes_are_refused(e2e, session_keys, untouched_ledger):
+    """Direct gRPC callers sign (metadata over the deterministic serialization) or send a bearer key:
+    every bad signature is UNAUTHENTICATED, every wrong scope PERMISSION_DENIED, before validation;
+    and validly signed hostile requests get client errors as in the unsigned fuzz."""
+    channel = grpc.insecure_channel(e2e.grpc_target)
+    codes: collections.Counter = collections.Counter()
+    failures: list[str] = []
+
+    def one(call: tuple[str, str, bytes, bytes]) -> None:
+        mode, method, payload, other = call
+        if mode == "user_key_on_service_method":  # for its own user: the scope alone is wrong
+            request = _request_class(method).FromString(payload)
+            request.user_id = session_keys.user_id
+            payload = request.SerializeToString(deterministic=True)
+        metadata = keyed_metadata(mode, method, payload, other, session_keys)
+        details = ""
+        try:
+            if method == "WatchBalance":
+                stream = channel.unary_stream(PREFIX + method)(payload, timeout=5, metadata=metadata)
+                next(iter(stream))
+                stream.cancel()
+            else:
+                channel.unary_unary(PREFIX + method)(payload, timeout=20, metadata=metadata)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details()
+        codes[mode, code.name] += 1
+        if mode in UNAUTHENTICATED_MODES:
+            expected = {grpc.StatusCode.UNAUTHENTICATED}
+        elif mode in DENIED_MODES:
+            expected = {grpc.StatusCode.PERMISSION_DENIED}
+        else:
+            expected = ACCEPTABLE_GRPC_CODES | ({grpc.StatusCode.OK} if method in READ_ONLY else set())
+        if code not in expected:
+            failures.append(f"{mode} {method} {payload[:100]!r} metadata={[(k, v[:40]) for k, v in metadata]} -> {code.name} {details}")
+
+    calls = generate(keyed_grpc_call(), AUTH_GRPC_BATCHES, AUTH_GRPC_BATCH_SIZE)
+    executor = ThreadPoolExecutor(CONNECTIONS)
+    try:
+        list(executor.map(one, calls))
+    finally:
+        executor.shutdown()
+        channel.close()
+    by_mode = collections.Counter(mode for mode, _ in codes.elements())
+    print(f"\nsigned gRPC fuzz: {sum(codes.values())} calls; by mode {dict(by_mode)}")
+    assert sum(codes.values()) >= 1_500
+    assert set(by_mode) == set(AUTH_MODES), set(AUTH_MODES) - set(by_mode)
     assert not failures, f"{len(failures)} bad replies, first ones:\n" + "\n".join(failures[:15])
 
 
