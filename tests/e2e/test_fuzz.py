@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import http.client
 import json
 import os
 import random
@@ -28,6 +29,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -43,6 +45,7 @@ from billing.domain.auth import Access
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
 from tests.e2e.fuzz_cases import NOBODY, REST_CASES, HttpCase
+from tests.e2e.helpers import create_account, grant, new_user
 from tests.support.processes import REPO_ROOT
 from tests.support.signing import SigningKey, default_key
 
@@ -567,6 +570,73 @@ def test_signed_grpc_calls_with_bad_signatures_or_scopes_are_refused(e2e, sessio
     assert sum(codes.values()) >= 1_500
     assert set(by_mode) == set(AUTH_MODES), set(AUTH_MODES) - set(by_mode)
     assert not failures, f"{len(failures)} bad replies, first ones:\n" + "\n".join(failures[:15])
+
+
+# ---------------------------------------------------------------- a real account: replays, a live stream
+
+
+def _account_ledger(database_url: str, user: str) -> tuple:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        return connection.execute(
+            "SELECT count(*), coalesce(sum(seconds), 0) FROM ledger_events WHERE account_id = %s", (user,)
+        ).fetchone()
+
+
+def _raw(port: int, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request(method, target, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_signed_write_replayed_exactly_has_no_second_effect_and_changed_is_401(e2e, session_keys):
+    user = new_user()
+    create_account(e2e.http, user)
+    grant(e2e.http, user, 600)
+    port, admin = e2e.envoy.listen_port, session_keys.admin
+    body = json.dumps({"user_id": user, "operation": "build", "seconds": 60, "idempotency_key": uuid.uuid4().hex}).encode()
+    headers = {"Content-Type": "application/json"} | admin.rest_headers("POST", "/v1/billing/consume", body)
+    before = _account_ledger(e2e.database_url, user)
+    first = _raw(port, "POST", "/v1/billing/consume", headers, body)
+    assert first[0] == 200, first
+    after_first = _account_ledger(e2e.database_url, user)
+    assert after_first[0] == before[0] + 1 and after_first[1] == before[1] - 60
+    again = _raw(port, "POST", "/v1/billing/consume", headers, body)  # the same bytes, signature and all
+    assert again[0] == 200, again
+    assert json.loads(again[2]) == json.loads(first[2]) | {"replayed": True}  # the first answer, marked as such
+    assert _account_ledger(e2e.database_url, user) == after_first
+    # The same signature over anything else: 401 JSON, nothing written.
+    changed = [
+        ("POST", "/v1/billing/consume", headers, body.replace(b'"seconds": 60', b'"seconds": 61')),
+        ("POST", "/v1/billing/consume", headers, body.replace(b"idempotency_key\": \"", b"idempotency_key\": \"x")),
+        ("POST", "/v1/billing/consume?", headers, body),
+        ("POST", "/v1/billing/consume", headers | {"X-HMAC-Timestamp": str(int(headers["X-HMAC-Timestamp"]) + 1)}, body),
+        ("POST", "/v1/billing/consume", headers | {"X-HMAC-Key-Id": session_keys.service.key_id}, body),
+        ("POST", "/v1/billing/consume", {"Content-Type": "application/json"}
+         | admin.rest_headers("POST", "/v1/billing/consume", body, timestamp=int(time.time()) - 301), body),
+    ]
+    for method, target, sent_headers, sent_body in changed:
+        status, reply_headers, reply = _raw(port, method, target, sent_headers, sent_body)
+        assert status == 401 and reply_headers["content-type"].startswith("application/json"), (target, sent_body, reply)
+        assert json.loads(reply)["http_status"] == 401
+    assert _account_ledger(e2e.database_url, user) == after_first
+
+
+def test_a_validly_signed_stream_starts_as_an_event_stream(e2e, session_keys):
+    user = new_user()
+    create_account(e2e.http, user)
+    target = f"/v1/billing/balance/{user}/stream"
+    conn = http.client.HTTPConnection("127.0.0.1", e2e.envoy.listen_port, timeout=STREAM_READ_TIMEOUT)
+    try:
+        conn.request("GET", target, headers=session_keys.admin.rest_headers("GET", target))
+        response = conn.getresponse()  # the head only: the body never ends
+        assert response.status == 200
+        assert response.getheader("content-type", "").startswith("text/event-stream")
+    finally:
+        conn.close()
 
 
 def test_nobody_ids_are_never_created(e2e):
