@@ -6,7 +6,10 @@ only creating call, CreateAccount, always carries an invalid user_id) or an inva
 carry at least one *poison* (a field value the transcoder or the service must refuse); the
 catalog always gets an invalid currency, parameter or encoding.
 
-Adding cases (e.g. signed requests, when HMAC auth lands):
+Every path bound in protos/billing/v1/*.proto (google.api.http) needs cases with its own method:
+test_fuzz checks it (uncovered_routes).
+
+Adding cases:
 - a family is `(name, strategy of HttpCase)` in REST_FAMILIES (or bytes in GRPC_FAMILIES);
   `HttpCase.expect` narrows the acceptable statuses for that family (e.g. {401} for bad
   signatures, {403} for wrong scopes);
@@ -23,6 +26,10 @@ from urllib.parse import quote_from_bytes
 from hypothesis import strategies as st
 
 from billing.domain.limits import ACCOUNT_ID_MAX_LENGTH
+from tests.support import stripe_events
+
+# The webhook secret the e2e server is started with (tests/e2e/conftest.py E2E_WEBHOOK_SECRET).
+WEBHOOK_SECRET = "whsec_e2e_" + "5" * 24
 
 # ---------------------------------------------------------------- the case
 
@@ -35,6 +42,10 @@ class HttpCase:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     body: bytes = b""
     expect: frozenset[int] | None = None  # None: any 4xx
+    # How prepare() (test_fuzz.py) signs it: None picks a signing by the case's hash; "none";
+    # "replay:<how>" signs `signed_over` (method, target, body) instead of what is sent.
+    signing: str | None = None
+    signed_over: tuple[str, bytes, bytes] | None = None
 
     def wire(self, host: bytes = b"fuzz") -> bytes:
         lines = [self.method.encode() + b" " + self.target + b" HTTP/1.1", b"Host: " + host]
@@ -241,7 +252,9 @@ def wrong_content_types(draw) -> HttpCase:
 ALL_PATHS = [b"/v1/billing/catalog", b"/v1/billing/balance/fz-a", b"/v1/billing/usage/fz-a", b"/v1/billing/events/fz-a",
              b"/v1/billing/consume", b"/v1/billing/accounts", b"/v1/billing/admin/grants",
              b"/v1/billing/check-sufficient-batch", b"/v1/billing/packages/purchase", b"/v1/billing/subscriptions/checkout",
-             b"/v1/billing/subscriptions/cancel", b"/v1/billing/subscriptions/change", b"/v1/billing/webhooks/stripe"]
+             b"/v1/billing/subscriptions/cancel", b"/v1/billing/subscriptions/change", b"/v1/billing/webhooks/stripe",
+             b"/v1/billing/auto-topup/fz-a", b"/v1/billing/auto-topup/setup", b"/v1/billing/admin/session-keys",
+             b"/v1/billing/balance/fz-a/stream"]
 
 
 @st.composite
@@ -295,6 +308,204 @@ def hostile_typed_headers(draw) -> HttpCase:
     return HttpCase("typed_headers", "POST", b"/v1/billing/consume", JSON + ((name, value),), json.dumps(body).encode())
 
 
+# ---------------------------------------------------------------- auto top-up, session keys, stream
+
+
+TOPUP_FIELDS = {
+    "enabled": st.one_of(st.booleans(), st.sampled_from(["yes", "", 2, None]), WRONG_TYPES),
+    "threshold_seconds": st.one_of(st.sampled_from([-1, 0, 2**31, 10**20, 1.5, "abc", "", 2_678_401]),
+                                   st.integers(-(10**6), 3_000_000), WRONG_TYPES),
+    "package_key": st.one_of(st.sampled_from(["mini", "MINI", "", "x" * 1000, "mini\u0000"]), NASTY_STRINGS, WRONG_TYPES),
+    "currency": st.one_of(st.sampled_from(["USD", "", "US", "usdollar", "1234"]), WRONG_TYPES),
+    "user_id": st.one_of(NOBODY, INVALID_IDS, WRONG_TYPES),
+}
+
+
+@st.composite
+def hostile_auto_topup(draw) -> HttpCase:
+    """GET/PUT /auto-topup/{user_id} name nobody or an invalid id; POST /auto-topup/setup a nobody
+    or invalid user_id in the body."""
+    kind = draw(st.sampled_from(["get", "put", "setup"]))
+    if kind == "setup":
+        body: dict = {"user_id": draw(st.one_of(NOBODY, INVALID_IDS, WRONG_TYPES.filter(lambda v: v not in ([], {}))))}
+        if draw(st.booleans()):
+            body.update(draw(st.dictionaries(UNICODE.filter(lambda k: k not in VALID_KEYS), ANY_JSON, max_size=3)))
+        return HttpCase("auto_topup", "POST", b"/v1/billing/auto-topup/setup", JSON, json.dumps(body).encode())
+    target = b"/v1/billing/auto-topup/" + draw(ANY_ID_SEGMENT)
+    if kind == "get":
+        if draw(st.integers(0, 4)) == 0:
+            target += b"?" + draw(st.sampled_from([b"user_id=fz-q", b"%FF=1", b"enabled=true", b"x=%00"]))
+        return HttpCase("auto_topup", "GET", target)
+    names = draw(st.lists(st.sampled_from(sorted(TOPUP_FIELDS)), max_size=5, unique=True))
+    body = {name: draw(TOPUP_FIELDS[name]) for name in names}
+    raw = draw(st.one_of(st.just(json.dumps(body).encode()), st.sampled_from([b"{", b"[]", b"null", b"\xff"])))
+    return HttpCase("auto_topup", "PUT", target, JSON, raw)
+
+
+SESSION_TTL_POISONS = st.one_of(
+    st.sampled_from([-1, 1, 59, 86_401, 90_000, 2**31, 10**20, 1.5, "abc", "", "86401", True, [], {}]),
+    st.integers(max_value=-1), st.integers(min_value=86_401, max_value=2**31 - 1),
+)
+
+
+@st.composite
+def hostile_session_keys(draw) -> HttpCase:
+    """POST /admin/session-keys (internal listener): an invalid user_id or ttl_seconds, or both."""
+    body: dict = {"user_id": draw(NOBODY)}
+    if draw(st.integers(0, 2)) == 0:
+        body["ttl_seconds"] = 600
+    poisoned = draw(st.sampled_from([["user_id"], ["ttl_seconds"], ["user_id", "ttl_seconds"]]))
+    if "user_id" in poisoned:
+        body["user_id"] = draw(st.one_of(INVALID_IDS, WRONG_TYPES.filter(lambda v: v not in ([], {}))))
+    if "ttl_seconds" in poisoned:
+        body["ttl_seconds"] = draw(SESSION_TTL_POISONS)
+    if draw(st.booleans()):
+        body = {("userId" if k == "user_id" else "ttlSeconds" if k == "ttl_seconds" else k): v for k, v in body.items()}
+    return HttpCase("session_keys", "POST", b"/v1/billing/admin/session-keys", JSON, json.dumps(body).encode())
+
+
+@st.composite
+def hostile_streams(draw) -> HttpCase:
+    """GET /balance/{user_id}/stream (SSE): nobody or an invalid id, hostile since_version. A
+    valid one would never end: test_fuzz reads these with a short timeout."""
+    target = b"/v1/billing/balance/" + draw(ANY_ID_SEGMENT) + b"/stream"
+    query = draw(st.one_of(
+        st.none(),
+        NUMBERS.map(lambda n: str(n).encode()),
+        BAD_BYTES.map(segment), NASTY_STRINGS.map(segment),
+    ))
+    if query is not None:
+        target += b"?since_version=" + query
+    headers = draw(st.sampled_from([(), ((b"Accept", b"text/event-stream"),), ((b"Last-Event-ID", b"\xff-1"),)]))
+    return HttpCase("stream", "GET", target, headers)
+
+
+# ---------------------------------------------------------------- Stripe webhooks
+
+
+def _stripe_signature(secret: str, timestamp: int, payload: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+
+
+@st.composite
+def hostile_webhooks(draw) -> HttpCase:
+    """POST /webhooks/stripe: garbage or event-shaped bodies, every one with a Stripe-Signature
+    that must not verify (missing, malformed, another secret, stale, over other bytes): 400, nothing
+    written (webhook_events is in the ledger snapshot)."""
+    import time
+
+    evt = stripe_events.payment_intent_succeeded(
+        "pi_fz" + draw(st.text("abcdef0123456789", min_size=4, max_size=12)), draw(NOBODY), "mini", 60, 499,
+        int(time.time()))
+    event_json = json.dumps(evt, separators=(",", ":")).encode()
+    body = draw(st.one_of(
+        st.just(event_json),
+        st.binary(max_size=300),
+        ANY_JSON.map(lambda v: json.dumps(v).encode()),
+        st.sampled_from([b"", b"{", b"null", b"[]", b"{}", b'{"type":"payment_intent.succeeded"}', b"\xff\xfe"]),
+    ))
+    now = int(time.time())
+    # Nothing signed right with the secret: such a delivery is Stripe's, and one that cannot be read
+    # is recorded for an operator and answered 200 (service/webhooks.py); and Stripe's SDK (so the
+    # service) refuses only timestamps older than the tolerance, not future ones.
+    how = draw(st.sampled_from(["missing", "empty", "garbage", "wrong_secret", "stale", "far_future", "other_body",
+                                "no_t", "no_v1", "v0_only", "bad_t", "upper_hex", "many_wrong", "huge"]))
+    good = _stripe_signature(WEBHOOK_SECRET, now, body)
+    signature: bytes | None = {
+        "missing": None,
+        "empty": b"",
+        "garbage": draw(st.binary(max_size=80)).replace(b"\r", b"").replace(b"\n", b"").replace(b"\x00", b""),
+        "wrong_secret": f"t={now},v1={_stripe_signature('whsec_not_ours', now, body)}".encode(),
+        "stale": f"t={now - draw(st.integers(301, 10**6))},v1=".encode(),
+        "far_future": f"t={now + draw(st.integers(301, 10**6))},v1={good}".encode(),  # signed at now
+        "other_body": f"t={now},v1={_stripe_signature(WEBHOOK_SECRET, now, body + b' ')}".encode(),
+        "no_t": f"v1={good}".encode(),
+        "no_v1": f"t={now}".encode(),
+        "v0_only": f"t={now},v0={good}".encode(),
+        # (not " <now>" or "+<now>": int() reads them as now, and the signature is then right)
+        "bad_t": f"t={draw(st.sampled_from(['', 'abc', '-1', '1e9', str(2**64), str(now) + 'x', hex(now)]))},v1={good}".encode(),
+        "upper_hex": f"t={now},v1={good.upper()}".encode(),
+        "many_wrong": (f"t={now}," + ",".join(f"v1={'%064x' % i}" for i in range(draw(st.integers(2, 150))))).encode(),
+        "huge": f"t={now},v1=".encode() + b"a" * draw(st.integers(1000, 7000)),
+    }[how]
+    if how == "stale":  # signed right, with the secret, at that time
+        stamp = int(signature.split(b",")[0][2:])
+        signature += _stripe_signature(WEBHOOK_SECRET, stamp, body).encode()
+    content_type = draw(st.sampled_from([b"application/json", b"application/json; charset=utf-8", b"text/plain",
+                                         b"application/octet-stream"]))
+    headers = ((b"Content-Type", content_type),)
+    if signature is not None:
+        headers += ((b"Stripe-Signature", signature),)
+    # 400 from the service (stripe-signature), or from Envoy's codec for a header it cannot carry;
+    # a content type other than JSON is refused by Envoy first (415).
+    expect = frozenset({400}) if content_type.startswith(b"application/json") else frozenset({400, 415})
+    if how in ("huge", "many_wrong"):
+        expect |= {431}  # over Envoy's header limit, which is fine too
+    return HttpCase("webhooks", "POST", b"/v1/billing/webhooks/stripe", headers, body, expect, signing="none")
+
+
+# ---------------------------------------------------------------- replayed signatures
+
+
+@st.composite
+def replayed_signatures(draw) -> HttpCase:
+    """A request signed correctly (by the session's admin key, when it is sent) and sent changed:
+    another body, path or query, a timestamp outside the 300 s window (or not the one signed), or
+    another key's id. Always 401. What is signed names nobody, so even a wrong 2xx could not write."""
+    nobody, other = draw(NOBODY), draw(NOBODY)
+    consume = dict(VALID["consume"]) | {"user_id": nobody, "idempotency_key": "fz-" + other}
+    reads = [
+        ("GET", f"/v1/billing/balance/{nobody}".encode(), b""),
+        ("GET", f"/v1/billing/events/{nobody}?limit=5".encode(), b""),
+        ("GET", f"/v1/billing/usage/{nobody}?period=week".encode(), b""),
+        ("GET", f"/v1/billing/auto-topup/{nobody}".encode(), b""),
+        ("GET", f"/v1/billing/balance/{nobody}/stream".encode(), b""),
+    ]
+    writes = [
+        ("POST", b"/v1/billing/consume", json.dumps(consume).encode()),
+        ("POST", b"/v1/billing/admin/grants", json.dumps(VALID["admin/grants"] | {"user_id": nobody}).encode()),
+        ("PUT", f"/v1/billing/auto-topup/{nobody}".encode(), b'{"enabled":false}'),
+        ("POST", b"/v1/billing/auto-topup/setup", json.dumps({"user_id": nobody}).encode()),
+    ]
+    # Each change keeps the request one the transcoder accepts (a known query parameter, a body
+    # only where there is one): the refusal must come from the signature, not from the routing.
+    how = draw(st.sampled_from(["body", "path", "query", "stale", "future", "timestamp", "key_id"]))
+    pool = {"body": writes, "query": reads, "path": [base for base in reads + writes if nobody.encode() in base[1]]}
+    method, target, body = draw(st.sampled_from(pool.get(how, reads + writes)))
+    sent_target, sent_body, signing = target, body, "replay:fresh"
+    if how == "body":
+        sent_body = draw(st.sampled_from([body + b" ", b" " + body, body.replace(b"60", b"61"),
+                                          body.replace(nobody.encode(), other.encode()), b"{}"]))
+        if sent_body == body:
+            sent_body = body + b"\n"
+    elif how == "path":
+        sent_target = draw(st.sampled_from([target.replace(nobody.encode(), other.encode()),
+                                            target.replace(nobody.encode(), pct(nobody.encode()).replace(b"f", b"%66"))]))
+        if sent_target == target:  # nobody == other
+            sent_target = target.replace(nobody.encode(), nobody.encode() + b"0")
+    elif how == "query":
+        path, _, query = target.partition(b"?")
+        changed = {b"limit=5": [b"limit=6", b"limit=5&page_token=x", b""], b"period=week": [b"period=month", b""]}
+        sent_target = path + b"?" + draw(st.sampled_from(changed.get(query, [b"since_version=1", b"user_id=" + other.encode()]
+                                                                     if path.endswith(b"/stream") else [b"user_id=" + other.encode()])))
+        sent_target = sent_target.rstrip(b"?")
+    elif how == "stale":
+        signing = f"replay:offset:{-draw(st.integers(301, 10**7))}"
+    elif how == "future":
+        signing = f"replay:offset:{draw(st.integers(301, 10**7))}"
+    elif how == "timestamp":
+        signing = f"replay:timestamp:{draw(st.sampled_from([-1, 1, 100, -299]))}"
+    else:
+        signing = "replay:key_id:" + draw(st.sampled_from(["service", "user", "unknown", "empty", "long"]))
+    sent_method = method
+    headers = JSON if sent_body else ()
+    return HttpCase("replay", sent_method, sent_target, headers, sent_body, frozenset({401}),
+                    signing=signing, signed_over=(method, target, body))
+
+
 REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("reads", hostile_reads()),
     ("catalog", hostile_catalog()),
@@ -304,6 +515,11 @@ REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("odd_methods", odd_methods_and_paths()),
     ("headers", huge_and_broken_headers()),
     ("typed_headers", hostile_typed_headers()),
+    ("auto_topup", hostile_auto_topup()),
+    ("session_keys", hostile_session_keys()),
+    ("stream", hostile_streams()),
+    ("webhooks", hostile_webhooks()),
+    ("replay", replayed_signatures()),
 ]
 REST_CASES = st.one_of(*(strategy for _, strategy in REST_FAMILIES))
 

@@ -15,7 +15,7 @@ import psycopg
 
 from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.key_secrets import MasterKey, new_key_id
-from billing.domain.auth import ApiKey, Scope, body_digest, canonical_request, sign
+from billing.domain.auth import GRPC_METHOD, ApiKey, Scope, body_digest, canonical_request, sign
 from billing.settings import libpq_url
 
 MASTER_KEY_HEX = os.environ.setdefault("BILLING_MASTER_KEY", secrets.token_hex(32))
@@ -31,6 +31,16 @@ class SigningKey:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         canonical = canonical_request(method.upper(), path_and_query, stamp, body_digest(body))
         return {"X-HMAC-Key-Id": self.key_id, "X-HMAC-Timestamp": stamp, "X-HMAC-Signature": sign(self.secret, canonical)}
+
+    def grpc_metadata(
+        self, method: str, serialized: bytes, timestamp: int | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata for a direct call signed over the full method name ("/billing.v1.BillingService/
+        Consume") and the request's deterministic serialization, as hmac_auth checks it."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        canonical = canonical_request(GRPC_METHOD, method, stamp, body_digest(serialized))
+        return (("x-hmac-key-id", self.key_id), ("x-hmac-timestamp", stamp),
+                ("x-hmac-signature", sign(self.secret, canonical)))
 
     def bearer(self) -> tuple[tuple[str, str], ...]:
         """gRPC metadata for a direct call with a service or admin key."""

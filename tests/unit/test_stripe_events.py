@@ -56,3 +56,10 @@ def test_a_verified_payload_that_is_not_an_event_is_malformed_not_a_bad_signatur
     payload = b"not json at all"
     with pytest.raises(MalformedWebhook):
         stripe_payments.verify_webhook(payload, _sign(payload, NEW, int(time.time())))
+
+
+@pytest.mark.parametrize("payload", [b'"null"', b"null", b"1", b"[]", b"true", b'"\\ud800"'])
+def test_a_verified_payload_that_is_json_but_not_an_object_is_malformed(stripe_payments, payload):
+    """The SDK fails on these with AttributeError (not ValueError): found by the e2e fuzz as a 500."""
+    with pytest.raises(MalformedWebhook):
+        stripe_payments.verify_webhook(payload, _sign(payload, NEW, int(time.time())))

@@ -195,7 +195,9 @@ class StripePayments:
                 stripe.Webhook.construct_event(text, signature, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
             except stripe.SignatureVerificationError:
                 continue
-            except ValueError:  # verified (construct_event verifies first), but not JSON
+            except (ValueError, AttributeError, TypeError):
+                # Verified (construct_event verifies first), but not JSON, or JSON that is not an
+                # object (the SDK then fails on `.get`): parse_verified_event says why (400).
                 pass
             return parse_verified_event(payload)
         raise InvalidWebhook("no webhook secret verifies the Stripe-Signature header")
