@@ -493,7 +493,7 @@ def keyed_metadata(mode: str, method: str, payload: bytes, other: bytes, keys) -
     if mode == "signed_other_method":
         return admin.grpc_metadata(PREFIX + random.choice([m for m in sorted(METHODS) if m != method]), payload)
     if mode in ("stale", "future"):
-        offset = random.randint(301, 10**7)
+        offset = random.randint(310, 10**7)  # 10 s past the window: whole seconds, time in flight
         return admin.grpc_metadata(path, payload, now + (offset if mode == "future" else -offset))
     if mode == "other_key_id":
         return ((("x-hmac-key-id", random.choice([keys.service.key_id, keys.user.key_id])),)
@@ -616,7 +616,7 @@ def test_a_signed_write_replayed_exactly_has_no_second_effect_and_changed_is_401
         ("POST", "/v1/billing/consume", headers | {"X-HMAC-Timestamp": str(int(headers["X-HMAC-Timestamp"]) + 1)}, body),
         ("POST", "/v1/billing/consume", headers | {"X-HMAC-Key-Id": session_keys.service.key_id}, body),
         ("POST", "/v1/billing/consume", {"Content-Type": "application/json"}
-         | admin.rest_headers("POST", "/v1/billing/consume", body, timestamp=int(time.time()) - 301), body),
+         | admin.rest_headers("POST", "/v1/billing/consume", body, timestamp=int(time.time()) - 310), body),
     ]
     for method, target, sent_headers, sent_body in changed:
         status, reply_headers, reply = _raw(port, method, target, sent_headers, sent_body)
