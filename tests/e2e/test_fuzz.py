@@ -349,19 +349,24 @@ def _request_class(method: str):
 def wrong_typed_message(draw) -> bytes:
     """A message of another type, filled with hostile values where it has strings and numbers."""
     cls = draw(st.sampled_from(MESSAGE_CLASSES))
-    message = cls()
-    for f in cls.DESCRIPTOR.fields:
+    return _some_scalar_fields_set(draw, cls(), text_max=300).SerializeToString()
+
+
+def _some_scalar_fields_set(draw, message, text_max: int):
+    """Sets a random subset of the message's scalar fields to values from their whole range."""
+    for f in message.DESCRIPTOR.fields:
         if f.is_repeated or f.type == f.TYPE_MESSAGE or not draw(st.booleans()):
             continue
         if f.type == f.TYPE_STRING:
-            setattr(message, f.name, draw(st.text(max_size=300)))
-        elif f.type == f.TYPE_INT32:
-            setattr(message, f.name, draw(st.integers(-(2**31), 2**31 - 1)))
+            setattr(message, f.name, draw(st.text(max_size=text_max)))
+        elif f.type in (f.TYPE_INT32, f.TYPE_INT64):
+            bits = 31 if f.type == f.TYPE_INT32 else 63
+            setattr(message, f.name, draw(st.integers(-(2**bits), 2**bits - 1)))
         elif f.type == f.TYPE_BOOL:
             setattr(message, f.name, draw(st.booleans()))
         elif f.type == f.TYPE_DOUBLE:
             setattr(message, f.name, draw(st.floats()))
-    return message.SerializeToString()
+    return message
 
 
 GRPC_PAYLOADS = st.one_of(
@@ -459,17 +464,7 @@ def keyed_grpc_call(draw) -> tuple[str, str, bytes, bytes]:
     else:
         method = draw(st.sampled_from(KEYED_METHODS))
     cls = _request_class(method)
-    message = cls()
-    for f in cls.DESCRIPTOR.fields:
-        if f.is_repeated or f.type == f.TYPE_MESSAGE or not draw(st.booleans()):
-            continue
-        if f.type == f.TYPE_STRING:
-            setattr(message, f.name, draw(st.text(max_size=40)))
-        elif f.type in (f.TYPE_INT32, f.TYPE_INT64):
-            bits = 31 if f.type == f.TYPE_INT32 else 63
-            setattr(message, f.name, draw(st.integers(-(2**bits), 2**bits - 1)))
-        elif f.type == f.TYPE_BOOL:
-            setattr(message, f.name, draw(st.booleans()))
+    message = _some_scalar_fields_set(draw, cls(), text_max=40)
     if "user_id" in cls.DESCRIPTOR.fields_by_name:
         message.user_id = "not valid!" if method == "CreateAccount" else draw(NOBODY)
     if method == "CreateAccount" and mode == "service_key_on_admin_method":
