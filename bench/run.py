@@ -82,7 +82,9 @@ class Meter:
 def steal_percent(start, end) -> float | None:
     """The share of the window the hypervisor ran something else on our vCPUs. On this VM it
     reached 10-38% in bursts while a scenario ran: each burst is latency no code of ours spent,
-    and it is what moved GetBalance's p99 from ~9 ms to 50+ ms between runs."""
+    and it is what moved GetBalance's p99 from ~9 ms to 50+ ms between runs. Even 2% of an 8 s
+    window is ~160 ms of each vCPU, which in one burst can hold every request in flight that long
+    (report._stolen says it as time)."""
     if not hasattr(start, "steal"):
         return None
     total = sum(end) - sum(start)
