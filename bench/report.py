@@ -39,7 +39,7 @@ SMALL_CONSUME, LARGE_CONSUME = "gRPC Consume @1k accounts", "gRPC Consume @1M ac
 WEBHOOKS = "REST webhooks"
 SECOND_ROUND = ", 2nd round"
 PAIR = ", pair "  # "gRPC consume, pair 2" and "REST consume, pair 2": measured back to back
-REST_GRPC_PAIRS = 3  # the first pair is the scenarios' own "gRPC consume" and "REST consume"
+REST_GRPC_PAIRS = 5  # the first pair is the scenarios' own "gRPC consume" and "REST consume"
 
 
 def _data_size_ratio(by: dict[str, dict]) -> float:

@@ -256,7 +256,8 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
                 database_url=url,
             ))
         # REST against gRPC Consume, judged on the median of interleaved pairs: one 8-second
-        # sample of each, minutes apart, moved the ratio from 0.46 to 1.06 on this VM.
+        # sample of each, minutes apart, moved the ratio from 0.46 to 1.06 on this VM, and
+        # single pairs within one run still spread 0.59-0.88 (five pairs: three left too much).
         for pair in range(2, report.REST_GRPC_PAIRS + 1):
             grpc(f"gRPC consume{report.PAIR}{pair}", target, pids, "consume", accounts, concurrency=concurrency)
             results.append(measure(
