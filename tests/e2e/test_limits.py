@@ -135,9 +135,28 @@ def test_the_rendered_config_carries_the_timeouts_and_limits():
 RATE, BURST, MAX_CONNECTIONS = 5, 10, 12
 
 
+START_ATTEMPTS = 3
+
+
 @pytest.fixture(scope="module")
 def small_envoy(e2e, tmp_path_factory) -> int:
     folder: Path = tmp_path_factory.mktemp("small-envoy")
+    # A port free a moment ago can be taken before Envoy binds it (an outgoing connection's
+    # ephemeral port): then Envoy exits at once, and it is started again on other ports.
+    for attempt in range(START_ATTEMPTS):
+        port, proc = _start_small_envoy(e2e, folder)
+        if _listening(port, proc):
+            break
+        stop_process(proc)
+        log = (folder / "envoy.log").read_text()
+        assert "Address already in use" in log and attempt + 1 < START_ATTEMPTS, log
+    try:
+        yield port
+    finally:
+        stop_process(proc)
+
+
+def _start_small_envoy(e2e, folder: Path) -> tuple[int, subprocess.Popen]:
     port = free_port()
     config = folder / "envoy.yaml"
     config.write_text(render_envoy_config(
@@ -149,18 +168,20 @@ def small_envoy(e2e, tmp_path_factory) -> int:
         proc = subprocess.Popen([str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart",
                                  "--log-level", "error", "--concurrency", "1"],
                                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, (folder / "envoy.log").read_text()
-                time.sleep(0.1)
-        yield port
-    finally:
-        stop_process(proc)
+    return port, proc
+
+
+def _listening(port: int, proc: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                return False
+            assert time.monotonic() < deadline, "Envoy did not listen within 15 s"
+            time.sleep(0.1)
 
 
 def test_the_per_ip_rate_limit_answers_429_json_with_retry_after(small_envoy):

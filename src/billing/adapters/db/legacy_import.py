@@ -187,6 +187,15 @@ def may_skip_fk_checks(connection: psycopg.Connection) -> bool:
     return True
 
 
+def _unlock_quietly(connection: psycopg.Connection) -> None:
+    if connection.closed:
+        return
+    try:
+        connection.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK_KEY,))
+    except psycopg.Error:  # a broken connection: its lock goes with its session
+        pass
+
+
 @contextmanager
 def open_legacy_import(database_url: str, catalog: Catalog, now: datetime, source_file: str, *,
                        writers: int = 2, dry_run: bool = False,
@@ -205,6 +214,9 @@ def open_legacy_import(database_url: str, catalog: Catalog, now: datetime, sourc
             locked = connections[0].execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()
             if not (locked and locked[0]):
                 raise MigrationRunning("another legacy migration is running on this database")
+            # Released before the connection closes: a closed session's locks go only when its
+            # backend has exited, so a run started right after this one could find it still held.
+            stack.callback(_unlock_quietly, connections[0])
         skip = not check_foreign_keys and may_skip_fk_checks(connections[0])
         yield [PostgresLegacyImport(connection, catalog, now, source_file, dry_run=dry_run, skip_fk_checks=skip)
                for connection in connections]
