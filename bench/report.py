@@ -42,11 +42,19 @@ PAIR = ", pair "  # "gRPC consume, pair 2" and "REST consume, pair 2": measured 
 REST_GRPC_PAIRS = 5  # the first pair is the scenarios' own "gRPC consume" and "REST consume"
 
 
+def _grpc_consume_samples(by: dict[str, dict]) -> list[dict]:
+    """Every closed-loop gRPC Consume on the 1M-account stack: the scenario's own, the pairs' and
+    the 2nd round's. Their median is the run's figure: one 8-second sample on this VM has been
+    15% under its siblings (2026-12-03T054742Z: 867 req/s against 888-1,071)."""
+    labels = ["gRPC consume"] + [f"gRPC consume{PAIR}{n}" for n in range(2, REST_GRPC_PAIRS + 1)]
+    return [by[label] for label in labels + [LARGE_CONSUME + SECOND_ROUND] if label in by]
+
+
 def _data_size_ratio(by: dict[str, dict]) -> float:
-    """Consume/s at 1M accounts over Consume/s at 1k, over every round measured of both."""
-    large = [by["gRPC consume"]] + [by[k] for k in (LARGE_CONSUME + SECOND_ROUND,) if k in by]
+    """Consume/s at 1M accounts over Consume/s at 1k: the medians of every sample of each."""
     small = [by[SMALL_CONSUME]] + [by[k] for k in (SMALL_CONSUME + SECOND_ROUND,) if k in by]
-    return sum(r["rps"] for r in large) / len(large) / (sum(r["rps"] for r in small) / len(small))
+    large = _grpc_consume_samples(by)
+    return statistics.median(r["rps"] for r in large) / statistics.median(r["rps"] for r in small)
 
 
 def _rest_grpc_pairs(by: dict[str, dict]) -> list[tuple[float, float]]:
@@ -78,9 +86,10 @@ def summarize(baseline: dict | None, results: list[dict], violations: list[str])
     failed = [label for label, ok in clean.items() if not ok]
     targets: dict[str, tuple] = {}
     if base is not None:
-        consume = by["gRPC consume"]
-        targets["gRPC Consume >= 0.5 x pgbench"] = (
-            round(consume["rps"] / base, 3), consume["rps"] >= 0.5 * base and clean["gRPC consume"])
+        samples = _grpc_consume_samples(by)
+        consume_rps = statistics.median(r["rps"] for r in samples)
+        targets[f"gRPC Consume >= 0.5 x pgbench (median of {len(samples)} samples)"] = (
+            round(consume_rps / base, 3), consume_rps >= 0.5 * base and all(clean[r["label"]] for r in samples))
     if ran("gRPC consume", "REST consume"):
         pairs = _rest_grpc_pairs(by)
         ratio = statistics.median(rest / grpc for grpc, rest in pairs)

@@ -27,7 +27,7 @@ def test_targets_are_met_by_a_clean_run():
 def test_a_failing_request_voids_the_throughput_target_it_inflates():
     summary = report.summarize({"rps": 1800.0}, results(gRPC_consume=3), [])
 
-    assert not summary["gRPC Consume >= 0.5 x pgbench"]["met"]
+    assert not summary["gRPC Consume >= 0.5 x pgbench (median of 1 samples)"]["met"]
     assert not summary["every request of every scenario succeeded"]["met"]
     assert summary["every request of every scenario succeeded"]["value"] == "gRPC consume"
 
@@ -74,7 +74,7 @@ def test_a_full_run_judges_the_webhook_credits_too():
     summary = report.summarize({"rps": 1800.0}, results() + [webhook_result(ok=False)], [])
 
     assert summary["every webhook PaymentIntent credited exactly once"] == {"value": 2, "met": False}
-    assert summary["gRPC Consume >= 0.5 x pgbench"]["met"]
+    assert summary["gRPC Consume >= 0.5 x pgbench (median of 1 samples)"]["met"]
 
 
 def test_the_webhooks_alone_are_judged_on_what_ran():
@@ -118,3 +118,21 @@ def test_the_authorization_cost_measures_a_signed_consume_that_passes():
 
     assert 0 < authorization_cost.microseconds_per_check(200)
     assert 0 < authorization_cost.microseconds_per_authorization(200)
+
+
+def test_consume_throughput_is_the_median_of_every_sample_on_the_large_stack():
+    """One slow 8-second sample (the scenario's own) no longer decides the pgbench and data-size
+    targets: the pairs' gRPC samples and the 2nd round count too."""
+    measured = results() + [
+        {"label": "gRPC consume, pair 2", "rps": 1100.0}, {"label": "REST consume, pair 2", "rps": 800.0},
+        {"label": "gRPC consume, pair 3", "rps": 1050.0}, {"label": "REST consume, pair 3", "rps": 800.0},
+        {"label": "gRPC Consume @1M accounts, 2nd round", "rps": 950.0},
+    ]
+    for result in measured:
+        if result["label"] == "gRPC consume":
+            result["rps"] = 700.0  # the outlier
+
+    summary = report.summarize({"rps": 2000.0}, measured, [])
+
+    assert summary["gRPC Consume >= 0.5 x pgbench (median of 4 samples)"] == {"value": 0.5, "met": True}
+    assert summary["Consume at 1M accounts within 10% of 1k"]["value"] == 1.0  # median 1000 against 1000
