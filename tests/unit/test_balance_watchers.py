@@ -197,9 +197,10 @@ async def test_the_hub_reads_an_account_again_when_its_balance_changes_by_itself
     await hub.close()
 
 
-async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps):
+async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps, monkeypatch):
     """The stream of an idle account sends the balance again when the day ends: yesterday's daily
     bucket expires and today's is granted, with no request from anyone."""
+    monkeypatch.setattr("billing.service.balance_watchers.TIME_CHANGE_SPREAD_SECONDS", 0.0)
     clock = deps.clock
     clock.set(datetime(2026, 3, 14, 23, 59, 59, 800_000, tzinfo=timezone.utc))
     hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.5))
@@ -208,7 +209,7 @@ async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps):
     assert [b.expires_at for b in first.report.view.daily] == [datetime(2026, 3, 15, tzinfo=timezone.utc)]
     assert first.report.changes_by_itself_at == datetime(2026, 3, 15, tzinfo=timezone.utc)
     clock.set(datetime(2026, 3, 15, 0, 0, 0, 100_000, tzinfo=timezone.utc))  # the hub's timer fires after this
-    async with asyncio.timeout(5):  # 0.25 s to the timer, at most 2 s of spread
+    async with asyncio.timeout(5):  # ~0.25 s to the timer
         update = await anext(stream)
         while update.report is None:
             update = await anext(stream)
@@ -218,13 +219,18 @@ async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps):
 
 
 async def test_time_alone_changing_the_balance_is_sent_with_the_same_version(deps):
+    """Same version, read later, showing something else: sent. Read earlier than what was sent: not."""
     hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     (watcher,) = hub._by_account["alice"]
-    watcher.offer(first.report)  # read again, nothing a client shows changed: a heartbeat
-    assert (await anext(stream)).report is None
-    watcher.offer(dataclasses.replace(first.report, view=dataclasses.replace(first.report.view, daily=())))
+    later = first.report.read_at + timedelta(seconds=1)
+    watcher.offer(dataclasses.replace(first.report, read_at=later))  # read again, nothing shown changed
+    assert (await anext(stream)).report is None  # a heartbeat
+    emptied = dataclasses.replace(first.report.view, daily=())
+    watcher.offer(dataclasses.replace(first.report, view=emptied, read_at=first.report.read_at - timedelta(seconds=1)))
+    assert (await anext(stream)).report is None  # read before what was sent: never sent after it
+    watcher.offer(dataclasses.replace(first.report, view=emptied, read_at=later))
     update = await anext(stream)
     assert update.report is not None and update.version == first.version and update.report.view.daily == ()
     await stream.aclose()
@@ -270,3 +276,23 @@ async def test_a_stream_ends_when_the_server_stops(deps):
     with pytest.raises(StopAsyncIteration):
         await waiting
     assert hub.count == 0
+
+
+async def test_reads_that_change_nothing_do_not_hold_off_the_heartbeat(deps):
+    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.3))
+    stream = watch_balance(deps, hub, "alice", 0)
+    first = await anext(stream)
+    (watcher,) = hub._by_account["alice"]
+
+    async def wake_with_nothing_new():
+        for _ in range(12):
+            await asyncio.sleep(0.05)
+            watcher.offer(first.report)
+
+    waking = asyncio.ensure_future(wake_with_nothing_new())
+    started = asyncio.get_running_loop().time()
+    assert (await anext(stream)).report is None
+    assert asyncio.get_running_loop().time() - started < 0.5  # due at 0.3 s, not pushed back by each wake
+    await waking
+    await stream.aclose()
+    await hub.close()

@@ -160,11 +160,16 @@ async def test_a_refund_listed_in_the_payload_is_named_without_asking_the_provid
     assert ledger_ok(database)
 
 
-async def test_a_refund_is_applied_when_stripe_refuses_to_list_its_refunds(deps, account, database, provider):
+@pytest.mark.parametrize("lookup_failure", ["refused", "unavailable"])
+async def test_a_refund_is_applied_when_its_refunds_cannot_be_listed(deps, account, database, provider, lookup_failure):
+    """Stripe refusing the lookup (a restricted key) or being unreachable: the refund still applies."""
     from billing.domain.errors import PaymentProviderRefused
+    from billing.service.ports import Unavailable
 
     async def refused(charge_id: str):
-        raise PaymentProviderRefused(f"No such charge: {charge_id}")
+        if lookup_failure == "refused":
+            raise PaymentProviderRefused(f"No such charge: {charge_id}")
+        raise Unavailable("Stripe: permission denied for refunds")
 
     provider.refunds_of_charge = refused
     await deliver(deps, se.payment_intent_succeeded("pi_8", USER, "booster", 300, 2000, unix(START)))

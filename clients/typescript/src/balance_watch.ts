@@ -4,7 +4,8 @@ import type { BalanceUpdate, EnhancedBalance } from './types.js';
 
 export interface WatchBalanceOptions {
   /** The version of the balance the caller already shows (a BalanceUpdate's): the stream then
-   * starts with a heartbeat instead of sending it again. Default: none, the balance comes first. */
+   * starts with a heartbeat instead of sending it again (until the next UTC midnight, when the
+   * balance may show something else at the same version). Default: none, the balance comes first. */
   sinceVersion?: string;
   /** Every heartbeat (about every 15 s while nothing changes). */
   onHeartbeat?: () => void;
@@ -63,7 +64,8 @@ export function watchBalanceStream(
   const now = options.now ?? Date.now;
   // A balance changes with time too (a bucket expires, the day's bonus resets, a period ends)
   // without a new version: a reconnect after that instant asks for the balance again.
-  let resumableUntil = Number.POSITIVE_INFINITY;
+  // A caller's own version (options.sinceVersion) comes without its balance: trusted until the day ends.
+  let resumableUntil = sinceVersion === undefined ? Number.POSITIVE_INFINITY : nextUtcMidnight(now());
 
   const run = async (): Promise<void> => {
     let failures = 0;
@@ -106,13 +108,17 @@ export function watchBalanceStream(
 /** The next instant the balance changes with nothing written (the server's
  * domain/balance.changes_by_itself_at): the first expiry, the period's end, the next UTC midnight. */
 export function changesByItselfAt(balance: EnhancedBalance, nowMs: number): number {
-  const today = new Date(nowMs);
-  const midnight = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1);
+  const midnight = nextUtcMidnight(nowMs);
   const instants = [balance.totals.next_expiry_at, balance.subscription?.current_period_end_at]
     .filter((at): at is string => typeof at === 'string')
     .map((at) => Date.parse(at))
     .filter((at) => Number.isFinite(at) && at > nowMs);
   return Math.min(midnight, ...instants);
+}
+
+function nextUtcMidnight(nowMs: number): number {
+  const today = new Date(nowMs);
+  return Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1);
 }
 
 /** One connection: resolves when the stream ends, rejects on an error answer or a failure. */

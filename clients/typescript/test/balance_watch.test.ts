@@ -95,6 +95,17 @@ describe('watchBalance', () => {
     assert.deepEqual(searches, ['', '', '?since_version=4']);
   });
 
+  test("a caller's own since_version is trusted until the day ends, not after", async () => {
+    let clock = RECORDED_AT;
+    const server = new FakeServer().reply(() => eventStream(HEARTBEAT), () => eventStream(update('9')));
+    const { client } = makeClient(server);
+    const watch = client.watchBalance(undefined, () => watch.stop(), watchOptions([], {
+      sinceVersion: '8', now: () => clock, onHeartbeat: () => { clock += 13 * 3_600_000; },
+    }));
+    await watch.finished;
+    assert.deepEqual(server.sent.map((request) => request.url.search), ['?since_version=8', '']);
+  });
+
   test('the instant a balance changes by itself: its first expiry, its period end or the next UTC midnight', () => {
     const at = Date.parse('2026-12-02T12:00:00Z');
     assert.equal(changesByItselfAt(BALANCE, at), Date.parse('2026-12-03T00:00:00Z'));

@@ -89,12 +89,6 @@ class StripePayments:
         current = (await self._call(self._client.v1.subscriptions.retrieve, snapshot.subscription_id)).to_dict()
         product = current["items"]["data"][0]["price"]["product"]
         key = stripe_idempotency_key(idempotency_key, item.key)
-        if current.get("cancel_at_period_end"):
-            # Not a pending-update attribute: a change of plan resumes a canceling subscription first.
-            await self._call(
-                self._client.v1.subscriptions.update, snapshot.subscription_id, {"cancel_at_period_end": False},
-                {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "resume")},
-            )
         # A pending update takes items[].price (not price_data): the plan's price is created first.
         price = await self._call(self._client.v1.prices.create, {
             "currency": item.currency.lower(), "unit_amount": item.unit_amount_cents, "product": product,
@@ -113,6 +107,14 @@ class StripePayments:
         updated = await self._call(
             self._client.v1.subscriptions.update, snapshot.subscription_id, params, {"idempotency_key": key},
         )
+        if current.get("cancel_at_period_end") and not updated.to_dict().get("pending_update"):
+            # A change of plan resumes a canceling subscription (not a pending-update attribute, so a
+            # call of its own), and only once the change took: a declined upgrade leaves the
+            # cancellation as the user set it.
+            updated = await self._call(
+                self._client.v1.subscriptions.update, snapshot.subscription_id, {"cancel_at_period_end": False},
+                {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "resume")},
+            )
         return _snapshot(updated)
 
     async def create_setup_checkout(

@@ -13,7 +13,9 @@ disconnected arrives with the next change or the next time change.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import AsyncIterator
 
 from billing.domain.limits import require_account_id, require_since_version
@@ -43,25 +45,48 @@ async def watch_balance(
     try:
         current = await get_balance(deps, account_id)  # a missing account is NOT_FOUND, before anything is sent
         watchers.note_read(current)
-        sent_version, sent_shown = since_version, None
-        if current.account.version > sent_version:
-            sent_version, sent_shown = current.account.version, _shown(current)
+        sent = _Sent(since_version)
+        if current.account.version > since_version:
+            sent.record(current)
             yield BalanceUpdate(current)
         else:
             yield HEARTBEAT  # up to date: the client learns at once that the stream is open
+        clock = asyncio.get_running_loop().time
+        heartbeat_due = clock() + watchers.limits.heartbeat_seconds
         while True:
-            report = await watcher.next_report(watchers.limits.heartbeat_seconds)
+            # A re-read that changed nothing wakes the stream too: the heartbeat keeps its own time.
+            report = await watcher.next_report(max(0.0, heartbeat_due - clock()))
             if watcher.closed:
                 return
-            if report is None:
-                yield HEARTBEAT
-            elif report.account.version > sent_version or (
-                report.account.version == sent_version and _shown(report) != sent_shown
-            ):
-                sent_version, sent_shown = report.account.version, _shown(report)
+            if report is not None and sent.is_news(report):
+                sent.record(report)
                 yield BalanceUpdate(report)
+            elif report is None:
+                yield HEARTBEAT
+            else:
+                continue
+            heartbeat_due = clock() + watchers.limits.heartbeat_seconds
     finally:
         watchers.release(watcher)
+
+
+class _Sent:
+    """What the stream last sent: a newer version is news; so is the same version read later
+    showing something else (time alone changed it), never one read earlier."""
+
+    def __init__(self, version: int):
+        self.version = version
+        self.shown: tuple | None = None
+        self.read_at: datetime | None = None
+
+    def is_news(self, report: BalanceReport) -> bool:
+        if report.account.version != self.version:
+            return report.account.version > self.version
+        later = self.read_at is None or report.read_at > self.read_at
+        return later and _shown(report) != self.shown
+
+    def record(self, report: BalanceReport) -> None:
+        self.version, self.shown, self.read_at = report.account.version, _shown(report), report.read_at
 
 
 def _shown(report: BalanceReport) -> tuple:

@@ -10,7 +10,8 @@ A balance also changes with nothing written: a bucket expires, the UTC day ends 
 resets), a subscription period closes. Each report says when that happens next
 (`changes_by_itself_at`); the hub keeps ONE timer per watched account and re-reads it then, as if
 it had changed (the re-read's upkeep writes what is due, e.g. the new day's bonus). Timers of
-many accounts falling on the same instant (midnight) are spread over TIME_CHANGE_SPREAD_SECONDS.
+many accounts falling on the same instant (midnight: a read and the new day's bonus written for
+every watched account) are spread over TIME_CHANGE_SPREAD_SECONDS.
 
 Bounds: at most `max_watchers` streams in the process and `max_watchers_per_account` per account
 (a browser with a few tabs), else TooManyWatchers (429). The reader runs at most READ_CONCURRENCY
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 READ_CONCURRENCY = 64
 READ_RETRY_SECONDS = 1.0
-TIME_CHANGE_SPREAD_SECONDS = 2.0
+TIME_CHANGE_SPREAD_SECONDS = 10.0
 # A balance read a little after its instant, so the reader's clock is surely past it.
 TIME_CHANGE_MARGIN_SECONDS = 0.05
 

@@ -26,7 +26,7 @@ from billing.service.payment_credits import credit_invoice, credit_package, refu
 from billing.service.payment_events import (
     ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, ProviderEvent, SubscriptionChanged, TopupFailed,
 )
-from billing.service.ports import InvalidWebhook, MalformedWebhook
+from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable
 from billing.service.subscriptions import apply_snapshot
 from billing.service.topup_payments import topup_failed
 
@@ -146,10 +146,11 @@ async def _record(
 
 
 async def _refunds_of_charge(deps: Dependencies, charge_id: str) -> tuple[tuple[str, int], ...]:
-    """The refund ids only name the refund in the ledger: Stripe refusing the lookup must not keep
-    the refund itself from being applied (an outage still retries the delivery, 503)."""
+    """The refund ids only name the refund in the ledger: a failed lookup (Stripe refusing it, a
+    restricted key without refund access, an outage) must not keep the refund itself from being
+    applied, or Stripe would redeliver it for days while the seconds stay spendable."""
     try:
         return await deps.payment_provider().refunds_of_charge(charge_id)
-    except PaymentProviderRefused as refused:
-        log.warning("refunds of charge %s not listed (%s); the adjustment names the charge only", charge_id, refused)
+    except (PaymentProviderRefused, Unavailable) as failed:
+        log.warning("refunds of charge %s not listed (%s); the adjustment names the charge only", charge_id, failed)
         return ()
