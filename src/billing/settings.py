@@ -164,7 +164,7 @@ class Settings:
             max_watchers_per_user=int(os.environ.get("BILLING_MAX_WATCHERS_PER_USER", "5")),
             watch_heartbeat_seconds=float(os.environ.get("BILLING_WATCH_HEARTBEAT_SECONDS", "15")),
             key_rate_limits={
-                scope: int(os.environ.get(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", str(default)))
+                scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", default)
                 for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
             },
         )
@@ -207,3 +207,10 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _calls_per_second(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default)).strip()
+    if not text.isdigit():
+        raise SystemExit(f"{name} must be a whole number of calls per second, 0 for no limit (got {text!r})")
+    return int(text)

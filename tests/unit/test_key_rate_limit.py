@@ -84,3 +84,12 @@ def test_the_settings_give_each_scope_its_limit_and_zero_turns_one_off(monkeypat
         limiter.check(key(Scope.USER))
     for _ in range(10_000):
         limiter.check(key(Scope.ADMIN, "a1"))
+
+
+@pytest.mark.parametrize("value", ["-1", "0.5", "lots", ""])
+def test_a_rate_that_is_not_a_whole_number_stops_the_server_with_its_name(monkeypatch, value):
+    from billing.settings import Settings
+
+    monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_SERVICE", value)
+    with pytest.raises(SystemExit, match="BILLING_KEY_RATE_LIMIT_SERVICE"):
+        Settings.from_environment("postgresql://u@h/db")
