@@ -17,6 +17,7 @@ suite against a stub.
 
 from __future__ import annotations
 
+import asyncio
 import http.client as httpclient
 import json as jsonlib
 import subprocess
@@ -30,7 +31,9 @@ import pytest
 
 from billing.standin.stripe_standin import StripeStandin
 
+from billing.adapters.db.invariants import find_violations_in_database
 from billing.domain.auth import Scope
+from tests.e2e.fuzz_support import ledger_snapshot
 from tests.support.database import fresh_database
 from tests.support.signing import MASTER, SigningKey, create_key, set_default_key
 from tests.support.processes import (
@@ -258,3 +261,15 @@ def e2e(
 @pytest.fixture(scope="session")
 def http(e2e: E2EStack):
     return e2e.http
+
+
+@pytest.fixture
+def untouched_ledger(e2e):
+    """Asserts, after each fuzz test (test_fuzz*.py), that the ledger did not move and its invariants hold."""
+    before = ledger_snapshot(e2e.database_url)
+    tracebacks = e2e.server.stderr_log.read_text(errors="replace").count("Traceback")
+    yield
+    assert ledger_snapshot(e2e.database_url) == before
+    assert asyncio.run(find_violations_in_database(e2e.database_url)) == []
+    log = e2e.server.stderr_log.read_text(errors="replace")
+    assert log.count("Traceback") == tracebacks, log[-5000:]

@@ -9,8 +9,11 @@ catalog always gets an invalid currency, parameter or encoding.
 Every path bound in protos/billing/v1/*.proto (google.api.http) needs cases with its own method:
 test_fuzz checks it (uncovered_routes).
 
+The case and the hostile values are in fuzz_values.py; the families about signatures (Stripe
+webhooks, replays) in fuzz_signed_cases.py; the gRPC fuzz draws its own (test_fuzz_grpc.py).
+
 Adding cases:
-- a family is `(name, strategy of HttpCase)` in REST_FAMILIES (or bytes in GRPC_FAMILIES);
+- a family is `(name, strategy of HttpCase)` in REST_FAMILIES;
   `HttpCase.expect` narrows the acceptable statuses for that family (e.g. {401} for bad
   signatures, {403} for wrong scopes);
 - `prepare` (test_fuzz.py) is applied to every case before it is sent: that is where a valid
@@ -20,86 +23,14 @@ Adding cases:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from urllib.parse import quote_from_bytes
 
 from hypothesis import strategies as st
 
-from billing.domain.limits import ACCOUNT_ID_MAX_LENGTH
-from tests.support import stripe_events
-
-# The webhook secret the e2e server is started with (tests/e2e/conftest.py E2E_WEBHOOK_SECRET).
-WEBHOOK_SECRET = "whsec_e2e_" + "5" * 24
-
-# ---------------------------------------------------------------- the case
-
-
-@dataclass(frozen=True)
-class HttpCase:
-    family: str
-    method: str
-    target: bytes  # path and query exactly as sent on the wire
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-    body: bytes = b""
-    expect: frozenset[int] | None = None  # None: any 4xx
-    # How prepare() (test_fuzz.py) signs it: None picks a signing by the case's hash; "none";
-    # "replay:<how>" signs `signed_over` (method, target, body) instead of what is sent.
-    signing: str | None = None
-    signed_over: tuple[str, bytes, bytes] | None = None
-
-    def wire(self, host: bytes = b"fuzz") -> bytes:
-        lines = [self.method.encode() + b" " + self.target + b" HTTP/1.1", b"Host: " + host]
-        names = {name.lower() for name, _ in self.headers}
-        lines += [name + b": " + value for name, value in self.headers]
-        if self.body or self.method in ("POST", "PUT", "PATCH"):
-            if b"content-length" not in names and b"transfer-encoding" not in names:
-                lines.append(b"Content-Length: " + str(len(self.body)).encode())
-        return b"\r\n".join(lines) + b"\r\n\r\n" + self.body
-
-
-JSON = ((b"Content-Type", b"application/json"),)
-
-# ---------------------------------------------------------------- hostile values
-
-UNICODE = st.text(st.characters(codec="utf-8"), max_size=16)
-NASTY_STRINGS = st.sampled_from([
-    "", " ", "\u0000", "a\u0000b", "\n", "a b", "../../etc/passwd", "..%2F..%2Fadmin", "%00", "%FF",
-    "\u202e", "\ufeff", "\U0001F600", "é", "Ω" * 200, "x" * (ACCOUNT_ID_MAX_LENGTH + 1), "y" * 5000,
-    "<script>", "' OR 1=1 --", "${jndi:ldap://x}", "null", "true", "-1", "\\", "\"", "/", "?",
-])
-INVALID_IDS = st.one_of(
-    NASTY_STRINGS.filter(lambda s: s not in ("null", "true", "-1")),
-    st.integers(ACCOUNT_ID_MAX_LENGTH + 1, 600).map(lambda n: "a" * n),  # over-long (one draw, not 600)
-    UNICODE.filter(lambda s: any(not (c.isascii() and (c.isalnum() or c in "_.:@|-")) for c in s) or not s),
+from tests.e2e.fuzz_signed_cases import hostile_webhooks, replayed_signatures
+from tests.e2e.fuzz_values import (
+    ANY_JSON, BAD_BYTES, INVALID_IDS, JSON, NASTY_STRINGS, NOBODY, NUMBERS, UNICODE, VALID, WRONG_TYPES, HttpCase, pct,
+    segment,
 )
-NOBODY = st.text(alphabet="abcdef0123456789", min_size=1, max_size=20).map(lambda s: f"fz-{s}")
-BAD_BYTES = st.one_of(
-    st.binary(min_size=1, max_size=30),
-    st.sampled_from([b"\xff", b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x00", b"\xe2\x82"]),
-)
-NUMBERS = st.one_of(
-    st.sampled_from([0, -1, -(2**31), 2**31, 2**31 - 1, 2**63, -(2**63) - 1, 10**30, 1.5, -0.0, 1e308, 86401, 315360001]),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(allow_nan=False),
-)
-WRONG_TYPES = st.one_of(
-    st.booleans(), st.just([]), st.just({}), st.lists(st.integers(), max_size=3), st.just({"a": {"b": [1]}}),
-    st.integers(), st.floats(allow_nan=False),
-)
-ANY_JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), NUMBERS, UNICODE, NASTY_STRINGS),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(UNICODE, inner, max_size=4)),
-    max_leaves=6,
-)
-
-
-def pct(raw: bytes) -> bytes:
-    return quote_from_bytes(raw, safe=b"").encode()
-
-
-def segment(value: str | bytes) -> bytes:
-    return pct(value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value)
-
 
 # ---------------------------------------------------------------- reads: paths and queries
 
@@ -147,16 +78,6 @@ def hostile_catalog(draw) -> HttpCase:
 
 # ---------------------------------------------------------------- writes: JSON bodies with a poison
 
-VALID = {
-    "consume": {"user_id": "fz-nobody", "operation": "build", "seconds": 60, "idempotency_key": "fz-key"},
-    "admin/grants": {"user_id": "fz-nobody", "source": "gift", "seconds": 60, "reason": "fuzz", "idempotency_key": "fz-key"},
-    "accounts": {"user_id": "fz-nobody", "plan_key": ""},
-    "check-sufficient-batch": {"userId": "fz-nobody", "operations": [{"operation": "build", "estimate_seconds": 60}]},
-    "packages/purchase": {"user_id": "fz-nobody", "package_key": "mini", "currency": "USD", "idempotency_key": "fz-key"},
-    "subscriptions/checkout": {"user_id": "fz-nobody", "plan_key": "pro", "currency": "EUR"},
-    "subscriptions/cancel": {"user_id": "fz-nobody", "idempotency_key": "fz-key"},
-    "subscriptions/change": {"user_id": "fz-nobody", "plan_key": "starter", "idempotency_key": "fz-key"},
-}
 POISONS = {
     "user_id": st.one_of(INVALID_IDS, WRONG_TYPES.filter(lambda v: v not in ([], {}))),
     "operation": st.one_of(st.sampled_from(["BUILD", "delete", "", "build ", "*"]), NASTY_STRINGS, WRONG_TYPES),
@@ -378,134 +299,6 @@ def hostile_streams(draw) -> HttpCase:
         target += b"?since_version=" + query
     headers = draw(st.sampled_from([(), ((b"Accept", b"text/event-stream"),), ((b"Last-Event-ID", b"\xff-1"),)]))
     return HttpCase("stream", "GET", target, headers)
-
-
-# ---------------------------------------------------------------- Stripe webhooks
-
-
-def _stripe_signature(secret: str, timestamp: int, payload: bytes) -> str:
-    import hashlib
-    import hmac
-
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-
-
-@st.composite
-def hostile_webhooks(draw) -> HttpCase:
-    """POST /webhooks/stripe: garbage or event-shaped bodies, every one with a Stripe-Signature
-    that must not verify (missing, malformed, another secret, stale, over other bytes): 400, nothing
-    written (webhook_events is in the ledger snapshot)."""
-    import time
-
-    evt = stripe_events.payment_intent_succeeded(
-        "pi_fz" + draw(st.text("abcdef0123456789", min_size=4, max_size=12)), draw(NOBODY), "mini", 60, 499,
-        int(time.time()))
-    event_json = json.dumps(evt, separators=(",", ":")).encode()
-    body = draw(st.one_of(
-        st.just(event_json),
-        st.binary(max_size=300),
-        ANY_JSON.map(lambda v: json.dumps(v).encode()),
-        st.sampled_from([b"", b"{", b"null", b"[]", b"{}", b'{"type":"payment_intent.succeeded"}', b"\xff\xfe"]),
-    ))
-    now = int(time.time())
-    # Nothing signed right with the secret: such a delivery is Stripe's, and one that cannot be read
-    # is recorded for an operator and answered 200 (service/webhooks.py); and Stripe's SDK (so the
-    # service) refuses only timestamps older than the tolerance, not future ones.
-    how = draw(st.sampled_from(["missing", "empty", "garbage", "wrong_secret", "stale", "far_future", "other_body",
-                                "no_t", "no_v1", "v0_only", "bad_t", "upper_hex", "many_wrong", "huge"]))
-    good = _stripe_signature(WEBHOOK_SECRET, now, body)
-    signature: bytes | None = {
-        "missing": None,
-        "empty": b"",
-        "garbage": draw(st.binary(max_size=80)).replace(b"\r", b"").replace(b"\n", b"").replace(b"\x00", b""),
-        "wrong_secret": f"t={now},v1={_stripe_signature('whsec_not_ours', now, body)}".encode(),
-        "stale": f"t={now - draw(st.integers(301, 10**6))},v1=".encode(),
-        "far_future": f"t={now + draw(st.integers(301, 10**6))},v1={good}".encode(),  # signed at now
-        "other_body": f"t={now},v1={_stripe_signature(WEBHOOK_SECRET, now, body + b' ')}".encode(),
-        "no_t": f"v1={good}".encode(),
-        "no_v1": f"t={now}".encode(),
-        "v0_only": f"t={now},v0={good}".encode(),
-        # (not " <now>" or "+<now>": int() reads them as now, and the signature is then right)
-        "bad_t": f"t={draw(st.sampled_from(['', 'abc', '-1', '1e9', str(2**64), str(now) + 'x', hex(now)]))},v1={good}".encode(),
-        "upper_hex": f"t={now},v1={good.upper()}".encode(),
-        "many_wrong": (f"t={now}," + ",".join(f"v1={'%064x' % i}" for i in range(draw(st.integers(2, 150))))).encode(),
-        "huge": f"t={now},v1=".encode() + b"a" * draw(st.integers(1000, 7000)),
-    }[how]
-    if how == "stale":  # signed right, with the secret, at that time
-        stamp = int(signature.split(b",")[0][2:])
-        signature += _stripe_signature(WEBHOOK_SECRET, stamp, body).encode()
-    content_type = draw(st.sampled_from([b"application/json", b"application/json; charset=utf-8", b"text/plain",
-                                         b"application/octet-stream"]))
-    headers = ((b"Content-Type", content_type),)
-    if signature is not None:
-        headers += ((b"Stripe-Signature", signature),)
-    # 400 from the service (stripe-signature), or from Envoy's codec for a header it cannot carry;
-    # a content type other than JSON is refused by Envoy first (415).
-    expect = frozenset({400}) if content_type.startswith(b"application/json") else frozenset({400, 415})
-    if how in ("huge", "many_wrong"):
-        expect |= {431}  # over Envoy's header limit, which is fine too
-    return HttpCase("webhooks", "POST", b"/v1/billing/webhooks/stripe", headers, body, expect, signing="none")
-
-
-# ---------------------------------------------------------------- replayed signatures
-
-
-@st.composite
-def replayed_signatures(draw) -> HttpCase:
-    """A request signed correctly (by the session's admin key, when it is sent) and sent changed:
-    another body, path or query, a timestamp outside the 300 s window (or not the one signed), or
-    another key's id. Always 401. What is signed names nobody, so even a wrong 2xx could not write."""
-    nobody, other = draw(NOBODY), draw(NOBODY)
-    consume = dict(VALID["consume"]) | {"user_id": nobody, "idempotency_key": "fz-" + other}
-    reads = [
-        ("GET", f"/v1/billing/balance/{nobody}".encode(), b""),
-        ("GET", f"/v1/billing/events/{nobody}?limit=5".encode(), b""),
-        ("GET", f"/v1/billing/usage/{nobody}?period=week".encode(), b""),
-        ("GET", f"/v1/billing/auto-topup/{nobody}".encode(), b""),
-        ("GET", f"/v1/billing/balance/{nobody}/stream".encode(), b""),
-    ]
-    writes = [
-        ("POST", b"/v1/billing/consume", json.dumps(consume).encode()),
-        ("POST", b"/v1/billing/admin/grants", json.dumps(VALID["admin/grants"] | {"user_id": nobody}).encode()),
-        ("PUT", f"/v1/billing/auto-topup/{nobody}".encode(), b'{"enabled":false}'),
-        ("POST", b"/v1/billing/auto-topup/setup", json.dumps({"user_id": nobody}).encode()),
-    ]
-    # Each change keeps the request one the transcoder accepts (a known query parameter, a body
-    # only where there is one): the refusal must come from the signature, not from the routing.
-    how = draw(st.sampled_from(["body", "path", "query", "stale", "future", "timestamp", "key_id"]))
-    pool = {"body": writes, "query": reads, "path": [base for base in reads + writes if nobody.encode() in base[1]]}
-    method, target, body = draw(st.sampled_from(pool.get(how, reads + writes)))
-    sent_target, sent_body, signing = target, body, "replay:fresh"
-    if how == "body":
-        sent_body = draw(st.sampled_from([body + b" ", b" " + body, body.replace(b"60", b"61"),
-                                          body.replace(nobody.encode(), other.encode()), b"{}"]))
-        if sent_body == body:
-            sent_body = body + b"\n"
-    elif how == "path":
-        sent_target = draw(st.sampled_from([target.replace(nobody.encode(), other.encode()),
-                                            target.replace(nobody.encode(), pct(nobody.encode()).replace(b"f", b"%66"))]))
-        if sent_target == target:  # nobody == other
-            sent_target = target.replace(nobody.encode(), nobody.encode() + b"0")
-    elif how == "query":
-        path, _, query = target.partition(b"?")
-        changed = {b"limit=5": [b"limit=6", b"limit=5&page_token=x", b""], b"period=week": [b"period=month", b""]}
-        sent_target = path + b"?" + draw(st.sampled_from(changed.get(query, [b"since_version=1", b"user_id=" + other.encode()]
-                                                                     if path.endswith(b"/stream") else [b"user_id=" + other.encode()])))
-        sent_target = sent_target.rstrip(b"?")
-    # At least 10 s past the 300 s window: the timestamp is whole seconds and the request spends
-    # time in flight, so 301 s ahead could arrive 299.9 s ahead (and be valid) on a busy machine.
-    elif how == "stale":
-        signing = f"replay:offset:{-draw(st.integers(310, 10**7))}"
-    elif how == "future":
-        signing = f"replay:offset:{draw(st.integers(310, 10**7))}"
-    elif how == "timestamp":
-        signing = f"replay:timestamp:{draw(st.sampled_from([-1, 1, 100, -299]))}"
-    else:
-        signing = "replay:key_id:" + draw(st.sampled_from(["service", "user", "unknown", "empty", "long"]))
-    sent_method = method
-    headers = JSON if sent_body else ()
-    return HttpCase("replay", sent_method, sent_target, headers, sent_body, frozenset({401}),
-                    signing=signing, signed_over=(method, target, body))
 
 
 REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
