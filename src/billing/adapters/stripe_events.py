@@ -87,7 +87,7 @@ def _parse(event_type: str, obj: dict[str, Any], created_at: datetime) -> Paymen
 
 def refunds_of(listed: Any) -> tuple[tuple[str, int], ...]:
     """A list of refunds as (id, amount), oldest first, without failed or canceled ones (not in amount_refunded)."""
-    data = (listed or {}).get("data") or [] if isinstance(listed, dict) else []
+    data = (listed.get("data") or []) if isinstance(listed, dict) else []
     kept = [r for r in data if isinstance(r, dict) and r.get("status") not in ("failed", "canceled")]
     kept.reverse()  # Stripe lists newest first; the stable sort keeps that order within a second
     return tuple((str(r["id"]), int(r["amount"])) for r in sorted(kept, key=lambda r: int(r.get("created") or 0)))

@@ -27,7 +27,11 @@ class BalanceReport:
     bonus: BonusStatus
     catalog_version: str
     read_at: datetime
-    changes_by_itself_at: datetime  # see domain.balance.changes_by_itself_at
+
+    @property
+    def changes_by_itself_at(self) -> datetime:
+        """Only live streams ask (domain.balance.changes_by_itself_at): not computed on every read."""
+        return changes_by_itself_at(self.view, self.account.subscription.closes_at, self.read_at)
 
 
 async def get_balance(deps: Dependencies, account_id: str) -> BalanceReport:
@@ -40,8 +44,7 @@ async def get_balance(deps: Dependencies, account_id: str) -> BalanceReport:
         used_this_month_minutes=minutes_floor(wallet.account.bonus.used_in_month_of(now.date())),
         monthly_cap_minutes=plan.monthly_bonus_cap_minutes or 0,
     )
-    view = wallet.balance(now)
     return BalanceReport(
-        account=wallet.account, view=view, bonus=bonus, catalog_version=deps.catalog.version, read_at=now,
-        changes_by_itself_at=changes_by_itself_at(view, wallet.account.subscription.closes_at, now),
+        account=wallet.account, view=wallet.balance(now), bonus=bonus, catalog_version=deps.catalog.version,
+        read_at=now,
     )

@@ -58,11 +58,11 @@ async def watch_balance(
             report = await watcher.next_report(max(0.0, heartbeat_due - clock()))
             if watcher.closed:
                 return
-            if report is not None and sent.is_news(report):
+            if report is None:
+                yield HEARTBEAT
+            elif sent.is_news(report):
                 sent.record(report)
                 yield BalanceUpdate(report)
-            elif report is None:
-                yield HEARTBEAT
             else:
                 continue
             heartbeat_due = clock() + watchers.limits.heartbeat_seconds

@@ -9,9 +9,9 @@ the same payment), an invoice once per invoice, a refund once per cumulative ref
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from billing.domain.auto_topup import record_success
 from billing.domain.buckets import Source
