@@ -79,25 +79,73 @@ def test_purchase_pay_credit_resume_then_refund(http, stripe_standin):
     assert len(refund) == 1 and refund[0]["seconds"] == -(package["minutes"] * 60 - (3000 - 900))
 
 
-def test_webhooks_with_bad_signatures_are_400_and_change_nothing(http):
+def customer_of(http, stripe_standin, user: str) -> str:
+    """The user's customer at the stand-in, made by a first checkout (as a real purchase does)."""
+    status, _, bought = call(http, "POST", "/v1/billing/packages/purchase",
+                             {"user_id": user, "package_key": "mini", "currency": "USD"})
+    assert status == 200, bought
+    return str(stripe_client(stripe_standin).v1.checkout.sessions.retrieve(bought["session_id"])["customer"])
+
+
+def post_webhook(http, payload: bytes, signature: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"} | ({"Stripe-Signature": signature} if signature is not None else {})
+    status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None, headers=headers)
+    return status, json.loads(body)
+
+
+def test_webhooks_with_bad_signatures_are_400_and_change_nothing(http, stripe_standin):
     user = new_user()
     create_account(http, user)
-    evt = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mini", 60, 499, int(time.time()))
+    customer = customer_of(http, stripe_standin, user)
+    now = int(time.time())
+    evt = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mini", 60, 499, now, customer=customer)
     payload, signature = se.signed(evt, "whsec_not_ours")
-    for header in ({"Stripe-Signature": signature}, {}):
-        status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
-                               headers={"Content-Type": "application/json", **header})
-        assert status == 400, body
-        assert json.loads(body)["field"] == "stripe-signature"
-    payload, signature = se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=int(time.time()) - 3600)  # stale
-    status, _, _ = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
-                        headers={"Content-Type": "application/json", "Stripe-Signature": signature})
-    assert status == 400
+    good = se.signed(evt, E2E_WEBHOOK_SECRET)[1].split(",v1=")[1]
+    refused = [
+        signature, None,
+        se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=now - 3600)[1],  # stale
+        se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=now + 3600)[1],  # an hour ahead, signed right
+        f"t={now},v1=\u00e9",  # issue 19: a non-ASCII v1 once made the SDK raise TypeError, read as verified
+        f"t={now},v1={good},v1=\u00e9",
+        f"t={now},v1={good[:-1]}\u0660",
+    ]
+    for header in refused:
+        encoded = None if header is None else header.encode("utf-8").decode("latin-1")  # raw UTF-8 bytes on the wire
+        status, body = post_webhook(http, payload, encoded)
+        assert status == 400 and body["field"] == "stripe-signature", (header, body)
     assert not [e for e in events_of(http, user) if e["type"] == "package_credit"]
     payload, signature = se.signed(evt, E2E_WEBHOOK_SECRET)
     status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
                            headers={"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": signature})
     assert status == 200 and json.loads(body) == {"received": True, "outcome": "processed"}
+
+
+def test_signed_webhooks_that_do_not_match_what_was_sold_credit_nothing(http, stripe_standin):
+    """Issue 19, items 2 and 3, through Envoy: signed right, and still not credited."""
+    user, other = new_user(), new_user()
+    create_account(http, user)
+    create_account(http, other)
+    customer = customer_of(http, stripe_standin, user)
+    now = int(time.time())
+    cheap = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mega", 1000, 1, now, currency="jpy",
+                                        customer=customer)
+    status, body = post_webhook(http, *se.signed(cheap, E2E_WEBHOOK_SECRET))
+    assert status == 200 and body["outcome"] == "mismatch", body
+    someone_else = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, other, "mini", 60, 499, now, customer=customer)
+    status, body = post_webhook(http, *se.signed(someone_else, E2E_WEBHOOK_SECRET))
+    assert status == 200 and body["outcome"] == "mismatch", body
+    for broken in (dict(cheap, id="evt_" + uuid.uuid4().hex, created=1e20),
+                   {"id": "evt_" + uuid.uuid4().hex, "type": "payment_intent.succeeded", "created": now,
+                    "data": {"object": dict(cheap["data"]["object"], amount=-499, amount_received=-499)}}):
+        payload, signature = se.signed(broken, E2E_WEBHOOK_SECRET)
+        for _ in range(2):  # Stripe's retry gets the same answer
+            status, body = post_webhook(http, payload, signature)
+            assert status == 400 and body["field"] == "payload", body
+    deep = b'{"id":"evt_deep","type":"payment_intent.succeeded","created":1,"data":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    status, body = post_webhook(http, deep, se.signed_bytes(deep, E2E_WEBHOOK_SECRET))
+    assert status == 400 and body["field"] == "payload", body
+    for account in (user, other):
+        assert not [e for e in events_of(http, account) if e["type"] == "package_credit"]
 
 
 def test_subscription_renewal_rolls_over_up_to_the_cap(http, stripe_standin):
