@@ -121,6 +121,10 @@ class StripeStandin:
         return self._api_base
 
     @property
+    def webhook_url(self) -> str | None:
+        return self._webhooks.url
+
+    @property
     def webhook_secret(self) -> str | None:
         return self._webhooks.secret
 
