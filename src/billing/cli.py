@@ -141,12 +141,12 @@ def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
     argv = [
         sys.executable, "-m", "billing.standin.stripe_standin", "--port", str(port),
         "--webhook-url", f"http://127.0.0.1:{settings.rest_port}/v1/billing/webhooks/stripe",
-        "--public-base-url", f"http://localhost:{port}", "--state", str(cli_standin.STATE_FILE),
+        "--public-base-url", f"http://localhost:{port}", "--state", str(cli_standin.state_file()),
     ]
     # The server checks every secret set (two while rotating); the stand-in signs with the first.
     stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base,
                   "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip() or secret,
-                  "BILLING_CLOCK_OFFSET_FILE": str(cli_standin.CLOCK_OFFSET_FILE)}
+                  "BILLING_CLOCK_OFFSET_FILE": str(cli_standin.clock_offset_file())}
     # The secret goes by environment (an argument would show in ps).
     return _Supervised("stripe stand-in", argv, os.environ | {"STRIPE_WEBHOOK_SECRET": secret}), stripe_env
 

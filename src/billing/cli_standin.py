@@ -24,15 +24,32 @@ from typing import Any
 from billing.settings import REPO_ROOT
 
 STANDIN_DIR = REPO_ROOT / ".data" / "stripe-standin"
-STATE_FILE = STANDIN_DIR / "state.json"
-WEBHOOK_SECRET_FILE = STANDIN_DIR / "webhook-secret"
-CLOCK_OFFSET_FILE = STANDIN_DIR / "clock-offset"  # BILLING_CLOCK_OFFSET_FILE of the server under `make run`
+DEFAULT_PORT = 12111
+
+
+def standin_dir() -> Path:
+    """The stand-in's files; one directory per port, so a second `billing run` (a test's) has its own."""
+    port = standin_port()
+    return STANDIN_DIR if port == DEFAULT_PORT else STANDIN_DIR / f"port-{port}"
+
+
+def state_file() -> Path:
+    return standin_dir() / "state.json"
+
+
+def webhook_secret_file() -> Path:
+    return standin_dir() / "webhook-secret"
+
+
+def clock_offset_file() -> Path:
+    """BILLING_CLOCK_OFFSET_FILE of the server under `billing run`."""
+    return standin_dir() / "clock-offset"
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 
 
 def standin_port() -> int:
-    return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", "12111"))
+    return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", str(DEFAULT_PORT)))
 
 
 def local_webhook_secret() -> str:
@@ -40,11 +57,10 @@ def local_webhook_secret() -> str:
     configured = [s.strip() for s in os.environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip()]
     if configured:
         return configured[0]
-    if WEBHOOK_SECRET_FILE.exists():
-        return WEBHOOK_SECRET_FILE.read_text().strip()
-    STANDIN_DIR.mkdir(parents=True, exist_ok=True)
+    if webhook_secret_file().exists():
+        return webhook_secret_file().read_text().strip()
     secret = "whsec_" + secrets.token_hex(24)
-    _write_atomically(WEBHOOK_SECRET_FILE, secret + "\n", mode=0o600)
+    _write_atomically(webhook_secret_file(), secret + "\n", mode=0o600)
     return secret
 
 
@@ -52,7 +68,8 @@ def stripe_secret_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="billing stripe-secret",
         description="Print the webhook signing secret of the local Stripe stand-in under `make run` "
-                    "(STRIPE_WEBHOOK_SECRET when set, else the one kept in .data/stripe-standin/webhook-secret).",
+                    "(STRIPE_WEBHOOK_SECRET when set, else the one kept in .data/stripe-standin/webhook-secret; "
+                    "another BILLING_STRIPE_STANDIN_PORT has its own, in .data/stripe-standin/port-N/).",
     )
     parser.parse_args(argv)
     if _real_stripe():
@@ -85,7 +102,7 @@ def clock_main(argv: list[str]) -> int:
             return 0
         # Both clocks land on the same instant, even when one of them was ahead (a file removed by hand).
         target = max(standin_now, int(time.time()) + read_offset()) + args.duration
-        _write_atomically(CLOCK_OFFSET_FILE, f"{target - int(time.time())}\n")  # the server's first
+        _write_atomically(clock_offset_file(), f"{target - int(time.time())}\n")  # the server's first
         answer = _call(base, "POST", "/_standin/clock/advance", {"to": target})
     except (OSError, ValueError, KeyError) as error:
         print(f"billing clock: the local Stripe stand-in does not answer on {base} ({error}); start `make run` "
@@ -100,7 +117,7 @@ def clock_main(argv: list[str]) -> int:
 
 def read_offset() -> int:
     try:
-        text = CLOCK_OFFSET_FILE.read_text().strip()
+        text = clock_offset_file().read_text().strip()
     except FileNotFoundError:
         return 0
     return int(text) if text.isdigit() else 0

@@ -19,10 +19,8 @@ def local_files(tmp_path, monkeypatch):
     for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "BILLING_CLOCK_OFFSET_SECONDS",
                  "BILLING_CLOCK_OFFSET_FILE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("BILLING_STRIPE_STANDIN_PORT", raising=False)
     monkeypatch.setattr(cli_standin, "STANDIN_DIR", tmp_path)
-    monkeypatch.setattr(cli_standin, "STATE_FILE", tmp_path / "state.json")
-    monkeypatch.setattr(cli_standin, "WEBHOOK_SECRET_FILE", tmp_path / "webhook-secret")
-    monkeypatch.setattr(cli_standin, "CLOCK_OFFSET_FILE", tmp_path / "clock-offset")
     return monkeypatch
 
 
@@ -30,7 +28,7 @@ def test_the_local_webhook_secret_is_kept_printed_and_given_way_to_stripe_webhoo
     assert cli.main(["stripe-secret"]) == 0
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("whsec_") and cli_standin.local_webhook_secret() == printed  # the same every time
-    assert (cli_standin.WEBHOOK_SECRET_FILE.stat().st_mode & 0o777) == 0o600
+    assert (cli_standin.webhook_secret_file().stat().st_mode & 0o777) == 0o600
 
     local_files.setenv("STRIPE_WEBHOOK_SECRET", "whsec_mine,whsec_old")
     assert cli.main(["stripe-secret"]) == 0 and capsys.readouterr().out.strip() == "whsec_mine"
@@ -38,7 +36,8 @@ def test_the_local_webhook_secret_is_kept_printed_and_given_way_to_stripe_webhoo
     standin, server_env = cli._stripe_standin(Settings.from_environment())
     assert server_env["STRIPE_WEBHOOK_SECRET"] == "whsec_mine,whsec_old"  # honoured, not overridden
     assert standin._env is not None and standin._env["STRIPE_WEBHOOK_SECRET"] == "whsec_mine"  # signs with it
-    assert server_env["BILLING_CLOCK_OFFSET_FILE"] == str(cli_standin.CLOCK_OFFSET_FILE)
+    assert server_env["BILLING_CLOCK_OFFSET_FILE"] == str(cli_standin.clock_offset_file())
+    assert cli_standin.webhook_secret_file().parent == cli_standin.STANDIN_DIR  # the default port's
     assert "--state" in standin._argv
 
     local_files.setenv("STRIPE_SECRET_KEY", "sk_test_real")
@@ -50,7 +49,9 @@ def test_clock_advance_moves_the_stand_in_and_the_server_offset_together(local_f
     with StripeStandin(webhook_url=receiver.url, webhook_secret=SECRET, clock=clock, tick_seconds=None) as standin:
         client = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.api_base}, max_network_retries=0)
         sub_id = subscribed(client, standin, receiver)
-        local_files.setenv("BILLING_STRIPE_STANDIN_PORT", standin.api_base.rsplit(":", 1)[1])
+        port = standin.api_base.rsplit(":", 1)[1]
+        local_files.setenv("BILLING_STRIPE_STANDIN_PORT", port)
+        assert cli_standin.clock_offset_file() == cli_standin.STANDIN_DIR / f"port-{port}" / "clock-offset"
         local_files.setattr(cli_standin.time, "time", lambda: float(JAN_31))
 
         assert cli.main(["clock", "advance", "30d"]) == 0
@@ -60,7 +61,7 @@ def test_clock_advance_moves_the_stand_in_and_the_server_offset_together(local_f
         assert "2 events on the way: customer.subscription.updated, invoice.paid" in capsys.readouterr().out
         assert client.v1.subscriptions.retrieve(sub_id).status == "active"
 
-        cli_standin.CLOCK_OFFSET_FILE.unlink()  # a clock behind the stand-in catches up with it
+        cli_standin.clock_offset_file().unlink()  # a clock behind the stand-in catches up with it
         assert cli.main(["clock", "advance", "1h"]) == 0
         assert cli_standin.read_offset() == 30 * DAY + 3600 == standin.now() - JAN_31
         assert cli.main(["clock"]) == 0 and "30d 1h 0m ahead" in capsys.readouterr().out
