@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -92,7 +91,8 @@ def run() -> int:
         standin, stripe_env = _stripe_standin(settings)
         children.append(standin)
         env |= stripe_env
-        payments = f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY)"
+        payments = (f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY; "
+                    "`billing stripe-secret` prints its webhook secret, `billing clock advance 31d` lives through a month)")
     children.insert(0, _Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
     demo = ""
     if demo_port():
@@ -131,16 +131,22 @@ STANDIN_SECRET_KEY = "sk_test_local_standin"
 def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
     """Without STRIPE_SECRET_KEY, `make run` takes payments offline: the local stand-in serves the
     Stripe API the server calls and a checkout page, and delivers signed webhooks to Envoy's
-    public listener (as Stripe would). Its state is in memory: a restart forgets open sessions."""
-    port = int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", "12111"))
-    secret = "whsec_" + secrets.token_hex(24)
+    public listener (as Stripe would). Its state, webhook secret (unless STRIPE_WEBHOOK_SECRET is set)
+    and the local clock's advance are kept in .data/stripe-standin/ (billing.cli_standin)."""
+    from billing import cli_standin
+
+    port = cli_standin.standin_port()
+    secret = cli_standin.local_webhook_secret()
     api_base = f"http://127.0.0.1:{port}"
     argv = [
         sys.executable, "-m", "billing.standin.stripe_standin", "--port", str(port),
         "--webhook-url", f"http://127.0.0.1:{settings.rest_port}/v1/billing/webhooks/stripe",
-        "--public-base-url", f"http://localhost:{port}",
+        "--public-base-url", f"http://localhost:{port}", "--state", str(cli_standin.state_file()),
     ]
-    stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base, "STRIPE_WEBHOOK_SECRET": secret}
+    # The server checks every secret set (two while rotating); the stand-in signs with the first.
+    stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base,
+                  "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip() or secret,
+                  "BILLING_CLOCK_OFFSET_FILE": str(cli_standin.clock_offset_file())}
     # The secret goes by environment (an argument would show in ps).
     return _Supervised("stripe stand-in", argv, os.environ | {"STRIPE_WEBHOOK_SECRET": secret}), stripe_env
 
@@ -219,8 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
     parser.add_argument("command", choices=[
         "run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign", "migrate-legacy",
+        "clock", "stripe-secret",
     ])
     args, rest = parser.parse_known_args(argv)
+    if args.command in ("clock", "stripe-secret"):
+        from billing.cli_standin import clock_main, stripe_secret_main
+
+        return (clock_main if args.command == "clock" else stripe_secret_main)(rest)
     if args.command == "sign":
         from billing.cli_keys import sign_main
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -19,6 +20,7 @@ DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 DEFAULT_DEMO_PORT = 3000  # the demo app under `make run`: the default CORS origin's port
 # gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
 LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
 DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
@@ -83,6 +85,12 @@ class StripeSettings:
     def __repr__(self) -> str:  # secrets never reach a log line
         return f"StripeSettings(api_base={self.api_base!r}, webhook_secrets={len(self.webhook_secrets)})"
 
+    @property
+    def is_local(self) -> bool:
+        """A test key against an API on this host (the stand-in), not Stripe itself."""
+        host = urlsplit(self.api_base).hostname if self.api_base else None
+        return host in LOOPBACK_HOSTS and not self.secret_key.startswith(("sk_live_", "rk_live_"))
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -121,6 +129,10 @@ class Settings:
     # Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
     # A user key is one person's browser; a service key carries an app backend's whole traffic.
     key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
+    # Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the wall
+    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`).
+    clock_offset_seconds: int = 0
+    clock_offset_file: Path | None = None
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -167,6 +179,9 @@ class Settings:
                 scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", default)
                 for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
             },
+            clock_offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"),
+            clock_offset_file=Path(os.environ["BILLING_CLOCK_OFFSET_FILE"]) if os.environ.get("BILLING_CLOCK_OFFSET_FILE")
+            else None,
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line
@@ -188,6 +203,12 @@ class Settings:
             raise SystemExit(f"BILLING_WATCH_HEARTBEAT_SECONDS must be in (0, 50] (it is {self.watch_heartbeat_seconds})")
         if not 0 <= self.metrics_port <= 65535:
             raise SystemExit(f"BILLING_METRICS_PORT must be a port number or 0 (it is {self.metrics_port})")
+        if (self.clock_offset_seconds or self.clock_offset_file) and self.stripe is not None and not self.stripe.is_local:
+            raise SystemExit(
+                "BILLING_CLOCK_OFFSET_SECONDS / BILLING_CLOCK_OFFSET_FILE move the service's clock: for local and "
+                "test use only, refused with a real STRIPE_SECRET_KEY (Stripe's own clock cannot move with it; "
+                "use the local stand-in: unset STRIPE_SECRET_KEY under `make run`)"
+            )
 
 
 def configured_database_url() -> str | None:
@@ -207,6 +228,13 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _seconds_ahead(name: str) -> int:
+    text = os.environ.get(name, "0").strip()
+    if not text.isdigit():
+        raise SystemExit(f"{name} must be a whole, non-negative number of seconds (got {text!r})")
+    return int(text)
 
 
 def _calls_per_second(name: str, default: int) -> int:

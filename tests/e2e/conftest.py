@@ -88,6 +88,7 @@ def admin_key(session_keys: SessionKeys) -> SigningKey:
 E2E_WEBHOOK_SECRET = "whsec_e2e_" + "5" * 24
 E2E_HEARTBEAT_SECONDS = 1  # live balance streams: a heartbeat a test can wait for
 E2E_STRIPE_KEY = "sk_test_e2e"
+E2E_RETRY_SCHEDULE = (1, 1, 2, 4, 8)
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +97,9 @@ def stripe_standin() -> Iterator[StripeStandin]:
     clock_shift[0]: seconds added to its clock (a test starts a subscription "a month ago", so
     that its period ends seconds from now in the server's real time; signatures use real time)."""
     shift = [0.0]  # tests import this module again (not pytest's conftest instance): reach it by the fixture
-    standin = StripeStandin(webhook_secret=E2E_WEBHOOK_SECRET, clock=lambda: time.time() + shift[0]).start()
+    # Stripe's redelivery backoff (up to 3 days) compressed to seconds: a refused delivery comes again at once.
+    standin = StripeStandin(webhook_secret=E2E_WEBHOOK_SECRET, clock=lambda: time.time() + shift[0],
+                            retry_schedule=E2E_RETRY_SCHEDULE, tick_seconds=0.2).start()
     standin.clock_shift = shift  # type: ignore[attr-defined]
     try:
         yield standin

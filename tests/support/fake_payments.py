@@ -58,7 +58,7 @@ class FakePaymentProvider:
         self.subscriptions[snapshot.subscription_id] = changed
         return changed
 
-    def verify_webhook(self, payload: bytes, signature: str, now: datetime) -> ProviderEvent:
+    def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
         if signature != VALID_SIGNATURE:
             raise InvalidWebhook("bad signature")
         return parse_verified_event(payload)

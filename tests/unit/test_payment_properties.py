@@ -105,8 +105,10 @@ async def _run(history) -> None:
                 start = max(period_start, clock.now())
                 end = start + timedelta(days=30)
                 period_start = end
+                clock.set(start)  # the provider bills a period when it begins, never ahead
                 await deliver(se.invoice_paid(f"in_{invoices}", f"pi_in_{invoices}", "sub_1", USER, plan,
-                                              int(start.timestamp()), int(end.timestamp()), invoice_amounts[invoices], now))
+                                              int(start.timestamp()), int(end.timestamp()), invoice_amounts[invoices],
+                                              int(start.timestamp())))
             case ("consume", seconds):
                 try:
                     await consume(deps, USER, "build", seconds, f"c{len(database.ledger[USER])}")

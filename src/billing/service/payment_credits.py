@@ -29,6 +29,9 @@ from billing.service.wallet_change import Idempotency, WalletChange, change_wall
 
 ACTIVE = "active"
 CANCELED = "canceled"
+# The clock difference between the provider and this service a period's start may show (the webhook
+# signature's own tolerance): a new subscription's first period starts the instant it is paid.
+PERIOD_START_TOLERANCE = timedelta(seconds=300)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,13 @@ async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePa
     seconds = minutes * SECONDS_PER_MINUTE
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
+        if invoice.period_start > now + PERIOD_START_TOLERANCE:
+            # Spendable minutes of a period that has not begun would stack on the current period's: the
+            # provider retries (Stripe for 3 days), and a retry once the period has begun credits it.
+            raise PaymentNotCredited(
+                f"invoice {invoice.invoice_id} pays a period starting {invoice.period_start.isoformat()}, "
+                "not begun yet: credited when it has", field="period_start",
+            )
         account = wallet.account
         known_end = account.subscription.period_end
         # Only the newest period sets the plan: a late invoice of an older one, or one paid after

@@ -139,9 +139,9 @@ class PaymentProvider(Protocol):
         """immediately: the difference is invoiced now (an upgrade); else from the next period."""
         ...
 
-    def verify_webhook(self, payload: bytes, signature: str, now: datetime) -> ProviderEvent:
-        """Raises InvalidWebhook (signature, or a timestamp outside the tolerance of `now` either
-        way) or MalformedWebhook (content, read only after the signature verified)."""
+    def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
+        """Raises InvalidWebhook (signature, or a timestamp outside the tolerance of the wall clock
+        either way) or MalformedWebhook (content, read only after the signature verified)."""
         ...
 
     async def create_setup_checkout(

@@ -50,7 +50,7 @@ class UnknownCustomer(Exception):
 async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> WebhookOutcome:
     provider = deps.payment_provider()
     try:
-        event = provider.verify_webhook(payload, signature, deps.clock.now())
+        event = provider.verify_webhook(payload, signature)
     except InvalidWebhook as refused:
         deps.metrics.webhook("bad_signature")
         # One line per refused delivery (nothing of it is stored): who probes the endpoint shows here.
