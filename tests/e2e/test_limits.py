@@ -244,3 +244,27 @@ def test_connections_past_the_cap_are_closed_at_once(small_envoy):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_stripe_webhook_deliveries_from_one_address_have_their_own_bucket(small_envoy):
+    """Stripe delivers from a handful of addresses: a burst of webhooks above the per-IP rate is not
+    429 (the route's bucket is BILLING_WEBHOOK_RATE_LIMIT_PER_IP per address), while other paths
+    from the same address still are."""
+    time.sleep(BURST / RATE + 0.2)  # a full per-IP bucket
+    conn = httpclient.HTTPConnection("127.0.0.1", small_envoy, timeout=10)
+    webhook_statuses = []
+    for i in range(BURST * 5):
+        conn.request("POST", "/v1/billing/webhooks/stripe", body=json.dumps({"id": f"evt_{i}"}).encode(),
+                     headers={"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": "t=1,v1=00"})
+        reply = conn.getresponse()
+        reply.read()
+        webhook_statuses.append(reply.status)
+    others = []
+    for _ in range(BURST + 10):
+        conn.request("GET", "/v1/billing/catalog")
+        reply = conn.getresponse()
+        reply.read()
+        others.append(reply.status)
+    conn.close()
+    assert 429 not in webhook_statuses and set(webhook_statuses) == {400}, webhook_statuses  # unsigned: 400
+    assert 429 in others, others
