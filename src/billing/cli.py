@@ -54,25 +54,31 @@ def run() -> int:
     migrates the database when it answers (BILLING_MIGRATE_ON_START, on unless set to 0), so
     `billing run` starts, and keeps running, while the database is down.
     """
-    from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+    from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+    from billing.settings import EnvoyLimits
 
     settings = Settings.from_environment(database_url=database_url())
-    config_path = REPO_ROOT / ".data" / ("envoy.yaml" if settings.rest_port == 8080 else f"envoy-{settings.rest_port}.yaml")
+    suffix = "" if settings.rest_port == 8080 else f"-{settings.rest_port}"
+    config_path = REPO_ROOT / ".data" / f"envoy{suffix}.yaml"
+    # Envoy's admin interface: a unix socket only this user may open (mode 0600), never a TCP port.
+    # `curl --unix-socket .data/envoy-admin.sock http://localhost/stats/prometheus`
+    admin_socket = REPO_ROOT / ".data" / f"envoy-admin{suffix}.sock"
     config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.touch(mode=0o600)  # it holds the edge token
-    config_path.chmod(0o600)
+    limits = EnvoyLimits.from_environment()
     config_path.write_text(
         render_envoy_config(
             ENVOY_TEMPLATE.read_text(),
             listen_port=settings.rest_port,
             grpc_port=settings.grpc_port,
-            admin_port=settings.envoy_admin_port,
+            admin_socket=admin_socket,
             cors_origin=settings.cors_origin,
             admin_rest_port=settings.admin_rest_port,
             admin_rest_host=settings.admin_rest_host,
-            edge_token=MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token(),
+            limits=limits,
         )
     )
+    raise_open_file_limit(limits.total_max_connections + ENVOY_SPARE_FILES)
+    envoy_env = envoy_environment(MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token())
     # The server reads the same environment; only the database URL may have been resolved here.
     env = os.environ | {
         "DATABASE_URL": settings.database_url,
@@ -83,7 +89,7 @@ def run() -> int:
         _Supervised(
             "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart",
              "--file-flush-interval-msec", "1000"],
-            None,
+            envoy_env,
         ),
     ]
     payments = "Stripe (STRIPE_SECRET_KEY)"
@@ -120,9 +126,30 @@ def run() -> int:
         time.sleep(0.2)
     for child in children:
         child.wait(timeout=settings.shutdown_grace_seconds + 5)
-    if config_path.name != "envoy.yaml":
+    if suffix:
         config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
+        admin_socket.unlink(missing_ok=True)
     return max(child.exit_code_after_stop() for child in children)
+
+
+# Files Envoy holds besides its downstream connections: upstream connections, listeners, logs.
+ENVOY_SPARE_FILES = 256
+
+
+def raise_open_file_limit(needed: int) -> None:
+    """Raises this process's soft RLIMIT_NOFILE to its hard limit (children inherit it): Envoy holds
+    one descriptor per connection, and a soft limit of 1024 (common) would refuse connections long
+    before the connection budgets do. Says so when even the hard limit is below what they need."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        print(f"billing run: the open file limit ({soft}) is below Envoy's connection budgets plus spare ({needed}); "
+              "lower BILLING_MAX_CONNECTIONS / BILLING_INTERNAL_MAX_CONNECTIONS or raise `ulimit -Hn`",
+              file=sys.stderr, flush=True)
 
 
 STANDIN_SECRET_KEY = "sk_test_local_standin"

@@ -40,24 +40,45 @@ class EnvoyLimits:
 
     rate_limit_per_second: sustained requests per second per client IP (0: no rate limit, the
     filter is left out, as `make bench` runs); rate_limit_burst: the bucket's size (default twice
-    the rate); max_connections: open downstream connections at once, all clients together.
+    the rate); max_connections: open connections the browser listener may hold, all clients
+    together; internal_max_connections: the internal listener's own budget (it does not share the
+    browser listener's); webhook_rate_limit_per_second / _burst: the Stripe webhook path's bucket
+    per address, instead of the per-IP one (Stripe delivers from a handful of addresses).
     """
 
     rate_limit_per_second: int = 200
     rate_limit_burst: int = 400
-    max_connections: int = 4096
+    max_connections: int = 8192
+    internal_max_connections: int = 1024
+    webhook_rate_limit_per_second: int = 2000
+    webhook_rate_limit_burst: int = 4000
 
     @classmethod
     def from_environment(cls) -> "EnvoyLimits":
         rate = int(os.environ.get("BILLING_RATE_LIMIT_PER_IP", str(cls.rate_limit_per_second)))
         burst = int(os.environ.get("BILLING_RATE_LIMIT_BURST", str(2 * rate)))
-        return cls(rate, burst, int(os.environ.get("BILLING_MAX_CONNECTIONS", str(cls.max_connections))))
+        webhook_rate = int(os.environ.get("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", str(cls.webhook_rate_limit_per_second)))
+        return cls(
+            rate, burst,
+            max_connections=int(os.environ.get("BILLING_MAX_CONNECTIONS", str(cls.max_connections))),
+            internal_max_connections=int(
+                os.environ.get("BILLING_INTERNAL_MAX_CONNECTIONS", str(cls.internal_max_connections))
+            ),
+            webhook_rate_limit_per_second=webhook_rate, webhook_rate_limit_burst=2 * webhook_rate,
+        )
 
     def __post_init__(self) -> None:
-        if self.rate_limit_per_second < 0 or self.max_connections < 1:
+        if self.rate_limit_per_second < 0 or self.max_connections < 1 or self.internal_max_connections < 1:
             raise ValueError(f"Envoy limits out of range: {self}")
         if self.rate_limit_per_second and self.rate_limit_burst < self.rate_limit_per_second:
             raise ValueError(f"BILLING_RATE_LIMIT_BURST must be at least the rate per second: {self}")
+        if self.rate_limit_per_second and not 0 < self.webhook_rate_limit_per_second <= self.webhook_rate_limit_burst:
+            raise ValueError(f"BILLING_WEBHOOK_RATE_LIMIT_PER_IP must be a positive rate: {self}")
+
+    @property
+    def total_max_connections(self) -> int:
+        """Every listener's budget together: Envoy's global cap, a bound on its file descriptors."""
+        return self.max_connections + self.internal_max_connections
 
 
 NO_RATE_LIMIT = EnvoyLimits(rate_limit_per_second=0, rate_limit_burst=0)
@@ -100,7 +121,6 @@ class Settings:
     rest_port: int  # Envoy's REST listener (`billing run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
-    envoy_admin_port: int
     cors_origin: str  # the one browser origin Envoy allows
     migrate_on_start: bool
     catalog_path: Path
@@ -147,7 +167,6 @@ class Settings:
             rest_port=int(os.environ.get("BILLING_REST_PORT", "8080")),
             admin_rest_port=int(os.environ.get("BILLING_ADMIN_REST_PORT", "8081")),
             admin_rest_host=os.environ.get("BILLING_ADMIN_REST_HOST", LOOPBACK),
-            envoy_admin_port=int(os.environ.get("BILLING_ENVOY_ADMIN_PORT", "9901")),
             cors_origin=os.environ.get("BILLING_CORS_ORIGIN", DEFAULT_CORS_ORIGIN),
             migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),
             catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
