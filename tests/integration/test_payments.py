@@ -179,3 +179,21 @@ async def test_one_payment_credits_one_account_on_postgres(paying, deps, user_id
             "SELECT account_id FROM ledger_events WHERE type = 'package_credit' AND metadata->>'payment_id' = :p"),
             {"p": pi})).scalars().all()
     assert len(credited) == 1
+
+
+async def test_a_refund_after_rollover_takes_back_the_rollover_on_postgres(
+    paying, provider, user_id, account, customer, clock, advance, assert_ledger_balanced
+):
+    start = clock.now()
+    end = start + timedelta(days=30)
+    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
+    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
+                                          unix(start), unix(end), 999, unix(start), "subscription_create",
+                                          customer=customer))
+    advance(days=30, hours=1)
+    assert await tick(paying) >= 1  # the period closed: 150 minutes in a rollover bucket
+    await deliver(paying, se.charge_refunded(f"ch_{user_id}", f"pi_in_{user_id}", 999, 999, unix(clock.now()),
+                                             customer=customer))
+    report = await get_balance(paying, user_id)
+    assert [b for b in report.view.paid if b.source == "rollover"] == []
+    await assert_ledger_balanced(user_id)

@@ -312,6 +312,11 @@ class FakeHistory:
             EventRow(e.event_seq, e.type, e.seconds, e.reason, e.occurred_at, dict(e.metadata)) for e in entries[:limit]
         ]
 
+    async def rollover_bucket_of(self, account_id: str, period_bucket_seq: int) -> int | None:
+        found = [e.bucket_seq for e in self._database.ledger[account_id]
+                 if e.type == "rollover_created" and e.seconds > 0 and e.metadata.get("from_bucket_seq") == period_bucket_seq]
+        return found[-1] if found else None
+
     async def consumption_by_day(self, account_id: str, since: datetime, until: datetime) -> list[DailyOperationUsage]:
         sums: dict[tuple, int] = defaultdict(int)
         for e in self._database.ledger[account_id]:

@@ -299,6 +299,44 @@ async def test_an_ended_period_rolls_over_up_to_the_cap_on_the_next_touch(deps, 
     assert ledger_ok(database)
 
 
+@pytest.mark.parametrize("closed_before_the_refund", [True, False])
+async def test_a_refund_after_the_period_rolled_over_takes_back_the_rollover_too(
+    deps, account, provider, database, clock, closed_before_the_refund
+):
+    """Issue 19, item 18: the refunded minutes were spendable from the rollover bucket they became."""
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter", pi="pi_s1")  # 300 min, rollover cap 150 min
+    clock.set(end + timedelta(hours=5))
+    if closed_before_the_refund:
+        await get_balance(deps, USER)  # the period closed by a touch; else by the refund's own upkeep
+        assert paid_seconds(database, "rollover") == 150 * 60
+    await deliver(deps, se.charge_refunded("ch_s1", "pi_s1", 999, 999, unix(clock.now()), user_id=USER))
+    assert paid_seconds(database, "rollover") == 0
+    payment = database.payments[(USER, "pi_s1")]
+    # Of the 300 minutes: 150 discarded over the cap at the close (unrecoverable), 150 taken back.
+    assert payment.refund_removed_seconds == 150 * 60 and payment.refund_unrecoverable_seconds == 150 * 60
+    refunds = [e for e in database.ledger[USER] if e.type == "adjustment" and e.metadata.get("refund_of") == "pi_s1"]
+    assert [e.seconds for e in refunds] == [-150 * 60]
+    assert ledger_ok(database)
+
+
+async def test_a_partial_refund_after_spending_from_the_rollover_takes_what_is_left(deps, account, provider, database, clock):
+    from billing.service.consume import consume
+
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter", pi="pi_s1")
+    clock.set(end + timedelta(hours=5))
+    await get_balance(deps, USER)
+    await consume(deps, USER, "build", 100 * 60, "spend")  # some of it from the rollover (the first to expire)
+    left = paid_seconds(database, "rollover")
+    assert 0 < left < 150 * 60
+    await deliver(deps, se.charge_refunded("ch_s1", "pi_s1", 999, 999, unix(clock.now()), user_id=USER))
+    assert paid_seconds(database, "rollover") == 0
+    payment = database.payments[(USER, "pi_s1")]
+    assert payment.refund_removed_seconds == left and payment.refund_unrecoverable_seconds == 300 * 60 - left
+    assert ledger_ok(database)
+
+
 async def test_the_history_alone_closes_an_ended_period(deps, account, provider, database, clock):
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="starter")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from billing.domain.auto_topup import record_success
-from billing.domain.buckets import Source
+from billing.domain.buckets import Bucket, Source
 from billing.domain.catalog import SECONDS_PER_MINUTE, Catalog, Package, Plan
 from billing.domain.errors import InvalidArgument, PaymentNotCredited
 from billing.domain.limits import GRANT_SECONDS_MAX
@@ -187,13 +187,14 @@ async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePa
 
 
 async def refund_payment(deps: Dependencies, account_id: str, refund: ChargeRefunded) -> CreditResult:
+    rolled_into = await _rollover_of_payment(deps, account_id, refund.payment_id)
+
     def take_back(wallet: Wallet, now: datetime) -> CreditResult:
         payment = wallet.payments.get(refund.payment_id)
         if payment is None:
             raise PaymentNotCredited(f"payment {refund.payment_id} has not been credited yet", field="payment_intent")
-        bucket = next((b for b in wallet.buckets if b.bucket_seq == payment.bucket_seq), None)
-        remaining = bucket.remaining_seconds if bucket is not None and bucket.is_usable(now) else 0
-        step = apply_refund(payment, refund.refunded_cents, remaining)
+        buckets = credited_buckets(wallet, payment.bucket_seq, rolled_into, now)
+        step = apply_refund(payment, refund.refunded_cents, sum(b.remaining_seconds for b in buckets))
         if step is None:
             return CreditResult(account_id, refund.payment_id, 0, payment.bucket_seq, "refund already applied")
         if step.seconds_to_remove:
@@ -204,8 +205,13 @@ async def refund_payment(deps: Dependencies, account_id: str, refund: ChargeRefu
             refund_ids = refund.refund_ids()
             if refund_ids:  # the refund (re_...) that brought the charge to refunded_cents, and all before it
                 metadata.update(refund_id=refund_ids[-1], refund_ids=list(refund_ids))
-            wallet.take_from_bucket(payment.bucket_seq, step.seconds_to_remove, EventType.ADJUSTMENT, "Refund", now,
-                                    metadata)
+            left = step.seconds_to_remove
+            for bucket in buckets:  # the payment's own bucket first, then the rollover it became
+                taken = min(left, bucket.remaining_seconds)
+                if taken:
+                    wallet.take_from_bucket(bucket.bucket_seq, taken, EventType.ADJUSTMENT, "Refund", now, metadata)
+                left -= taken
+            assert left == 0, "a refund takes only what its buckets hold"
         wallet.record_payment(step.payment)
         detail = f"{step.unrecoverable_seconds}s were already spent or expired" if step.unrecoverable_seconds else ""
         return CreditResult(account_id, refund.payment_id, -step.seconds_to_remove, payment.bucket_seq, detail)
@@ -215,3 +221,26 @@ async def refund_payment(deps: Dependencies, account_id: str, refund: ChargeRefu
         account_id, take_back, prepare=account_upkeep(deps.catalog), payment_ids=(refund.payment_id,),
         idempotency=Idempotency(key, key, CREDIT_ANSWERS),
     ))
+
+
+def credited_buckets(wallet: Wallet, bucket_seq: int, rolled_into: int | None, now: datetime) -> list[Bucket]:
+    """The usable buckets a payment's credit became: its own bucket, and the rollover bucket its
+    unused seconds moved into when its period closed (before this change, `rolled_into`, or by
+    this change's own upkeep, found among the entries it wrote)."""
+    seqs = [bucket_seq]
+    if rolled_into is not None:
+        seqs.append(rolled_into)
+    seqs += [
+        e.bucket_seq for e in wallet.new_entries
+        if e.type == EventType.ROLLOVER_CREATED and e.seconds > 0 and e.metadata.get("from_bucket_seq") == bucket_seq
+    ]
+    live = {b.bucket_seq: b for b in wallet.buckets if b.is_usable(now) and b.remaining_seconds > 0}
+    return [live[seq] for seq in dict.fromkeys(seqs) if seq in live]
+
+
+async def _rollover_of_payment(deps: Dependencies, account_id: str, payment_id: str) -> int | None:
+    async with deps.storage.reader() as uow:
+        payment = await uow.payments.get(account_id, payment_id)
+        if payment is None or payment.kind != PaymentKind.SUBSCRIPTION:
+            return None
+        return await uow.history.rollover_bucket_of(account_id, payment.bucket_seq)

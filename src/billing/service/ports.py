@@ -224,6 +224,10 @@ class HistoryRepository(Protocol):
         self, account_id: str, since: datetime, until: datetime
     ) -> list[DailyOperationUsage]: ...
 
+    async def rollover_bucket_of(self, account_id: str, period_bucket_seq: int) -> int | None:
+        """The rollover bucket an ended period's bucket moved its unused seconds into, if any."""
+        ...
+
 
 class PaymentRepository(Protocol):
     """Payments that credited buckets (per account): what a refund takes back."""

@@ -46,6 +46,16 @@ class HistoryRepository:
         rows = await (await self._driver.execute(EVENTS_PAGE, params)).fetchall()
         return [EventRow(*row) for row in rows]
 
+    async def rollover_bucket_of(self, account_id: str, period_bucket_seq: int) -> int | None:
+        # A refund's lookup (rare): one account's rollover rows, on the ledger's primary key.
+        cursor = await self._driver.execute(
+            "SELECT bucket_seq FROM ledger_events WHERE account_id = %s AND type = 'rollover_created' "
+            "AND seconds > 0 AND metadata->>'from_bucket_seq' = %s ORDER BY event_seq DESC LIMIT 1",
+            (account_id, str(period_bucket_seq)),
+        )
+        row = await cursor.fetchone()
+        return None if row is None else int(row[0])
+
     async def consumption_by_day(self, account_id: str, since: datetime, until: datetime) -> list[DailyOperationUsage]:
         params = {"account_id": account_id, "since": since, "until": until}
         rows = await (await self._driver.execute(CONSUMPTION_BY_DAY, params)).fetchall()
