@@ -138,3 +138,29 @@ def test_a_charges_refunds_are_listed_oldest_first_as_its_charge_refunded_payloa
     charge = [e.data.object for e in receiver.events if e.type == "charge.refunded"][-1]
     assert "refunds" not in charge  # not embedded since API version 2022-11-15, so the adapter asks
     assert asyncio.run(payments.refunds_of_charge(charge.id)) == ((first.id, 300), (second.id, 600))
+
+
+def test_a_charge_refunded_in_more_parts_than_one_page_is_listed_whole(payments, standin, receiver, client, monkeypatch):
+    """Issue 19, item 20: Stripe pages refund lists (has_more); every page is read, oldest first."""
+    from billing.adapters import stripe_payments
+
+    monkeypatch.setattr(stripe_payments, "REFUNDS_PAGE", 2)
+    customer_id = asyncio.run(payments.create_customer("u1"))
+    created = asyncio.run(payments.create_checkout(
+        CheckoutRequest("u1", customer_id, PACK, "buy-3"), SUCCESS_URL, "https://app.example/",
+    ))
+    standin.pay(created.session_id)
+    intent_id = client.v1.checkout.sessions.retrieve(created.session_id).payment_intent
+    receiver.take()
+    refunds = [client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 100}) for _ in range(5)]
+    charge = [e.data.object for e in receiver.events if e.type == "charge.refunded"][-1]
+    assert asyncio.run(payments.refunds_of_charge(charge.id)) == tuple((r.id, 100) for r in refunds)
+
+
+def test_a_payload_listing_part_of_the_refunds_is_not_trusted_as_the_list():
+    from tests.support import stripe_events as se
+
+    evt = se.charge_refunded("ch_1", "pi_1", 900, 300, 1_700_000_000, refunds=[("re_2", 100), ("re_3", 100)])
+    evt["data"]["object"]["refunds"]["has_more"] = True
+    parsed = parse_verified_event(json.dumps(evt).encode()).event
+    assert parsed.refunds == ()  # the service asks Stripe for all of them

@@ -112,7 +112,8 @@ def _parse(event_type: str, obj: dict[str, Any], created_at: datetime) -> Paymen
         return ChargeRefunded(
             payment_id=_id(obj["payment_intent"]), charge_id=_id(obj["id"]), account_id=metadata.get("user_id"),
             customer_id=_customer(obj), amount_cents=amount, refunded_cents=refunded,
-            refunds=refunds_of(obj.get("refunds")),
+            # A partial list (has_more) is no list: the service then asks Stripe for all of them.
+            refunds=() if _has_more(obj.get("refunds")) else refunds_of(obj.get("refunds")),
         )
     return NotForUs(f"{event_type} is not used")
 
@@ -126,6 +127,10 @@ def refunds_of(listed: Any) -> tuple[tuple[str, int], ...]:
     kept.reverse()  # Stripe lists newest first; the stable sort keeps that order within a second
     by_time = sorted(kept, key=lambda r: _int(r.get("created") or 0, "refunds.created", 0, UNIX_SECONDS_MAX))
     return tuple((_id(r["id"]), _cents(r["amount"], "refunds.amount")) for r in by_time)
+
+
+def _has_more(listed: Any) -> bool:
+    return isinstance(listed, dict) and bool(listed.get("has_more"))
 
 
 def _package_paid(

@@ -26,6 +26,8 @@ from billing.service.payment_events import (
 from billing.service.ports import Clock, Unavailable
 
 T = TypeVar("T")
+REFUNDS_PAGE = 100  # Stripe's largest page
+REFUND_PAGES_MAX = 20  # a charge refunded in more than 2,000 parts is not a charge this service sold
 NETWORK_RETRIES = 2  # the SDK retries connection errors and 5xx with the same idempotency key
 
 
@@ -178,8 +180,17 @@ class StripePayments:
         return str(data[0]["invoice"]) if data else None
 
     async def refunds_of_charge(self, charge_id: str) -> tuple[tuple[str, int], ...]:
-        found = await self._call(self._client.v1.refunds.list, {"charge": charge_id, "limit": 100})
-        return refunds_of(found.to_dict())
+        """Every refund of the charge: Stripe lists at most 100 a page, newest first."""
+        pages: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"charge": charge_id, "limit": REFUNDS_PAGE}
+        for _ in range(REFUND_PAGES_MAX):
+            page = (await self._call(self._client.v1.refunds.list, params)).to_dict()
+            pages.append(page)
+            data = page.get("data") or []
+            if not page.get("has_more") or not data:
+                return refunds_of({"data": [r for p in pages for r in p.get("data") or []]})
+            params = {**params, "starting_after": data[-1]["id"]}
+        raise Unavailable(f"Stripe: charge {charge_id} lists more than {REFUNDS_PAGE * REFUND_PAGES_MAX} refunds")
 
     async def _payment_method(self, customer_id: str) -> str | None:
         customer = (await self._call(self._client.v1.customers.retrieve, customer_id)).to_dict()
