@@ -22,6 +22,7 @@ class FakePaymentProvider:
         self.sessions_by_key: dict[tuple[str, str], CheckoutSession] = {}
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
         self.plan_changes: list[tuple[str, str, bool]] = []
+        self.resumed: list[str] = []
         self.invoice_payments: dict[str, str] = {}  # payment intent -> invoice
         self.refunds: dict[str, list[tuple[str, int]]] = {}  # charge -> (refund id, amount), oldest first
         self.saved_cards: set[str] = set()  # customers with a payment method
@@ -46,6 +47,12 @@ class FakePaymentProvider:
 
     async def cancel_at_period_end(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
         snapshot = dataclasses.replace(self.subscriptions[subscription_id], cancel_at_period_end=True)
+        self.subscriptions[subscription_id] = snapshot
+        return snapshot
+
+    async def resume_subscription(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
+        self.resumed.append(subscription_id)
+        snapshot = dataclasses.replace(self.subscriptions[subscription_id], cancel_at_period_end=False)
         self.subscriptions[subscription_id] = snapshot
         return snapshot
 

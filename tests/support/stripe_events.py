@@ -51,11 +51,13 @@ def checkout_completed(
 def invoice_paid(
     invoice_id: str, pi_id: str, subscription_id: str, user_id: str, plan_key: str, period_start: int,
     period_end: int, amount: int, created: int, billing_reason: str = "subscription_cycle",
-    upgraded_from: str = "", customer: str = "cus_test",
+    upgraded_from: str = "", customer: str = "cus_test", resume_cancellation: bool = False,
 ) -> dict[str, Any]:
     metadata = {"user_id": user_id, "plan_key": plan_key}
     if upgraded_from:
         metadata["upgraded_from"] = upgraded_from
+    if resume_cancellation:
+        metadata["resume_cancellation"] = "true"
     invoice = {
         "id": invoice_id, "object": "invoice", "status": "paid", "customer": customer, "amount_paid": amount,
         "amount_due": amount, "currency": "usd", "billing_reason": billing_reason,

@@ -337,6 +337,36 @@ async def test_a_partial_refund_after_spending_from_the_rollover_takes_what_is_l
     assert ledger_ok(database)
 
 
+async def test_an_upgrade_of_a_canceling_subscription_resumes_it_only_when_paid(deps, account, provider, database, clock):
+    """Issue 19, item 19: the upgrade's invoice, paid (perhaps long after the request), resumes it."""
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="pro")
+    await cancel_subscription(deps, USER, "cancel-1")
+    assert (await get_balance(deps, USER)).account.subscription.cancel_at_period_end
+    # The upgrade was asked for; its payment is pending (3-D Secure): nothing resumed yet.
+    assert provider.resumed == []
+    clock.set(START + timedelta(days=2))
+    upgrade = se.invoice_paid("in_up", "pi_up", "sub_1", USER, "business", unix(clock.now()), unix(end), 6500,
+                              unix(clock.now()), "subscription_update", upgraded_from="pro", resume_cancellation=True)
+    assert (await deliver(deps, upgrade)).outcome == "processed"
+    assert provider.resumed == ["sub_1"]
+    account_now = (await get_balance(deps, USER)).account
+    assert not account_now.subscription.cancel_at_period_end and account_now.plan_key == "business"
+    assert (await deliver(deps, upgrade)).outcome == "duplicate" and provider.resumed == ["sub_1"]
+
+
+async def test_an_expired_pending_update_is_read_back_from_the_provider(deps, account, provider, database, clock):
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="pro")
+    provider.set_subscription("sub_1", USER, "pro", "active", START, end, cancel_at_period_end=True)
+    expired = se.event("customer.subscription.pending_update_expired",
+                       se.subscription("sub_1", USER, "pro", "active", unix(START), unix(end), cancel_at_period_end=True),
+                       unix(START))
+    assert (await deliver(deps, expired)).outcome == "processed"
+    account_now = (await get_balance(deps, USER)).account
+    assert account_now.plan_key == "pro" and account_now.subscription.cancel_at_period_end
+
+
 async def test_the_history_alone_closes_an_ended_period(deps, account, provider, database, clock):
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="starter")

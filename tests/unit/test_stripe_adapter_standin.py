@@ -83,6 +83,19 @@ def test_a_downgrade_of_a_canceling_subscription_resumes_it_then_changes_the_pri
     assert (renewal.plan_key, renewal.previous_plan_key, renewal.amount_cents) == ("starter", None, 500)
 
 
+def test_an_upgrade_of_a_canceling_subscription_names_the_resume_on_its_invoice(payments, standin, receiver, clock):
+    snapshot = _subscribe(payments, standin, receiver)
+    snapshot = asyncio.run(payments.cancel_at_period_end(snapshot.subscription_id, "cancel"))
+    receiver.take()
+    clock.now = JAN_31 + (FEB_29 - JAN_31) // 2
+    changed = asyncio.run(payments.change_plan(snapshot, MAX, "pro", immediately=True, idempotency_key="up-c"))
+    assert not changed.cancel_at_period_end  # paid at once: resumed at once
+    paid = _invoice_paid(next(e for e in receiver.events if e.type == "invoice.paid"))
+    assert paid.resumes_cancellation  # paid later, the webhook resumes it
+    resumed = asyncio.run(payments.resume_subscription(snapshot.subscription_id, "again"))
+    assert not resumed.cancel_at_period_end
+
+
 def test_the_stand_in_refuses_what_a_pending_update_cannot_carry(payments, standin, receiver, client):
     snapshot = _subscribe(payments, standin, receiver)
     for params, param in [

@@ -22,6 +22,8 @@ from billing.service.ports import MalformedWebhook
 SUBSCRIPTION_EVENTS = frozenset({
     "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
     "customer.subscription.paused", "customer.subscription.resumed", "invoice.payment_failed",
+    # A plan change whose payment never completed (about 23 h later) or completed: the state is read again.
+    "customer.subscription.pending_update_expired", "customer.subscription.pending_update_applied",
 })
 PACKAGE = "package"
 # Stripe's largest charge is 99,999,999 minor units (USD 999,999.99); the payments table holds int32.
@@ -170,6 +172,7 @@ def _invoice_paid(obj: dict[str, Any], created_at: datetime) -> PaymentEvent:
         previous_plan_key=None if previous is None else _key(previous, "upgraded_from"), billing_reason=billing_reason,
         amount_cents=_cents(obj.get("amount_paid") or 0, "amount_paid"),
         currency=_currency(obj["currency"]), period_start=start, period_end=end, paid_at=created_at,
+        resumes_cancellation=billing_reason == "subscription_update" and metadata.get("resume_cancellation") == "true",
     )
 
 

@@ -109,7 +109,12 @@ class StripePayments:
             "proration_behavior": "always_invoice" if immediately else "none",
             # An upgrade whose proration is declined must not move the subscription up unpaid.
             "payment_behavior": "pending_if_incomplete",
-            "metadata": {"plan_key": item.key, "upgraded_from": previous_plan_key if immediately else ""},
+            "metadata": {
+                "plan_key": item.key, "upgraded_from": previous_plan_key if immediately else "",
+                # An upgrade paid later (3-D Secure, a slow method) resumes the cancellation when its
+                # invoice is paid (invoice.paid names this): not before, as the user may never pay.
+                "resume_cancellation": "true" if immediately and current.get("cancel_at_period_end") else "",
+            },
         }
         updated = await self._call(
             self._client.v1.subscriptions.update, snapshot.subscription_id, params, {"idempotency_key": key},
@@ -122,6 +127,13 @@ class StripePayments:
                 self._client.v1.subscriptions.update, snapshot.subscription_id, {"cancel_at_period_end": False},
                 {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "resume")},
             )
+        return _snapshot(updated)
+
+    async def resume_subscription(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
+        updated = await self._call(
+            self._client.v1.subscriptions.update, subscription_id, {"cancel_at_period_end": False},
+            {"idempotency_key": stripe_idempotency_key(idempotency_key, "resume")},
+        )
         return _snapshot(updated)
 
     async def create_setup_checkout(

@@ -62,6 +62,8 @@ class InvoicePaid:
     period_start: datetime
     period_end: datetime
     paid_at: datetime
+    # An upgrade asked for while the subscription was set to cancel: paid, it resumes the subscription.
+    resumes_cancellation: bool = False
 
 
 @dataclass(frozen=True)

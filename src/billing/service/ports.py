@@ -132,6 +132,10 @@ class PaymentProvider(Protocol):
 
     async def cancel_at_period_end(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot: ...
 
+    async def resume_subscription(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
+        """Takes back a cancellation at the period's end."""
+        ...
+
     async def change_plan(
         self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
         idempotency_key: str,

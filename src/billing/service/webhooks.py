@@ -105,6 +105,8 @@ async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, 
         case InvoicePaid() as invoice:
             account_id = await _account(deps, invoice.account_id, invoice.customer_id)
             result = await credit_invoice(deps, account_id, invoice)
+            if invoice.resumes_cancellation:
+                await _resume_cancellation(deps, account_id, invoice)
             return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
         case SubscriptionChanged() as changed:
             account_id = await _account(deps, changed.account_id, changed.customer_id)
@@ -122,6 +124,16 @@ async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, 
         case NotForUs() as other:
             return None, other.why
     raise AssertionError(f"unhandled payment event {event.event!r}")
+
+
+async def _resume_cancellation(deps: Dependencies, account_id: str, invoice: InvoicePaid) -> None:
+    """An upgrade of a subscription set to cancel resumes it once paid (never before: an unpaid
+    upgrade leaves the cancellation as the user set it)."""
+    provider = deps.payment_provider()
+    snapshot = await provider.subscription(invoice.subscription_id)
+    if snapshot.cancel_at_period_end and snapshot.status not in ("canceled", "incomplete_expired"):
+        snapshot = await provider.resume_subscription(invoice.subscription_id, f"resume:{invoice.invoice_id}")
+    await apply_snapshot(deps, account_id, snapshot)
 
 
 async def _credited_as(deps: Dependencies, account_id: str, refund: ChargeRefunded) -> ChargeRefunded:
