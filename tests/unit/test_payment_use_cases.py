@@ -367,6 +367,25 @@ async def test_an_expired_pending_update_is_read_back_from_the_provider(deps, ac
     assert account_now.plan_key == "pro" and account_now.subscription.cancel_at_period_end
 
 
+async def test_a_complimentary_period_has_an_end_shown_and_then_the_account_is_free(deps, database, clock):
+    """Issue 19, item 21: an admin's CreateAccount on a paid plan is one month, shown as ending."""
+    await create_account(deps, "gifted", "starter")  # 300 min, rollover cap 150 min
+    account_now = (await get_balance(deps, "gifted")).account
+    end = START + timedelta(days=31)  # one calendar month from 14 March
+    assert account_now.plan_key == "starter" and account_now.subscription_status == "active"
+    subscription = account_now.subscription
+    assert subscription.period_end == end and subscription.cancel_at_period_end and subscription.pending_plan_key == "free"
+    clock.set(end - timedelta(seconds=1))
+    assert (await get_balance(deps, "gifted")).account.plan_key == "starter"
+    clock.set(end + timedelta(hours=1))
+    after = await get_balance(deps, "gifted")
+    assert (after.account.plan_key, after.account.subscription_status) == ("free", "inactive")
+    assert after.account.subscription.period_end is None and not after.account.subscription.cancel_at_period_end
+    rollover = [b for b in database.buckets["gifted"].values() if b.source == "rollover"]
+    assert [b.remaining_seconds for b in rollover] == [150 * 60]  # closed under the plan it was given
+    assert database.ledger_matches_buckets("gifted")
+
+
 async def test_the_history_alone_closes_an_ended_period(deps, account, provider, database, clock):
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="starter")

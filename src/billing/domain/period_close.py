@@ -62,6 +62,22 @@ def close_ended_periods(wallet: Wallet, cap_seconds: int | None, rollover_days: 
     wallet.change_subscription(dataclasses.replace(subscription, closes_at=next_closing(wallet.buckets, now)))
 
 
+def end_complimentary_period(wallet: Wallet, free_plan_key: str, free_status: str, now: datetime) -> None:
+    """A period nobody pays for (an admin's complimentary one: set to cancel, the free plan pending)
+    returns the account to the free plan once it has ended and closed; a paid subscription's end
+    comes from its provider instead."""
+    subscription = wallet.account.subscription
+    ended = subscription.period_end is not None and subscription.period_end <= now
+    if not (ended and subscription.cancel_at_period_end and subscription.pending_plan_key == free_plan_key):
+        return
+    if closing_due(subscription, now):
+        return  # closed first, under the plan it was given (its rollover cap)
+    wallet.change_plan(free_plan_key, free_status)
+    wallet.change_subscription(dataclasses.replace(
+        subscription, period_start=None, period_end=None, cancel_at_period_end=False, pending_plan_key=None,
+    ))
+
+
 def warn_expiring_rollovers(wallet: Wallet, now: datetime) -> None:
     """One rollover_discard_pending per rollover bucket that has seconds left in its last week."""
     due = rollover_warnings_due(wallet, now)

@@ -12,13 +12,11 @@ from billing.domain.clock_math import add_months
 from billing.domain.limits import require_account_id
 from billing.domain.subscription import Subscription
 from billing.domain.wallet import Account, EventType, Wallet
-from billing.service.upkeep import account_upkeep
+from billing.service.upkeep import FREE_PLAN, SUBSCRIPTION_INACTIVE, account_upkeep
 from billing.service.dependencies import Dependencies
 from billing.service.wallet_change import WalletChange, change_wallet
 
-FREE_PLAN = "free"
 SUBSCRIPTION_ACTIVE = "active"
-SUBSCRIPTION_INACTIVE = "inactive"  # the free plan: no paid subscription
 
 
 @dataclass(frozen=True)
@@ -59,12 +57,15 @@ def _credit_opening_grants(wallet: Wallet, plan: Plan, welcome_seconds: int, now
         )
     if plan.minutes > 0:
         # An admin's complimentary first period of a paid plan (paying customers subscribe
-        # through Checkout instead, and their periods come with paid invoices). It rolls over at
-        # its end like any period; no invoice renews it.
+        # through Checkout instead, and their periods come with paid invoices). It ends a month
+        # later, shown as a period set to cancel with the free plan pending: at its end it rolls
+        # over like any period, then the account is on the free plan (domain/period_close.py).
         end = add_months(now, 1)
         wallet.credit(
             Source.SUBSCRIPTION, plan.minutes * SECONDS_PER_MINUTE, expires_at=end,
             now=now, event_type=EventType.SUBSCRIPTION_CREDIT, reason=f"{plan.name} plan minutes",
             metadata={"plan_key": plan.key, "complimentary": True},
         )
-        wallet.change_subscription(Subscription(period_start=now, period_end=end, closes_at=end))
+        wallet.change_subscription(Subscription(
+            period_start=now, period_end=end, closes_at=end, cancel_at_period_end=True, pending_plan_key=FREE_PLAN,
+        ))

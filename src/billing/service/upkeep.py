@@ -10,9 +10,13 @@ from typing import Callable
 
 from billing.domain import auto_topup
 from billing.domain.catalog import Catalog
-from billing.domain.period_close import close_ended_periods, warn_expiring_rollovers
+from billing.domain.period_close import close_ended_periods, end_complimentary_period, warn_expiring_rollovers
 from billing.domain.subscription import closing_due, rollover_warnings_due
 from billing.domain.wallet import Wallet
+
+
+FREE_PLAN = "free"
+SUBSCRIPTION_INACTIVE = "inactive"  # the free plan: no paid subscription
 
 
 def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
@@ -21,8 +25,9 @@ def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
     def upkeep(wallet: Wallet, now: datetime) -> None:
         plan = catalog.plan(wallet.account.plan_key)
         close_ended_periods(wallet, plan.rollover_cap_seconds, catalog.rollover_days, now)
+        end_complimentary_period(wallet, FREE_PLAN, SUBSCRIPTION_INACTIVE, now)
         warn_expiring_rollovers(wallet, now)
-        wallet.grant_daily_bonus_if_due(plan, now)
+        wallet.grant_daily_bonus_if_due(catalog.plan(wallet.account.plan_key), now)
         decide_topup(catalog, wallet, now)
 
     return upkeep
