@@ -68,7 +68,7 @@ def run() -> int:
             listen_port=settings.rest_port,
             grpc_port=settings.grpc_port,
             admin_port=settings.envoy_admin_port,
-            cors_origin=settings.cors_origin,
+            cors_origin=settings.cors_origins,
             admin_rest_port=settings.admin_rest_port,
             admin_rest_host=settings.admin_rest_host,
             edge_token=MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token(),

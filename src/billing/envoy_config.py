@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from billing.settings import EnvoyLimits
@@ -25,7 +26,9 @@ _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _NUMBER_VALUE = r"(:\s*)\d+(\s*#\s*MARKER\b)"
 # The list item `- name: ...  # rate_limit` (an HTTP filter) and every line indented deeper than its dash.
 _RATE_LIMIT_FILTER = re.compile(r"^( *)- name:[^\n]*#\s*rate_limit\b[^\n]*\n(?:\1  [^\n]*\n)*", re.MULTILINE)
-_CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'
+# The run of `- exact: "..."  # cors_origin` list items: one per allowed origin.
+_CORS_ORIGINS = re.compile(r"^( *)- exact:[^\n]*#\s*cors_origin\b[^\n]*\n(?:\1- exact:[^\n]*#\s*cors_origin\b[^\n]*\n)*",
+                           re.MULTILINE)
 _EDGE_TOKEN = r'(value:\s*)"[^"]*"(\s*\}\s*#\s*edge_token\b)'
 _ADMIN_REST_HOST = r'(address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*\d+\s*\}\s*#\s*admin_rest_port\b)'
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
@@ -51,7 +54,7 @@ def render_envoy_config(
     listen_port: int,
     grpc_port: int,
     admin_port: int,
-    cors_origin: str,
+    cors_origin: str | Sequence[str],
     admin_rest_port: int,
     admin_rest_host: str = "127.0.0.1",
     edge_token: str | None = None,
@@ -65,9 +68,7 @@ def render_envoy_config(
     drops the per-IP rate limit filter.
     """
     limits = EnvoyLimits.from_environment() if limits is None else limits
-    origin = cors_origin.strip()
-    if not origin or any(ch.isspace() for ch in origin):
-        raise ValueError(f"cors_origin must be one origin like https://app.example.com, got {cors_origin!r}")
+    origins = _checked_origins(cors_origin)
     text = template_text
     ports = (
         ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_port", admin_port),
@@ -97,5 +98,23 @@ def render_envoy_config(
         if not edge_token.isalnum():
             raise ValueError("edge_token must be letters and digits")
         text = _replace_once(_EDGE_TOKEN, json.dumps(edge_token), text, "edge_token")
-    # A JSON string is a valid YAML double-quoted scalar.
-    return _replace_once(_CORS_ORIGIN, json.dumps(origin), text, "cors_origin")
+    return _replace_cors_origins(text, origins)
+
+
+def _checked_origins(cors_origin: str | Sequence[str]) -> list[str]:
+    origins = [cors_origin] if isinstance(cors_origin, str) else list(cors_origin)
+    checked = [origin.strip() for origin in origins]
+    if not checked or any(not origin or any(ch.isspace() for ch in origin) for origin in checked):
+        raise ValueError(f"cors_origin must be origins like https://app.example.com, got {cors_origin!r}")
+    return checked
+
+
+def _replace_cors_origins(text: str, origins: list[str]) -> str:
+    def one_line_each(match: re.Match[str]) -> str:
+        # A JSON string is a valid YAML double-quoted scalar.
+        return "".join(f"{match.group(1)}- exact: {json.dumps(origin)}  # cors_origin\n" for origin in origins)
+
+    text, count = _CORS_ORIGINS.subn(one_line_each, text)
+    if count != 1:
+        raise ValueError(f"envoy template: expected one run of `# cors_origin` lines, found {count}")
+    return text

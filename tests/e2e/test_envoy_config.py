@@ -50,22 +50,23 @@ def test_render_rewrites_exactly_the_marked_values():
     template = ENVOY_TEMPLATE.read_text()
     assert f'exact: "{DEFAULT_CORS_ORIGIN}"' in template
     rendered = render_envoy_config(
-        template, listen_port=18080, grpc_port=15051, admin_port=19901, cors_origin="https://a.example",
+        template, listen_port=18080, grpc_port=15051, admin_port=19901, cors_origin=["https://a.example", "http://b:1"],
         admin_rest_port=18081, admin_rest_host="0.0.0.0", edge_token="abc123",
     )
     assert "port_value: 18080}  # listen_port" in rendered
     assert "port_value: 15051}  # grpc_port" in rendered
     assert "port_value: 19901}  # admin_port" in rendered
-    assert 'exact: "https://a.example"  # cors_origin' in rendered
+    assert '- exact: "https://a.example"  # cors_origin\n' in rendered
+    assert '- exact: "http://b:1"  # cors_origin\n' in rendered
     assert "{address: 0.0.0.0, port_value: 18081}  # admin_rest_port" in rendered
     assert 'value: "abc123"}  # edge_token' in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 6 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 7 and len(template.splitlines()) == len(rendered.splitlines())
 
 
 @pytest.mark.parametrize("kwargs", [
     {"listen_port": 0}, {"grpc_port": 70000}, {"admin_port": "9901"}, {"cors_origin": ""},
-    {"cors_origin": "http://a http://b"}, {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
+    {"cors_origin": "http://a http://b"}, {"cors_origin": []}, {"cors_origin": ["http://a", " "]}, {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
     {"edge_token": "a b"},
 ])
 def test_render_rejects_bad_values(kwargs):
