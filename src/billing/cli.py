@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=[
         "run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign", "migrate-legacy",
     ])
-    args, rest = parser.parse_known_args(argv)
+    # Everything after the command is the command's own: `billing migrate-legacy --help` is its help.
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own (billing <command> --help)")
+    args = parser.parse_args(argv)
+    rest = args.arguments
     if args.command == "sign":
         from billing.cli_keys import sign_main
 
@@ -234,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # A dry run writes nothing, not even the schema: it needs a migrated database.
         return migrate_legacy_main(rest, lambda dry_run: database_url() if dry_run else migrate(database_url()))
+    if rest in (["-h"], ["--help"]):
+        parser.print_help()
+        return 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
