@@ -11,12 +11,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.key_secrets import MasterKey
 from billing.settings import REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url
+
+if TYPE_CHECKING:
+    from billing.supervised_postgres import SupervisedPostgres
 
 DEV_DATABASE = "billing"
 
@@ -80,7 +84,7 @@ def run() -> int:
         "BILLING_MIGRATE_ON_START": os.environ.get("BILLING_MIGRATE_ON_START", "1"),
     }
     venv_bin = Path(sys.executable).parent
-    children = [
+    children: list[_Supervised | SupervisedPostgres] = [
         _Supervised(
             "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart",
              "--file-flush-interval-msec", "1000"],
@@ -94,6 +98,8 @@ def run() -> int:
         env |= stripe_env
         payments = f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY)"
     children.insert(0, _Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
+    if not configured_database_url():
+        children.insert(0, _supervised_postgres(settings.database_url))
     demo = ""
     if demo_port():
         # The demo app and its app backend (billing.demo_server); env carries the stand-in's settings too.
@@ -148,6 +154,18 @@ def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
 RESTART_FIRST_SECONDS = 0.5
 RESTART_MAX_SECONDS = 10.0
 RESTART_RESET_AFTER_SECONDS = 30.0
+
+
+def _supervised_postgres(url: str) -> "SupervisedPostgres":
+    """The embedded PostgreSQL `database_url()` started, restarted on its port when it dies."""
+    from sqlalchemy.engine import make_url
+
+    from billing.supervised_postgres import SupervisedPostgres
+
+    port = make_url(url).port
+    assert port is not None, "the embedded PostgreSQL's URL names its port"
+    return SupervisedPostgres(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR, port, first_delay=RESTART_FIRST_SECONDS,
+                              max_delay=RESTART_MAX_SECONDS, reset_after=RESTART_RESET_AFTER_SECONDS)
 
 
 class _Supervised:
