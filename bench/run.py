@@ -216,6 +216,7 @@ def measure_webhooks(base_url: str, pids: list[int], accounts: int, args, databa
     """The REST webhooks scenario (bench/webhooks.py), then the ledger: every PaymentIntent
     delivered must have exactly one package_credit row (said loudly here; a failed target and
     exit status 1 at the end)."""
+    webhooks.register_customers(database_url, 0, accounts)
     result = measure(
         report.WEBHOOKS, pids, lambda: webhook_load(base_url, accounts, args.seconds, args.concurrency),
         warmup=lambda: webhook_load(base_url, accounts, WARMUP_S, args.concurrency), database_url=database_url,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.domain.auth import Scope
-from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
 from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
 from tests.support.signing import MASTER, create_key
@@ -30,7 +30,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     logs.mkdir(parents=True, exist_ok=True)
     sign_as_clients_do(database_url)
     stripe_env = stripe_for_webhooks()
-    grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
+    grpc_port, rest_port = free_port(), free_port()
     worker_ports = [free_port() for _ in range(workers)] if workers > 1 else []
     env = os.environ | {
         "DATABASE_URL": database_url,
@@ -49,14 +49,15 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
     # No access log under load: it costs Envoy CPU the benchmark would count against the service.
     template = ENVOY_TEMPLATE.read_text()
     config.write_text(render_envoy_config(
-        template, listen_port=rest_port, grpc_port=grpc_port, admin_port=admin_port, cors_origin=DEFAULT_CORS_ORIGIN,
-        admin_rest_port=free_port(), edge_token=MASTER.edge_token(), access_log=False,
+        template, listen_port=rest_port, grpc_port=grpc_port, admin_socket=logs.resolve() / "envoy-admin.sock",
+        cors_origin=DEFAULT_CORS_ORIGIN, admin_rest_port=free_port(), access_log=False,
         limits=NO_RATE_LIMIT,  # the load comes from 127.0.0.1: a per-IP limit would measure itself
     ))
     envoy = subprocess.Popen(
         [str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart", "--log-level", "error",
          "--concurrency", str(envoy_concurrency)],
         cwd=REPO_ROOT, stdout=open(logs / "envoy.log", "wb"), stderr=subprocess.STDOUT,
+        env=envoy_environment(MASTER.edge_token()),
     )
     try:
         target = f"127.0.0.1:{grpc_port}"

@@ -73,12 +73,34 @@ def event(event_type: str, obj: dict[str, Any], created: int, event_id: str) -> 
     }  # fmt: skip
 
 
+def customer_of(account_id: str) -> str:
+    """The bench account's customer at the provider (register_customers stores the mapping): the
+    service credits the customer's account, never the one the metadata names."""
+    return f"cus_bench_{account_id}"
+
+
+def register_customers(database_url: str, account_offset: int, accounts: int) -> None:
+    """What each account's first checkout would have stored, for the accounts the run pays for."""
+    import psycopg
+
+    from billing.settings import libpq_url
+
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        for table, columns in (("payment_profiles", "account_id, customer_id, updated_at"),
+                               ("payment_customers", "account_id, customer_id, created_at")):
+            connection.execute(
+                f"INSERT INTO {table} ({columns}) SELECT n::text, 'cus_bench_' || n, now() "
+                "FROM generate_series(%s::bigint, %s::bigint) n "
+                "WHERE EXISTS (SELECT 1 FROM accounts WHERE account_id = n::text) ON CONFLICT DO NOTHING",
+                (account_offset + 1, account_offset + accounts))
+
+
 def payment_intent_succeeded(pi_id: str, user_id: str, created: int, event_id: str) -> dict[str, Any]:
     """A package purchase's PaymentIntent succeeded (tests/support/stripe_events.py's shape)."""
     metadata = {"user_id": user_id, "purpose": "package", "package_key": PACKAGE_KEY,
                 "package_minutes": str(PACKAGE_MINUTES)}  # fmt: skip
     pi = {"id": pi_id, "object": "payment_intent", "status": "succeeded", "amount": AMOUNT_CENTS,
-          "amount_received": AMOUNT_CENTS, "currency": "usd", "customer": "cus_bench",
+          "amount_received": AMOUNT_CENTS, "currency": "usd", "customer": customer_of(user_id),
           "metadata": metadata, "created": created}  # fmt: skip
     return event("payment_intent.succeeded", pi, created, event_id)
 

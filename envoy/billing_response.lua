@@ -139,9 +139,22 @@ local function escape_lua_pattern(s)
   return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
 end
 
+-- The gRPC status the server answered with, for the access log (%DYNAMIC_METADATA(billing:grpc_status)%).
+-- Envoy's own %GRPC_STATUS% reads the reply as sent, from which this filter removes grpc-status,
+-- and then guesses from the HTTP status (2, UNKNOWN, for every 200). A unary reply's status
+-- reaches this filter as a header (the transcoder holds the reply until the server's trailers);
+-- local replies (Envoy's 404, 415, 429, ...) never reached the server and log none.
+local function record_grpc_status(handle, headers)
+  local grpc_status = headers:get("grpc-status")
+  if grpc_status ~= nil and grpc_status:match("^%d+$") then
+    handle:streamInfo():dynamicMetadata():set("billing", "grpc_status", tonumber(grpc_status))
+  end
+end
+
 function envoy_on_response(handle)
   local headers = handle:headers()
   local status = tonumber(headers:get(":status")) or 0
+  record_grpc_status(handle, headers)
   local http_status = tonumber(headers:get("x-http-status") or "")
   local error_json = headers:get("x-error-json")
   local unwrap = headers:get("x-rest-unwrap")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -59,25 +58,31 @@ def run() -> int:
     migrates the database when it answers (BILLING_MIGRATE_ON_START, on unless set to 0), so
     `billing run` starts, and keeps running, while the database is down.
     """
-    from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+    from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+    from billing.settings import EnvoyLimits
 
     settings = Settings.from_environment(database_url=database_url())
-    config_path = REPO_ROOT / ".data" / ("envoy.yaml" if settings.rest_port == 8080 else f"envoy-{settings.rest_port}.yaml")
+    suffix = "" if settings.rest_port == 8080 else f"-{settings.rest_port}"
+    config_path = REPO_ROOT / ".data" / f"envoy{suffix}.yaml"
+    # Envoy's admin interface: a unix socket only this user may open (mode 0600), never a TCP port.
+    # `curl --unix-socket .data/envoy-admin.sock http://localhost/stats/prometheus`
+    admin_socket = REPO_ROOT / ".data" / f"envoy-admin{suffix}.sock"
     config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.touch(mode=0o600)  # it holds the edge token
-    config_path.chmod(0o600)
+    limits = EnvoyLimits.from_environment()
     config_path.write_text(
         render_envoy_config(
             ENVOY_TEMPLATE.read_text(),
             listen_port=settings.rest_port,
             grpc_port=settings.grpc_port,
-            admin_port=settings.envoy_admin_port,
+            admin_socket=admin_socket,
             cors_origin=settings.cors_origins,
             admin_rest_port=settings.admin_rest_port,
             admin_rest_host=settings.admin_rest_host,
-            edge_token=MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token(),
+            limits=limits,
         )
     )
+    raise_open_file_limit(limits.total_max_connections + ENVOY_SPARE_FILES)
+    envoy_env = envoy_environment(MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token())
     # The server reads the same environment; only the database URL may have been resolved here.
     env = os.environ | {
         "DATABASE_URL": settings.database_url,
@@ -88,7 +93,7 @@ def run() -> int:
         _Supervised(
             "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart",
              "--file-flush-interval-msec", "1000"],
-            None,
+            envoy_env,
         ),
     ]
     payments = "Stripe (STRIPE_SECRET_KEY)"
@@ -96,7 +101,8 @@ def run() -> int:
         standin, stripe_env = _stripe_standin(settings)
         children.append(standin)
         env |= stripe_env
-        payments = f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY)"
+        payments = (f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY; "
+                    "`billing stripe-secret` prints its webhook secret, `billing clock advance 31d` lives through a month)")
     children.insert(0, _Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
     if not configured_database_url():
         children.insert(0, _supervised_postgres(settings.database_url))
@@ -126,9 +132,30 @@ def run() -> int:
         time.sleep(0.2)
     for child in children:
         child.wait(timeout=settings.shutdown_grace_seconds + 5)
-    if config_path.name != "envoy.yaml":
+    if suffix:
         config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
+        admin_socket.unlink(missing_ok=True)
     return max(child.exit_code_after_stop() for child in children)
+
+
+# Files Envoy holds besides its downstream connections: upstream connections, listeners, logs.
+ENVOY_SPARE_FILES = 256
+
+
+def raise_open_file_limit(needed: int) -> None:
+    """Raises this process's soft RLIMIT_NOFILE to its hard limit (children inherit it): Envoy holds
+    one descriptor per connection, and a soft limit of 1024 (common) would refuse connections long
+    before the connection budgets do. Says so when even the hard limit is below what they need."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        print(f"billing run: the open file limit ({soft}) is below Envoy's connection budgets plus spare ({needed}); "
+              "lower BILLING_MAX_CONNECTIONS / BILLING_INTERNAL_MAX_CONNECTIONS or raise `ulimit -Hn`",
+              file=sys.stderr, flush=True)
 
 
 STANDIN_SECRET_KEY = "sk_test_local_standin"
@@ -137,16 +164,22 @@ STANDIN_SECRET_KEY = "sk_test_local_standin"
 def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
     """Without STRIPE_SECRET_KEY, `make run` takes payments offline: the local stand-in serves the
     Stripe API the server calls and a checkout page, and delivers signed webhooks to Envoy's
-    public listener (as Stripe would). Its state is in memory: a restart forgets open sessions."""
-    port = int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", "12111"))
-    secret = "whsec_" + secrets.token_hex(24)
+    public listener (as Stripe would). Its state, webhook secret (unless STRIPE_WEBHOOK_SECRET is set)
+    and the local clock's advance are kept in .data/stripe-standin/ (billing.cli_standin)."""
+    from billing import cli_standin
+
+    port = cli_standin.standin_port()
+    secret = cli_standin.local_webhook_secret()
     api_base = f"http://127.0.0.1:{port}"
     argv = [
         sys.executable, "-m", "billing.standin.stripe_standin", "--port", str(port),
         "--webhook-url", f"http://127.0.0.1:{settings.rest_port}/v1/billing/webhooks/stripe",
-        "--public-base-url", f"http://localhost:{port}",
+        "--public-base-url", f"http://localhost:{port}", "--state", str(cli_standin.state_file()),
     ]
-    stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base, "STRIPE_WEBHOOK_SECRET": secret}
+    # The server checks every secret set (two while rotating); the stand-in signs with the first.
+    stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base,
+                  "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip() or secret,
+                  "BILLING_CLOCK_OFFSET_FILE": str(cli_standin.clock_offset_file())}
     # The secret goes by environment (an argument would show in ps).
     return _Supervised("stripe stand-in", argv, os.environ | {"STRIPE_WEBHOOK_SECRET": secret}), stripe_env
 
@@ -237,11 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
     parser.add_argument("command", choices=[
         "run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign", "migrate-legacy",
+        "clock", "stripe-secret",
     ])
     # Everything after the command is the command's own: `billing migrate-legacy --help` is its help.
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own (billing <command> --help)")
     args = parser.parse_args(argv)
     rest = args.arguments
+    if args.command in ("clock", "stripe-secret"):
+        from billing.cli_standin import clock_main, stripe_secret_main
+
+        return (clock_main if args.command == "clock" else stripe_secret_main)(rest)
     if args.command == "sign":
         from billing.cli_keys import sign_main
 

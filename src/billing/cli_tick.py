@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import SystemClock
+from billing.adapters.clock import service_clock
 from billing.adapters.db.change_notifier import ChangeNotifier
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.service.ports import Clock
@@ -33,7 +33,8 @@ async def run_tick(settings: Settings, clock: Clock | None = None) -> int:
     notifier.start()
     try:
         storage = PostgresStorage(pool, on_committed=notifier.committed)
-        return await tick(Dependencies(storage=storage, catalog=catalog, clock=clock or SystemClock()))
+        clock = clock or service_clock(settings.clock_offset_seconds, settings.clock_offset_file)
+        return await tick(Dependencies(storage=storage, catalog=catalog, clock=clock))
     finally:
         await notifier.close()
         await pool.close()

@@ -3,20 +3,24 @@
 Envoy's YAML has no environment substitution, so envoy.yaml carries the default
 ports and origin on lines tagged with a trailing marker comment, and this module
 rewrites exactly those values. `billing run` passes its Settings (BILLING_REST_PORT,
-BILLING_GRPC_PORT, BILLING_ENVOY_ADMIN_PORT, BILLING_CORS_ORIGIN) and writes the
+BILLING_GRPC_PORT, BILLING_CORS_ORIGIN) and the admin socket's path and writes the
 result to .data/envoy.yaml; Envoy must still start from the repo root (relative
 paths to gen/billing_descriptor.pb and envoy/billing_response.lua). The limits
-(per-IP rate limit, connection cap: settings.EnvoyLimits) come from the caller, or from
-BILLING_RATE_LIMIT_PER_IP / BILLING_RATE_LIMIT_BURST / BILLING_MAX_CONNECTIONS when it
-passes none (`billing run`).
+(per-IP rate limit, connection budgets, the webhook's bucket: settings.EnvoyLimits) come
+from the caller, or from the environment when it passes none (`billing run`).
+
+The edge token is not rendered: Envoy reads it from its own environment
+(envoy_environment), so the admin interface's config dump cannot show it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Mapping
 
 from billing.settings import EnvoyLimits
 
@@ -29,10 +33,28 @@ _RATE_LIMIT_FILTER = re.compile(r"^( *)- name:[^\n]*#\s*rate_limit\b[^\n]*\n(?:\
 # The run of `- exact: "..."  # cors_origin` list items: one per allowed origin.
 _CORS_ORIGINS = re.compile(r"^( *)- exact:[^\n]*#\s*cors_origin\b[^\n]*\n(?:\1- exact:[^\n]*#\s*cors_origin\b[^\n]*\n)*",
                            re.MULTILINE)
-_EDGE_TOKEN = r'(value:\s*)"[^"]*"(\s*\}\s*#\s*edge_token\b)'
+_ADMIN_SOCKET = r'(path:\s*)"[^"]*"(,\s*mode:\s*\d+\s*\}\s*#\s*admin_socket\b)'
+# The Stripe webhook route's `typed_per_filter_config:  # webhook_rate_limit` and every line indented deeper.
+_WEBHOOK_RATE_LIMIT_BLOCK = re.compile(
+    r"^( *)typed_per_filter_config:[^\n]*#\s*webhook_rate_limit\b[^\n]*\n(?:\1 [^\n]*\n)*", re.MULTILINE
+)
 _ADMIN_REST_HOST = r'(address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*\d+\s*\}\s*#\s*admin_rest_port\b)'
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
 _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(?:\1[ -][^\n]*\n)*", re.MULTILINE)
+
+
+EDGE_TOKEN_VARIABLE = "BILLING_EDGE_TOKEN"
+# sun_path holds 108 bytes with its terminating NUL; some systems allow fewer.
+MAX_SOCKET_PATH_BYTES = 100
+
+
+def envoy_environment(edge_token: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment to start Envoy with: base (default os.environ) plus the edge token, which
+    envoy.yaml reads as %ENVIRONMENT(BILLING_EDGE_TOKEN)% (never written into the config)."""
+
+    if not edge_token.isalnum():
+        raise ValueError("edge_token must be letters and digits")
+    return dict(os.environ if base is None else base) | {EDGE_TOKEN_VARIABLE: edge_token}
 
 
 def _replace_once(pattern: str, replacement: str, text: str, what: str) -> str:
@@ -40,6 +62,13 @@ def _replace_once(pattern: str, replacement: str, text: str, what: str) -> str:
     if count != 1:
         raise ValueError(f"envoy template: expected exactly one `# {what}` line, found {count}")
     return new_text
+
+
+def _check_socket_path(path: Path) -> str:
+    text = str(path)
+    if not Path(text).is_absolute() or len(text.encode()) > MAX_SOCKET_PATH_BYTES or '"' in text:
+        raise ValueError(f"admin_socket must be an absolute path of at most {MAX_SOCKET_PATH_BYTES} bytes, got {text!r}")
+    return text
 
 
 def _check_port(name: str, value: int) -> int:
@@ -53,16 +82,16 @@ def render_envoy_config(
     *,
     listen_port: int,
     grpc_port: int,
-    admin_port: int,
+    admin_socket: Path,
     cors_origin: str | Sequence[str],
     admin_rest_port: int,
     admin_rest_host: str = "127.0.0.1",
-    edge_token: str | None = None,
     access_log: bool = True,
     limits: EnvoyLimits | None = None,
 ) -> str:
-    """Returns template_text with the marked ports, CORS origin and limits replaced.
+    """Returns template_text with the marked ports, admin socket, CORS origin and limits replaced.
 
+    admin_socket: where Envoy's admin interface listens (a unix socket, mode 0600), an absolute path.
     access_log=False drops the per-request access log (benchmarks: it costs Envoy CPU).
     limits=None reads them from the environment (EnvoyLimits.from_environment); a rate of 0
     drops the per-IP rate limit filter.
@@ -71,22 +100,30 @@ def render_envoy_config(
     origins = _checked_origins(cors_origin)
     text = template_text
     ports = (
-        ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_port", admin_port),
-        ("admin_rest_port", admin_rest_port),
+        ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_rest_port", admin_rest_port),
     )
     for marker, value in ports:
         port = _check_port(marker, value)
         text = _replace_once(_PORT_VALUE.replace("MARKER", marker), str(port), text, marker)
-    text = _replace_once(_NUMBER_VALUE.replace("MARKER", "max_connections"), str(limits.max_connections), text,
-                         "max_connections")
+    text = _replace_once(_ADMIN_SOCKET, json.dumps(_check_socket_path(admin_socket)), text, "admin_socket")
+    numbers: list[tuple[str, int]] = [
+        ("max_connections", limits.max_connections),
+        ("internal_max_connections", limits.internal_max_connections),
+        ("total_max_connections", limits.total_max_connections),
+    ]
     if limits.rate_limit_per_second:
-        for marker, value in (("rate_limit_per_second", limits.rate_limit_per_second),
-                              ("rate_limit_burst", limits.rate_limit_burst)):
-            text = _replace_once(_NUMBER_VALUE.replace("MARKER", marker), str(value), text, marker)
+        numbers += [
+            ("rate_limit_per_second", limits.rate_limit_per_second), ("rate_limit_burst", limits.rate_limit_burst),
+            ("webhook_rate_limit_per_second", limits.webhook_rate_limit_per_second),
+            ("webhook_rate_limit_burst", limits.webhook_rate_limit_burst),
+        ]
     else:
-        text, count = _RATE_LIMIT_FILTER.subn("", text)
-        if count != 1:
-            raise ValueError(f"envoy template: expected exactly one `# rate_limit` filter, found {count}")
+        for block, marker in ((_RATE_LIMIT_FILTER, "rate_limit"), (_WEBHOOK_RATE_LIMIT_BLOCK, "webhook_rate_limit")):
+            text, count = block.subn("", text)
+            if count != 1:
+                raise ValueError(f"envoy template: expected exactly one `# {marker}` block, found {count}")
+    for marker, value in numbers:
+        text = _replace_once(_NUMBER_VALUE.replace("MARKER", marker), str(value), text, marker)
     if not re.fullmatch(r"[0-9a-fA-F.:]+", admin_rest_host):
         raise ValueError(f"admin_rest_host must be an IP address, got {admin_rest_host!r}")
     text = _replace_once(_ADMIN_REST_HOST, admin_rest_host, text, "admin_rest_port")
@@ -94,10 +131,6 @@ def render_envoy_config(
         text, count = _ACCESS_LOG_BLOCK.subn("", text)
         if count != 1:
             raise ValueError(f"envoy template: expected exactly one `# access_log` block, found {count}")
-    if edge_token is not None:
-        if not edge_token.isalnum():
-            raise ValueError("edge_token must be letters and digits")
-        text = _replace_once(_EDGE_TOKEN, json.dumps(edge_token), text, "edge_token")
     return _replace_cors_origins(text, origins)
 
 

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import SystemClock
+from billing.adapters.clock import SystemClock, service_clock
 from billing.adapters.db.api_keys import ApiKeyRepository
 from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.change_listener import ChangeListener
@@ -97,7 +97,9 @@ async def serve(settings: Settings) -> None:
         WalletBatcher(pool, observe_batch=metrics.observe_batch, availability=availability)
         if settings.group_commit else None
     )
-    clock = SystemClock()
+    # Signatures and key expiry are checked against the wall clock (callers sign with it); periods, days and
+    # expiries of minutes follow the service's clock, which local use may run ahead (BILLING_CLOCK_OFFSET_*).
+    clock = service_clock(settings.clock_offset_seconds, settings.clock_offset_file)
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
     deps = Dependencies(
@@ -108,7 +110,7 @@ async def serve(settings: Settings) -> None:
     )
     authenticator = None
     if settings.require_signatures:
-        authenticator = HmacAuthenticator(master, clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
+        authenticator = HmacAuthenticator(master, SystemClock(), lambda now: _usable_keys(pool, now), metrics.auth_failed)
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     watchers = BalanceWatchers(
         lambda account_id: get_balance(deps, account_id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -21,6 +22,7 @@ DEFAULT_DEMO_PORT = 3000  # the demo app under `make run`: the default CORS orig
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 # gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
 LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
 DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
@@ -54,24 +56,45 @@ class EnvoyLimits:
 
     rate_limit_per_second: sustained requests per second per client IP (0: no rate limit, the
     filter is left out, as `make bench` runs); rate_limit_burst: the bucket's size (default twice
-    the rate); max_connections: open downstream connections at once, all clients together.
+    the rate); max_connections: open connections the browser listener may hold, all clients
+    together; internal_max_connections: the internal listener's own budget (it does not share the
+    browser listener's); webhook_rate_limit_per_second / _burst: the Stripe webhook path's bucket
+    per address, instead of the per-IP one (Stripe delivers from a handful of addresses).
     """
 
     rate_limit_per_second: int = 200
     rate_limit_burst: int = 400
-    max_connections: int = 4096
+    max_connections: int = 8192
+    internal_max_connections: int = 1024
+    webhook_rate_limit_per_second: int = 2000
+    webhook_rate_limit_burst: int = 4000
 
     @classmethod
     def from_environment(cls) -> "EnvoyLimits":
         rate = int(os.environ.get("BILLING_RATE_LIMIT_PER_IP", str(cls.rate_limit_per_second)))
         burst = int(os.environ.get("BILLING_RATE_LIMIT_BURST", str(2 * rate)))
-        return cls(rate, burst, int(os.environ.get("BILLING_MAX_CONNECTIONS", str(cls.max_connections))))
+        webhook_rate = int(os.environ.get("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", str(cls.webhook_rate_limit_per_second)))
+        return cls(
+            rate, burst,
+            max_connections=int(os.environ.get("BILLING_MAX_CONNECTIONS", str(cls.max_connections))),
+            internal_max_connections=int(
+                os.environ.get("BILLING_INTERNAL_MAX_CONNECTIONS", str(cls.internal_max_connections))
+            ),
+            webhook_rate_limit_per_second=webhook_rate, webhook_rate_limit_burst=2 * webhook_rate,
+        )
 
     def __post_init__(self) -> None:
-        if self.rate_limit_per_second < 0 or self.max_connections < 1:
+        if self.rate_limit_per_second < 0 or self.max_connections < 1 or self.internal_max_connections < 1:
             raise ValueError(f"Envoy limits out of range: {self}")
         if self.rate_limit_per_second and self.rate_limit_burst < self.rate_limit_per_second:
             raise ValueError(f"BILLING_RATE_LIMIT_BURST must be at least the rate per second: {self}")
+        if self.rate_limit_per_second and not 0 < self.webhook_rate_limit_per_second <= self.webhook_rate_limit_burst:
+            raise ValueError(f"BILLING_WEBHOOK_RATE_LIMIT_PER_IP must be a positive rate: {self}")
+
+    @property
+    def total_max_connections(self) -> int:
+        """Every listener's budget together: Envoy's global cap, a bound on its file descriptors."""
+        return self.max_connections + self.internal_max_connections
 
 
 NO_RATE_LIMIT = EnvoyLimits(rate_limit_per_second=0, rate_limit_burst=0)
@@ -99,6 +122,12 @@ class StripeSettings:
     def __repr__(self) -> str:  # secrets never reach a log line
         return f"StripeSettings(api_base={self.api_base!r}, webhook_secrets={len(self.webhook_secrets)})"
 
+    @property
+    def is_local(self) -> bool:
+        """A test key against an API on this host (the stand-in), not Stripe itself."""
+        host = urlsplit(self.api_base).hostname if self.api_base else None
+        return host in LOOPBACK_HOSTS and not self.secret_key.startswith(("sk_live_", "rk_live_"))
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -108,7 +137,6 @@ class Settings:
     rest_port: int  # Envoy's REST listener (`billing run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
-    envoy_admin_port: int
     cors_origins: tuple[str, ...]  # the browser origins Envoy allows (settings.cors_origins)
     migrate_on_start: bool
     catalog_path: Path
@@ -137,6 +165,10 @@ class Settings:
     # Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
     # A user key is one person's browser; a service key carries an app backend's whole traffic.
     key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
+    # Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the wall
+    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`).
+    clock_offset_seconds: int = 0
+    clock_offset_file: Path | None = None
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -151,7 +183,6 @@ class Settings:
             rest_port=int(os.environ.get("BILLING_REST_PORT", "8080")),
             admin_rest_port=int(os.environ.get("BILLING_ADMIN_REST_PORT", "8081")),
             admin_rest_host=os.environ.get("BILLING_ADMIN_REST_HOST", LOOPBACK),
-            envoy_admin_port=int(os.environ.get("BILLING_ENVOY_ADMIN_PORT", "9901")),
             cors_origins=cors_origins(),
             migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),
             catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
@@ -183,6 +214,9 @@ class Settings:
                 scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", default)
                 for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
             },
+            clock_offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"),
+            clock_offset_file=Path(os.environ["BILLING_CLOCK_OFFSET_FILE"]) if os.environ.get("BILLING_CLOCK_OFFSET_FILE")
+            else None,
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line
@@ -204,6 +238,12 @@ class Settings:
             raise SystemExit(f"BILLING_WATCH_HEARTBEAT_SECONDS must be in (0, 50] (it is {self.watch_heartbeat_seconds})")
         if not 0 <= self.metrics_port <= 65535:
             raise SystemExit(f"BILLING_METRICS_PORT must be a port number or 0 (it is {self.metrics_port})")
+        if (self.clock_offset_seconds or self.clock_offset_file) and self.stripe is not None and not self.stripe.is_local:
+            raise SystemExit(
+                "BILLING_CLOCK_OFFSET_SECONDS / BILLING_CLOCK_OFFSET_FILE move the service's clock: for local and "
+                "test use only, refused with a real STRIPE_SECRET_KEY (Stripe's own clock cannot move with it; "
+                "use the local stand-in: unset STRIPE_SECRET_KEY under `make run`)"
+            )
 
 
 def configured_database_url() -> str | None:
@@ -223,6 +263,13 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _seconds_ahead(name: str) -> int:
+    text = os.environ.get(name, "0").strip()
+    if not text.isdigit():
+        raise SystemExit(f"{name} must be a whole, non-negative number of seconds (got {text!r})")
+    return int(text)
 
 
 def _calls_per_second(name: str, default: int) -> int:

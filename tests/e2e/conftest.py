@@ -88,6 +88,7 @@ def admin_key(session_keys: SessionKeys) -> SigningKey:
 E2E_WEBHOOK_SECRET = "whsec_e2e_" + "5" * 24
 E2E_HEARTBEAT_SECONDS = 1  # live balance streams: a heartbeat a test can wait for
 E2E_STRIPE_KEY = "sk_test_e2e"
+E2E_RETRY_SCHEDULE = (1, 1, 2, 4, 8)
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +97,9 @@ def stripe_standin() -> Iterator[StripeStandin]:
     clock_shift[0]: seconds added to its clock (a test starts a subscription "a month ago", so
     that its period ends seconds from now in the server's real time; signatures use real time)."""
     shift = [0.0]  # tests import this module again (not pytest's conftest instance): reach it by the fixture
-    standin = StripeStandin(webhook_secret=E2E_WEBHOOK_SECRET, clock=lambda: time.time() + shift[0]).start()
+    # Stripe's redelivery backoff (up to 3 days) compressed to seconds: a refused delivery comes again at once.
+    standin = StripeStandin(webhook_secret=E2E_WEBHOOK_SECRET, clock=lambda: time.time() + shift[0],
+                            retry_schedule=E2E_RETRY_SCHEDULE, tick_seconds=0.2).start()
     standin.clock_shift = shift  # type: ignore[attr-defined]
     try:
         yield standin
@@ -129,7 +132,7 @@ def billing_server(
 @dataclass(frozen=True)
 class EnvoyProxy:
     listen_port: int
-    admin_port: int
+    admin_socket: Path  # Envoy's admin interface (unix socket, mode 0600)
     config_path: Path
     log: Path
     admin_rest_port: int  # the internal listener (admin paths)
@@ -149,20 +152,19 @@ def _listener_answers(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
-    from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+    from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
     from billing.settings import DEFAULT_DEMO_PORT, NO_RATE_LIMIT, demo_origins
 
     folder = tmp_path_factory.mktemp("envoy")
-    listen_port, admin_port = free_port(), free_port()
-    proxy = EnvoyProxy(listen_port, admin_port, folder / "envoy.yaml", folder / "envoy.log", free_port())
+    listen_port = free_port()
+    proxy = EnvoyProxy(listen_port, folder / "admin.sock", folder / "envoy.yaml", folder / "envoy.log", free_port())
     proxy.config_path.write_text(render_envoy_config(
         ENVOY_TEMPLATE.read_text(),
         listen_port=listen_port,
         grpc_port=billing_server.grpc_port,
-        admin_port=admin_port,
+        admin_socket=proxy.admin_socket,
         cors_origin=demo_origins(DEFAULT_DEMO_PORT),  # as `billing run` renders it by default
         admin_rest_port=proxy.admin_rest_port,
-        edge_token=MASTER.edge_token(),
         # The fuzz test sends thousands of requests a second from 127.0.0.1; the rate limit
         # has its own Envoy in test_limits.py.
         limits=NO_RATE_LIMIT,
@@ -171,7 +173,8 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
             "--file-flush-interval-msec", "1000"]  # as `billing run` starts it
     with open(proxy.log, "wb") as log:
         # cwd: the config names gen/billing_descriptor.pb and envoy/*.lua relative to the repo root.
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env=envoy_environment(MASTER.edge_token()))
     try:
         deadline = time.monotonic() + ENVOY_START_TIMEOUT
         while not _listener_answers(listen_port):

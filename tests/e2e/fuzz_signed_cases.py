@@ -41,11 +41,11 @@ def hostile_webhooks(draw) -> HttpCase:
         st.sampled_from([b"", b"{", b"null", b"[]", b"{}", b'{"type":"payment_intent.succeeded"}', b"\xff\xfe"]),
     ))
     now = int(time.time())
-    # Nothing signed right with the secret: such a delivery is Stripe's, and one that cannot be read
-    # is recorded for an operator and answered 200 (service/webhooks.py); and Stripe's SDK (so the
-    # service) refuses only timestamps older than the tolerance, not future ones.
+    # Nothing signed right with the secret at an instant within the tolerance: such a delivery is
+    # Stripe's, and one that cannot be read is recorded for an operator (service/webhooks.py).
     how = draw(st.sampled_from(["missing", "empty", "garbage", "wrong_secret", "stale", "far_future", "other_body",
-                                "no_t", "no_v1", "v0_only", "bad_t", "upper_hex", "many_wrong", "huge"]))
+                                "no_t", "no_v1", "v0_only", "bad_t", "upper_hex", "many_wrong", "huge",
+                                "non_ascii", "future_signed"]))
     good = _stripe_signature(WEBHOOK_SECRET, now, body)
     signature: bytes | None = {
         "missing": None,
@@ -63,8 +63,13 @@ def hostile_webhooks(draw) -> HttpCase:
         "upper_hex": f"t={now},v1={good.upper()}".encode(),
         "many_wrong": (f"t={now}," + ",".join(f"v1={'%064x' % i}" for i in range(draw(st.integers(2, 150))))).encode(),
         "huge": f"t={now},v1=".encode() + b"a" * draw(st.integers(1000, 7000)),
+        # Issue 19: any non-ASCII character in v1 made the SDK's compare_digest raise TypeError,
+        # which was taken for "verified": credit without the secret.
+        "non_ascii": f"t={now},v1=".encode() + draw(st.sampled_from(
+            ["\u00e9", "\u00e9" * 64, good[:-1] + "\u0660", "\U0001f600"])).encode("utf-8"),
+        "future_signed": f"t={now + draw(st.integers(400, 10**5))},v1=".encode(),  # signed right, ahead of time
     }[how]
-    if how == "stale":  # signed right, with the secret, at that time
+    if how in ("stale", "future_signed"):  # signed right, with the secret, at that time
         stamp = int(signature.split(b",")[0][2:])
         signature += _stripe_signature(WEBHOOK_SECRET, stamp, body).encode()
     content_type = draw(st.sampled_from([b"application/json", b"application/json; charset=utf-8", b"text/plain",

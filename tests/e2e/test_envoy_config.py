@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
-from billing.settings import DEFAULT_CORS_ORIGIN
+from billing.envoy_config import EDGE_TOKEN_VARIABLE, ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+from billing.settings import DEFAULT_CORS_ORIGIN, EnvoyLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVOY = REPO_ROOT / ".venv" / "bin" / "envoy"
@@ -34,8 +34,8 @@ def test_rendered_config_validates(tmp_path):
     config = tmp_path / "envoy.yaml"
     config.write_text(render_envoy_config(
         ENVOY_TEMPLATE.read_text(),
-        listen_port=free_port(), grpc_port=free_port(), admin_port=free_port(), admin_rest_port=free_port(),
-        cors_origin="https://app.example.com", edge_token="abc123",
+        listen_port=free_port(), grpc_port=free_port(), admin_socket=tmp_path / "admin.sock",
+        admin_rest_port=free_port(), cors_origin="https://app.example.com",
     ))
     result = _validate(config)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -50,28 +50,44 @@ def test_render_rewrites_exactly_the_marked_values():
     template = ENVOY_TEMPLATE.read_text()
     assert f'exact: "{DEFAULT_CORS_ORIGIN}"' in template
     rendered = render_envoy_config(
-        template, listen_port=18080, grpc_port=15051, admin_port=19901, cors_origin=["https://a.example", "http://b:1"],
-        admin_rest_port=18081, admin_rest_host="0.0.0.0", edge_token="abc123",
+        template, listen_port=18080, grpc_port=15051, admin_socket=Path("/run/b/admin.sock"),
+        cors_origin=["https://a.example", "http://b:1"], admin_rest_port=18081, admin_rest_host="0.0.0.0",
+        limits=EnvoyLimits(7, 9, max_connections=11, internal_max_connections=5, webhook_rate_limit_per_second=13,
+                           webhook_rate_limit_burst=17),
     )
     assert "port_value: 18080}  # listen_port" in rendered
     assert "port_value: 15051}  # grpc_port" in rendered
-    assert "port_value: 19901}  # admin_port" in rendered
+    assert 'pipe: {path: "/run/b/admin.sock", mode: 384}  # admin_socket' in rendered
     assert '- exact: "https://a.example"  # cors_origin\n' in rendered
     assert '- exact: "http://b:1"  # cors_origin\n' in rendered
     assert "{address: 0.0.0.0, port_value: 18081}  # admin_rest_port" in rendered
-    assert 'value: "abc123"}  # edge_token' in rendered
+    assert "connection_limit: 11  # max_connections" in rendered
+    assert "connection_limit: 5  # internal_max_connections" in rendered
+    assert "max_active_downstream_connections: 16  # total_max_connections" in rendered
+    assert "max_tokens: 17  # webhook_rate_limit_burst" in rendered
+    assert "tokens_per_fill: 13  # webhook_rate_limit_per_second" in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 7 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 13 and len(template.splitlines()) == len(rendered.splitlines())
+
+
+def test_the_edge_token_is_never_rendered_into_the_config():
+    """Envoy reads it from its environment: the admin interface's config dump cannot show it."""
+    assert "edge_token" not in render_envoy_config.__kwdefaults__
+    assert "%ENVIRONMENT(BILLING_EDGE_TOKEN)%" in ENVOY_TEMPLATE.read_text()
+    assert envoy_environment("abc123", {})[EDGE_TOKEN_VARIABLE] == "abc123"
+    with pytest.raises(ValueError):
+        envoy_environment("a b", {})
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"listen_port": 0}, {"grpc_port": 70000}, {"admin_port": "9901"}, {"cors_origin": ""},
-    {"cors_origin": "http://a http://b"}, {"cors_origin": []}, {"cors_origin": ["http://a", " "]}, {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
-    {"edge_token": "a b"},
+    {"listen_port": 0}, {"grpc_port": 70000}, {"admin_socket": Path("relative.sock")},
+    {"admin_socket": Path("/" + "a" * 120)}, {"cors_origin": ""},
+    {"cors_origin": "http://a http://b"}, {"cors_origin": []}, {"cors_origin": ["http://a", " "]},
+    {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
 ])
 def test_render_rejects_bad_values(kwargs):
-    args = {"listen_port": 8080, "grpc_port": 50051, "admin_port": 9901, "cors_origin": DEFAULT_CORS_ORIGIN,
-            "admin_rest_port": 8081}
+    args = {"listen_port": 8080, "grpc_port": 50051, "admin_socket": Path("/tmp/a.sock"),
+            "cors_origin": DEFAULT_CORS_ORIGIN, "admin_rest_port": 8081}
     with pytest.raises(ValueError):
         render_envoy_config(ENVOY_TEMPLATE.read_text(), **{**args, **kwargs})
 
@@ -79,5 +95,6 @@ def test_render_rejects_bad_values(kwargs):
 def test_render_requires_the_markers():
     with pytest.raises(ValueError, match="listen_port"):
         render_envoy_config(
-            "admin: {}\n", listen_port=1, grpc_port=2, admin_port=3, cors_origin="http://x", admin_rest_port=4
+            "admin: {}\n", listen_port=1, grpc_port=2, admin_socket=Path("/a.sock"), cors_origin="http://x",
+            admin_rest_port=4
         )

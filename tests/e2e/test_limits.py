@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, EnvoyLimits
 from tests.e2e.helpers import assert_error, body_json, call, create_account, new_user
 from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, stop_process
@@ -122,10 +122,10 @@ def test_duplicate_json_keys_last_one_wins_and_trailing_commas_are_refused(http)
 
 
 def test_the_rendered_config_carries_the_timeouts_and_limits():
-    text = render_envoy_config(ENVOY_TEMPLATE.read_text(), listen_port=1, grpc_port=2, admin_port=3, admin_rest_port=4,
-                               cors_origin=DEFAULT_CORS_ORIGIN, limits=EnvoyLimits(7, 9, 11))
+    text = render_envoy_config(ENVOY_TEMPLATE.read_text(), listen_port=1, grpc_port=2, admin_socket=Path("/a.sock"),
+                               admin_rest_port=4, cors_origin=DEFAULT_CORS_ORIGIN, limits=EnvoyLimits(7, 9, 11))
     for line in ("request_headers_timeout: 10s", "idle_timeout: 60s", "max_request_headers_kb: 8",
-                 "use_remote_address: true", "max_active_downstream_connections: 11  # max_connections",
+                 "use_remote_address: true", "connection_limit: 11  # max_connections",
                  "max_tokens: 9  # rate_limit_burst", "tokens_per_fill: 7  # rate_limit_per_second"):
         assert line in text
 
@@ -160,14 +160,15 @@ def _start_small_envoy(e2e, folder: Path) -> tuple[int, subprocess.Popen]:
     port = free_port()
     config = folder / "envoy.yaml"
     config.write_text(render_envoy_config(
-        ENVOY_TEMPLATE.read_text(), listen_port=port, grpc_port=e2e.server.grpc_port, admin_port=free_port(),
-        admin_rest_port=free_port(), edge_token=MASTER.edge_token(),
-        cors_origin=DEFAULT_CORS_ORIGIN, access_log=False, limits=EnvoyLimits(RATE, BURST, MAX_CONNECTIONS),
+        ENVOY_TEMPLATE.read_text(), listen_port=port, grpc_port=e2e.server.grpc_port,
+        admin_socket=folder / "admin.sock", admin_rest_port=free_port(), cors_origin=DEFAULT_CORS_ORIGIN,
+        access_log=False, limits=EnvoyLimits(RATE, BURST, MAX_CONNECTIONS),
     ))
     with open(folder / "envoy.log", "wb") as log:
         proc = subprocess.Popen([str(VENV_BIN / "envoy"), "-c", str(config), "--disable-hot-restart",
                                  "--log-level", "error", "--concurrency", "1"],
-                                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env=envoy_environment(MASTER.edge_token()))
     return port, proc
 
 
@@ -243,3 +244,27 @@ def test_connections_past_the_cap_are_closed_at_once(small_envoy):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_stripe_webhook_deliveries_from_one_address_have_their_own_bucket(small_envoy):
+    """Stripe delivers from a handful of addresses: a burst of webhooks above the per-IP rate is not
+    429 (the route's bucket is BILLING_WEBHOOK_RATE_LIMIT_PER_IP per address), while other paths
+    from the same address still are."""
+    time.sleep(BURST / RATE + 0.2)  # a full per-IP bucket
+    conn = httpclient.HTTPConnection("127.0.0.1", small_envoy, timeout=10)
+    webhook_statuses = []
+    for i in range(BURST * 5):
+        conn.request("POST", "/v1/billing/webhooks/stripe", body=json.dumps({"id": f"evt_{i}"}).encode(),
+                     headers={"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": "t=1,v1=00"})
+        reply = conn.getresponse()
+        reply.read()
+        webhook_statuses.append(reply.status)
+    others = []
+    for _ in range(BURST + 10):
+        conn.request("GET", "/v1/billing/catalog")
+        reply = conn.getresponse()
+        reply.read()
+        others.append(reply.status)
+    conn.close()
+    assert 429 not in webhook_statuses and set(webhook_statuses) == {400}, webhook_statuses  # unsigned: 400
+    assert 429 in others, others

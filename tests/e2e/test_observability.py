@@ -10,6 +10,8 @@ import time
 import urllib.request
 import uuid
 
+import grpc
+
 from tests.e2e.helpers import RFC3339_UTC, call, create_account, new_user
 from tests.support.processes import free_port, start_billing_server, stop_process
 
@@ -129,7 +131,26 @@ def test_the_server_logs_one_json_object_per_line(e2e, http):
 def test_envoy_logs_one_json_object_per_request_with_the_servers_request_id(e2e, http):
     """Envoy's access log is JSON too, with the server's log keys: one grep of request_id joins both."""
     status, headers, _ = call(http, "GET", f"/v1/billing/balance/{new_user()}", browser_listener=True)
-    request_id = headers["x-request-id"]
+    entry = _access_log_entry(e2e, headers["x-request-id"])
+    assert {"timestamp", "level", "logger", "message", "request_id"} <= set(entry)
+    assert RFC3339_UTC.match(entry["timestamp"])
+    assert entry["method"] == "GET" and entry["path"].startswith("/v1/billing/balance/") and entry["status"] == status
+
+
+def test_envoy_logs_the_servers_grpc_status_and_none_for_its_own_replies(e2e, http):
+    """Envoy's %GRPC_STATUS% guessed 2 (UNKNOWN) for every REST answer, 200s included."""
+    status, headers, _ = http("GET", "/v1/billing/catalog")
+    assert status == 200
+    assert _access_log_entry(e2e, headers["x-request-id"])["grpc_status"] == 0
+    status, headers, _ = http("GET", "/v1/billing/balance/nobody-at-all")
+    assert status == 404
+    assert _access_log_entry(e2e, headers["x-request-id"])["grpc_status"] == grpc.StatusCode.NOT_FOUND.value[0]
+    status, headers, _ = http("POST", "/v1/billing/consume", headers={"Content-Type": "text/plain"}, body=b"x")
+    assert status == 415  # Envoy's own reply: the server was never asked
+    assert _access_log_entry(e2e, headers["x-request-id"])["grpc_status"] is None
+
+
+def _access_log_entry(e2e, request_id: str) -> dict:
     deadline = time.monotonic() + 5  # Envoy flushes its access log about once a second
     while True:
         entries = [json.loads(line) for line in e2e.envoy.log.read_text().splitlines() if line.startswith("{")]
@@ -138,7 +159,4 @@ def test_envoy_logs_one_json_object_per_request_with_the_servers_request_id(e2e,
             break
         time.sleep(0.2)
     assert len(mine) == 1, (request_id, [(e["request_id"], e["message"]) for e in entries[-3:]])
-    (entry,) = mine
-    assert {"timestamp", "level", "logger", "message", "request_id"} <= set(entry)
-    assert RFC3339_UTC.match(entry["timestamp"])
-    assert entry["method"] == "GET" and entry["path"].startswith("/v1/billing/balance/") and entry["status"] == status
+    return mine[0]

@@ -174,11 +174,11 @@ def own_postgres():
 @pytest.mark.slow
 def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_twice(own_postgres, tmp_path):
     data_dir, database_url = own_postgres
-    grpc_a, rest_a, admin_a = free_port(), free_port(), free_port()
+    grpc_a, rest_a = free_port(), free_port()
     run_log = tmp_path / "billing-run.log"
     env = os.environ | {
         "DATABASE_URL": database_url, "BILLING_GRPC_PORT": str(grpc_a), "BILLING_REST_PORT": str(rest_a),
-        "BILLING_ENVOY_ADMIN_PORT": str(admin_a), "BILLING_LOG_LEVEL": "ERROR", "PYTHONUNBUFFERED": "1",
+        "BILLING_LOG_LEVEL": "ERROR", "PYTHONUNBUFFERED": "1",
         "BILLING_ADMIN_REST_PORT": str(free_port()), "BILLING_METRICS_PORT": "0",
         "BILLING_STRIPE_STANDIN_PORT": str(free_port()),
         "BILLING_RATE_LIMIT_PER_IP": "0",  # 16 REST clients from 127.0.0.1: a per-IP limit would refuse them
@@ -313,11 +313,11 @@ def _assert_every_path_fails_fast(ports: tuple[int, int]) -> float:
 def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_serves_when_it_is_back(own_postgres):
     data_dir, database_url = own_postgres
     _postgres("stop", data_dir)
-    grpc_port, rest_port, admin_port, admin_rest_port = free_port(), free_port(), free_port(), free_port()
+    grpc_port, rest_port, admin_rest_port = free_port(), free_port(), free_port()
     grpc_target = f"127.0.0.1:{grpc_port}"
     env = os.environ | {
         "DATABASE_URL": database_url, "BILLING_GRPC_PORT": str(grpc_port), "BILLING_REST_PORT": str(rest_port),
-        "BILLING_ENVOY_ADMIN_PORT": str(admin_port), "BILLING_LOG_LEVEL": "ERROR",
+        "BILLING_LOG_LEVEL": "ERROR",
         "BILLING_ADMIN_REST_PORT": str(admin_rest_port), "BILLING_METRICS_PORT": "0",
     }
     ports = (rest_port, admin_rest_port)

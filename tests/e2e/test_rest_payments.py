@@ -4,9 +4,12 @@ stand-in, and webhooks signed as Stripe signs them, delivered back through Envoy
 from __future__ import annotations
 
 import json
+import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timedelta, timezone
 
 import stripe
@@ -79,25 +82,138 @@ def test_purchase_pay_credit_resume_then_refund(http, stripe_standin):
     assert len(refund) == 1 and refund[0]["seconds"] == -(package["minutes"] * 60 - (3000 - 900))
 
 
-def test_webhooks_with_bad_signatures_are_400_and_change_nothing(http):
+def customer_of(http, stripe_standin, user: str) -> str:
+    """The user's customer at the stand-in, made by a first checkout (as a real purchase does)."""
+    status, _, bought = call(http, "POST", "/v1/billing/packages/purchase",
+                             {"user_id": user, "package_key": "mini", "currency": "USD"})
+    assert status == 200, bought
+    return str(stripe_client(stripe_standin).v1.checkout.sessions.retrieve(bought["session_id"])["customer"])
+
+
+def post_webhook(http, payload: bytes, signature: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"} | ({"Stripe-Signature": signature} if signature is not None else {})
+    status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None, headers=headers)
+    return status, json.loads(body)
+
+
+def wait_for(read, timeout: float = 30.0):
+    """The first truthy reading of `read`, polled until `timeout` (then the last reading)."""
+    deadline = time.monotonic() + timeout
+    while not (found := read()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+class RefusingEachEventOnce:
+    """A webhook endpoint in front of the real one that answers 503 to each event's first delivery."""
+
+    def __init__(self, target: str) -> None:
+        seen: set[str] = set()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                payload = self.rfile.read(int(self.headers["Content-Length"]))
+                event_id = json.loads(payload)["id"]
+                status = 503
+                if event_id in seen:
+                    request = urllib.request.Request(target, data=payload, method="POST", headers={
+                        "Content-Type": self.headers["Content-Type"],
+                        "Stripe-Signature": self.headers["Stripe-Signature"]})
+                    try:
+                        with urllib.request.urlopen(request, timeout=10) as answer:
+                            status = answer.status
+                    except urllib.error.HTTPError as error:
+                        status = error.code
+                seen.add(event_id)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+
+def test_a_refused_webhook_is_redelivered_and_the_package_credited_once(http, stripe_standin):
     user = new_user()
     create_account(http, user)
-    evt = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mini", 60, 499, int(time.time()))
+    status, _, bought = call(http, "POST", "/v1/billing/packages/purchase",
+                             {"user_id": user, "package_key": "mini", "currency": "USD", "idempotency_key": "b1"})
+    assert status == 200, bought
+    real = stripe_standin.webhook_url
+    front = RefusingEachEventOnce(real)
+    stripe_standin.configure_webhook(front.url, E2E_WEBHOOK_SECRET)
+    try:
+        delivered = stripe_standin.pay(bought["session_id"])
+        ids = {event["id"] for event in delivered}
+        assert all(record["last_delivery_status"] == 503 for record in stripe_standin.events() if record["id"] in ids)
+        assert wait_for(lambda: all(record["last_delivery_status"] == 200
+                                    for record in stripe_standin.events() if record["id"] in ids))
+    finally:
+        stripe_standin.configure_webhook(real, E2E_WEBHOOK_SECRET)
+        front.server.shutdown()
+        front.server.server_close()
+    assert all(r["delivery_attempts"] == 2 and r["next_delivery_at"] is None
+               for r in stripe_standin.events() if r["id"] in ids)
+    assert len([e for e in events_of(http, user) if e["type"] == "package_credit"]) == 1
+
+
+def test_webhooks_with_bad_signatures_are_400_and_change_nothing(http, stripe_standin):
+    user = new_user()
+    create_account(http, user)
+    customer = customer_of(http, stripe_standin, user)
+    now = int(time.time())
+    evt = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mini", 60, 499, now, customer=customer)
     payload, signature = se.signed(evt, "whsec_not_ours")
-    for header in ({"Stripe-Signature": signature}, {}):
-        status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
-                               headers={"Content-Type": "application/json", **header})
-        assert status == 400, body
-        assert json.loads(body)["field"] == "stripe-signature"
-    payload, signature = se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=int(time.time()) - 3600)  # stale
-    status, _, _ = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
-                        headers={"Content-Type": "application/json", "Stripe-Signature": signature})
-    assert status == 400
+    good = se.signed(evt, E2E_WEBHOOK_SECRET)[1].split(",v1=")[1]
+    refused = [
+        signature, None,
+        se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=now - 3600)[1],  # stale
+        se.signed(evt, E2E_WEBHOOK_SECRET, timestamp=now + 3600)[1],  # an hour ahead, signed right
+        f"t={now},v1=\u00e9",  # issue 19: a non-ASCII v1 once made the SDK raise TypeError, read as verified
+        f"t={now},v1={good},v1=\u00e9",
+        f"t={now},v1={good[:-1]}\u0660",
+    ]
+    for header in refused:
+        encoded = None if header is None else header.encode("utf-8").decode("latin-1")  # raw UTF-8 bytes on the wire
+        status, body = post_webhook(http, payload, encoded)
+        assert status == 400 and body["field"] == "stripe-signature", (header, body)
     assert not [e for e in events_of(http, user) if e["type"] == "package_credit"]
     payload, signature = se.signed(evt, E2E_WEBHOOK_SECRET)
     status, _, body = http("POST", "/v1/billing/webhooks/stripe", body=payload, key=None,
                            headers={"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": signature})
     assert status == 200 and json.loads(body) == {"received": True, "outcome": "processed"}
+
+
+def test_signed_webhooks_that_do_not_match_what_was_sold_credit_nothing(http, stripe_standin):
+    """Issue 19, items 2 and 3, through Envoy: signed right, and still not credited."""
+    user, other = new_user(), new_user()
+    create_account(http, user)
+    create_account(http, other)
+    customer = customer_of(http, stripe_standin, user)
+    now = int(time.time())
+    cheap = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, user, "mega", 1000, 1, now, currency="jpy",
+                                        customer=customer)
+    status, body = post_webhook(http, *se.signed(cheap, E2E_WEBHOOK_SECRET))
+    assert status == 200 and body["outcome"] == "mismatch", body
+    someone_else = se.payment_intent_succeeded("pi_" + uuid.uuid4().hex, other, "mini", 60, 499, now, customer=customer)
+    status, body = post_webhook(http, *se.signed(someone_else, E2E_WEBHOOK_SECRET))
+    assert status == 200 and body["outcome"] == "mismatch", body
+    for broken in (dict(cheap, id="evt_" + uuid.uuid4().hex, created=1e20),
+                   {"id": "evt_" + uuid.uuid4().hex, "type": "payment_intent.succeeded", "created": now,
+                    "data": {"object": dict(cheap["data"]["object"], amount=-499, amount_received=-499)}}):
+        payload, signature = se.signed(broken, E2E_WEBHOOK_SECRET)
+        for _ in range(2):  # Stripe's retry gets the same answer
+            status, body = post_webhook(http, payload, signature)
+            assert status == 400 and body["field"] == "payload", body
+    deep = b'{"id":"evt_deep","type":"payment_intent.succeeded","created":1,"data":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    status, body = post_webhook(http, deep, se.signed_bytes(deep, E2E_WEBHOOK_SECRET))
+    assert status == 400 and body["field"] == "payload", body
+    for account in (user, other):
+        assert not [e for e in events_of(http, account) if e["type"] == "package_credit"]
 
 
 def test_subscription_renewal_rolls_over_up_to_the_cap(http, stripe_standin):
@@ -123,12 +239,9 @@ def test_subscription_renewal_rolls_over_up_to_the_cap(http, stripe_standin):
     status, _, dup = call(http, "POST", "/v1/billing/subscriptions/checkout", {"user_id": user, "plan_key": "pro"})
     assert_error(status, dup, 409, "SUBSCRIPTION_CONFLICT")
 
-    time.sleep(max(0.0, (period_end - datetime.now(timezone.utc)).total_seconds()) + 1)
-    [subscription_id] = [
-        e["data"]["object"]["id"] for e in stripe_standin.events()
-        if e["type"] == "customer.subscription.created" and e["data"]["object"]["metadata"].get("user_id") == user
-    ]
-    stripe_standin.renew(subscription_id)
+    # The stand-in renews the subscription by itself when its period ends (seconds from now): the new
+    # period's invoice credits it, and the ended period's minutes roll over.
+    assert wait_for(lambda: [e for e in events_of(http, user) if e["type"] == "subscription_credit"][1:])
     balance = balance_of(http, user)
     rollover = [b["seconds"] for b in balance["buckets"]["paid"] if b["source"] == "rollover"]
     assert rollover == [150 * 60]  # starter's cap: 150 of the 300 unused minutes

@@ -60,25 +60,36 @@ def _deliver_until_accepted(target: str, event: dict) -> tuple[str, int]:
     raise AssertionError(f"{event['type']} {event['id']} never accepted")
 
 
+def _register_customer(database_url: str, user: str) -> None:
+    """What the user's first checkout would have stored: the events name this customer."""
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        connection.execute("INSERT INTO payment_profiles (account_id, customer_id, updated_at) VALUES (%s, %s, now())",
+                           (user, f"cus_{user}"))
+        connection.execute("INSERT INTO payment_customers (customer_id, account_id, created_at) VALUES (%s, %s, now())",
+                           (f"cus_{user}", user))
+
+
 @pytest.mark.slow
 def test_each_payment_and_refund_applies_once_across_replicas(e2e, http, two_replicas):
     users = [new_user() for _ in range(3)]
     for user in users:
         create_account(http, user)
+        _register_customer(e2e.database_url, user)
     now = int(time.time())
     events, refunds = [], []
     for n in range(PAYMENTS):
         user = users[n % len(users)]
         pi = f"pi_{user}_{n}"
-        events.append(se.payment_intent_succeeded(pi, user, "booster", 300, 2000, now))
-        events.append(se.checkout_completed(f"cs_{user}_{n}", pi, user, "booster", 300, 2000, now))
+        customer = f"cus_{user}"
+        events.append(se.payment_intent_succeeded(pi, user, "booster", 300, 1999, now, customer=customer))
+        events.append(se.checkout_completed(f"cs_{user}_{n}", pi, user, "booster", 300, 1999, now, customer=customer))
         if n % 4 == 0:  # a paid subscription period too: one invoice, credited once
             start, end = now - 60, now + 30 * 86400
             events.append(se.invoice_paid(f"in_{user}_{n}", f"pi_in_{user}_{n}", f"sub_{user}", user, "starter",
-                                          start, end, 999, now, "subscription_cycle"))
+                                          start, end, 999, now, "subscription_cycle", customer=customer))
         if n % 3 == 0:  # refunded in two halves (cumulative amounts), delivered in any order
-            refunds += [se.charge_refunded(f"ch_{n}", pi, 2000, 1000, now, user_id=user),
-                        se.charge_refunded(f"ch_{n}", pi, 2000, 2000, now, user_id=user)]
+            refunds += [se.charge_refunded(f"ch_{n}", pi, 1999, 1000, now, user_id=user, customer=customer),
+                        se.charge_refunded(f"ch_{n}", pi, 1999, 1999, now, user_id=user, customer=customer)]
     deliveries = [(two_replicas[i % 2], evt) for i, evt in enumerate((events + refunds) * COPIES)]
     rng = random.Random(11)
     rng.shuffle(deliveries)

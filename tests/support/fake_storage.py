@@ -34,6 +34,7 @@ class FakeDatabase:
     resume_tokens: dict[tuple[str, str], ResumeTokenRecord] = dataclasses.field(default_factory=dict)
     payments: dict[tuple[str, str], Payment] = dataclasses.field(default_factory=dict)
     customers: dict[str, str] = dataclasses.field(default_factory=dict)  # account -> customer
+    payment_owners: dict[str, str] = dataclasses.field(default_factory=dict)  # provider payment -> account
     subscriptions: dict[str, str | None] = dataclasses.field(default_factory=dict)  # account -> subscription
     webhook_events: dict[str, tuple[str, str, str | None, str]] = dataclasses.field(default_factory=dict)
     commits: int = 0
@@ -242,6 +243,15 @@ class FakePaymentProfiles:
 
     async def subscription_of(self, account_id: str) -> str | None:
         return self._database.subscriptions.get(account_id)
+
+    async def claim_payment(self, payment_id: str, account_id: str, now: datetime) -> str:
+        owner = self._database.payment_owners.get(payment_id, account_id)
+
+        def claim() -> None:
+            self._database.payment_owners.setdefault(payment_id, account_id)
+
+        self._unit.stage(claim)
+        return owner
 
     async def set_subscription(self, account_id: str, subscription_id: str | None, now: datetime) -> None:
         self._unit.stage(lambda: self._database.subscriptions.__setitem__(account_id, subscription_id))

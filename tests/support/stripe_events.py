@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 API_VERSION = "2026-10-28.endive"
+# The catalog's USD prices (catalog/catalog.json): a payment of another amount is kept, not credited.
+USD_PRICES = {"starter": 999, "pro": 2999, "business": 9999, "mini": 499, "booster": 1999, "mega": 5999}
 
 
 def event(event_type: str, obj: dict[str, Any], created: int, event_id: str | None = None) -> dict[str, Any]:
@@ -103,6 +105,11 @@ def charge_refunded(
 def signed(evt: dict[str, Any], secret: str, timestamp: int | None = None) -> tuple[bytes, str]:
     """The delivery as Stripe sends it: the JSON bytes and the Stripe-Signature header."""
     payload = json.dumps(evt, separators=(",", ":")).encode()
+    return payload, signed_bytes(payload, secret, timestamp)
+
+
+def signed_bytes(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header of these bytes."""
     t = int(time.time()) if timestamp is None else timestamp
     signature = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return payload, f"t={t},v1={signature}"
+    return f"t={t},v1={signature}"

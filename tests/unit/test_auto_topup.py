@@ -66,7 +66,8 @@ async def test_one_attempt_per_crossing_and_the_webhook_credit_ends_it(deps, ena
     assert len(notices(database)) == 1 and notices(database)[0].metadata["topup_seq"] == 1
     balance = await get_balance(deps, USER)
     assert balance.account.auto_topup.pending
-    paid = se.payment_intent_succeeded(f"pi_topup_{USER}_1", USER, "mini", 60, 479, int(clock.now().timestamp()), "eur")
+    paid = se.payment_intent_succeeded(f"pi_topup_{USER}_1", USER, "mini", 60, 479, int(clock.now().timestamp()), "eur",
+                                       customer=f"cus_{USER}")
     paid["data"]["object"]["metadata"]["topup_seq"] = "1"
     await handle_webhook(deps, json.dumps(paid).encode(), VALID_SIGNATURE)
     balance = await get_balance(deps, USER)

@@ -13,7 +13,7 @@ import stripe
 
 from bench import webhooks
 from billing.adapters.stripe_events import parse_verified_event
-from billing.adapters.stripe_payments import WEBHOOK_TOLERANCE_SECONDS
+from billing.adapters.stripe_signature import TOLERANCE_SECONDS as WEBHOOK_TOLERANCE_SECONDS
 from billing.service.payment_events import PackagePaid
 from tests.support import stripe_events
 

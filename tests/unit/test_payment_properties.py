@@ -57,12 +57,14 @@ async def _run(history) -> None:
     database = FakeDatabase()
     deps = dataclasses.replace(fake_dependencies(CATALOG, clock, database), payments=FakePaymentProvider())
     await create_account(deps, USER, "free")
+    database.customers[USER] = "cus_test"  # the customer the events name
     delivered: dict[int, list[dict]] = {}
     refunded: Counter[int] = Counter()
     amounts: dict[int, int] = {}
     period_start = clock.now()
     invoices = 0
     invoice_refunded: Counter[int] = Counter()
+    invoice_amounts: dict[int, int] = {}
     plan_in_force: str | None = None  # the plan of the newest paid period, as the history says
     closes_checked = [0]  # rollover_created credits already checked
 
@@ -94,16 +96,19 @@ async def _run(history) -> None:
                     await deliver(se.charge_refunded(f"ch_{n}", f"pi_{n}", amounts[n], refunded[n], now, user_id=USER))
             case ("refund_invoice", i, percent):
                 if i <= invoices:
-                    invoice_refunded[i] = max(invoice_refunded[i], 999 * percent // 100)
-                    await deliver(se.charge_refunded(f"ch_in_{i}", f"pi_in_{i}", 999, invoice_refunded[i], now,
+                    invoice_refunded[i] = max(invoice_refunded[i], invoice_amounts[i] * percent // 100)
+                    await deliver(se.charge_refunded(f"ch_in_{i}", f"pi_in_{i}", invoice_amounts[i], invoice_refunded[i], now,
                                                      user_id=USER))
             case ("period", plan):
                 invoices += 1
+                invoice_amounts[invoices] = CATALOG.plan(plan).prices_cents["USD"]
                 start = max(period_start, clock.now())
                 end = start + timedelta(days=30)
                 period_start = end
+                clock.set(start)  # the provider bills a period when it begins, never ahead
                 await deliver(se.invoice_paid(f"in_{invoices}", f"pi_in_{invoices}", "sub_1", USER, plan,
-                                              int(start.timestamp()), int(end.timestamp()), 999, now))
+                                              int(start.timestamp()), int(end.timestamp()), invoice_amounts[invoices],
+                                              int(start.timestamp())))
             case ("consume", seconds):
                 try:
                     await consume(deps, USER, "build", seconds, f"c{len(database.ledger[USER])}")

@@ -32,8 +32,10 @@ def unix(instant: datetime) -> int:
 
 
 @pytest.fixture
-async def account(deps):
-    return await create_account(deps, USER, "free")
+async def account(deps, database):
+    created = await create_account(deps, USER, "free")
+    database.customers[USER] = "cus_test"  # the customer the events name (tests.support.stripe_events)
+    return created
 
 
 async def deliver(deps, evt, signature=VALID_SIGNATURE):
@@ -116,44 +118,98 @@ async def test_bad_signatures_write_nothing_and_unreadable_events_are_recorded(d
     assert bad.value.field == "stripe-signature"
     assert database.webhook_events == {} and paid_seconds(database, "package") == 0
     broken = dict(evt, data={"object": {"id": "pi_3", "metadata": {"purpose": "package"}}})
-    assert (await deliver(deps, broken)).outcome == "ignored"
-    assert database.webhook_events[evt["id"]][1] == "invalid"
-    not_json = await handle_webhook(deps, b"\xff\x00not json", VALID_SIGNATURE)
-    assert not_json.outcome == "ignored"
+    with pytest.raises(InvalidArgument) as unreadable:
+        await deliver(deps, broken)
+    assert unreadable.value.field == "payload"
+    assert database.webhook_events[evt["id"]][1] == "malformed"
+    with pytest.raises(InvalidArgument):  # a redelivery: answered the same, recorded once
+        await deliver(deps, broken)
+    with pytest.raises(InvalidArgument):
+        await handle_webhook(deps, b"\xff\x00not json", VALID_SIGNATURE)
+    assert len(database.webhook_events) == 2 and paid_seconds(database, "package") == 0
 
 
-async def test_events_for_unknown_accounts_and_customers_are_recorded_not_retried(deps, account, database):
-    stranger = se.payment_intent_succeeded("pi_4", "nobody", "mini", 60, 499, unix(START))
+async def test_events_for_unknown_customers_are_recorded_not_retried(deps, account, database):
+    stranger = se.payment_intent_succeeded("pi_4", "nobody", "mini", 60, 499, unix(START), customer="cus_nobody")
     assert (await deliver(deps, stranger)).outcome == "ignored"
     orphan = se.charge_refunded("ch_9", "pi_9", 499, 499, unix(START), customer="cus_unknown")
     assert (await deliver(deps, orphan)).outcome == "ignored"
     assert {v[1] for v in database.webhook_events.values()} == {"ignored"}
 
 
+# --- what a verified event may not do (issue 19, item 2) ------------------------------------------
+
+@pytest.mark.parametrize("amount, currency", [(1, "jpy"), (1, "usd"), (498, "usd"), (500, "usd"), (499, "eur"), (499, "xyz")])
+async def test_a_payment_of_another_price_or_currency_is_kept_not_credited(deps, account, database, amount, currency):
+    paid = se.payment_intent_succeeded("pi_cheap", USER, "mini", 60, amount, unix(START), currency=currency)
+    outcome = await deliver(deps, paid)
+    assert outcome.outcome == "mismatch"
+    assert paid_seconds(database, "package") == 0
+    event_type, kept, account_id, detail = database.webhook_events[paid["id"]]
+    assert kept == "mismatch" and account_id is None and "mini" in detail
+
+
+async def test_a_package_not_in_the_catalog_is_kept_whatever_minutes_its_metadata_claims(deps, account, database):
+    paid = se.payment_intent_succeeded("pi_gone", USER, "retired", 100000, 499, unix(START))
+    assert (await deliver(deps, paid)).outcome == "mismatch"
+    assert paid_seconds(database, "package") == 0
+
+
+async def test_metadata_naming_another_user_credits_nobody(deps, account, database):
+    """The customer is what the provider signs; metadata is what somebody wrote."""
+    await create_account(deps, "mallory", "free")
+    database.customers["mallory"] = "cus_mallory"
+    honest = se.payment_intent_succeeded("pi_shared", USER, "mini", 60, 499, unix(START))
+    assert (await deliver(deps, honest)).outcome == "processed"
+    # The same payment, its metadata edited to name mallory (and her customer): never a second credit.
+    edited = se.payment_intent_succeeded("pi_shared", "mallory", "mini", 60, 499, unix(START), customer="cus_mallory")
+    assert (await deliver(deps, edited)).outcome == "mismatch"
+    # Metadata naming mallory on alice's customer: neither account.
+    crossed = se.payment_intent_succeeded("pi_other", "mallory", "mini", 60, 499, unix(START))
+    assert (await deliver(deps, crossed)).outcome == "mismatch"
+    assert paid_seconds(database, "package") == 60 * 60
+    assert not any(b.source == "package" for b in database.buckets["mallory"].values())
+    no_customer = se.payment_intent_succeeded("pi_anon", USER, "mini", 60, 499, unix(START), customer=None)
+    assert (await deliver(deps, no_customer)).outcome == "mismatch"
+
+
+async def test_an_invoice_of_another_price_is_kept_and_sets_no_plan(deps, account, provider, database):
+    end = START + timedelta(days=31)
+    provider.set_subscription("sub_1", USER, "business", "active", START, end)
+    cheap = se.invoice_paid("in_cheap", "pi_c", "sub_1", USER, "business", unix(START), unix(end), 1, unix(START),
+                            "subscription_create")
+    assert (await deliver(deps, cheap)).outcome == "mismatch"
+    balance = await get_balance(deps, USER)
+    assert balance.account.plan_key == "free" and paid_seconds(database, "subscription") == 0
+    proration_over_price = se.invoice_paid("in_up", "pi_u", "sub_1", USER, "business", unix(START), unix(end), 10000,
+                                           unix(START), "subscription_update", upgraded_from="pro")
+    assert (await deliver(deps, proration_over_price)).outcome == "mismatch"
+
+
 # --- refunds ------------------------------------------------------------------------------------
 
 async def test_refunds_take_back_the_refunded_share_once_in_any_order(deps, account, database, clock, provider):
-    await deliver(deps, se.payment_intent_succeeded("pi_5", USER, "booster", 300, 2000, unix(START)))
-    provider.refunds["ch_5"] = [("re_first", 1000), ("re_second", 1000)]  # what Stripe lists for the charge
-    half = se.charge_refunded("ch_5", "pi_5", 2000, 1000, unix(START), user_id=USER)
-    full = se.charge_refunded("ch_5", "pi_5", 2000, 2000, unix(START), user_id=USER)
+    await deliver(deps, se.payment_intent_succeeded("pi_5", USER, "booster", 300, 1999, unix(START)))
+    provider.refunds["ch_5"] = [("re_first", 1000), ("re_second", 999)]  # what Stripe lists for the charge
+    half = se.charge_refunded("ch_5", "pi_5", 1999, 1000, unix(START), user_id=USER)
+    full = se.charge_refunded("ch_5", "pi_5", 1999, 1999, unix(START), user_id=USER)
     await deliver(deps, full)
     await deliver(deps, half)  # late and smaller: already covered by the full refund
     assert paid_seconds(database, "package") == 0
     refunds = [e for e in database.ledger[USER] if e.type == "adjustment" and e.metadata.get("refund_of") == "pi_5"]
     assert sum(e.seconds for e in refunds) == -300 * 60
-    # The adjustment names the refund (the one that brought the charge to 2000) and keeps charge and payment.
+    # The adjustment names the refund (the one that brought the charge to 1999) and keeps charge and payment.
     assert [(e.metadata["refund_id"], e.metadata["refund_ids"], e.metadata["charge_id"]) for e in refunds] == [
         ("re_second", ["re_first", "re_second"], "ch_5")]
     assert ledger_ok(database)
 
 
 async def test_a_refund_listed_in_the_payload_is_named_without_asking_the_provider(deps, account, database, provider):
-    await deliver(deps, se.payment_intent_succeeded("pi_7", USER, "booster", 300, 2000, unix(START)))
+    await deliver(deps, se.payment_intent_succeeded("pi_7", USER, "booster", 300, 1999, unix(START)))
     provider.refunds["ch_7"] = [("re_wrong", 2000)]  # not asked: the payload (an older API version) lists them
-    await deliver(deps, se.charge_refunded("ch_7", "pi_7", 2000, 500, unix(START), user_id=USER,
+    await deliver(deps, se.charge_refunded("ch_7", "pi_7", 1999, 500, unix(START), user_id=USER,
                                            refunds=[("re_quarter", 500)]))
-    await deliver(deps, se.charge_refunded("ch_7", "pi_7", 2000, 1500, unix(START) + 5, user_id=USER,
+    await deliver(deps, se.charge_refunded("ch_7", "pi_7", 1999, 1500, unix(START) + 5, user_id=USER,
                                            refunds=[("re_quarter", 500), ("re_half", 1000)]))
     named = [e.metadata["refund_id"] for e in database.ledger[USER] if e.metadata.get("refund_of") == "pi_7"]
     assert named == ["re_quarter", "re_half"]
@@ -172,8 +228,8 @@ async def test_a_refund_is_applied_when_its_refunds_cannot_be_listed(deps, accou
         raise Unavailable("Stripe: permission denied for refunds")
 
     provider.refunds_of_charge = refused
-    await deliver(deps, se.payment_intent_succeeded("pi_8", USER, "booster", 300, 2000, unix(START)))
-    await deliver(deps, se.charge_refunded("ch_8", "pi_8", 2000, 2000, unix(START), user_id=USER))
+    await deliver(deps, se.payment_intent_succeeded("pi_8", USER, "booster", 300, 1999, unix(START)))
+    await deliver(deps, se.charge_refunded("ch_8", "pi_8", 1999, 1999, unix(START), user_id=USER))
     refunds = [e for e in database.ledger[USER] if e.metadata.get("refund_of") == "pi_8"]
     assert [(e.seconds, e.metadata["charge_id"], "refund_id" in e.metadata) for e in refunds] == [(-300 * 60, "ch_8", False)]
     assert ledger_ok(database)
@@ -182,9 +238,9 @@ async def test_a_refund_is_applied_when_its_refunds_cannot_be_listed(deps, accou
 async def test_a_refund_after_spending_takes_what_is_left_and_records_the_rest(deps, account, database, clock):
     from billing.service.consume import consume
 
-    await deliver(deps, se.payment_intent_succeeded("pi_6", USER, "mini", 60, 500, unix(START)))
+    await deliver(deps, se.payment_intent_succeeded("pi_6", USER, "mini", 60, 499, unix(START)))
     await consume(deps, USER, "build", 900 + 3000, "spend")  # today's bonus, then 50 of the package's 60 minutes
-    await deliver(deps, se.charge_refunded("ch_6", "pi_6", 500, 500, unix(START), user_id=USER))
+    await deliver(deps, se.charge_refunded("ch_6", "pi_6", 499, 499, unix(START), user_id=USER))
     assert paid_seconds(database, "package") == 0
     payment = database.payments[(USER, "pi_6")]
     assert payment.refund_removed_seconds == 600 and payment.refund_unrecoverable_seconds == 3000
@@ -207,7 +263,7 @@ async def test_a_refund_before_its_payment_is_credited_is_retried_later(deps, ac
 async def subscribe(deps, provider, start, end, plan="pro", invoice="in_1", pi="pi_s1"):
     provider.set_subscription("sub_1", USER, plan, "active", start, end)
     await deliver(deps, se.event("customer.subscription.created", se.subscription("sub_1", USER, plan, "active", unix(start), unix(end)), unix(start)))
-    return await deliver(deps, se.invoice_paid(invoice, pi, "sub_1", USER, plan, unix(start), unix(end), 2999, unix(start), "subscription_create"))
+    return await deliver(deps, se.invoice_paid(invoice, pi, "sub_1", USER, plan, unix(start), unix(end), se.USD_PRICES[plan], unix(start), "subscription_create"))
 
 
 async def test_a_paid_invoice_credits_the_period_and_sets_the_plan(deps, account, provider, database):

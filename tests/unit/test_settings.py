@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -42,11 +43,10 @@ def test_no_database_url_at_all_is_refused(monkeypatch):
 
 def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
     environment.setenv("BILLING_REST_PORT", "18080")
-    environment.setenv("BILLING_ENVOY_ADMIN_PORT", "19901")
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     environment.setenv("BILLING_DEMO_PORT", "0")
     settings = Settings.from_environment()
-    assert (settings.rest_port, settings.envoy_admin_port, settings.cors_origins) == (18080, 19901, ("https://app.example",))
+    assert (settings.rest_port, settings.cors_origins) == (18080, ("https://app.example",))
 
 
 def test_cors_allows_the_demo_by_either_loopback_name_on_its_port(environment):
@@ -86,14 +86,22 @@ def test_logs_are_json_unless_text_is_asked_for(environment):
 def test_envoy_limits_come_from_the_environment(monkeypatch):
     from billing.settings import EnvoyLimits
 
-    for name in ("BILLING_RATE_LIMIT_PER_IP", "BILLING_RATE_LIMIT_BURST", "BILLING_MAX_CONNECTIONS"):
+    for name in ("BILLING_RATE_LIMIT_PER_IP", "BILLING_RATE_LIMIT_BURST", "BILLING_MAX_CONNECTIONS",
+                 "BILLING_INTERNAL_MAX_CONNECTIONS", "BILLING_WEBHOOK_RATE_LIMIT_PER_IP"):
         monkeypatch.delenv(name, raising=False)
-    assert EnvoyLimits.from_environment() == EnvoyLimits(200, 400, 4096)
+    assert EnvoyLimits.from_environment() == EnvoyLimits(200, 400, 8192, 1024, 2000, 4000)
+    assert EnvoyLimits().total_max_connections == 8192 + 1024
     monkeypatch.setenv("BILLING_RATE_LIMIT_PER_IP", "50")
-    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 100, 4096)
+    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 100, 8192)
     monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "60")
     monkeypatch.setenv("BILLING_MAX_CONNECTIONS", "10")
-    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 60, 10)
+    monkeypatch.setenv("BILLING_INTERNAL_MAX_CONNECTIONS", "3")
+    monkeypatch.setenv("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", "70")
+    assert EnvoyLimits.from_environment() == EnvoyLimits(50, 60, 10, 3, 70, 140)
+    monkeypatch.setenv("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", "0")
+    with pytest.raises(ValueError):
+        EnvoyLimits.from_environment()
+    monkeypatch.setenv("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", "70")
     monkeypatch.setenv("BILLING_RATE_LIMIT_BURST", "10")
     with pytest.raises(ValueError):
         EnvoyLimits.from_environment()
@@ -111,9 +119,8 @@ def _rendered_envoy_config(settings: Settings) -> str:
     """As `billing run` renders it (src/billing/cli.py)."""
     return render_envoy_config(
         ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
-        admin_port=settings.envoy_admin_port, cors_origin=settings.cors_origins,
-        admin_rest_port=settings.admin_rest_port, admin_rest_host=settings.admin_rest_host,
-        edge_token="0" * 64, limits=NO_RATE_LIMIT,
+        admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=settings.cors_origins,
+        admin_rest_port=settings.admin_rest_port, admin_rest_host=settings.admin_rest_host, limits=NO_RATE_LIMIT,
     )
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 from billing.domain.auto_topup import record_success
 from billing.domain.buckets import Source
-from billing.domain.catalog import SECONDS_PER_MINUTE
+from billing.domain.catalog import SECONDS_PER_MINUTE, Catalog, Package, Plan
 from billing.domain.errors import InvalidArgument, PaymentNotCredited
 from billing.domain.limits import GRANT_SECONDS_MAX
 from billing.domain.payments import Payment, PaymentKind, apply_refund
@@ -23,12 +23,15 @@ from billing.domain.subscription import with_period
 from billing.domain.wallet import EventType, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import ChargeRefunded, InvoicePaid, PackagePaid
+from billing.service.payment_events import ChargeRefunded, InvoicePaid, PackagePaid, PaymentMismatch
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 
 ACTIVE = "active"
 CANCELED = "canceled"
+# The clock difference between the provider and this service a period's start may show (the webhook
+# signature's own tolerance): a new subscription's first period starts the instant it is paid.
+PERIOD_START_TOLERANCE = timedelta(seconds=300)
 
 
 @dataclass(frozen=True)
@@ -46,16 +49,56 @@ class CreditResult:
 CREDIT_ANSWERS = AnswerCodec(CreditResult)
 
 
+def sold_package(catalog: Catalog, paid: PackagePaid) -> Package:
+    """The package this payment bought, when it paid the catalog's price in a currency the
+    package is sold in (checkouts and top-ups are priced from the catalog, never by the client)."""
+    if not catalog.has_package(paid.package_key):
+        raise PaymentMismatch(f"package {paid.package_key!r} is not in the catalog")
+    package = catalog.package(paid.package_key)
+    _require_price(package.prices_cents, paid.currency, paid.amount_cents, f"package {package.key}")
+    return package
+
+
+def sold_plan_period(catalog: Catalog, invoice: InvoicePaid) -> Plan:
+    """The plan this invoice paid for: a period at the plan's price; an upgrade's proration at
+    most the plan's price (Stripe charges the difference for the rest of the period)."""
+    if not catalog.has_plan(invoice.plan_key):
+        raise PaymentMismatch(f"plan {invoice.plan_key!r} is not in the catalog")
+    plan = catalog.plan(invoice.plan_key)
+    price = plan.prices_cents.get(invoice.currency)
+    if invoice.billing_reason == "subscription_update" and price is not None:
+        if invoice.amount_cents > price:
+            raise PaymentMismatch(f"paid {invoice.amount_cents} {invoice.currency}, over plan {plan.key}'s {price}")
+        return plan
+    _require_price(plan.prices_cents, invoice.currency, invoice.amount_cents, f"plan {plan.key}")
+    return plan
+
+
+def _require_price(prices_cents: Mapping[str, int], currency: str, amount_cents: int, what: str) -> None:
+    price = prices_cents.get(currency)
+    if price is None:
+        raise PaymentMismatch(f"paid in {currency}, and {what} is not sold in {currency}")
+    if amount_cents != price:
+        raise PaymentMismatch(f"paid {amount_cents} {currency}, and {what} costs {price} {currency}")
+
+
+async def claim_payment(deps: Dependencies, account_id: str, provider_id: str) -> None:
+    """The provider's id credits one account ever: a second account naming it is a mismatch."""
+    async with deps.storage.transaction() as uow:
+        owner = await uow.payment_profiles.claim_payment(provider_id, account_id, deps.clock.now())
+        await uow.commit()
+    if owner != account_id:
+        raise PaymentMismatch(f"{provider_id} was credited to another account")
+
+
 async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid) -> CreditResult:
-    known = deps.catalog.has_package(paid.package_key)
-    # What the catalog sells under that key; the metadata's minutes only for a package since
-    # removed from the catalog (what was bought then).
-    minutes = deps.catalog.package(paid.package_key).minutes if known else paid.package_minutes
-    seconds = minutes * SECONDS_PER_MINUTE
+    package = sold_package(deps.catalog, paid)
+    seconds = package.minutes * SECONDS_PER_MINUTE
     if not 0 < seconds <= GRANT_SECONDS_MAX:
         raise InvalidArgument("package_minutes out of range", field="package_minutes")
-    name = deps.catalog.package(paid.package_key).name if known else paid.package_key
+    name = package.name
     validity = timedelta(days=deps.catalog.package_validity_days)
+    await claim_payment(deps, account_id, paid.payment_id)
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
         # Valid from the payment, not from the delivery; a delivery so late the package would
@@ -86,13 +129,21 @@ async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid)
 async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePaid) -> CreditResult:
     """A paid period: its plan's minutes until the period's end, and the plan becomes the
     account's. An upgrade's proration invoice credits the difference for the rest of the period."""
-    plan = deps.catalog.plan(invoice.plan_key)
+    plan = sold_plan_period(deps.catalog, invoice)
     minutes = plan.minutes
     if invoice.previous_plan_key and deps.catalog.has_plan(invoice.previous_plan_key):
         minutes = max(0, plan.minutes - deps.catalog.plan(invoice.previous_plan_key).minutes)
+    await claim_payment(deps, account_id, invoice.invoice_id)
     seconds = minutes * SECONDS_PER_MINUTE
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
+        if invoice.period_start > now + PERIOD_START_TOLERANCE:
+            # Spendable minutes of a period that has not begun would stack on the current period's: the
+            # provider retries (Stripe for 3 days), and a retry once the period has begun credits it.
+            raise PaymentNotCredited(
+                f"invoice {invoice.invoice_id} pays a period starting {invoice.period_start.isoformat()}, "
+                "not begun yet: credited when it has", field="period_start",
+            )
         account = wallet.account
         known_end = account.subscription.period_end
         # Only the newest period sets the plan: a late invoice of an older one, or one paid after

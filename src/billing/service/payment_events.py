@@ -12,6 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+class PaymentMismatch(Exception):
+    """A verified event that does not match what this service sold: another price or currency
+    than the catalog's, another account than its customer's, a payment already credited to
+    another account. Kept for an operator with this reason, never credited."""
+
+
 @dataclass(frozen=True)
 class PackagePaid:
     """A one-time payment for a package succeeded (Checkout completed and paid, or its

@@ -54,7 +54,7 @@ AUTH_FAILURE_REASONS = (
     "bad_signature", "forbidden_scope",
 )
 # What became of a payment provider's webhook delivery (the Stripe work):
-WEBHOOK_OUTCOMES = ("processed", "duplicate", "ignored", "bad_signature", "invalid", "failed")
+WEBHOOK_OUTCOMES = ("processed", "duplicate", "ignored", "bad_signature", "invalid", "mismatch", "failed")
 
 
 class Metrics(Protocol):
@@ -108,8 +108,8 @@ class InvalidWebhook(Exception):
 
 
 class MalformedWebhook(Exception):
-    """A verified delivery the service cannot read: recorded for an operator, answered so the
-    provider stops retrying (a retry carries the same bytes)."""
+    """A verified delivery the service cannot read: recorded for an operator and answered 400
+    (the provider's dashboard shows it failing; a redelivery is answered the same, from the record)."""
 
     def __init__(self, message: str, event_id: str = "", event_type: str = ""):
         super().__init__(message)
@@ -140,7 +140,8 @@ class PaymentProvider(Protocol):
         ...
 
     def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
-        """Raises InvalidWebhook (signature) or MalformedWebhook (content)."""
+        """Raises InvalidWebhook (signature, or a timestamp outside the tolerance of the wall clock
+        either way) or MalformedWebhook (content, read only after the signature verified)."""
         ...
 
     async def create_setup_checkout(
@@ -244,6 +245,11 @@ class PaymentProfileRepository(Protocol):
         ...
 
     async def subscription_of(self, account_id: str) -> str | None: ...
+
+    async def claim_payment(self, payment_id: str, account_id: str, now: datetime) -> str:
+        """The account the provider's payment (or invoice) `payment_id` credits: `account_id` if
+        it had none (it has from now on), else the one it had. Across accounts, not per account."""
+        ...
 
     async def set_subscription(self, account_id: str, subscription_id: str | None, now: datetime) -> None: ...
 

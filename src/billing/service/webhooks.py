@@ -5,10 +5,11 @@ so two replicas handling one event at once, or a redelivery after a crash betwee
 and its record, still apply it once. The record of handled events makes a redelivery cheap
 and keeps, for an operator, what could not be applied.
 
-Answers: 2xx for what was applied, a duplicate, or what retrying cannot change (an event
-for a customer or account this service does not know, a payload it cannot read: both
-recorded with the payload); 400 for a bad signature (nothing written); 409/503 when a retry can
-help (a refund that arrived before its payment, the database down), so the provider retries.
+Answers: 2xx for what was applied, a duplicate, or what retrying cannot change (an event for a
+customer or account this service does not know, one that does not match what was sold: both
+recorded with the payload for an operator); 400 for a bad signature (nothing written, a log
+line) and for a signed payload that cannot be read (recorded once, 400 again on redelivery);
+409/503 when a retry can help (a refund that arrived before its payment, the database down).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from billing.domain.errors import (
 from billing.service.dependencies import Dependencies
 from billing.service.payment_credits import credit_invoice, credit_package, refund_payment
 from billing.service.payment_events import (
-    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, ProviderEvent, SubscriptionChanged, TopupFailed,
+    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, ProviderEvent, SubscriptionChanged,
+    TopupFailed,
 )
 from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable
 from billing.service.subscriptions import apply_snapshot
@@ -32,12 +34,12 @@ from billing.service.topup_payments import topup_failed
 
 log = logging.getLogger(__name__)
 
-PROCESSED, DUPLICATE, IGNORED = "processed", "duplicate", "ignored"
+PROCESSED, DUPLICATE, IGNORED, MISMATCH, MALFORMED = "processed", "duplicate", "ignored", "mismatch", "malformed"
 
 
 @dataclass(frozen=True)
 class WebhookOutcome:
-    outcome: str  # processed, duplicate, ignored
+    outcome: str  # processed, duplicate, ignored, mismatch
     detail: str = ""
 
 
@@ -49,16 +51,17 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
     provider = deps.payment_provider()
     try:
         event = provider.verify_webhook(payload, signature)
-    except InvalidWebhook:
+    except InvalidWebhook as refused:
         deps.metrics.webhook("bad_signature")
+        # One line per refused delivery (nothing of it is stored): who probes the endpoint shows here.
+        log.warning("webhook refused: %s (%d bytes)", refused, len(payload))
         raise InvalidArgument("the Stripe-Signature header does not verify", field="stripe-signature") from None
     except MalformedWebhook as malformed:
-        deps.metrics.webhook("invalid")
-        event_id = malformed.event_id or "unreadable:" + hashlib.sha256(payload).hexdigest()[:32]
-        await _record(deps, event_id, malformed.event_type, "invalid", None, str(malformed), payload)
-        return WebhookOutcome(IGNORED, "the event could not be read; recorded for an operator")
+        return await _malformed(deps, payload, malformed)
     async with deps.storage.reader() as uow:
         seen = await uow.webhook_events.outcome_of(event.event_id)
+    if seen == MALFORMED:
+        raise InvalidArgument("the event could not be read; kept for an operator", field="payload")
     if seen is not None:
         deps.metrics.webhook("duplicate")
         return WebhookOutcome(DUPLICATE)
@@ -68,6 +71,10 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
         deps.metrics.webhook("ignored")
         await _record(deps, event.event_id, event.type, IGNORED, None, f"not applied: {unknown}", payload)
         return WebhookOutcome(IGNORED, "no account for this event; recorded for an operator")
+    except PaymentMismatch as mismatch:
+        deps.metrics.webhook("mismatch")
+        await _record(deps, event.event_id, event.type, MISMATCH, None, f"not credited: {mismatch}", payload)
+        return WebhookOutcome(MISMATCH, "the event does not match what was sold; kept for an operator")
     except PaymentNotCredited:
         deps.metrics.webhook("failed")
         raise  # retried by the provider: its payment's credit is on its way
@@ -79,6 +86,14 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
     deps.metrics.webhook(outcome)
     await _record(deps, event.event_id, event.type, outcome, account_id, detail, None)
     return WebhookOutcome(outcome, detail)
+
+
+async def _malformed(deps: Dependencies, payload: bytes, malformed: MalformedWebhook) -> WebhookOutcome:
+    """Signed by the provider and unreadable: kept for an operator (once), answered 400 every time."""
+    deps.metrics.webhook("invalid")
+    event_id = malformed.event_id or "unreadable:" + hashlib.sha256(payload).hexdigest()[:32]
+    await _record(deps, event_id, malformed.event_type, MALFORMED, None, str(malformed), payload)
+    raise InvalidArgument(f"the event could not be read ({malformed}); kept for an operator", field="payload")
 
 
 async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, str]:
@@ -123,15 +138,18 @@ async def _credited_as(deps: Dependencies, account_id: str, refund: ChargeRefund
     return refund if invoice_id is None else dataclasses.replace(refund, payment_id=invoice_id)
 
 
-async def _account(deps: Dependencies, account_id: str | None, customer_id: str | None) -> str:
-    if account_id:
-        return account_id
-    if customer_id:
-        async with deps.storage.reader() as uow:
-            found = await uow.payment_profiles.account_of_customer(customer_id)
-        if found is not None:
-            return found
-    raise UnknownCustomer(f"customer {customer_id!r} belongs to no account")
+async def _account(deps: Dependencies, claimed_account_id: str | None, customer_id: str | None) -> str:
+    """The account of the event's customer (the provider signs the customer; metadata is only what
+    someone wrote): metadata naming another account is a mismatch, never a second credit."""
+    if not customer_id:
+        raise PaymentMismatch("the event names no customer")
+    async with deps.storage.reader() as uow:
+        found = await uow.payment_profiles.account_of_customer(customer_id)
+    if found is None:
+        raise UnknownCustomer(f"customer {customer_id!r} belongs to no account")
+    if claimed_account_id is not None and claimed_account_id != found:
+        raise PaymentMismatch(f"metadata names user {claimed_account_id[:64]!r}, the customer is {found!r}'s")
+    return found
 
 
 async def _record(

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, TypeVar
 
-from billing.standin import catalog, checkout, checkout_page, payments, subscriptions
+from billing.standin import catalog, checkout, checkout_page, payments, subscriptions, timeline
 from billing.standin.catalog import EXPAND, LIST
 from billing.standin.errors import StripeError, invalid
 from billing.standin.forms import Params, Spec, check_known, decode_form
@@ -26,6 +26,7 @@ LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 Run = Callable[[Store, Params, str], dict[str, Any]]
 MAX_IDEMPOTENCY_KEY = 255
+MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z, Stripe's latest timestamp
 
 
 class Headers(Protocol):
@@ -48,17 +49,6 @@ class Route:
     pattern: re.Pattern[str]
     spec: dict[str, Spec]
     run: Run
-
-
-@dataclass
-class _Saved:
-    """A response kept for an idempotency key."""
-
-    endpoint: str
-    params: dict[str, Any]
-    status: int
-    body: bytes
-    request_id: str
 
 
 def _route(method: str, path: str, spec: dict[str, Spec], run: Run) -> Route:
@@ -122,7 +112,6 @@ class Api:
     def __init__(self, store: Store, webhooks: Webhooks) -> None:
         self.store = store
         self.webhooks = webhooks
-        self._saved: dict[tuple[str, str], _Saved] = {}
 
     def handle(self, method: str, target: str, headers: Headers, body: bytes) -> Response:
         path, _, query = target.partition("?")
@@ -151,6 +140,7 @@ class Api:
             except StripeError as raised:
                 error = raised
             events = self.store.take_emitted()
+            self.store.save()
         self.webhooks.deliver(events)
         if error is not None:
             raise error
@@ -173,7 +163,7 @@ class Api:
             answer_headers["Idempotency-Key"] = key
         endpoint = f"{method} {path}"
         with self.store.lock:
-            saved = self._saved.get((api_key, key)) if key is not None else None
+            saved = self.store.saved_answers.get(f"{api_key} {key}") if key is not None else None
             if saved is not None:
                 return _replay(saved, key or "", endpoint, raw, answer_headers)
             try:
@@ -187,7 +177,12 @@ class Api:
             payload = json.dumps(answer, indent=2).encode()
             # Stripe keeps the outcome of a request that ran (a card decline too), not of one it refused.
             if key is not None and (status < 400 or status == 402):
-                self._saved[(api_key, key)] = _Saved(endpoint, raw, status, payload, request_id)
+                self.store.saved_answers[f"{api_key} {key}"] = {
+                    "endpoint": endpoint, "params": raw, "status": status, "body": payload.decode(),
+                    "request_id": request_id,
+                }
+            if method != "GET":
+                self.store.save()
         self.webhooks.deliver(events)
         return Response(status, payload, headers=answer_headers)
 
@@ -230,20 +225,67 @@ class Api:
                 return json_response(200, self.store.event_records())
         if method == "POST" and path == "/_standin/next_off_session_outcome":
             with self.store.lock:
-                return json_response(200, {"outcome": set_next_outcome(self.store, request.get("outcome"))})
+                outcome = set_next_outcome(self.store, request.get("outcome"))
+                self.store.save()
+                return json_response(200, {"outcome": outcome})
+        if method == "GET" and path == "/_standin/clock":
+            with self.store.lock:
+                return json_response(200, {"now": self.store.now(), "advanced_seconds": int(self.store.clock_advance)})
+        if method == "POST" and path == "/_standin/clock/advance":
+            target = _advance_target(self.store, request)
+            events = self.advance(target, failing=frozenset(_strings(request, "fail")))
+            with self.store.lock:
+                return json_response(200, {"now": self.store.now(), "events": [event["id"] for event in events]})
         if method in ("GET", "POST") and path == "/_standin/webhooks":
             if method == "POST":
                 return json_response(200, self.webhooks.configure(request.get("url"), request.get("secret")))
             return json_response(200, {"url": self.webhooks.url, "secret": self.webhooks.secret})
         renew = re.fullmatch(r"/_standin/subscriptions/([^/]+)/renew", path)
         if method == "POST" and renew:
-            fail = bool(request.get("fail", False))
-            sub, events = self.run(lambda: subscriptions.renew(self.store, renew.group(1), fail))
+            sub, events = self.renew(renew.group(1), fail=bool(request.get("fail", False)))
             return json_response(200, {"subscription": sub, "events": [event["id"] for event in events]})
         resend = re.fullmatch(r"/_standin/events/([^/]+)/resend", path)
         if method == "POST" and resend:
             return json_response(200, self.resend(resend.group(1)))
         raise _unrecognized(method, path)
+
+    def advance(self, until: int | None, failing: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """Lives through the stand-in's time up to `until` (None: now): each subscription whose period ends
+        on the way renews at its period end (paid, or failed for the ids in `failing`), each webhook whose
+        redelivery falls due is sent again, in time order, the clock reading each step's instant. Returns the
+        events emitted on the way."""
+        emitted: list[dict[str, Any]] = []
+        while True:
+            with self.store.lock:
+                target = self.store.now() if until is None else until
+                step = timeline.next_due(self.store, target)
+                if step is None:
+                    if until is not None and until > self.store.now():
+                        self.store.advance_to(until)
+                        self.store.save()
+                    return emitted
+                self.store.advance_to(step.at)
+                redelivery = None
+                if step.subscription_id is not None:
+                    subscriptions.renew(self.store, step.subscription_id, step.subscription_id in failing)
+                else:
+                    redelivery = timeline.claim_redelivery(self.store, step.event_id)
+                events = self.store.take_emitted()
+                self.store.save()
+            emitted += copy.deepcopy(events)
+            self.webhooks.deliver(events + ([redelivery] if redelivery is not None else []))
+
+    def renew(self, subscription_id: str, fail: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Test control: the stand-in's clock goes to the end of the subscription's period (if it is not
+        there yet), where the subscription renews (or ends, when set to cancel at the period's end)."""
+        with self.store.lock:
+            sub = self.store.get("subscription", subscription_id)
+            if sub["status"] == "canceled":
+                raise invalid(f"The subscription {subscription_id} is canceled; it has no next period.")
+            end = max(item["current_period_end"] for item in sub["items"]["data"])
+        events = self.advance(max(end, self.store.now()), failing=frozenset({subscription_id}) if fail else frozenset())
+        with self.store.lock:
+            return copy.deepcopy(self.store.get("subscription", subscription_id)), events
 
     def resend(self, event_id: str) -> dict[str, Any]:
         with self.store.lock:
@@ -251,6 +293,28 @@ class Api:
         self.webhooks.deliver_one(event)
         with self.store.lock:
             return next(record for record in self.store.event_records() if record["id"] == event_id)
+
+
+def _advance_target(store: Store, request: dict[str, Any]) -> int:
+    seconds, to = request.get("seconds"), request.get("to")
+    if (seconds is None) == (to is None):
+        raise invalid("Pass one of seconds (how far to advance) or to (a unix time).", "seconds")
+    value = seconds if seconds is not None else to
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > MAX_UNIX_TIME:
+        raise invalid("seconds and to are whole, non-negative numbers of seconds.", "seconds" if to is None else "to")
+    with store.lock:
+        now = store.now()
+    target = now + value if seconds is not None else value
+    if target > MAX_UNIX_TIME:
+        raise invalid("That is past the year 9999.", "seconds")
+    return max(target, now)
+
+
+def _strings(request: dict[str, Any], key: str) -> list[str]:
+    value = request.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid(f"{key} is a list of subscription ids.", key)
+    return value
 
 
 def _match(method: str, path: str) -> tuple[Route, str]:
@@ -266,17 +330,18 @@ def _unrecognized(method: str, path: str) -> StripeError:
                             "implement it.")
 
 
-def _replay(saved: _Saved, key: str, endpoint: str, params: dict[str, Any], headers: dict[str, str]) -> Response:
-    if saved.endpoint != endpoint:
+def _replay(saved: dict[str, Any], key: str, endpoint: str, params: dict[str, Any],
+            headers: dict[str, str]) -> Response:
+    if saved["endpoint"] != endpoint:
         raise StripeError(400, f"Keys for idempotent requests can only be used for the same endpoint they were "
-                               f"first used for ('{saved.endpoint}' vs '{endpoint}'). Try using a key other than "
+                               f"first used for ('{saved['endpoint']}' vs '{endpoint}'). Try using a key other than "
                                f"'{key}' if you meant to execute a different request.", type="idempotency_error")
-    if saved.params != params:
+    if saved["params"] != params:
         raise StripeError(400, "Keys for idempotent requests can only be used with the same parameters they were "
                                f"first used with. Try using a key other than '{key}' if you meant to execute a "
                                "different request.", type="idempotency_error")
-    return Response(saved.status, saved.body,
-                    headers={**headers, "Request-Id": saved.request_id, "Idempotent-Replayed": "true"})
+    return Response(saved["status"], saved["body"].encode(),
+                    headers={**headers, "Request-Id": saved["request_id"], "Idempotent-Replayed": "true"})
 
 
 def _api_key(authorization: str | None) -> str:

@@ -1,14 +1,21 @@
-"""The stand-in's in-memory Stripe account: objects by id, the event log, and the clock.
+"""The stand-in's Stripe account: objects by id, the event log, and the clock.
 
 One re-entrant lock guards everything. An operation validates before it changes anything, so a refused request
 leaves no trace; the events it emits collect in `emitted` until the HTTP layer takes them for delivery, which
 happens outside the lock (a webhook receiver may call back into the stand-in).
+
+With a state file, everything Stripe would remember (objects, events and their deliveries, idempotent answers,
+the clock's advance) is written there after each change and read back at start: `make run` keeps its customers
+and subscriptions across restarts, as the database keeps their ids.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from billing.standin import objects
@@ -16,14 +23,20 @@ from billing.standin.errors import StripeError, invalid, no_such
 from billing.standin.forms import Params
 
 OUTCOMES = ("succeed", "decline", "requires_action")
+STATE_VERSION = 1
 NOUNS = {"payment_method": "PaymentMethod", "checkout.session": "checkout session"}
 
 
 class Store:
-    def __init__(self, clock: Callable[[], float], public_base_url: str) -> None:
+    def __init__(self, clock: Callable[[], float], public_base_url: str, state_path: Path | None = None) -> None:
         self.lock = threading.RLock()
         self.clock = clock
         self.public_base_url = public_base_url
+        self.state_path = state_path
+        # How far the stand-in's clock was advanced past `clock` (test clocks); it never goes back.
+        self.clock_advance = 0.0
+        # Answers kept for idempotency keys: "<api key> <idempotency key>" -> what was answered.
+        self.saved_answers: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, dict[str, Any]] = {}
         # What Stripe keeps but does not show: a session's line items, a subscription's period count.
         self.hidden: dict[str, dict[str, Any]] = {}
@@ -34,7 +47,44 @@ class Store:
         self.next_outcome = "succeed"
 
     def now(self) -> int:
-        return int(self.clock())
+        return int(self.clock() + self.clock_advance)
+
+    def advance_to(self, instant: int) -> None:
+        """The stand-in's clock reads at least `instant` from now on."""
+        self.clock_advance = max(self.clock_advance, instant - self.clock())
+
+    def save(self) -> None:
+        """Writes the state file (when there is one) whole: a new file, then renamed over the old one."""
+        if self.state_path is None:
+            return
+        state = {
+            "version": STATE_VERSION, "objects": self.objects, "hidden": self.hidden,
+            "events": [event["id"] for event in self.events], "deliveries": self.deliveries,
+            "next_outcome": self.next_outcome, "clock_advance": self.clock_advance,
+            "saved_answers": self.saved_answers,
+        }
+        temporary = self.state_path.with_name(self.state_path.name + ".tmp")
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(state, file, separators=(",", ":"))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.state_path)
+
+    def load(self) -> bool:
+        """Reads the state file back; False when there is none yet."""
+        if self.state_path is None or not self.state_path.exists():
+            return False
+        state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"{self.state_path}: state version {state.get('version')!r}, expected {STATE_VERSION}")
+        self.objects = state["objects"]
+        self.hidden = state["hidden"]
+        self.events = [self.objects[event_id] for event_id in state["events"]]
+        self.deliveries = state["deliveries"]
+        self.next_outcome = state["next_outcome"]
+        self.clock_advance = float(state["clock_advance"])
+        self.saved_answers = state["saved_answers"]
+        return True
 
     def add(self, obj: dict[str, Any], **hidden: Any) -> dict[str, Any]:
         self.objects[obj["id"]] = obj
@@ -85,7 +135,7 @@ class Store:
         return outcome
 
     def event_records(self) -> list[dict[str, Any]]:
-        never = {"delivery_attempts": 0, "last_delivery_status": None}
+        never = {"delivery_attempts": 0, "last_delivery_status": None, "next_delivery_at": None}
         return [{**copy.deepcopy(event), **self.deliveries.get(event["id"], never)} for event in self.events]
 
     def expand(self, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:

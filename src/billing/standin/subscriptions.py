@@ -112,7 +112,7 @@ def cancel(store: Store, subscription_id: str, params: Params) -> dict[str, Any]
 
 
 def renew(store: Store, subscription_id: str, fail: bool) -> dict[str, Any]:
-    """Test control: the subscription reaches the end of its period now."""
+    """The subscription's period has ended (the stand-in's clock reads its end): the next period, or the end."""
     sub = store.get("subscription", subscription_id)
     if sub["status"] == "canceled":
         raise invalid(f"The subscription {subscription_id} is canceled; it has no next period.")

@@ -1,8 +1,10 @@
 """Webhook delivery, signed with Stripe's scheme: `Stripe-Signature: t=<unix>,v1=<HMAC-SHA256(secret, "t.payload")>`.
 
-Deliveries are synchronous and never retried on their own; each attempt is recorded on the event.
-Signatures use the wall clock even when the stand-in's clock is overridden: receivers check the timestamp
-against their own clock (`stripe.Webhook.construct_event(..., tolerance=300)`).
+Deliveries are synchronous; each attempt is recorded on the event. A delivery the receiver did not answer with
+a 2xx is sent again later, as Stripe does in live mode: with a growing backoff for up to about three days
+(RETRY_SCHEDULE), timed on the stand-in's clock, so advancing that clock brings the redeliveries on
+(`Api.advance`). Signatures use the wall clock even when the stand-in's clock is overridden or advanced:
+receivers check the timestamp against their own clock (`stripe.Webhook.construct_event(..., tolerance=300)`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from billing.standin.errors import StripeError
 from billing.standin.store import Store
 
 TIMEOUT_SECONDS = 10.0
+# Seconds from a failed attempt to the next one: 1 min, 5 min, 30 min, 2 h, 5 h, then every 10 h until about
+# 3 days after the first (Stripe: "for up to three days with an exponential back off"); 12 attempts in all.
+RETRY_SCHEDULE = (60, 300, 1800, 7200, 18000, 36000, 36000, 36000, 36000, 36000, 36000)
 LOG = logging.getLogger(__name__)
 
 
@@ -44,8 +49,10 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 
 
 class Webhooks:
-    def __init__(self, store: Store, url: str | None, secret: str | None) -> None:
+    def __init__(self, store: Store, url: str | None, secret: str | None,
+                 retry_schedule: tuple[int, ...] = RETRY_SCHEDULE) -> None:
         self._store = store
+        self.retry_schedule = retry_schedule
         self.url: str | None = None
         self.secret: str | None = None
         self.configure(url, secret)
@@ -74,10 +81,16 @@ class Webhooks:
             LOG.warning("webhook %s (%s) to %s failed: %s", event["id"], event["type"], url, status)
         with self._store.lock:
             record = self._store.deliveries.setdefault(
-                event["id"], {"delivery_attempts": 0, "last_delivery_status": None}
+                event["id"], {"delivery_attempts": 0, "last_delivery_status": None, "next_delivery_at": None}
             )
             record["delivery_attempts"] += 1
             record["last_delivery_status"] = status
+            failures = record["delivery_attempts"]
+            delivered = isinstance(status, int) and 200 <= status < 300
+            record["next_delivery_at"] = None if delivered or failures > len(self.retry_schedule) else (
+                self._store.now() + self.retry_schedule[failures - 1]
+            )
+            self._store.save()
 
 
 def _post(url: str, payload: bytes, signature: str) -> int | str:

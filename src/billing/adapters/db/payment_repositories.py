@@ -16,6 +16,7 @@ _PAYMENT_COLUMNS = (
     "refund_target_seconds, refund_removed_seconds, refund_unrecoverable_seconds"
 )
 # A stored payload is kept for an operator, not forever large: beyond this, the first part.
+JSONB_DEPTH_MAX = 64  # Stripe's events nest about 6 deep
 PAYLOAD_KEPT_BYTES = 256 * 1024
 
 
@@ -92,6 +93,21 @@ class PaymentProfileRepository:
             (customer_id, account_id, now),
         )
 
+    async def claim_payment(self, payment_id: str, account_id: str, now: datetime) -> str:
+        cursor = await self._driver.execute(
+            "WITH claimed AS (INSERT INTO payment_owners (payment_id, account_id, created_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (payment_id) DO NOTHING RETURNING account_id) "
+            "SELECT account_id FROM claimed UNION ALL SELECT account_id FROM payment_owners WHERE payment_id = %s",
+            (payment_id, account_id, now, payment_id),
+        )
+        row = await cursor.fetchone()
+        if row is not None:
+            return str(row[0])
+        # Another transaction claimed it after this statement's snapshot was taken: read it now.
+        owner = await self._one("SELECT account_id FROM payment_owners WHERE payment_id = %s", payment_id)
+        assert owner is not None, "a payment either was claimed now or had an owner"
+        return owner
+
     async def set_subscription(self, account_id: str, subscription_id: str | None, now: datetime) -> None:
         await self._driver.execute(
             "UPDATE payment_profiles SET subscription_id = %s, updated_at = %s WHERE account_id = %s",
@@ -126,14 +142,33 @@ class WebhookEventRepository:
 
 
 def _kept_payload(payload: bytes | None) -> tuple[Jsonb | None, str | None]:
-    """JSON when it parses (an operator can query it); else its text, NULs and invalid UTF-8 replaced."""
+    """JSON when PostgreSQL can hold it as jsonb (an operator can query it); else its text, NULs
+    and invalid UTF-8 replaced. jsonb refuses \\u0000 and lone surrogates, and a document nested
+    deeper than the server's stack: those are kept as text, never a failed insert (a 500)."""
     if payload is None:
         return None, None
     kept = payload[:PAYLOAD_KEPT_BYTES]
+    text = kept.decode("utf-8", "replace").replace("\x00", "\ufffd")
     try:
-        return Jsonb(json.loads(kept)), None
-    except ValueError:
-        return None, kept.decode("utf-8", "replace").replace("\x00", "\ufffd")
+        document = json.loads(kept)
+        json.dumps(document, ensure_ascii=False).encode("utf-8")  # lone surrogates raise here
+    except (ValueError, RecursionError):
+        return None, text
+    if b"\\u0000" in kept or _depth(document) > JSONB_DEPTH_MAX:
+        return None, text
+    return Jsonb(document), None
+
+
+def _depth(document: object) -> int:
+    deepest, level = 0, [(document, 1)]
+    while level:
+        value, depth = level.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            level.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            level.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 # Closing due: the partial index accounts_period_closing. Rollover warnings: rollover buckets

@@ -207,6 +207,16 @@ payment_customers = Table(
     PrimaryKeyConstraint("customer_id", name="payment_customers_pkey"),
 )
 
+# Keyed by the provider's payment (or invoice) id: the one account it may ever credit (migration 0009).
+payment_owners = Table(
+    "payment_owners",
+    metadata,
+    Column("payment_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("payment_id", name="payment_owners_pkey"),
+)
+
 webhook_events = Table(
     "webhook_events",
     metadata,
