@@ -10,12 +10,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.key_secrets import MasterKey
 from billing.settings import REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url
+
+if TYPE_CHECKING:
+    from billing.supervised_postgres import SupervisedPostgres
 
 DEV_DATABASE = "billing"
 
@@ -71,7 +75,7 @@ def run() -> int:
             listen_port=settings.rest_port,
             grpc_port=settings.grpc_port,
             admin_socket=admin_socket,
-            cors_origin=settings.cors_origin,
+            cors_origin=settings.cors_origins,
             admin_rest_port=settings.admin_rest_port,
             admin_rest_host=settings.admin_rest_host,
             limits=limits,
@@ -85,7 +89,7 @@ def run() -> int:
         "BILLING_MIGRATE_ON_START": os.environ.get("BILLING_MIGRATE_ON_START", "1"),
     }
     venv_bin = Path(sys.executable).parent
-    children = [
+    children: list[_Supervised | SupervisedPostgres] = [
         _Supervised(
             "envoy", [str(venv_bin / "envoy"), "-c", str(config_path), "--log-level", "warn", "--disable-hot-restart",
              "--file-flush-interval-msec", "1000"],
@@ -100,6 +104,8 @@ def run() -> int:
         payments = (f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY; "
                     "`billing stripe-secret` prints its webhook secret, `billing clock advance 31d` lives through a month)")
     children.insert(0, _Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
+    if not configured_database_url():
+        children.insert(0, _supervised_postgres(settings.database_url))
     demo = ""
     if demo_port():
         # The demo app and its app backend (billing.demo_server); env carries the stand-in's settings too.
@@ -183,6 +189,18 @@ RESTART_MAX_SECONDS = 10.0
 RESTART_RESET_AFTER_SECONDS = 30.0
 
 
+def _supervised_postgres(url: str) -> "SupervisedPostgres":
+    """The embedded PostgreSQL `database_url()` started, restarted on its port when it dies."""
+    from sqlalchemy.engine import make_url
+
+    from billing.supervised_postgres import SupervisedPostgres
+
+    port = make_url(url).port
+    assert port is not None, "the embedded PostgreSQL's URL names its port"
+    return SupervisedPostgres(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR, port, first_delay=RESTART_FIRST_SECONDS,
+                              max_delay=RESTART_MAX_SECONDS, reset_after=RESTART_RESET_AFTER_SECONDS)
+
+
 class _Supervised:
     """One child of `billing run`, started again when it dies unasked."""
 
@@ -254,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         "run", "migrate", "verify", "tick", "db-stop", "db-url", "keys", "sign", "migrate-legacy",
         "clock", "stripe-secret",
     ])
-    args, rest = parser.parse_known_args(argv)
+    # Everything after the command is the command's own: `billing migrate-legacy --help` is its help.
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own (billing <command> --help)")
+    args = parser.parse_args(argv)
+    rest = args.arguments
     if args.command in ("clock", "stripe-secret"):
         from billing.cli_standin import clock_main, stripe_secret_main
 
@@ -272,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # A dry run writes nothing, not even the schema: it needs a migrated database.
         return migrate_legacy_main(rest, lambda dry_run: database_url() if dry_run else migrate(database_url()))
+    if rest in (["-h"], ["--help"]):
+        parser.print_help()
+        return 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":

@@ -11,7 +11,11 @@ The browser only ever holds that user key. The service key is this process's own
 the database like `billing keys create --scope service` when first needed (and again before it
 expires), revoked when the process stops. The demo has one user (BILLING_DEMO_USER, default
 demo-user) and no login: anyone who can reach the port acts as that user, so it listens on
-127.0.0.1 only. Standard library HTTP server, as the Stripe stand-in.
+127.0.0.1 only, and /demo/ answers only a request addressed to this server by a loopback name
+(Host: localhost:<port> or 127.0.0.1:<port>; else 421) and, for a session, coming from one of the
+demo's own pages (an Origin header, when sent, of http://localhost:<port> or http://127.0.0.1:<port>;
+else 403): a page of another site whose name is made to resolve to 127.0.0.1 (DNS rebinding) gets no
+key. Standard library HTTP server, as the Stripe stand-in.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import psycopg
 from billing.adapters.key_secrets import MasterKey
 from billing.cli_keys import create_stored_key, revoke_stored_key
 from billing.domain.auth import ApiKey, Scope
-from billing.settings import LOOPBACK, REPO_ROOT, Settings, demo_port
+from billing.settings import LOOPBACK, LOOPBACK_NAMES, REPO_ROOT, Settings, demo_origins, demo_port
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, keys_pb2
 
 log = logging.getLogger("billing.demo_server")
@@ -167,6 +171,8 @@ def _handler_class(backend: AppBackend) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            if path.startswith("/demo/") and not self._addressed_to_us():
+                return
             if path == "/demo/config":
                 self._json(200, {"billing_url": settings.billing_url, "user_id": settings.user_id,
                                  "currency": settings.currency})
@@ -179,11 +185,36 @@ def _handler_class(backend: AppBackend) -> type[BaseHTTPRequestHandler]:
             if urlsplit(self.path).path != "/demo/session":
                 self._json(404, {"error": "NOT_FOUND"})
                 return
+            if not self._addressed_to_us() or not self._from_our_pages():
+                return
             try:
                 self._json(200, backend.session_key())
             except (grpc.RpcError, psycopg.Error) as error:
                 log.warning("no session key: %s", error)
                 self._json(503, {"error": "UNAVAILABLE", "message": "the billing service did not answer"})
+
+        def _port(self) -> int:
+            address = self.server.server_address
+            assert isinstance(address, tuple), "a TCP server"
+            return int(address[1])
+
+        def _addressed_to_us(self) -> bool:
+            """Host names this server by a loopback name and its port; else 421 (DNS rebinding)."""
+            host = (self.headers.get("Host") or "").strip().lower()
+            if host in {f"{name}:{self._port()}" for name in LOOPBACK_NAMES}:
+                return True
+            log.warning("refused %s %s for Host %r", self.command, self.path, host[:100])
+            self._json(421, {"error": "MISDIRECTED_REQUEST", "message": "address the demo as localhost or 127.0.0.1"})
+            return False
+
+        def _from_our_pages(self) -> bool:
+            """An Origin header, when the browser sends one, is one of the demo's own; else 403."""
+            origin = self.headers.get("Origin")
+            if origin is None or origin in demo_origins(self._port()):
+                return True
+            log.warning("refused %s %s for Origin %r", self.command, self.path, origin[:100])
+            self._json(403, {"error": "FORBIDDEN_ORIGIN", "message": "only the demo's own pages get a session"})
+            return False
 
         def _static(self, path: str) -> None:
             target = (static_root / path.lstrip("/")).resolve()
@@ -223,15 +254,21 @@ def main() -> None:
     server = ThreadingHTTPServer((LOOPBACK, settings.port), _handler_class(backend))
     server.daemon_threads = True
 
+    stopping = threading.Event()
+
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        # Ctrl-C reaches every process of `make run`, whose SIGTERM follows: the first signal ends
+        # serve_forever (shutdown() waits for it, so from another thread), the next ones are no-ops;
+        # none raises into the cleanup below.
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     log.info("the demo app on http://localhost:%d (user %s)", settings.port, settings.user_id)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
         try:

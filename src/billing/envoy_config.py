@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Mapping
 
@@ -29,7 +30,9 @@ _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _NUMBER_VALUE = r"(:\s*)\d+(\s*#\s*MARKER\b)"
 # The list item `- name: ...  # rate_limit` (an HTTP filter) and every line indented deeper than its dash.
 _RATE_LIMIT_FILTER = re.compile(r"^( *)- name:[^\n]*#\s*rate_limit\b[^\n]*\n(?:\1  [^\n]*\n)*", re.MULTILINE)
-_CORS_ORIGIN = r'(exact:\s*)"(?:[^"\\]|\\.)*"(\s*#\s*cors_origin\b)'
+# The run of `- exact: "..."  # cors_origin` list items: one per allowed origin.
+_CORS_ORIGINS = re.compile(r"^( *)- exact:[^\n]*#\s*cors_origin\b[^\n]*\n(?:\1- exact:[^\n]*#\s*cors_origin\b[^\n]*\n)*",
+                           re.MULTILINE)
 _ADMIN_SOCKET = r'(path:\s*)"[^"]*"(,\s*mode:\s*\d+\s*\}\s*#\s*admin_socket\b)'
 # The Stripe webhook route's `typed_per_filter_config:  # webhook_rate_limit` and every line indented deeper.
 _WEBHOOK_RATE_LIMIT_BLOCK = re.compile(
@@ -80,7 +83,7 @@ def render_envoy_config(
     listen_port: int,
     grpc_port: int,
     admin_socket: Path,
-    cors_origin: str,
+    cors_origin: str | Sequence[str],
     admin_rest_port: int,
     admin_rest_host: str = "127.0.0.1",
     access_log: bool = True,
@@ -94,9 +97,7 @@ def render_envoy_config(
     drops the per-IP rate limit filter.
     """
     limits = EnvoyLimits.from_environment() if limits is None else limits
-    origin = cors_origin.strip()
-    if not origin or any(ch.isspace() for ch in origin):
-        raise ValueError(f"cors_origin must be one origin like https://app.example.com, got {cors_origin!r}")
+    origins = _checked_origins(cors_origin)
     text = template_text
     ports = (
         ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_rest_port", admin_rest_port),
@@ -130,5 +131,23 @@ def render_envoy_config(
         text, count = _ACCESS_LOG_BLOCK.subn("", text)
         if count != 1:
             raise ValueError(f"envoy template: expected exactly one `# access_log` block, found {count}")
-    # A JSON string is a valid YAML double-quoted scalar.
-    return _replace_once(_CORS_ORIGIN, json.dumps(origin), text, "cors_origin")
+    return _replace_cors_origins(text, origins)
+
+
+def _checked_origins(cors_origin: str | Sequence[str]) -> list[str]:
+    origins = [cors_origin] if isinstance(cors_origin, str) else list(cors_origin)
+    checked = [origin.strip() for origin in origins]
+    if not checked or any(not origin or any(ch.isspace() for ch in origin) for origin in checked):
+        raise ValueError(f"cors_origin must be origins like https://app.example.com, got {cors_origin!r}")
+    return checked
+
+
+def _replace_cors_origins(text: str, origins: list[str]) -> str:
+    def one_line_each(match: re.Match[str]) -> str:
+        # A JSON string is a valid YAML double-quoted scalar.
+        return "".join(f"{match.group(1)}- exact: {json.dumps(origin)}  # cors_origin\n" for origin in origins)
+
+    text, count = _CORS_ORIGINS.subn(one_line_each, text)
+    if count != 1:
+        raise ValueError(f"envoy template: expected one run of `# cors_origin` lines, found {count}")
+    return text

@@ -18,6 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOG_PATH = REPO_ROOT / "catalog" / "catalog.json"
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 DEFAULT_DEMO_PORT = 3000  # the demo app under `make run`: the default CORS origin's port
+# A browser names a loopback server by either name, and each is an origin of its own.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 # gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
 LOOPBACK = "127.0.0.1"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -32,6 +34,20 @@ LOG_FORMATS = ("json", "text")
 def demo_port() -> int:
     """BILLING_DEMO_PORT: where `billing run` serves the demo app (billing.demo_server); 0: not at all."""
     return int(os.environ.get("BILLING_DEMO_PORT", str(DEFAULT_DEMO_PORT)))
+
+
+def demo_origins(port: int) -> tuple[str, ...]:
+    """The origins the demo app is served from on `port` (http://localhost:3000, http://127.0.0.1:3000)."""
+    return tuple(f"http://{name}:{port}" for name in LOOPBACK_NAMES)
+
+
+def cors_origins() -> tuple[str, ...]:
+    """The browser origins Envoy allows: BILLING_CORS_ORIGIN (the app's), and the demo app's own
+    origins when `billing run` serves it (BILLING_DEMO_PORT not 0); without either, the default."""
+    configured = os.environ.get("BILLING_CORS_ORIGIN", "").strip()
+    port = demo_port()
+    origins = ((configured,) if configured else ()) + (demo_origins(port) if port else ())
+    return tuple(dict.fromkeys(origins)) or (DEFAULT_CORS_ORIGIN,)
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,7 @@ class Settings:
     rest_port: int  # Envoy's REST listener (`billing run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
-    cors_origin: str  # the one browser origin Envoy allows
+    cors_origins: tuple[str, ...]  # the browser origins Envoy allows (settings.cors_origins)
     migrate_on_start: bool
     catalog_path: Path
     shutdown_grace_seconds: float
@@ -167,7 +183,7 @@ class Settings:
             rest_port=int(os.environ.get("BILLING_REST_PORT", "8080")),
             admin_rest_port=int(os.environ.get("BILLING_ADMIN_REST_PORT", "8081")),
             admin_rest_host=os.environ.get("BILLING_ADMIN_REST_HOST", LOOPBACK),
-            cors_origin=os.environ.get("BILLING_CORS_ORIGIN", DEFAULT_CORS_ORIGIN),
+            cors_origins=cors_origins(),
             migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),
             catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
             shutdown_grace_seconds=float(os.environ.get("BILLING_SHUTDOWN_GRACE_SECONDS", "10")),

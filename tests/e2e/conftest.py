@@ -153,7 +153,7 @@ def _listener_answers(port: int) -> bool:
 @pytest.fixture(scope="session")
 def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
     from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
-    from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
+    from billing.settings import DEFAULT_DEMO_PORT, NO_RATE_LIMIT, demo_origins
 
     folder = tmp_path_factory.mktemp("envoy")
     listen_port = free_port()
@@ -163,7 +163,7 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
         listen_port=listen_port,
         grpc_port=billing_server.grpc_port,
         admin_socket=proxy.admin_socket,
-        cors_origin=DEFAULT_CORS_ORIGIN,
+        cors_origin=demo_origins(DEFAULT_DEMO_PORT),  # as `billing run` renders it by default
         admin_rest_port=proxy.admin_rest_port,
         # The fuzz test sends thousands of requests a second from 127.0.0.1; the rate limit
         # has its own Envoy in test_limits.py.

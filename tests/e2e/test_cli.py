@@ -21,7 +21,7 @@ def _billing(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = _billing("--help")
     assert result.returncode == 0, result.stderr
-    assert "{run,migrate,verify,tick,db-stop,db-url,keys,sign,migrate-legacy}" in result.stdout
+    assert "{run,migrate,verify,tick,db-stop,db-url,keys,sign,migrate-legacy,clock,stripe-secret}" in result.stdout
 
 
 def test_verify_a_fresh_database():

@@ -51,14 +51,15 @@ def test_render_rewrites_exactly_the_marked_values():
     assert f'exact: "{DEFAULT_CORS_ORIGIN}"' in template
     rendered = render_envoy_config(
         template, listen_port=18080, grpc_port=15051, admin_socket=Path("/run/b/admin.sock"),
-        cors_origin="https://a.example", admin_rest_port=18081, admin_rest_host="0.0.0.0",
+        cors_origin=["https://a.example", "http://b:1"], admin_rest_port=18081, admin_rest_host="0.0.0.0",
         limits=EnvoyLimits(7, 9, max_connections=11, internal_max_connections=5, webhook_rate_limit_per_second=13,
                            webhook_rate_limit_burst=17),
     )
     assert "port_value: 18080}  # listen_port" in rendered
     assert "port_value: 15051}  # grpc_port" in rendered
     assert 'pipe: {path: "/run/b/admin.sock", mode: 384}  # admin_socket' in rendered
-    assert 'exact: "https://a.example"  # cors_origin' in rendered
+    assert '- exact: "https://a.example"  # cors_origin\n' in rendered
+    assert '- exact: "http://b:1"  # cors_origin\n' in rendered
     assert "{address: 0.0.0.0, port_value: 18081}  # admin_rest_port" in rendered
     assert "connection_limit: 11  # max_connections" in rendered
     assert "connection_limit: 5  # internal_max_connections" in rendered
@@ -66,7 +67,7 @@ def test_render_rewrites_exactly_the_marked_values():
     assert "max_tokens: 17  # webhook_rate_limit_burst" in rendered
     assert "tokens_per_fill: 13  # webhook_rate_limit_per_second" in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 12 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 13 and len(template.splitlines()) == len(rendered.splitlines())
 
 
 def test_the_edge_token_is_never_rendered_into_the_config():
@@ -81,7 +82,8 @@ def test_the_edge_token_is_never_rendered_into_the_config():
 @pytest.mark.parametrize("kwargs", [
     {"listen_port": 0}, {"grpc_port": 70000}, {"admin_socket": Path("relative.sock")},
     {"admin_socket": Path("/" + "a" * 120)}, {"cors_origin": ""},
-    {"cors_origin": "http://a http://b"}, {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
+    {"cors_origin": "http://a http://b"}, {"cors_origin": []}, {"cors_origin": ["http://a", " "]},
+    {"admin_rest_port": 0}, {"admin_rest_host": "example.com"},
 ])
 def test_render_rejects_bad_values(kwargs):
     args = {"listen_port": 8080, "grpc_port": 50051, "admin_socket": Path("/tmp/a.sock"),

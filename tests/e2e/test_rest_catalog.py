@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.helpers import assert_error, call
 
 PLAN_KEYS = {"key", "name", "minutes", "price", "price_cents", "bonusDaily", "monthlyBonusCap", "rolloverCap",
@@ -70,12 +72,21 @@ def test_unknown_path_is_a_json_404(http):
     assert_error(status, body, 404, "NOT_FOUND")
 
 
-def test_cors_preflight_is_answered_for_the_configured_origin(http):
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:3000"])
+def test_cors_preflight_is_answered_for_the_configured_origin(http, origin):
     status, headers, _ = http(
         "OPTIONS", "/v1/billing/consume",
-        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST",
                  "Access-Control-Request-Headers": "content-type,x-resume-token"},
     )
     assert status == 200
-    assert headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert headers["access-control-allow-origin"] == origin
     assert "POST" in headers["access-control-allow-methods"]
+
+
+def test_cors_is_not_granted_to_another_origin(http):
+    status, headers, _ = http(
+        "OPTIONS", "/v1/billing/consume",
+        headers={"Origin": "http://127.0.0.1:3001", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in headers

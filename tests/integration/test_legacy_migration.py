@@ -236,13 +236,16 @@ async def test_bad_rows_are_skipped_with_their_line_and_the_rest_is_migrated(dat
         tmp_path / "legacy.jsonl",
         legacy(ids("ok1")), "{not json", legacy(ids("neg"), paid=-1), "", legacy("bad id!"),
         legacy(ids("dup"), paid=1), legacy(ids("gold"), plan_key="gold"), legacy(ids("dup"), paid=2),
-        legacy(ids("ok2"), paid=5),
+        legacy(ids("ok2"), paid=5), legacy(ids("empty")) | {"plan_key": ""},
+        json.dumps(legacy(ids("twice"), plan_key="pro"))[:-1] + ', "plan_key": "free"}',
     )
     summary, recorder = migrate(database_url, path)
-    assert [line for line, _ in recorder.bad] == [2, 3, 5, 7, 6, 8]
+    assert [line for line, _ in recorder.bad] == [2, 3, 5, 7, 10, 11, 6, 8]
     assert dict(recorder.bad)[6].startswith("user_id is on 2 lines of the file (first on line 6)")
-    assert (summary.read, summary.migrated, summary.bad_rows, summary.exit_code) == (8, 2, 6, 1)
-    assert row_counts(database_url, [ids("dup"), ids("neg"), ids("gold")])["accounts"] == 0
+    assert dict(recorder.bad)[10] == "plan_key is empty (leave it out, or null, for the free plan)"
+    assert dict(recorder.bad)[11] == "the key 'plan_key' appears more than once"
+    assert (summary.read, summary.migrated, summary.bad_rows, summary.exit_code) == (10, 2, 8, 1)
+    assert row_counts(database_url, [ids("dup"), ids("neg"), ids("gold"), ids("empty"), ids("twice")])["accounts"] == 0
     assert row_counts(database_url, [ids("ok1"), ids("ok2")])["accounts"] == 2
 
 

@@ -1,11 +1,17 @@
 """billing.demo_server's HTTP side with a fake app backend: the built files (with the app's routes
-falling back to index.html, never a file outside them), /demo/config and /demo/session."""
+falling back to index.html, never a file outside them), /demo/config and /demo/session (only for the
+demo's own Host and Origin); and the process stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,6 +21,7 @@ import pytest
 
 from billing.adapters.key_secrets import MasterKey
 from billing.demo_server import DemoSettings, _handler_class
+from tests.support.processes import free_port
 
 SESSION = {"key_id": "sk_x", "secret": "s", "user_id": "demo-user", "expires_at": "2030-01-01T00:00:00Z"}
 
@@ -51,10 +58,10 @@ def demo(tmp_path: Path) -> Iterator[tuple[int, FakeBackend, Path]]:
         server.server_close()
 
 
-def request(port: int, method: str, path: str) -> tuple[int, str, bytes]:
+def request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        connection.request(method, path)
+        connection.request(method, path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.getheader("Content-Type") or "", response.read()
     finally:
@@ -100,3 +107,62 @@ def test_session_is_a_post_answering_the_backends_user_key_or_503(demo):
     backend.failing = True
     status, _, body = request(port, "POST", "/demo/session")
     assert status == 503 and json.loads(body)["error"] == "UNAVAILABLE"
+
+
+def test_session_is_only_for_the_demos_own_host_and_pages(demo):
+    port, _, _ = demo
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
+        for origin in (None, f"http://localhost:{port}", f"http://127.0.0.1:{port}"):
+            headers = {"Host": host} | ({"Origin": origin} if origin else {})
+            status, _, body = request(port, "POST", "/demo/session", headers)
+            assert status == 200 and json.loads(body) == SESSION, headers
+    # DNS rebinding: another site's name resolved to 127.0.0.1, or this port reached by another one.
+    for host in (f"evil.example:{port}", "evil.example", f"localhost:{port + 1}", "localhost", ""):
+        status, _, body = request(port, "POST", "/demo/session", {"Host": host, "Origin": f"http://{host}"})
+        assert status == 421 and "secret" not in json.loads(body), host
+        assert request(port, "GET", "/demo/config", {"Host": host})[0] == 421, host
+    for origin in ("http://evil.example", f"http://localhost:{port + 1}", f"https://localhost:{port}", "null"):
+        status, _, body = request(port, "POST", "/demo/session", {"Origin": origin})
+        assert status == 403 and json.loads(body)["error"] == "FORBIDDEN_ORIGIN", origin
+
+
+# A second stop signal while the first is being handled (Ctrl-C reaches every process of `make run`,
+# whose SIGTERM follows): sent from inside the cleanup, so it always lands there.
+STOP_TWICE = """
+import os, signal
+import billing.demo_server as demo
+
+def close(self):
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGTERM)
+    print("closed", flush=True)
+
+demo.AppBackend.close = close
+demo.main()
+"""
+
+
+def test_sigterm_stops_the_process_cleanly_even_when_signals_follow(tmp_path: Path):
+    port = free_port()
+    env = os.environ | {"BILLING_DEMO_PORT": str(port), "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/unused",
+                        "BILLING_MASTER_KEY": "ab" * 32}
+    process = subprocess.Popen([sys.executable, "-c", STOP_TWICE], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if request(port, "GET", "/demo/config")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "the demo server answers"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "closed" in out and "Traceback" not in err and "KeyboardInterrupt" not in err, err

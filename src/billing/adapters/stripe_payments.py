@@ -155,7 +155,12 @@ class StripePayments:
         return await self._payment_method(customer_id) is not None
 
     async def charge_off_session(self, charge: TopupCharge) -> TopupOutcome:
-        payment_method = await self._payment_method(charge.customer_id)
+        """A decline or any final refusal is an outcome (recorded on the account); only a transient
+        failure raises (Unavailable: the attempt stays pending and is sent again)."""
+        try:
+            payment_method = await self._payment_method(charge.customer_id)
+        except PaymentProviderRefused as refused:  # the customer gone, the key refused, ...
+            return TopupOutcome("declined", None, _failure_code(refused.__cause__))
         if payment_method is None:
             return TopupOutcome("declined", None, "no_payment_method")
         item = charge.item
@@ -176,8 +181,10 @@ class StripePayments:
             intent_id = getattr(getattr(error, "payment_intent", None), "id", None) if error is not None else None
             status = REQUIRES_ACTION if code == "authentication_required" else "declined"
             return TopupOutcome(status, intent_id, code)
-        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as outage:
-            raise Unavailable(f"Stripe: {outage.user_message or outage}") from outage
+        except stripe.StripeError as failure:
+            if not is_final(failure):
+                raise Unavailable(f"Stripe: {_said(failure)}") from failure
+            return TopupOutcome("declined", None, _failure_code(failure))
         status = str(intent["status"])
         if status == "requires_action":
             return TopupOutcome(REQUIRES_ACTION, str(intent["id"]), "authentication_required")
@@ -223,14 +230,12 @@ class StripePayments:
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(method, *args)
-        except (stripe.APIConnectionError, stripe.RateLimitError) as outage:
-            raise Unavailable(f"Stripe: {outage.user_message or outage}") from outage
         except stripe.IdempotencyError as reused:
             raise IdempotencyKeyReused("idempotency_key was used for a different request", field="idempotency_key") from reused
-        except (stripe.CardError, stripe.InvalidRequestError) as refused:
-            raise PaymentProviderRefused(f"Stripe refused the request: {refused.user_message or refused}") from refused
-        except stripe.StripeError as failure:  # Stripe's 5xx after the SDK's retries, or a key it refuses
-            raise Unavailable(f"Stripe: {failure.user_message or failure}") from failure
+        except stripe.StripeError as failure:
+            if is_final(failure):
+                raise PaymentProviderRefused(f"Stripe refused the request: {_said(failure)}") from failure
+            raise Unavailable(f"Stripe: {_said(failure)}") from failure
 
 
 def _snapshot(subscription: Any) -> SubscriptionSnapshot:
@@ -238,3 +243,43 @@ def _snapshot(subscription: Any) -> SubscriptionSnapshot:
         return snapshot_of(subscription.to_dict())
     except (KeyError, TypeError, IndexError, ValueError) as unexpected:
         raise Unavailable(f"Stripe answered a subscription this service cannot read: {unexpected!r}") from None
+
+
+# Asking again may get another answer: Stripe's 409 is a request still in flight under the same
+# idempotency key (or a lock it could not take), 429 a rate limit; 5xx and no answer at all too.
+TRANSIENT_STATUSES = frozenset({409, 429})
+_FINAL_ERRORS = (stripe.CardError, stripe.InvalidRequestError, stripe.AuthenticationError, stripe.PermissionError,
+                 stripe.IdempotencyError)
+_SAID_MAX = 200  # characters of Stripe's message passed on (a body that is not JSON can be a whole page)
+_CODE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_CODE_MAX = 64
+
+
+def is_final(failure: stripe.StripeError) -> bool:
+    """Whether Stripe's answer stands (sending the same request again would get it again): a card
+    error, an invalid request, a key it refuses, any other 4xx but 409 and 429 (a body that is not
+    JSON included: a proxy's 404 page). Transient: no answer, 409, 429, 5xx."""
+    if isinstance(failure, (stripe.APIConnectionError, stripe.RateLimitError)):
+        return False
+    if isinstance(failure, _FINAL_ERRORS):
+        return True
+    status = failure.http_status
+    return status is not None and 400 <= status < 500 and status not in TRANSIENT_STATUSES
+
+
+def _said(failure: stripe.StripeError) -> str:
+    """Stripe's message, short; an answer that is not Stripe's JSON is named by its status."""
+    stripes = isinstance(failure.json_body, dict) and isinstance(failure.json_body.get("error"), (dict, str))
+    if not stripes and failure.http_status is not None:  # (the SDK's message would quote the whole body)
+        return f"HTTP {failure.http_status} with a body that is not Stripe's JSON error"
+    said = str(failure.user_message or failure)
+    return said if len(said) <= _SAID_MAX else said[: _SAID_MAX - 3] + "..."
+
+
+def _failure_code(failure: BaseException | None) -> str:
+    """What the account's last_failure shows: Stripe's error code (resource_missing, api_key_expired,
+    ...) when it gave a plain one, else provider_refused."""
+    code = getattr(failure, "code", None) or getattr(getattr(failure, "error", None), "code", None)
+    if isinstance(code, str) and 0 < len(code) <= _CODE_MAX and set(code) <= _CODE_CHARACTERS:
+        return code
+    return "provider_refused"

@@ -161,8 +161,24 @@ def read_rows(lines: Iterable[bytes], fmt: str, catalog: Catalog) -> Iterator[Le
     return _csv_rows(lines, validator)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object naming a key twice is ambiguous (json keeps the last value): a bad row."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the key {_shown(key)} appears more than once")
+            seen.add(key)
+    return record
+
+
 def _jsonl_rows(lines: Iterable[bytes], validator: "_Validator") -> Iterator[LegacyRow | BadRow]:
-    decode = json.JSONDecoder().decode
+    decode = json.JSONDecoder(object_pairs_hook=_unique_keys).decode
     plans, valid_id, grant_max, used_max = validator.plans, _VALID_ID, GRANT_SECONDS_MAX, DAILY_USED_SECONDS_MAX
     for number, raw in enumerate(lines, start=1):
         try:
@@ -176,6 +192,9 @@ def _jsonl_rows(lines: Iterable[bytes], validator: "_Validator") -> Iterator[Leg
             continue
         try:
             record = decode(text)
+        except _DuplicateKey as error:
+            yield BadRow(number, None, str(error))
+            continue
         except ValueError as error:
             yield BadRow(number, None, f"not valid JSON ({error})")
             continue
@@ -222,6 +241,9 @@ def _csv_rows(lines: Iterable[bytes], validator: "_Validator") -> Iterator[Legac
             missing = [name for name in REQUIRED_FIELDS if name not in header]
             if missing:
                 raise HeaderError(f"line {number}: the CSV header lacks {', '.join(missing)} (it is {','.join(header)})")
+            twice = sorted({name for name in header if header.count(name) > 1 and name})
+            if twice:
+                raise HeaderError(f"line {number}: the CSV header names {', '.join(twice)} more than once")
             id_at, paid_at, welcome_at, used_at = (header.index(name) for name in REQUIRED_FIELDS)
             plan_at = header.index("plan_key") if "plan_key" in header else None
             continue
@@ -293,8 +315,12 @@ class _Validator:
             seconds.append(parsed)
         if text and isinstance(plan_key, str):
             plan_key = plan_key.strip()
-        if plan_key is None or plan_key == "":
+        # An empty CSV cell is CSV's only way to say "none"; JSON says it with null or no key, so
+        # an empty string there is a value, and no plan's.
+        if plan_key is None or (text and plan_key == ""):
             plan_key = DEFAULT_PLAN
+        if plan_key == "":
+            return BadRow(line, user_id, "plan_key is empty (leave it out, or null, for the free plan)")
         if not isinstance(plan_key, str) or plan_key not in self.plans:
             return BadRow(line, user_id, f"plan_key {_shown(plan_key)} is not a catalog plan ({self._known})")
         return LegacyRow(line, user_id, seconds[0], seconds[1], seconds[2], plan_key)
