@@ -144,6 +144,8 @@ async def test_billing_tick_announces_what_it_changed_to_every_replica(
     b'{"id":"evt_sur_%s","type":"payment_intent.succeeded","created":1,"data":{"object":{"metadata":"\\ud800"}}}',
     b'{"id":"evt_deep_%s","type":"payment_intent.succeeded","created":1,"data":' + b"[" * 500 + b"]" * 500 + b"}",
     b'{"id":"evt_big_%s","type":"payment_intent.succeeded","created":1e20,"data":{"object":{}}}',
+    b'{"id":"evt_nan_%s","type":"payment_intent.succeeded","created":NaN,"data":{"object":{}}}',
+    b'{"id":"evt_inf_%s","type":"payment_intent.succeeded","created":1,"data":{"object":{"x":-Infinity}}}',
 ])
 async def test_a_verified_payload_that_cannot_be_read_is_recorded_on_postgres(paying, user_id, engine, payload):
     """PostgreSQL's jsonb refuses \\u0000, lone surrogates and very deep nesting: kept as text, never a 500."""
@@ -154,10 +156,13 @@ async def test_a_verified_payload_that_cannot_be_read_is_recorded_on_postgres(pa
         with pytest.raises(InvalidArgument) as malformed:
             await handle_webhook(paying, payload, VALID_SIGNATURE)
         assert malformed.value.field == "payload"
+    import hashlib
+
+    unreadable = "unreadable:" + hashlib.sha256(payload).hexdigest()[:32]  # not even JSON: no id to read
     async with engine.connect() as connection:
         rows = (await connection.execute(text(
-            "SELECT outcome, payload IS NOT NULL OR payload_text IS NOT NULL FROM webhook_events WHERE event_id LIKE :p"),
-            {"p": "%" + user_id.replace("-", "_")})).all()
+            "SELECT outcome, payload IS NOT NULL OR payload_text IS NOT NULL FROM webhook_events "
+            "WHERE event_id LIKE :p OR event_id = :u"), {"p": "%" + user_id.replace("-", "_"), "u": unreadable})).all()
     assert [tuple(r) for r in rows] == [("malformed", True)]
 
 

@@ -196,6 +196,8 @@ def nested(depth: int) -> bytes:
     json.dumps(dict(se.payment_intent_succeeded("pi_x", USER, "mini", 60, 499, T), id="evt_\x00")).encode(),
     b'{"id":"evt_nul","type":"payment_intent.succeeded","created":1,"data":{"object":"\\u0000"}}',
     b'{"id":"evt_sur","type":"payment_intent.succeeded","created":1,"data":{"object":{"metadata":"\\ud800"}}}',
+    b'{"id":"evt_nan","type":"payment_intent.succeeded","created":NaN,"data":{"object":{}}}',
+    b'{"id":"evt_inf","type":"payment_intent.succeeded","created":1,"data":{"object":{"x":1e999}}}',
     b"not json", b"", b"\xff\xfe", b"[]", b"null",
 ])
 async def test_a_signed_payload_that_cannot_be_read_is_a_recorded_400(payload):

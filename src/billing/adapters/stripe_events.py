@@ -46,7 +46,7 @@ def parse_verified_event(payload: bytes) -> ProviderEvent:
     """What Stripe signed, as the service's event. Only called after the signature verified; any
     failure in here is a malformed event (kept for an operator), never anything else."""
     try:
-        event = json.loads(payload)
+        event = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as error:  # RecursionError: JSON nested deeper than Python's stack
         raise MalformedWebhook(f"the payload is not JSON: {type(error).__name__}") from None
     if not isinstance(event, dict):
@@ -63,6 +63,17 @@ def parse_verified_event(payload: bytes) -> ProviderEvent:
     except Exception as error:  # noqa: BLE001 - whatever a signed payload holds, the answer is "malformed"
         raise MalformedWebhook(f"{event_type} is missing or has a bad {_why(error)}", event_id, event_type) from None
     return ProviderEvent(event_id=event_id, type=event_type, created_at=created_at, event=parsed)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python reads them, PostgreSQL's jsonb does not
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("a number out of range")  # 1e999
+    return value
 
 
 def _why(error: Exception) -> str:

@@ -151,7 +151,8 @@ def _kept_payload(payload: bytes | None) -> tuple[Jsonb | None, str | None]:
     text = kept.decode("utf-8", "replace").replace("\x00", "\ufffd")
     try:
         document = json.loads(kept)
-        json.dumps(document, ensure_ascii=False).encode("utf-8")  # lone surrogates raise here
+        # Lone surrogates raise here, and NaN/Infinity (which jsonb refuses) with allow_nan=False.
+        json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (ValueError, RecursionError):
         return None, text
     if b"\\u0000" in kept or _depth(document) > JSONB_DEPTH_MAX:
