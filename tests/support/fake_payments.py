@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import datetime
 
 from billing.adapters.stripe_events import parse_verified_event
@@ -23,6 +24,8 @@ class FakePaymentProvider:
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
         self.plan_changes: list[tuple[str, str, bool]] = []
         self.resumed: list[str] = []
+        self.plan_prices: list[str] = []
+        self.upgrades_pay_later = False  # an upgrade's payment needs its owner (3-D Secure): a pending update  # the price of each change, as create_plan_price made it
         self.invoice_payments: dict[str, str] = {}  # payment intent -> invoice
         self.refunds: dict[str, list[tuple[str, int]]] = {}  # charge -> (refund id, amount), oldest first
         self.saved_cards: set[str] = set()  # customers with a payment method
@@ -56,11 +59,17 @@ class FakePaymentProvider:
         self.subscriptions[subscription_id] = snapshot
         return snapshot
 
+    async def create_plan_price(self, snapshot: SubscriptionSnapshot, item: CheckoutItem, idempotency_key: str) -> str:
+        return f"price_{item.key}_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
+
     async def change_plan(
-        self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
-        idempotency_key: str,
+        self, snapshot: SubscriptionSnapshot, price_id: str, item: CheckoutItem, previous_plan_key: str,
+        immediately: bool, idempotency_key: str,
     ) -> SubscriptionSnapshot:
         self.plan_changes.append((previous_plan_key, item.key, immediately))
+        self.plan_prices.append(price_id)
+        if immediately and self.upgrades_pay_later:
+            return snapshot  # a pending update: nothing changes until its invoice is paid
         changed = dataclasses.replace(snapshot, plan_key=item.key, cancel_at_period_end=False)
         self.subscriptions[snapshot.subscription_id] = changed
         return changed

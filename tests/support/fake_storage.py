@@ -22,6 +22,7 @@ from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, Wallet
 from billing.service.dependencies import Dependencies
+from billing.service.payment_events import PlanChange
 from billing.service.ports import Clock, ConcurrentModification, NeedsTransaction
 
 
@@ -35,6 +36,7 @@ class FakeDatabase:
     payments: dict[tuple[str, str], Payment] = dataclasses.field(default_factory=dict)
     customers: dict[str, str] = dataclasses.field(default_factory=dict)  # account -> customer
     payment_owners: dict[str, str] = dataclasses.field(default_factory=dict)  # provider payment -> account
+    plan_changes: dict[tuple[str, str], PlanChange] = dataclasses.field(default_factory=dict)
     subscriptions: dict[str, str | None] = dataclasses.field(default_factory=dict)  # account -> subscription
     webhook_events: dict[str, tuple[str, str, str | None, str]] = dataclasses.field(default_factory=dict)
     commits: int = 0
@@ -112,6 +114,10 @@ class FakeUnitOfWork:
     @property
     def upkeep_queue(self) -> FakeUpkeepQueue:
         return FakeUpkeepQueue(self.database)
+
+    @property
+    def plan_changes(self) -> FakePlanChanges:
+        return FakePlanChanges(self)
 
     def stage(self, write: Callable[[], None]) -> None:
         assert not self.reads_only
@@ -274,6 +280,21 @@ class FakeWebhookEvents:
             self._events.setdefault(event_id, (event_type, outcome, account_id, detail))
 
         self._unit.stage(add)
+
+
+class FakePlanChanges:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._changes = unit.database.plan_changes
+
+    async def add(self, change: PlanChange) -> None:
+        def add() -> None:
+            self._changes.setdefault((change.account_id, change.price_id), change)
+
+        self._unit.stage(add)
+
+    async def get(self, account_id: str, price_id: str) -> PlanChange | None:
+        return self._changes.get((account_id, price_id))
 
 
 class FakeUpkeepQueue:

@@ -52,6 +52,7 @@ def invoice_paid(
     invoice_id: str, pi_id: str, subscription_id: str, user_id: str, plan_key: str, period_start: int,
     period_end: int, amount: int, created: int, billing_reason: str = "subscription_cycle",
     upgraded_from: str = "", customer: str = "cus_test", resume_cancellation: bool = False,
+    price_id: str = "price_x",
 ) -> dict[str, Any]:
     metadata = {"user_id": user_id, "plan_key": plan_key}
     if upgraded_from:
@@ -64,8 +65,11 @@ def invoice_paid(
         "period_start": period_start, "period_end": period_end,
         "parent": {"type": "subscription_details",
                    "subscription_details": {"subscription": subscription_id, "metadata": metadata}},
+        "total": amount,
         "lines": {"object": "list", "data": [{"id": "il_" + invoice_id, "amount": amount, "currency": "usd",
-                                              "period": {"start": period_start, "end": period_end}}]},
+                                              "period": {"start": period_start, "end": period_end},
+                                              "pricing": {"type": "price_details",
+                                                          "price_details": {"price": price_id, "product": "prod_x"}}}]},
         "payments": {"object": "list", "data": [{"payment": {"type": "payment_intent", "payment_intent": pi_id}}]},
     }
     return event("invoice.paid", invoice, created)

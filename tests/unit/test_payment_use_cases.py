@@ -320,6 +320,33 @@ async def test_a_refund_after_the_period_rolled_over_takes_back_the_rollover_too
     assert ledger_ok(database)
 
 
+async def test_a_period_closed_between_the_refunds_read_and_its_change_is_read_again(
+    deps, account, provider, database, clock, monkeypatch
+):
+    """Review of item 18: another replica's touch closes the period after the refund looked for its
+    rollover bucket; the refund sees the close (the account's next close moved) and reads again."""
+    from billing.service import payment_credits
+
+    end = START + timedelta(days=31)
+    await subscribe(deps, provider, START, end, plan="starter", pi="pi_s1")
+    clock.set(end + timedelta(hours=5))
+    real_read = payment_credits._rollover_of_payment
+    reads = []
+
+    async def read_then_close(deps_, account_id, payment_id):
+        found = await real_read(deps_, account_id, payment_id)
+        if not reads:
+            await get_balance(deps, USER)  # the close, after the read
+        reads.append(found)
+        return found
+
+    monkeypatch.setattr(payment_credits, "_rollover_of_payment", read_then_close)
+    await deliver(deps, se.charge_refunded("ch_s1", "pi_s1", 999, 999, unix(clock.now()), user_id=USER))
+    assert len(reads) == 2 and reads[0].bucket_seq is None and reads[1].bucket_seq is not None
+    assert paid_seconds(database, "rollover") == 0
+    assert ledger_ok(database)
+
+
 async def test_a_partial_refund_after_spending_from_the_rollover_takes_what_is_left(deps, account, provider, database, clock):
     from billing.service.consume import consume
 
@@ -342,17 +369,45 @@ async def test_an_upgrade_of_a_canceling_subscription_resumes_it_only_when_paid(
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="pro")
     await cancel_subscription(deps, USER, "cancel-1")
-    assert (await get_balance(deps, USER)).account.subscription.cancel_at_period_end
-    # The upgrade was asked for; its payment is pending (3-D Secure): nothing resumed yet.
-    assert provider.resumed == []
-    clock.set(START + timedelta(days=2))
-    upgrade = se.invoice_paid("in_up", "pi_up", "sub_1", USER, "business", unix(clock.now()), unix(end), 6500,
-                              unix(clock.now()), "subscription_update", upgraded_from="pro", resume_cancellation=True)
+    provider.upgrades_pay_later = True  # 3-D Secure: the update stays pending, the cancellation as it was
+    await change_plan(deps, USER, "business", "up-1")
+    assert provider.resumed == [] and (await get_balance(deps, USER)).account.subscription.cancel_at_period_end
+    # Paid a day later. Its invoice keeps the metadata it was finalized with (the old plan's, no
+    # upgrade named): it is matched to the recorded upgrade by the price this service created.
+    clock.set(START + timedelta(days=1))
+    upgrade = se.invoice_paid("in_up", "pi_up", "sub_1", USER, "pro", unix(START), unix(end), 7000,
+                              unix(clock.now()), "subscription_update", price_id=provider.plan_prices[-1])
     assert (await deliver(deps, upgrade)).outcome == "processed"
     assert provider.resumed == ["sub_1"]
     account_now = (await get_balance(deps, USER)).account
     assert not account_now.subscription.cancel_at_period_end and account_now.plan_key == "business"
     assert (await deliver(deps, upgrade)).outcome == "duplicate" and provider.resumed == ["sub_1"]
+
+
+async def test_an_upgrade_credits_the_difference_for_the_part_of_the_period_it_bills(deps, account, provider, database, clock):
+    """A late upgrade pays little and gets little; an upgrade invoice this service did not ask for, or
+    billing another amount, credits nothing (review of issue 19: free business minutes)."""
+    end = START + timedelta(days=30)
+    await subscribe(deps, provider, START, end, plan="starter")
+    clock.set(START + timedelta(days=27))  # a tenth of the period left
+    await change_plan(deps, USER, "business", "late")
+    price = provider.plan_prices[-1]
+    forged = [
+        se.invoice_paid("in_free", "pi_free", "sub_1", USER, "business", unix(clock.now()), unix(end), 0, unix(clock.now()),
+                        "subscription_update", upgraded_from="starter", price_id="price_not_ours"),
+        se.invoice_paid("in_cheap", "pi_cheap", "sub_1", USER, "business", unix(clock.now()), unix(end), 0,
+                        unix(clock.now()), "subscription_update", price_id=price),
+    ]
+    for invoice in forged:
+        assert (await deliver(deps, invoice)).outcome == "mismatch"
+    assert (await get_balance(deps, USER)).account.plan_key == "starter"
+    right = se.invoice_paid("in_late", "pi_late", "sub_1", USER, "business", unix(clock.now()), unix(end), 900,
+                            unix(clock.now()), "subscription_update", price_id=price)  # (9999 - 999) / 10
+    assert (await deliver(deps, right)).outcome == "processed"
+    assert (await get_balance(deps, USER)).account.plan_key == "business"
+    upgrade_credit = [e for e in database.ledger[USER] if e.metadata.get("invoice_id") == "in_late"]
+    assert [e.seconds for e in upgrade_credit] == [(6000 - 300) * 60 // 10]
+    assert ledger_ok(database)
 
 
 async def test_an_expired_pending_update_is_read_back_from_the_provider(deps, account, provider, database, clock):
@@ -432,7 +487,8 @@ async def test_upgrade_now_and_downgrade_at_period_end(deps, account, provider, 
     await subscribe(deps, provider, START, end, plan="starter")
     await change_plan(deps, USER, "pro", "up")
     assert provider.plan_changes[-1] == ("starter", "pro", True)
-    await deliver(deps, se.invoice_paid("in_up", "pi_up", "sub_1", USER, "pro", unix(START), unix(end), 2000, unix(START), "subscription_update", upgraded_from="starter"))
+    await deliver(deps, se.invoice_paid("in_up", "pi_up", "sub_1", USER, "pro", unix(START), unix(end), 2000, unix(START),
+                                        "subscription_update", upgraded_from="starter", price_id=provider.plan_prices[-1]))
     balance = await get_balance(deps, USER)
     assert balance.account.plan_key == "pro"
     assert paid_seconds(database, "subscription") == 1200 * 60  # 300 + the 900 difference
@@ -482,11 +538,13 @@ async def test_an_invoice_paid_after_the_subscription_ended_does_not_revive_the_
 async def test_a_refund_of_a_period_credited_under_its_invoice_is_found_through_the_provider(deps, account, provider, database):
     end = START + timedelta(days=31)
     provider.set_subscription("sub_1", USER, "pro", "active", START, end)
-    invoice = se.invoice_paid("in_x", "pi_x", "sub_1", USER, "pro", unix(START), unix(end), 3000, unix(START), "subscription_create")
+    invoice = se.invoice_paid("in_x", "pi_x", "sub_1", USER, "pro", unix(START), unix(end), 2999, unix(START), "subscription_create")
     del invoice["data"]["object"]["payments"]  # Stripe sends it only when asked for
-    await deliver(deps, invoice)
+    assert (await deliver(deps, invoice)).outcome == "processed"
+    assert paid_seconds(database, "subscription") == 1200 * 60
     provider.invoice_payments["pi_x"] = "in_x"
-    await deliver(deps, se.charge_refunded("ch_x", "pi_x", 3000, 3000, unix(START), customer=None, user_id=USER))
+    refund = se.charge_refunded("ch_x", "pi_x", 2999, 2999, unix(START), user_id=USER)
+    assert (await deliver(deps, refund)).outcome == "processed"
     assert paid_seconds(database, "subscription") == 0
     assert ledger_ok(database)
 

@@ -53,13 +53,15 @@ def test_an_upgrade_is_a_pending_update_billed_now_and_names_both_plans(payments
     assert snapshot.plan_key == "pro"
     clock.now = JAN_31 + (FEB_29 - JAN_31) // 2
 
-    changed = asyncio.run(payments.change_plan(snapshot, MAX, "pro", immediately=True, idempotency_key="up"))
+    price_id = asyncio.run(payments.create_plan_price(snapshot, MAX, "up"))
+    changed = asyncio.run(payments.change_plan(snapshot, price_id, MAX, "pro", immediately=True, idempotency_key="up"))
 
     assert (changed.plan_key, changed.cancel_at_period_end, changed.item_id) == ("max", False, snapshot.item_id)
     assert receiver.types() == ["customer.subscription.updated", "invoice.paid"]
     paid = _invoice_paid(receiver.events[1])
     assert (paid.plan_key, paid.previous_plan_key, paid.billing_reason) == ("max", "pro", "subscription_update")
-    assert paid.amount_cents == 1500  # half a period of the 30 USD difference
+    assert paid.amount_cents == paid.total_cents == 1500  # half a period of the 30 USD difference
+    assert paid.price_ids == (price_id,)  # what the service's record of the upgrade is found by
     sub = client.v1.subscriptions.retrieve(snapshot.subscription_id)
     assert sub["items"].data[0].price.unit_amount == 5000
 
@@ -71,7 +73,9 @@ def test_a_downgrade_of_a_canceling_subscription_resumes_it_then_changes_the_pri
     assert snapshot.cancel_at_period_end
     receiver.take()
 
-    changed = asyncio.run(payments.change_plan(snapshot, STARTER, "pro", immediately=False, idempotency_key="down"))
+    price_id = asyncio.run(payments.create_plan_price(snapshot, STARTER, "down"))
+    changed = asyncio.run(payments.change_plan(snapshot, price_id, STARTER, "pro", immediately=False,
+                                               idempotency_key="down"))
 
     assert (changed.plan_key, changed.cancel_at_period_end) == ("starter", False)
     assert receiver.types() == ["customer.subscription.updated", "customer.subscription.updated"]  # no invoice
@@ -83,15 +87,16 @@ def test_a_downgrade_of_a_canceling_subscription_resumes_it_then_changes_the_pri
     assert (renewal.plan_key, renewal.previous_plan_key, renewal.amount_cents) == ("starter", None, 500)
 
 
-def test_an_upgrade_of_a_canceling_subscription_names_the_resume_on_its_invoice(payments, standin, receiver, clock):
+def test_an_upgrade_of_a_canceling_subscription_paid_at_once_resumes_it_at_once(payments, standin, receiver, clock):
     snapshot = _subscribe(payments, standin, receiver)
     snapshot = asyncio.run(payments.cancel_at_period_end(snapshot.subscription_id, "cancel"))
     receiver.take()
     clock.now = JAN_31 + (FEB_29 - JAN_31) // 2
-    changed = asyncio.run(payments.change_plan(snapshot, MAX, "pro", immediately=True, idempotency_key="up-c"))
+    price_id = asyncio.run(payments.create_plan_price(snapshot, MAX, "up-c"))
+    changed = asyncio.run(payments.change_plan(snapshot, price_id, MAX, "pro", immediately=True, idempotency_key="up-c"))
     assert not changed.cancel_at_period_end  # paid at once: resumed at once
     paid = _invoice_paid(next(e for e in receiver.events if e.type == "invoice.paid"))
-    assert paid.resumes_cancellation  # paid later, the webhook resumes it
+    assert price_id in paid.price_ids  # paid later, the webhook finds the upgrade (and its resume) by it
     resumed = asyncio.run(payments.resume_subscription(snapshot.subscription_id, "again"))
     assert not resumed.cancel_at_period_end
 

@@ -183,8 +183,20 @@ def _invoice_paid(obj: dict[str, Any], created_at: datetime) -> PaymentEvent:
         previous_plan_key=None if previous is None else _key(previous, "upgraded_from"), billing_reason=billing_reason,
         amount_cents=_cents(obj.get("amount_paid") or 0, "amount_paid"),
         currency=_currency(obj["currency"]), period_start=start, period_end=end, paid_at=created_at,
-        resumes_cancellation=billing_reason == "subscription_update" and metadata.get("resume_cancellation") == "true",
+        total_cents=_int(obj.get("total", obj.get("amount_paid") or 0), "total", -AMOUNT_CENTS_MAX, AMOUNT_CENTS_MAX),
+        price_ids=tuple(dict.fromkeys(price for line in lines if _charges(line) and (price := _line_price(line)))),
     )
+
+
+def _charges(line: Any) -> bool:
+    return isinstance(line, dict) and _int(line.get("amount", 0), "lines.amount", -AMOUNT_CENTS_MAX, AMOUNT_CENTS_MAX) > 0
+
+
+def _line_price(line: dict[str, Any]) -> str | None:
+    """The price a line bills: pricing.price_details.price since API 2025-03-31, line.price before."""
+    details = (line.get("pricing") or {}).get("price_details") or {}
+    price = details.get("price") or line.get("price")
+    return _id(price) if price else None
 
 
 def _invoice_subscription(obj: dict[str, Any]) -> tuple[str | None, dict[str, str]]:

@@ -89,32 +89,32 @@ class StripePayments:
         )
         return _snapshot(updated)
 
-    async def change_plan(
-        self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
-        idempotency_key: str,
-    ) -> SubscriptionSnapshot:
+    async def create_plan_price(self, snapshot: SubscriptionSnapshot, item: CheckoutItem, idempotency_key: str) -> str:
         current = (await self._call(self._client.v1.subscriptions.retrieve, snapshot.subscription_id)).to_dict()
         product = current["items"]["data"][0]["price"]["product"]
-        key = stripe_idempotency_key(idempotency_key, item.key)
         # A pending update takes items[].price (not price_data): the plan's price is created first.
         price = await self._call(self._client.v1.prices.create, {
             "currency": item.currency.lower(), "unit_amount": item.unit_amount_cents, "product": product,
             "recurring": {"interval": "month"}, "metadata": {"plan_key": item.key},
         }, {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "price")})
-        # Only pending-update attributes (Stripe's "Pending updates reference"; metadata since API 2026-05-27):
-        # the proration invoice is created by this call and names plan_key/upgraded_from, which invoice.paid reads.
+        return str(price["id"])
+
+    async def change_plan(
+        self, snapshot: SubscriptionSnapshot, price_id: str, item: CheckoutItem, previous_plan_key: str,
+        immediately: bool, idempotency_key: str,
+    ) -> SubscriptionSnapshot:
+        current = (await self._call(self._client.v1.subscriptions.retrieve, snapshot.subscription_id)).to_dict()
+        key = stripe_idempotency_key(idempotency_key, item.key)
+        # Only pending-update attributes (Stripe's "Pending updates reference"; metadata since API 2026-05-27).
+        # The invoice of an upgrade is matched to the service's record of it by its price, not by this
+        # metadata (an invoice keeps the metadata it was finalized with, before a pending update applies).
         params = {
-            "items": [{"id": snapshot.item_id, "price": str(price["id"])}],
+            "items": [{"id": snapshot.item_id, "price": price_id}],
             # Up: the difference is invoiced and paid now. Down: the next invoice is the lower plan.
             "proration_behavior": "always_invoice" if immediately else "none",
             # An upgrade whose proration is declined must not move the subscription up unpaid.
             "payment_behavior": "pending_if_incomplete",
-            "metadata": {
-                "plan_key": item.key, "upgraded_from": previous_plan_key if immediately else "",
-                # An upgrade paid later (3-D Secure, a slow method) resumes the cancellation when its
-                # invoice is paid (invoice.paid names this): not before, as the user may never pay.
-                "resume_cancellation": "true" if immediately and current.get("cancel_at_period_end") else "",
-            },
+            "metadata": {"plan_key": item.key, "upgraded_from": previous_plan_key if immediately else ""},
         }
         updated = await self._call(
             self._client.v1.subscriptions.update, snapshot.subscription_id, params, {"idempotency_key": key},
@@ -122,7 +122,7 @@ class StripePayments:
         if current.get("cancel_at_period_end") and not updated.to_dict().get("pending_update"):
             # A change of plan resumes a canceling subscription (not a pending-update attribute, so a
             # call of its own), and only once the change took: a declined upgrade leaves the
-            # cancellation as the user set it.
+            # cancellation as the user set it (its invoice, paid later, resumes it: service/webhooks.py).
             updated = await self._call(
                 self._client.v1.subscriptions.update, snapshot.subscription_id, {"cancel_at_period_end": False},
                 {"idempotency_key": stripe_idempotency_key(idempotency_key, item.key, "resume")},

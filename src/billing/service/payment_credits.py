@@ -23,11 +23,19 @@ from billing.domain.subscription import with_period
 from billing.domain.wallet import EventType, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import ChargeRefunded, InvoicePaid, PackagePaid, PaymentMismatch
+from billing.service.payment_events import ChargeRefunded, InvoicePaid, PackagePaid, PaymentMismatch, PlanChange
+from billing.service.ports import Unavailable
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 
 ACTIVE = "active"
+UPGRADE_REASON = "subscription_update"
+REFUND_ATTEMPTS = 3
+# Stripe prorates each line to the cent: two lines (the unused old plan, the new one) may each round.
+PRORATION_TOLERANCE_CENTS = 2
+# The plans are monthly: a period longer than the longest month (and a day of slack for a moved
+# billing anchor) is a price this service did not create (say, a yearly one at the monthly amount).
+MONTH_MAX = timedelta(days=32)
 CANCELED = "canceled"
 # The clock difference between the provider and this service a period's start may show (the webhook
 # signature's own tolerance): a new subscription's first period starts the instant it is paid.
@@ -60,18 +68,50 @@ def sold_package(catalog: Catalog, paid: PackagePaid) -> Package:
 
 
 def sold_plan_period(catalog: Catalog, invoice: InvoicePaid) -> Plan:
-    """The plan this invoice paid for: a period at the plan's price; an upgrade's proration at
-    most the plan's price (Stripe charges the difference for the rest of the period)."""
+    """The plan a period's invoice (a first one, a renewal) paid for: one month at the plan's price.
+    The invoice's total is checked, not what was paid: a customer balance or a proration under
+    Stripe's minimum charge carried over from an upgrade changes amount_paid, not the price."""
     if not catalog.has_plan(invoice.plan_key):
         raise PaymentMismatch(f"plan {invoice.plan_key!r} is not in the catalog")
     plan = catalog.plan(invoice.plan_key)
-    price = plan.prices_cents.get(invoice.currency)
-    if invoice.billing_reason == "subscription_update" and price is not None:
-        if invoice.amount_cents > price:
-            raise PaymentMismatch(f"paid {invoice.amount_cents} {invoice.currency}, over plan {plan.key}'s {price}")
-        return plan
-    _require_price(plan.prices_cents, invoice.currency, invoice.amount_cents, f"plan {plan.key}")
+    _require_price(plan.prices_cents, invoice.currency, invoice.total_cents, f"plan {plan.key}")
+    if invoice.period_end - invoice.period_start > MONTH_MAX:
+        raise PaymentMismatch(f"a period of {invoice.period_end - invoice.period_start}, the plans are monthly")
     return plan
+
+
+@dataclass(frozen=True)
+class PaidUpgrade:
+    plan: Plan
+    previous_plan: Plan
+    seconds: int  # the plans' difference for the part of the period left when it was asked for
+
+
+def paid_upgrade(catalog: Catalog, invoice: InvoicePaid, change: PlanChange | None) -> PaidUpgrade:
+    """An upgrade's invoice, held to the upgrade this service asked for (its price, subscription,
+    currency and period): the plans' difference in minutes for the part of the period it bills,
+    and a total that is the plans' price difference for that part (Stripe prorates by the second)."""
+    if change is None:
+        raise PaymentMismatch("an upgrade this service did not ask for (no recorded price on its lines)")
+    if (invoice.subscription_id, invoice.currency, invoice.period_end) != (
+        change.subscription_id, change.currency, change.period_end
+    ):
+        raise PaymentMismatch(f"the invoice does not bill the upgrade recorded for price {change.price_id}")
+    if not (catalog.has_plan(change.to_plan_key) and catalog.has_plan(change.from_plan_key)):
+        raise PaymentMismatch(f"plan {change.to_plan_key!r} or {change.from_plan_key!r} is not in the catalog")
+    plan, previous = catalog.plan(change.to_plan_key), catalog.plan(change.from_plan_key)
+    whole = (change.period_end - change.period_start).total_seconds()
+    billed = (invoice.period_end - max(invoice.period_start, change.period_start)).total_seconds()
+    share = min(1.0, max(0.0, billed / whole)) if whole > 0 else 0.0
+    price_difference = plan.prices_cents.get(invoice.currency, 0) - previous.prices_cents.get(invoice.currency, 0)
+    expected_cents = round(price_difference * share)
+    if abs(invoice.total_cents - expected_cents) > max(PRORATION_TOLERANCE_CENTS, price_difference // 100):
+        raise PaymentMismatch(
+            f"billed {invoice.total_cents} {invoice.currency} for the upgrade to {plan.key}, which costs "
+            f"{expected_cents} for {share:.1%} of the period"
+        )
+    seconds = round(max(0, plan.minutes - previous.minutes) * SECONDS_PER_MINUTE * share)
+    return PaidUpgrade(plan, previous, seconds)
 
 
 def _require_price(prices_cents: Mapping[str, int], currency: str, amount_cents: int, what: str) -> None:
@@ -126,15 +166,22 @@ async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid)
     ))
 
 
-async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePaid) -> CreditResult:
+async def credit_invoice(
+    deps: Dependencies, account_id: str, invoice: InvoicePaid, change: PlanChange | None = None
+) -> CreditResult:
     """A paid period: its plan's minutes until the period's end, and the plan becomes the
-    account's. An upgrade's proration invoice credits the difference for the rest of the period."""
-    plan = sold_plan_period(deps.catalog, invoice)
-    minutes = plan.minutes
-    if invoice.previous_plan_key and deps.catalog.has_plan(invoice.previous_plan_key):
-        minutes = max(0, plan.minutes - deps.catalog.plan(invoice.previous_plan_key).minutes)
+    account's. An upgrade's proration invoice (matched to the upgrade this service asked for,
+    `change`) credits the difference for the part of the period it bills."""
+    if invoice.billing_reason == UPGRADE_REASON:
+        upgrade = paid_upgrade(deps.catalog, invoice, change)
+        assert change is not None
+        plan, seconds = upgrade.plan, upgrade.seconds
+        period_start, period_end = change.period_start, change.period_end
+    else:
+        plan = sold_plan_period(deps.catalog, invoice)
+        seconds = plan.minutes * SECONDS_PER_MINUTE
+        period_start, period_end = invoice.period_start, invoice.period_end
     await claim_payment(deps, account_id, invoice.invoice_id)
-    seconds = minutes * SECONDS_PER_MINUTE
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
         if invoice.period_start > now + PERIOD_START_TOLERANCE:
@@ -151,7 +198,7 @@ async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePa
         sets_plan = known_end is None or invoice.period_end > known_end or (
             invoice.period_end == known_end and account.subscription_status != CANCELED
         )
-        subscription = with_period(account.subscription, invoice.period_start, invoice.period_end)
+        subscription = with_period(account.subscription, period_start, period_end)
         if sets_plan and subscription.pending_plan_key == plan.key:
             subscription = dataclasses.replace(subscription, pending_plan_key=None)
         if seconds == 0 or invoice.period_end <= now:
@@ -187,12 +234,42 @@ async def credit_invoice(deps: Dependencies, account_id: str, invoice: InvoicePa
 
 
 async def refund_payment(deps: Dependencies, account_id: str, refund: ChargeRefunded) -> CreditResult:
-    rolled_into = await _rollover_of_payment(deps, account_id, refund.payment_id)
+    for _ in range(REFUND_ATTEMPTS):
+        try:
+            return await _refund_once(deps, account_id, refund, await _rollover_of_payment(deps, account_id, refund.payment_id))
+        except _PeriodClosedMeanwhile:
+            continue  # read again: the rollover bucket that close made is found now
+    raise Unavailable(f"the period of {refund.payment_id} kept closing under its refund; retry")
+
+
+class _PeriodClosedMeanwhile(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _RolloverRead:
+    bucket_seq: int | None  # the rollover bucket the payment's period moved into, when read
+    closes_at: datetime | None  # the account's next period close, when read
+
+
+async def _refund_once(
+    deps: Dependencies, account_id: str, refund: ChargeRefunded, rolled: _RolloverRead | None
+) -> CreditResult:
+    rolled_into = None if rolled is None else rolled.bucket_seq
 
     def take_back(wallet: Wallet, now: datetime) -> CreditResult:
         payment = wallet.payments.get(refund.payment_id)
         if payment is None:
             raise PaymentNotCredited(f"payment {refund.payment_id} has not been credited yet", field="payment_intent")
+        closed_by_this_change = any(
+            e.type == EventType.ROLLOVER_CREATED and e.metadata.get("from_bucket_seq") == payment.bucket_seq
+            for e in wallet.new_entries
+        )
+        if (rolled is not None and rolled_into is None and not closed_by_this_change
+                and wallet.loaded_account.subscription.closes_at != rolled.closes_at):
+            # Another change closed a period between the read of the rollover and this change: the
+            # refund would miss the rollover bucket that close made.
+            raise _PeriodClosedMeanwhile()
         buckets = credited_buckets(wallet, payment.bucket_seq, rolled_into, now)
         step = apply_refund(payment, refund.refunded_cents, sum(b.remaining_seconds for b in buckets))
         if step is None:
@@ -238,9 +315,12 @@ def credited_buckets(wallet: Wallet, bucket_seq: int, rolled_into: int | None, n
     return [live[seq] for seq in dict.fromkeys(seqs) if seq in live]
 
 
-async def _rollover_of_payment(deps: Dependencies, account_id: str, payment_id: str) -> int | None:
+async def _rollover_of_payment(deps: Dependencies, account_id: str, payment_id: str) -> _RolloverRead | None:
+    """None for a payment that is no subscription period's (nothing of it rolls over)."""
     async with deps.storage.reader() as uow:
         payment = await uow.payments.get(account_id, payment_id)
         if payment is None or payment.kind != PaymentKind.SUBSCRIPTION:
             return None
-        return await uow.history.rollover_bucket_of(account_id, payment.bucket_seq)
+        wallet, _ = await uow.wallets.read(account_id, deps.clock.now())
+        closes_at = None if wallet is None else wallet.account.subscription.closes_at
+        return _RolloverRead(await uow.history.rollover_bucket_of(account_id, payment.bucket_seq), closes_at)

@@ -35,6 +35,23 @@ class PackagePaid:
 
 
 @dataclass(frozen=True)
+class PlanChange:
+    """An upgrade this service asked the provider for: the price it created for the new plan and
+    the period it prorates. An upgrade's invoice is credited only when it bills this price."""
+
+    account_id: str
+    price_id: str
+    subscription_id: str
+    from_plan_key: str
+    to_plan_key: str
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    resume_cancellation: bool  # the subscription was set to cancel: paid, the upgrade resumes it
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
 class TopupFailed:
     """An auto top-up's payment failed after it was created (an asynchronous decline)."""
 
@@ -62,8 +79,10 @@ class InvoicePaid:
     period_start: datetime
     period_end: datetime
     paid_at: datetime
-    # An upgrade asked for while the subscription was set to cancel: paid, it resumes the subscription.
-    resumes_cancellation: bool = False
+    # What the invoice billed before any customer balance or minimum-charge carry-over (amount_cents is
+    # what was paid), and the prices its lines bill: an upgrade is matched to its PlanChange by price.
+    total_cents: int = 0
+    price_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

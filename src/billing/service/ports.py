@@ -21,7 +21,8 @@ from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, Wallet
 from billing.service.payment_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
+    CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, SubscriptionSnapshot, TopupCharge,
+    TopupOutcome,
 )
 
 
@@ -136,11 +137,17 @@ class PaymentProvider(Protocol):
         """Takes back a cancellation at the period's end."""
         ...
 
+    async def create_plan_price(self, snapshot: SubscriptionSnapshot, item: CheckoutItem, idempotency_key: str) -> str:
+        """A monthly price of the plan `item` on the subscription's product; its id (the same one
+        for a retry with the same key)."""
+        ...
+
     async def change_plan(
-        self, snapshot: SubscriptionSnapshot, item: CheckoutItem, previous_plan_key: str, immediately: bool,
-        idempotency_key: str,
+        self, snapshot: SubscriptionSnapshot, price_id: str, item: CheckoutItem, previous_plan_key: str,
+        immediately: bool, idempotency_key: str,
     ) -> SubscriptionSnapshot:
-        """immediately: the difference is invoiced now (an upgrade); else from the next period."""
+        """Moves the subscription to `price_id`. immediately: the difference is invoiced now (an
+        upgrade); else from the next period."""
         ...
 
     def verify_webhook(self, payload: bytes, signature: str) -> ProviderEvent:
@@ -276,6 +283,16 @@ class WebhookEventRepository(Protocol):
         ...
 
 
+class PlanChangeRepository(Protocol):
+    """Upgrades this service asked for (per account, keyed by the price it created)."""
+
+    async def add(self, change: PlanChange) -> None:
+        """Once per price (a retry of the same request adds nothing)."""
+        ...
+
+    async def get(self, account_id: str, price_id: str) -> PlanChange | None: ...
+
+
 class UpkeepQueue(Protocol):
     """Accounts that owe an upkeep nobody has triggered (`billing tick`): a period that ended, a
     rollover entering its last week. A batch job's scan, never on a request path."""
@@ -309,6 +326,9 @@ class UnitOfWork(Protocol):
 
     @property
     def upkeep_queue(self) -> UpkeepQueue: ...
+
+    @property
+    def plan_changes(self) -> PlanChangeRepository: ...
 
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked

@@ -16,7 +16,7 @@ from billing.domain.limits import require_account_id, require_idempotency_key
 from billing.domain.subscription import with_period
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import CheckoutItem, SubscriptionSnapshot
+from billing.service.payment_events import CheckoutItem, PlanChange, SubscriptionSnapshot
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import WalletChange, change_wallet
 from billing.service.wallet_reading import read_wallet
@@ -85,11 +85,25 @@ async def change_plan(deps: Dependencies, account_id: str, plan_key: str, idempo
             kind="subscription", key=target.key, name=target.name, minutes=target.minutes, currency=currency,
             unit_amount_cents=target.prices_cents[currency],
         )
+        key = f"plan:{account_id}:{idempotency_key}"
+        price_id = await provider.create_plan_price(snapshot, item, key)
+        if upgrade:  # recorded before the provider can invoice it: its invoice.paid is matched to this
+            await _record_upgrade(deps, PlanChange(
+                account_id=account_id, price_id=price_id, subscription_id=snapshot.subscription_id,
+                from_plan_key=paid_plan, to_plan_key=target.key, currency=currency,
+                period_start=snapshot.period_start, period_end=snapshot.period_end,
+                resume_cancellation=snapshot.cancel_at_period_end, requested_at=deps.clock.now(),
+            ))
         snapshot = await provider.change_plan(
-            snapshot, item, snapshot.plan_key, immediately=upgrade,
-            idempotency_key=f"plan:{account_id}:{idempotency_key}",
+            snapshot, price_id, item, snapshot.plan_key, immediately=upgrade, idempotency_key=key,
         )
     return await apply_snapshot(deps, account_id, snapshot)
+
+
+async def _record_upgrade(deps: Dependencies, change: PlanChange) -> None:
+    async with deps.storage.transaction() as uow:
+        await uow.plan_changes.add(change)
+        await uow.commit()
 
 
 def snapshot_currency(snapshot: SubscriptionSnapshot, deps: Dependencies) -> str:

@@ -23,16 +23,17 @@ from billing.domain.errors import (
     AccountNotFound, BillingError, InvalidArgument, PaymentNotCredited, PaymentProviderRefused,
 )
 from billing.service.dependencies import Dependencies
-from billing.service.payment_credits import credit_invoice, credit_package, refund_payment
+from billing.service.payment_credits import UPGRADE_REASON, credit_invoice, credit_package, refund_payment
 from billing.service.payment_events import (
-    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, ProviderEvent, SubscriptionChanged,
-    TopupFailed,
+    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, PlanChange, ProviderEvent,
+    SubscriptionChanged, TopupFailed,
 )
 from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable
 from billing.service.subscriptions import apply_snapshot
 from billing.service.topup_payments import topup_failed
 
 log = logging.getLogger(__name__)
+PRICES_LOOKED_UP_MAX = 4  # an upgrade's invoice bills one new price; a signed invoice may list many
 
 PROCESSED, DUPLICATE, IGNORED, MISMATCH, MALFORMED = "processed", "duplicate", "ignored", "mismatch", "malformed"
 
@@ -104,8 +105,9 @@ async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, 
             return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
         case InvoicePaid() as invoice:
             account_id = await _account(deps, invoice.account_id, invoice.customer_id)
-            result = await credit_invoice(deps, account_id, invoice)
-            if invoice.resumes_cancellation:
+            change = await _plan_change_of(deps, account_id, invoice)
+            result = await credit_invoice(deps, account_id, invoice, change)
+            if change is not None and change.resume_cancellation:
                 await _resume_cancellation(deps, account_id, invoice)
             return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
         case SubscriptionChanged() as changed:
@@ -124,6 +126,18 @@ async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, 
         case NotForUs() as other:
             return None, other.why
     raise AssertionError(f"unhandled payment event {event.event!r}")
+
+
+async def _plan_change_of(deps: Dependencies, account_id: str, invoice: InvoicePaid) -> PlanChange | None:
+    """The upgrade an upgrade's invoice bills: found by the price this service created for it."""
+    if invoice.billing_reason != UPGRADE_REASON:
+        return None
+    async with deps.storage.reader() as uow:
+        for price_id in invoice.price_ids[:PRICES_LOOKED_UP_MAX]:
+            change = await uow.plan_changes.get(account_id, price_id)
+            if change is not None:
+                return change
+    return None
 
 
 async def _resume_cancellation(deps: Dependencies, account_id: str, invoice: InvoicePaid) -> None:

@@ -10,6 +10,7 @@ from psycopg.types.json import Jsonb
 from billing.adapters.db.driver import Driver
 from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.payments import Payment
+from billing.service.payment_events import PlanChange
 
 _PAYMENT_COLUMNS = (
     "kind, item_key, bucket_seq, amount_cents, currency, granted_seconds, paid_at, refunded_cents, "
@@ -118,6 +119,29 @@ class PaymentProfileRepository:
         cursor = await self._driver.execute(query, (key,))
         row = await cursor.fetchone()
         return None if row is None else row[0]
+
+
+class PlanChangeRepository:
+    def __init__(self, driver: Driver):
+        self._driver = driver
+
+    async def add(self, change: PlanChange) -> None:
+        await self._driver.execute(
+            "INSERT INTO plan_changes (account_id, price_id, subscription_id, from_plan_key, to_plan_key, currency, "
+            "period_start, period_end, resume_cancellation, requested_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, price_id) DO NOTHING",
+            (change.account_id, change.price_id, change.subscription_id, change.from_plan_key, change.to_plan_key,
+             change.currency, change.period_start, change.period_end, change.resume_cancellation, change.requested_at),
+        )
+
+    async def get(self, account_id: str, price_id: str) -> PlanChange | None:
+        cursor = await self._driver.execute(
+            "SELECT account_id, price_id, subscription_id, from_plan_key, to_plan_key, currency, period_start, "
+            "period_end, resume_cancellation, requested_at FROM plan_changes WHERE account_id = %s AND price_id = %s",
+            (account_id, price_id),
+        )
+        row = await cursor.fetchone()
+        return None if row is None else PlanChange(*row)
 
 
 class WebhookEventRepository:

@@ -217,6 +217,24 @@ payment_owners = Table(
     PrimaryKeyConstraint("payment_id", name="payment_owners_pkey"),
 )
 
+# Upgrades this service asked for, keyed by the price it created (migration 0010).
+plan_changes = Table(
+    "plan_changes",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("price_id", Text, nullable=False),
+    Column("subscription_id", Text, nullable=False),
+    Column("from_plan_key", Text, nullable=False),
+    Column("to_plan_key", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("period_start", TIMESTAMPTZ, nullable=False),
+    Column("period_end", TIMESTAMPTZ, nullable=False),
+    Column("resume_cancellation", Boolean, nullable=False),
+    Column("requested_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("account_id", "price_id", name="plan_changes_pkey"),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="plan_changes_account_fkey"),
+)
+
 webhook_events = Table(
     "webhook_events",
     metadata,

@@ -30,7 +30,7 @@ from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
 from billing.adapters.db.history_repository import HistoryRepository
 from billing.adapters.db.payment_repositories import (
-    PaymentProfileRepository, PaymentRepository, UpkeepQueue, WebhookEventRepository,
+    PaymentProfileRepository, PaymentRepository, PlanChangeRepository, UpkeepQueue, WebhookEventRepository,
 )
 from billing.adapters.db.resume_token_repository import ResumeTokenRepository
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
@@ -195,6 +195,10 @@ class PostgresUnitOfWork:
     @property
     def upkeep_queue(self) -> UpkeepQueue:
         return UpkeepQueue(self._driver)
+
+    @property
+    def plan_changes(self) -> PlanChangeRepository:
+        return PlanChangeRepository(self._driver)
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self._connection is None:
