@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
 
 from billing.api.request_ids import NO_REQUEST, REQUEST_ID, RequestIdLogFilter
 
@@ -53,9 +53,10 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=True, default=str)
 
 
-def log_handler(log_format: str) -> logging.Handler:
-    """A stderr handler in the given format ("json" or "text"), outage lines throttled."""
-    handler = logging.StreamHandler()
+def log_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
+    """A stderr handler (or `stream`'s: the real stderr, when fd 2 is captured by
+    api/foreign_output.py) in the given format ("json" or "text"), outage lines throttled."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdLogFilter())
     handler.setFormatter(JsonLogFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     return OutageLogThrottle(handler)
