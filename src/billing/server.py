@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import logging
 import signal
@@ -29,6 +30,7 @@ from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
 from billing.api.key_rate_limit import KeyRateLimiter
+from billing.api.foreign_output import ForeignOutput
 from billing.api.logs import log_handler
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
@@ -199,9 +201,18 @@ async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]
         return await ApiKeyRepository(connection).usable(now)
 
 
-def configure_logging(level: str, log_format: str = "json") -> None:
-    """One JSON object per line, or text (api/logs.py); every line names its call (request_ids.py)."""
-    logging.basicConfig(level=level, handlers=[log_handler(log_format)])
+def configure_logging(level: str, log_format: str = "json", wrap_foreign_output: bool = False) -> None:
+    """One JSON object per line, or text (api/logs.py); every line names its call (request_ids.py).
+    wrap_foreign_output (JSON only): what others write to fd 2 (gRPC core) becomes JSON lines too
+    (api/foreign_output.py); a process serving gRPC asks for it, a supervisor of workers does not
+    (each worker wraps its own, into the stderr they share)."""
+    if not (wrap_foreign_output and log_format == "json"):
+        logging.basicConfig(level=level, handlers=[log_handler(log_format)])
+        return
+    foreign = ForeignOutput()
+    logging.basicConfig(level=level, handlers=[log_handler(log_format, foreign.real_stderr)])
+    foreign.start()  # after the handler: a line read before it would go to logging's last resort, fd 2
+    atexit.register(foreign.restore)  # before logging's own shutdown (atexit runs last in, first out)
 
 
 def _exit_cleanly(signum, frame) -> None:
@@ -220,7 +231,7 @@ def main() -> None:
     # clean exit, not a death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_environment()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, wrap_foreign_output=settings.workers <= 1)
     if settings.workers > 1:
         from billing.supervisor import run_workers
 

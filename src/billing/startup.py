@@ -11,6 +11,7 @@ from typing import Awaitable, Callable
 
 from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.migrate import upgrade_to_head
+from billing.service.ports import outage_log
 from billing.settings import Settings
 
 log = logging.getLogger("billing.server")
@@ -32,7 +33,8 @@ async def start_serving(
                     log.exception("migrations failed")
                     os.kill(os.getpid(), signal.SIGTERM)  # a broken migration stops the server
                     return
-                log.warning("migrations wait for the database (retry in %.1fs): %s", delay, _first_line(failure))
+                log.warning("migrations wait for the database (retry in %.1fs): %s", delay, _first_line(failure),
+                            extra=outage_log("database"))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MIGRATION_RETRY_MAX_SECONDS)
     await before_serving()

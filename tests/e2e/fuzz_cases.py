@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from tests.e2e.fuzz_signed_cases import hostile_webhooks, replayed_signatures
 from tests.e2e.fuzz_values import (
-    ANY_JSON, BAD_BYTES, INVALID_IDS, JSON, NASTY_STRINGS, NOBODY, NUMBERS, UNICODE, VALID, WRONG_TYPES, HttpCase, pct,
-    segment,
+    ANY_JSON, BAD_BYTES, BROKEN_ESCAPES, INVALID_IDS, JSON, NASTY_STRINGS, NOBODY, NUMBERS, UNDECODABLE, UNICODE, VALID,
+    WRONG_TYPES, HttpCase, pct, segment,
 )
 
 # ---------------------------------------------------------------- reads: paths and queries
@@ -301,6 +301,51 @@ def hostile_streams(draw) -> HttpCase:
     return HttpCase("stream", "GET", target, headers)
 
 
+# ---------------------------------------------------------------- undecodable paths and queries, path fields given twice
+
+PATH_BOUND_ROUTES = [  # (method, path with {user_id}, its query parameters): every path binding in the protos
+    ("GET", "/v1/billing/balance/{user_id}", []),
+    ("GET", "/v1/billing/balance/{user_id}/stream", [b"since_version"]),
+    ("GET", "/v1/billing/usage/{user_id}", [b"period"]),
+    ("GET", "/v1/billing/events/{user_id}", [b"limit", b"page_token"]),
+    ("GET", "/v1/billing/auto-topup/{user_id}", []),
+    ("PUT", "/v1/billing/auto-topup/{user_id}", []),
+]
+
+
+@st.composite
+def undecodable_targets(draw) -> HttpCase:
+    """Signed by the admin key, so that the refusal is the decoding's: a path segment or a query
+    name or value that does not percent-decode to UTF-8 (or holds a NUL), or a path field given
+    again by the query or the body (the transcoder would let it override the path). Always 400."""
+    method, template, parameters = draw(st.sampled_from(PATH_BOUND_ROUTES))
+    how = draw(st.sampled_from(["path", "query_value", "query_name", "query_repeats_path", "body_repeats_path"]))
+    if how == "body_repeats_path" and method != "PUT":
+        how = "query_repeats_path"
+    nobody = draw(NOBODY).encode()
+    ident = draw(UNDECODABLE) if how == "path" else nobody
+    target = template.encode().replace(b"{user_id}", ident)
+    query: list[bytes] = []
+    if how == "query_value":
+        name = draw(st.sampled_from(parameters or [b"user_id"]))
+        query.append(name + b"=" + draw(st.one_of(UNDECODABLE, st.tuples(BROKEN_ESCAPES, UNDECODABLE).map(b"".join))))
+    elif how == "query_name":
+        query.append(draw(UNDECODABLE) + b"=1")
+    elif how == "query_repeats_path":
+        spelling = draw(st.sampled_from([b"user_id", b"userId"]))
+        query.append(spelling + b"=" + draw(st.sampled_from([nobody, draw(NOBODY).encode(), b""])))
+    if query and parameters and draw(st.booleans()):
+        query.insert(draw(st.integers(0, 1)), parameters[0] + b"=1")
+    if query:
+        target += b"?" + b"&".join(query)
+    if method == "GET":
+        return HttpCase("undecodable", method, target, expect=frozenset({400}), signing="admin")
+    body: dict = {"enabled": False}
+    if how in ("path", "body_repeats_path") and draw(st.booleans()) or how == "body_repeats_path":
+        body[draw(st.sampled_from(["user_id", "userId"]))] = draw(NOBODY)
+    return HttpCase("undecodable", method, target, JSON, json.dumps(body).encode(), frozenset({400}), signing="admin")
+
+
 REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("reads", hostile_reads()),
     ("catalog", hostile_catalog()),
@@ -315,6 +360,7 @@ REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("stream", hostile_streams()),
     ("webhooks", hostile_webhooks()),
     ("replay", replayed_signatures()),
+    ("undecodable", undecodable_targets()),
 ]
 REST_CASES = st.one_of(*(strategy for _, strategy in REST_FAMILIES))
 

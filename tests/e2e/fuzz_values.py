@@ -56,6 +56,14 @@ BAD_BYTES = st.one_of(
     st.binary(min_size=1, max_size=30),
     st.sampled_from([b"\xff", b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x00", b"\xe2\x82"]),
 )
+# Percent-escapes that decode to no UTF-8 (bad bytes, overlong forms, surrogates, truncated or
+# out-of-range sequences) or to a NUL; and escapes that are not escapes at all.
+UNDECODABLE = st.one_of(
+    st.sampled_from([b"%ff", b"%FF%FE", b"%c0%af", b"%C0%80", b"%e0%80%af", b"%ed%a0%80", b"%f4%90%80%80",
+                     b"%f8%88%80%80%80", b"%e2%82", b"%80", b"%00", b"a%00b", b"%fa-%61"]),
+    BAD_BYTES.filter(lambda raw: not _decodes(raw) or b"\x00" in raw).map(lambda raw: pct(raw)),
+)
+BROKEN_ESCAPES = st.sampled_from([b"%", b"%z", b"%zz", b"%%", b"%4", b"a%", b"%g0", b"%%ff"])
 NUMBERS = st.one_of(
     st.sampled_from([0, -1, -(2**31), 2**31, 2**31 - 1, 2**63, -(2**63) - 1, 10**30, 1.5, -0.0, 1e308, 86401, 315360001]),
     st.integers(min_value=-(10**20), max_value=10**20),
@@ -70,6 +78,14 @@ ANY_JSON = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(UNICODE, inner, max_size=4)),
     max_leaves=6,
 )
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def pct(raw: bytes) -> bytes:

@@ -310,19 +310,23 @@ def _assert_every_path_fails_fast(ports: tuple[int, int]) -> float:
 
 
 @pytest.mark.slow
-def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_serves_when_it_is_back(own_postgres):
+def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_serves_when_it_is_back(
+    own_postgres, tmp_path
+):
+    """Its log (warnings included) says so in a few lines without a traceback (issue 19, item 6)."""
     data_dir, database_url = own_postgres
+    run_log = tmp_path / "billing-run.log"
     _postgres("stop", data_dir)
     grpc_port, rest_port, admin_rest_port = free_port(), free_port(), free_port()
     grpc_target = f"127.0.0.1:{grpc_port}"
     env = os.environ | {
         "DATABASE_URL": database_url, "BILLING_GRPC_PORT": str(grpc_port), "BILLING_REST_PORT": str(rest_port),
-        "BILLING_LOG_LEVEL": "ERROR",
+        "BILLING_LOG_LEVEL": "WARNING",
         "BILLING_ADMIN_REST_PORT": str(admin_rest_port), "BILLING_METRICS_PORT": "0",
     }
     ports = (rest_port, admin_rest_port)
-    run = subprocess.Popen([str(VENV_BIN / "billing"), "run"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(run_log, "wb") as out:
+        run = subprocess.Popen([str(VENV_BIN / "billing"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         # Up without its database: health answers NOT_SERVING, every call 503 at once.
         _wait(lambda: _rest_answers(rest_port) and _health(grpc_target) == "NOT_SERVING", 20, "started, NOT_SERVING")
@@ -346,6 +350,10 @@ def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_se
         assert status == 200 and body["totals"]["total_seconds"] == 2700, body
     finally:
         stop_process(run, timeout=30)
+    outage_lines = [line for line in run_log.read_text(errors="replace").splitlines() if '"outage": "database"' in line]
+    assert outage_lines, "the outage was logged"
+    assert len(outage_lines) < 40, f"{len(outage_lines)} lines for ~60 refused calls in two outages"
+    assert "Traceback" not in run_log.read_text(errors="replace")
 
 
 def _health(target: str) -> str:

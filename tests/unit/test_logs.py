@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from billing.api.interceptors import ErrorTranslationInterceptor, RequestIdInterceptor
-from billing.api.logs import JsonLogFormatter, log_handler, rfc3339_utc
+from billing.api.logs import JsonLogFormatter, OutageLogThrottle, log_handler, rfc3339_utc
 from billing.api.request_ids import REQUEST_ID
 from billing.service.ports import Unavailable
 
@@ -64,12 +64,12 @@ def test_the_timestamp_is_rfc3339_utc():
     assert rfc3339_utc(1_757_000_000.25) == "2025-09-04T15:33:20.250Z"
 
 
-async def test_a_successful_call_writes_no_line_and_a_failed_one_writes_one_with_its_id_and_traceback(captured):
+async def test_a_successful_call_writes_no_line_and_an_outage_writes_one_with_its_id_and_no_traceback(captured):
     async def fine(request, context):
         return "ok"
 
     async def down(request, context):
-        raise Unavailable("connection refused\nsecond line of the driver's message")
+        raise Unavailable("connection refused\nsecond line of the driver's message", kind="database")
 
     await chain(fine, "req-ok")(None, Context())
     assert captured.getvalue() == ""
@@ -77,10 +77,42 @@ async def test_a_successful_call_writes_no_line_and_a_failed_one_writes_one_with
     with pytest.raises(grpc.aio.AbortError):
         await chain(down, "req-7")(None, Context())
     [entry] = lines(captured)
-    assert entry["request_id"] == "req-7" and entry["level"] == "WARNING"
-    assert "Traceback" in entry["exception"] and "second line of the driver's message" in entry["exception"]
+    assert entry["request_id"] == "req-7" and entry["level"] == "WARNING" and entry["outage"] == "database"
+    assert "exception" not in entry and "connection refused" in entry["message"]
+    assert "second line" not in entry["message"]
     assert captured.getvalue().count("\n") == 1
     assert REQUEST_ID.get() == "-"
+
+
+async def test_an_unexpected_error_still_writes_its_traceback(captured):
+    async def broken(request, context):
+        raise KeyError("bug")
+
+    with pytest.raises(grpc.aio.AbortError):
+        await chain(broken, "req-8")(None, Context())
+    [entry] = lines(captured)
+    assert entry["level"] == "ERROR" and "Traceback" in entry["exception"]
+
+
+async def test_a_burst_of_10000_outage_errors_writes_under_100_lines_and_no_traceback(captured):
+    """Issue 19, item 6: a 21 s database stop at 1,000 requests/s wrote 21,026 lines with
+    tracebacks. Two kinds, the real clock: however long the burst takes, a few lines per interval."""
+    async def down(request, context):
+        raise Unavailable("connection refused", kind="database")
+
+    async def provider_down(request, context):
+        raise Unavailable("Stripe: connection error")
+
+    for n in range(10_000):
+        with pytest.raises(grpc.aio.AbortError):
+            await chain(down if n % 2 else provider_down, f"req-{n}")(None, Context())
+    [throttle] = [h for h in logging.getLogger().handlers if isinstance(h, OutageLogThrottle)]
+    throttle.close()  # the summaries of the open intervals
+    written = lines(captured)
+    assert len(written) < 100
+    assert all("exception" not in entry and "Traceback" not in entry["message"] for entry in written)
+    assert {entry["outage"] for entry in written} == {"database", "dependency"}
+    assert sum(entry.get("count", 1) for entry in written) == 10_000
 
 
 def test_the_request_id_comes_from_the_context_variable_without_the_filter():
@@ -98,3 +130,97 @@ def test_the_text_format_stays_for_a_terminal():
     handler.setStream(stream)  # type: ignore[attr-defined]
     handler.handle(logging.LogRecord("billing.x", logging.INFO, __file__, 1, "hello", None, None))
     assert stream.getvalue().rstrip().endswith("INFO billing.x [-] hello")
+
+
+# ---------------------------------------------------------------- the outage throttle, by its own clock
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def throttled():
+    stream = io.StringIO()
+    target = logging.StreamHandler(stream)
+    target.setFormatter(JsonLogFormatter())
+    clock = Clock()
+    return OutageLogThrottle(target, interval_seconds=5.0, clock=clock), clock, stream
+
+
+def record(message: str, kind: str | None = "database", exc: BaseException | None = None) -> logging.LogRecord:
+    made = logging.LogRecord("billing.x", logging.WARNING, __file__, 1, message, None,
+                             (type(exc), exc, exc.__traceback__) if exc else None)
+    if kind is not None:
+        made.outage = kind
+    return made
+
+
+def test_the_first_outage_of_an_interval_is_written_at_once_without_its_traceback(throttled):
+    throttle, clock, stream = throttled
+    try:
+        raise OSError("refused")
+    except OSError as error:
+        throttle.handle(record("db down", exc=error))
+    [entry] = lines(stream)
+    assert entry["message"] == "db down" and entry["outage"] == "database" and "exception" not in entry
+
+
+def test_the_rest_of_the_interval_is_one_line_with_a_count_when_it_is_over(throttled):
+    throttle, clock, stream = throttled
+    throttle.handle(record("first"))
+    for second in range(1, 5):
+        clock.now = second
+        throttle.handle(record(f"again at {second}"))
+    assert len(lines(stream)) == 1  # still inside the interval
+    clock.now = 5.0
+    throttle.handle(record("next interval"))
+    first, summary, opening = lines(stream)
+    assert summary["count"] == 4 and "4 more database outage lines in the last 5s" in summary["message"]
+    assert "again at 4" in summary["message"] and summary["request_id"] is None
+    assert opening["message"] == "next interval"
+
+
+def test_kinds_are_counted_apart_and_other_records_pass_untouched(throttled):
+    throttle, clock, stream = throttled
+    for kind in ("database", "payment_provider", "database", "payment_provider", "database"):
+        throttle.handle(record(kind, kind=kind))
+    throttle.handle(record("an ordinary warning", kind=None))
+    throttle.handle(record("another ordinary warning", kind=None))
+    assert [entry["message"] for entry in lines(stream)] == [
+        "database", "payment_provider", "an ordinary warning", "another ordinary warning"]
+    throttle.close()
+    counts = {entry["outage"]: entry["count"] for entry in lines(stream)[4:]}
+    assert counts == {"database": 2, "payment_provider": 1}
+
+
+def test_an_interval_with_one_outage_writes_no_summary_and_a_quiet_one_is_written_by_the_next_record(throttled):
+    throttle, clock, stream = throttled
+    throttle.handle(record("alone"))
+    clock.now = 60.0
+    throttle.handle(record("later, ordinary", kind=None))
+    throttle.flush()
+    assert [entry["message"] for entry in lines(stream)] == ["alone", "later, ordinary"]
+    throttle.handle(record("second outage"))
+    throttle.handle(record("same interval"))
+    clock.now = 66.0
+    throttle.flush()
+    assert lines(stream)[-1]["count"] == 1
+
+
+def test_the_text_format_throttles_too():
+    handler = log_handler("text")
+    assert isinstance(handler, OutageLogThrottle)
+
+
+def test_the_pools_reconnection_warnings_count_as_database_outage_lines(throttled):
+    throttle, clock, stream = throttled
+    for _ in range(3):
+        throttle.handle(logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1, "error connecting", None, None))
+    throttle.close()
+    first, summary = lines(stream)
+    assert first["outage"] == "database" and summary["count"] == 2

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from google.api import annotations_pb2
+from google.protobuf import message_factory
 
 from billing.api.rest_binding import require_signed_request_is_this_call
 from billing.domain.auth import SIGNED_METHOD_HEADER, SIGNED_PATH_HEADER
-from billing.domain.errors import Unauthenticated
-from billing.v1 import billing_service_pb2, consumption_pb2
+from billing.domain.errors import InvalidArgument, Unauthenticated
+from billing.v1 import billing_service_pb2, consumption_pb2, payments_pb2
 
 CONSUME = "/billing.v1.BillingService/Consume"
 LIST_EVENTS = "/billing.v1.BillingService/ListEvents"
@@ -65,3 +67,85 @@ def test_another_method_or_an_unread_body_is_refused():
     with pytest.raises(Unauthenticated):
         require_signed_request_is_this_call(
             LIST_EVENTS, signed("GET", "/v1/billing/events/u1"), billing_service_pb2.ListEventsRequest(user_id="u1"), b'{"limit":5}')
+
+
+# ---------------------------------------------------------------- undecodable paths and queries (issue 19, item 5)
+
+GET_BALANCE = "/billing.v1.BillingService/GetBalance"
+UPDATE_AUTO_TOPUP = "/billing.v1.BillingService/UpdateAutoTopup"
+
+
+def refusal(method: str, sent: tuple[str, str], request, body: bytes = b"") -> InvalidArgument:
+    with pytest.raises(InvalidArgument) as refused:
+        require_signed_request_is_this_call(method, signed(*sent), request, body)
+    return refused.value
+
+
+@pytest.mark.parametrize("segment", ["%ff", "%c0%af", "%ed%a0%80", "%f4%90%80%80", "%e2%82", "a%00b", "%80abc"])
+def test_a_path_segment_that_is_not_utf8_once_decoded_is_invalid_argument_naming_the_field(segment):
+    """The transcoder takes a body's user_id over the path's (PUT /auto-topup/%ff with a user_id in
+    the body), so the message decodes fine and only this re-reading sees the path: it used to raise
+    UnicodeDecodeError, a 500 with a traceback."""
+    request = payments_pb2.UpdateAutoTopupRequest(user_id="u1", enabled=False)
+    error = refusal(UPDATE_AUTO_TOPUP, ("PUT", f"/v1/billing/auto-topup/{segment}"), request, b'{"enabled":false}')
+    assert error.field == "user_id"
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=%ff", "limit"), ("page_token=a%c0%80", "page_token"), ("page_token=%00", "page_token"),
+    ("%ff=1", "query"), ("li%00mit=1", "query"),
+])
+def test_a_query_part_that_is_not_utf8_once_decoded_is_invalid_argument_naming_it(query, field):
+    request = billing_service_pb2.ListEventsRequest(user_id="u1")
+    assert refusal(LIST_EVENTS, ("GET", f"/v1/billing/events/u1?{query}"), request).field == field
+
+
+def test_bad_percent_escapes_are_kept_as_text_as_the_transcoder_keeps_them():
+    request = billing_service_pb2.ListEventsRequest(user_id="u1", page_token="%zz%")
+    require_signed_request_is_this_call(LIST_EVENTS, signed("GET", "/v1/billing/events/u1?page_token=%zz%"), request, b"")
+
+
+# ---------------------------------------------------------------- a path field given twice (issue 19, item 8)
+
+
+@pytest.mark.parametrize("query", ["user_id=alice", "userId=alice", "limit=5&user_id=bob", "user_id="])
+def test_a_query_that_repeats_a_path_field_is_invalid_argument_naming_it(query):
+    """`GET /events/bob?user_id=alice` is transcoded as alice's call; it is refused whatever the
+    value (the same one too): each field comes from one place."""
+    request = billing_service_pb2.ListEventsRequest(user_id="alice", limit=5)
+    error = refusal(LIST_EVENTS, ("GET", f"/v1/billing/events/bob?{query}"), request)
+    assert error.field == "user_id" and "query" in error.message
+
+
+def test_a_query_that_repeats_the_balance_path_field_is_refused():
+    error = refusal(GET_BALANCE, ("GET", "/v1/billing/balance/bob?user_id=alice"),
+                    billing_service_pb2.GetBalanceRequest(user_id="alice"))
+    assert error.field == "user_id"
+
+
+@pytest.mark.parametrize("body", [b'{"enabled":false,"user_id":"alice"}', b'{"enabled":false,"userId":"bob"}'])
+def test_a_body_that_repeats_a_path_field_is_invalid_argument_naming_it(body):
+    request = payments_pb2.UpdateAutoTopupRequest(user_id="alice", enabled=False)
+    error = refusal(UPDATE_AUTO_TOPUP, ("PUT", "/v1/billing/auto-topup/bob"), request, body)
+    assert error.field == "user_id" and "body" in error.message
+
+
+PATH_BOUND = ["GetBalance", "WatchBalance", "GetUsage", "ListEvents", "GetAutoTopup", "UpdateAutoTopup"]
+
+
+def test_the_path_bound_methods_are_all_listed_here():
+    service = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
+    bound = [m.name for m in service.methods if "{" in str(m.GetOptions().Extensions[annotations_pb2.http])]
+    assert sorted(bound) == sorted(PATH_BOUND)
+
+
+@pytest.mark.parametrize("name", PATH_BOUND)
+def test_every_path_binding_refuses_its_field_again_in_the_query(name):
+    method = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].methods_by_name[name]
+    rule = method.GetOptions().Extensions[annotations_pb2.http]
+    verb = rule.WhichOneof("pattern")
+    path = getattr(rule, verb).replace("{user_id}", "bob")
+    request = message_factory.GetMessageClass(method.input_type)(user_id="alice")
+    body = b"{}" if rule.body == "*" else b""
+    error = refusal(f"/billing.v1.BillingService/{name}", (verb.upper(), f"{path}?user_id=alice"), request, body)
+    assert error.field == "user_id"

@@ -86,7 +86,8 @@ export type ResumeOutcome =
   | { status: 'resumed'; entry: ResumeEntry; response: ConsumeResponse }
   /** Still short (the credit may not have arrived, or was too small): the entry is kept again. */
   | { status: 'insufficient'; entry: ResumeEntry; error: InsufficientFundsError }
-  /** The token was used, expired or unknown, or another error: the entry is dropped. */
+  /** The token was used or unknown, or another error: the entry is dropped. (An expired token counts
+   * as none: the consume runs if the balance covers it, else a 402 with a new token, "insufficient".) */
   | { status: 'failed'; entry: ResumeEntry; error: unknown };
 
 export interface ResumeOptions {

@@ -23,13 +23,15 @@ import time
 from datetime import datetime
 from typing import Awaitable, Callable, Mapping
 
+import psycopg
+
 from billing.adapters.key_secrets import MasterKey, parse_session_key
 from billing.domain.auth import (
     EDGE_TOKEN_HEADER, GRPC_METHOD, KEY_ID_MAX_LENGTH, SIGNATURE_WINDOW_SECONDS, SIGNED_BODY_HEADER,
     SIGNED_METHOD_HEADER, SIGNED_PATH_HEADER, ApiKey, Scope, body_digest, canonical_request, require_valid_signature,
 )
 from billing.domain.errors import Unauthenticated
-from billing.service.ports import Clock, Unavailable
+from billing.service.ports import Clock, Unavailable, outage_log
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ class HmacAuthenticator:
         if key is None:
             copied_at = self._copied_at
             if copied_at is None or time.monotonic() - copied_at > KEY_COPY_MAX_AGE_SECONDS:
-                raise Unavailable("the copy of the api keys is missing or too old")
+                raise Unavailable("the copy of the api keys is missing or too old", kind="api_keys")
             key = self._stored.get(key_id)
         return key if key is not None and key.usable_at(now) else None
 
@@ -145,6 +147,9 @@ async def refresh_or_keep(authenticator: HmacAuthenticator) -> None:
     """A failed refresh keeps the last copy (the database may be down)."""
     try:
         await authenticator.refresh()
+    except (Unavailable, psycopg.Error, OSError) as outage:  # the database is down: expected, no traceback
+        log.warning("could not refresh the api keys (%s); keeping the last copy", str(outage).split("\n", 1)[0],
+                    extra=outage_log("database"))
     except Exception:  # noqa: BLE001 - any failure: keep serving with the keys we have
         log.warning("could not refresh the api keys; keeping the last copy", exc_info=True)
 

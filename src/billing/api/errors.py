@@ -30,7 +30,6 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.InsufficientAiTime: (grpc.StatusCode.FAILED_PRECONDITION, 402),
     errors.ResumeTokenInvalid: (grpc.StatusCode.INVALID_ARGUMENT, 400),
     errors.ResumeTokenUsed: (grpc.StatusCode.FAILED_PRECONDITION, 409),
-    errors.ResumeTokenExpired: (grpc.StatusCode.FAILED_PRECONDITION, 410),
     errors.SubscriptionConflict: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentNotCredited: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentMethodRequired: (grpc.StatusCode.FAILED_PRECONDITION, 409),

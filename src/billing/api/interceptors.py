@@ -38,7 +38,7 @@ from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MA
 from billing.api.rest_binding import require_signed_request_is_this_call
 from billing.domain.auth import EDGE_TOKEN_HEADER, SIGNED_BODY_HEADER, Access, require_access
 from billing.domain.errors import BillingError, PermissionDenied
-from billing.service.ports import Authenticator, Unavailable
+from billing.service.ports import Authenticator, Unavailable, outage_log
 
 log = logging.getLogger(__name__)
 _SAFE_REQUEST_ID = re.compile(f"[A-Za-z0-9._:-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
@@ -193,10 +193,24 @@ async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerCo
             await errors.abort_internal(context)
         await errors.abort_with_error(context, error)
     if isinstance(error, Unavailable):
-        log.warning("unavailable in %s", method, exc_info=error)
+        # Expected while a dependency is down: no traceback, one line per kind per interval.
+        kind = outage_kind(error)
+        log.warning("%s unavailable in %s: %s", kind, method, str(error).split("\n", 1)[0], extra=outage_log(kind))
         await errors.abort_unavailable(context)
     log.error("unexpected error in %s", method, exc_info=error)
     await errors.abort_internal(context)
+
+
+_KIND_BY_DRIVER = {"psycopg": "database", "psycopg_pool": "database", "sqlalchemy": "database", "stripe": "payment_provider"}
+
+
+def outage_kind(error: Unavailable) -> str:
+    """What is out: the adapter's word for it, else the driver whose error it wraps."""
+    if error.kind:
+        return error.kind
+    cause = error.__cause__
+    driver = type(cause).__module__.split(".", 1)[0] if cause is not None else ""
+    return _KIND_BY_DRIVER.get(driver, "dependency")
 
 
 class AuthenticationInterceptor(_UnaryInterceptor):

@@ -16,5 +16,6 @@ class RequestIdLogFilter(logging.Filter):
     """Gives every log record a `request_id` (NO_REQUEST outside a call), for the log format."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
+        if getattr(record, "request_id", None) is None:  # a record made for no call says so itself
+            record.request_id = REQUEST_ID.get()
         return True

@@ -32,6 +32,6 @@ class TimeBudgetInterceptor(_UnaryInterceptor):
                 async with asyncio.timeout(budget):
                     return await behavior(request, context)
             except TimeoutError as timeout:
-                raise Unavailable(f"the call took longer than {budget:g}s") from timeout
+                raise Unavailable(f"the call took longer than {budget:g}s", kind="time_budget") from timeout
 
         return bounded

@@ -76,10 +76,6 @@ class ResumeTokenUsed(BillingError):
     reason = "RESUME_TOKEN_USED"
 
 
-class ResumeTokenExpired(BillingError):
-    reason = "RESUME_TOKEN_EXPIRED"
-
-
 class SubscriptionConflict(BillingError):
     """The account's subscription does not allow the call: a checkout while one is active, a
     cancel or plan change without one."""

@@ -29,7 +29,7 @@ from typing import Awaitable, Callable, Iterable
 
 from billing.domain.errors import AccountNotFound, TooManyWatchers
 from billing.service.balance import BalanceReport
-from billing.service.ports import Unavailable
+from billing.service.ports import Unavailable, outage_log
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,9 @@ class BalanceWatchers:
             report = await self._read_balance(account_id)
         except AccountNotFound:
             return
-        except (Unavailable, TimeoutError):
-            log.warning("balance of %s not re-read for its watchers; retrying", account_id, exc_info=True)
+        except (Unavailable, TimeoutError) as outage:
+            log.warning("balance of %s not re-read for its watchers (%s); retrying", account_id, outage,
+                        extra=outage_log(getattr(outage, "kind", None) or "database"))
             asyncio.get_running_loop().call_later(READ_RETRY_SECONDS, self._mark_stale, [account_id])
             return
         except Exception:

@@ -15,6 +15,7 @@ from billing.domain.limits import (
     CONSUME_SECONDS_MAX, RESUME_TOKEN_MAX_LENGTH, require_account_id, require_idempotency_key,
     require_operation, require_seconds, require_token,
 )
+from billing.domain.resume_tokens import is_live
 from billing.domain.wallet import Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.upkeep import account_upkeep, decide_topup
@@ -66,12 +67,14 @@ async def _offer_resume(
     deps: Dependencies, account_id: str, operation: str, seconds: int, resume_token: str, short: InsufficientAiTime
 ) -> InsufficientAiTime:
     """The refusal as the client gets it: what would cover the deficit, and a token to resume the
-    operation once after a top-up (the one it came with, when it was already resuming)."""
-    token = resume_token
-    if not token:
-        token = deps.new_resume_token()
-        now = deps.clock.now()
-        async with deps.storage.transaction() as uow:
+    operation once after a top-up (the one it came with, when it was already resuming and the token
+    is still live; a new one when it came with an expired one, which counts as none)."""
+    now = deps.clock.now()
+    async with deps.storage.transaction() as uow:
+        if resume_token and is_live(await uow.resume_tokens.get(account_id, resume_token), now):
+            token = resume_token
+        else:
+            token = deps.new_resume_token()
             await uow.resume_tokens.add(account_id, token, operation, seconds, now, now + deps.resume_token_ttl)
             await uow.commit()
     return dataclasses.replace(

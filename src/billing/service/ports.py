@@ -29,7 +29,22 @@ from billing.service.payment_events import (
 class Unavailable(Exception):
     """Storage (or another dependency) is unreachable, saturated or timed out. Safe to retry
     with the same idempotency key: nothing was written, or the write committed whole and
-    its stored answer replays. Adapters raise it in place of their drivers' errors."""
+    its stored answer replays. Adapters raise it in place of their drivers' errors.
+
+    kind names what is out ("database", "payment_provider"): the log writes one line per kind
+    per interval during an outage (api/logs.py)."""
+
+    def __init__(self, message: str = "", kind: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+
+
+def outage_log(kind: str) -> dict[str, str]:
+    """`extra=` for a log call about an expected outage (the database or the payment provider
+    unreachable): `log.warning("...", extra=outage_log("database"))`. The server's handler
+    (api/logs.py OutageLogThrottle) writes such records without a traceback, one line per kind
+    per interval with a count."""
+    return {"outage": kind}
 
 
 class ConcurrentModification(Exception):

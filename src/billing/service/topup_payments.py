@@ -19,7 +19,7 @@ from billing.domain.wallet import Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
 from billing.service.payment_events import CheckoutItem, TopupCharge
-from billing.service.ports import Unavailable
+from billing.service.ports import Unavailable, outage_log
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ async def send_topup_payment(deps: Dependencies, account_id: str, attempt: Topup
         )
         outcome = await deps.payment_provider().charge_off_session(TopupCharge(account_id, customer_id, attempt.seq, item))
     except Unavailable as outage:
-        log.warning("auto top-up %s #%d not sent (sent again later): %s", account_id, attempt.seq, outage)
+        log.warning("auto top-up %s #%d not sent (sent again later): %s", account_id, attempt.seq, outage,
+                    extra=outage_log(outage.kind or "payment_provider"))
         return
     except BillingError as refused:
         await topup_failed(deps, account_id, attempt.seq, refused.reason.lower())

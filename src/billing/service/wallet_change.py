@@ -21,7 +21,7 @@ from typing import Callable, Generic, TypeVar
 from billing.domain.auto_topup import TopupAttempt
 from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
 from billing.domain.idempotency import StoredAnswer
-from billing.domain.resume_tokens import require_redeemable
+from billing.domain.resume_tokens import redeemable
 from billing.domain.subscription import expired_buckets_needed_since
 from billing.domain.wallet import Account, Wallet
 from billing.service.answer_codec import AnswerCodec
@@ -123,12 +123,13 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
                 wallet.payments[payment_id] = payment
         if created:
             wallet.mark_opened()
-        if resume is not None and resume_tokens is not None:
-            require_redeemable(await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
+        redeeming = resume is not None and resume_tokens is not None and redeemable(
+            await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
         if change.prepare is not None:
             change.prepare(wallet, now)
         result = await _apply_or_keep_prepared(deps, uow, wallet, now, change)
-        if resume is not None and resume_tokens is not None:
+        if redeeming:
+            assert resume is not None and resume_tokens is not None
             await resume_tokens.mark_used(change.account_id, resume.token, now)
         uow.wallets.save(wallet, now, _answer(change, result))
         for payment_id in wallet.changed_payment_ids:

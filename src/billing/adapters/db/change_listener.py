@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from billing.adapters.db.change_notifier import CHANNEL, account_ids_of
+from billing.service.ports import outage_log
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class ChangeListener:
             try:
                 await self._listen()
             except (psycopg.Error, OSError) as failure:
-                log.warning("account change listener lost its connection (%s); reconnecting", failure)
+                log.warning("account change listener lost its connection (%s); reconnecting", failure,
+                            extra=outage_log("database"))
             except Exception:  # a bug must not end the live balance of the whole process
                 log.exception("account change listener failed; reconnecting")
             finally:

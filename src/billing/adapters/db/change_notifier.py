@@ -33,6 +33,7 @@ from typing import Any, Iterable
 import psycopg
 
 from billing.adapters.db.own_connection import OwnConnection
+from billing.service.ports import outage_log
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,8 @@ class ChangeNotifier:
                 retry_seconds = RETRY_SECONDS_MIN
                 await asyncio.sleep(SEND_INTERVAL_SECONDS)  # the next changes gather meanwhile
             except (psycopg.Error, OSError) as failure:
-                log.warning("account change notification not sent (%s); retrying in %.2fs", failure, retry_seconds)
+                log.warning("account change notification not sent (%s); retrying in %.2fs", failure, retry_seconds,
+                            extra=outage_log("database"))
                 await self._connection.drop()
                 self._woken.set()
                 await asyncio.sleep(retry_seconds)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from billing.adapters.db.driver import Driver
 
-from billing.domain.resume_tokens import ResumeTokenRecord
+from billing.domain.resume_tokens import ResumeTokenRecord, forget_before
 
 
 def token_sha256(token: str) -> str:
@@ -19,9 +19,9 @@ class ResumeTokenRepository:
         self._driver = driver
 
     async def add(self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime) -> None:
-        """Stores a new token, and forgets the account's expired ones (no cleanup job needed)."""
+        """Stores a new token, and forgets the account's long-expired ones (no cleanup job needed)."""
         await self._driver.execute(
-            "DELETE FROM resume_tokens WHERE account_id = %s AND expires_at <= %s", (account_id, now)
+            "DELETE FROM resume_tokens WHERE account_id = %s AND expires_at <= %s", (account_id, forget_before(now))
         )
         await self._driver.execute(
             "INSERT INTO resume_tokens (account_id, token_sha256, operation, seconds, created_at, expires_at) "

@@ -215,12 +215,12 @@ class PostgresUnitOfWork:
 
     async def __aenter__(self) -> PostgresUnitOfWork:
         if not self._availability.available:
-            raise Unavailable("the database is unreachable")
+            raise Unavailable("the database is unreachable", kind="database")
         if self.is_transaction:
             try:
                 await self.connection()
             except DRIVER_OUTAGES as outage:
-                raise Unavailable(str(outage)) from outage
+                raise Unavailable(str(outage), kind="database") from outage
         return self
 
     async def commit(self) -> None:
@@ -265,9 +265,9 @@ class PostgresUnitOfWork:
                 await _release(self._pool, connection)
         except DRIVER_OUTAGES as outage:
             if exc is None:
-                raise Unavailable(str(outage)) from outage
+                raise Unavailable(str(outage), kind="database") from outage
         if isinstance(exc, DRIVER_OUTAGES):
-            raise Unavailable(str(exc)) from exc
+            raise Unavailable(str(exc), kind="database") from exc
 
 
 async def _release(pool: AsyncConnectionPool, connection: psycopg.AsyncConnection) -> None:

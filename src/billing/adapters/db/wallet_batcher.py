@@ -116,7 +116,7 @@ class WalletBatcher:
         for attempt in (1, 2):
             if not self._availability.available:
                 # Queued behind a batch that met the outage: fail now, not after another wait.
-                raise Unavailable("the database is unreachable")
+                raise Unavailable("the database is unreachable", kind="database")
             connection = self._connection
             if connection is None:
                 connection = self._connection = await self._pool.getconn()
