@@ -224,3 +224,16 @@ def test_the_pools_reconnection_warnings_count_as_database_outage_lines(throttle
     throttle.close()
     first, summary = lines(stream)
     assert first["outage"] == "database" and summary["count"] == 2
+
+
+def test_a_kind_with_a_burst_writes_that_many_lines_an_interval_then_counts(throttled):
+    """Refused webhook deliveries: each one a line, up to the burst; a flood is one more line."""
+    throttle, clock, stream = throttled
+    for n in range(250):
+        made = record(f"webhook refused {n}", kind="webhook_refused")
+        made.log_burst = 100
+        throttle.handle(made)
+    assert len(lines(stream)) == 100
+    throttle.close()
+    summary = lines(stream)[-1]
+    assert summary["count"] == 150 and "webhook refused 249" in summary["message"]

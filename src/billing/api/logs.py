@@ -94,11 +94,13 @@ class OutageLogThrottle(logging.Handler):
             self._target.handle(record)
             return
         window = self._windows.get(kind)
-        if window is not None:
+        if window is None:
+            window = self._windows[kind] = _OutageWindow(opened_at=now, last=record)
+        elif window.written >= getattr(record, "log_burst", 1):
             window.more += 1
             window.last = record
             return
-        self._windows[kind] = _OutageWindow(opened_at=now, last=record)
+        window.written += 1
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         self._target.handle(record)
 
@@ -142,10 +144,11 @@ def _library_outage(record: logging.LogRecord) -> str | None:
 
 
 class _OutageWindow:
-    __slots__ = ("opened_at", "more", "last")
+    __slots__ = ("opened_at", "written", "more", "last")
 
     def __init__(self, opened_at: float, last: logging.LogRecord):
         self.opened_at = opened_at
+        self.written = 0
         self.more = 0
         self.last = last
 

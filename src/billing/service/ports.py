@@ -39,12 +39,12 @@ class Unavailable(Exception):
         self.kind = kind
 
 
-def outage_log(kind: str) -> dict[str, str]:
+def outage_log(kind: str, burst: int = 1) -> dict[str, str | int]:
     """`extra=` for a log call about an expected outage (the database or the payment provider
     unreachable): `log.warning("...", extra=outage_log("database"))`. The server's handler
-    (api/logs.py OutageLogThrottle) writes such records without a traceback, one line per kind
-    per interval with a count."""
-    return {"outage": kind}
+    (api/logs.py OutageLogThrottle) writes such records without a traceback, the first `burst` of a
+    kind per interval as they come, the rest as one line with a count."""
+    return {"outage": kind, "log_burst": burst}
 
 
 class ConcurrentModification(Exception):

@@ -28,11 +28,12 @@ from billing.service.payment_events import (
     ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, PlanChange, ProviderEvent,
     SubscriptionChanged, TopupFailed,
 )
-from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable
+from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable, outage_log
 from billing.service.subscriptions import apply_snapshot
 from billing.service.topup_payments import topup_failed
 
 log = logging.getLogger(__name__)
+REFUSED_LINES_PER_INTERVAL = 100  # api/logs.py's interval (5 s): 20 lines/s at most, the rest counted
 PRICES_LOOKED_UP_MAX = 4  # an upgrade's invoice bills one new price; a signed invoice may list many
 
 PROCESSED, DUPLICATE, IGNORED, MISMATCH, MALFORMED = "processed", "duplicate", "ignored", "mismatch", "malformed"
@@ -54,8 +55,10 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
         event = provider.verify_webhook(payload, signature)
     except InvalidWebhook as refused:
         deps.metrics.webhook("bad_signature")
-        # One line per refused delivery (nothing of it is stored): who probes the endpoint shows here.
-        log.warning("webhook refused: %s (%d bytes)", refused, len(payload))
+        # One line per refused delivery (nothing of it is stored): who probes the endpoint shows here;
+        # past REFUSED_LINES_PER_INTERVAL in an interval, a flood is one line with its count.
+        log.warning("webhook refused: %s (%d bytes)", refused, len(payload),
+                    extra=outage_log("webhook_refused", burst=REFUSED_LINES_PER_INTERVAL))
         raise InvalidArgument("the Stripe-Signature header does not verify", field="stripe-signature") from None
     except MalformedWebhook as malformed:
         return await _malformed(deps, payload, malformed)
