@@ -127,3 +127,18 @@ def test_a_running_stand_in_renews_as_its_own_clock_passes_the_period_end(receiv
             time.sleep(0.01)
         assert receiver.types() == ["customer.subscription.updated", "invoice.paid"]
         assert sdk(standin).v1.subscriptions.retrieve(sub_id)["items"].data[0].current_period_end == MAR_31
+
+
+def test_stripes_test_clock_api_lives_through_a_renewal(client, standin, receiver):
+    """Issue 19, item 14: the SDK's test_helpers.test_clocks (create, advance, retrieve) on the stand-in."""
+    sub_id = subscribed(client, standin, receiver)
+    receiver.take()
+    created = client.v1.test_helpers.test_clocks.create(params={"frozen_time": JAN_31, "name": "renewal"})
+    assert created.object == "test_helpers.test_clock" and created.frozen_time == JAN_31 and receiver.events == []
+    advanced = client.v1.test_helpers.test_clocks.advance(created.id, params={"frozen_time": FEB_29 + 60})
+    assert advanced.frozen_time == FEB_29 + 60 and advanced.status == "ready"
+    assert receiver.types() == ["customer.subscription.updated", "invoice.paid"]
+    assert client.v1.subscriptions.retrieve(sub_id)["items"].data[0].current_period_end == MAR_31
+    assert client.v1.test_helpers.test_clocks.retrieve(created.id).frozen_time == FEB_29 + 60
+    with pytest.raises(stripe.InvalidRequestError):  # only forward
+        client.v1.test_helpers.test_clocks.advance(created.id, params={"frozen_time": JAN_31})

@@ -100,6 +100,10 @@ ROUTES = [
 ]
 
 
+TEST_CLOCKS = "/v1/test_helpers/test_clocks"
+TEST_CLOCK_REACH_SECONDS = 2 * 366 * 86400
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(status, json.dumps(body, indent=2).encode(), headers=headers or {})
 
@@ -116,6 +120,8 @@ class Api:
     def handle(self, method: str, target: str, headers: Headers, body: bytes) -> Response:
         path, _, query = target.partition("?")
         try:
+            if path.startswith(TEST_CLOCKS):
+                return self._test_clock(method, path, headers, body)
             if path.startswith("/v1/"):
                 return self._stripe(method, path, query, headers, body)
             if path.startswith("/checkout/"):
@@ -185,6 +191,42 @@ class Api:
                 self.store.save()
         self.webhooks.deliver(events)
         return Response(status, payload, headers=answer_headers)
+
+    def _test_clock(self, method: str, path: str, headers: Headers, body: bytes) -> Response:
+        """Stripe's test clocks (/v1/test_helpers/test_clocks), on the stand-in's one clock: creating one
+        at a frozen_time ahead, or advancing one, lives through the stand-in's time to it (renewals and
+        redeliveries on the way, as `advance`). The clock only moves forward; every customer shares it."""
+        _api_key(headers.get("Authorization"))
+        params = Params(decode_form(body.decode("utf-8", "replace")) if method == "POST" else {})
+        match = re.fullmatch(TEST_CLOCKS + r"(?:/([^/]+)(/advance)?)?", path)
+        if match is None:
+            raise _unrecognized(method, path)
+        clock_id, advancing = match.group(1), bool(match.group(2))
+        if method == "GET" and clock_id and not advancing:
+            with self.store.lock:
+                return json_response(200, self._clock_object(self.store.get("test_helpers.test_clock", clock_id)))
+        if method != "POST" or (clock_id is not None and not advancing):
+            raise _unrecognized(method, path)
+        frozen_time = params.integer("frozen_time", required=True, minimum=0)
+        assert frozen_time is not None
+        if frozen_time > self.store.now() + TEST_CLOCK_REACH_SECONDS:
+            raise invalid("A test clock can move at most two years ahead at a time.", "frozen_time")
+        with self.store.lock:
+            if clock_id is None:
+                created = {"id": new_id("clock", 24), "object": "test_helpers.test_clock", "created": self.store.now(),
+                           "livemode": False, "name": params.text("name"), "status": "ready"}
+                clock = self.store.add(created)
+            else:
+                clock = self.store.get("test_helpers.test_clock", clock_id)
+                if frozen_time < self.store.now():
+                    raise invalid("The test clock can only move forward.", "frozen_time")
+        self.advance(max(frozen_time, self.store.now()))
+        with self.store.lock:
+            self.store.save()
+            return json_response(200, self._clock_object(clock))
+
+    def _clock_object(self, clock: dict[str, Any]) -> dict[str, Any]:
+        return {**clock, "frozen_time": self.store.now(), "deletes_after": self.store.now() + 30 * 86400}
 
     def _checkout(self, method: str, path: str, query: str, headers: Headers, body: bytes) -> Response:
         match = re.fullmatch(r"/checkout/([^/]+)(/pay)?", path)
