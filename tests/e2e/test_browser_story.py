@@ -71,7 +71,7 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
             pytest.fail(missing)
         pytest.skip(missing)
     with fresh_database("billing_demo") as database_url:
-        port = {name: free_port() for name in ("grpc", "rest", "admin_rest", "envoy_admin", "metrics", "standin", "demo")}
+        port = {name: free_port() for name in ("grpc", "rest", "admin_rest", "metrics", "standin", "demo")}
         user_id = f"demo-{uuid.uuid4().hex[:8]}"
         service_key = create_key(database_url, Scope.SERVICE)  # before the server starts: known at once
         env = {name: value for name, value in os.environ.items() if not name.startswith("STRIPE_")} | {
@@ -79,7 +79,6 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
             "BILLING_GRPC_PORT": str(port["grpc"]),
             "BILLING_REST_PORT": str(port["rest"]),
             "BILLING_ADMIN_REST_PORT": str(port["admin_rest"]),
-            "BILLING_ENVOY_ADMIN_PORT": str(port["envoy_admin"]),
             "BILLING_METRICS_PORT": str(port["metrics"]),
             "BILLING_STRIPE_STANDIN_PORT": str(port["standin"]),
             "BILLING_DEMO_PORT": str(port["demo"]),

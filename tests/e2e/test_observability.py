@@ -153,7 +153,9 @@ def test_envoy_logs_the_servers_grpc_status_and_none_for_its_own_replies(e2e, ht
 def _access_log_entry(e2e, request_id: str) -> dict:
     deadline = time.monotonic() + 5  # Envoy flushes its access log about once a second
     while True:
-        entries = [json.loads(line) for line in e2e.envoy.log.read_text().splitlines() if line.startswith("{")]
+        # Whole lines only: Envoy's flush may stop in the middle of the last one.
+        complete = e2e.envoy.log.read_text().split("\n")[:-1]
+        entries = [json.loads(line) for line in complete if line.startswith("{")]
         mine = [entry for entry in entries if entry.get("request_id") == request_id]
         if mine or time.monotonic() > deadline:
             break

@@ -65,7 +65,7 @@ def test_a_killed_postmaster_is_restarted_on_its_port_and_the_server_answers_aga
            if name != "DATABASE_URL" and not name.startswith("STRIPE_")} | {
         "EMBEDDED_PG_DATA_DIR": str(data_dir), "EMBEDDED_PG_PORT": str(pg_port), "EMBEDDED_PG_SHARED_BUFFERS": "128MB",
         "BILLING_GRPC_PORT": str(grpc_port), "BILLING_REST_PORT": str(free_port()),
-        "BILLING_ADMIN_REST_PORT": str(free_port()), "BILLING_ENVOY_ADMIN_PORT": str(free_port()),
+        "BILLING_ADMIN_REST_PORT": str(free_port()),
         "BILLING_STRIPE_STANDIN_PORT": str(free_port()), "BILLING_METRICS_PORT": "0", "BILLING_DEMO_PORT": "0",
         "BILLING_AUTHENTICATION": "off", "BILLING_LOG_LEVEL": "ERROR", "PYTHONUNBUFFERED": "1",
     }
