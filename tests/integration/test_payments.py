@@ -44,6 +44,15 @@ def unix(instant) -> int:
     return int(instant.timestamp())
 
 
+async def subscribe_to_starter(paying, provider, user_id: str, customer: str, start) -> None:
+    """A 30-day starter period (300 minutes, rollover cap 150), paid."""
+    end = start + timedelta(days=30)
+    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
+    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
+                                          unix(start), unix(end), 999, unix(start), "subscription_create",
+                                          customer=customer))
+
+
 async def deliver(deps, evt):
     return await handle_webhook(deps, json.dumps(evt).encode(), VALID_SIGNATURE)
 
@@ -93,12 +102,7 @@ async def test_refunds_on_postgres(paying, user_id, account, customer, clock, en
 async def test_renewal_rollover_and_tick_on_postgres(
     paying, provider, user_id, account, customer, clock, advance, assert_ledger_balanced
 ):
-    start = clock.now()
-    end = start + timedelta(days=30)
-    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
-    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
-                                         unix(start), unix(end), 999, unix(start), "subscription_create",
-                                         customer=customer))
+    await subscribe_to_starter(paying, provider, user_id, customer, clock.now())
     report = await get_balance(paying, user_id)
     assert report.account.plan_key == "starter" and report.account.subscription.closes_at is not None
     advance(days=30, hours=1)
@@ -120,12 +124,7 @@ async def test_billing_tick_announces_what_it_changed_to_every_replica(
     from billing.cli_tick import run_tick
     from billing.settings import Settings, libpq_url
 
-    start = clock.now()
-    end = start + timedelta(days=30)
-    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
-    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
-                                         unix(start), unix(end), 999, unix(start), "subscription_create",
-                                         customer=customer))
+    await subscribe_to_starter(paying, provider, user_id, customer, clock.now())
     advance(days=30, hours=1)
     async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as listening:
         await listening.execute(f"LISTEN {CHANNEL}")
@@ -189,12 +188,7 @@ async def test_one_payment_credits_one_account_on_postgres(paying, deps, user_id
 async def test_a_refund_after_rollover_takes_back_the_rollover_on_postgres(
     paying, provider, user_id, account, customer, clock, advance, assert_ledger_balanced
 ):
-    start = clock.now()
-    end = start + timedelta(days=30)
-    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
-    await deliver(paying, se.invoice_paid(f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter",
-                                          unix(start), unix(end), 999, unix(start), "subscription_create",
-                                          customer=customer))
+    await subscribe_to_starter(paying, provider, user_id, customer, clock.now())
     advance(days=30, hours=1)
     assert await tick(paying) >= 1  # the period closed: 150 minutes in a rollover bucket
     await deliver(paying, se.charge_refunded(f"ch_{user_id}", f"pi_in_{user_id}", 999, 999, unix(clock.now()),
