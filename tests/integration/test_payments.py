@@ -196,3 +196,24 @@ async def test_a_refund_after_rollover_takes_back_the_rollover_on_postgres(
     report = await get_balance(paying, user_id)
     assert [b for b in report.view.paid if b.source == "rollover"] == []
     await assert_ledger_balanced(user_id)
+
+
+async def test_a_recorded_upgrade_is_claimed_by_one_invoice_on_postgres(deps, user_id, account, clock):
+    from billing.service.payment_events import PlanChange
+
+    now = clock.now()
+    change = PlanChange(
+        account_id=user_id, price_id="price_up", subscription_id=f"sub_{user_id}", from_plan_key="starter",
+        to_plan_key="business", currency="USD", from_price_cents=999, period_start=now,
+        period_end=now + timedelta(days=30), resume_cancellation=False, requested_at=now,
+    )
+    async with deps.storage.transaction() as uow:
+        await uow.plan_changes.add(change)
+        await uow.plan_changes.add(change)  # a retried request records nothing more
+        await uow.commit()
+    async with deps.storage.transaction() as uow:
+        assert await uow.plan_changes.get(user_id, "price_up") == change
+        claims = [await uow.plan_changes.claim(user_id, "price_up", invoice) for invoice in ("in_1", "in_2", "in_1")]
+        assert await uow.plan_changes.claim(user_id, "price_other", "in_3") is False
+        await uow.commit()
+    assert claims == [True, False, True]  # the first invoice again (a redelivery) still holds it

@@ -70,7 +70,8 @@ class FakePaymentProvider:
         self.plan_prices.append(price_id)
         if immediately and self.upgrades_pay_later:
             return snapshot  # a pending update: nothing changes until its invoice is paid
-        changed = dataclasses.replace(snapshot, plan_key=item.key, cancel_at_period_end=False)
+        changed = dataclasses.replace(snapshot, plan_key=item.key, cancel_at_period_end=False,
+                                      unit_amount_cents=item.unit_amount_cents)
         self.subscriptions[snapshot.subscription_id] = changed
         return changed
 
@@ -112,10 +113,10 @@ class FakePaymentProvider:
 
     def set_subscription(
         self, subscription_id: str, account_id: str, plan_key: str, status: str, start: datetime, end: datetime,
-        cancel_at_period_end: bool = False,
+        cancel_at_period_end: bool = False, unit_amount_cents: int | None = None,
     ) -> None:
         self.subscriptions[subscription_id] = SubscriptionSnapshot(
             subscription_id=subscription_id, customer_id=f"cus_{account_id}", account_id=account_id, status=status,
             plan_key=plan_key, cancel_at_period_end=cancel_at_period_end, period_start=start, period_end=end,
-            item_id="si_1", currency="USD",
+            item_id="si_1", currency="USD", unit_amount_cents=unit_amount_cents,
         )

@@ -37,6 +37,7 @@ class FakeDatabase:
     customers: dict[str, str] = dataclasses.field(default_factory=dict)  # account -> customer
     payment_owners: dict[str, str] = dataclasses.field(default_factory=dict)  # provider payment -> account
     plan_changes: dict[tuple[str, str], PlanChange] = dataclasses.field(default_factory=dict)
+    plan_change_invoices: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)  # the crediting one
     subscriptions: dict[str, str | None] = dataclasses.field(default_factory=dict)  # account -> subscription
     webhook_events: dict[str, tuple[str, str, str | None, str]] = dataclasses.field(default_factory=dict)
     commits: int = 0
@@ -295,6 +296,18 @@ class FakePlanChanges:
 
     async def get(self, account_id: str, price_id: str) -> PlanChange | None:
         return self._changes.get((account_id, price_id))
+
+    async def claim(self, account_id: str, price_id: str, invoice_id: str) -> bool:
+        claimed = self._unit.database.plan_change_invoices
+        owner = claimed.get((account_id, price_id), invoice_id)
+        if (account_id, price_id) not in self._changes or owner != invoice_id:
+            return False
+
+        def claim() -> None:
+            claimed.setdefault((account_id, price_id), invoice_id)
+
+        self._unit.stage(claim)
+        return True
 
 
 class FakeUpkeepQueue:

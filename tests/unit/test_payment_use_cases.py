@@ -410,6 +410,50 @@ async def test_an_upgrade_credits_the_difference_for_the_part_of_the_period_it_b
     assert ledger_ok(database)
 
 
+async def test_a_recorded_upgrade_is_credited_by_one_invoice_only(deps, account, provider, database, clock):
+    """Review: the item moved down and back up to the recorded price makes a second invoice of it."""
+    end = START + timedelta(days=30)
+    await subscribe(deps, provider, START, end, plan="starter")
+    clock.set(START + timedelta(days=15))
+    await change_plan(deps, USER, "business", "up")
+    price = provider.plan_prices[-1]
+    for n, outcome in ((1, "processed"), (2, "mismatch")):
+        invoice = se.invoice_paid(f"in_up{n}", f"pi_up{n}", "sub_1", USER, "business", unix(clock.now()), unix(end), 4500,
+                                  unix(clock.now()), "subscription_update", price_id=price)
+        assert (await deliver(deps, invoice)).outcome == outcome
+    assert [e.seconds for e in database.ledger[USER] if e.type == "subscription_credit"] == [300 * 60, (6000 - 300) * 30]
+    assert ledger_ok(database)
+
+
+async def test_an_upgrade_after_a_scheduled_downgrade_is_prorated_from_the_price_stripe_bills(
+    deps, account, provider, database, clock
+):
+    """Review: on pro with a downgrade to starter scheduled, the item is at starter's price; Stripe
+    bills business - starter, and the minutes follow what was billed."""
+    end = START + timedelta(days=30)
+    await subscribe(deps, provider, START, end, plan="pro")
+    provider.set_subscription("sub_1", USER, "pro", "active", START, end, unit_amount_cents=2999)
+    await change_plan(deps, USER, "starter", "down")
+    clock.set(START + timedelta(days=15))
+    await change_plan(deps, USER, "business", "up")
+    invoice = se.invoice_paid("in_up", "pi_up", "sub_1", USER, "business", unix(clock.now()), unix(end), 4500,
+                              unix(clock.now()), "subscription_update", price_id=provider.plan_prices[-1])
+    assert (await deliver(deps, invoice)).outcome == "processed"
+    assert (await get_balance(deps, USER)).account.plan_key == "business"
+    assert [e.seconds for e in database.ledger[USER] if e.metadata.get("invoice_id") == "in_up"] == [(6000 - 300) * 30]
+
+
+async def test_an_upgrade_in_the_periods_last_minutes_is_found_by_its_zero_line(deps, account, provider, database, clock):
+    end = START + timedelta(days=30)
+    await subscribe(deps, provider, START, end, plan="starter")
+    clock.set(end - timedelta(minutes=2))
+    await change_plan(deps, USER, "pro", "late-up")
+    invoice = se.invoice_paid("in_0", "pi_0", "sub_1", USER, "pro", unix(clock.now()), unix(end), 0,
+                              unix(clock.now()), "subscription_update", price_id=provider.plan_prices[-1])
+    assert (await deliver(deps, invoice)).outcome == "processed"
+    assert (await get_balance(deps, USER)).account.plan_key == "pro"
+
+
 async def test_an_expired_pending_update_is_read_back_from_the_provider(deps, account, provider, database, clock):
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="pro")

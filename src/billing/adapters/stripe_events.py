@@ -189,7 +189,9 @@ def _invoice_paid(obj: dict[str, Any], created_at: datetime) -> PaymentEvent:
 
 
 def _charges(line: Any) -> bool:
-    return isinstance(line, dict) and _int(line.get("amount", 0), "lines.amount", -AMOUNT_CENTS_MAX, AMOUNT_CENTS_MAX) > 0
+    """Not a credit line (the unused part of the old price is negative); zero counts: an upgrade in a
+    period's last minutes rounds to 0."""
+    return isinstance(line, dict) and _int(line.get("amount", 0), "lines.amount", -AMOUNT_CENTS_MAX, AMOUNT_CENTS_MAX) >= 0
 
 
 def _line_price(line: dict[str, Any]) -> str | None:
@@ -226,6 +228,8 @@ def snapshot_of(subscription: dict[str, Any]) -> SubscriptionSnapshot:
         plan_key=metadata.get("plan_key") or "", cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
         period_start=_instant(start), period_end=_instant(end), item_id=_id(item["id"]),
         currency=_currency(item["price"]["currency"]),
+        unit_amount_cents=_cents(item["price"]["unit_amount"], "price.unit_amount")
+        if item["price"].get("unit_amount") is not None else None,
     )
 
 

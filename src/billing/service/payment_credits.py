@@ -103,7 +103,7 @@ def paid_upgrade(catalog: Catalog, invoice: InvoicePaid, change: PlanChange | No
     whole = (change.period_end - change.period_start).total_seconds()
     billed = (invoice.period_end - max(invoice.period_start, change.period_start)).total_seconds()
     share = min(1.0, max(0.0, billed / whole)) if whole > 0 else 0.0
-    price_difference = plan.prices_cents.get(invoice.currency, 0) - previous.prices_cents.get(invoice.currency, 0)
+    price_difference = plan.prices_cents.get(invoice.currency, 0) - change.from_price_cents
     expected_cents = round(price_difference * share)
     if abs(invoice.total_cents - expected_cents) > max(PRORATION_TOLERANCE_CENTS, price_difference // 100):
         raise PaymentMismatch(
@@ -129,6 +129,16 @@ async def claim_payment(deps: Dependencies, account_id: str, provider_id: str) -
         await uow.commit()
     if owner != account_id:
         raise PaymentMismatch(f"{provider_id} was credited to another account")
+
+
+async def claim_upgrade(deps: Dependencies, change: PlanChange, invoice_id: str) -> None:
+    """A recorded upgrade is credited by one invoice: another one billing the same price (the item
+    moved down and back up by someone with a key) is a mismatch."""
+    async with deps.storage.transaction() as uow:
+        claimed = await uow.plan_changes.claim(change.account_id, change.price_id, invoice_id)
+        await uow.commit()
+    if not claimed:
+        raise PaymentMismatch(f"the upgrade of price {change.price_id} was credited by another invoice")
 
 
 async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid) -> CreditResult:
@@ -182,6 +192,8 @@ async def credit_invoice(
         seconds = plan.minutes * SECONDS_PER_MINUTE
         period_start, period_end = invoice.period_start, invoice.period_end
     await claim_payment(deps, account_id, invoice.invoice_id)
+    if change is not None:
+        await claim_upgrade(deps, change, invoice.invoice_id)
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
         if invoice.period_start > now + PERIOD_START_TOLERANCE:

@@ -42,9 +42,10 @@ class PlanChange:
     account_id: str
     price_id: str
     subscription_id: str
-    from_plan_key: str
+    from_plan_key: str  # the plan of the subscription item's price when the upgrade was asked for
     to_plan_key: str
     currency: str
+    from_price_cents: int  # that price: Stripe prorates from it (it may not be the plan the account paid for)
     period_start: datetime
     period_end: datetime
     resume_cancellation: bool  # the subscription was set to cancel: paid, the upgrade resumes it
@@ -150,6 +151,7 @@ class SubscriptionSnapshot:
     period_end: datetime
     item_id: str  # the subscription item a plan change replaces
     currency: str  # ISO 4217, upper case
+    unit_amount_cents: int | None = None  # the item's price now: what an upgrade is prorated from
 
 
 @dataclass(frozen=True)

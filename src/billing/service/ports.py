@@ -307,6 +307,11 @@ class PlanChangeRepository(Protocol):
 
     async def get(self, account_id: str, price_id: str) -> PlanChange | None: ...
 
+    async def claim(self, account_id: str, price_id: str, invoice_id: str) -> bool:
+        """The upgrade is credited by this invoice (True), or it already was by another one (False):
+        one recorded upgrade, one credit."""
+        ...
+
 
 class UpkeepQueue(Protocol):
     """Accounts that owe an upkeep nobody has triggered (`billing tick`): a period that ended, a

@@ -88,9 +88,16 @@ async def change_plan(deps: Dependencies, account_id: str, plan_key: str, idempo
         key = f"plan:{account_id}:{idempotency_key}"
         price_id = await provider.create_plan_price(snapshot, item, key)
         if upgrade:  # recorded before the provider can invoice it: its invoice.paid is matched to this
+            # Stripe prorates from the item's price now, which a scheduled downgrade or an upgrade not yet
+            # credited may have moved off the plan the account paid for: the record says which it was.
+            billed_from = snapshot.plan_key if deps.catalog.has_plan(snapshot.plan_key) else paid_plan
+            billed_from_cents = snapshot.unit_amount_cents
+            if billed_from_cents is None:
+                billed_from_cents = deps.catalog.plan(billed_from).prices_cents.get(currency, 0)
             await _record_upgrade(deps, PlanChange(
                 account_id=account_id, price_id=price_id, subscription_id=snapshot.subscription_id,
-                from_plan_key=paid_plan, to_plan_key=target.key, currency=currency,
+                from_plan_key=billed_from, to_plan_key=target.key, currency=currency,
+                from_price_cents=billed_from_cents,
                 period_start=snapshot.period_start, period_end=snapshot.period_end,
                 resume_cancellation=snapshot.cancel_at_period_end, requested_at=deps.clock.now(),
             ))

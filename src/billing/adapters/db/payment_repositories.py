@@ -128,20 +128,30 @@ class PlanChangeRepository:
     async def add(self, change: PlanChange) -> None:
         await self._driver.execute(
             "INSERT INTO plan_changes (account_id, price_id, subscription_id, from_plan_key, to_plan_key, currency, "
-            "period_start, period_end, resume_cancellation, requested_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, price_id) DO NOTHING",
+            "from_price_cents, period_start, period_end, resume_cancellation, requested_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, price_id) DO NOTHING",
             (change.account_id, change.price_id, change.subscription_id, change.from_plan_key, change.to_plan_key,
-             change.currency, change.period_start, change.period_end, change.resume_cancellation, change.requested_at),
+             change.currency, change.from_price_cents, change.period_start, change.period_end,
+             change.resume_cancellation, change.requested_at),
         )
 
     async def get(self, account_id: str, price_id: str) -> PlanChange | None:
         cursor = await self._driver.execute(
-            "SELECT account_id, price_id, subscription_id, from_plan_key, to_plan_key, currency, period_start, "
-            "period_end, resume_cancellation, requested_at FROM plan_changes WHERE account_id = %s AND price_id = %s",
+            "SELECT account_id, price_id, subscription_id, from_plan_key, to_plan_key, currency, from_price_cents, "
+            "period_start, period_end, resume_cancellation, requested_at FROM plan_changes "
+            "WHERE account_id = %s AND price_id = %s",
             (account_id, price_id),
         )
         row = await cursor.fetchone()
         return None if row is None else PlanChange(*row)
+
+    async def claim(self, account_id: str, price_id: str, invoice_id: str) -> bool:
+        cursor = await self._driver.execute(
+            "UPDATE plan_changes SET invoice_id = %s WHERE account_id = %s AND price_id = %s "
+            "AND (invoice_id IS NULL OR invoice_id = %s) RETURNING 1",
+            (invoice_id, account_id, price_id, invoice_id),
+        )
+        return await cursor.fetchone() is not None
 
 
 class WebhookEventRepository:

@@ -227,10 +227,12 @@ plan_changes = Table(
     Column("from_plan_key", Text, nullable=False),
     Column("to_plan_key", Text, nullable=False),
     Column("currency", Text, nullable=False),
+    Column("from_price_cents", Integer, nullable=False),
     Column("period_start", TIMESTAMPTZ, nullable=False),
     Column("period_end", TIMESTAMPTZ, nullable=False),
     Column("resume_cancellation", Boolean, nullable=False),
     Column("requested_at", TIMESTAMPTZ, nullable=False),
+    Column("invoice_id", Text, nullable=True),
     PrimaryKeyConstraint("account_id", "price_id", name="plan_changes_pkey"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="plan_changes_account_fkey"),
 )

@@ -31,16 +31,20 @@ def upgrade() -> None:
         sa.Column("from_plan_key", sa.Text, nullable=False),
         sa.Column("to_plan_key", sa.Text, nullable=False),
         sa.Column("currency", sa.Text, nullable=False),
+        sa.Column("from_price_cents", sa.Integer, nullable=False),
         sa.Column("period_start", TIMESTAMP(timezone=True), nullable=False),
         sa.Column("period_end", TIMESTAMP(timezone=True), nullable=False),
         sa.Column("resume_cancellation", sa.Boolean, nullable=False),
         sa.Column("requested_at", TIMESTAMP(timezone=True), nullable=False),
+        # The invoice that credited it: one recorded upgrade is credited once.
+        sa.Column("invoice_id", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("account_id", "price_id", name="plan_changes_pkey"),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="plan_changes_account_fkey"),
     )
+    # closes_at again where the period already closed: the next touch (or `billing tick`) ends it.
     op.execute(
         "UPDATE accounts SET subscription_cancel_at_period_end = true, subscription_pending_plan_key = 'free', "
-        "version = version + 1 "
+        "subscription_closes_at = coalesce(subscription_closes_at, subscription_period_end), version = version + 1 "
         "WHERE plan_key <> 'free' AND subscription_period_end IS NOT NULL AND NOT subscription_cancel_at_period_end "
         "AND NOT EXISTS (SELECT 1 FROM payment_profiles p WHERE p.account_id = accounts.account_id "
         "AND p.subscription_id IS NOT NULL)"
