@@ -11,7 +11,10 @@ from billing.adapters.clock import service_clock
 from billing.adapters.db.change_notifier import ChangeNotifier
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.service.ports import Clock
+from billing.domain.events import WalletChanged
 from billing.service.dependencies import Dependencies
+from billing.service.handlers import tell_balance_readers
+from billing.service.messagebus import MessageBus
 from billing.service.tick import tick
 from billing.settings import Settings, libpq_url
 
@@ -32,9 +35,12 @@ async def run_tick(settings: Settings, clock: Clock | None = None) -> int:
     notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
     notifier.start()
     try:
-        storage = PostgresStorage(pool, on_committed=notifier.committed)
         clock = clock or service_clock(settings.clock_offset_seconds, settings.clock_offset_file)
-        return await tick(Dependencies(storage=storage, catalog=catalog, clock=clock))
+        # The tick announces its changes; it sends no payment (no provider here): a top-up it finds
+        # due is sent by the next server that touches the account (a pending attempt is resent).
+        bus = MessageBus({WalletChanged: (tell_balance_readers,)})
+        return await tick(Dependencies(storage=PostgresStorage(pool), catalog=catalog, clock=clock, bus=bus,
+                                       wallet_changes=notifier))
     finally:
         await notifier.close()
         await pool.close()

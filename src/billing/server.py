@@ -38,6 +38,7 @@ from billing.domain.auth import ApiKey, Scope
 from billing.domain.rate_limit import RateLimit
 from billing.service.balance import get_balance
 from billing.service.balance_watchers import BalanceWatchers, WatchLimits
+from billing.service.handlers import message_bus
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.ports import Authenticator
 from billing.settings import Settings, libpq_url
@@ -105,10 +106,11 @@ async def serve(settings: Settings) -> None:
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
     deps = Dependencies(
-        storage=PostgresStorage(pool, batcher, availability, on_committed=notifier.committed), catalog=catalog,
+        storage=PostgresStorage(pool, batcher, availability), catalog=catalog,
         clock=clock,
         key_issuer=SessionKeyIssuer(master), metrics=metrics, payments=_payment_provider(settings),
         checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
+        bus=message_bus(), wallet_changes=notifier,
     )
     authenticator = None
     if settings.require_signatures:

@@ -12,6 +12,7 @@ from billing.adapters.db.sqlalchemy_engine import create_engine
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.service.dependencies import Dependencies
+from billing.service.handlers import message_bus
 from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.database import fresh_database
 
@@ -46,7 +47,7 @@ async def deps(request, pool, clock):
     """Every use case runs both ways: with the batcher (as the server does) and without it."""
     catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     batcher = WalletBatcher(pool) if request.param == "group_commit" else None
-    yield Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock)
+    yield Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus())
     if batcher is not None:
         await batcher.close()
 

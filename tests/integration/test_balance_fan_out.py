@@ -20,6 +20,7 @@ from billing.service.balance import get_balance
 from billing.service.balance_watchers import BalanceWatchers, Watcher
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
+from billing.service.handlers import message_bus
 from billing.service.grants import create_grant
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 
@@ -42,6 +43,11 @@ class Replica:
         await self.notifier.close()
 
 
+class Announced(list):
+    def committed(self, account_ids) -> None:
+        self.extend(account_ids)
+
+
 async def start_replica(pool, clock, database_url: str) -> Replica:
     """What server.serve() composes, minus gRPC (sharing the test's pool is fine: each replica
     has its own batcher, notifier and listening connection)."""
@@ -49,8 +55,8 @@ async def start_replica(pool, clock, database_url: str) -> Replica:
     notifier = ChangeNotifier(conninfo, connection_options())
     batcher = WalletBatcher(pool)
     catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
-    deps = Dependencies(storage=PostgresStorage(pool, batcher, on_committed=notifier.committed), catalog=catalog,
-                        clock=clock)
+    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus(),
+                        wallet_changes=notifier)
     watchers = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
     listener = ChangeListener(conninfo, watchers.accounts_changed, watchers.resync, connection_options())
     notifier.start()
@@ -126,14 +132,15 @@ async def test_the_listener_reconnects_after_its_connection_is_killed_and_misses
 
 
 async def test_every_committed_wallet_write_is_announced_and_a_plain_read_is_not(pool, clock, user_id):
-    """The storage, not each use case, tells the notifier: a transaction (opening the account),
-    a group-committed write (consume) and a lone unlocked one all end in a commit it hears."""
-    announced: list[str] = []
+    """The unit of work, not each use case, hands over WalletChanged for the bus to tell the notifier: a
+    transaction (opening the account), a group-committed write (consume) and a lone unlocked one."""
+    announced = Announced()
     catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     batcher = WalletBatcher(pool)
-    deps = Dependencies(storage=PostgresStorage(pool, batcher, on_committed=announced.extend), catalog=catalog,
-                        clock=clock)
-    unbatched = Dependencies(storage=PostgresStorage(pool, on_committed=announced.extend), catalog=catalog, clock=clock)
+    deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus(),
+                        wallet_changes=announced)
+    unbatched = Dependencies(storage=PostgresStorage(pool), catalog=catalog, clock=clock, bus=message_bus(),
+                             wallet_changes=announced)
     try:
         await create_account(deps, user_id, "free")
         assert announced == [user_id]

@@ -16,12 +16,14 @@ from typing import Callable
 from billing.domain.buckets import Bucket
 from billing.domain.catalog import Catalog
 from billing.domain.history import DailyOperationUsage, EventRow
+from billing.domain.events import WalletChanged, WalletEvent
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, Wallet
 from billing.service.dependencies import Dependencies
+from billing.service.handlers import message_bus
 from billing.service.payment_events import PlanChange
 from billing.service.ports import Clock, ConcurrentModification, NeedsTransaction
 
@@ -78,6 +80,7 @@ class FakeUnitOfWork:
         self.unlocked = unlocked
         self.reads_only = reads_only
         self.staged: list[Callable[[], None]] = []  # applied in order by commit()
+        self._new_events: list[WalletEvent] = []
         self.saved_wallets: list[tuple[Wallet, datetime, StoredAnswer | None]] = []
         self.opened_accounts: list[str] = []  # inserted by this unit of work: gone unless committed
         self._wallets = FakeWallets(self)
@@ -138,8 +141,14 @@ class FakeUnitOfWork:
             write()
         for wallet, now, answer in self.saved_wallets:
             self._apply(wallet, answer)
+        self._new_events += [WalletChanged(w.account.account_id) for w, _, _ in self.saved_wallets if _changed(w)]
+        self._new_events += [event for wallet, _, _ in self.saved_wallets for event in wallet.events]
         self.staged, self.saved_wallets, self.opened_accounts = [], [], []
         self.database.commits += 1
+
+    def collect_new_events(self) -> list[WalletEvent]:
+        events, self._new_events = self._new_events, []
+        return events
 
     def _apply(self, wallet: Wallet, answer: StoredAnswer | None) -> None:
         wallet.assert_ledger_matches_buckets()
@@ -359,6 +368,10 @@ class FakeHistory:
         return [DailyOperationUsage(day, operation, seconds) for (day, operation), seconds in sums.items()]
 
 
+def _changed(wallet: Wallet) -> bool:
+    return bool(wallet.new_entries) or wallet.account != wallet.loaded_account or bool(wallet.changed_payment_ids)
+
+
 def fake_dependencies(catalog: Catalog, clock: Clock, database: FakeDatabase | None = None) -> Dependencies:
     """Use cases wired to memory; mypy checks here that FakeStorage is a Storage."""
-    return Dependencies(storage=FakeStorage(database), catalog=catalog, clock=clock)
+    return Dependencies(storage=FakeStorage(database), catalog=catalog, clock=clock, bus=message_bus())

@@ -12,14 +12,8 @@ which ends "pending".
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from billing.domain.wallet import Wallet
-
 # A failed payment is retried after these delays; after the last, auto top-up turns itself off.
 RETRY_DELAYS = (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
@@ -51,16 +45,6 @@ class AutoTopup:
         return self.pending_since is not None
 
 
-@dataclass(frozen=True)
-class TopupAttempt:
-    """What the use case does after commit: (re)send attempt `seq` to the provider."""
-
-    seq: int
-    package_key: str
-    currency: str
-    resend: bool
-
-
 def attempt_due(topup: AutoTopup, live_seconds: int, now: datetime) -> str | None:
     """"new", "resend" or None."""
     if not topup.enabled or topup.package_key is None:
@@ -73,64 +57,3 @@ def attempt_due(topup: AutoTopup, live_seconds: int, now: datetime) -> str | Non
     if topup.retry_at is not None and now < topup.retry_at:
         return None
     return "new" if live_seconds < topup.threshold_seconds else None
-
-
-def decide(wallet: "Wallet", now: datetime, package_minutes: int) -> TopupAttempt | None:
-    """Called inside a wallet change: marks the decision (and its notice) on the wallet."""
-    from billing.domain.wallet import EventType
-
-    topup = wallet.account.auto_topup
-    if not topup.enabled:
-        return None  # before the balance: every consume asks
-    live = wallet.balance(now).totals.total_seconds
-    due = attempt_due(topup, live, now)
-    if due is None or wallet.account.last_bucket_seq == 0:
-        return None
-    assert topup.package_key is not None and topup.currency is not None
-    if due == "resend":
-        assert topup.pending_since is not None
-        if now - topup.pending_since >= GIVE_UP_PENDING_AFTER:
-            record_failure(wallet, now, "no_outcome")
-            return None
-        wallet.change_auto_topup(dataclasses.replace(topup, retry_at=now + RESEND_PENDING_AFTER))
-        wallet.topup_attempt = TopupAttempt(topup.seq, topup.package_key, topup.currency, resend=True)
-        return wallet.topup_attempt
-    seq = topup.seq + 1
-    wallet.change_auto_topup(dataclasses.replace(topup, seq=seq, pending_since=now, retry_at=None))
-    wallet.notice(
-        EventType.AUTO_TOPUP_TRIGGERED, f"Auto top-up: buying the {topup.package_key} package",
-        wallet.account.last_bucket_seq, now,
-        {"topup_seq": seq, "package_key": topup.package_key, "package_minutes": package_minutes,
-         "currency": topup.currency, "threshold_seconds": topup.threshold_seconds, "balance_seconds": live},
-    )
-    wallet.topup_attempt = TopupAttempt(seq, topup.package_key, topup.currency, resend=False)
-    return wallet.topup_attempt
-
-
-def record_failure(wallet: "Wallet", now: datetime, code: str) -> bool:
-    """A failed attempt: retried later with backoff, or (after MAX_ATTEMPTS, or when the customer
-    must act) auto top-up stops. Returns True when it turned itself off."""
-    from billing.domain.wallet import EventType
-
-    topup = wallet.account.auto_topup
-    failures = topup.failures + 1
-    gives_up = failures >= MAX_ATTEMPTS
-    retry_at = None if gives_up or code == REQUIRES_ACTION else now + RETRY_DELAYS[failures - 1]
-    wallet.change_auto_topup(dataclasses.replace(
-        topup, pending_since=None, failures=failures, retry_at=retry_at, last_failure=code,
-        enabled=topup.enabled and not gives_up,
-    ))
-    if gives_up and wallet.account.last_bucket_seq > 0:
-        wallet.notice(
-            EventType.AUTO_TOPUP_TRIGGERED, f"Auto top-up turned off after {failures} failed payments",
-            wallet.account.last_bucket_seq, now, {"topup_seq": topup.seq, "disabled": True, "last_failure": code},
-        )
-    return gives_up
-
-
-def record_success(wallet: "Wallet", seq: int) -> None:
-    """The attempt's payment was credited: no longer pending, failures forgotten."""
-    topup = wallet.account.auto_topup
-    if seq != topup.seq:
-        return  # an older attempt's late credit: the pending one is another
-    wallet.change_auto_topup(dataclasses.replace(topup, pending_since=None, failures=0, retry_at=None, last_failure=None))

@@ -80,7 +80,7 @@ def end_complimentary_period(wallet: Wallet, free_plan_key: str, free_status: st
 
 def warn_expiring_rollovers(wallet: Wallet, now: datetime) -> None:
     """One rollover_discard_pending per rollover bucket that has seconds left in its last week."""
-    due = rollover_warnings_due(wallet, now)
+    due = rollover_warnings_due(wallet.account.subscription, wallet.buckets, now)
     if not due:
         return
     for bucket in due:

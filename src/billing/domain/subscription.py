@@ -11,12 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
 from billing.domain.buckets import Bucket, Source
-
-if TYPE_CHECKING:
-    from billing.domain.wallet import Account, Wallet
 
 # rollover_discard_pending is written this long before a rollover bucket expires.
 ROLLOVER_WARNING_LEAD = timedelta(days=7)
@@ -39,10 +34,10 @@ def closing_due(subscription: Subscription, now: datetime) -> bool:
     return subscription.closes_at is not None and now >= subscription.closes_at
 
 
-def expired_buckets_needed_since(account: "Account", now: datetime) -> datetime | None:
+def expired_buckets_needed_since(subscription: Subscription, now: datetime) -> datetime | None:
     """When closing is due, the wallet must be loaded with the buckets that expired after this
     instant (the ended period's bucket); None when it is not due."""
-    closes_at = account.subscription.closes_at
+    closes_at = subscription.closes_at
     if closes_at is None or now < closes_at:
         return None
     return closes_at - timedelta(microseconds=1)
@@ -68,14 +63,14 @@ def rollover_split(unused_seconds: int, cap_seconds: int | None, rollover_held_s
     return Rollover(kept_seconds=kept, discarded_seconds=unused_seconds - kept)
 
 
-def rollover_warnings_due(wallet: "Wallet", now: datetime) -> list[Bucket]:
+def rollover_warnings_due(subscription: Subscription, buckets: list[Bucket], now: datetime) -> list[Bucket]:
     """Rollover buckets entering their last ROLLOVER_WARNING_LEAD not yet warned about, oldest
     first. Rollover buckets are created period after period, so their expiries follow their
     sequence numbers and one counter remembers which were warned."""
-    warned = wallet.account.subscription.rollover_warned_through_seq
+    warned = subscription.rollover_warned_through_seq
     return sorted(
         (
-            b for b in wallet.buckets
+            b for b in buckets
             if b.source == Source.ROLLOVER and b.bucket_seq > warned and b.expires_at is not None
             and b.expires_at - ROLLOVER_WARNING_LEAD <= now
         ),

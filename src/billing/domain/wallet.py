@@ -17,10 +17,11 @@ from typing import Any, Mapping
 
 from billing.domain.balance import BalanceView, balance_at
 from billing.domain.buckets import Bucket, Debit, Source, plan_debits
-from billing.domain.auto_topup import AutoTopup, TopupAttempt
+from billing.domain.auto_topup import AutoTopup
 from billing.domain.catalog import Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
+from billing.domain.events import WalletEvent
 from billing.domain.payments import Payment
 from billing.domain.subscription import Subscription
 
@@ -103,8 +104,10 @@ class Wallet:
         # change recorded or updated, saved with it.
         self.payments: dict[str, Payment] = {}
         self.changed_payment_ids: list[str] = []
-        # An auto top-up attempt this change decided (domain/auto_topup.py), sent after commit.
-        self.topup_attempt: TopupAttempt | None = None
+        self.events: list[WalletEvent] = []  # recorded during a change, handled after its commit
+
+    def record(self, event: WalletEvent) -> None:
+        self.events.append(event)
 
     def mark_opened(self) -> None:
         assert not self.new_entries and self.account.last_event_seq == 0

@@ -11,7 +11,10 @@ from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
 from billing.service.background import BackgroundTasks
 from billing.domain.errors import PaymentsNotConfigured
-from billing.service.ports import Clock, KeyIssuer, Metrics, NoMetrics, PaymentProvider, Storage
+from billing.service.messagebus import MessageBus
+from billing.service.ports import (
+    Clock, KeyIssuer, Metrics, NobodyListening, NoMetrics, PaymentProvider, Storage, WalletChangeNotifier,
+)
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
 
@@ -42,6 +45,9 @@ class Dependencies:
     payments: PaymentProvider | None = None  # None: purchases answer PAYMENTS_NOT_CONFIGURED
     checkout_pages: CheckoutPages = field(default_factory=CheckoutPages)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # What runs after a change commits (service/handlers.py wires the service's handlers).
+    bus: MessageBus = field(default_factory=MessageBus)
+    wallet_changes: WalletChangeNotifier = field(default_factory=NobodyListening)
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from billing.domain.auto_topup import record_success
+from billing.domain.topup_decisions import record_success
 from billing.domain.buckets import Bucket, Source
 from billing.domain.catalog import SECONDS_PER_MINUTE, Catalog, Package, Plan
 from billing.domain.errors import InvalidArgument, PaymentNotCredited

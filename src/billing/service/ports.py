@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Callable, Mapping, Protocol, Self
+from typing import Callable, Iterable, Mapping, Protocol, Self
 
 from billing.domain.auth import ApiKey
+from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.payments import Payment
@@ -71,6 +72,19 @@ AUTH_FAILURE_REASONS = (
 )
 # What became of a payment provider's webhook delivery (the Stripe work):
 WEBHOOK_OUTCOMES = ("processed", "duplicate", "ignored", "bad_signature", "invalid", "mismatch", "failed")
+
+
+class WalletChangeNotifier(Protocol):
+    """Hears which accounts' wallets changed (adapters/db/change_notifier.py tells every replica)."""
+
+    def committed(self, account_ids: Iterable[str]) -> None:
+        """On the request path: cheap, never raises, never waits."""
+        ...
+
+
+class NobodyListening:
+    def committed(self, account_ids: Iterable[str]) -> None:
+        pass
 
 
 class Metrics(Protocol):
@@ -353,6 +367,11 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked
         units of work only). A storage outage leaves the unit of work (`async with`) as Unavailable."""
+        ...
+
+    def collect_new_events(self) -> list[WalletEvent]:
+        """After commit: WalletChanged for each wallet it wrote, then the events those wallets
+        recorded; each once (a second call returns what came since)."""
         ...
 
     async def __aenter__(self) -> Self: ...

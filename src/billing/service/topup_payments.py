@@ -13,7 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing.domain.auto_topup import REQUIRES_ACTION, TopupAttempt, record_failure
+from billing.domain.auto_topup import REQUIRES_ACTION
+from billing.domain.events import TopupDue
+from billing.domain.topup_decisions import record_failure
 from billing.domain.errors import BillingError
 from billing.domain.wallet import Wallet
 from billing.service.answer_codec import AnswerCodec
@@ -35,7 +37,8 @@ class FailureRecorded:
 FAILURE_ANSWERS = AnswerCodec(FailureRecorded)
 
 
-async def send_topup_payment(deps: Dependencies, account_id: str, attempt: TopupAttempt) -> None:
+async def send_topup_payment(deps: Dependencies, attempt: TopupDue) -> None:
+    account_id = attempt.account_id
     try:
         customer_id = await _customer(deps, account_id)
         if customer_id is None:

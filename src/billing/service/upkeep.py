@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from billing.domain import auto_topup
+from billing.domain import auto_topup, topup_decisions
 from billing.domain.catalog import Catalog
 from billing.domain.period_close import close_ended_periods, end_complimentary_period, warn_expiring_rollovers
 from billing.domain.subscription import closing_due, rollover_warnings_due
@@ -35,10 +35,10 @@ def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
 
 def decide_topup(catalog: Catalog, wallet: Wallet, now: datetime) -> None:
     """An auto top-up attempt when one is due (the balance under the threshold, or a pending or
-    failed attempt's time to be sent again); wallet.topup_attempt carries it to after commit."""
+    failed attempt's time to be sent again); it is recorded on the wallet as TopupDue, handled after commit."""
     key = wallet.account.auto_topup.package_key
     if key is not None and catalog.has_package(key):
-        auto_topup.decide(wallet, now, catalog.package(key).minutes)
+        topup_decisions.decide(wallet, now, catalog.package(key).minutes)
 
 
 def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
@@ -46,7 +46,7 @@ def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
     account = wallet.account
     return (
         closing_due(account.subscription, now)
-        or bool(rollover_warnings_due(wallet, now))
+        or bool(rollover_warnings_due(account.subscription, wallet.buckets, now))
         or wallet.daily_bonus_due_seconds(catalog.plan(account.plan_key), now) > 0
         # The balance is computed only for an account with auto top-up on (~25 us a read otherwise).
         or (account.auto_topup.enabled

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Generic, TypeVar
 
-from billing.domain.auto_topup import TopupAttempt
 from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
+from billing.domain.events import WalletEvent
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.resume_tokens import redeemable
 from billing.domain.subscription import expired_buckets_needed_since
@@ -72,22 +72,12 @@ class WalletChange(Generic[R]):
 
 
 async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
-    result, topup = await _change(deps, change)
-    _send_topup(deps, change.account_id, topup)
+    result, events = await _change(deps, change)
+    deps.bus.publish(deps, events)
     return result
 
 
-def _send_topup(deps: Dependencies, account_id: str, topup: TopupAttempt | None) -> None:
-    """An auto top-up attempt decided and committed with a change: its payment is the provider's
-    business, after the answer (a lost task is sent again by a later touch: domain/auto_topup.py)."""
-    if topup is None:
-        return
-    from billing.service.topup_payments import send_topup_payment  # it changes wallets too
-
-    deps.background.start(send_topup_payment(deps, account_id, topup))
-
-
-async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, TopupAttempt | None]:
+async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, list[WalletEvent]]:
     async with deps.account_gate.passage(change.account_id):
         for _ in range(UNLOCKED_ATTEMPTS):
             try:
@@ -99,7 +89,7 @@ async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, Topup
         return await _attempt(deps, deps.storage.transaction(), change)
 
 
-async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> tuple[R, TopupAttempt | None]:
+async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> tuple[R, list[WalletEvent]]:
     now = deps.clock.now()
     resume = change.resume
     async with unit as uow:
@@ -111,8 +101,8 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         if wallet is None:
             raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
         if stored is not None:
-            return _replay(change, stored), None
-        closing_since = expired_buckets_needed_since(wallet.account, now)
+            return _replay(change, stored), []
+        closing_since = expired_buckets_needed_since(wallet.account.subscription, now)
         if closing_since is not None:
             # Closing an ended period reads its expired bucket: once a period, a second read.
             wallet, _ = await uow.wallets.load_for_change(change.account_id, now, key, closing_since)
@@ -135,7 +125,8 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         for payment_id in wallet.changed_payment_ids:
             await uow.payments.put(wallet.payments[payment_id])
         await uow.commit()
-    return result, wallet.topup_attempt
+        events = uow.collect_new_events()
+    return result, events
 
 
 async def _apply_or_keep_prepared(
@@ -155,7 +146,7 @@ async def _apply_or_keep_prepared(
             raise RuntimeError("a refused change must leave the wallet as it found it") from None
         uow.wallets.save(wallet, now)
         await uow.commit()
-        _send_topup(deps, change.account_id, wallet.topup_attempt)  # decided by `prepare`, which stands
+        deps.bus.publish(deps, uow.collect_new_events())  # what `prepare` decided stands
         raise
 
 

@@ -37,6 +37,7 @@ from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
 from billing.adapters.db.wallet_repository import (
     WalletRead, WalletRepository, advances_version, save_wallets, wallet_document,
 )
+from billing.domain.events import WalletChanged, WalletEvent
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, Wallet
 from billing.service.ports import ConcurrentModification, NeedsTransaction, Unavailable
@@ -59,15 +60,6 @@ DEAD_PEER_DETECTION = {
     "connect_timeout": 2, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
     "keepalives_count": 2, "tcp_user_timeout": 15_000,
 }
-# Told the accounts whose wallets a unit of work wrote, after they committed
-# (change_notifier.ChangeNotifier.committed: the live balance of every replica).
-OnCommitted = Callable[[Iterable[str]], None]
-
-
-def _nobody_told(account_ids: Iterable[str]) -> None:
-    pass
-
-
 # What the service calls Unavailable: the database is unreachable, saturated or timed out.
 # (Deadlocks and serialization failures are OperationalErrors too.)
 DRIVER_OUTAGES = (psycopg.OperationalError, PoolTimeout, BatcherStopped)
@@ -111,23 +103,22 @@ class _Kind(enum.Enum):
 class PostgresStorage:
     """`availability` (availability.py) says whether the database answers: while it does not,
     every unit of work fails at once with Unavailable, before it waits for the pool.
-    `on_committed` hears the account ids of every committed wallet write: every write path
-    (consume, grants, credits, upkeep, top-ups) ends in a unit of work's commit."""
+    A unit of work's commit hands over what it wrote as domain events (collect_new_events: a
+    WalletChanged for every wallet, then the events they recorded), which the message bus handles."""
 
     def __init__(
         self, pool: AsyncConnectionPool, batcher: WalletBatcher | None = None,
-        availability: Availability = ALWAYS_AVAILABLE, on_committed: OnCommitted = _nobody_told,
+        availability: Availability = ALWAYS_AVAILABLE,
     ):
         self.pool = pool
         self.batcher = batcher
         self.availability = availability
-        self.on_committed = on_committed
 
     def transaction(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None, self.availability, self.on_committed)
+        return PostgresUnitOfWork(self.pool, _Kind.TRANSACTION, None, self.availability)
 
     def unlocked(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher, self.availability, self.on_committed)
+        return PostgresUnitOfWork(self.pool, _Kind.UNLOCKED, self.batcher, self.availability)
 
     def reader(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self.pool, _Kind.READER, self.batcher, self.availability)
@@ -146,10 +137,10 @@ class _LazyConnection:
 class PostgresUnitOfWork:
     def __init__(
         self, pool: AsyncConnectionPool, kind: _Kind, batcher: WalletBatcher | None,
-        availability: Availability = ALWAYS_AVAILABLE, on_committed: OnCommitted = _nobody_told,
+        availability: Availability = ALWAYS_AVAILABLE,
     ):
         self._availability = availability
-        self._on_committed = on_committed
+        self._new_events: list[WalletEvent] = []
         self._pool = pool
         self._kind = kind
         self._batcher = batcher
@@ -232,13 +223,21 @@ class PostgresUnitOfWork:
                 await save_wallets(self._driver, documents, all_or_nothing=True)
             await self._payments.flush()
             await (await self.connection()).commit()
-            if documents:
-                self._on_committed([document["account_id"] for document in documents])
+            self._committed(documents)
             return
         assert len(documents) <= 1, "an unlocked unit of work saves one wallet"
         if documents:
             await self._save_unlocked(documents[0])
-            self._on_committed((documents[0]["account_id"],))
+            self._committed(documents)
+
+    def _committed(self, documents: list[dict[str, Any]]) -> None:
+        saved, self._wallets.saved = self._wallets.saved, []
+        self._new_events += [WalletChanged(document["account_id"]) for document in documents]
+        self._new_events += [event for wallet in saved for event in wallet.events]
+
+    def collect_new_events(self) -> list[WalletEvent]:
+        events, self._new_events = self._new_events, []
+        return events
 
     async def _save_unlocked(self, document: dict[str, Any]) -> None:
         if not advances_version(document):
@@ -286,6 +285,7 @@ class _Wallets:
         self._repository = repository
         self._batcher = batcher
         self.pending: list[dict[str, Any]] = []  # documents for SAVE_WALLETS, sent at commit
+        self.saved: list[Wallet] = []  # their wallets, whose recorded events follow the commit
 
     async def exists(self, account_id: str) -> bool:
         return await self._repository.exists(account_id)
@@ -315,6 +315,8 @@ class _Wallets:
         document = wallet_document(wallet, now, answer)
         if document is not None:
             self.pending.append(document)
+        if document is not None or wallet.events:
+            self.saved.append(wallet)
 
 
 def _needs_transaction(what: str) -> NoReturn:
