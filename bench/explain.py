@@ -244,7 +244,7 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
     from billing.service.balance import get_balance
     from billing.service.consume import consume
     from billing.service.dependencies import Dependencies
-    from billing.service.events import list_events
+    from billing.service.history import list_events
     from billing.service.usage import get_usage
 
     recorded: list = []
@@ -317,7 +317,7 @@ def _constant_names() -> dict[str, str]:
     import importlib
 
     names = {}
-    for module_name in ("billing.adapters.db.wallet_sql", "billing.adapters.db.history_repository"):
+    for module_name in ("billing.adapters.db.wallet_sql", "billing.adapters.db.ledger_history"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:

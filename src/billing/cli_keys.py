@@ -13,7 +13,7 @@ from typing import Awaitable, Callable, TypeVar
 
 import psycopg
 
-from billing.adapters.db.api_keys import ApiKeyRepository
+from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.adapters.key_secrets import MasterKey, new_key_id
 from billing.domain.auth import ApiKey, Scope, body_digest, canonical_request, sign
 from billing.domain.errors import InvalidArgument
@@ -79,9 +79,9 @@ def revoke_stored_key(database_url: str, key_id: str) -> bool:
     return asyncio.run(_with_keys(database_url, lambda keys: keys.revoke(key_id, datetime.now(timezone.utc))))
 
 
-async def _with_keys(database_url: str, work: Callable[[ApiKeyRepository], Awaitable[T]]) -> T:
+async def _with_keys(database_url: str, work: Callable[[PostgresApiKeys], Awaitable[T]]) -> T:
     async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
-        return await work(ApiKeyRepository(connection))
+        return await work(PostgresApiKeys(connection))
 
 
 def sign_main(argv: list[str]) -> int:

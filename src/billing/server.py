@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock, service_clock
-from billing.adapters.db.api_keys import ApiKeyRepository
+from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.change_listener import ChangeListener
 from billing.adapters.db.change_notifier import ChangeNotifier
@@ -200,7 +200,7 @@ def _start_metrics_endpoint(metrics: PrometheusMetrics, settings: Settings) -> M
 
 async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]:
     async with pool.connection() as connection:
-        return await ApiKeyRepository(connection).usable(now)
+        return await PostgresApiKeys(connection).usable(now)
 
 
 def configure_logging(level: str, log_format: str = "json", wrap_foreign_output: bool = False) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from billing.adapters.db.api_keys import ApiKeyRepository
+from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.settings import libpq_url
 
 from tests.e2e.helpers import RFC3339_UTC, call, create_account, new_user
@@ -39,7 +39,7 @@ def _billing(*args: str, **env: str) -> subprocess.CompletedProcess:
 def _usable_key_ids(database_url: str) -> set[str]:
     async def read() -> set[str]:
         async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
-            return {key.key_id for key in await ApiKeyRepository(connection).usable(datetime.now(timezone.utc))}
+            return {key.key_id for key in await PostgresApiKeys(connection).usable(datetime.now(timezone.utc))}
 
     return asyncio.run(read())
 

@@ -10,7 +10,7 @@ from billing.domain.buckets import Source
 from billing.domain.errors import AccountNotFound, InvalidArgument
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
-from billing.service.events import list_events
+from billing.service.history import list_events
 
 WELCOME_SECONDS = 30 * 60
 FREE_DAILY_SECONDS = 15 * 60

@@ -11,7 +11,7 @@ from billing.domain.errors import InsufficientAiTime
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import consume
-from billing.service.events import list_events
+from billing.service.history import list_events
 
 UTC = timezone.utc
 WELCOME = 1800

@@ -14,7 +14,7 @@ from billing.domain.errors import (
 )
 from billing.service.balance import get_balance
 from billing.service.consume import consume
-from billing.service.events import list_events
+from billing.service.history import list_events
 from billing.service.grants import create_grant
 
 WELCOME = 1800

@@ -11,7 +11,7 @@ import pytest
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
-from billing.adapters.db.wallet_repository import WalletRead, wallet_document
+from billing.adapters.db.wallet_queries import WalletRead, wallet_document
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Wallet
 from billing.service.accounts import create_account

@@ -199,7 +199,7 @@ async def test_a_refund_after_rollover_takes_back_the_rollover_on_postgres(
 
 
 async def test_a_recorded_upgrade_is_claimed_by_one_invoice_on_postgres(deps, user_id, account, clock):
-    from billing.service.payment_events import PlanChange
+    from billing.service.provider_events import PlanChange
 
     now = clock.now()
     change = PlanChange(

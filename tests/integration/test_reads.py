@@ -13,7 +13,7 @@ from billing.domain.wallet import EventType
 from billing.service.accounts import create_account
 from billing.service.batch_check import check_sufficient_batch
 from billing.service.consume import consume
-from billing.service.events import encode_page_token, list_events
+from billing.service.history import encode_page_token, list_events
 from billing.service.grants import create_grant
 from billing.service.usage import get_usage
 from billing.service.wallet_change import WalletChange, change_wallet

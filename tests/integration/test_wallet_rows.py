@@ -11,7 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from billing.adapters.db import wallet_sql
-from billing.adapters.db.wallet_repository import WalletRead, WalletRepository, read_and_save_wallets, read_wallets
+from billing.adapters.db.wallet_queries import WalletRead, WalletQueries, read_and_save_wallets, read_wallets
 from billing.domain.buckets import Source
 from billing.domain.errors import InsufficientAiTime
 from billing.service.accounts import create_account
@@ -35,7 +35,7 @@ async def loaded_three_ways(pool, account_id, now, expired_since):
         [(by_read, _)] = await read_wallets(connection, [read])
         [(by_batch, _)], saved = await read_and_save_wallets(connection, [read], [])
         assert saved == set()
-        repository = WalletRepository(connection)
+        repository = WalletQueries(connection)
         by_lock, _ = await repository.lock_and_load(account_id, now, expired_since=expired_since)
         by_repository_read, _ = await repository.read(account_id, now, expired_since=expired_since)
         await connection.rollback()

@@ -7,7 +7,7 @@ import dataclasses
 import psycopg
 import pytest
 
-from billing.adapters.db.wallet_repository import (
+from billing.adapters.db.wallet_queries import (
     WalletRead, read_and_save_wallets, read_wallets, save_wallets, wallet_document,
 )
 from billing.domain.buckets import Source

@@ -7,8 +7,8 @@ import dataclasses
 import hashlib
 from datetime import datetime
 
-from billing.adapters.stripe_events import parse_verified_event
-from billing.service.payment_events import (
+from billing.adapters.stripe_provider_events import parse_verified_event
+from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
 )
 from billing.service.ports import InvalidWebhook, Unavailable

@@ -24,7 +24,7 @@ from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, Wallet
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
-from billing.service.payment_events import PlanChange
+from billing.service.provider_events import PlanChange
 from billing.service.ports import Clock, ConcurrentModification, NeedsTransaction
 
 
@@ -112,7 +112,7 @@ class FakeUnitOfWork:
         return FakePaymentProfiles(self)
 
     @property
-    def webhook_events(self) -> FakeWebhookEvents:
+    def provider_events(self) -> FakeWebhookEvents:
         return FakeWebhookEvents(self)
 
     @property

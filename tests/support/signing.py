@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import grpc
 import psycopg
 
-from billing.adapters.db.api_keys import ApiKeyRepository
+from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.adapters.key_secrets import MasterKey, new_key_id
 from billing.domain.auth import GRPC_METHOD, ApiKey, Scope, body_digest, canonical_request, sign
 from billing.settings import libpq_url
@@ -53,7 +53,7 @@ def create_key(database_url: str, scope: Scope, user_id: str | None = None, ttl:
 
     async def add() -> None:
         async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
-            await ApiKeyRepository(connection).add(key, now)
+            await PostgresApiKeys(connection).add(key, now)
 
     asyncio.run(add())
     return SigningKey(key.key_id, MASTER.secret(key.key_id))
@@ -93,6 +93,6 @@ def signed_channel(target: str, key: SigningKey | None = None) -> grpc.Channel:
 def revoke(database_url: str, key_id: str) -> None:
     async def run() -> None:
         async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
-            await ApiKeyRepository(connection).revoke(key_id, datetime.now(timezone.utc))
+            await PostgresApiKeys(connection).revoke(key_id, datetime.now(timezone.utc))
 
     asyncio.run(run())

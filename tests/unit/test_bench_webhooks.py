@@ -12,9 +12,9 @@ import pytest
 import stripe
 
 from bench import webhooks
-from billing.adapters.stripe_events import parse_verified_event
+from billing.adapters.stripe_provider_events import parse_verified_event
 from billing.adapters.stripe_signature import TOLERANCE_SECONDS as WEBHOOK_TOLERANCE_SECONDS
-from billing.service.payment_events import PackagePaid
+from billing.service.provider_events import PackagePaid
 from tests.support import stripe_events
 
 SECRET = "whsec_unit_" + "ab" * 16

@@ -15,7 +15,7 @@ from billing.domain.errors import (
 )
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
-from billing.service.events import list_events
+from billing.service.history import list_events
 from billing.service.purchases import purchase_package, subscription_checkout
 from billing.service.subscriptions import cancel_subscription, change_plan
 from billing.service.webhooks import handle_webhook

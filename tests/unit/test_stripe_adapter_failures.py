@@ -17,7 +17,7 @@ from billing.service.accounts import create_account
 from billing.service.auto_topup import set_auto_topup
 from billing.service.balance import get_balance
 from billing.service.consume import consume
-from billing.service.payment_events import CheckoutItem, TopupCharge
+from billing.service.provider_events import CheckoutItem, TopupCharge
 from billing.service.ports import Unavailable
 from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.fake_storage import FakeDatabase, fake_dependencies

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import stripe
 
-from billing.adapters.stripe_events import parse_verified_event
+from billing.adapters.stripe_provider_events import parse_verified_event
 from billing.adapters.stripe_payments import StripePayments
-from billing.service.payment_events import CheckoutItem, CheckoutRequest, InvoicePaid
+from billing.service.provider_events import CheckoutItem, CheckoutRequest, InvoicePaid
 
 from tests.support.stripe_standin_harness import (  # noqa: F401 - fixtures and helpers
     FEB_29, JAN_31, SECRET, client, clock, receiver, standin,

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from billing.adapters.stripe_payments import StripePayments
-from billing.service.payment_events import PackagePaid
+from billing.service.provider_events import PackagePaid
 from billing.service.ports import InvalidWebhook, MalformedWebhook
 from tests.support import stripe_events as se
 

@@ -19,7 +19,7 @@ from billing.domain.errors import (
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import CONSUME_ANSWERS, consume
-from billing.service.events import list_events
+from billing.service.history import list_events
 from billing.service.grants import create_grant
 from billing.service.ports import ConcurrentModification
 from billing.service.usage import get_usage

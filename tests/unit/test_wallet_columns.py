@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from billing.adapters.db import tables, wallet_sql
 from billing.adapters.db.wallet_codec import WalletCodec, WalletRead
 from billing.adapters.db.wallet_columns import ACCOUNT, BUCKET, Column, Columns
-from billing.adapters.db.wallet_repository import wallet_document
+from billing.adapters.db.wallet_queries import wallet_document
 from billing.domain.buckets import Bucket, Source
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, BonusState, Wallet

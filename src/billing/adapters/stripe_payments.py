@@ -15,12 +15,12 @@ from typing import Any, Callable, TypeVar
 import stripe
 from stripe._base_address import BaseAddresses
 
-from billing.adapters.stripe_events import parse_verified_event, refunds_of, snapshot_of
+from billing.adapters.stripe_provider_events import parse_verified_event, refunds_of, snapshot_of
 from billing.adapters.clock import SystemClock
 from billing.adapters.stripe_signature import verify_signature
 from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
 from billing.domain.auto_topup import REQUIRES_ACTION
-from billing.service.payment_events import (
+from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
 )
 from billing.service.ports import Clock, Unavailable

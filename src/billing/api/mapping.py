@@ -16,7 +16,7 @@ from billing.service.balance import BalanceReport
 from billing.service.balance_watch import BalanceUpdate
 from billing.service.batch_check import BatchResult
 from billing.service.catalog_view import CatalogView
-from billing.service.events import EventsPage
+from billing.service.history import HistoryPage
 from billing.service.results import ConsumeResult, GrantResult
 from billing.domain.usage import UsageSummary
 from billing.service.session_keys import IssuedKey
@@ -155,7 +155,7 @@ def usage(summary: UsageSummary) -> balance_pb2.UsageAnalytics:
     )
 
 
-def events(page: EventsPage) -> balance_pb2.BillingEventHistory:
+def events(page: HistoryPage) -> balance_pb2.BillingEventHistory:
     history = balance_pb2.BillingEventHistory(next_page_token=page.next_page_token)
     for row in page.events:
         event = history.events.add(type=row.type, seconds=row.seconds, reason=row.reason)

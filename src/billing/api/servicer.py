@@ -6,7 +6,8 @@ import grpc
 
 from billing.api import mapping, payment_mapping
 from billing.service import (
-    accounts, auto_topup, balance, balance_watch, batch_check, consume, events, grants, purchases, session_keys, subscriptions, usage,
+    accounts, auto_topup, balance, balance_watch, batch_check, consume, grants, history, purchases, session_keys, subscriptions,
+    usage,
     webhooks,
 )
 from billing.service.balance_watchers import BalanceWatchers, WatchLimits
@@ -56,7 +57,7 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         return mapping.usage(await usage.get_usage(self._deps, request.user_id, request.period))
 
     async def ListEvents(self, request, context):
-        page = await events.list_events(self._deps, request.user_id, request.limit, request.page_token)
+        page = await history.list_events(self._deps, request.user_id, request.limit, request.page_token)
         return mapping.events(page)
 
     async def CheckSufficientBatch(self, request, context):

@@ -12,7 +12,7 @@ from billing.domain.limits import require_account_id
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
 from billing.service.purchases import CheckoutResult, ensure_customer
-from billing.service.payment_events import CheckoutItem
+from billing.service.provider_events import CheckoutItem
 from billing.service.wallet_change import WalletChange, change_wallet
 from billing.service.wallet_reading import read_wallet
 

@@ -23,7 +23,7 @@ from billing.domain.subscription import with_period
 from billing.domain.wallet import EventType, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import ChargeRefunded, InvoicePaid, PackagePaid, PaymentMismatch, PlanChange
+from billing.service.provider_events import ChargeRefunded, InvoicePaid, PackagePaid, PaymentMismatch, PlanChange
 from billing.service.ports import Unavailable
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet

@@ -21,7 +21,7 @@ from billing.domain.idempotency import StoredAnswer
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, Wallet
-from billing.service.payment_events import (
+from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, SubscriptionSnapshot, TopupCharge,
     TopupOutcome,
 )
@@ -217,7 +217,7 @@ class KeyIssuer(Protocol):
         ...
 
 
-class WalletRepository(Protocol):
+class Wallets(Protocol):
     async def exists(self, account_id: str) -> bool: ...
 
     async def add_account(self, account: Account) -> bool:
@@ -245,7 +245,7 @@ class WalletRepository(Protocol):
         ...
 
 
-class ResumeTokenRepository(Protocol):
+class ResumeTokens(Protocol):
     async def add(
         self, account_id: str, token: str, operation: str, seconds: int, now: datetime, expires_at: datetime
     ) -> None: ...
@@ -255,7 +255,7 @@ class ResumeTokenRepository(Protocol):
     async def mark_used(self, account_id: str, token: str, now: datetime) -> None: ...
 
 
-class HistoryRepository(Protocol):
+class LedgerHistory(Protocol):
     async def events_page(self, account_id: str, before_event_seq: int | None, limit: int) -> list[EventRow]:
         """Newest first; at most `limit` events with event_seq < before_event_seq."""
         ...
@@ -269,7 +269,7 @@ class HistoryRepository(Protocol):
         ...
 
 
-class PaymentRepository(Protocol):
+class Payments(Protocol):
     """Payments that credited buckets (per account): what a refund takes back."""
 
     async def get(self, account_id: str, payment_id: str) -> Payment | None: ...
@@ -277,7 +277,7 @@ class PaymentRepository(Protocol):
     async def put(self, payment: Payment) -> None: ...
 
 
-class PaymentProfileRepository(Protocol):
+class PaymentProfiles(Protocol):
     """The provider's customer (and subscription) of an account, and the way back."""
 
     async def customer_of(self, account_id: str) -> str | None: ...
@@ -298,7 +298,7 @@ class PaymentProfileRepository(Protocol):
     async def set_subscription(self, account_id: str, subscription_id: str | None, now: datetime) -> None: ...
 
 
-class WebhookEventRepository(Protocol):
+class ProviderEventInbox(Protocol):
     """Deliveries already handled (not per account: keyed by the provider's event id)."""
 
     async def outcome_of(self, event_id: str) -> str | None: ...
@@ -312,7 +312,7 @@ class WebhookEventRepository(Protocol):
         ...
 
 
-class PlanChangeRepository(Protocol):
+class PlanChanges(Protocol):
     """Upgrades this service asked for (per account, keyed by the price it created)."""
 
     async def add(self, change: PlanChange) -> None:
@@ -341,28 +341,28 @@ class UnitOfWork(Protocol):
     """Rolled back unless commit() is called."""
 
     @property
-    def wallets(self) -> WalletRepository: ...
+    def wallets(self) -> Wallets: ...
 
     @property
-    def resume_tokens(self) -> ResumeTokenRepository: ...
+    def resume_tokens(self) -> ResumeTokens: ...
 
     @property
-    def history(self) -> HistoryRepository: ...
+    def history(self) -> LedgerHistory: ...
 
     @property
-    def payments(self) -> PaymentRepository: ...
+    def payments(self) -> Payments: ...
 
     @property
-    def payment_profiles(self) -> PaymentProfileRepository: ...
+    def payment_profiles(self) -> PaymentProfiles: ...
 
     @property
-    def webhook_events(self) -> WebhookEventRepository: ...
+    def provider_events(self) -> ProviderEventInbox: ...
 
     @property
     def upkeep_queue(self) -> UpkeepQueue: ...
 
     @property
-    def plan_changes(self) -> PlanChangeRepository: ...
+    def plan_changes(self) -> PlanChanges: ...
 
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked

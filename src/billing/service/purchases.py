@@ -13,7 +13,7 @@ from billing.domain.catalog import Package, Plan, display_price
 from billing.domain.errors import AccountNotFound, InvalidArgument, SubscriptionConflict
 from billing.domain.limits import IDEMPOTENCY_KEY_MAX_LENGTH, require_account_id, require_token
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import CheckoutItem, CheckoutRequest
+from billing.service.provider_events import CheckoutItem, CheckoutRequest
 from billing.service.subscriptions import has_live_subscription
 
 FREE_PLAN = "free"

@@ -16,7 +16,7 @@ from billing.domain.limits import require_account_id, require_idempotency_key
 from billing.domain.subscription import with_period
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import CheckoutItem, PlanChange, SubscriptionSnapshot
+from billing.service.provider_events import CheckoutItem, PlanChange, SubscriptionSnapshot
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import WalletChange, change_wallet
 from billing.service.wallet_reading import read_wallet

@@ -20,7 +20,7 @@ from billing.domain.errors import BillingError
 from billing.domain.wallet import Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
-from billing.service.payment_events import CheckoutItem, TopupCharge
+from billing.service.provider_events import CheckoutItem, TopupCharge
 from billing.service.ports import Unavailable, outage_log
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 

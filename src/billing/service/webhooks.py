@@ -24,7 +24,7 @@ from billing.domain.errors import (
 )
 from billing.service.dependencies import Dependencies
 from billing.service.payment_credits import UPGRADE_REASON, credit_invoice, credit_package, refund_payment
-from billing.service.payment_events import (
+from billing.service.provider_events import (
     ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, PlanChange, ProviderEvent,
     SubscriptionChanged, TopupFailed,
 )
@@ -63,7 +63,7 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
     except MalformedWebhook as malformed:
         return await _malformed(deps, payload, malformed)
     async with deps.storage.reader() as uow:
-        seen = await uow.webhook_events.outcome_of(event.event_id)
+        seen = await uow.provider_events.outcome_of(event.event_id)
     if seen == MALFORMED:
         raise InvalidArgument("the event could not be read; kept for an operator", field="payload")
     if seen is not None:
@@ -188,7 +188,7 @@ async def _record(
     if outcome != PROCESSED:
         log.warning("webhook %s (%s) %s: %s", event_id, event_type, outcome, detail)
     async with deps.storage.transaction() as uow:
-        await uow.webhook_events.record(event_id, event_type, outcome, account_id, detail, deps.clock.now(), payload)
+        await uow.provider_events.record(event_id, event_type, outcome, account_id, detail, deps.clock.now(), payload)
         await uow.commit()
 
 

@@ -11,7 +11,7 @@ from billing.domain.auth import ApiKey, Scope
 _COLUMNS = "key_id, scope, user_id, expires_at, revoked_at"
 
 
-class ApiKeyRepository:
+class PostgresApiKeys:
     def __init__(self, driver: Driver):
         self._driver = driver
 

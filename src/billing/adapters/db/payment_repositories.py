@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from billing.adapters.db.driver import Driver
 from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.payments import Payment
-from billing.service.payment_events import PlanChange
+from billing.service.provider_events import PlanChange
 
 _PAYMENT_COLUMNS = (
     "kind, item_key, bucket_seq, amount_cents, currency, granted_seconds, paid_at, refunded_cents, "
@@ -21,7 +21,7 @@ JSONB_DEPTH_MAX = 64  # Stripe's events nest about 6 deep
 PAYLOAD_KEPT_BYTES = 256 * 1024
 
 
-class PaymentRepository:
+class PostgresPayments:
     """put() queues: a payment names the bucket its credit creates, which the unit of work
     writes at commit; the queued payments follow it there (flush)."""
 
@@ -69,7 +69,7 @@ class PaymentRepository:
         )
 
 
-class PaymentProfileRepository:
+class PostgresPaymentProfiles:
     def __init__(self, driver: Driver):
         self._driver = driver
 
@@ -121,7 +121,7 @@ class PaymentProfileRepository:
         return None if row is None else row[0]
 
 
-class PlanChangeRepository:
+class PostgresPlanChanges:
     def __init__(self, driver: Driver):
         self._driver = driver
 
@@ -154,7 +154,7 @@ class PlanChangeRepository:
         return await cursor.fetchone() is not None
 
 
-class WebhookEventRepository:
+class PostgresProviderEventInbox:
     def __init__(self, driver: Driver):
         self._driver = driver
 
@@ -228,7 +228,7 @@ LIMIT %(limit)s
 """
 
 
-class UpkeepQueue:
+class PostgresUpkeepQueue:
     def __init__(self, driver: Driver):
         self._driver = driver
 

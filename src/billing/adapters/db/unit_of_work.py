@@ -28,14 +28,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
-from billing.adapters.db.history_repository import HistoryRepository
+from billing.adapters.db.ledger_history import PostgresLedgerHistory
 from billing.adapters.db.payment_repositories import (
-    PaymentProfileRepository, PaymentRepository, PlanChangeRepository, UpkeepQueue, WebhookEventRepository,
+    PostgresPaymentProfiles, PostgresPayments, PostgresPlanChanges, PostgresUpkeepQueue, PostgresProviderEventInbox,
 )
-from billing.adapters.db.resume_token_repository import ResumeTokenRepository
+from billing.adapters.db.resume_tokens import PostgresResumeTokens
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
-from billing.adapters.db.wallet_repository import (
-    WalletRead, WalletRepository, advances_version, save_wallets, wallet_document,
+from billing.adapters.db.wallet_queries import (
+    WalletRead, WalletQueries, advances_version, save_wallets, wallet_document,
 )
 from billing.domain.events import WalletChanged, WalletEvent
 from billing.domain.idempotency import StoredAnswer
@@ -146,50 +146,50 @@ class PostgresUnitOfWork:
         self._batcher = batcher
         self._connection: psycopg.AsyncConnection | None = None
         self._driver = _LazyConnection(self)
-        self._wallets = _Wallets(self, WalletRepository(self._driver), batcher)
-        self._payments = PaymentRepository(self._driver)
+        self._wallets = PostgresWallets(self, WalletQueries(self._driver), batcher)
+        self._payments = PostgresPayments(self._driver)
 
     @property
     def is_transaction(self) -> bool:
         return self._kind is _Kind.TRANSACTION
 
     @property
-    def wallets(self) -> _Wallets:
+    def wallets(self) -> PostgresWallets:
         return self._wallets
 
     @property
-    def resume_tokens(self) -> ResumeTokenRepository:
+    def resume_tokens(self) -> PostgresResumeTokens:
         if self._kind is _Kind.UNLOCKED:
             # A token is used or issued together with the change it belongs to.
             raise NeedsTransaction("resume tokens change only inside a transaction")
-        return ResumeTokenRepository(self._driver)
+        return PostgresResumeTokens(self._driver)
 
     @property
-    def history(self) -> HistoryRepository:
-        return HistoryRepository(self._driver)
+    def history(self) -> PostgresLedgerHistory:
+        return PostgresLedgerHistory(self._driver)
 
     @property
-    def payments(self) -> PaymentRepository:
+    def payments(self) -> PostgresPayments:
         if self._kind is _Kind.UNLOCKED:
             # A payment record is written with the credit or refund it belongs to.
             raise NeedsTransaction("payments change only inside a transaction")
         return self._payments
 
     @property
-    def payment_profiles(self) -> PaymentProfileRepository:
-        return PaymentProfileRepository(self._driver)
+    def payment_profiles(self) -> PostgresPaymentProfiles:
+        return PostgresPaymentProfiles(self._driver)
 
     @property
-    def webhook_events(self) -> WebhookEventRepository:
-        return WebhookEventRepository(self._driver)
+    def provider_events(self) -> PostgresProviderEventInbox:
+        return PostgresProviderEventInbox(self._driver)
 
     @property
-    def upkeep_queue(self) -> UpkeepQueue:
-        return UpkeepQueue(self._driver)
+    def upkeep_queue(self) -> PostgresUpkeepQueue:
+        return PostgresUpkeepQueue(self._driver)
 
     @property
-    def plan_changes(self) -> PlanChangeRepository:
-        return PlanChangeRepository(self._driver)
+    def plan_changes(self) -> PostgresPlanChanges:
+        return PostgresPlanChanges(self._driver)
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self._connection is None:
@@ -277,10 +277,10 @@ async def _release(pool: AsyncConnectionPool, connection: psycopg.AsyncConnectio
         await pool.putconn(connection)  # the pool's reset puts it back in transaction mode
 
 
-class _Wallets:
+class PostgresWallets:
     """The wallet repository of one unit of work: SQL on its connection, or the batcher's."""
 
-    def __init__(self, unit: PostgresUnitOfWork, repository: WalletRepository, batcher: WalletBatcher | None):
+    def __init__(self, unit: PostgresUnitOfWork, repository: WalletQueries, batcher: WalletBatcher | None):
         self._unit = unit
         self._repository = repository
         self._batcher = batcher

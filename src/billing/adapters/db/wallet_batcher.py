@@ -31,7 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import MAX_BATCH, Coalescer
-from billing.adapters.db.wallet_repository import (
+from billing.adapters.db.wallet_queries import (
     WalletRead, read_and_save_wallets, read_wallets, require_version_advance, save_wallets,
 )
 from billing.service.ports import Unavailable

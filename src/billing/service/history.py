@@ -19,7 +19,7 @@ _EVENT_SEQ = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
-class EventsPage:
+class HistoryPage:
     events: list[EventRow]
     next_page_token: str
 
@@ -43,7 +43,7 @@ def decode_page_token(token: str) -> int | None:
     return int(text[len(_TOKEN_PREFIX):])
 
 
-async def list_events(deps: Dependencies, account_id: str, limit: int, page_token: str) -> EventsPage:
+async def list_events(deps: Dependencies, account_id: str, limit: int, page_token: str) -> HistoryPage:
     require_account_id(account_id)
     size = page_size(limit)
     before = decode_page_token(page_token)
@@ -53,4 +53,4 @@ async def list_events(deps: Dependencies, account_id: str, limit: int, page_toke
     async with deps.storage.reader() as uow:
         rows = await uow.history.events_page(account_id, before, size + 1)
     page, more = rows[:size], len(rows) > size
-    return EventsPage(events=page, next_page_token=encode_page_token(page[-1].event_seq) if more else "")
+    return HistoryPage(events=page, next_page_token=encode_page_token(page[-1].event_seq) if more else "")

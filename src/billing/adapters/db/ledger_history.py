@@ -32,7 +32,7 @@ GROUP BY 1, 2
 NO_UPPER_BOUND = 2**63 - 1
 
 
-class HistoryRepository:
+class PostgresLedgerHistory:
     def __init__(self, driver: Driver):
         self._driver = driver
 

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from billing.service.payment_events import (
+from billing.service.provider_events import (
     ChargeRefunded, InvoicePaid, NotForUs, PaymentEvent, PackagePaid, ProviderEvent, SubscriptionChanged,
     SubscriptionSnapshot, TopupFailed,
 )

@@ -22,14 +22,14 @@ from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, Wallet
 
 __all__ = [
-    "WalletRead", "WalletRepository", "advances_version", "read_and_save_wallets", "read_wallets", "require_version_advance",
+    "WalletRead", "WalletQueries", "advances_version", "read_and_save_wallets", "read_wallets", "require_version_advance",
     "save_wallets", "wallet_document",
 ]
 
 _CODEC = WalletCodec()
 
 
-class WalletRepository:
+class WalletQueries:
     """The wallet statements on one connection; what a unit of work saves is queued by the unit
     of work (unit_of_work.py) and sent with save_wallets() at its commit."""
 

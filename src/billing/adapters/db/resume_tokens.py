@@ -14,7 +14,7 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class ResumeTokenRepository:
+class PostgresResumeTokens:
     def __init__(self, driver: Driver):
         self._driver = driver
 
