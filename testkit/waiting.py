@@ -39,7 +39,7 @@ async def wait_until_async(predicate: Callable[[], T | Awaitable[T]], what: str,
         if inspect.isawaitable(found):
             found = await found
         if found:
-            return found  # type: ignore[return-value]
+            return found
         if loop.time() >= deadline:
             raise AssertionError(f"{what}: not within {timeout:g} s (last: {found!r})")
         await asyncio.sleep(interval)
