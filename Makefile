@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BILLING := $(VENV)/bin/billing
 CHROMIUM := /usr/bin/chromium
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
-# billing is installed into the venv (editable); the repo root is for `bench.` and `tests.`.
+# billing is installed into the venv (editable); the repo root is for `bench.`, `tests.` and `testkit.`.
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

@@ -1,7 +1,7 @@
 """A lean asyncio load generator for billing.v1.BillingService, over gRPC or REST (Envoy).
 
 Its parts: the request bytes of each scenario (bench/load_requests.py, shared with the
-compiled gRPC generator's tests), the HTTP/1.1 client (bench/http1_client.py), percentiles and
+compiled gRPC generator's tests), the HTTP/1.1 client (testkit/http1_client.py), percentiles and
 CPU time (bench/load_stats.py); this module runs them.
 
 Usable as a library (`run(LoadConfig(...))`, or `run_subprocess(...)` to get it in its own
@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench.http1_client import ConnectionPool, HttpConnection
+from testkit.http1_client import ConnectionPool, HttpConnection
 from bench.load_requests import RUN_ID_PATTERN, GRPC_METHODS, PROTOCOLS, SCENARIOS, make_request_builder, signing
 from bench.load_stats import cpu_seconds, latency_summary
 

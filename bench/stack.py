@@ -14,8 +14,8 @@ from billing.adapters.db.migrate import upgrade_to_head
 from billing.domain.auth import Scope
 from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
-from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
-from tests.support.signing import MASTER, create_key
+from testkit.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
+from testkit.signing import MASTER, create_key
 
 START_TIMEOUT_S = 40
 
@@ -77,7 +77,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
 def sign_as_clients_do(database_url: str) -> None:
     """A service key for the load generators, in the environment they read: REST requests are
     signed (wrk's Lua, bench/loadgen.py), gRPC calls carry the key as a bearer token. The server
-    inherits the master key (tests.support.signing sets BILLING_MASTER_KEY)."""
+    inherits the master key (testkit.signing sets BILLING_MASTER_KEY)."""
     upgrade_to_head(database_url)  # datasets built before a migration get it (api_keys)
     key = create_key(database_url, Scope.SERVICE)
     os.environ.update(

@@ -20,7 +20,7 @@ Deliveries, generated before the measured window (signing and JSON are not timed
 Enough deliveries for `--max-rate` per second over the run are generated; a run that sends them
 all before its time is up stops there (`exhausted`, figures over the time it took).
 
-Closed loop: C workers, one keep-alive HTTP/1.1 connection each (bench/http1_client.py), each
+Closed loop: C workers, one keep-alive HTTP/1.1 connection each (testkit/http1_client.py), each
 sending its next delivery when the previous one answered. A success is HTTP 200 with
 `"received": true`; the answer's `outcome` is counted.
 
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from bench.http1_client import HttpConnection
+from testkit.http1_client import HttpConnection
 from bench.load_requests import RUN_ID_PATTERN
 from bench.load_stats import cpu_seconds, latency_summary
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tests.support.signing  # noqa: F401 - sets BILLING_MASTER_KEY for every server a test starts
+import testkit.signing  # noqa: F401 - sets BILLING_MASTER_KEY for every server a test starts
 
 import subprocess
 

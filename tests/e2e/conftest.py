@@ -35,8 +35,8 @@ from billing.adapters.db.invariants import find_violations_in_database
 from billing.domain.auth import Scope
 from tests.e2e.fuzz_support import ledger_snapshot
 from tests.support.database import fresh_database
-from tests.support.signing import MASTER, SigningKey, create_key, set_default_key
-from tests.support.processes import (
+from testkit.signing import MASTER, SigningKey, create_key, set_default_key
+from testkit.processes import (
     REPO_ROOT, VENV_BIN, BillingServer, free_port, start_billing_server, start_failed, stop_process,
 )
 

@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from bench.http1_client import ProtocolError, parse_http_response
+from testkit.http1_client import ProtocolError, parse_http_response
 from tests.e2e.fuzz_values import HttpCase
 
 STREAM_READ_TIMEOUT = 3.0  # an SSE reply that has not ended by then is an open stream

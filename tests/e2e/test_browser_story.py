@@ -28,9 +28,9 @@ import pytest
 
 from billing.domain.auth import Scope
 from tests.support.database import fresh_database
-from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
+from testkit.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
 from billing.v1 import billing_service_pb2_grpc, consumption_pb2
-from tests.support.signing import SigningKey, create_key, signed_channel
+from testkit.signing import SigningKey, create_key, signed_channel
 
 STORY = REPO_ROOT / "clients" / "demo" / "story" / "story.mjs"
 DEMO_DIST = REPO_ROOT / "clients" / "demo" / "dist" / "index.html"

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from tests.support.database import fresh_database
-from tests.support.processes import VENV_BIN
+from testkit.processes import VENV_BIN
 
 BILLING = VENV_BIN / "billing"
 

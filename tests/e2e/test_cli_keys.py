@@ -20,8 +20,8 @@ from billing.settings import libpq_url
 
 from tests.e2e.helpers import RFC3339_UTC, call, create_account, new_user
 from tests.support.database import fresh_database
-from tests.support.processes import VENV_BIN
-from tests.support.signing import MASTER, SigningKey
+from testkit.processes import VENV_BIN
+from testkit.signing import MASTER, SigningKey
 
 BILLING = VENV_BIN / "billing"
 KEY_VISIBLE_SECONDS = 10  # servers refresh keys every few seconds (README: within 5 s)

@@ -12,8 +12,8 @@ import pytest
 from billing.adapters.db.invariants import find_violations_in_database
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
-from tests.support.processes import start_billing_server, stop_process
-from tests.support.signing import signed_channel
+from testkit.processes import start_billing_server, stop_process
+from testkit.signing import signed_channel
 
 CONSUMERS = 32
 ATTEMPTS_PER_CONSUMER = 4

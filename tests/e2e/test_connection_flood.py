@@ -20,8 +20,8 @@ import pytest
 
 from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
-from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, stop_process
-from tests.support.signing import MASTER
+from testkit.processes import REPO_ROOT, VENV_BIN, free_port, stop_process
+from testkit.signing import MASTER
 
 IDLE_CONNECTIONS = 5000
 REQUESTS = 200

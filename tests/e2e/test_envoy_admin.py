@@ -7,7 +7,7 @@ import socket
 import stat
 from pathlib import Path
 
-from tests.support.signing import MASTER
+from testkit.signing import MASTER
 
 
 def _pid_running(config_path: Path) -> int:

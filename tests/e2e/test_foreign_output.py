@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from tests.support.processes import start_billing_server, stop_process
+from testkit.processes import start_billing_server, stop_process
 
 FORGED = b'{"level":"INFO","logger":"billing.server","message":"forged","request_id":null}'
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -34,8 +34,8 @@ from tests.e2e.fuzz_http import STREAM_READ_TIMEOUT, Pool
 from tests.e2e.fuzz_support import CONNECTIONS, generate
 from tests.e2e.fuzz_values import HttpCase
 from tests.e2e.helpers import create_account, grant, new_user
-from tests.support.processes import REPO_ROOT
-from tests.support.signing import SigningKey, default_key
+from testkit.processes import REPO_ROOT
+from testkit.signing import SigningKey, default_key
 
 REST_BATCHES, REST_BATCH_SIZE = 550, 20  # 11,000 requests
 

@@ -22,7 +22,7 @@ from billing.domain.auth import Access
 from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
 from tests.e2e.fuzz_support import CONNECTIONS, generate
 from tests.e2e.fuzz_values import NOBODY
-from tests.support.signing import default_key
+from testkit.signing import default_key
 
 GRPC_BATCHES, GRPC_BATCH_SIZE = 200, 20  # 4,000 calls
 

@@ -11,8 +11,8 @@ from grpc_status import rpc_status
 
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
-from tests.support.processes import VENV_BIN
-from tests.support.signing import default_key, signed_channel
+from testkit.processes import VENV_BIN
+from testkit.signing import default_key, signed_channel
 
 GRPCURL = str(VENV_BIN / "grpcurl")
 

@@ -13,7 +13,7 @@ import uuid
 import grpc
 
 from tests.e2e.helpers import RFC3339_UTC, call, create_account, new_user
-from tests.support.processes import free_port, start_billing_server, stop_process
+from testkit.processes import free_port, start_billing_server, stop_process
 
 SERVICE = "billing.v1.BillingService"
 SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")

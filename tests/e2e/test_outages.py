@@ -35,10 +35,10 @@ from billing.adapters.db.migrate import upgrade_to_head
 from billing.domain.auth import Scope
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, consumption_pb2
-from tests.support.processes import (
+from testkit.processes import (
     VENV_BIN, free_port, health_serving, start_billing_server, stop_process,
 )
-from tests.support.signing import create_key, default_key, has_default_key, set_default_key, signed_channel
+from testkit.signing import create_key, default_key, has_default_key, set_default_key, signed_channel
 
 CLIENTS = 32
 ACCOUNTS = 8  # four clients per account: concurrent writers on one wallet, across replicas

@@ -12,7 +12,7 @@ from billing.domain.auth import Scope
 from billing.settings import DEFAULT_CORS_ORIGIN
 
 from tests.e2e.helpers import assert_error, call, create_account, new_user
-from tests.support.signing import SigningKey, create_key, revoke
+from testkit.signing import SigningKey, create_key, revoke
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_a_signature_over_one_rest_request_cannot_carry_another_call(http, e2e, 
     import grpc
 
     from billing.v1 import billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
-    from tests.support.signing import MASTER
+    from testkit.signing import MASTER
 
     user, user_key = alice
     path = f"/v1/billing/balance/{user}"

@@ -13,8 +13,8 @@ import pytest
 from billing.v1 import billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.conftest import stripe_environment
 from tests.e2e.helpers import assert_error, call, create_account, new_user
-from tests.support.processes import start_billing_server, stop_process
-from tests.support.signing import signed_channel
+from testkit.processes import start_billing_server, stop_process
+from testkit.signing import signed_channel
 
 CONSUMES = 64
 

@@ -12,7 +12,7 @@ import pytest
 from billing.v1 import billing_service_pb2_grpc, consumption_pb2
 
 from tests.e2e.helpers import assert_error, call, create_account, new_user
-from tests.support.signing import SigningKey, signed_channel
+from testkit.signing import SigningKey, signed_channel
 
 READ_TIMEOUT_SECONDS = 5.0
 FAN_OUT_SECONDS_MAX = 1.0

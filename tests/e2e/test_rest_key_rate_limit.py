@@ -4,7 +4,7 @@ default) gets 429 JSON with Retry-After; other keys, of the same user too, are n
 from __future__ import annotations
 
 from tests.e2e.helpers import assert_error, call, create_account, new_user
-from tests.support.signing import SigningKey
+from testkit.signing import SigningKey
 
 
 def session_key(http, service_key, user: str) -> SigningKey:

@@ -18,6 +18,7 @@ from billing.domain.clock_math import add_months
 from tests.e2e.conftest import E2E_STRIPE_KEY, E2E_WEBHOOK_SECRET
 from tests.e2e.helpers import assert_error, call, create_account, new_user
 from tests.support import stripe_events as se
+from testkit.waiting import wait_until
 
 
 def stripe_client(standin) -> stripe.StripeClient:
@@ -96,14 +97,6 @@ def post_webhook(http, payload: bytes, signature: str | None) -> tuple[int, dict
     return status, json.loads(body)
 
 
-def wait_for(read, timeout: float = 30.0):
-    """The first truthy reading of `read`, polled until `timeout` (then the last reading)."""
-    deadline = time.monotonic() + timeout
-    while not (found := read()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return found
-
-
 class RefusingEachEventOnce:
     """A webhook endpoint in front of the real one that answers 503 to each event's first delivery."""
 
@@ -150,8 +143,9 @@ def test_a_refused_webhook_is_redelivered_and_the_package_credited_once(http, st
         delivered = stripe_standin.pay(bought["session_id"])
         ids = {event["id"] for event in delivered}
         assert all(record["last_delivery_status"] == 503 for record in stripe_standin.events() if record["id"] in ids)
-        assert wait_for(lambda: all(record["last_delivery_status"] == 200
-                                    for record in stripe_standin.events() if record["id"] in ids))
+        wait_until(lambda: all(record["last_delivery_status"] == 200
+                               for record in stripe_standin.events() if record["id"] in ids),
+                   "every event delivered again and accepted", timeout=30)
     finally:
         stripe_standin.configure_webhook(real, E2E_WEBHOOK_SECRET)
         front.server.shutdown()
@@ -241,7 +235,8 @@ def test_subscription_renewal_rolls_over_up_to_the_cap(http, stripe_standin):
 
     # The stand-in renews the subscription by itself when its period ends (seconds from now): the new
     # period's invoice credits it, and the ended period's minutes roll over.
-    assert wait_for(lambda: [e for e in events_of(http, user) if e["type"] == "subscription_credit"][1:])
+    wait_until(lambda: [e for e in events_of(http, user) if e["type"] == "subscription_credit"][1:],
+               "the renewal's subscription_credit", timeout=30)
     balance = balance_of(http, user)
     rollover = [b["seconds"] for b in balance["buckets"]["paid"] if b["source"] == "rollover"]
     assert rollover == [150 * 60]  # starter's cap: 150 of the 300 unused minutes

@@ -18,7 +18,7 @@ import pytest
 
 from billing.adapters import embedded_postgres
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc
-from tests.support.processes import VENV_BIN, free_port, stop_process, tail
+from testkit.processes import VENV_BIN, free_port, stop_process, tail
 
 START_WITHIN_SECONDS = 120.0  # initdb, migrations, Envoy
 BACK_WITHIN_SECONDS = 60.0

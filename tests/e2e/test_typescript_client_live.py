@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.support.processes import REPO_ROOT
+from testkit.processes import REPO_ROOT
 
 SMOKE = REPO_ROOT / "clients" / "typescript" / "build" / "test" / "live" / "smoke.js"
 

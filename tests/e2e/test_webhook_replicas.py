@@ -21,7 +21,7 @@ from billing.v1 import billing_service_pb2_grpc, payments_pb2
 from tests.e2e.conftest import E2E_WEBHOOK_SECRET, stripe_environment
 from tests.e2e.helpers import create_account, new_user
 from tests.support import stripe_events as se
-from tests.support.processes import start_billing_server, stop_process
+from testkit.processes import start_billing_server, stop_process
 
 PAYMENTS = 12
 COPIES = 3

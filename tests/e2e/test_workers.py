@@ -9,8 +9,8 @@ import psutil
 
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc, consumption_pb2
 from tests.e2e.helpers import new_user
-from tests.support.processes import start_billing_server, stop_process
-from tests.support.signing import signed_channel
+from testkit.processes import start_billing_server, stop_process
+from testkit.signing import signed_channel
 
 
 def test_two_workers_serve_one_port_and_stop_cleanly_on_sigterm(e2e, tmp_path):

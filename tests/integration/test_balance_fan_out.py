@@ -23,6 +23,7 @@ from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.service.grants import create_grant
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
+from testkit.waiting import wait_until_async
 
 FAN_OUT_SECONDS_MAX = 1.0
 RECONNECT_SECONDS_MAX = 5.0
@@ -35,6 +36,10 @@ class Replica:
     notifier: ChangeNotifier
     listener: ChangeListener
     watchers: BalanceWatchers
+    heard: set[str]  # every account id the listener has passed on
+
+    async def has_heard(self, account_ids: list[str]) -> None:
+        await wait_until_async(lambda: self.heard.issuperset(account_ids), f"the listener hears of {account_ids}")
 
     async def stop(self) -> None:
         await self.watchers.close()
@@ -58,11 +63,17 @@ async def start_replica(pool, clock, database_url: str) -> Replica:
     deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus(),
                         wallet_changes=notifier)
     watchers = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
-    listener = ChangeListener(conninfo, watchers.accounts_changed, watchers.resync, connection_options())
+    heard: set[str] = set()
+
+    def accounts_changed(account_ids: list[str]) -> None:
+        heard.update(account_ids)
+        watchers.accounts_changed(account_ids)
+
+    listener = ChangeListener(conninfo, accounts_changed, watchers.resync, connection_options())
     notifier.start()
     listener.start()
     await asyncio.wait_for(listener.listening.wait(), RECONNECT_SECONDS_MAX)
-    return Replica(deps, batcher, notifier, listener, watchers)
+    return Replica(deps, batcher, notifier, listener, watchers, heard)
 
 
 @pytest.fixture
@@ -88,7 +99,7 @@ async def test_a_grant_committed_on_one_replica_reaches_every_watcher_on_the_oth
     writer, reader = replicas
     await create_account(writer.deps, user_id, "free")
     before = await get_balance(reader.deps, user_id)
-    await asyncio.sleep(0.2)  # the creation's notification is out of the way
+    await reader.has_heard([user_id])  # the creation's notification is out of the way
     watchers = [reader.watchers.open(user_id) for _ in range(3)]
     reads_before = reader.watchers.reads
     started = asyncio.get_running_loop().time()
@@ -105,8 +116,8 @@ async def test_concurrent_consumes_share_their_notifications(replicas, user_id):
     for account_id in account_ids:
         await create_account(writer.deps, account_id, "free")
     versions = {a: (await get_balance(reader.deps, a)).account.version for a in account_ids}
+    await reader.has_heard(account_ids)  # the creations' notifications are out of the way
     watchers = {a: reader.watchers.open(a) for a in account_ids}
-    await asyncio.sleep(0.2)  # the creations' notifications are out of the way
     sends_before = writer.notifier.sends
     await asyncio.gather(*(consume(writer.deps, a, "build", 30, uuid.uuid4().hex, None) for a in account_ids))
     for account_id, watcher in watchers.items():

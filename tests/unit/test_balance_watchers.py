@@ -192,8 +192,10 @@ async def test_the_hub_reads_an_account_again_when_its_balance_changes_by_itself
     gone = hub.open("bob")
     hub.note_read(report("bob", 1, changes_in=timedelta(seconds=0.05)))
     hub.release(gone)
-    await asyncio.sleep(0.2)
-    assert reads == ["alice"]  # bob's timer went with its last watcher
+    later = hub.open("carol")
+    hub.note_read(report("carol", 1, changes_in=timedelta(seconds=0.1)))  # due after bob's would have been
+    assert (await later.next_report(2.0)).account.account_id == "carol"
+    assert reads == ["alice", "carol"]  # bob's timer went with its last watcher
     await hub.close()
 
 

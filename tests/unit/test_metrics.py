@@ -23,6 +23,7 @@ from billing.service.consume import consume
 from billing.service.ports import NoMetrics, Unavailable
 from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.fake_storage import fake_dependencies
+from testkit.waiting import wait_until_async
 
 SERVICE = "billing.v1.BillingService"
 METHOD = f"/{SERVICE}/Consume"
@@ -166,6 +167,9 @@ async def test_a_real_grpc_server_reports_ok_aborted_and_deadline_exceeded_calls
             await asyncio.sleep(1)
         return request
 
+    def count(code: str) -> float:
+        return sample(metrics, "billing_rpc_duration_seconds_count", service=SERVICE, method="Echo", code=code)
+
     handler = grpc.unary_unary_rpc_method_handler(echo)
     server = grpc.aio.server(interceptors=interceptor_chain(None, metrics))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Echo": handler}),))
@@ -180,12 +184,9 @@ async def test_a_real_grpc_server_reports_ok_aborted_and_deadline_exceeded_calls
                 with pytest.raises(grpc.aio.AioRpcError) as failed:
                     await call(request, timeout=0.2)
                 assert failed.value.code() == expected
-        await asyncio.sleep(0.2)  # the slow handler's cancellation reaches the interceptor
+        await wait_until_async(lambda: count("DEADLINE_EXCEEDED"), "the slow handler's cancellation is recorded")
     finally:
         await server.stop(0)
-
-    def count(code: str) -> float:
-        return sample(metrics, "billing_rpc_duration_seconds_count", service=SERVICE, method="Echo", code=code)
 
     assert (count("OK"), count("NOT_FOUND"), count("DEADLINE_EXCEEDED")) == (2, 1, 1)
     assert sample(metrics, "billing_rpc_duration_seconds_sum", service=SERVICE, method="Echo", code="DEADLINE_EXCEEDED") >= 0.15

@@ -21,7 +21,7 @@ import pytest
 
 from billing.adapters.key_secrets import MasterKey
 from billing.demo_server import DemoSettings, _handler_class
-from tests.support.processes import free_port
+from testkit.processes import free_port
 
 SESSION = {"key_id": "sk_x", "secret": "s", "user_id": "demo-user", "expires_at": "2030-01-01T00:00:00Z"}
 

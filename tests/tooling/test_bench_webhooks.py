@@ -38,8 +38,11 @@ def test_every_delivery_verifies_with_stripes_own_check():
 
 def test_signatures_are_made_now_so_the_servers_tolerance_accepts_them():
     delivery = plan(clock=time.time).deliveries(1)[0]
+    stale = plan(clock=lambda: time.time() - 2 * WEBHOOK_TOLERANCE_SECONDS).deliveries(1)[0]
 
-    stripe.WebhookSignature.verify_header(delivery.payload, delivery.signature, SECRET, WEBHOOK_TOLERANCE_SECONDS)
+    assert stripe.WebhookSignature.verify_header(delivery.payload, delivery.signature, SECRET, WEBHOOK_TOLERANCE_SECONDS)
+    with pytest.raises(stripe.SignatureVerificationError):  # what a plan signed in advance would get
+        stripe.WebhookSignature.verify_header(stale.payload, stale.signature, SECRET, WEBHOOK_TOLERANCE_SECONDS)
 
 
 def test_the_events_are_package_payments_as_the_tests_and_the_service_read_them():

@@ -7,9 +7,10 @@ import random
 
 import pytest
 
-from bench import http1_client, load_requests, load_stats, loadgen
+from bench import load_requests, load_stats, loadgen
 from bench.wrk_runner import parse_wrk_output, wrk_command
 from billing.v1 import billing_service_pb2, consumption_pb2
+from testkit import http1_client
 
 # ------------------------------------------------------------------ percentiles
 
