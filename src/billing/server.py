@@ -37,7 +37,7 @@ from billing.api.time_budget import TimeBudgetInterceptor
 from billing.domain.auth import ApiKey, Scope
 from billing.domain.rate_limit import RateLimit
 from billing.service.balance import get_balance
-from billing.service.balance_watchers import BalanceWatchers, WatchLimits
+from billing.service.balance_hub import BalanceHub, WatchLimits
 from billing.service.handlers import message_bus
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.ports import Authenticator
@@ -116,7 +116,7 @@ async def serve(settings: Settings) -> None:
     if settings.require_signatures:
         authenticator = HmacAuthenticator(master, SystemClock(), lambda now: _usable_keys(pool, now), metrics.auth_failed)
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
-    watchers = BalanceWatchers(
+    watchers = BalanceHub(
         lambda account_id: get_balance(deps, account_id),
         WatchLimits(settings.max_watchers, settings.max_watchers_per_user, settings.watch_heartbeat_seconds),
     )

@@ -17,7 +17,7 @@ from billing.adapters.db.unit_of_work import PostgresStorage, connection_options
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
-from billing.service.balance_watchers import BalanceWatchers, Watcher
+from billing.service.balance_hub import BalanceHub, Watcher
 from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
@@ -35,7 +35,7 @@ class Replica:
     batcher: WalletBatcher
     notifier: ChangeNotifier
     listener: ChangeListener
-    watchers: BalanceWatchers
+    watchers: BalanceHub
     heard: set[str]  # every account id the listener has passed on
 
     async def has_heard(self, account_ids: list[str]) -> None:
@@ -62,7 +62,7 @@ async def start_replica(pool, clock, database_url: str) -> Replica:
     catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus(),
                         wallet_changes=notifier)
-    watchers = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
+    watchers = BalanceHub(lambda account_id: get_balance(deps, account_id))
     heard: set[str] = set()
 
     def accounts_changed(account_ids: list[str]) -> None:

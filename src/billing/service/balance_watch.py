@@ -20,7 +20,7 @@ from typing import AsyncIterator
 
 from billing.domain.limits import require_account_id, require_since_version
 from billing.service.balance import BalanceReport, get_balance
-from billing.service.balance_watchers import BalanceWatchers
+from billing.service.balance_hub import BalanceHub
 from billing.service.dependencies import Dependencies
 
 
@@ -37,7 +37,7 @@ HEARTBEAT = BalanceUpdate(None)
 
 
 async def watch_balance(
-    deps: Dependencies, watchers: BalanceWatchers, account_id: str, since_version: int
+    deps: Dependencies, watchers: BalanceHub, account_id: str, since_version: int
 ) -> AsyncIterator[BalanceUpdate]:
     require_account_id(account_id)
     require_since_version(since_version)

@@ -88,7 +88,7 @@ class Watcher:
         return report
 
 
-class BalanceWatchers:
+class BalanceHub:
     def __init__(self, read_balance: ReadBalance, limits: WatchLimits = WatchLimits()):
         self._read_balance = read_balance
         self.limits = limits

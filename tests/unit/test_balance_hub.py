@@ -16,7 +16,7 @@ from billing.domain.errors import InvalidArgument, TooManyWatchers
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.balance_watch import watch_balance
-from billing.service.balance_watchers import BalanceWatchers, WatchLimits
+from billing.service.balance_hub import BalanceHub, WatchLimits
 from billing.service.grants import create_grant
 from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.fake_storage import FakeDatabase, fake_dependencies
@@ -52,7 +52,7 @@ async def settle() -> None:
 
 async def test_one_change_is_read_once_for_all_watchers_of_the_account():
     versions = Versions()
-    hub = BalanceWatchers(versions)
+    hub = BalanceHub(versions)
     watchers = [hub.open("alice") for _ in range(3)]
     versions.version["alice"] = 7
     hub.accounts_changed(["alice", "bob"])  # bob has no watcher: not read
@@ -65,7 +65,7 @@ async def test_one_change_is_read_once_for_all_watchers_of_the_account():
 
 async def test_a_slow_watcher_keeps_only_the_newest_version():
     versions = Versions()
-    hub = BalanceWatchers(versions)
+    hub = BalanceHub(versions)
     watcher = hub.open("alice")
     for version in (1, 2, 3):
         versions.version["alice"] = version
@@ -77,7 +77,7 @@ async def test_a_slow_watcher_keeps_only_the_newest_version():
 
 
 async def test_an_older_version_never_replaces_a_newer_one():
-    watcher = BalanceWatchers(Versions()).open("alice")
+    watcher = BalanceHub(Versions()).open("alice")
     watcher.offer(report("alice", 5))
     watcher.offer(report("alice", 4))
     assert (await watcher.next_report(1.0)).account.version == 5
@@ -85,7 +85,7 @@ async def test_an_older_version_never_replaces_a_newer_one():
 
 async def test_resync_reads_every_watched_account_again():
     versions = Versions()
-    hub = BalanceWatchers(versions)
+    hub = BalanceHub(versions)
     hub.open("alice"), hub.open("bob")
     versions.version.update(alice=1, bob=1)
     hub.resync()
@@ -95,7 +95,7 @@ async def test_resync_reads_every_watched_account_again():
 
 
 async def test_the_process_and_each_user_have_a_bound():
-    hub = BalanceWatchers(Versions(), WatchLimits(max_watchers=3, max_watchers_per_account=2))
+    hub = BalanceHub(Versions(), WatchLimits(max_watchers=3, max_watchers_per_account=2))
     first = hub.open("alice")
     hub.open("alice")
     with pytest.raises(TooManyWatchers) as per_user:
@@ -111,7 +111,7 @@ async def test_the_process_and_each_user_have_a_bound():
 
 
 async def test_close_ends_every_watcher_and_refuses_new_ones():
-    hub = BalanceWatchers(Versions())
+    hub = BalanceHub(Versions())
     watcher = hub.open("alice")
     await hub.close()
     assert await watcher.next_report(1.0) is None and watcher.closed
@@ -138,7 +138,7 @@ async def deps():
 
 
 async def test_a_stream_starts_with_the_balance_then_sends_changes_and_heartbeats(deps):
-    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     assert first.report is not None and first.version > 0
@@ -156,7 +156,7 @@ async def test_a_stream_starts_with_the_balance_then_sends_changes_and_heartbeat
 
 
 async def test_a_client_that_has_the_current_version_gets_a_heartbeat_first(deps):
-    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id))
     current = await get_balance(deps, "alice")
     stream = watch_balance(deps, hub, "alice", current.account.version)
     assert (await anext(stream)).report is None
@@ -168,20 +168,20 @@ async def test_a_client_that_has_the_current_version_gets_a_heartbeat_first(deps
 
 async def test_a_negative_since_version_names_the_field(deps):
     with pytest.raises(InvalidArgument) as refused:
-        await anext(watch_balance(deps, BalanceWatchers(Versions()), "alice", -1))
+        await anext(watch_balance(deps, BalanceHub(Versions()), "alice", -1))
     assert refused.value.field == "since_version"
 
 
 async def test_the_hub_reads_an_account_again_when_its_balance_changes_by_itself(monkeypatch):
     """One timer per watched account, at the instant its last read said; none once unwatched."""
-    monkeypatch.setattr("billing.service.balance_watchers.TIME_CHANGE_SPREAD_SECONDS", 0.0)
+    monkeypatch.setattr("billing.service.balance_hub.TIME_CHANGE_SPREAD_SECONDS", 0.0)
     reads: list[str] = []
 
     async def read(account_id: str):
         reads.append(account_id)
         return report(account_id, 3)
 
-    hub = BalanceWatchers(read)
+    hub = BalanceHub(read)
     watchers = [hub.open("alice"), hub.open("alice")]
     hub.note_read(report("alice", 3, changes_in=timedelta(seconds=0.1)))
     hub.note_read(report("alice", 3, changes_in=timedelta(seconds=30)))  # a later instant: kept the sooner
@@ -202,10 +202,10 @@ async def test_the_hub_reads_an_account_again_when_its_balance_changes_by_itself
 async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps, monkeypatch):
     """The stream of an idle account sends the balance again when the day ends: yesterday's daily
     bucket expires and today's is granted, with no request from anyone."""
-    monkeypatch.setattr("billing.service.balance_watchers.TIME_CHANGE_SPREAD_SECONDS", 0.0)
+    monkeypatch.setattr("billing.service.balance_hub.TIME_CHANGE_SPREAD_SECONDS", 0.0)
     clock = deps.clock
     clock.set(datetime(2026, 3, 14, 23, 59, 59, 800_000, tzinfo=timezone.utc))
-    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.5))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.5))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     assert [b.expires_at for b in first.report.view.daily] == [datetime(2026, 3, 15, tzinfo=timezone.utc)]
@@ -222,7 +222,7 @@ async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps, monk
 
 async def test_time_alone_changing_the_balance_is_sent_with_the_same_version(deps):
     """Same version, read later, showing something else: sent. Read earlier than what was sent: not."""
-    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     (watcher,) = hub._by_account["alice"]
@@ -269,7 +269,7 @@ def test_payloads_stay_under_postgresqls_limit_and_name_every_account():
 
 
 async def test_a_stream_ends_when_the_server_stops(deps):
-    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id))
     stream = watch_balance(deps, hub, "alice", 0)
     await anext(stream)
     waiting = asyncio.ensure_future(anext(stream))
@@ -281,7 +281,7 @@ async def test_a_stream_ends_when_the_server_stops(deps):
 
 
 async def test_reads_that_change_nothing_do_not_hold_off_the_heartbeat(deps):
-    hub = BalanceWatchers(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.3))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.3))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     (watcher,) = hub._by_account["alice"]
