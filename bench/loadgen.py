@@ -60,7 +60,7 @@ from bench.load_stats import cpu_seconds, latency_summary
 
 DEFAULT_GRPC_CHANNELS = 4
 DEFAULT_OPEN_LOOP_CONNECTIONS = 64
-MAX_ERROR_SAMPLES = 5
+ERROR_SAMPLES_MAX = 5
 EARLY_LAUNCH_S = 0.0006
 
 
@@ -133,7 +133,7 @@ class _Recorder:
 
     def error(self, text: str) -> None:
         self.errors += 1
-        if len(self.error_samples) < MAX_ERROR_SAMPLES and text not in self.error_samples:
+        if len(self.error_samples) < ERROR_SAMPLES_MAX and text not in self.error_samples:
             self.error_samples.append(text[:300])
 
 

@@ -16,7 +16,7 @@ Deliveries, generated before the measured window (signing and JSON are not timed
   - shuffled within blocks of `--block` PaymentIntents, so the deliveries of one payment arrive
     close together (some at once, at the scenario's concurrency), as Stripe's do;
   - signed as Stripe signs (`t=<unix>,v1=<hex hmac_sha256(secret, "<t>.<payload>")>`) when generated:
-    the server accepts 300 s of clock difference, so a run is at most MAX_RUN_S long.
+    the server accepts 300 s of clock difference, so a run is at most RUN_SECONDS_MAX long.
 Enough deliveries for `--max-rate` per second over the run are generated; a run that sends them
 all before its time is up stops there (`exhausted`, figures over the time it took).
 
@@ -57,8 +57,8 @@ PATH = "/v1/billing/webhooks/stripe"
 SECRET_ENV = "BENCH_STRIPE_WEBHOOK_SECRET"
 API_VERSION = "2026-10-28.endive"  # tests/support/stripe_events.py (not imported: bench code stands alone)
 PACKAGE_KEY, PACKAGE_MINUTES, AMOUNT_CENTS = "mini", 60, 499
-MAX_RUN_S = 240.0  # signatures made before the run must still be within the server's 300 s tolerance
-MAX_ERROR_SAMPLES = 5
+RUN_SECONDS_MAX = 240.0  # signatures made before the run must still be within the server's 300 s tolerance
+ERROR_SAMPLES_MAX = 5
 
 
 # ------------------------------------------------------------------ the deliveries (pure)
@@ -216,8 +216,8 @@ class WebhookConfig:
     def validate(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
-        if not 0 < self.duration_s <= MAX_RUN_S:
-            raise ValueError(f"duration must be in (0, {MAX_RUN_S:g}] s (the signatures' tolerance)")
+        if not 0 < self.duration_s <= RUN_SECONDS_MAX:
+            raise ValueError(f"duration must be in (0, {RUN_SECONDS_MAX:g}] s (the signatures' tolerance)")
         if self.max_rate <= 0 or self.timeout_s <= 0:
             raise ValueError("max_rate and timeout must be > 0")
         self.plan("x").validate()
@@ -271,7 +271,7 @@ async def run_load(cfg: WebhookConfig, secret: str) -> dict:
     def error(text: str) -> None:
         nonlocal errors
         errors += 1
-        if len(error_samples) < MAX_ERROR_SAMPLES and text not in error_samples:
+        if len(error_samples) < ERROR_SAMPLES_MAX and text not in error_samples:
             error_samples.append(text[:300])
 
     async def watchdog() -> None:

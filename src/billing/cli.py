@@ -53,7 +53,7 @@ def run() -> int:
     the Stripe stand-in without STRIPE_SECRET_KEY, and the demo app unless BILLING_DEMO_PORT is 0.
 
     Each is supervised: one that dies (a crash, `kill -9`) is started again after a backoff
-    (RESTART_FIRST_SECONDS, doubling to RESTART_MAX_SECONDS; back to the first after a run of
+    (RESTART_FIRST_SECONDS, doubling to RESTART_DELAY_SECONDS_MAX; back to the first after a run of
     RESTART_RESET_AFTER_SECONDS). SIGINT/SIGTERM stop them all and end the command. The server
     migrates the database when it answers (BILLING_MIGRATE_ON_START, on unless set to 0), so
     `billing run` starts, and keeps running, while the database is down.
@@ -185,7 +185,7 @@ def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
 
 
 RESTART_FIRST_SECONDS = 0.5
-RESTART_MAX_SECONDS = 10.0
+RESTART_DELAY_SECONDS_MAX = 10.0
 RESTART_RESET_AFTER_SECONDS = 30.0
 
 
@@ -198,7 +198,7 @@ def _supervised_postgres(url: str) -> "SupervisedPostgres":
     port = make_url(url).port
     assert port is not None, "the embedded PostgreSQL's URL names its port"
     return SupervisedPostgres(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR, port, first_delay=RESTART_FIRST_SECONDS,
-                              max_delay=RESTART_MAX_SECONDS, reset_after=RESTART_RESET_AFTER_SECONDS)
+                              max_delay=RESTART_DELAY_SECONDS_MAX, reset_after=RESTART_RESET_AFTER_SECONDS)
 
 
 class _Supervised:
@@ -231,7 +231,7 @@ class _Supervised:
             return
         ran = now - self._started_at
         self._delay = RESTART_FIRST_SECONDS if ran >= RESTART_RESET_AFTER_SECONDS or not self._delay else min(
-            self._delay * 2, RESTART_MAX_SECONDS
+            self._delay * 2, RESTART_DELAY_SECONDS_MAX
         )
         self._restart_at = now + self._delay
         print(f"billing run: {self.name} (pid {self.process.pid}) exited with code {code} after {ran:.1f}s; "

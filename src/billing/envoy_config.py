@@ -45,7 +45,7 @@ _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(
 
 EDGE_TOKEN_VARIABLE = "BILLING_EDGE_TOKEN"
 # sun_path holds 108 bytes with its terminating NUL; some systems allow fewer.
-MAX_SOCKET_PATH_BYTES = 100
+SOCKET_PATH_BYTES_MAX = 100
 
 
 def envoy_environment(edge_token: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -66,8 +66,8 @@ def _replace_once(pattern: str, replacement: str, text: str, what: str) -> str:
 
 def _check_socket_path(path: Path) -> str:
     text = str(path)
-    if not Path(text).is_absolute() or len(text.encode()) > MAX_SOCKET_PATH_BYTES or '"' in text:
-        raise ValueError(f"admin_socket must be an absolute path of at most {MAX_SOCKET_PATH_BYTES} bytes, got {text!r}")
+    if not Path(text).is_absolute() or len(text.encode()) > SOCKET_PATH_BYTES_MAX or '"' in text:
+        raise ValueError(f"admin_socket must be an absolute path of at most {SOCKET_PATH_BYTES_MAX} bytes, got {text!r}")
     return text
 
 

@@ -46,8 +46,8 @@ from billing.startup import start_serving
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
 
 log = logging.getLogger("billing.server")
-MAX_MESSAGE_BYTES = 1024 * 1024
-MAX_METADATA_BYTES = 96 * 1024
+MESSAGE_BYTES_MAX = 1024 * 1024
+METADATA_BYTES_MAX = 96 * 1024
 GC_YOUNG_THRESHOLD = 20_000
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 
@@ -63,11 +63,11 @@ def create_server(
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
+            ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
             ("grpc.so_reuseport", 1),
             # Envoy forwards a REST request's raw body in a header for its signature (hmac_auth.py).
-            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.max_metadata_size", METADATA_BYTES_MAX),
         ]
     )
     billing_service_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)

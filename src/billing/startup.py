@@ -16,7 +16,7 @@ from billing.settings import Settings
 
 log = logging.getLogger("billing.server")
 MIGRATION_RETRY_FIRST_SECONDS = 0.5
-MIGRATION_RETRY_MAX_SECONDS = 2.0
+MIGRATION_RETRY_SECONDS_MAX = 2.0
 
 
 async def start_serving(
@@ -36,7 +36,7 @@ async def start_serving(
                 log.warning("migrations wait for the database (retry in %.1fs): %s", delay, _first_line(failure),
                             extra=outage_log("database"))
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, MIGRATION_RETRY_MAX_SECONDS)
+                delay = min(delay * 2, MIGRATION_RETRY_SECONDS_MAX)
     await before_serving()
     availability.start()
 

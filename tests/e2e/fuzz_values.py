@@ -8,7 +8,7 @@ from urllib.parse import quote_from_bytes
 
 from hypothesis import strategies as st
 
-from billing.domain.limits import ACCOUNT_ID_MAX_LENGTH
+from billing.domain.limits import ACCOUNT_ID_LENGTH_MAX
 
 # ---------------------------------------------------------------- the case
 
@@ -43,12 +43,12 @@ JSON = ((b"Content-Type", b"application/json"),)
 UNICODE = st.text(st.characters(codec="utf-8"), max_size=16)
 NASTY_STRINGS = st.sampled_from([
     "", " ", "\u0000", "a\u0000b", "\n", "a b", "../../etc/passwd", "..%2F..%2Fadmin", "%00", "%FF",
-    "\u202e", "\ufeff", "\U0001F600", "é", "Ω" * 200, "x" * (ACCOUNT_ID_MAX_LENGTH + 1), "y" * 5000,
+    "\u202e", "\ufeff", "\U0001F600", "é", "Ω" * 200, "x" * (ACCOUNT_ID_LENGTH_MAX + 1), "y" * 5000,
     "<script>", "' OR 1=1 --", "${jndi:ldap://x}", "null", "true", "-1", "\\", "\"", "/", "?",
 ])
 INVALID_IDS = st.one_of(
     NASTY_STRINGS.filter(lambda s: s not in ("null", "true", "-1")),
-    st.integers(ACCOUNT_ID_MAX_LENGTH + 1, 600).map(lambda n: "a" * n),  # over-long (one draw, not 600)
+    st.integers(ACCOUNT_ID_LENGTH_MAX + 1, 600).map(lambda n: "a" * n),  # over-long (one draw, not 600)
     UNICODE.filter(lambda s: any(not (c.isascii() and (c.isalnum() or c in "_.:@|-")) for c in s) or not s),
 )
 NOBODY = st.text(alphabet="abcdef0123456789", min_size=1, max_size=20).map(lambda s: f"fz-{s}")

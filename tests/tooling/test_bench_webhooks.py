@@ -154,6 +154,6 @@ def test_credit_problems():
 
 def test_a_config_refuses_runs_longer_than_the_signatures_last():
     with pytest.raises(ValueError):
-        webhooks.WebhookConfig(target="127.0.0.1:8080", accounts=10, duration_s=webhooks.MAX_RUN_S + 1,
+        webhooks.WebhookConfig(target="127.0.0.1:8080", accounts=10, duration_s=webhooks.RUN_SECONDS_MAX + 1,
                                concurrency=4).validate()
     webhooks.WebhookConfig(target="127.0.0.1:8080", accounts=10, duration_s=5, concurrency=4).validate()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from billing.domain.auto_topup import MAX_ATTEMPTS, RESEND_PENDING_AFTER, RETRY_DELAYS
+from billing.domain.auto_topup import ATTEMPTS_MAX, RESEND_PENDING_AFTER, RETRY_DELAYS
 from billing.domain.errors import InvalidArgument, PaymentMethodRequired
 from billing.service.accounts import create_account
 from billing.service.auto_topup import get_auto_topup, set_auto_topup
@@ -84,7 +84,7 @@ async def test_concurrent_consumes_decide_once(deps, enabled, provider, database
 
 
 async def test_declines_back_off_then_turn_auto_topup_off(deps, enabled, provider, database, clock):
-    provider.next_outcomes = ["declined"] * MAX_ATTEMPTS
+    provider.next_outcomes = ["declined"] * ATTEMPTS_MAX
     await spend(deps, 1600, "a")
     assert provider.charge_calls == 1
     topup = (await get_auto_topup(deps, USER)).setting
@@ -97,7 +97,7 @@ async def test_declines_back_off_then_turn_auto_topup_off(deps, enabled, provide
         await deps.background.drain()
         assert provider.charge_calls == n
     topup = (await get_auto_topup(deps, USER)).setting
-    assert not topup.enabled and topup.failures == MAX_ATTEMPTS
+    assert not topup.enabled and topup.failures == ATTEMPTS_MAX
     assert notices(database)[-1].metadata.get("disabled") is True
     assert database.ledger_matches_buckets(USER)
 

@@ -11,7 +11,7 @@ import pytest
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
-from billing.adapters.db.change_notifier import EVERY_ACCOUNT, MAX_PAYLOAD_BYTES, account_ids_of, payloads
+from billing.adapters.db.change_notifier import EVERY_ACCOUNT, NOTIFY_PAYLOAD_BYTES_MAX, account_ids_of, payloads
 from billing.domain.errors import InvalidArgument, TooManyWatchers
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
@@ -261,7 +261,7 @@ def test_payloads_stay_under_postgresqls_limit_and_name_every_account():
     account_ids = [f"user-{n:06d}-" + "x" * 100 for n in range(500)]
     chunks = payloads(account_ids)
     assert len(chunks) > 1
-    assert all(len(chunk.encode()) <= MAX_PAYLOAD_BYTES for chunk in chunks)
+    assert all(len(chunk.encode()) <= NOTIFY_PAYLOAD_BYTES_MAX for chunk in chunks)
     assert [a for chunk in chunks for a in account_ids_of(chunk)] == account_ids
     assert account_ids_of(EVERY_ACCOUNT) is None
     assert payloads([]) == []

@@ -27,7 +27,7 @@ import psycopg
 
 from billing.adapters.key_secrets import MasterKey, parse_session_key
 from billing.domain.auth import (
-    EDGE_TOKEN_HEADER, GRPC_METHOD, KEY_ID_MAX_LENGTH, SIGNATURE_WINDOW_SECONDS, SIGNED_BODY_HEADER,
+    EDGE_TOKEN_HEADER, GRPC_METHOD, KEY_ID_LENGTH_MAX, SIGNATURE_WINDOW_SECONDS, SIGNED_BODY_HEADER,
     SIGNED_METHOD_HEADER, SIGNED_PATH_HEADER, ApiKey, Scope, body_digest, canonical_request, require_valid_signature,
 )
 from billing.domain.errors import Unauthenticated
@@ -36,7 +36,7 @@ from billing.service.ports import Clock, Unavailable, outage_log
 log = logging.getLogger(__name__)
 
 KEY_REFRESH_SECONDS = 5.0
-KEY_COPY_MAX_AGE_SECONDS = 30.0
+KEY_COPY_AGE_SECONDS_MAX = 30.0
 KEY_ID_HEADER = "x-hmac-key-id"
 TIMESTAMP_HEADER = "x-hmac-timestamp"
 SIGNATURE_HEADER = "x-hmac-signature"
@@ -79,7 +79,7 @@ class HmacAuthenticator:
         elif not (key_id and timestamp and metadata.get(SIGNATURE_HEADER)):
             return "missing_credentials"
         now = self._clock.now()
-        session = parse_session_key(key_id) if len(key_id) <= KEY_ID_MAX_LENGTH else None
+        session = parse_session_key(key_id) if len(key_id) <= KEY_ID_LENGTH_MAX else None
         if session is not None and not session.usable_at(now):
             return "expired_key"
         if session is None and key_id not in self._stored:
@@ -113,15 +113,15 @@ class HmacAuthenticator:
     def _known_key(self, key_id: str, now: datetime) -> ApiKey | None:
         """The usable key with this id, or None. Unavailable where the copy of stored keys cannot be
         trusted to tell: before the first copy (an unknown key may just not be read yet), and once it
-        is older than KEY_COPY_MAX_AGE_SECONDS (a revoked key must not live on in a replica that
+        is older than KEY_COPY_AGE_SECONDS_MAX (a revoked key must not live on in a replica that
         cannot refresh). Session keys need no copy. An id over the limit is refused, never cut (a
         cut id would name another key)."""
-        if len(key_id) > KEY_ID_MAX_LENGTH:
+        if len(key_id) > KEY_ID_LENGTH_MAX:
             return None
         key = parse_session_key(key_id)
         if key is None:
             copied_at = self._copied_at
-            if copied_at is None or time.monotonic() - copied_at > KEY_COPY_MAX_AGE_SECONDS:
+            if copied_at is None or time.monotonic() - copied_at > KEY_COPY_AGE_SECONDS_MAX:
                 raise Unavailable("the copy of the api keys is missing or too old", kind="api_keys")
             key = self._stored.get(key_id)
         return key if key is not None and key.usable_at(now) else None

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # gRPC handling time, from ~0.3 ms (a cached catalog read) to the 15 s route timeout.
 RPC_SECONDS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 15.0)
-# Wallet reads and writes per group-commit statement (coalescer.MAX_BATCH is 64).
+# Wallet reads and writes per group-commit statement (coalescer.BATCH_SIZE_MAX is 64).
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 OTHER = "other"  # a reason or outcome outside the fixed set: counted, without minting a series
 

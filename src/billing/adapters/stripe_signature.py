@@ -21,9 +21,9 @@ from billing.service.ports import InvalidWebhook
 TOLERANCE_SECONDS = 300
 # Stripe sends t, one v1 per live secret (two during a rotation) and in test mode a v0; a
 # header many times that long is an attack on the parser, not a delivery.
-SIGNATURE_HEADER_MAX_LENGTH = 1024
+SIGNATURE_HEADER_LENGTH_MAX = 1024
 SIGNATURE_ITEMS_MAX = 8
-PAYLOAD_MAX_BYTES = 512 * 1024  # Stripe's events are a few KiB; Envoy's body limit is above this
+PAYLOAD_BYTES_MAX = 512 * 1024  # Stripe's events are a few KiB; Envoy's body limit is above this
 
 _ITEM = re.compile(r"([a-z0-9]{1,8})=([A-Za-z0-9_]{0,128})\Z")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}\Z")
@@ -40,8 +40,8 @@ def parse_signature_header(header: str) -> SignatureHeader:
     """Stripe's header, strictly: anything else is refused with the reason (for the log line)."""
     if not header:
         raise InvalidWebhook("no Stripe-Signature header")
-    if len(header) > SIGNATURE_HEADER_MAX_LENGTH:
-        raise InvalidWebhook(f"Stripe-Signature longer than {SIGNATURE_HEADER_MAX_LENGTH} characters")
+    if len(header) > SIGNATURE_HEADER_LENGTH_MAX:
+        raise InvalidWebhook(f"Stripe-Signature longer than {SIGNATURE_HEADER_LENGTH_MAX} characters")
     if not header.isascii():
         raise InvalidWebhook("Stripe-Signature is not ASCII")
     items = header.split(",")
@@ -81,8 +81,8 @@ def verify_signature(payload: bytes, header: str, secrets: tuple[str, ...], now_
 def _verify(payload: bytes, header: str, secrets: tuple[str, ...], now_unix: int) -> None:
     if not isinstance(payload, bytes) or not isinstance(header, str):
         raise InvalidWebhook("payload and header of the wrong type")
-    if len(payload) > PAYLOAD_MAX_BYTES:
-        raise InvalidWebhook(f"payload over {PAYLOAD_MAX_BYTES} bytes")
+    if len(payload) > PAYLOAD_BYTES_MAX:
+        raise InvalidWebhook(f"payload over {PAYLOAD_BYTES_MAX} bytes")
     parsed = parse_signature_header(header)
     if abs(now_unix - parsed.timestamp) > TOLERANCE_SECONDS:
         raise InvalidWebhook(f"Stripe-Signature timestamp outside {TOLERANCE_SECONDS} s of now")

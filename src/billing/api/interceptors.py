@@ -34,14 +34,14 @@ from billing.api import errors
 from billing.api.access import access_for, acts_for
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.malformed import MalformedRequestInterceptor
-from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH
+from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_LENGTH_MAX
 from billing.api.rest_binding import require_signed_request_is_this_call
 from billing.domain.auth import EDGE_TOKEN_HEADER, SIGNED_BODY_HEADER, Access, require_access
 from billing.domain.errors import BillingError, PermissionDenied
 from billing.service.ports import Authenticator, Unavailable, outage_log
 
 log = logging.getLogger(__name__)
-_SAFE_REQUEST_ID = re.compile(f"[A-Za-z0-9._:-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
+_SAFE_REQUEST_ID = re.compile(f"[A-Za-z0-9._:-]{{1,{REQUEST_ID_LENGTH_MAX}}}")
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]

@@ -26,7 +26,7 @@ from billing.domain.errors import InvalidArgument
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
-MAX_NESTING = 16  # our request messages nest two deep; the walk stops well past that
+NESTING_DEPTH_MAX = 16  # our request messages nest two deep; the walk stops well past that
 
 
 class MalformedRequest:
@@ -63,7 +63,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 def invalid_utf8_field(descriptor: Descriptor, data: bytes, depth: int = 0) -> str | None:
     """The path (`user_id`, `operations[2].operation`) of the first string field in the wire bytes
     holding invalid UTF-8, or None (not that kind of failure, or bytes too broken to walk)."""
-    if depth > MAX_NESTING:
+    if depth > NESTING_DEPTH_MAX:
         return None
     seen: dict[int, int] = {}
     pos = 0

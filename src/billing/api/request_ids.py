@@ -6,7 +6,7 @@ import logging
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "x-request-id"  # Envoy sets it on every request it forwards
-REQUEST_ID_MAX_LENGTH = 128
+REQUEST_ID_LENGTH_MAX = 128
 NO_REQUEST = "-"
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default=NO_REQUEST)

@@ -26,7 +26,7 @@ SIGNED_METHOD_HEADER = "x-billing-signed-method"
 SIGNED_PATH_HEADER = "x-billing-signed-path"
 SIGNED_BODY_HEADER = "x-billing-signed-body"  # base64 of the raw request body
 GRPC_METHOD = "GRPC"  # stands for the HTTP method in a direct gRPC call's canonical string
-KEY_ID_MAX_LENGTH = 256  # a session key's id for a 128-character user_id is ~206
+KEY_ID_LENGTH_MAX = 256  # a session key's id for a 128-character user_id is ~206
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 # A failed payment is retried after these delays; after the last, auto top-up turns itself off.
 RETRY_DELAYS = (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+ATTEMPTS_MAX = len(RETRY_DELAYS) + 1
 # A pending attempt with no outcome after this long (a crash between the decision and the
 # payment, or a provider outage) is sent again under the same idempotency key: the same payment.
 RESEND_PENDING_AFTER = timedelta(minutes=15)

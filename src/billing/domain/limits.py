@@ -6,11 +6,11 @@ import re
 
 from billing.domain.errors import InvalidArgument
 
-ACCOUNT_ID_MAX_LENGTH = 128
-IDEMPOTENCY_KEY_MAX_LENGTH = 128
-REASON_MAX_LENGTH = 500
-RESUME_TOKEN_MAX_LENGTH = 128
-PAGE_TOKEN_MAX_LENGTH = 64
+ACCOUNT_ID_LENGTH_MAX = 128
+IDEMPOTENCY_KEY_LENGTH_MAX = 128
+REASON_LENGTH_MAX = 500
+RESUME_TOKEN_LENGTH_MAX = 128
+PAGE_TOKEN_LENGTH_MAX = 64
 CONSUME_SECONDS_MAX = 86_400  # one operation is at most a day of AI time
 GRANT_SECONDS_MAX = 315_360_000  # ten years
 BATCH_OPERATIONS_MAX = 100
@@ -31,8 +31,8 @@ def require_account_id(account_id: str, field: str = "user_id") -> str:
     """The contract calls an account's id `user_id`: errors name that field."""
     if not account_id:
         raise InvalidArgument(f"{field} is required", field=field)
-    if len(account_id) > ACCOUNT_ID_MAX_LENGTH:
-        raise InvalidArgument(f"{field} is longer than {ACCOUNT_ID_MAX_LENGTH} characters", field=field)
+    if len(account_id) > ACCOUNT_ID_LENGTH_MAX:
+        raise InvalidArgument(f"{field} is longer than {ACCOUNT_ID_LENGTH_MAX} characters", field=field)
     if not _ACCOUNT_ID.fullmatch(account_id):
         raise InvalidArgument(f"{field} may hold letters, digits and _ . : @ | - only", field=field)
     return account_id
@@ -63,12 +63,12 @@ def require_token(value: str, *, field: str, max_length: int, required: bool) ->
 
 
 def require_idempotency_key(key: str) -> str:
-    return require_token(key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_MAX_LENGTH, required=True)
+    return require_token(key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_LENGTH_MAX, required=True)
 
 
 def require_reason(reason: str) -> str:
-    if len(reason) > REASON_MAX_LENGTH:
-        raise InvalidArgument(f"reason is longer than {REASON_MAX_LENGTH} characters", field="reason")
+    if len(reason) > REASON_LENGTH_MAX:
+        raise InvalidArgument(f"reason is longer than {REASON_LENGTH_MAX} characters", field="reason")
     if _CONTROL_CHARACTER.search(reason):
         raise InvalidArgument("reason may not contain control characters", field="reason")
     return reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_TRACKED_KEYS = 100_000
+TRACKED_KEYS_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class RateLimit:
 
 
 class TokenBuckets:
-    def __init__(self, max_keys: int = MAX_TRACKED_KEYS):
+    def __init__(self, max_keys: int = TRACKED_KEYS_MAX):
         self._max_keys = max_keys
         self._buckets: dict[str, tuple[float, float, RateLimit]] = {}  # key -> (tokens, at, its limit)
 

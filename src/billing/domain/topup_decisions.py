@@ -7,7 +7,7 @@ import dataclasses
 from datetime import datetime
 
 from billing.domain.auto_topup import (
-    GIVE_UP_PENDING_AFTER, MAX_ATTEMPTS, REQUIRES_ACTION, RESEND_PENDING_AFTER, RETRY_DELAYS, attempt_due,
+    GIVE_UP_PENDING_AFTER, ATTEMPTS_MAX, REQUIRES_ACTION, RESEND_PENDING_AFTER, RETRY_DELAYS, attempt_due,
 )
 from billing.domain.events import TopupDue
 from billing.domain.wallet import EventType, Wallet
@@ -48,11 +48,11 @@ def _due(wallet: Wallet, due: TopupDue) -> TopupDue:
 
 
 def record_failure(wallet: Wallet, now: datetime, code: str) -> bool:
-    """A failed attempt: retried later with backoff, or (after MAX_ATTEMPTS, or when the customer
+    """A failed attempt: retried later with backoff, or (after ATTEMPTS_MAX, or when the customer
     must act) auto top-up stops. Returns True when it turned itself off."""
     topup = wallet.account.auto_topup
     failures = topup.failures + 1
-    gives_up = failures >= MAX_ATTEMPTS
+    gives_up = failures >= ATTEMPTS_MAX
     retry_at = None if gives_up or code == REQUIRES_ACTION else now + RETRY_DELAYS[failures - 1]
     wallet.change_auto_topup(dataclasses.replace(
         topup, pending_since=None, failures=failures, retry_at=retry_at, last_failure=code,

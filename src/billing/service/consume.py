@@ -12,7 +12,7 @@ from datetime import datetime
 
 from billing.domain.errors import InsufficientAiTime
 from billing.domain.limits import (
-    CONSUME_SECONDS_MAX, RESUME_TOKEN_MAX_LENGTH, require_account_id, require_idempotency_key,
+    CONSUME_SECONDS_MAX, RESUME_TOKEN_LENGTH_MAX, require_account_id, require_idempotency_key,
     require_operation, require_seconds, require_token,
 )
 from billing.domain.resume_tokens import is_live
@@ -33,7 +33,7 @@ async def consume(
     require_operation(operation)
     require_seconds(seconds, field="seconds", minimum=1, maximum=CONSUME_SECONDS_MAX)
     require_idempotency_key(idempotency_key)
-    require_token(resume_token, field="resume_token", max_length=RESUME_TOKEN_MAX_LENGTH, required=False)
+    require_token(resume_token, field="resume_token", max_length=RESUME_TOKEN_LENGTH_MAX, required=False)
 
     def take(wallet: Wallet, now: datetime) -> ConsumeResult:
         debits = wallet.consume(operation, seconds, now, metadata={"idempotency_key": idempotency_key})

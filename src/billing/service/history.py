@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from billing.domain.history import EventRow
 from billing.domain.errors import InvalidArgument
-from billing.domain.limits import PAGE_TOKEN_MAX_LENGTH, page_size, require_account_id
+from billing.domain.limits import PAGE_TOKEN_LENGTH_MAX, page_size, require_account_id
 from billing.service.dependencies import Dependencies
 from billing.service.wallet_reading import read_wallet
 
@@ -32,7 +32,7 @@ def decode_page_token(token: str) -> int | None:
     if not token:
         return None
     invalid = InvalidArgument("page_token is not a token this service issued", field="page_token")
-    if len(token) > PAGE_TOKEN_MAX_LENGTH:
+    if len(token) > PAGE_TOKEN_LENGTH_MAX:
         raise invalid
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()

@@ -23,7 +23,7 @@ from billing.domain.buckets import Source
 from billing.domain.catalog import Catalog, Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
 from billing.domain.errors import InvalidArgument
-from billing.domain.limits import ACCOUNT_ID_MAX_LENGTH, GRANT_SECONDS_MAX, require_account_id
+from billing.domain.limits import ACCOUNT_ID_LENGTH_MAX, GRANT_SECONDS_MAX, require_account_id
 from billing.domain.wallet import BALANCE_SECONDS_MAX, EventType
 
 JSONL, CSV = "jsonl", "csv"
@@ -44,7 +44,7 @@ SUBSCRIPTION_INACTIVE, SUBSCRIPTION_ACTIVE = "inactive", "active"
 _SHOWN_MAX = 40  # characters of an offending value quoted in a reason
 _BOM = b"\xef\xbb\xbf"
 # require_account_id's rule as one match, for the fast path (the slow path words the reason).
-_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]{0,%d}" % (ACCOUNT_ID_MAX_LENGTH - 1)).fullmatch
+_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]{0,%d}" % (ACCOUNT_ID_LENGTH_MAX - 1)).fullmatch
 
 
 class LegacyRow(NamedTuple):

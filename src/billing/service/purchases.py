@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from billing.domain.catalog import Package, Plan, display_price
 from billing.domain.errors import AccountNotFound, InvalidArgument, SubscriptionConflict
-from billing.domain.limits import IDEMPOTENCY_KEY_MAX_LENGTH, require_account_id, require_token
+from billing.domain.limits import IDEMPOTENCY_KEY_LENGTH_MAX, require_account_id, require_token
 from billing.service.dependencies import Dependencies
 from billing.service.provider_events import CheckoutItem, CheckoutRequest
 from billing.service.subscriptions import has_live_subscription
@@ -35,7 +35,7 @@ async def purchase_package(
     deps: Dependencies, account_id: str, package_key: str, currency: str, idempotency_key: str
 ) -> CheckoutResult:
     require_account_id(account_id)
-    require_token(idempotency_key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_MAX_LENGTH, required=False)
+    require_token(idempotency_key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_LENGTH_MAX, required=False)
     item, fallback = priced_item(deps, "package", deps.catalog.package(package_key), currency)
     return await _checkout(deps, account_id, item, fallback, idempotency_key)
 
@@ -44,7 +44,7 @@ async def subscription_checkout(
     deps: Dependencies, account_id: str, plan_key: str, currency: str, idempotency_key: str
 ) -> CheckoutResult:
     require_account_id(account_id)
-    require_token(idempotency_key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_MAX_LENGTH, required=False)
+    require_token(idempotency_key, field="idempotency_key", max_length=IDEMPOTENCY_KEY_LENGTH_MAX, required=False)
     plan = deps.catalog.plan(plan_key)
     if plan.key == FREE_PLAN or plan.minutes <= 0:
         raise InvalidArgument("plan_key must name a paid plan", field="plan_key")

@@ -11,7 +11,7 @@ from billing.service.dependencies import Dependencies
 
 SESSION_KEY_TTL_DEFAULT_SECONDS = 3600
 SESSION_KEY_TTL_MIN_SECONDS = 60
-SESSION_KEY_TTL_MAX_SECONDS = 86_400  # it cannot be revoked: it must not live long
+SESSION_KEY_TTL_SECONDS_MAX = 86_400  # it cannot be revoked: it must not live long
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def create_session_key(deps: Dependencies, account_id: str, ttl_seconds: int) ->
     require_account_id(account_id)
     ttl_seconds = ttl_seconds or SESSION_KEY_TTL_DEFAULT_SECONDS
     require_seconds(
-        ttl_seconds, field="ttl_seconds", minimum=SESSION_KEY_TTL_MIN_SECONDS, maximum=SESSION_KEY_TTL_MAX_SECONDS
+        ttl_seconds, field="ttl_seconds", minimum=SESSION_KEY_TTL_MIN_SECONDS, maximum=SESSION_KEY_TTL_SECONDS_MAX
     )
     assert deps.key_issuer is not None, "the server composes a key issuer"
     key, secret = deps.key_issuer.session_key(account_id, deps.clock.now() + timedelta(seconds=ttl_seconds))

@@ -25,8 +25,8 @@ from billing.standin.webhooks import Webhooks
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 Run = Callable[[Store, Params, str], dict[str, Any]]
-MAX_IDEMPOTENCY_KEY = 255
-MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z, Stripe's latest timestamp
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+UNIX_SECONDS_MAX = 253402300799  # 9999-12-31T23:59:59Z, Stripe's latest timestamp
 
 
 class Headers(Protocol):
@@ -161,8 +161,8 @@ class Api:
         check_known(raw, route.spec)
         params = Params(raw)
         key = headers.get("Idempotency-Key") if method == "POST" else None
-        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
-            raise invalid(f"Idempotency keys can be no longer than {MAX_IDEMPOTENCY_KEY} characters.")
+        if key is not None and len(key) > IDEMPOTENCY_KEY_LENGTH_MAX:
+            raise invalid(f"Idempotency keys can be no longer than {IDEMPOTENCY_KEY_LENGTH_MAX} characters.")
         request_id = new_id("req", 7)
         answer_headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
         if key is not None:
@@ -342,12 +342,12 @@ def _advance_target(store: Store, request: dict[str, Any]) -> int:
     if (seconds is None) == (to is None):
         raise invalid("Pass one of seconds (how far to advance) or to (a unix time).", "seconds")
     value = seconds if seconds is not None else to
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > MAX_UNIX_TIME:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > UNIX_SECONDS_MAX:
         raise invalid("seconds and to are whole, non-negative numbers of seconds.", "seconds" if to is None else "to")
     with store.lock:
         now = store.now()
     target = now + value if seconds is not None else value
-    if target > MAX_UNIX_TIME:
+    if target > UNIX_SECONDS_MAX:
         raise invalid("That is past the year 9999.", "seconds")
     return max(target, now)
 

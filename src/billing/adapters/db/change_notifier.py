@@ -20,7 +20,7 @@ this 2-core VM; paced and asynchronous, see docs/performance.md.
 Failure mode: a process that dies after a commit and before its send loses that notification.
 Watchers of those accounts then see the change with the account's next change, or when their
 stream reconnects (the first message is the current balance); nothing polls to find it sooner.
-While the database is unreachable the ids wait (at most MAX_PENDING_IDS, then "every account"),
+While the database is unreachable the ids wait (at most PENDING_IDS_MAX, then "every account"),
 and each replica's listener re-reads all watched accounts when it reconnects anyway.
 """
 
@@ -39,28 +39,28 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "billing_account_changes"
 # PostgreSQL refuses a payload of 8000 bytes or more.
-MAX_PAYLOAD_BYTES = 7900
+NOTIFY_PAYLOAD_BYTES_MAX = 7900
 # Account ids hold no spaces (domain/limits.py), so a space separates them.
 SEPARATOR = " "
 # A payload meaning "any account may have changed": listeners re-read every watched account.
 EVERY_ACCOUNT = "*"
-MAX_PENDING_IDS = 100_000
+PENDING_IDS_MAX = 100_000
 SEND_INTERVAL_SECONDS = 0.05
 RETRY_SECONDS_MIN = 0.25
 RETRY_SECONDS_MAX = 5.0
 
 
 def payloads(account_ids: Iterable[str]) -> list[str]:
-    """The ids in as few NOTIFY payloads as fit, each under MAX_PAYLOAD_BYTES; an id no payload
+    """The ids in as few NOTIFY payloads as fit, each under NOTIFY_PAYLOAD_BYTES_MAX; an id no payload
     can carry (validated ids never are) makes it "every account", never a stuck sender."""
     chunks: list[str] = []
     current: list[str] = []
     size = 0
     for account_id in account_ids:
         length = len(account_id.encode()) + 1
-        if not 1 < length <= MAX_PAYLOAD_BYTES or SEPARATOR in account_id or account_id == EVERY_ACCOUNT:
+        if not 1 < length <= NOTIFY_PAYLOAD_BYTES_MAX or SEPARATOR in account_id or account_id == EVERY_ACCOUNT:
             return [EVERY_ACCOUNT]
-        if size + length > MAX_PAYLOAD_BYTES:
+        if size + length > NOTIFY_PAYLOAD_BYTES_MAX:
             chunks.append(SEPARATOR.join(current))
             current, size = [], 0
         current.append(account_id)
@@ -92,7 +92,7 @@ class ChangeNotifier:
         if self._every_account:
             return
         self._pending.update(account_ids)
-        if len(self._pending) > MAX_PENDING_IDS:
+        if len(self._pending) > PENDING_IDS_MAX:
             self._pending.clear()
             self._every_account = True
         self._woken.set()

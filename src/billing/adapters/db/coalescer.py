@@ -12,7 +12,7 @@ import collections
 import contextvars
 from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
-MAX_BATCH = 64
+BATCH_SIZE_MAX = 64
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -26,7 +26,7 @@ class Coalescer(Generic[Item, Result]):
     def __init__(
         self,
         run: Callable[[list[Item]], Awaitable[list[Result | BaseException]]],
-        max_batch: int = MAX_BATCH,
+        max_batch: int = BATCH_SIZE_MAX,
         distinct_by: Callable[[Item], Hashable] | None = None,
     ):
         self._run = run

@@ -30,7 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
-from billing.adapters.db.coalescer import MAX_BATCH, Coalescer
+from billing.adapters.db.coalescer import BATCH_SIZE_MAX, Coalescer
 from billing.adapters.db.wallet_queries import (
     WalletRead, read_and_save_wallets, read_wallets, require_version_advance, save_wallets,
 )
@@ -62,7 +62,7 @@ class WalletBatcher:
     is one statement on one connection (reads only, writes only, or both)."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, max_batch: int = MAX_BATCH, observe_batch: Callable[[int], None] | None = None,
+        self, pool: AsyncConnectionPool, max_batch: int = BATCH_SIZE_MAX, observe_batch: Callable[[int], None] | None = None,
         availability: Availability = ALWAYS_AVAILABLE,
     ):
         self._pool = pool
