@@ -102,17 +102,18 @@ async def serve(settings: Settings) -> None:
     # Signatures and key expiry are checked against the wall clock (callers sign with it); periods, days and
     # expiries of minutes follow the service's clock, which local use may run ahead (BILLING_CLOCK_OFFSET_*).
     clock = service_clock(settings.clock_offset_seconds, settings.clock_offset_file)
+    wall_clock = SystemClock()
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
     deps = Dependencies(
         storage=PostgresStorage(pool, batcher, availability, on_committed=notifier.committed), catalog=catalog,
-        clock=clock,
+        clock=clock, wall_clock=wall_clock,
         key_issuer=SessionKeyIssuer(master), metrics=metrics, payments=_payment_provider(settings),
         checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
     )
     authenticator = None
     if settings.require_signatures:
-        authenticator = HmacAuthenticator(master, SystemClock(), lambda now: _usable_keys(pool, now), metrics.auth_failed)
+        authenticator = HmacAuthenticator(master, wall_clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     watchers = BalanceWatchers(
         lambda account_id: get_balance(deps, account_id),

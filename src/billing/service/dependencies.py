@@ -34,6 +34,9 @@ class Dependencies:
     storage: Storage
     catalog: Catalog
     clock: Clock
+    # Signatures and session keys' expiry: the wall clock, which callers sign with and the authenticator
+    # checks against. None: `clock` is the wall clock (no BILLING_CLOCK_OFFSET_*; tests).
+    wall_clock: Clock | None = None
     new_resume_token: Callable[[], str] = field(default=new_resume_token)
     resume_token_ttl: timedelta = RESUME_TOKEN_TTL
     account_gate: AccountGate = field(default_factory=AccountGate)
@@ -42,6 +45,10 @@ class Dependencies:
     payments: PaymentProvider | None = None  # None: purchases answer PAYMENTS_NOT_CONFIGURED
     checkout_pages: CheckoutPages = field(default_factory=CheckoutPages)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+
+    def key_clock(self) -> Clock:
+        """The clock session keys expire by: never the service's clock run ahead for local use."""
+        return self.wall_clock or self.clock
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:
