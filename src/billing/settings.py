@@ -166,7 +166,8 @@ class Settings:
     # A user key is one person's browser; a service key carries an app backend's whole traffic.
     key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
     # Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the wall
-    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`).
+    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`; without
+    # real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it exists: settings.clock_offset_file).
     clock_offset_seconds: int = 0
     clock_offset_file: Path | None = None
 
@@ -176,6 +177,7 @@ class Settings:
         database_url = database_url or configured_database_url()
         if not database_url:
             raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
+        stripe = StripeSettings.from_environment()
         return cls(
             database_url=normalize_database_url(database_url),
             grpc_host=os.environ.get("BILLING_GRPC_HOST", LOOPBACK),
@@ -200,7 +202,7 @@ class Settings:
             metrics_port=int(os.environ.get("BILLING_METRICS_PORT", "9464")),
             log_format=os.environ.get("BILLING_LOG_FORMAT", "json").strip().lower(),
             request_timeout_seconds=float(os.environ.get("BILLING_REQUEST_TIMEOUT_SECONDS", "10")),
-            stripe=StripeSettings.from_environment(),
+            stripe=stripe,
             checkout_success_url=os.environ.get(
                 "BILLING_CHECKOUT_SUCCESS_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchased=true"
             ),
@@ -215,8 +217,7 @@ class Settings:
                 for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
             },
             clock_offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"),
-            clock_offset_file=Path(os.environ["BILLING_CLOCK_OFFSET_FILE"]) if os.environ.get("BILLING_CLOCK_OFFSET_FILE")
-            else None,
+            clock_offset_file=clock_offset_file(stripe),
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line
@@ -263,6 +264,21 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
+    """BILLING_CLOCK_OFFSET_FILE when set ("" for none). Unset, and without real Stripe: the local stand-in's
+    offset file (`billing clock advance` writes it) when it exists, so that a `billing tick` or a server
+    started from a shell keeps the time of the server `billing run` started."""
+    configured = os.environ.get("BILLING_CLOCK_OFFSET_FILE")
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    if stripe is not None and not stripe.is_local:
+        return None
+    from billing.cli_standin import clock_offset_file as standin_clock_offset_file
+
+    local = standin_clock_offset_file()
+    return local if local.exists() else None
 
 
 def _seconds_ahead(name: str) -> int:
