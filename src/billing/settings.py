@@ -42,12 +42,15 @@ def demo_origins(port: int) -> tuple[str, ...]:
 
 
 def cors_origins() -> tuple[str, ...]:
-    """The browser origins Envoy allows: BILLING_CORS_ORIGIN (the app's), and the demo app's own
-    origins when `billing run` serves it (BILLING_DEMO_PORT not 0); without either, the default."""
+    """The browser origins of the app (Envoy's CORS): BILLING_CORS_ORIGIN, else the default. The demo's own
+    origins are not among them: `billing run` adds them when it serves the demo (with_demo_origins)."""
     configured = os.environ.get("BILLING_CORS_ORIGIN", "").strip()
-    port = demo_port()
-    origins = ((configured,) if configured else ()) + (demo_origins(port) if port else ())
-    return tuple(dict.fromkeys(origins)) or (DEFAULT_CORS_ORIGIN,)
+    return (configured or DEFAULT_CORS_ORIGIN,)
+
+
+def with_demo_origins(origins: tuple[str, ...], port: int) -> tuple[str, ...]:
+    """`origins` and the demo app's two (by either loopback name) when it is served on `port` (0: not served)."""
+    return tuple(dict.fromkeys(origins + (demo_origins(port) if port else ())))
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class Settings:
     rest_port: int  # Envoy's REST listener (`billing run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
-    cors_origins: tuple[str, ...]  # the browser origins Envoy allows (settings.cors_origins)
+    cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing run` adds the demo's)
     migrate_on_start: bool
     catalog_path: Path
     shutdown_grace_seconds: float
