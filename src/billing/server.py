@@ -31,7 +31,7 @@ from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.foreign_output import ForeignOutput
-from billing.api.logs import log_handler
+from billing.api.logs import log_handler, write_outage_summaries
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
 from billing.domain.auth import ApiKey, Scope
@@ -156,6 +156,7 @@ async def serve(settings: Settings) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
     log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, catalog.version)
     startup = asyncio.create_task(start_serving(settings, availability, load_keys), name="startup")
+    outage_summaries = asyncio.create_task(write_outage_summaries(), name="outage summaries")
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,6 +165,7 @@ async def serve(settings: Settings) -> None:
     log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
     await set_health(False)
     startup.cancel()
+    outage_summaries.cancel()
     await watchers.close()  # live balance streams end now (OK), not at the end of the grace period
     await server.stop(settings.shutdown_grace_seconds)
     await listener.close()
