@@ -26,6 +26,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
 DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
+# The local Stripe stand-in of `billing run` (billing.cli_standin): its files, one directory per port.
+STANDIN_FILES = REPO_ROOT / ".data" / "stripe-standin"
+DEFAULT_STANDIN_PORT = 12111
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
 LOG_FORMATS = ("json", "text")
@@ -278,10 +281,24 @@ def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
         return Path(configured) if configured.strip() else None
     if stripe is not None and not stripe.is_local:
         return None
-    from billing.cli_standin import clock_offset_file as standin_clock_offset_file
-
-    local = standin_clock_offset_file()
+    local = local_clock_offset_file()
     return local if local.exists() else None
+
+
+def standin_port() -> int:
+    """BILLING_STRIPE_STANDIN_PORT: where `billing run` serves the local Stripe stand-in."""
+    return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", str(DEFAULT_STANDIN_PORT)))
+
+
+def standin_dir() -> Path:
+    """The stand-in's files; one directory per port, so a second `billing run` (a test's) has its own."""
+    port = standin_port()
+    return STANDIN_FILES if port == DEFAULT_STANDIN_PORT else STANDIN_FILES / f"port-{port}"
+
+
+def local_clock_offset_file() -> Path:
+    """The local clock's advance, written by `billing clock advance` (billing.cli_standin)."""
+    return standin_dir() / "clock-offset"
 
 
 def _seconds_ahead(name: str) -> int:

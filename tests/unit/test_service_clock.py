@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from billing import cli_standin
+from billing import settings as settings_module
 from billing.adapters.clock import OffsetClock, SystemClock, service_clock
 from billing.settings import Settings
 
@@ -16,7 +17,7 @@ DAY = 86400
 
 @pytest.fixture
 def environment(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli_standin, "STANDIN_DIR", tmp_path / "stripe-standin")  # not a developer's local clock
+    monkeypatch.setattr(settings_module, "STANDIN_FILES", tmp_path / "stripe-standin")  # not a developer's local clock
     monkeypatch.delenv("BILLING_STRIPE_STANDIN_PORT", raising=False)
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing")
     for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "BILLING_CLOCK_OFFSET_SECONDS",
