@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import testkit.signing  # noqa: F401 - sets BILLING_MASTER_KEY for every server a test starts
 
+import os
 import subprocess
+
+# The suite's servers and ticks keep the wall clock, whatever a developer's `billing clock advance` left
+# in .data/stripe-standin/ (settings.clock_offset_file); a test that moves a clock says so.
+os.environ.setdefault("BILLING_CLOCK_OFFSET_FILE", "")
 
 import pytest
 

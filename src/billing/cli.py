@@ -16,7 +16,7 @@ import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.key_secrets import MasterKey
-from billing.settings import REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url
+from billing.settings import REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url, with_demo_origins
 
 if TYPE_CHECKING:
     from billing.supervised_postgres import SupervisedPostgres
@@ -75,7 +75,7 @@ def run() -> int:
             listen_port=settings.rest_port,
             grpc_port=settings.grpc_port,
             admin_socket=admin_socket,
-            cors_origin=settings.cors_origins,
+            cors_origin=envoy_cors_origins(settings),
             admin_rest_port=settings.admin_rest_port,
             admin_rest_host=settings.admin_rest_host,
             limits=limits,
@@ -136,6 +136,12 @@ def run() -> int:
         config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
         admin_socket.unlink(missing_ok=True)
     return max(child.exit_code_after_stop() for child in children)
+
+
+def envoy_cors_origins(settings: Settings) -> tuple[str, ...]:
+    """The origins the Envoy of `billing run` allows: the app's, and the demo's while `billing run` serves it
+    (BILLING_DEMO_PORT not 0): a production origin set in BILLING_CORS_ORIGIN alone brings in no demo."""
+    return with_demo_origins(settings.cors_origins, demo_port())
 
 
 # Files Envoy holds besides its downstream connections: upstream connections, listeners, logs.

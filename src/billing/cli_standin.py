@@ -21,16 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from billing.settings import REPO_ROOT
-
-STANDIN_DIR = REPO_ROOT / ".data" / "stripe-standin"
-DEFAULT_PORT = 12111
-
-
-def standin_dir() -> Path:
-    """The stand-in's files; one directory per port, so a second `billing run` (a test's) has its own."""
-    port = standin_port()
-    return STANDIN_DIR if port == DEFAULT_PORT else STANDIN_DIR / f"port-{port}"
+# Where the stand-in keeps its files (per port) and its port are settings (Settings read the local clock's file).
+from billing.settings import local_clock_offset_file, standin_dir, standin_port
 
 
 def state_file() -> Path:
@@ -42,14 +34,12 @@ def webhook_secret_file() -> Path:
 
 
 def clock_offset_file() -> Path:
-    """BILLING_CLOCK_OFFSET_FILE of the server under `billing run`."""
-    return standin_dir() / "clock-offset"
+    """BILLING_CLOCK_OFFSET_FILE of the server under `billing run` (and of a shell's Settings by default)."""
+    return local_clock_offset_file()
+
+
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
-
-
-def standin_port() -> int:
-    return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", str(DEFAULT_PORT)))
 
 
 def local_webhook_secret() -> str:

@@ -31,7 +31,7 @@ from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.foreign_output import ForeignOutput
-from billing.api.logs import log_handler
+from billing.api.logs import log_handler, write_outage_summaries
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
 from billing.domain.auth import ApiKey, Scope
@@ -103,18 +103,19 @@ async def serve(settings: Settings) -> None:
     # Signatures and key expiry are checked against the wall clock (callers sign with it); periods, days and
     # expiries of minutes follow the service's clock, which local use may run ahead (BILLING_CLOCK_OFFSET_*).
     clock = service_clock(settings.clock_offset_seconds, settings.clock_offset_file)
+    wall_clock = SystemClock()
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
     deps = Dependencies(
         storage=PostgresStorage(pool, batcher, availability), catalog=catalog,
-        clock=clock,
+        clock=clock, wall_clock=wall_clock,
         key_issuer=SessionKeyIssuer(master), metrics=metrics, payments=_payment_provider(settings),
         checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
         bus=message_bus(), wallet_changes=notifier,
     )
     authenticator = None
     if settings.require_signatures:
-        authenticator = HmacAuthenticator(master, SystemClock(), lambda now: _usable_keys(pool, now), metrics.auth_failed)
+        authenticator = HmacAuthenticator(master, wall_clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
         key_refresher = asyncio.create_task(keep_refreshed(authenticator))
     watchers = BalanceHub(
         lambda account_id: get_balance(deps, account_id),
@@ -157,6 +158,7 @@ async def serve(settings: Settings) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
     log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, catalog.version)
     startup = asyncio.create_task(start_serving(settings, availability, load_keys), name="startup")
+    outage_summaries = asyncio.create_task(write_outage_summaries(), name="outage summaries")
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -165,6 +167,7 @@ async def serve(settings: Settings) -> None:
     log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
     await set_health(False)
     startup.cancel()
+    outage_summaries.cancel()
     await watchers.close()  # live balance streams end now (OK), not at the end of the grace period
     await server.stop(settings.shutdown_grace_seconds)
     await listener.close()

@@ -26,6 +26,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
 DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
+# The local Stripe stand-in of `billing run` (billing.cli_standin): its files, one directory per port.
+STANDIN_FILES = REPO_ROOT / ".data" / "stripe-standin"
+DEFAULT_STANDIN_PORT = 12111
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
 LOG_FORMATS = ("json", "text")
@@ -42,12 +45,15 @@ def demo_origins(port: int) -> tuple[str, ...]:
 
 
 def cors_origins() -> tuple[str, ...]:
-    """The browser origins Envoy allows: BILLING_CORS_ORIGIN (the app's), and the demo app's own
-    origins when `billing run` serves it (BILLING_DEMO_PORT not 0); without either, the default."""
+    """The browser origins of the app (Envoy's CORS): BILLING_CORS_ORIGIN, else the default. The demo's own
+    origins are not among them: `billing run` adds them when it serves the demo (with_demo_origins)."""
     configured = os.environ.get("BILLING_CORS_ORIGIN", "").strip()
-    port = demo_port()
-    origins = ((configured,) if configured else ()) + (demo_origins(port) if port else ())
-    return tuple(dict.fromkeys(origins)) or (DEFAULT_CORS_ORIGIN,)
+    return (configured or DEFAULT_CORS_ORIGIN,)
+
+
+def with_demo_origins(origins: tuple[str, ...], port: int) -> tuple[str, ...]:
+    """`origins` and the demo app's two (by either loopback name) when it is served on `port` (0: not served)."""
+    return tuple(dict.fromkeys(origins + (demo_origins(port) if port else ())))
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class Settings:
     rest_port: int  # Envoy's REST listener (`billing run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
-    cors_origins: tuple[str, ...]  # the browser origins Envoy allows (settings.cors_origins)
+    cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing run` adds the demo's)
     migrate_on_start: bool
     catalog_path: Path
     shutdown_grace_seconds: float
@@ -166,7 +172,8 @@ class Settings:
     # A user key is one person's browser; a service key carries an app backend's whole traffic.
     key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
     # Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the wall
-    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`).
+    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`; without
+    # real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it exists: settings.clock_offset_file).
     clock_offset_seconds: int = 0
     clock_offset_file: Path | None = None
 
@@ -176,6 +183,7 @@ class Settings:
         database_url = database_url or configured_database_url()
         if not database_url:
             raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
+        stripe = StripeSettings.from_environment()
         return cls(
             database_url=normalize_database_url(database_url),
             grpc_host=os.environ.get("BILLING_GRPC_HOST", LOOPBACK),
@@ -200,7 +208,7 @@ class Settings:
             metrics_port=int(os.environ.get("BILLING_METRICS_PORT", "9464")),
             log_format=os.environ.get("BILLING_LOG_FORMAT", "json").strip().lower(),
             request_timeout_seconds=float(os.environ.get("BILLING_REQUEST_TIMEOUT_SECONDS", "10")),
-            stripe=StripeSettings.from_environment(),
+            stripe=stripe,
             checkout_success_url=os.environ.get(
                 "BILLING_CHECKOUT_SUCCESS_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchased=true"
             ),
@@ -215,8 +223,7 @@ class Settings:
                 for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
             },
             clock_offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"),
-            clock_offset_file=Path(os.environ["BILLING_CLOCK_OFFSET_FILE"]) if os.environ.get("BILLING_CLOCK_OFFSET_FILE")
-            else None,
+            clock_offset_file=clock_offset_file(stripe),
         )
 
     def __repr__(self) -> str:  # the master key never reaches a log line
@@ -263,6 +270,35 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
+    """BILLING_CLOCK_OFFSET_FILE when set ("" for none). Unset, and without real Stripe: the local stand-in's
+    offset file (`billing clock advance` writes it) when it exists, so that a `billing tick` or a server
+    started from a shell keeps the time of the server `billing run` started."""
+    configured = os.environ.get("BILLING_CLOCK_OFFSET_FILE")
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    if stripe is not None and not stripe.is_local:
+        return None
+    local = local_clock_offset_file()
+    return local if local.exists() else None
+
+
+def standin_port() -> int:
+    """BILLING_STRIPE_STANDIN_PORT: where `billing run` serves the local Stripe stand-in."""
+    return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", str(DEFAULT_STANDIN_PORT)))
+
+
+def standin_dir() -> Path:
+    """The stand-in's files; one directory per port, so a second `billing run` (a test's) has its own."""
+    port = standin_port()
+    return STANDIN_FILES if port == DEFAULT_STANDIN_PORT else STANDIN_FILES / f"port-{port}"
+
+
+def local_clock_offset_file() -> Path:
+    """The local clock's advance, written by `billing clock advance` (billing.cli_standin)."""
+    return standin_dir() / "clock-offset"
 
 
 def _seconds_ahead(name: str) -> int:

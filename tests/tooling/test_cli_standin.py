@@ -6,6 +6,7 @@ import pytest
 import stripe
 
 from billing import cli, cli_standin
+from billing import settings as settings_module
 from billing.settings import Settings
 from billing.standin.stripe_standin import StripeStandin
 
@@ -20,7 +21,7 @@ def local_files(tmp_path, monkeypatch):
                  "BILLING_CLOCK_OFFSET_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("BILLING_STRIPE_STANDIN_PORT", raising=False)
-    monkeypatch.setattr(cli_standin, "STANDIN_DIR", tmp_path)
+    monkeypatch.setattr(settings_module, "STANDIN_FILES", tmp_path)
     return monkeypatch
 
 
@@ -37,7 +38,7 @@ def test_the_local_webhook_secret_is_kept_printed_and_given_way_to_stripe_webhoo
     assert server_env["STRIPE_WEBHOOK_SECRET"] == "whsec_mine,whsec_old"  # honoured, not overridden
     assert standin._env is not None and standin._env["STRIPE_WEBHOOK_SECRET"] == "whsec_mine"  # signs with it
     assert server_env["BILLING_CLOCK_OFFSET_FILE"] == str(cli_standin.clock_offset_file())
-    assert cli_standin.webhook_secret_file().parent == cli_standin.STANDIN_DIR  # the default port's
+    assert cli_standin.webhook_secret_file().parent == settings_module.STANDIN_FILES  # the default port's
     assert "--state" in standin._argv
 
     local_files.setenv("STRIPE_SECRET_KEY", "sk_test_real")
@@ -51,7 +52,7 @@ def test_clock_advance_moves_the_stand_in_and_the_server_offset_together(local_f
         sub_id = subscribed(client, standin, receiver)
         port = standin.api_base.rsplit(":", 1)[1]
         local_files.setenv("BILLING_STRIPE_STANDIN_PORT", port)
-        assert cli_standin.clock_offset_file() == cli_standin.STANDIN_DIR / f"port-{port}" / "clock-offset"
+        assert cli_standin.clock_offset_file() == settings_module.STANDIN_FILES / f"port-{port}" / "clock-offset"
         local_files.setattr(cli_standin.time, "time", lambda: float(JAN_31))
 
         assert cli.main(["clock", "advance", "30d"]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -12,7 +13,7 @@ import grpc
 import pytest
 
 from billing.api.interceptors import ErrorTranslationInterceptor, RequestIdInterceptor
-from billing.api.logs import JsonLogFormatter, OutageLogThrottle, log_handler, rfc3339_utc
+from billing.api.logs import JsonLogFormatter, OutageLogThrottle, log_handler, rfc3339_utc, write_outage_summaries
 from billing.api.request_ids import REQUEST_ID
 from billing.service.ports import Unavailable
 
@@ -237,3 +238,29 @@ def test_a_kind_with_a_burst_writes_that_many_lines_an_interval_then_counts(thro
     throttle.close()
     summary = lines(stream)[-1]
     assert summary["count"] == 150 and "webhook refused 249" in summary["message"]
+
+
+async def test_after_a_quiet_spell_the_count_comes_out_within_an_interval_without_another_record(throttled):
+    """write_outage_summaries (the server runs it): the count of an outage followed by silence is written
+    at most one interval after its interval ended, not with the next record, whenever that comes."""
+    throttle, clock, stream = throttled
+    logger = logging.Logger("outage-summaries-test")
+    logger.addHandler(throttle)
+    clock.now = 1.0
+    throttle.handle(record("db down"))
+    clock.now = 2.0
+    throttle.handle(record("still down"))  # counted: its interval ends at 6
+    written_at: list[tuple[float, int]] = []
+
+    async def sleep(seconds: float) -> None:
+        written_at.append((clock.now, len(lines(stream))))
+        if len(written_at) == 4:
+            raise asyncio.CancelledError  # the server stopping
+        clock.now += seconds
+
+    with pytest.raises(asyncio.CancelledError):
+        await write_outage_summaries(5.0, logger, sleep)
+    # 1 line at 2 and at 7 (the task's first look: the interval is over, the count is written), then quiet.
+    assert written_at == [(2.0, 1), (7.0, 2), (12.0, 2), (17.0, 2)]
+    first, summary = lines(stream)
+    assert summary["count"] == 1 and "1 more database outage lines in the last 6s" in summary["message"]

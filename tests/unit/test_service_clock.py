@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from billing import cli_standin
+from billing import settings as settings_module
 from billing.adapters.clock import OffsetClock, SystemClock, service_clock
 from billing.settings import Settings
 
@@ -14,7 +16,9 @@ DAY = 86400
 
 
 @pytest.fixture
-def environment(monkeypatch):
+def environment(monkeypatch, tmp_path):
+    monkeypatch.setattr(settings_module, "STANDIN_FILES", tmp_path / "stripe-standin")  # not a developer's local clock
+    monkeypatch.delenv("BILLING_STRIPE_STANDIN_PORT", raising=False)
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing")
     for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "BILLING_CLOCK_OFFSET_SECONDS",
                  "BILLING_CLOCK_OFFSET_FILE"):
@@ -72,3 +76,31 @@ def test_an_offset_that_is_not_whole_seconds_ahead_is_refused(environment, value
     environment.setenv("BILLING_CLOCK_OFFSET_SECONDS", value)
     with pytest.raises(SystemExit, match="BILLING_CLOCK_OFFSET_SECONDS"):
         Settings.from_environment()
+
+
+def test_without_a_setting_a_shell_follows_the_local_clock_of_billing_run(environment):
+    """`billing tick` (or a server) started from a shell, no Stripe: the offset `billing clock advance` wrote."""
+    assert Settings.from_environment().clock_offset_file is None  # the local clock never advanced: none
+    local = cli_standin.clock_offset_file()
+    local.parent.mkdir(parents=True)
+    local.write_text(f"{31 * DAY}\n")
+    settings = Settings.from_environment()
+    assert settings.clock_offset_file == local
+    before = datetime.now(timezone.utc)
+    assert service_clock(settings.clock_offset_seconds, settings.clock_offset_file).now() >= before + timedelta(days=31)
+    environment.setenv("STRIPE_SECRET_KEY", "sk_test_local_standin")  # the stand-in: the same clock
+    environment.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
+    environment.setenv("STRIPE_API_BASE", "http://127.0.0.1:12111")
+    assert Settings.from_environment().clock_offset_file == local
+    environment.setenv("BILLING_CLOCK_OFFSET_FILE", "")  # said: none
+    assert Settings.from_environment().clock_offset_file is None
+
+
+def test_with_real_stripe_the_local_clock_is_not_followed(environment):
+    local = cli_standin.clock_offset_file()
+    local.parent.mkdir(parents=True)
+    local.write_text(f"{31 * DAY}\n")
+    environment.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+    environment.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
+    settings = Settings.from_environment()  # not refused: nothing was asked for
+    assert settings.clock_offset_file is None

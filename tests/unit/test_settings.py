@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from billing.cli import envoy_cors_origins
 from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
 from billing.settings import NO_RATE_LIMIT, Settings
 
@@ -53,16 +54,30 @@ def test_cors_allows_the_demo_by_either_loopback_name_on_its_port(environment):
     environment.delenv("BILLING_CORS_ORIGIN", raising=False)
     environment.delenv("BILLING_DEMO_PORT", raising=False)
     settings = Settings.from_environment()
-    assert settings.cors_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+    assert envoy_cors_origins(settings) == ("http://localhost:3000", "http://127.0.0.1:3000")
     rendered = _rendered_envoy_config(settings)
     assert rendered.count("  # cors_origin\n") == 2 and '- exact: "http://127.0.0.1:3000"  # cors_origin' in rendered
-    environment.setenv("BILLING_DEMO_PORT", "4000")
+    environment.setenv("BILLING_DEMO_PORT", "4000")  # `billing run` serves the demo there
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
-    assert Settings.from_environment().cors_origins == (
+    assert envoy_cors_origins(Settings.from_environment()) == (
         "https://app.example", "http://localhost:4000", "http://127.0.0.1:4000")
     environment.delenv("BILLING_CORS_ORIGIN")
     environment.setenv("BILLING_DEMO_PORT", "0")  # no demo, no origin named: the default
-    assert Settings.from_environment().cors_origins == ("http://localhost:3000",)
+    assert envoy_cors_origins(Settings.from_environment()) == ("http://localhost:3000",)
+
+
+def test_a_production_origin_brings_in_no_demo_origin(environment):
+    """The app's origins (Settings) never include the demo's, whatever BILLING_DEMO_PORT says: only the
+    Envoy of a `billing run` that serves the demo allows them."""
+    environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
+    environment.delenv("BILLING_DEMO_PORT", raising=False)  # the default: 3000
+    settings = Settings.from_environment()
+    assert settings.cors_origins == ("https://app.example",)
+    rendered = render_envoy_config(
+        ENVOY_TEMPLATE.read_text(), listen_port=8080, grpc_port=50051, admin_socket=Path("/run/envoy-admin.sock"),
+        cors_origin=settings.cors_origins, admin_rest_port=8081, limits=NO_RATE_LIMIT,
+    )
+    assert re.findall(r'- exact: "([^"]+)"  # cors_origin', rendered) == ["https://app.example"]
 
 
 def test_metrics_listen_on_loopback_9464_unless_told_otherwise(environment):
@@ -119,7 +134,7 @@ def _rendered_envoy_config(settings: Settings) -> str:
     """As `billing run` renders it (src/billing/cli.py)."""
     return render_envoy_config(
         ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
-        admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=settings.cors_origins,
+        admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=envoy_cors_origins(settings),
         admin_rest_port=settings.admin_rest_port, admin_rest_host=settings.admin_rest_host, limits=NO_RATE_LIMIT,
     )
 

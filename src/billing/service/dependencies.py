@@ -37,6 +37,9 @@ class Dependencies:
     storage: Storage
     catalog: Catalog
     clock: Clock
+    # Signatures and session keys' expiry: the wall clock, which callers sign with and the authenticator
+    # checks against. None: `clock` is the wall clock (no BILLING_CLOCK_OFFSET_*; tests).
+    wall_clock: Clock | None = None
     new_resume_token: Callable[[], str] = field(default=new_resume_token)
     resume_token_ttl: timedelta = RESUME_TOKEN_TTL
     account_gate: AccountGate = field(default_factory=AccountGate)
@@ -48,6 +51,10 @@ class Dependencies:
     # What runs after a change commits (service/handlers.py wires the service's handlers).
     bus: MessageBus = field(default_factory=MessageBus)
     wallet_changes: WalletChangeNotifier = field(default_factory=NobodyListening)
+
+    def key_clock(self) -> Clock:
+        """The clock session keys expire by: never the service's clock run ahead for local use."""
+        return self.wall_clock or self.clock
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:

@@ -27,5 +27,6 @@ def create_session_key(deps: Dependencies, account_id: str, ttl_seconds: int) ->
         ttl_seconds, field="ttl_seconds", minimum=SESSION_KEY_TTL_MIN_SECONDS, maximum=SESSION_KEY_TTL_SECONDS_MAX
     )
     assert deps.key_issuer is not None, "the server composes a key issuer"
-    key, secret = deps.key_issuer.session_key(account_id, deps.clock.now() + timedelta(seconds=ttl_seconds))
+    # The authenticator checks expiry on the wall clock: a key timed by a clock run ahead would live longer.
+    key, secret = deps.key_issuer.session_key(account_id, deps.key_clock().now() + timedelta(seconds=ttl_seconds))
     return IssuedKey(key, secret)
