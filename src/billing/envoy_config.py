@@ -28,6 +28,7 @@ ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
 
 _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _NUMBER_VALUE = r"(:\s*)\d+(\s*#\s*MARKER\b)"
+_FRACTION_VALUE = r"(:\s*)[0-9.]+(\s*#\s*MARKER\b)"
 # The list item `- name: ...  # rate_limit` (an HTTP filter) and every line indented deeper than its dash.
 _RATE_LIMIT_FILTER = re.compile(r"^( *)- name:[^\n]*#\s*rate_limit\b[^\n]*\n(?:\1  [^\n]*\n)*", re.MULTILINE)
 # The run of `- exact: "..."  # cors_origin` list items: one per allowed origin.
@@ -111,6 +112,11 @@ def render_envoy_config(
         ("internal_max_connections", limits.internal_max_connections),
         ("total_max_connections", limits.total_max_connections),
     ]
+    # reduce_timeouts reads the global count (both listeners): its thresholds are 50 % and 90 % of
+    # the browser listener's budget, as fractions of the total.
+    browser_share = limits.max_connections / limits.total_max_connections
+    for marker, fraction in (("idle_scaling_threshold", 0.5), ("idle_saturation_threshold", 0.9)):
+        text = _replace_once(_FRACTION_VALUE.replace("MARKER", marker), f"{fraction * browser_share:.4f}", text, marker)
     if limits.rate_limit_per_second:
         numbers += [
             ("rate_limit_per_second", limits.rate_limit_per_second), ("rate_limit_burst", limits.rate_limit_burst),

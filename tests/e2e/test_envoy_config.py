@@ -64,10 +64,13 @@ def test_render_rewrites_exactly_the_marked_values():
     assert "connection_limit: 11  # max_connections" in rendered
     assert "connection_limit: 5  # internal_max_connections" in rendered
     assert "max_active_downstream_connections: 16  # total_max_connections" in rendered
+    # reduce_timeouts from 50 % to 90 % of the browser listener's 11, as fractions of the total 16
+    assert "scaling_threshold: 0.3438  # idle_scaling_threshold" in rendered
+    assert "saturation_threshold: 0.6188  # idle_saturation_threshold" in rendered
     assert "max_tokens: 17  # webhook_rate_limit_burst" in rendered
     assert "tokens_per_fill: 13  # webhook_rate_limit_per_second" in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 13 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 15 and len(template.splitlines()) == len(rendered.splitlines())
 
 
 def test_the_edge_token_is_never_rendered_into_the_config():
