@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 # billing is installed into the venv (editable); the repo root is for `bench.`, `tests.` and `testkit.`.
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# npm ci ran when this is newer than the lock file (`make gen` needs ts-proto, `make test-ts` the rest).
+NODE_MODULES := clients/node_modules/.package-lock.json
 
 .PHONY: venv gen lint migrate run demo test test-unit test-ts bench bench-data bench-legacy db-stop clean
 
@@ -22,9 +24,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-## Regenerate gen/ (committed) from protos/; tests/unit/test_generated_code.py fails when it is stale.
-gen: venv
-	$(PY) tools/gen_protos.py gen
+## Regenerate gen/ and clients/typescript/src/generated/ (both committed) from protos/: Python stubs and
+## Envoy's descriptor set, and the REST JSON's TypeScript types (ts-proto, an npm devDependency);
+## tests/unit/test_generated_code.py fails when either is stale.
+gen: venv $(NODE_MODULES)
+	$(PY) tools/gen_protos.py
 
 ## buf lint (protos), and mypy holding the adapters to the ports (pyproject.toml [tool.mypy]).
 lint: venv
@@ -50,7 +54,6 @@ test: venv lint test-ts demo $(CHROMIUM)
 ## The TypeScript client (clients/typescript) and the React package (clients/react): npm ci when
 ## clients/node_modules is missing or older than the lock file, then tsc (strict), node's test
 ## runner (~5 s) and vitest with jsdom (~3 s).
-NODE_MODULES := clients/node_modules/.package-lock.json
 $(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json clients/react/package.json \
 		clients/demo/package.json
 	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
