@@ -27,8 +27,8 @@ import pytest
 from billing.domain.auth import Scope
 from billing.settings import libpq_url
 from tests.support.database import fresh_database
-from tests.support.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
-from tests.support.signing import SigningKey, create_key
+from testkit.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
+from testkit.signing import SigningKey, create_key
 
 STACK_START_TIMEOUT_SECONDS = 60.0
 WEBHOOKS_WITHIN_SECONDS = 30.0  # deliveries are synchronous in the stand-in; the server's credit follows
