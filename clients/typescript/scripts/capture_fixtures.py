@@ -67,7 +67,7 @@ def test_capture(e2e, session_keys, stripe_standin, tmp_path):
                               key=session_keys.service)
     assert status == 200, raw
     session = json.loads(raw)
-    from tests.support.signing import SigningKey
+    from testkit.signing import SigningKey
 
     key = SigningKey(session["key_id"], session["secret"])
     rec = Recorder(e2e, key)
