@@ -5,8 +5,10 @@ PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BILLING := $(VENV)/bin/billing
+# The local stack (devstack/: embedded PostgreSQL, Envoy's config, the Stripe stand-in, the demo), outside the wheel.
+BILLING_DEV := $(VENV)/bin/billing-dev
 CHROMIUM := /usr/bin/chromium
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml devstack/pyproject.toml | sha1sum | cut -c1-12)
 # billing is installed into the venv (editable); the repo root is for `bench.`, `tests.` and `testkit.`.
 export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -15,11 +17,11 @@ NODE_MODULES := clients/node_modules/.package-lock.json
 
 .PHONY: venv gen lint migrate run demo test test-unit test-ts bench bench-data bench-legacy db-stop clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . -e ./devstack
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
@@ -37,14 +39,14 @@ lint: venv
 
 ## Starts the embedded PostgreSQL (unless DATABASE_URL is set) and applies migrations.
 migrate: venv
-	$(BILLING) migrate
+	$(BILLING_DEV) migrate
 
 db-stop: venv
-	$(BILLING) db-stop
+	$(BILLING_DEV) db-stop
 
 ## gRPC on :50051, REST (Envoy) on :8080, the demo app on :3000, embedded PostgreSQL unless DATABASE_URL is set.
 run: venv gen demo
-	$(BILLING) run
+	$(BILLING_DEV) run
 
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
 # the demo and Chromium are for tests/e2e/test_browser_story.py.
@@ -65,7 +67,7 @@ test-ts: $(NODE_MODULES)
 	cd clients/react && npm test --silent
 
 ## The demo app (clients/demo): tsc (strict), then Vite into clients/demo/dist, which `make run` serves
-## (billing.demo_server); built again when a source of it, the client or the React package changes.
+## (devstack.demo_server); built again when a source of it, the client or the React package changes.
 DEMO_DIST := clients/demo/dist/index.html
 DEMO_SOURCES := $(shell find clients/demo/src clients/typescript/src clients/react/src -type f 2>/dev/null) \
 	clients/demo/index.html clients/demo/vite.config.ts clients/demo/tsconfig.json

@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from billing.adapters import embedded_postgres
+from devstack import embedded_postgres
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
 from billing.adapters.db.unit_of_work import PostgresStorage, open_pool

@@ -31,7 +31,7 @@ import psutil
 from bench import authorization_cost, grpc_loadgen, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
-from billing.adapters import embedded_postgres
+from devstack import embedded_postgres
 from billing.adapters.db.invariants import find_violations_in_database
 from billing.settings import libpq_url
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.domain.auth import Scope
-from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+from devstack.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, NO_RATE_LIMIT
 from testkit.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, stop_process
 from testkit.signing import MASTER, create_key

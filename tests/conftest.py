@@ -7,7 +7,7 @@ import testkit.signing  # noqa: F401 - sets BILLING_MASTER_KEY for every server 
 import os
 import subprocess
 
-# The suite's servers and ticks keep the wall clock, whatever a developer's `billing clock advance` left
+# The suite's servers and ticks keep the wall clock, whatever a developer's `billing-dev clock advance` left
 # in .data/stripe-standin/ (settings.clock_offset_file); a test that moves a clock says so.
 os.environ.setdefault("BILLING_CLOCK_OFFSET_FILE", "")
 

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 
 // No React plugin: esbuild compiles the JSX (automatic runtime); the demo has no dev server of its own
-// (`make run` serves dist/ from billing.demo_server, which also answers /demo/config and /demo/session).
+// (`make run` serves dist/ from devstack.demo_server, which also answers /demo/config and /demo/session).
 export default defineConfig({
   esbuild: { jsx: 'automatic' },
   build: {

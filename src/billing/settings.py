@@ -26,7 +26,15 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
 DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
 DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
-# The local Stripe stand-in of `billing run` (billing.cli_standin): its files, one directory per port.
+# Written (mode 0600) by the local stack (devstack) when it starts the embedded PostgreSQL: where the
+# `billing` commands find the database when DATABASE_URL is unset.
+DEFAULT_LOCAL_DATABASE_URL_FILE = REPO_ROOT / ".data" / "database-url"
+
+
+def local_database_url_file() -> Path:
+    """BILLING_LOCAL_DATABASE_URL_FILE, else DEFAULT_LOCAL_DATABASE_URL_FILE."""
+    return Path(os.environ.get("BILLING_LOCAL_DATABASE_URL_FILE") or DEFAULT_LOCAL_DATABASE_URL_FILE)
+# The local Stripe stand-in of `billing-dev run` (devstack.clock): its files, one directory per port.
 STANDIN_FILES = REPO_ROOT / ".data" / "stripe-standin"
 DEFAULT_STANDIN_PORT = 12111
 MIN_POOL_SIZE = 2
@@ -35,7 +43,7 @@ LOG_FORMATS = ("json", "text")
 
 
 def demo_port() -> int:
-    """BILLING_DEMO_PORT: where `billing run` serves the demo app (billing.demo_server); 0: not at all."""
+    """BILLING_DEMO_PORT: where `billing-dev run` serves the demo app (devstack.demo_server); 0: not at all."""
     return int(os.environ.get("BILLING_DEMO_PORT", str(DEFAULT_DEMO_PORT)))
 
 
@@ -46,7 +54,7 @@ def demo_origins(port: int) -> tuple[str, ...]:
 
 def cors_origins() -> tuple[str, ...]:
     """The browser origins of the app (Envoy's CORS): BILLING_CORS_ORIGIN, else the default. The demo's own
-    origins are not among them: `billing run` adds them when it serves the demo (with_demo_origins)."""
+    origins are not among them: `billing-dev run` adds them when it serves the demo (with_demo_origins)."""
     configured = os.environ.get("BILLING_CORS_ORIGIN", "").strip()
     return (configured or DEFAULT_CORS_ORIGIN,)
 
@@ -140,10 +148,10 @@ class Settings:
     database_url: str
     grpc_host: str
     grpc_port: int
-    rest_port: int  # Envoy's REST listener (`billing run`)
+    rest_port: int  # Envoy's REST listener (`billing-dev run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
-    cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing run` adds the demo's)
+    cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing-dev run` adds the demo's)
     migrate_on_start: bool
     catalog_path: Path
     shutdown_grace_seconds: float
@@ -172,14 +180,14 @@ class Settings:
     # A user key is one person's browser; a service key carries an app backend's whole traffic.
     key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
     # Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the wall
-    # clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`; without
+    # clock, plus the number of seconds in the file (`billing-dev clock advance` writes it under `make run`; without
     # real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it exists: settings.clock_offset_file).
     clock_offset_seconds: int = 0
     clock_offset_file: Path | None = None
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
-        """database_url, when given, stands for DATABASE_URL (`billing run` passes the embedded PostgreSQL's)."""
+        """database_url, when given, stands for DATABASE_URL (`billing-dev run` passes the embedded PostgreSQL's)."""
         database_url = database_url or configured_database_url()
         if not database_url:
             raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
@@ -254,7 +262,7 @@ class Settings:
 
 
 def configured_database_url() -> str | None:
-    """DATABASE_URL, normalized, or None when unset (callers then use the embedded PostgreSQL)."""
+    """DATABASE_URL, normalized, or None when unset."""
     configured = os.environ.get("DATABASE_URL")
     return normalize_database_url(configured) if configured else None
 
@@ -274,8 +282,8 @@ def normalize_database_url(url: str) -> str:
 
 def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
     """BILLING_CLOCK_OFFSET_FILE when set ("" for none). Unset, and without real Stripe: the local stand-in's
-    offset file (`billing clock advance` writes it) when it exists, so that a `billing tick` or a server
-    started from a shell keeps the time of the server `billing run` started."""
+    offset file (`billing-dev clock advance` writes it) when it exists, so that a `billing tick` or a server
+    started from a shell keeps the time of the server `billing-dev run` started."""
     configured = os.environ.get("BILLING_CLOCK_OFFSET_FILE")
     if configured is not None:
         return Path(configured) if configured.strip() else None
@@ -286,18 +294,18 @@ def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
 
 
 def standin_port() -> int:
-    """BILLING_STRIPE_STANDIN_PORT: where `billing run` serves the local Stripe stand-in."""
+    """BILLING_STRIPE_STANDIN_PORT: where `billing-dev run` serves the local Stripe stand-in."""
     return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", str(DEFAULT_STANDIN_PORT)))
 
 
 def standin_dir() -> Path:
-    """The stand-in's files; one directory per port, so a second `billing run` (a test's) has its own."""
+    """The stand-in's files; one directory per port, so a second `billing-dev run` (a test's) has its own."""
     port = standin_port()
     return STANDIN_FILES if port == DEFAULT_STANDIN_PORT else STANDIN_FILES / f"port-{port}"
 
 
 def local_clock_offset_file() -> Path:
-    """The local clock's advance, written by `billing clock advance` (billing.cli_standin)."""
+    """The local clock's advance, written by `billing-dev clock advance` (devstack.clock)."""
     return standin_dir() / "clock-offset"
 
 

@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from billing.standin.stripe_standin import StripeStandin
+from devstack.standin.stripe_standin import StripeStandin
 
 from billing.adapters.db.invariants import find_violations_in_database
 from billing.domain.auth import Scope
@@ -152,7 +152,7 @@ def _listener_answers(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
-    from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+    from devstack.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
     from billing.settings import DEFAULT_DEMO_PORT, NO_RATE_LIMIT, demo_origins
 
     folder = tmp_path_factory.mktemp("envoy")
@@ -163,14 +163,14 @@ def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPath
         listen_port=listen_port,
         grpc_port=billing_server.grpc_port,
         admin_socket=proxy.admin_socket,
-        cors_origin=demo_origins(DEFAULT_DEMO_PORT),  # as `billing run` renders it by default
+        cors_origin=demo_origins(DEFAULT_DEMO_PORT),  # as `billing-dev run` renders it by default
         admin_rest_port=proxy.admin_rest_port,
         # The fuzz test sends thousands of requests a second from 127.0.0.1; the rate limit
         # has its own Envoy in test_limits.py.
         limits=NO_RATE_LIMIT,
     ))
     argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn",
-            "--file-flush-interval-msec", "1000"]  # as `billing run` starts it
+            "--file-flush-interval-msec", "1000"]  # as `billing-dev run` starts it
     with open(proxy.log, "wb") as log:
         # cwd: the config names gen/billing_descriptor.pb and envoy/*.lua relative to the repo root.
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,

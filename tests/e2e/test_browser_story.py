@@ -1,4 +1,4 @@
-"""The demo app in a real browser: `billing run` (server, Envoy, the Stripe stand-in and the demo
+"""The demo app in a real browser: `billing-dev run` (server, Envoy, the Stripe stand-in and the demo
 server, as `make run` starts them, on free ports and a fresh database) and headless Chromium
 driven by clients/demo/story/story.mjs (playwright-core).
 
@@ -89,7 +89,7 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
         }
         log = tmp_path_factory.mktemp("billing-run") / "billing-run.log"
         with open(log, "wb") as out:
-            process = subprocess.Popen([str(VENV_BIN / "billing"), "run"], cwd=REPO_ROOT, env=env, stdout=out,
+            process = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], cwd=REPO_ROOT, env=env, stdout=out,
                                        stderr=subprocess.STDOUT)
         try:
             grpc_target = f"127.0.0.1:{port['grpc']}"
@@ -97,9 +97,9 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
             while not (health_serving(grpc_target) and _answers(port["demo"], "/demo/config")
                        and _answers(port["rest"], "/v1/billing/catalog")):
                 if process.poll() is not None:
-                    start_failed("billing run", process, f"exited with code {process.returncode}", [log])
+                    start_failed("billing-dev run", process, f"exited with code {process.returncode}", [log])
                 if time.monotonic() > deadline:
-                    start_failed("billing run", process, f"not serving within {STACK_START_TIMEOUT_SECONDS:.0f}s", [log])
+                    start_failed("billing-dev run", process, f"not serving within {STACK_START_TIMEOUT_SECONDS:.0f}s", [log])
                 time.sleep(0.2)
             yield DemoStack(f"http://localhost:{port['demo']}", f"http://127.0.0.1:{port['rest']}", grpc_target,
                             user_id, service_key, log)

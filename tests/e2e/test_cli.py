@@ -21,7 +21,15 @@ def _billing(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = _billing("--help")
     assert result.returncode == 0, result.stderr
-    assert "{run,migrate,verify,tick,db-stop,db-url,keys,sign,migrate-legacy,clock,stripe-secret}" in result.stdout
+    assert "{migrate,verify,tick,keys,sign,migrate-legacy}" in result.stdout
+    local = subprocess.run([str(VENV_BIN / "billing-dev"), "--help"], capture_output=True, text=True, timeout=60)
+    assert local.returncode == 0 and "{run,migrate,db-stop,db-url,clock,stripe-secret}" in local.stdout
+
+
+def test_without_a_database_the_service_commands_say_so(tmp_path):
+    """No DATABASE_URL and no local stack announced: a clear exit, not a traceback."""
+    result = _billing("verify", BILLING_LOCAL_DATABASE_URL_FILE=str(tmp_path / "none"))
+    assert result.returncode != 0 and "DATABASE_URL is not set" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_verify_a_fresh_database():

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+from devstack.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, EnvoyLimits
 from testkit.processes import REPO_ROOT, VENV_BIN, free_port, stop_process
 from testkit.signing import MASTER

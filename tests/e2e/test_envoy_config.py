@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.envoy_config import EDGE_TOKEN_VARIABLE, ENVOY_TEMPLATE, envoy_environment, render_envoy_config
+from devstack.envoy_config import EDGE_TOKEN_VARIABLE, ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, EnvoyLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

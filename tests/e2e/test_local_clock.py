@@ -1,6 +1,6 @@
-"""The README's "Living through a subscription period locally", end to end: `billing run` (server, Envoy and
+"""The README's "Living through a subscription period locally", end to end: `billing-dev run` (server, Envoy and
 the Stripe stand-in, on free ports and a fresh database) with the local clock offset file, a Pro subscription
-bought through the stand-in's checkout, `billing clock advance 31d` (the stand-in's clock and the server's
+bought through the stand-in's checkout, `billing-dev clock advance 31d` (the stand-in's clock and the server's
 offset together), the renewal credited and the ended period rolled over (capped), then the cancel and the
 period's end. Session keys keep expiring by the wall clock while the service's clock runs ahead.
 """
@@ -34,6 +34,7 @@ STACK_START_TIMEOUT_SECONDS = 60.0
 WEBHOOKS_WITHIN_SECONDS = 30.0  # deliveries are synchronous in the stand-in; the server's credit follows
 COMMAND_TIMEOUT_SECONDS = 120.0
 PRO_MINUTES, PRO_ROLLOVER_CAP_MINUTES = 1200, 600  # catalog/catalog.json
+DEV_COMMANDS = ("clock", "stripe-secret")  # the local stack's (billing-dev), not the service's
 DAY = 86400
 T = TypeVar("T")
 
@@ -67,7 +68,8 @@ class LocalStack:
 
     def billing(self, *arguments: str) -> str:
         """`.venv/bin/billing ...` as typed in another shell."""
-        done = subprocess.run([str(VENV_BIN / "billing"), *arguments], cwd=REPO_ROOT, env=self.env,
+        command = "billing-dev" if arguments[0] in DEV_COMMANDS else "billing"
+        done = subprocess.run([str(VENV_BIN / command), *arguments], cwd=REPO_ROOT, env=self.env,
                               capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS)
         assert done.returncode == 0, f"billing {' '.join(arguments)}: {done.stdout}{done.stderr}\n{tail(self.log)}"
         return done.stdout
@@ -115,7 +117,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         }
         log = tmp_path_factory.mktemp("billing-run") / "billing-run.log"
         with open(log, "wb") as out:
-            process = subprocess.Popen([str(VENV_BIN / "billing"), "run"], cwd=REPO_ROOT, env=shell, stdout=out,
+            process = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], cwd=REPO_ROOT, env=shell, stdout=out,
                                        stderr=subprocess.STDOUT)
         standin_dir = REPO_ROOT / ".data" / "stripe-standin" / f"port-{port['standin']}"
         try:
@@ -124,9 +126,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             while not (health_serving(grpc_target) and _answers(port["rest"], "/v1/billing/catalog")
                        and _answers(port["standin"], "/_standin/clock")):
                 if process.poll() is not None:
-                    start_failed("billing run", process, f"exited with code {process.returncode}", [log])
+                    start_failed("billing-dev run", process, f"exited with code {process.returncode}", [log])
                 if time.monotonic() > deadline:
-                    start_failed("billing run", process, f"not serving within {STACK_START_TIMEOUT_SECONDS:.0f}s", [log])
+                    start_failed("billing-dev run", process, f"not serving within {STACK_START_TIMEOUT_SECONDS:.0f}s", [log])
                 time.sleep(0.2)
             yield LocalStack(database_url, shell, port["rest"], port["admin_rest"], port["standin"], key, log)
         finally:
@@ -145,7 +147,7 @@ def _eventually(read: Callable[[], T | None], what: str, log: Path) -> T:
 
 
 def _ahead(shown: str) -> int:
-    """`billing clock`'s "(30d 23h 59m ahead ...)" in seconds, to the minute: a second boundary may pass."""
+    """`billing-dev clock`'s "(30d 23h 59m ahead ...)" in seconds, to the minute: a second boundary may pass."""
     found = re.search(r"\((\d+)d (\d+)h (\d+)m ahead", shown)
     assert found, shown
     days, hours, minutes = map(int, found.groups())
@@ -190,7 +192,7 @@ def test_living_through_a_subscription_period_locally(local_stack: LocalStack):
     assert "customer.subscription.updated" in advanced and "invoice.paid" in advanced, advanced
 
     # The renewal's invoice.paid is credited: the server's clock has reached the new period (it follows the
-    # offset file `billing clock advance` wrote), and the ended period's minutes roll over up to Pro's cap.
+    # offset file `billing-dev clock advance` wrote), and the ended period's minutes roll over up to Pro's cap.
     renewed = _eventually(lambda: (b := stack.ok("GET", f"/v1/billing/balance/{user}"))
                           and _paid(b, "rollover") and b, "the renewal credited and rolled over", stack.log)
     assert [b["seconds"] for b in _paid(renewed, "subscription")] == [PRO_MINUTES * 60]

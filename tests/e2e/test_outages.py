@@ -2,7 +2,7 @@
 PostgreSQL restart mid-load; every acknowledged Consume is in the ledger exactly once.
 
 The stack: a PostgreSQL of this test's own (embedded, password and recorded port: it is
-restarted mid-load, which the suite's shared one must not be), replica A started by `billing run`
+restarted mid-load, which the suite's shared one must not be), replica A started by `billing-dev run`
 (its gRPC server and Envoy, supervised: the server comes back after `kill -9`), replica B a plain
 server. Half the clients speak REST through Envoy to A, half gRPC to A or B. Each client consumes
 with its own idempotency keys and retries a request with the same key on 503 / UNAVAILABLE /
@@ -30,7 +30,7 @@ import psutil
 import psycopg
 import pytest
 
-from billing.adapters import embedded_postgres
+from devstack import embedded_postgres
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.domain.auth import Scope
 from billing.settings import libpq_url
@@ -135,11 +135,11 @@ def _rest_answers(port: int) -> bool:
 
 
 def _postgres(action: str, data_dir: Path) -> str:
-    """`billing.adapters.embedded_postgres start|stop` in a process of its own: pg_ctl runs as
+    """`devstack.embedded_postgres start|stop` in a process of its own: pg_ctl runs as
     another user when root, so this process would fork() (not vfork) while the clients' gRPC
     threads run, and gRPC's fork handlers can crash the child."""
     done = subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "billing.adapters.embedded_postgres", action, "--data-dir", str(data_dir)],
+        [str(VENV_BIN / "python"), "-m", "devstack.embedded_postgres", action, "--data-dir", str(data_dir)],
         env=os.environ | {"EMBEDDED_PG_SHARED_BUFFERS": "128MB"}, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -184,7 +184,7 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
         "BILLING_RATE_LIMIT_PER_IP": "0",  # 16 REST clients from 127.0.0.1: a per-IP limit would refuse them
     }
     with open(run_log, "wb") as out:
-        run = subprocess.Popen([str(VENV_BIN / "billing"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        run = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
     # Replica B logs its warnings: the outage's lines are counted (api/logs.py OutageLogThrottle).
     replica_b = start_billing_server(database_url, tmp_path / "replica-b", migrate=False,
                                      extra_env={"BILLING_LOG_LEVEL": "WARNING", "BILLING_LOG_FORMAT": "json"})
@@ -233,7 +233,7 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
         assert unanswered == [], f"not answered within {ANSWER_WITHIN_SECONDS:.0f}s: {unanswered[:5]}"
         assert len(acknowledged) >= 200, "the load ran"
         assert retries, "the faults were felt (clients retried)"
-        assert "restarting billing server" in run_log.read_text(errors="replace"), "billing run restarted the killed server"
+        assert "restarting billing server" in run_log.read_text(errors="replace"), "billing-dev run restarted the killed server"
         _wait(lambda: health_serving(f"127.0.0.1:{grpc_a}") and health_serving(replica_b.grpc_target), 10,
               "both replicas SERVING after the faults")
 
@@ -343,7 +343,7 @@ def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_se
     }
     ports = (rest_port, admin_rest_port)
     with open(run_log, "wb") as out:
-        run = subprocess.Popen([str(VENV_BIN / "billing"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        run = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         # Up without its database: health answers NOT_SERVING, every call 503 at once.
         _wait(lambda: _rest_answers(rest_port) and _health(grpc_target) == "NOT_SERVING", 20, "started, NOT_SERVING")

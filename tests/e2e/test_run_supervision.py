@@ -1,4 +1,4 @@
-"""`billing run` supervises the embedded PostgreSQL it started: `kill -9` of the postmaster and
+"""`billing-dev run` supervises the embedded PostgreSQL it started: `kill -9` of the postmaster and
 the database is back on the same data directory and port, and the server answers again, with no
 `billing migrate`. A PostgreSQL of this test's own (EMBEDDED_PG_DATA_DIR, EMBEDDED_PG_PORT): the
 suite's shared one must not be killed."""
@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from billing.adapters import embedded_postgres
+from devstack import embedded_postgres
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc
 from testkit.processes import VENV_BIN, free_port, stop_process, tail
 
@@ -27,7 +27,7 @@ BACK_WITHIN_SECONDS = 60.0
 def _wait(condition, seconds: float, what: str, run: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert run.poll() is None, f"billing run exited ({run.returncode}) before {what}:\n{tail(log)}"
+        assert run.poll() is None, f"billing-dev run exited ({run.returncode}) before {what}:\n{tail(log)}"
         assert time.monotonic() < deadline, f"{what} within {seconds:.0f}s:\n{tail(log)}"
         time.sleep(0.1)
 
@@ -70,7 +70,7 @@ def test_a_killed_postmaster_is_restarted_on_its_port_and_the_server_answers_aga
         "BILLING_AUTHENTICATION": "off", "BILLING_LOG_LEVEL": "ERROR", "PYTHONUNBUFFERED": "1",
     }
     with open(log, "wb") as out:
-        run = subprocess.Popen([str(VENV_BIN / "billing"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        run = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait(lambda: _balance_answers(grpc_port, "before"), START_WITHIN_SECONDS, "serving", run, log)
         killed = embedded_postgres.postmaster_pid(data_dir)
@@ -84,6 +84,6 @@ def test_a_killed_postmaster_is_restarted_on_its_port_and_the_server_answers_aga
         assert "restarting embedded PostgreSQL" in log.read_text(errors="replace")
     finally:
         stop_process(run, timeout=30)
-        subprocess.run([str(VENV_BIN / "python"), "-m", "billing.adapters.embedded_postgres", "stop", "--data-dir",
+        subprocess.run([str(VENV_BIN / "python"), "-m", "devstack.embedded_postgres", "stop", "--data-dir",
                         str(data_dir)], capture_output=True, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)

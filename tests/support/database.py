@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from billing.adapters import embedded_postgres
+from devstack import embedded_postgres
 from billing.adapters.db.migrate import upgrade_to_head
 from billing.settings import configured_database_url, libpq_url
 

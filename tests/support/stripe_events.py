@@ -1,5 +1,5 @@
 """Stripe-shaped webhook events (API version 2026-10-28) and Stripe's signature, for tests
-that deliver events themselves. The local stand-in (billing.standin) sends the same shapes."""
+that deliver events themselves. The local stand-in (devstack.standin) sends the same shapes."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from billing.standin.forms import decode_form
-from billing.standin.objects import API_VERSION
-from billing.standin.stripe_standin import StripeStandin
+from devstack.standin.forms import decode_form
+from devstack.standin.objects import API_VERSION
+from devstack.standin.stripe_standin import StripeStandin
 
 
 

@@ -1,14 +1,15 @@
-"""`billing stripe-secret`, `billing clock`, and the stand-in `billing run` starts: the local money workflow."""
+"""`billing-dev stripe-secret`, `billing-dev clock`, and the stand-in `billing-dev run` starts: the local money workflow."""
 
 from __future__ import annotations
 
 import pytest
 import stripe
 
-from billing import cli, cli_standin
+from devstack import cli, run
+from devstack import clock as cli_standin
 from billing import settings as settings_module
 from billing.settings import Settings
-from billing.standin.stripe_standin import StripeStandin
+from devstack.standin.stripe_standin import StripeStandin
 
 from tests.support.stripe_standin_harness import FEB_29, JAN_31, SECRET, Clock, receiver, subscribed  # noqa: F401
 
@@ -34,7 +35,7 @@ def test_the_local_webhook_secret_is_kept_printed_and_given_way_to_stripe_webhoo
     local_files.setenv("STRIPE_WEBHOOK_SECRET", "whsec_mine,whsec_old")
     assert cli.main(["stripe-secret"]) == 0 and capsys.readouterr().out.strip() == "whsec_mine"
     local_files.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing")
-    standin, server_env = cli._stripe_standin(Settings.from_environment())
+    standin, server_env = run._stripe_standin(Settings.from_environment())
     assert server_env["STRIPE_WEBHOOK_SECRET"] == "whsec_mine,whsec_old"  # honoured, not overridden
     assert standin._env is not None and standin._env["STRIPE_WEBHOOK_SECRET"] == "whsec_mine"  # signs with it
     assert server_env["BILLING_CLOCK_OFFSET_FILE"] == str(cli_standin.clock_offset_file())

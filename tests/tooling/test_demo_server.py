@@ -1,4 +1,4 @@
-"""billing.demo_server's HTTP side with a fake app backend: the built files (with the app's routes
+"""devstack.demo_server's HTTP side with a fake app backend: the built files (with the app's routes
 falling back to index.html, never a file outside them), /demo/config and /demo/session (only for the
 demo's own Host and Origin); and the process stopping cleanly on SIGTERM."""
 
@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from billing.adapters.key_secrets import MasterKey
-from billing.demo_server import DemoSettings, _handler_class
+from devstack.demo_server import DemoSettings, _handler_class
 from testkit.processes import free_port
 
 SESSION = {"key_id": "sk_x", "secret": "s", "user_id": "demo-user", "expires_at": "2030-01-01T00:00:00Z"}
@@ -130,7 +130,7 @@ def test_session_is_only_for_the_demos_own_host_and_pages(demo):
 # whose SIGTERM follows): sent from inside the cleanup, so it always lands there.
 STOP_TWICE = """
 import os, signal
-import billing.demo_server as demo
+import devstack.demo_server as demo
 
 def close(self):
     os.kill(os.getpid(), signal.SIGINT)

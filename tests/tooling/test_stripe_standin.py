@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from billing.standin.forms import decode_form
-from billing.standin.objects import API_VERSION
-from billing.standin.stripe_standin import StripeStandin
+from devstack.standin.forms import decode_form
+from devstack.standin.objects import API_VERSION
+from devstack.standin.stripe_standin import StripeStandin
 
 from tests.support.stripe_standin_harness import (  # noqa: F401 - fixtures and helpers
     SECRET, client, clock, payment_session, raw, receiver, standin, subscribed,
@@ -271,7 +271,7 @@ def test_signed_delivery_is_accepted_by_the_sdk_and_stale_signatures_are_not(cli
 
 def test_the_command_line_prints_its_api_base():
     process = subprocess.Popen(
-        [sys.executable, "-m", "billing.standin.stripe_standin", "--port", "0", "--webhook-secret", SECRET],
+        [sys.executable, "-m", "devstack.standin.stripe_standin", "--port", "0", "--webhook-secret", SECRET],
         stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -9,8 +9,8 @@ import time
 import pytest
 import stripe
 
-from billing.standin.stripe_standin import StripeStandin
-from billing.standin.webhooks import RETRY_SCHEDULE
+from devstack.standin.stripe_standin import StripeStandin
+from devstack.standin.webhooks import RETRY_SCHEDULE
 
 from tests.support.stripe_standin_harness import (  # noqa: F401 - fixtures and helpers
     APR_30, FEB_29, JAN_31, MAR_31, SECRET, Clock, client, clock, payment_session, raw, receiver, standin, subscribed,

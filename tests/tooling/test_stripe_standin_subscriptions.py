@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from billing.standin.forms import decode_form
-from billing.standin.objects import API_VERSION
-from billing.standin.stripe_standin import StripeStandin
+from devstack.standin.forms import decode_form
+from devstack.standin.objects import API_VERSION
+from devstack.standin.stripe_standin import StripeStandin
 
 from tests.support.stripe_standin_harness import (  # noqa: F401 - fixtures and helpers
     APR_30, FEB_29, JAN_31, MAR_31, client, clock, receiver, standin, subscribed, subscription_session,

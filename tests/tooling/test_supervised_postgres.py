@@ -1,4 +1,4 @@
-"""billing run's watch over the embedded PostgreSQL, without one: postmaster.pid written by hand,
+"""billing-dev run's watch over the embedded PostgreSQL, without one: postmaster.pid written by hand,
 pg_ctl replaced. A postmaster gone with its postmaster.pid left behind died and is started again
 on its port; one gone with the file removed was stopped on purpose and is left stopped."""
 
@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from billing import supervised_postgres
-from billing.supervised_postgres import SupervisedPostgres
+from devstack import supervised_postgres
+from devstack.supervised_postgres import SupervisedPostgres
 
 PORT = 54999
 
@@ -66,7 +66,7 @@ def test_a_crash_found_at_start_is_restarted_too(tmp_path, starts):
 
 def test_a_clean_stop_is_left_alone_and_billing_run_stopping_restarts_nothing(tmp_path, starts):
     (tmp_path / "pg").mkdir()
-    watch = _watch(tmp_path / "pg")  # no postmaster.pid: stopped (`billing db-stop`)
+    watch = _watch(tmp_path / "pg")  # no postmaster.pid: stopped (`billing-dev db-stop`)
     for _ in range(3):
         watch.supervise()
     assert starts == []

@@ -59,3 +59,19 @@ def test_only_the_metrics_adapter_imports_prometheus_client():
         if any(name.startswith("prometheus_client") for name in _imports(path))
     }
     assert importers == {METRICS_ADAPTER.relative_to(SOURCE).as_posix()}
+
+
+PRODUCT = SERVICE.parent
+
+
+@pytest.mark.parametrize("module", sorted(PRODUCT.rglob("*.py")), ids=lambda p: str(p.relative_to(PRODUCT)))
+def test_the_service_package_knows_nothing_of_the_local_stack(module):
+    """src/billing is the service's wheel; the local stack (devstack/) may import it, never the reverse."""
+    assert [name for name in _imports(module) if name.startswith("devstack")] == []
+
+
+def test_the_wheel_holds_the_service_only():
+    """No local tooling left in src/billing: the stand-in, the demo, Envoy's rendering, the embedded PostgreSQL."""
+    leftovers = {"standin", "demo_server.py", "envoy_config.py", "supervised_postgres.py", "cli_standin.py"}
+    assert leftovers.isdisjoint(path.name for path in PRODUCT.iterdir())
+    assert not (PRODUCT / "adapters" / "embedded_postgres.py").exists()

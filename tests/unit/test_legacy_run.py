@@ -182,4 +182,4 @@ def test_migrate_legacy_help_is_its_own_and_the_top_level_help_stays(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert exited.value.code == 0 and out.startswith("usage: billing [-h]") and "migrate-legacy" in out, out
-    assert main(["run", "--help"]) == 0 and capsys.readouterr().out.startswith("usage: billing [-h]")
+    assert main(["tick", "--help"]) == 0 and capsys.readouterr().out.startswith("usage: billing [-h]")

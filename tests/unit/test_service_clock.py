@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from billing import cli_standin
+from devstack import clock as cli_standin
 from billing import settings as settings_module
 from billing.adapters.clock import OffsetClock, SystemClock, service_clock
 from billing.settings import Settings
@@ -35,7 +35,7 @@ def test_the_clock_runs_the_offset_and_the_file_ahead_and_follows_the_file(tmp_p
     assert clock.now() >= before + timedelta(days=31)
     replacement = tmp_path / "next"
     replacement.write_text(str(60 * DAY))
-    os.replace(replacement, offset_file)  # as `billing clock advance` writes it
+    os.replace(replacement, offset_file)  # as `billing-dev clock advance` writes it
     assert clock.now() >= before + timedelta(days=61)
     offset_file.write_text("not yet a number")
     assert clock.now() >= before + timedelta(days=61)  # the last good reading stays
@@ -79,7 +79,7 @@ def test_an_offset_that_is_not_whole_seconds_ahead_is_refused(environment, value
 
 
 def test_without_a_setting_a_shell_follows_the_local_clock_of_billing_run(environment):
-    """`billing tick` (or a server) started from a shell, no Stripe: the offset `billing clock advance` wrote."""
+    """`billing tick` (or a server) started from a shell, no Stripe: the offset `billing-dev clock advance` wrote."""
     assert Settings.from_environment().clock_offset_file is None  # the local clock never advanced: none
     local = cli_standin.clock_offset_file()
     local.parent.mkdir(parents=True)

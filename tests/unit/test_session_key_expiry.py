@@ -11,7 +11,7 @@ from billing.service.dependencies import Dependencies
 from billing.service.session_keys import create_session_key
 
 WALL = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-AHEAD = WALL + timedelta(days=31)  # `billing clock advance 31d`
+AHEAD = WALL + timedelta(days=31)  # `billing-dev clock advance 31d`
 
 
 def _deps(wall_clock: FixedClock | None) -> Dependencies:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.cli import envoy_cors_origins
-from billing.envoy_config import ENVOY_TEMPLATE, render_envoy_config
+from devstack.run import envoy_cors_origins
+from devstack.envoy_config import ENVOY_TEMPLATE, render_envoy_config
 from billing.settings import NO_RATE_LIMIT, Settings
 
 
@@ -57,7 +57,7 @@ def test_cors_allows_the_demo_by_either_loopback_name_on_its_port(environment):
     assert envoy_cors_origins(settings) == ("http://localhost:3000", "http://127.0.0.1:3000")
     rendered = _rendered_envoy_config(settings)
     assert rendered.count("  # cors_origin\n") == 2 and '- exact: "http://127.0.0.1:3000"  # cors_origin' in rendered
-    environment.setenv("BILLING_DEMO_PORT", "4000")  # `billing run` serves the demo there
+    environment.setenv("BILLING_DEMO_PORT", "4000")  # `billing-dev run` serves the demo there
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     assert envoy_cors_origins(Settings.from_environment()) == (
         "https://app.example", "http://localhost:4000", "http://127.0.0.1:4000")
@@ -68,7 +68,7 @@ def test_cors_allows_the_demo_by_either_loopback_name_on_its_port(environment):
 
 def test_a_production_origin_brings_in_no_demo_origin(environment):
     """The app's origins (Settings) never include the demo's, whatever BILLING_DEMO_PORT says: only the
-    Envoy of a `billing run` that serves the demo allows them."""
+    Envoy of a `billing-dev run` that serves the demo allows them."""
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     environment.delenv("BILLING_DEMO_PORT", raising=False)  # the default: 3000
     settings = Settings.from_environment()
@@ -131,7 +131,7 @@ def _listener_address(envoy_yaml: str, listener: str) -> tuple[str, int]:
 
 
 def _rendered_envoy_config(settings: Settings) -> str:
-    """As `billing run` renders it (src/billing/cli.py)."""
+    """As `billing-dev run` renders it (src/billing/cli.py)."""
     return render_envoy_config(
         ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
         admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=envoy_cors_origins(settings),

@@ -1,6 +1,6 @@
 import type { Credentials } from '@billing/client';
 
-/** What the demo's app backend (billing.demo_server) tells the page: where the billing REST API is,
+/** What the demo's app backend (devstack.demo_server) tells the page: where the billing REST API is,
  * who is signed in, and the currency prices are shown in. */
 export interface DemoConfig {
   billing_url: string;

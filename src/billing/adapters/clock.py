@@ -15,7 +15,7 @@ class SystemClock:
 class OffsetClock:
     """The wall clock moved ahead, for living through subscription periods locally (Settings refuse it with
     real Stripe): `offset_seconds`, plus the whole number of seconds written in `offset_file` when it exists.
-    The file is read again whenever it changes (`billing clock advance` rewrites it while the server runs);
+    The file is read again whenever it changes (`billing-dev clock advance` rewrites it while the server runs);
     its modification time is checked at each reading, which costs a stat call: local use only."""
 
     def __init__(self, offset_seconds: int = 0, offset_file: Path | None = None):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from billing.standin import objects
-from billing.standin.errors import invalid, missing
-from billing.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
-from billing.standin.store import Store
+from devstack.standin import objects
+from devstack.standin.errors import invalid, missing
+from devstack.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
+from devstack.standin.store import Store
 
 EXPAND: dict[str, Spec] = {"expand": [SCALAR]}
 LIST: dict[str, Spec] = {"limit": SCALAR, "starting_after": SCALAR, **EXPAND}

@@ -6,11 +6,11 @@ import copy
 from datetime import datetime, timezone
 from typing import Any
 
-from billing.standin import catalog, objects, payments
-from billing.standin.catalog import EXPAND, LIST, RECURRING
-from billing.standin.errors import invalid, missing
-from billing.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
-from billing.standin.store import Store
+from devstack.standin import catalog, objects, payments
+from devstack.standin.catalog import EXPAND, LIST, RECURRING
+from devstack.standin.errors import invalid, missing
+from devstack.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
+from devstack.standin.store import Store
 
 UPDATE: dict[str, Spec] = {
     "cancel_at_period_end": SCALAR, "metadata": MAP, "proration_behavior": SCALAR,

@@ -44,7 +44,7 @@ from billing.domain.auth import ApiKey, Scope
 from billing.settings import LOOPBACK, LOOPBACK_NAMES, REPO_ROOT, Settings, demo_origins, demo_port
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, keys_pb2
 
-log = logging.getLogger("billing.demo_server")
+log = logging.getLogger("devstack.demo_server")
 
 DEFAULT_DEMO_USER = "demo-user"
 DEFAULT_DEMO_CURRENCY = "USD"

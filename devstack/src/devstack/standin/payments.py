@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from billing.standin import objects
-from billing.standin.catalog import EXPAND, LIST, currency_param
-from billing.standin.errors import StripeError, invalid, missing
-from billing.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
-from billing.standin.store import Store
+from devstack.standin import objects
+from devstack.standin.catalog import EXPAND, LIST, currency_param
+from devstack.standin.errors import StripeError, invalid, missing
+from devstack.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
+from devstack.standin.store import Store
 
 PAYMENT_INTENT: dict[str, Spec] = {
     "amount": SCALAR, "currency": SCALAR, "customer": SCALAR, "payment_method": SCALAR, "off_session": SCALAR,

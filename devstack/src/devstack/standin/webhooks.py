@@ -20,8 +20,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from billing.standin.errors import StripeError
-from billing.standin.store import Store
+from devstack.standin.errors import StripeError
+from devstack.standin.store import Store
 
 TIMEOUT_SECONDS = 10.0
 # Seconds from a failed attempt to the next one: 1 min, 5 min, 30 min, 2 h, 5 h, then every 10 h until about

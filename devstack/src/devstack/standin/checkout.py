@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.standin import catalog, objects, payments, subscriptions
-from billing.standin.catalog import EXPAND, PRODUCT_DATA, RECURRING
-from billing.standin.errors import invalid, missing
-from billing.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
-from billing.standin.store import Store
+from devstack.standin import catalog, objects, payments, subscriptions
+from devstack.standin.catalog import EXPAND, PRODUCT_DATA, RECURRING
+from devstack.standin.errors import invalid, missing
+from devstack.standin.forms import MAP, SCALAR, Params, Spec, merge_metadata
+from devstack.standin.store import Store
 
 MODES = ("payment", "setup", "subscription")
 SESSION: dict[str, Spec] = {

@@ -1,9 +1,9 @@
-"""`billing clock` and `billing stripe-secret`: the local Stripe stand-in of `make run` (no STRIPE_SECRET_KEY),
+"""`billing-dev clock` and `billing-dev stripe-secret`: the local Stripe stand-in of `make run` (no STRIPE_SECRET_KEY),
 its files under .data/stripe-standin/, and the one local clock the stand-in and the server share.
 
-    billing stripe-secret          # the whsec_... the stand-in signs webhooks with (and the server checks)
-    billing clock                  # the local time, and how far it runs ahead of the wall clock
-    billing clock advance 31d      # live through 31 days: renewals, rollovers, redeliveries (also 12h, 90m, 3600)
+    billing-dev stripe-secret          # the whsec_... the stand-in signs webhooks with (and the server checks)
+    billing-dev clock                  # the local time, and how far it runs ahead of the wall clock
+    billing-dev clock advance 31d      # live through 31 days: renewals, rollovers, redeliveries (also 12h, 90m, 3600)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def webhook_secret_file() -> Path:
 
 
 def clock_offset_file() -> Path:
-    """BILLING_CLOCK_OFFSET_FILE of the server under `billing run` (and of a shell's Settings by default)."""
+    """BILLING_CLOCK_OFFSET_FILE of the server under `billing-dev run` (and of a shell's Settings by default)."""
     return local_clock_offset_file()
 
 
@@ -56,14 +56,14 @@ def local_webhook_secret() -> str:
 
 def stripe_secret_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="billing stripe-secret",
+        prog="billing-dev stripe-secret",
         description="Print the webhook signing secret of the local Stripe stand-in under `make run` "
                     "(STRIPE_WEBHOOK_SECRET when set, else the one kept in .data/stripe-standin/webhook-secret; "
                     "another BILLING_STRIPE_STANDIN_PORT has its own, in .data/stripe-standin/port-N/).",
     )
     parser.parse_args(argv)
     if _real_stripe():
-        print("billing stripe-secret: STRIPE_SECRET_KEY is set: the secret is Stripe's (the Dashboard or "
+        print("billing-dev stripe-secret: STRIPE_SECRET_KEY is set: the secret is Stripe's (the Dashboard or "
               "`stripe listen`), not a local one", file=sys.stderr)
         return 1
     print(local_webhook_secret())
@@ -72,7 +72,7 @@ def stripe_secret_main(argv: list[str]) -> int:
 
 def clock_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="billing clock",
+        prog="billing-dev clock",
         description="The local clock under `make run` (the stand-in's and the server's together). Without a "
                     "command: show it.",
     )
@@ -81,7 +81,7 @@ def clock_main(argv: list[str]) -> int:
     advance.add_argument("duration", type=parse_duration, help="whole seconds, or a number with s, m, h or d")
     args = parser.parse_args(argv)
     if _real_stripe():
-        print("billing clock: STRIPE_SECRET_KEY is set: the clock only moves with the local stand-in "
+        print("billing-dev clock: STRIPE_SECRET_KEY is set: the clock only moves with the local stand-in "
               "(the server refuses BILLING_CLOCK_OFFSET_* with real Stripe)", file=sys.stderr)
         return 1
     base = f"http://127.0.0.1:{standin_port()}"
@@ -95,7 +95,7 @@ def clock_main(argv: list[str]) -> int:
         _write_atomically(clock_offset_file(), f"{target - int(time.time())}\n")  # the server's first
         answer = _call(base, "POST", "/_standin/clock/advance", {"to": target})
     except (OSError, ValueError, KeyError) as error:
-        print(f"billing clock: the local Stripe stand-in does not answer on {base} ({error}); start `make run` "
+        print(f"billing-dev clock: the local Stripe stand-in does not answer on {base} ({error}); start `make run` "
               "first (without STRIPE_SECRET_KEY)", file=sys.stderr)
         return 1
     _show(int(answer["now"]))
@@ -127,7 +127,7 @@ def _show(now: int) -> None:
 
 
 def _real_stripe() -> bool:
-    from billing.cli import STANDIN_SECRET_KEY
+    from devstack.run import STANDIN_SECRET_KEY
 
     key = os.environ.get("STRIPE_SECRET_KEY", "").strip()
     return bool(key) and key != STANDIN_SECRET_KEY

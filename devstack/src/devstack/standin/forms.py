@@ -11,7 +11,7 @@ import re
 from typing import Any, Union
 from urllib.parse import parse_qsl
 
-from billing.standin.errors import StripeError, invalid, missing
+from devstack.standin.errors import StripeError, invalid, missing
 
 SCALAR = "scalar"
 MAP = "map"  # metadata: free string keys, string values

@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, TypeVar
 
-from billing.standin import catalog, checkout, checkout_page, payments, subscriptions, timeline
-from billing.standin.catalog import EXPAND, LIST
-from billing.standin.errors import StripeError, invalid
-from billing.standin.forms import Params, Spec, check_known, decode_form
-from billing.standin.objects import API_VERSION, new_id
-from billing.standin.store import Store, set_next_outcome
-from billing.standin.webhooks import Webhooks
+from devstack.standin import catalog, checkout, checkout_page, payments, subscriptions, timeline
+from devstack.standin.catalog import EXPAND, LIST
+from devstack.standin.errors import StripeError, invalid
+from devstack.standin.forms import Params, Spec, check_known, decode_form
+from devstack.standin.objects import API_VERSION, new_id
+from devstack.standin.store import Store, set_next_outcome
+from devstack.standin.webhooks import Webhooks
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from billing.standin.objects import format_amount
+from devstack.standin.objects import format_amount
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;color:#222}"

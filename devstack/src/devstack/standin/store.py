@@ -18,9 +18,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from billing.standin import objects
-from billing.standin.errors import StripeError, invalid, no_such
-from billing.standin.forms import Params
+from devstack.standin import objects
+from devstack.standin.errors import StripeError, invalid, no_such
+from devstack.standin.forms import Params
 
 OUTCOMES = ("succeed", "decline", "requires_action")
 STATE_VERSION = 1

@@ -2,12 +2,12 @@
 
 Envoy's YAML has no environment substitution, so envoy.yaml carries the default
 ports and origin on lines tagged with a trailing marker comment, and this module
-rewrites exactly those values. `billing run` passes its Settings (BILLING_REST_PORT,
+rewrites exactly those values. `billing-dev run` passes its Settings (BILLING_REST_PORT,
 BILLING_GRPC_PORT, BILLING_CORS_ORIGIN) and the admin socket's path and writes the
 result to .data/envoy.yaml; Envoy must still start from the repo root (relative
 paths to gen/billing_descriptor.pb and envoy/billing_response.lua). The limits
 (per-IP rate limit, connection budgets, the webhook's bucket: settings.EnvoyLimits) come
-from the caller, or from the environment when it passes none (`billing run`).
+from the caller, or from the environment when it passes none (`billing-dev run`).
 
 The edge token is not rendered: Envoy reads it from its own environment
 (envoy_environment), so the admin interface's config dump cannot show it.
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Mapping
 
-from billing.settings import EnvoyLimits
+from billing.settings import REPO_ROOT, EnvoyLimits
 
-ENVOY_TEMPLATE = Path(__file__).resolve().parents[2] / "envoy.yaml"
+ENVOY_TEMPLATE = REPO_ROOT / "envoy.yaml"
 
 _PORT_VALUE = r"(port_value:\s*)\d+(\s*\}?\s*#\s*MARKER\b)"
 _NUMBER_VALUE = r"(:\s*)\d+(\s*#\s*MARKER\b)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing.standin.store import Store
+from devstack.standin.store import Store
 
 RENEWING = ("active", "past_due")
 
