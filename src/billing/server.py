@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import sys
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Callable
 
@@ -16,17 +17,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
-from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import SystemClock, service_clock
 from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.change_listener import ChangeListener
-from billing.adapters.db.change_notifier import ChangeNotifier
-from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
-from billing.adapters.stripe_payments import StripePayments
+from billing.adapters.db.unit_of_work import connection_options
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
-from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
-from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
 from billing.api.interceptors import RpcMetrics, interceptor_chain
 from billing.api.key_rate_limit import KeyRateLimiter
@@ -34,12 +29,11 @@ from billing.api.foreign_output import ForeignOutput
 from billing.api.logs import log_handler, write_outage_summaries
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
+from billing.bootstrap import Service, build_service
 from billing.domain.auth import ApiKey, Scope
 from billing.domain.rate_limit import RateLimit
 from billing.service.balance import get_balance
 from billing.service.balance_hub import BalanceHub, WatchLimits
-from billing.service.handlers import message_bus
-from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.ports import Authenticator
 from billing.settings import Settings, libpq_url
 from billing.startup import start_serving
@@ -88,35 +82,28 @@ def key_rate_limiter(settings: Settings) -> KeyRateLimiter:
 
 
 async def serve(settings: Settings) -> None:
-    catalog, fingerprint = load_catalog(settings.catalog_path)
-    # Nothing here waits for the database: the server starts while it is down and serves when
-    # it appears; until then (and during any outage) health says NOT_SERVING and calls answer
-    # UNAVAILABLE at once.
-    pool = await open_pool(settings.database_url, settings.database_pool_size, wait=False)
-    availability = DatabaseAvailability(libpq_url(settings.database_url), connection_options(), pool=pool)
-    metrics = PrometheusMetrics()
-    metrics.watch_pool(pool.get_stats)
-    batcher = (
-        WalletBatcher(pool, observe_batch=metrics.observe_batch, availability=availability)
-        if settings.group_commit else None
-    )
-    # Signatures and key expiry are checked against the wall clock (callers sign with it); periods, days and
-    # expiries of minutes follow the service's clock, which local use may run ahead (BILLING_CLOCK_OFFSET_*).
-    clock = service_clock(settings.clock_offset_seconds, settings.clock_offset_file)
-    wall_clock = SystemClock()
-    master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
-    notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
-    deps = Dependencies(
-        storage=PostgresStorage(pool, batcher, availability), catalog=catalog,
-        clock=clock, wall_clock=wall_clock,
-        key_issuer=SessionKeyIssuer(master), metrics=metrics, payments=_payment_provider(settings),
-        checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
-        bus=message_bus(), wallet_changes=notifier,
-    )
+    """Builds on the composition root (bootstrap.py) inside one AsyncExitStack: each piece's teardown
+    is registered as it starts, so the stop runs in reverse (streams end, the server drains for the
+    grace period, the listener, the key refresher, the notifier, group commit, the probe, the pool)."""
+    async with AsyncExitStack() as stack:
+        service = await build_service(settings, stack, serving=True)
+        await _serve(settings, service, stack)
+
+
+async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) -> None:
+    deps, metrics, availability = service.deps, service.metrics, service.availability
+    assert isinstance(availability, DatabaseAvailability)
+    endpoint = _start_metrics_endpoint(metrics, settings)
+    if endpoint is not None:
+        stack.callback(endpoint.stop)
     authenticator = None
     if settings.require_signatures:
-        authenticator = HmacAuthenticator(master, wall_clock, lambda now: _usable_keys(pool, now), metrics.auth_failed)
-        key_refresher = asyncio.create_task(keep_refreshed(authenticator))
+        assert deps.wall_clock is not None
+        pool = service.pool
+        authenticator = HmacAuthenticator(
+            service.master_key, deps.wall_clock, lambda now: _usable_keys(pool, now), metrics.auth_failed,
+        )
+        stack.callback(asyncio.create_task(keep_refreshed(authenticator), name="key refresher").cancel)
     watchers = BalanceHub(
         lambda account_id: get_balance(deps, account_id),
         WatchLimits(settings.max_watchers, settings.max_watchers_per_user, settings.watch_heartbeat_seconds),
@@ -126,11 +113,10 @@ async def serve(settings: Settings) -> None:
         libpq_url(settings.database_url), watchers.accounts_changed, watchers.resync, connection_options()
     )
     server, health_servicer, port = create_server(
-        BillingServicer(deps, fingerprint, watchers), f"{settings.grpc_host}:{settings.grpc_port}", authenticator,
-        metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
+        BillingServicer(deps, service.catalog_fingerprint, watchers), f"{settings.grpc_host}:{settings.grpc_port}",
+        authenticator, metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
         request_timeout_seconds=settings.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
     )
-    endpoint = _start_metrics_endpoint(metrics, settings)
     if settings.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
         server.add_insecure_port(f"{settings.grpc_host}:{settings.worker_port}")
@@ -140,8 +126,8 @@ async def serve(settings: Settings) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving and not stopping.is_set() else (
             health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for service in ("", SERVICE_NAME):
-            await health_servicer.set(service, status)
+        for service_name in ("", SERVICE_NAME):
+            await health_servicer.set(service_name, status)
 
     async def load_keys() -> None:  # the keys that exist now sign from the first call on
         if authenticator is not None:
@@ -149,16 +135,18 @@ async def serve(settings: Settings) -> None:
 
     availability.on_change(set_health)
     await set_health(False)
-    await server.start()
-    notifier.start()
     listener.start()
+    stack.push_async_callback(listener.close)
+    await server.start()
+    stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
+    stack.push_async_callback(watchers.close)  # live balance streams end first (OK), not after the grace period
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's way, and collect young objects less often (fewer latency spikes).
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, catalog.version)
-    startup = asyncio.create_task(start_serving(settings, availability, load_keys), name="startup")
-    outage_summaries = asyncio.create_task(write_outage_summaries(), name="outage summaries")
+    log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, deps.catalog.version)
+    stack.callback(asyncio.create_task(start_serving(settings, availability, load_keys), name="startup").cancel)
+    stack.callback(asyncio.create_task(write_outage_summaries(), name="outage summaries").cancel)
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -166,24 +154,6 @@ async def serve(settings: Settings) -> None:
     await stopping.wait()
     log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
     await set_health(False)
-    startup.cancel()
-    outage_summaries.cancel()
-    await watchers.close()  # live balance streams end now (OK), not at the end of the grace period
-    await server.stop(settings.shutdown_grace_seconds)
-    await listener.close()
-    await availability.close()
-    if authenticator is not None:
-        key_refresher.cancel()
-    if batcher is not None:
-        await batcher.close()
-        log.info(
-            "group commit: %d wallet reads and %d wallet writes in %d statements",
-            batcher.reads, batcher.writes, batcher.batches.batches,
-        )
-    await notifier.close()
-    await pool.close()
-    if endpoint is not None:
-        endpoint.stop()
 
 
 def _start_metrics_endpoint(metrics: PrometheusMetrics, settings: Settings) -> MetricsEndpoint | None:
@@ -222,13 +192,6 @@ def configure_logging(level: str, log_format: str = "json", wrap_foreign_output:
 
 def _exit_cleanly(signum, frame) -> None:
     raise SystemExit(0)
-
-
-def _payment_provider(settings: Settings) -> StripePayments | None:
-    stripe_settings = settings.stripe
-    if stripe_settings is None:
-        return None
-    return StripePayments(stripe_settings.secret_key, stripe_settings.webhook_secrets, stripe_settings.api_base)
 
 
 def main() -> None:

@@ -1,0 +1,101 @@
+"""The composition root: the service built from its settings, and taken apart in reverse.
+
+Everything a process of the service needs (the connection pool, the database's availability probe,
+group commit, the change notifier, the payment provider, the message bus and its handlers) is made
+here, once, inside the caller's AsyncExitStack. Each piece registers its own teardown as it is
+built, so teardown runs in the reverse order of construction by construction, whatever fails
+half-way. The server (server.py) adds its gRPC pieces on the same stack; `billing tick` and
+`billing keys` use the same root with fewer pieces.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Mapping
+
+from psycopg_pool import AsyncConnectionPool
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.clock import SystemClock, service_clock
+from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability, DatabaseAvailability
+from billing.adapters.db.change_notifier import ChangeNotifier
+from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
+from billing.adapters.db.wallet_batcher import WalletBatcher
+from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
+from billing.adapters.metrics import PrometheusMetrics
+from billing.adapters.stripe_payments import StripePayments
+from billing.domain.events import WalletEvent
+from billing.service.dependencies import CheckoutPages, Dependencies
+from billing.service.handlers import HANDLERS
+from billing.service.messagebus import Handler, MessageBus
+from billing.service.ports import Clock
+from billing.settings import Settings, libpq_url
+
+log = logging.getLogger("billing.bootstrap")
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the root built: the use cases' dependencies and the pieces an entry point adds to."""
+
+    settings: Settings
+    deps: Dependencies
+    pool: AsyncConnectionPool
+    availability: Availability
+    metrics: PrometheusMetrics
+    catalog_fingerprint: str
+    master_key: MasterKey
+
+
+async def build_service(
+    settings: Settings, stack: AsyncExitStack, *, serving: bool = False, pool_size: int | None = None,
+    clock: Clock | None = None, handlers: Mapping[type[WalletEvent], tuple[Handler, ...]] = HANDLERS,
+) -> Service:
+    """serving: a server's process (group commit when the settings ask for it, the availability
+    probe, the payment provider); else a command's (its own few connections, no provider)."""
+    catalog, fingerprint = load_catalog(settings.catalog_path)
+    # Nothing here waits for the database: a server starts while it is down and serves when it
+    # appears; until then its probe says so and calls answer UNAVAILABLE at once.
+    pool = await open_pool(settings.database_url, pool_size or settings.database_pool_size, wait=not serving)
+    stack.push_async_callback(pool.close)
+    metrics = PrometheusMetrics()
+    metrics.watch_pool(pool.get_stats)
+    availability: Availability = ALWAYS_AVAILABLE
+    if serving:
+        probe = DatabaseAvailability(libpq_url(settings.database_url), connection_options(), pool=pool)
+        stack.push_async_callback(probe.close)
+        availability = probe
+    batcher = None
+    if serving and settings.group_commit:
+        batcher = WalletBatcher(pool, observe_batch=metrics.observe_batch, availability=availability)
+        stack.push_async_callback(_close_batcher, batcher)
+    notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
+    notifier.start()
+    stack.push_async_callback(notifier.close)
+    master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+    deps = Dependencies(
+        storage=PostgresStorage(pool, batcher, availability), catalog=catalog,
+        # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
+        # expiries of minutes follow the service's clock, which local use may run ahead.
+        clock=clock or service_clock(settings.clock_offset_seconds, settings.clock_offset_file),
+        wall_clock=SystemClock(), key_issuer=SessionKeyIssuer(master), metrics=metrics,
+        payments=payment_provider(settings) if serving else None,
+        checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
+        bus=MessageBus(handlers), wallet_changes=notifier,
+    )
+    return Service(settings, deps, pool, availability, metrics, fingerprint, master)
+
+
+def payment_provider(settings: Settings) -> StripePayments | None:
+    stripe_settings = settings.stripe
+    if stripe_settings is None:
+        return None
+    return StripePayments(stripe_settings.secret_key, stripe_settings.webhook_secrets, stripe_settings.api_base)
+
+
+async def _close_batcher(batcher: WalletBatcher) -> None:
+    await batcher.close()
+    log.info("group commit: %d wallet reads and %d wallet writes in %d statements",
+             batcher.reads, batcher.writes, batcher.batches.batches)
