@@ -16,7 +16,8 @@ import psycopg
 
 from billing.adapters import embedded_postgres
 from billing.adapters.key_secrets import MasterKey
-from billing.settings import REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url, with_demo_origins
+from billing.settings import DEFAULT_REST_PORT, REPO_ROOT, Settings, configured_database_url, demo_port, libpq_url, with_demo_origins
+from billing.settings import text as setting_text
 
 if TYPE_CHECKING:
     from billing.supervised_postgres import SupervisedPostgres
@@ -62,7 +63,7 @@ def run() -> int:
     from billing.settings import EnvoyLimits
 
     settings = Settings.from_environment(database_url=database_url())
-    suffix = "" if settings.rest_port == 8080 else f"-{settings.rest_port}"
+    suffix = "" if settings.rest_port == DEFAULT_REST_PORT else f"-{settings.rest_port}"
     config_path = REPO_ROOT / ".data" / f"envoy{suffix}.yaml"
     # Envoy's admin interface: a unix socket only this user may open (mode 0600), never a TCP port.
     # `curl --unix-socket .data/envoy-admin.sock http://localhost/stats/prometheus`
@@ -184,7 +185,7 @@ def _stripe_standin(settings: Settings) -> tuple["_Supervised", dict[str, str]]:
     ]
     # The server checks every secret set (two while rotating); the stand-in signs with the first.
     stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base,
-                  "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip() or secret,
+                  "STRIPE_WEBHOOK_SECRET": setting_text("STRIPE_WEBHOOK_SECRET").strip() or secret,
                   "BILLING_CLOCK_OFFSET_FILE": str(cli_standin.clock_offset_file())}
     # The secret goes by environment (an argument would show in ps).
     return _Supervised("stripe stand-in", argv, os.environ | {"STRIPE_WEBHOOK_SECRET": secret}), stripe_env
