@@ -53,7 +53,7 @@ class Variable:
     def documented_default(self) -> str:
         if self.shown is not None:
             return self.shown
-        return "(unset)" if self.default is None else f"`{self.default}`" if self.default else '`""`'
+        return "(unset)" if self.default is None else f"`{self.default}`" if self.default else "(none)"
 
 
 SERVER = "Server"
