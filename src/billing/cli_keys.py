@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -19,6 +18,7 @@ from billing.domain.auth import ApiKey, Scope, body_digest, canonical_request, s
 from billing.domain.errors import InvalidArgument
 from billing.domain.limits import require_account_id
 from billing.settings import Settings, libpq_url
+from billing.settings import value as settings_value
 
 DEFAULT_KEY_TTL = "90d"
 T = TypeVar("T")
@@ -88,7 +88,7 @@ def sign_main(argv: list[str]) -> int:
     """Prints curl header options that sign one request: curl ... $(billing sign ...)."""
     parser = argparse.ArgumentParser(prog="billing sign", description=sign_main.__doc__)
     parser.add_argument("--key-id", required=True)
-    parser.add_argument("--secret", default=os.environ.get("BILLING_KEY_SECRET"),
+    parser.add_argument("--secret", default=settings_value("BILLING_KEY_SECRET"),
                         help="default: $BILLING_KEY_SECRET (an argument shows in ps and shell history)")
     parser.add_argument("method")
     parser.add_argument("path_and_query", help="exactly as sent, e.g. '/v1/billing/events/alice?limit=20'")

@@ -1,50 +1,236 @@
-"""Configuration from the environment, read once at start; each default is written here once."""
+"""Configuration from the environment, read once at start.
+
+Every variable the service and its local tooling read is declared once in VARIABLES below: its name, its
+group, its default (written nowhere else: the typed objects and the other modules take it from here) and
+what it means. docs/configuration.md is generated from that table (tools/gen_config_doc.py, `make gen`);
+tests/unit/test_configuration_doc.py fails when it is stale or when a module reads a variable the table
+does not declare.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
-
 
 # The package is installed editable: the checkout holds its data files.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOG_PATH = REPO_ROOT / "catalog" / "catalog.json"
-DEFAULT_CORS_ORIGIN = "http://localhost:3000"
-DEFAULT_DEMO_PORT = 3000  # the demo app under `make run`: the default CORS origin's port
+DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
+# Written (mode 0600) by the local stack (devstack) when it starts the embedded PostgreSQL: where the
+# `billing` commands find the database when DATABASE_URL is unset.
+DEFAULT_LOCAL_DATABASE_URL_FILE = REPO_ROOT / ".data" / "database-url"
+# The local Stripe stand-in of `billing-dev run` (devstack.clock): its files, one directory per port.
+STANDIN_FILES = REPO_ROOT / ".data" / "stripe-standin"
 # A browser names a loopback server by either name, and each is an origin of its own.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 # gRPC and the internal REST listener are internal surfaces: this host only, unless a setting opens them.
 LOOPBACK = "127.0.0.1"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-# BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
-DEFAULT_KEY_RATE_LIMITS = {"user": 20, "service": 5000, "admin": 1000}
-DEFAULT_MASTER_KEY_PATH = REPO_ROOT / ".data" / "master.key"
-# Written (mode 0600) by the local stack (devstack) when it starts the embedded PostgreSQL: where the
-# `billing` commands find the database when DATABASE_URL is unset.
-DEFAULT_LOCAL_DATABASE_URL_FILE = REPO_ROOT / ".data" / "database-url"
-
-
-def local_database_url_file() -> Path:
-    """BILLING_LOCAL_DATABASE_URL_FILE, else DEFAULT_LOCAL_DATABASE_URL_FILE."""
-    return Path(os.environ.get("BILLING_LOCAL_DATABASE_URL_FILE") or DEFAULT_LOCAL_DATABASE_URL_FILE)
-# The local Stripe stand-in of `billing-dev run` (devstack.clock): its files, one directory per port.
-STANDIN_FILES = REPO_ROOT / ".data" / "stripe-standin"
-DEFAULT_STANDIN_PORT = 12111
 MIN_POOL_SIZE = 2
 WALLET_BATCHER_CONNECTIONS = 1
 LOG_FORMATS = ("json", "text")
+KEY_SCOPES = ("user", "service", "admin")
+# A rate limit's bucket holds this many seconds of its rate, unless a setting says otherwise.
+BURST_SECONDS = 2
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable. default: the text used when it is unset (None: no value); shown: the
+    default as the documentation states it, when the text alone would mislead (derived or a checkout path).
+    local_only: read by the local tooling (`billing-dev run`, the stand-in, the demo, the embedded PostgreSQL)
+    and tests, never by a deployed service."""
+
+    name: str
+    group: str
+    kind: str
+    default: str | None
+    meaning: str
+    local_only: bool = False
+    shown: str | None = None
+
+    @property
+    def documented_default(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        return "(unset)" if self.default is None else f"`{self.default}`" if self.default else "(none)"
+
+
+SERVER = "Server"
+DATABASE = "Database"
+EDGE = "Edge (Envoy)"
+KEYS = "Keys and signatures"
+LIMITS = "Limits"
+PAYMENTS = "Payments (Stripe)"
+METRICS = "Metrics"
+CLOCK = "Clock (local and test use)"
+LOCAL = "Local stack (`make run`)"
+GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS, CLOCK, LOCAL)
+
+DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+
+VARIABLES: tuple[Variable, ...] = (
+    # Server
+    Variable("BILLING_GRPC_HOST", SERVER, "host", LOOPBACK,
+             "The address the gRPC server listens on (loopback: Envoy on this host is its only client)."),
+    Variable("BILLING_GRPC_PORT", SERVER, "port", "50051", "The gRPC server's port."),
+    Variable("BILLING_WORKERS", SERVER, "count", "1",
+             "Server processes sharing the gRPC port (SO_REUSEPORT); more than 1 runs a supervisor."),
+    Variable("BILLING_WORKER_PORTS", SERVER, "ports", "",
+             "Optional, comma-separated: one private gRPC port per worker (p1,p2,...), in worker order."),
+    Variable("BILLING_WORKER_PORT", SERVER, "port", "0",
+             "Set by the supervisor: this worker's private port from BILLING_WORKER_PORTS (0: none)."),
+    Variable("BILLING_SHUTDOWN_GRACE_SECONDS", SERVER, "seconds", "10",
+             "How long a stopping server lets calls in flight finish."),
+    Variable("BILLING_REQUEST_TIMEOUT_SECONDS", SERVER, "seconds", "10",
+             "The server's bound on a call (then UNAVAILABLE); below Envoy's route timeout."),
+    Variable("BILLING_CATALOG_PATH", SERVER, "path", str(DEFAULT_CATALOG_PATH), "The catalog of plans and packages.",
+             shown="`catalog/catalog.json` in the checkout"),
+    Variable("BILLING_MIGRATE_ON_START", SERVER, "flag", "0",
+             "Apply the database migrations when the server starts (`billing-dev run` turns it on unless set)."),
+    Variable("BILLING_LOG_LEVEL", SERVER, "level", "INFO", "The log level (DEBUG, INFO, WARNING, ...)."),
+    Variable("BILLING_LOG_FORMAT", SERVER, "json|text", "json",
+             "`json`: one object per line; `text`: for a terminal."),
+    # Database
+    Variable("DATABASE_URL", DATABASE, "URL", None,
+             "The PostgreSQL database (postgres://, postgresql:// or postgresql+psycopg://). Required by the "
+             "server; `billing-dev run`, `billing-dev migrate` and the tests start the embedded PostgreSQL without "
+             "it, and the `billing` commands then use the one the local stack announced."),
+    Variable("BILLING_LOCAL_DATABASE_URL_FILE", DATABASE, "path", str(DEFAULT_LOCAL_DATABASE_URL_FILE),
+             "Where the local stack announces its database's URL (mode 0600), for the `billing` commands "
+             "without DATABASE_URL.", local_only=True, shown="`.data/database-url` in the checkout"),
+    Variable("BILLING_DB_POOL_SIZE", DATABASE, "count", "16",
+             "Connections in the pool of each server process (at least 3 with group commit, else 2)."),
+    Variable("BILLING_GROUP_COMMIT", DATABASE, "flag", "1",
+             "Concurrent consumes and balance reads share statements (one connection of the pool is kept for it)."),
+    # Edge (Envoy)
+    Variable("BILLING_REST_PORT", EDGE, "port", "8080",
+             "Envoy's public REST listener (the browser's, with CORS).", local_only=True),
+    Variable("BILLING_ADMIN_REST_PORT", EDGE, "port", "8081",
+             "Envoy's internal REST listener: the admin paths too, no CORS.", local_only=True),
+    Variable("BILLING_ADMIN_REST_HOST", EDGE, "host", LOOPBACK,
+             "The address of Envoy's internal listener.", local_only=True),
+    Variable("BILLING_CORS_ORIGIN", EDGE, "URL", DEFAULT_CORS_ORIGIN,
+             "The app's browser origin (Envoy's CORS; `billing-dev run` adds the demo's own origins); also the base "
+             "of the default checkout return pages."),
+    Variable("BILLING_RATE_LIMIT_PER_IP", EDGE, "per second", "200",
+             "Sustained requests per second per client address at Envoy (0: no rate limit).", local_only=True),
+    Variable("BILLING_RATE_LIMIT_BURST", EDGE, "requests", None,
+             "The per-address bucket's size (at least the rate).", local_only=True,
+             shown="twice BILLING_RATE_LIMIT_PER_IP"),
+    Variable("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", EDGE, "per second", "2000",
+             "The Stripe webhook path's rate per address (its bucket: twice that), instead of the per-address one.",
+             local_only=True),
+    Variable("BILLING_MAX_CONNECTIONS", EDGE, "count", "8192",
+             "Connections the browser listener may hold, all clients together.", local_only=True),
+    Variable("BILLING_INTERNAL_MAX_CONNECTIONS", EDGE, "count", "1024",
+             "The internal listener's own connection budget.", local_only=True),
+    Variable("BILLING_EDGE_TOKEN", EDGE, "token", None,
+             "Read by Envoy, not the service: the token its routes add (derived from the master key; `billing-dev run` "
+             "sets it).", local_only=True, shown="derived from the master key"),
+    # Keys and signatures
+    Variable("BILLING_AUTHENTICATION", KEYS, "signatures|off", "signatures",
+             "`signatures`: every call but the catalog is signed by a usable key; `off`: none is checked."),
+    Variable("BILLING_MASTER_KEY", KEYS, "hex", None,
+             "The master key the keys' secrets derive from, in hex; takes precedence over the file."),
+    Variable("BILLING_MASTER_KEY_FILE", KEYS, "path", str(DEFAULT_MASTER_KEY_PATH),
+             "The master key's file (made on first use).", shown="`.data/master.key` in the checkout"),
+    Variable("BILLING_KEY_SECRET", KEYS, "text", None,
+             "`billing keys`: the default of --secret (the secret of a key being added)."),
+    # Limits
+    *(Variable(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", LIMITS, "per second", default,
+               f"Calls per second per {scope} key in each process (burst: twice that); 0: no limit.")
+      for scope, default in zip(KEY_SCOPES, ("20", "5000", "1000"))),
+    Variable("BILLING_MAX_WATCHERS", LIMITS, "count", "5000", "Live balance streams (WatchBalance) open in a process."),
+    Variable("BILLING_MAX_WATCHERS_PER_USER", LIMITS, "count", "5", "Live balance streams open per user, per process."),
+    Variable("BILLING_WATCH_HEARTBEAT_SECONDS", LIMITS, "seconds", "15",
+             "A balance stream's heartbeat after this long without a change; in (0, 50], under Envoy's idle timeout."),
+    # Payments (Stripe)
+    Variable("STRIPE_SECRET_KEY", PAYMENTS, "key", None,
+             "Stripe's secret key; unset: no payments (`billing-dev run` starts the local stand-in instead)."),
+    Variable("STRIPE_WEBHOOK_SECRET", PAYMENTS, "whsec_...", None,
+             "The webhook signing secret, required with STRIPE_SECRET_KEY; two, comma-separated, while rotating."),
+    Variable("STRIPE_API_BASE", PAYMENTS, "URL", None, "Another Stripe API (the local stand-in); unset: Stripe itself."),
+    Variable("BILLING_CHECKOUT_SUCCESS_URL", PAYMENTS, "URL", None,
+             "Where Checkout returns the browser after paying.", shown="BILLING_CORS_ORIGIN + `/?purchased=true`"),
+    Variable("BILLING_CHECKOUT_CANCEL_URL", PAYMENTS, "URL", None,
+             "Where Checkout returns the browser when the buyer cancels.",
+             shown="BILLING_CORS_ORIGIN + `/?purchase_canceled=true`"),
+    # Metrics
+    Variable("BILLING_METRICS_HOST", METRICS, "host", LOOPBACK, "The address of Prometheus' /metrics endpoint."),
+    Variable("BILLING_METRICS_PORT", METRICS, "port", "9464",
+             "/metrics' port (0: none); with BILLING_WORKERS=N, worker i serves this port + i."),
+    # Clock
+    Variable("BILLING_CLOCK_OFFSET_SECONDS", CLOCK, "seconds", "0",
+             "The service's clock runs this far ahead of the wall clock (refused with real Stripe).", local_only=True),
+    Variable("BILLING_CLOCK_OFFSET_FILE", CLOCK, "path", None,
+             "A file holding more seconds ahead (`billing clock advance` writes it); \"\": none.", local_only=True,
+             shown="the stand-in's `clock-offset` file when it exists and Stripe is not real"),
+    # Local stack
+    Variable("BILLING_DEMO_PORT", LOCAL, "port", "3000", "Where `billing-dev run` serves the demo app (0: not at all).",
+             local_only=True),
+    Variable("BILLING_DEMO_USER", LOCAL, "text", "demo-user", "The demo app's signed-in user.", local_only=True),
+    Variable("BILLING_DEMO_CURRENCY", LOCAL, "currency", "USD", "The demo app's currency.", local_only=True),
+    Variable("BILLING_STRIPE_STANDIN_PORT", LOCAL, "port", "12111",
+             "Where `billing-dev run` serves the local Stripe stand-in (each port keeps its own files).", local_only=True),
+    Variable("EMBEDDED_PG_DATA_DIR", LOCAL, "path", ".data/postgres",
+             "The embedded PostgreSQL's data directory, relative to the checkout.", local_only=True),
+    Variable("EMBEDDED_PG_PORT", LOCAL, "port", "54329",
+             "The embedded PostgreSQL's port (unset: the one it last used, else this).", local_only=True),
+    Variable("EMBEDDED_PG_SHARED_BUFFERS", LOCAL, "size", "2GB",
+             "The embedded PostgreSQL's shared_buffers (sized for the benchmark's working set).", local_only=True),
+)
+DECLARED = {variable.name: variable for variable in VARIABLES}
+
+
+def value(name: str) -> str | None:
+    """The variable's text in the environment, else its declared default; a name not declared is a KeyError."""
+    return os.environ.get(name, DECLARED[name].default)
+
+
+def is_set(name: str) -> bool:
+    DECLARED[name]
+    return name in os.environ
+
+
+def text(name: str) -> str:
+    return value(name) or ""
+
+
+def default_int(name: str) -> int:
+    return int(DECLARED[name].default or "0")
+
+
+def _int(name: str) -> int:
+    return int(text(name))
+
+
+def _float(name: str) -> float:
+    return float(text(name))
+
+
+def _flag(name: str) -> bool:
+    return text(name).strip().lower() in TRUE_WORDS
+
+
+DEFAULT_DEMO_PORT = default_int("BILLING_DEMO_PORT")  # the demo app under `make run`: the default CORS origin's port
+DEFAULT_STANDIN_PORT = default_int("BILLING_STRIPE_STANDIN_PORT")
+DEFAULT_REST_PORT = default_int("BILLING_REST_PORT")
+# BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
+DEFAULT_KEY_RATE_LIMITS = {scope: default_int(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}") for scope in KEY_SCOPES}
 
 
 def demo_port() -> int:
     """BILLING_DEMO_PORT: where `billing-dev run` serves the demo app (devstack.demo_server); 0: not at all."""
-    return int(os.environ.get("BILLING_DEMO_PORT", str(DEFAULT_DEMO_PORT)))
+    return _int("BILLING_DEMO_PORT")
+
+
+def local_database_url_file() -> Path:
+    """BILLING_LOCAL_DATABASE_URL_FILE: where the `billing` commands find the local stack's database."""
+    return Path(text("BILLING_LOCAL_DATABASE_URL_FILE"))
 
 
 def demo_origins(port: int) -> tuple[str, ...]:
@@ -55,8 +241,7 @@ def demo_origins(port: int) -> tuple[str, ...]:
 def cors_origins() -> tuple[str, ...]:
     """The browser origins of the app (Envoy's CORS): BILLING_CORS_ORIGIN, else the default. The demo's own
     origins are not among them: `billing-dev run` adds them when it serves the demo (with_demo_origins)."""
-    configured = os.environ.get("BILLING_CORS_ORIGIN", "").strip()
-    return (configured or DEFAULT_CORS_ORIGIN,)
+    return (text("BILLING_CORS_ORIGIN").strip() or DEFAULT_CORS_ORIGIN,)
 
 
 def with_demo_origins(origins: tuple[str, ...], port: int) -> tuple[str, ...]:
@@ -76,25 +261,23 @@ class EnvoyLimits:
     per address, instead of the per-IP one (Stripe delivers from a handful of addresses).
     """
 
-    rate_limit_per_second: int = 200
-    rate_limit_burst: int = 400
-    max_connections: int = 8192
-    internal_max_connections: int = 1024
-    webhook_rate_limit_per_second: int = 2000
-    webhook_rate_limit_burst: int = 4000
+    rate_limit_per_second: int = default_int("BILLING_RATE_LIMIT_PER_IP")
+    rate_limit_burst: int = BURST_SECONDS * default_int("BILLING_RATE_LIMIT_PER_IP")
+    max_connections: int = default_int("BILLING_MAX_CONNECTIONS")
+    internal_max_connections: int = default_int("BILLING_INTERNAL_MAX_CONNECTIONS")
+    webhook_rate_limit_per_second: int = default_int("BILLING_WEBHOOK_RATE_LIMIT_PER_IP")
+    webhook_rate_limit_burst: int = BURST_SECONDS * default_int("BILLING_WEBHOOK_RATE_LIMIT_PER_IP")
 
     @classmethod
     def from_environment(cls) -> "EnvoyLimits":
-        rate = int(os.environ.get("BILLING_RATE_LIMIT_PER_IP", str(cls.rate_limit_per_second)))
-        burst = int(os.environ.get("BILLING_RATE_LIMIT_BURST", str(2 * rate)))
-        webhook_rate = int(os.environ.get("BILLING_WEBHOOK_RATE_LIMIT_PER_IP", str(cls.webhook_rate_limit_per_second)))
+        rate = _int("BILLING_RATE_LIMIT_PER_IP")
+        burst = value("BILLING_RATE_LIMIT_BURST")
+        webhook_rate = _int("BILLING_WEBHOOK_RATE_LIMIT_PER_IP")
         return cls(
-            rate, burst,
-            max_connections=int(os.environ.get("BILLING_MAX_CONNECTIONS", str(cls.max_connections))),
-            internal_max_connections=int(
-                os.environ.get("BILLING_INTERNAL_MAX_CONNECTIONS", str(cls.internal_max_connections))
-            ),
-            webhook_rate_limit_per_second=webhook_rate, webhook_rate_limit_burst=2 * webhook_rate,
+            rate, BURST_SECONDS * rate if burst is None else int(burst),
+            max_connections=_int("BILLING_MAX_CONNECTIONS"),
+            internal_max_connections=_int("BILLING_INTERNAL_MAX_CONNECTIONS"),
+            webhook_rate_limit_per_second=webhook_rate, webhook_rate_limit_burst=BURST_SECONDS * webhook_rate,
         )
 
     def __post_init__(self) -> None:
@@ -114,6 +297,11 @@ class EnvoyLimits:
 NO_RATE_LIMIT = EnvoyLimits(rate_limit_per_second=0, rate_limit_burst=0)
 
 
+def webhook_secrets() -> tuple[str, ...]:
+    """STRIPE_WEBHOOK_SECRET's secrets, in order (two, comma-separated, while rotating)."""
+    return tuple(s.strip() for s in text("STRIPE_WEBHOOK_SECRET").split(",") if s.strip())
+
+
 @dataclass(frozen=True)
 class StripeSettings:
     """STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (two, comma-separated, during a rotation), and
@@ -125,13 +313,13 @@ class StripeSettings:
 
     @classmethod
     def from_environment(cls) -> "StripeSettings | None":
-        secret_key = os.environ.get("STRIPE_SECRET_KEY", "").strip()
+        secret_key = text("STRIPE_SECRET_KEY").strip()
         if not secret_key:
             return None
-        secrets = tuple(s.strip() for s in os.environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
+        secrets = webhook_secrets()
         if not secrets:
             raise SystemExit("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY (whsec_..., two comma-separated while rotating)")
-        return cls(secret_key, secrets, os.environ.get("STRIPE_API_BASE", "").strip() or None)
+        return cls(secret_key, secrets, text("STRIPE_API_BASE").strip() or None)
 
     def __repr__(self) -> str:  # secrets never reach a log line
         return f"StripeSettings(api_base={self.api_base!r}, webhook_secrets={len(self.webhook_secrets)})"
@@ -145,45 +333,53 @@ class StripeSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    """The service's settings, one field per variable (the groups are VARIABLES'); defaults are the table's."""
+
+    # Server
     grpc_host: str
     grpc_port: int
+    workers: int
+    worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
+    worker_port: int  # this worker's private port, 0 when none
+    shutdown_grace_seconds: float
+    request_timeout_seconds: float  # the server's bound on a call (then UNAVAILABLE); below Envoy's route timeout
+    catalog_path: Path
+    migrate_on_start: bool
+    log_level: str
+    log_format: str  # "json" (one object per line) or "text" (for a terminal)
+    # Database
+    database_url: str
+    database_pool_size: int
+    group_commit: bool  # concurrent consumes and balance reads share statements
+    # Edge (Envoy)
     rest_port: int  # Envoy's REST listener (`billing-dev run`)
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
     cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing-dev run` adds the demo's)
-    migrate_on_start: bool
-    catalog_path: Path
-    shutdown_grace_seconds: float
-    log_level: str
-    database_pool_size: int
-    workers: int
-    worker_ports: tuple[int, ...]  # optional: one private port per worker (BILLING_WORKER_PORTS=p1,p2)
-    worker_port: int  # this worker's private port, 0 when none
-    group_commit: bool  # concurrent consumes and balance reads share statements
+    # Keys and signatures
     require_signatures: bool  # every call but the catalog must be signed by a usable key
     master_key_path: Path  # keys' secrets derive from it (BILLING_MASTER_KEY, hex, takes precedence)
     master_key_hex: str | None
-    metrics_host: str  # Prometheus /metrics (BILLING_METRICS_HOST, loopback by default)
-    metrics_port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves metrics_port + i
-    log_format: str  # "json" (one object per line) or "text" (for a terminal)
-    request_timeout_seconds: float  # the server's bound on a call (then UNAVAILABLE); below Envoy's route timeout
+    # Limits. Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
+    # A user key is one person's browser; a service key carries an app backend's whole traffic.
+    key_rate_limits: dict[str, int]
+    # Live balance streams (WatchBalance): at most this many open in the process, and per user;
+    # a heartbeat after this long without a change.
+    max_watchers: int
+    max_watchers_per_user: int
+    watch_heartbeat_seconds: float
+    # Payments
     stripe: StripeSettings | None  # None: no payments (purchases answer PAYMENTS_NOT_CONFIGURED)
     checkout_success_url: str  # where Checkout returns the browser after paying (with ?purchased=true)
     checkout_cancel_url: str
-    # Live balance streams (WatchBalance): at most this many open in the process, and per user;
-    # a heartbeat after this long without a change.
-    max_watchers: int = 5000
-    max_watchers_per_user: int = 5
-    watch_heartbeat_seconds: float = 15.0
-    # Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
-    # A user key is one person's browser; a service key carries an app backend's whole traffic.
-    key_rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_KEY_RATE_LIMITS))
-    # Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the wall
-    # clock, plus the number of seconds in the file (`billing-dev clock advance` writes it under `make run`; without
-    # real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it exists: settings.clock_offset_file).
-    clock_offset_seconds: int = 0
-    clock_offset_file: Path | None = None
+    # Metrics
+    metrics_host: str  # Prometheus /metrics (BILLING_METRICS_HOST, loopback by default)
+    metrics_port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves metrics_port + i
+    # Clock. Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the
+    # wall clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`;
+    # without real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it exists: clock_offset_file).
+    clock_offset_seconds: int
+    clock_offset_file: Path | None
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -192,44 +388,38 @@ class Settings:
         if not database_url:
             raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
         stripe = StripeSettings.from_environment()
+        origin = cors_origins()[0]
         return cls(
+            grpc_host=text("BILLING_GRPC_HOST"),
+            grpc_port=_int("BILLING_GRPC_PORT"),
+            workers=_int("BILLING_WORKERS"),
+            worker_ports=tuple(int(p) for p in text("BILLING_WORKER_PORTS").split(",") if p.strip()),
+            worker_port=_int("BILLING_WORKER_PORT"),
+            shutdown_grace_seconds=_float("BILLING_SHUTDOWN_GRACE_SECONDS"),
+            request_timeout_seconds=_float("BILLING_REQUEST_TIMEOUT_SECONDS"),
+            catalog_path=Path(text("BILLING_CATALOG_PATH")),
+            migrate_on_start=_flag("BILLING_MIGRATE_ON_START"),
+            log_level=text("BILLING_LOG_LEVEL"),
+            log_format=text("BILLING_LOG_FORMAT").strip().lower(),
             database_url=normalize_database_url(database_url),
-            grpc_host=os.environ.get("BILLING_GRPC_HOST", LOOPBACK),
-            grpc_port=int(os.environ.get("BILLING_GRPC_PORT", "50051")),
-            rest_port=int(os.environ.get("BILLING_REST_PORT", "8080")),
-            admin_rest_port=int(os.environ.get("BILLING_ADMIN_REST_PORT", "8081")),
-            admin_rest_host=os.environ.get("BILLING_ADMIN_REST_HOST", LOOPBACK),
+            database_pool_size=_int("BILLING_DB_POOL_SIZE"),
+            group_commit=_flag("BILLING_GROUP_COMMIT"),
+            rest_port=_int("BILLING_REST_PORT"),
+            admin_rest_port=_int("BILLING_ADMIN_REST_PORT"),
+            admin_rest_host=text("BILLING_ADMIN_REST_HOST"),
             cors_origins=cors_origins(),
-            migrate_on_start=_flag("BILLING_MIGRATE_ON_START", False),
-            catalog_path=Path(os.environ.get("BILLING_CATALOG_PATH", str(DEFAULT_CATALOG_PATH))),
-            shutdown_grace_seconds=float(os.environ.get("BILLING_SHUTDOWN_GRACE_SECONDS", "10")),
-            log_level=os.environ.get("BILLING_LOG_LEVEL", "INFO"),
-            database_pool_size=int(os.environ.get("BILLING_DB_POOL_SIZE", "16")),
-            workers=int(os.environ.get("BILLING_WORKERS", "1")),
-            worker_ports=tuple(int(p) for p in os.environ.get("BILLING_WORKER_PORTS", "").split(",") if p.strip()),
-            worker_port=int(os.environ.get("BILLING_WORKER_PORT", "0")),
-            group_commit=_flag("BILLING_GROUP_COMMIT", True),
-            require_signatures=os.environ.get("BILLING_AUTHENTICATION", "signatures") != "off",
-            master_key_path=Path(os.environ.get("BILLING_MASTER_KEY_FILE", str(DEFAULT_MASTER_KEY_PATH))),
-            master_key_hex=os.environ.get("BILLING_MASTER_KEY") or None,
-            metrics_host=os.environ.get("BILLING_METRICS_HOST", LOOPBACK),
-            metrics_port=int(os.environ.get("BILLING_METRICS_PORT", "9464")),
-            log_format=os.environ.get("BILLING_LOG_FORMAT", "json").strip().lower(),
-            request_timeout_seconds=float(os.environ.get("BILLING_REQUEST_TIMEOUT_SECONDS", "10")),
+            require_signatures=text("BILLING_AUTHENTICATION") != "off",
+            master_key_path=Path(text("BILLING_MASTER_KEY_FILE")),
+            master_key_hex=value("BILLING_MASTER_KEY") or None,
+            key_rate_limits={scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}") for scope in KEY_SCOPES},
+            max_watchers=_int("BILLING_MAX_WATCHERS"),
+            max_watchers_per_user=_int("BILLING_MAX_WATCHERS_PER_USER"),
+            watch_heartbeat_seconds=_float("BILLING_WATCH_HEARTBEAT_SECONDS"),
             stripe=stripe,
-            checkout_success_url=os.environ.get(
-                "BILLING_CHECKOUT_SUCCESS_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchased=true"
-            ),
-            checkout_cancel_url=os.environ.get(
-                "BILLING_CHECKOUT_CANCEL_URL", f"{os.environ.get('BILLING_CORS_ORIGIN', DEFAULT_CORS_ORIGIN)}/?purchase_canceled=true"
-            ),
-            max_watchers=int(os.environ.get("BILLING_MAX_WATCHERS", "5000")),
-            max_watchers_per_user=int(os.environ.get("BILLING_MAX_WATCHERS_PER_USER", "5")),
-            watch_heartbeat_seconds=float(os.environ.get("BILLING_WATCH_HEARTBEAT_SECONDS", "15")),
-            key_rate_limits={
-                scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", default)
-                for scope, default in DEFAULT_KEY_RATE_LIMITS.items()
-            },
+            checkout_success_url=_or(value("BILLING_CHECKOUT_SUCCESS_URL"), checkout_success_url(origin)),
+            checkout_cancel_url=_or(value("BILLING_CHECKOUT_CANCEL_URL"), checkout_cancel_url(origin)),
+            metrics_host=text("BILLING_METRICS_HOST"),
+            metrics_port=_int("BILLING_METRICS_PORT"),
             clock_offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"),
             clock_offset_file=clock_offset_file(stripe),
         )
@@ -261,9 +451,19 @@ class Settings:
             )
 
 
+def checkout_success_url(origin: str) -> str:
+    """BILLING_CHECKOUT_SUCCESS_URL's default: the app's page; ?purchased=true is the contract's cue to retry."""
+    return f"{origin}/?purchased=true"
+
+
+def checkout_cancel_url(origin: str) -> str:
+    """BILLING_CHECKOUT_CANCEL_URL's default."""
+    return f"{origin}/?purchase_canceled=true"
+
+
 def configured_database_url() -> str | None:
-    """DATABASE_URL, normalized, or None when unset."""
-    configured = os.environ.get("DATABASE_URL")
+    """DATABASE_URL, normalized, or None when unset (callers then use the embedded PostgreSQL)."""
+    configured = value("DATABASE_URL")
     return normalize_database_url(configured) if configured else None
 
 
@@ -282,9 +482,9 @@ def normalize_database_url(url: str) -> str:
 
 def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
     """BILLING_CLOCK_OFFSET_FILE when set ("" for none). Unset, and without real Stripe: the local stand-in's
-    offset file (`billing-dev clock advance` writes it) when it exists, so that a `billing tick` or a server
+    offset file (`billing clock advance` writes it) when it exists, so that a `billing tick` or a server
     started from a shell keeps the time of the server `billing-dev run` started."""
-    configured = os.environ.get("BILLING_CLOCK_OFFSET_FILE")
+    configured = value("BILLING_CLOCK_OFFSET_FILE")
     if configured is not None:
         return Path(configured) if configured.strip() else None
     if stripe is not None and not stripe.is_local:
@@ -295,7 +495,7 @@ def clock_offset_file(stripe: StripeSettings | None) -> Path | None:
 
 def standin_port() -> int:
     """BILLING_STRIPE_STANDIN_PORT: where `billing-dev run` serves the local Stripe stand-in."""
-    return int(os.environ.get("BILLING_STRIPE_STANDIN_PORT", str(DEFAULT_STANDIN_PORT)))
+    return _int("BILLING_STRIPE_STANDIN_PORT")
 
 
 def standin_dir() -> Path:
@@ -309,15 +509,19 @@ def local_clock_offset_file() -> Path:
     return standin_dir() / "clock-offset"
 
 
+def _or(configured: str | None, derived: str) -> str:
+    return derived if configured is None else configured
+
+
 def _seconds_ahead(name: str) -> int:
-    text = os.environ.get(name, "0").strip()
-    if not text.isdigit():
-        raise SystemExit(f"{name} must be a whole, non-negative number of seconds (got {text!r})")
-    return int(text)
+    given = text(name).strip()
+    if not given.isdigit():
+        raise SystemExit(f"{name} must be a whole, non-negative number of seconds (got {given!r})")
+    return int(given)
 
 
-def _calls_per_second(name: str, default: int) -> int:
-    text = os.environ.get(name, str(default)).strip()
-    if not text.isdigit():
-        raise SystemExit(f"{name} must be a whole number of calls per second, 0 for no limit (got {text!r})")
-    return int(text)
+def _calls_per_second(name: str) -> int:
+    given = text(name).strip()
+    if not given.isdigit():
+        raise SystemExit(f"{name} must be a whole number of calls per second, 0 for no limit (got {given!r})")
+    return int(given)

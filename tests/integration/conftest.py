@@ -15,6 +15,7 @@ from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.database import fresh_database
+from tests.support.defaults import CHECKOUT_PAGES
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +48,8 @@ async def deps(request, pool, clock):
     """Every use case runs both ways: with the batcher (as the server does) and without it."""
     catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     batcher = WalletBatcher(pool) if request.param == "group_commit" else None
-    yield Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus())
+    yield Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus(),
+                       checkout_pages=CHECKOUT_PAGES)
     if batcher is not None:
         await batcher.close()
 

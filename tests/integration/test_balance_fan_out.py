@@ -23,6 +23,7 @@ from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.service.grants import create_grant
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
+from tests.support.defaults import watch_limits
 from testkit.waiting import wait_until_async
 
 FAN_OUT_SECONDS_MAX = 1.0
@@ -62,7 +63,7 @@ async def start_replica(pool, clock, database_url: str) -> Replica:
     catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
     deps = Dependencies(storage=PostgresStorage(pool, batcher), catalog=catalog, clock=clock, bus=message_bus(),
                         wallet_changes=notifier)
-    watchers = BalanceHub(lambda account_id: get_balance(deps, account_id))
+    watchers = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits())
     heard: set[str] = set()
 
     def accounts_changed(account_ids: list[str]) -> None:

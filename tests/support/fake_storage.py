@@ -26,6 +26,7 @@ from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.service.provider_events import PlanChange
 from billing.service.ports import Clock, ConcurrentModification, NeedsTransaction
+from tests.support.defaults import CHECKOUT_PAGES
 
 
 @dataclasses.dataclass
@@ -374,4 +375,5 @@ def _changed(wallet: Wallet) -> bool:
 
 def fake_dependencies(catalog: Catalog, clock: Clock, database: FakeDatabase | None = None) -> Dependencies:
     """Use cases wired to memory; mypy checks here that FakeStorage is a Storage."""
-    return Dependencies(storage=FakeStorage(database), catalog=catalog, clock=clock, bus=message_bus())
+    return Dependencies(storage=FakeStorage(database), catalog=catalog, clock=clock, bus=message_bus(),
+                        checkout_pages=CHECKOUT_PAGES)

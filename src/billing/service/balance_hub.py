@@ -44,9 +44,12 @@ ReadBalance = Callable[[str], Awaitable[BalanceReport]]
 
 @dataclass(frozen=True)
 class WatchLimits:
-    max_watchers: int = 5000  # BILLING_MAX_WATCHERS
-    max_watchers_per_account: int = 5  # BILLING_MAX_WATCHERS_PER_USER
-    heartbeat_seconds: float = 15.0  # BILLING_WATCH_HEARTBEAT_SECONDS
+    """BILLING_MAX_WATCHERS, BILLING_MAX_WATCHERS_PER_USER and BILLING_WATCH_HEARTBEAT_SECONDS: their
+    defaults are the settings' (billing.settings), which the server passes in."""
+
+    max_watchers: int
+    max_watchers_per_account: int
+    heartbeat_seconds: float
 
     def __post_init__(self) -> None:
         if self.max_watchers < 1 or self.max_watchers_per_account < 1:
@@ -89,7 +92,7 @@ class Watcher:
 
 
 class BalanceHub:
-    def __init__(self, read_balance: ReadBalance, limits: WatchLimits = WatchLimits()):
+    def __init__(self, read_balance: ReadBalance, limits: WatchLimits):
         self._read_balance = read_balance
         self.limits = limits
         self._by_account: dict[str, set[Watcher]] = {}

@@ -26,10 +26,11 @@ def new_resume_token() -> str:
 @dataclass(frozen=True)
 class CheckoutPages:
     """Where the payment page sends the browser back (the app's pages, not this service's).
-    The success URL carries ?purchased=true: the contract's cue to retry with the resume token."""
+    The success URL carries ?purchased=true: the contract's cue to retry with the resume token.
+    BILLING_CHECKOUT_SUCCESS_URL / _CANCEL_URL: their defaults are the settings' (billing.settings)."""
 
-    success_url: str = "http://localhost:3000/?purchased=true"
-    cancel_url: str = "http://localhost:3000/?purchase_canceled=true"
+    success_url: str
+    cancel_url: str
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Dependencies:
     key_issuer: KeyIssuer | None = None  # None: this server mints no session keys (no master key)
     metrics: Metrics = field(default_factory=NoMetrics)
     payments: PaymentProvider | None = None  # None: purchases answer PAYMENTS_NOT_CONFIGURED
-    checkout_pages: CheckoutPages = field(default_factory=CheckoutPages)
+    checkout_pages: CheckoutPages | None = None  # None: no checkout (the server always has them with payments)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     # What runs after a change commits (service/handlers.py wires the service's handlers).
     bus: MessageBus = field(default_factory=MessageBus)
@@ -55,6 +56,11 @@ class Dependencies:
     def key_clock(self) -> Clock:
         """The clock session keys expire by: never the service's clock run ahead for local use."""
         return self.wall_clock or self.clock
+
+    def checkout(self) -> CheckoutPages:
+        if self.checkout_pages is None:
+            raise PaymentsNotConfigured("this server takes no payments (no checkout pages are configured)")
+        return self.checkout_pages
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:

@@ -76,7 +76,7 @@ async def _checkout(
     customer_id = await ensure_customer(deps, account_id)
     session = await deps.payment_provider().create_checkout(
         CheckoutRequest(account_id, customer_id, item, idempotency_key or None),
-        deps.checkout_pages.success_url, deps.checkout_pages.cancel_url,
+        deps.checkout().success_url, deps.checkout().cancel_url,
     )
     return CheckoutResult(session.url, session.session_id, item, fallback)
 

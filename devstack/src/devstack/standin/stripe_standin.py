@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
-import os
 import signal
 import sys
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable
 
+from billing.settings import text as settings_text
 from devstack.standin import checkout
 from devstack.standin.http_api import Api
 from devstack.standin.store import Store, set_next_outcome
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         args.state.parent.mkdir(parents=True, exist_ok=True)
     standin = StripeStandin(
         host=args.host, port=args.port, webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret or _first_secret(os.environ.get("STRIPE_WEBHOOK_SECRET", "")),
+        webhook_secret=args.webhook_secret or _first_secret(settings_text("STRIPE_WEBHOOK_SECRET")),
         public_base_url=args.public_base_url, log_requests=args.verbose, state_path=args.state,
     )
 
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     webhook = f", webhooks to {args.webhook_url}" if args.webhook_url else ""
     print(f"Stripe stand-in: {standin.api_base}{webhook}", flush=True)
-    if args.webhook_url and not (args.webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET")):
+    if args.webhook_url and not (args.webhook_secret or settings_text("STRIPE_WEBHOOK_SECRET")):
         print(f"webhook secret: {standin.webhook_secret}", file=sys.stderr, flush=True)
     try:
         standin.serve_forever()

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import os
-
 from alembic import context
 from sqlalchemy import create_engine, pool
 
 from billing.adapters.db.tables import metadata
+from billing.settings import value
 
-url = context.config.attributes.get("database_url") or os.environ["DATABASE_URL"]
+url = context.config.attributes.get("database_url") or value("DATABASE_URL")
 
 
 def run_migrations() -> None:
