@@ -53,6 +53,20 @@ def start_failed(name: str, proc: subprocess.Popen, why: str, logs: list[Path]) 
     pytest.fail(f"{name} did not start: {why}\n{output}", pytrace=False)
 
 
+def answers_200(port: int, path: str) -> bool:
+    """One GET on 127.0.0.1:port: True when it answers 200 (a stack still starting answers nothing)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 def health_serving(target: str) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc

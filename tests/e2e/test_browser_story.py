@@ -28,7 +28,7 @@ import pytest
 
 from billing.domain.auth import Scope
 from tests.support.database import fresh_database
-from testkit.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
+from testkit.processes import answers_200, REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
 from billing.v1 import billing_service_pb2_grpc, consumption_pb2
 from testkit.signing import SigningKey, create_key, signed_channel
 
@@ -49,17 +49,6 @@ class DemoStack:
     user_id: str
     service_key: SigningKey  # for the test's own calls (e.g. a consume over gRPC between steps)
     log: Path
-
-
-def _answers(url_port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", url_port, timeout=1.0)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +83,8 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
         try:
             grpc_target = f"127.0.0.1:{port['grpc']}"
             deadline = time.monotonic() + STACK_START_TIMEOUT_SECONDS
-            while not (health_serving(grpc_target) and _answers(port["demo"], "/demo/config")
-                       and _answers(port["rest"], "/v1/billing/catalog")):
+            while not (health_serving(grpc_target) and answers_200(port["demo"], "/demo/config")
+                       and answers_200(port["rest"], "/v1/billing/catalog")):
                 if process.poll() is not None:
                     start_failed("billing-dev run", process, f"exited with code {process.returncode}", [log])
                 if time.monotonic() > deadline:

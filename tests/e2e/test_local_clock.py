@@ -27,7 +27,7 @@ import pytest
 from billing.domain.auth import Scope
 from billing.settings import libpq_url
 from tests.support.database import fresh_database
-from testkit.processes import REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
+from testkit.processes import answers_200, REPO_ROOT, VENV_BIN, free_port, health_serving, start_failed, stop_process, tail
 from testkit.signing import SigningKey, create_key
 
 STACK_START_TIMEOUT_SECONDS = 60.0
@@ -87,17 +87,6 @@ class LocalStack:
             connection.close()
 
 
-def _answers(port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with fresh_database("billing_clock") as database_url:
@@ -123,8 +112,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         try:
             grpc_target = f"127.0.0.1:{port['grpc']}"
             deadline = time.monotonic() + STACK_START_TIMEOUT_SECONDS
-            while not (health_serving(grpc_target) and _answers(port["rest"], "/v1/billing/catalog")
-                       and _answers(port["standin"], "/_standin/clock")):
+            while not (health_serving(grpc_target) and answers_200(port["rest"], "/v1/billing/catalog")
+                       and answers_200(port["standin"], "/_standin/clock")):
                 if process.poll() is not None:
                     start_failed("billing-dev run", process, f"exited with code {process.returncode}", [log])
                 if time.monotonic() > deadline:
