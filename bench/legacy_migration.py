@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from billing.adapters.catalog_file import load_catalog
-from billing.cli_legacy import DEFAULT_WRITERS
+from billing.entrypoints.legacy_migration import DEFAULT_WRITERS
 from billing.adapters.db.invariants import find_violations_in_database
 from billing.adapters.db.legacy_import import open_legacy_import
 from billing.adapters.db.migrate import upgrade_to_head

@@ -42,7 +42,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
         **stripe_env,
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "billing.server"], env=env, cwd=REPO_ROOT,
+        [sys.executable, "-m", "billing.entrypoints.server"], env=env, cwd=REPO_ROOT,
         stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT,
     )
     config = logs / "envoy.yaml"

@@ -92,14 +92,14 @@ class BillingServer:
 def start_billing_server(
     database_url: str, logs: Path, *, migrate: bool = True, extra_env: dict[str, str] | None = None
 ) -> BillingServer:
-    """`python -m billing.server` on a free port; returns once its health check answers SERVING.
+    """`python -m billing.entrypoints.server` on a free port; returns once its health check answers SERVING.
 
     BILLING_E2E_SERVER_CMD (shell words) replaces the command, e.g. to run against a stub.
     """
     port, metrics_port = free_port(), free_port()
     target = f"127.0.0.1:{port}"
     command = os.environ.get("BILLING_E2E_SERVER_CMD")
-    argv = shlex.split(command) if command else [str(PYTHON), "-m", "billing.server"]
+    argv = shlex.split(command) if command else [str(PYTHON), "-m", "billing.entrypoints.server"]
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -3,7 +3,7 @@
 Fixtures (all session-scoped):
   database_url    a fresh migrated database billing_e2e_<random> on DATABASE_URL's
                   server if set, else on the embedded PostgreSQL (tests/support/database.py).
-  billing_server  `python -m billing.server` on a free port, migrated on start;
+  billing_server  `python -m billing.entrypoints.server` on a free port, migrated on start;
                   ready when grpc.health.v1 Check("") answers SERVING.
   envoy_proxy     .venv/bin/envoy with envoy.yaml rendered for free ports, started
                   from the repo root; ready when the listener answers HTTP.

@@ -12,7 +12,7 @@ import pytest
 
 from testkit.processes import start_billing_server, stop_process
 
-FORGED = b'{"level":"INFO","logger":"billing.server","message":"forged","request_id":null}'
+FORGED = b'{"level":"INFO","logger":"billing.entrypoints.server","message":"forged","request_id":null}'
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 

@@ -212,7 +212,7 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
             thread.start()
 
         time.sleep(max(0.0, started + KILL_REPLICA_AT - time.monotonic()))
-        (server_a,) = [p for p in psutil.Process(run.pid).children() if "billing.server" in " ".join(p.cmdline())]
+        (server_a,) = [p for p in psutil.Process(run.pid).children() if "billing.entrypoints.server" in " ".join(p.cmdline())]
         server_a.send_signal(signal.SIGKILL)
 
         time.sleep(max(0.0, started + RESTART_DATABASE_AT - time.monotonic()))

@@ -121,7 +121,7 @@ async def test_billing_tick_announces_what_it_changed_to_every_replica(
     import psycopg
 
     from billing.adapters.db.change_notifier import CHANNEL, account_ids_of
-    from billing.cli_tick import run_tick
+    from billing.entrypoints.tick import run_tick
     from billing.settings import Settings, libpq_url
 
     await subscribe_to_starter(paying, provider, user_id, customer, clock.now())

@@ -70,7 +70,7 @@ def test_a_key_over_its_scopes_limit_is_told_when_to_retry():
 
 
 def test_the_settings_give_each_scope_its_limit_and_zero_turns_one_off(monkeypatch):
-    from billing.server import key_rate_limiter
+    from billing.entrypoints.server import key_rate_limiter
     from billing.settings import Settings
 
     monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_USER", "3")

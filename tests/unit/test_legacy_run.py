@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from billing.adapters.catalog_file import load_catalog
-from billing import cli_legacy
-from billing.cli_legacy import ConsoleReporter
+from billing.entrypoints import legacy_migration as cli_legacy
+from billing.entrypoints.legacy_migration import ConsoleReporter
 from billing.service.legacy_migration import (
     ALREADY_MIGRATED, CONFLICT, READING, WRITING, Batch, NotMigrated, migrate_legacy_file,
 )
@@ -172,7 +172,7 @@ def test_no_progress_line_off_a_terminal():
 
 
 def test_migrate_legacy_help_is_its_own_and_the_top_level_help_stays(capsys):
-    from billing.cli import main
+    from billing.entrypoints.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main(["migrate-legacy", "--help"])

@@ -131,7 +131,7 @@ def _listener_address(envoy_yaml: str, listener: str) -> tuple[str, int]:
 
 
 def _rendered_envoy_config(settings: Settings) -> str:
-    """As `billing-dev run` renders it (src/billing/cli.py)."""
+    """As `billing-dev run` renders it (src/billing/entrypoints/cli.py)."""
     return render_envoy_config(
         ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
         admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=envoy_cors_origins(settings),

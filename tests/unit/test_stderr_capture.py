@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 PROGRAM = r"""
 import ctypes, logging, os, sys
-from billing.server import configure_logging
+from billing.entrypoints.server import configure_logging
 configure_logging("INFO", "json", wrap_foreign_output=True)
 logging.getLogger("billing.test").warning("a record of ours")
 os.write(2, b'raw from C\n{"level":"INFO","message":"forged"}\nno newline at the end')

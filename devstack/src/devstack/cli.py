@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run.run()
     if args.command == "migrate":
-        from billing.cli import migrate
+        from billing.entrypoints.cli import migrate
 
         print(f"migrated {migrate(run.database_url())}")
     elif args.command == "db-stop":

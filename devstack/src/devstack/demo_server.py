@@ -38,7 +38,7 @@ import grpc
 import psycopg
 
 from billing.adapters.key_secrets import MasterKey
-from billing.cli_keys import create_stored_key, revoke_stored_key
+from billing.entrypoints.keys import create_stored_key, revoke_stored_key
 from billing.domain.auth import ApiKey, Scope
 from billing.settings import LOOPBACK, LOOPBACK_NAMES, REPO_ROOT, Settings, demo_origins, demo_port
 from billing.settings import text as setting_text

@@ -112,7 +112,7 @@ def run() -> int:
         env |= stripe_env
         payments = (f"the local Stripe stand-in on {stripe_env['STRIPE_API_BASE']} (no STRIPE_SECRET_KEY; "
                     "`billing-dev stripe-secret` prints its webhook secret, `billing-dev clock advance 31d` lives through a month)")
-    children.insert(0, Supervised("billing server", [sys.executable, "-m", "billing.server"], env))
+    children.insert(0, Supervised("billing server", [sys.executable, "-m", "billing.entrypoints.server"], env))
     if not configured_database_url():
         children.insert(0, _supervised_postgres(settings.database_url))
     demo = ""

@@ -40,15 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rest = args.arguments
     if args.command == "sign":
-        from billing.cli_keys import sign_main
+        from billing.entrypoints.keys import sign_main
 
         return sign_main(rest)
     if args.command == "keys":
-        from billing.cli_keys import keys_main
+        from billing.entrypoints.keys import keys_main
 
         return keys_main(rest, Settings.from_environment(database_url=migrate(database_url())))
     if args.command == "migrate-legacy":
-        from billing.cli_legacy import migrate_legacy_main
+        from billing.entrypoints.legacy_migration import migrate_legacy_main
 
         # A dry run writes nothing, not even the schema: it needs a migrated database.
         return migrate_legacy_main(rest, lambda dry_run: database_url() if dry_run else migrate(database_url()))
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "tick":
-        from billing.cli_tick import tick_main
+        from billing.entrypoints.tick import tick_main
 
         return tick_main(Settings.from_environment(database_url=migrate(database_url())))
     if args.command == "migrate":

@@ -24,7 +24,7 @@ def run_workers(settings: Settings) -> int:
     # Each worker has its own metrics registry, so its own /metrics port: base, base + 1, ...
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "billing.server"],
+            [sys.executable, "-m", "billing.entrypoints.server"],
             env=env | {
                 "BILLING_WORKER_PORT": str(port),
                 "BILLING_METRICS_PORT": str(settings.metrics_port + index if settings.metrics_port else 0),

@@ -14,7 +14,7 @@ from billing.adapters.db.migrate import upgrade_to_head
 from billing.service.ports import outage_log
 from billing.settings import Settings
 
-log = logging.getLogger("billing.server")
+log = logging.getLogger("billing.entrypoints.server")
 MIGRATION_RETRY_FIRST_SECONDS = 0.5
 MIGRATION_RETRY_SECONDS_MAX = 2.0
 

@@ -36,10 +36,10 @@ from billing.service.balance import get_balance
 from billing.service.balance_hub import BalanceHub, WatchLimits
 from billing.service.ports import Authenticator
 from billing.settings import Settings, libpq_url
-from billing.startup import start_serving
+from billing.entrypoints.startup import start_serving
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
 
-log = logging.getLogger("billing.server")
+log = logging.getLogger("billing.entrypoints.server")
 MESSAGE_BYTES_MAX = 1024 * 1024
 METADATA_BYTES_MAX = 96 * 1024
 GC_YOUNG_THRESHOLD = 20_000
@@ -201,7 +201,7 @@ def main() -> None:
     settings = Settings.from_environment()
     configure_logging(settings.log_level, settings.log_format, wrap_foreign_output=settings.workers <= 1)
     if settings.workers > 1:
-        from billing.supervisor import run_workers
+        from billing.entrypoints.workers import run_workers
 
         sys.exit(run_workers(settings))
     try:
