@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from billing.service.balance import get_balance
 from billing.service.consume import consume
-from billing.service.tick import tick
+from billing.service.idle_upkeep import upkeep_idle_accounts
 from billing.service.webhooks import handle_webhook
 from tests.support import stripe_events as se
 from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
@@ -106,7 +106,7 @@ async def test_renewal_rollover_and_tick_on_postgres(
     report = await get_balance(paying, user_id)
     assert report.account.plan_key == "starter" and report.account.subscription.closes_at is not None
     advance(days=30, hours=1)
-    assert await tick(paying) >= 1
+    assert await upkeep_idle_accounts(paying) >= 1
     report = await get_balance(paying, user_id)
     rollover = [b for b in report.view.paid if b.source == "rollover"]
     assert [b.remaining_seconds for b in rollover] == [150 * 60]
@@ -190,7 +190,7 @@ async def test_a_refund_after_rollover_takes_back_the_rollover_on_postgres(
 ):
     await subscribe_to_starter(paying, provider, user_id, customer, clock.now())
     advance(days=30, hours=1)
-    assert await tick(paying) >= 1  # the period closed: 150 minutes in a rollover bucket
+    assert await upkeep_idle_accounts(paying) >= 1  # the period closed: 150 minutes in a rollover bucket
     await deliver(paying, se.charge_refunded(f"ch_{user_id}", f"pi_in_{user_id}", 999, 999, unix(clock.now()),
                                              customer=customer))
     report = await get_balance(paying, user_id)

@@ -127,12 +127,12 @@ async def test_an_attempt_lost_to_an_outage_is_sent_again_as_the_same_payment(de
 
 
 async def test_tick_sends_retries_for_accounts_nobody_touches(deps, enabled, provider, clock):
-    from billing.service.tick import tick
+    from billing.service.idle_upkeep import upkeep_idle_accounts
 
     provider.next_outcomes = ["declined"]
     await spend(deps, 1600, "a")
-    assert await tick(deps) == 0  # backing off
+    assert await upkeep_idle_accounts(deps) == 0  # backing off
     clock.set(clock.now() + RETRY_DELAYS[0])
-    assert await tick(deps) == 1
+    assert await upkeep_idle_accounts(deps) == 1
     await deps.background.drain()
     assert provider.charge_calls == 2

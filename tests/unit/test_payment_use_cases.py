@@ -552,17 +552,17 @@ async def test_a_failed_renewal_marks_the_account_past_due(deps, account, provid
 
 
 async def test_tick_closes_periods_and_warns_for_accounts_nobody_touches(deps, account, provider, database, clock):
-    from billing.service.tick import tick
+    from billing.service.idle_upkeep import upkeep_idle_accounts
 
     end = START + timedelta(days=31)
     await subscribe(deps, provider, START, end, plan="starter")
-    assert await tick(deps) == 0
+    assert await upkeep_idle_accounts(deps) == 0
     clock.set(end + timedelta(hours=1))
-    assert await tick(deps, batch=1) == 1
+    assert await upkeep_idle_accounts(deps, batch=1) == 1
     assert paid_seconds(database, "rollover") == 150 * 60
-    assert await tick(deps) == 0  # nothing left to do
+    assert await upkeep_idle_accounts(deps) == 0  # nothing left to do
     clock.set(end + timedelta(days=84))
-    assert await tick(deps) == 1
+    assert await upkeep_idle_accounts(deps) == 1
     assert [e.type for e in database.ledger[USER]].count("rollover_discard_pending") == 1
     assert ledger_ok(database)
 

@@ -1,4 +1,4 @@
-"""`billing tick`: the upkeep of idle accounts (service/tick.py), once, then exit. Safe to run
+"""`billing tick`: the upkeep of idle accounts (service/idle_upkeep.py), once, then exit. Safe to run
 from cron on any number of machines; nothing depends on it running (reads and consumes do
 the same upkeep first)."""
 
@@ -11,7 +11,7 @@ from billing.bootstrap import build_service
 from billing.domain.events import WalletChanged
 from billing.service.handlers import tell_balance_readers
 from billing.service.ports import Clock
-from billing.service.tick import tick
+from billing.service.idle_upkeep import upkeep_idle_accounts
 from billing.settings import Settings
 
 TICK_POOL_SIZE = 2
@@ -31,4 +31,4 @@ async def run_tick(settings: Settings, clock: Clock | None = None) -> int:
     async with AsyncExitStack() as stack:
         service = await build_service(settings, stack, pool_size=TICK_POOL_SIZE, clock=clock,
                                       handlers={WalletChanged: (tell_balance_readers,)})
-        return await tick(service.deps)
+        return await upkeep_idle_accounts(service.deps)

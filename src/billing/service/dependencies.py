@@ -9,7 +9,7 @@ from typing import Callable
 
 from billing.domain.catalog import Catalog
 from billing.service.account_gate import AccountGate
-from billing.service.background import BackgroundTasks
+from billing.service.background_tasks import BackgroundTasks
 from billing.domain.errors import PaymentsNotConfigured
 from billing.service.messagebus import MessageBus
 from billing.service.ports import (

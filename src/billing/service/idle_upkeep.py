@@ -1,5 +1,5 @@
-"""`billing tick`: the upkeep of accounts nobody touches (closing ended periods, rollover
-warnings). Every read and change does the same upkeep first, so tick only makes the history
+"""The upkeep of accounts nobody touches (`billing tick`): closing ended periods, rollover
+warnings. Every read and change does the same upkeep first, so tick only makes the history
 timely for idle accounts; running it on many replicas at once is safe (each upkeep is a
 wallet change, and a second one finds nothing due)."""
 
@@ -13,10 +13,10 @@ from billing.service.dependencies import Dependencies
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import WalletChange, change_wallet
 
-TICK_BATCH = 500
+IDLE_UPKEEP_BATCH = 500
 
 
-async def tick(deps: Dependencies, batch: int = TICK_BATCH) -> int:
+async def upkeep_idle_accounts(deps: Dependencies, batch: int = IDLE_UPKEEP_BATCH) -> int:
     """Runs the upkeep of every account that owes one; returns how many accounts it touched."""
     now = deps.clock.now()
     upkeep = account_upkeep(deps.catalog)
