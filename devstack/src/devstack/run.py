@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from billing.adapters.key_secrets import MasterKey
+from billing import settings as declared
 from billing.settings import text as setting_text
 from billing.settings import (
     DEFAULT_REST_PORT, REPO_ROOT, EnvoyLimits, Settings, configured_database_url, demo_port, libpq_url, local_database_url_file,
@@ -42,6 +43,11 @@ def database_url() -> str:
 
 
 def _announce(url: str) -> None:
+    """Only the checkout's own database is announced: a stack on another data directory (a test's
+    own `billing-dev run`) must not take over what the developer's `billing` commands use, unless
+    it names its own announcement file."""
+    if declared.is_set("EMBEDDED_PG_DATA_DIR") and not declared.is_set("BILLING_LOCAL_DATABASE_URL_FILE"):
+        return
     announced = local_database_url_file()
     announced.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(announced, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
