@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from billing.adapters.catalog_file import load_catalog
-from billing.entrypoints import legacy_migration as cli_legacy
+from billing.entrypoints import legacy_migration
 from billing.entrypoints.legacy_migration import ConsoleReporter
 from billing.service.legacy_migration import (
     ALREADY_MIGRATED, CONFLICT, READING, WRITING, Batch, NotMigrated, migrate_legacy_file,
@@ -145,12 +145,12 @@ def test_a_failing_batch_ends_the_run_after_the_batches_in_flight(tmp_path):
 
 def test_the_console_shows_progress_and_keeps_report_lines_clear_of_it(monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr(cli_legacy, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(legacy_migration, "time", SimpleNamespace(monotonic=lambda: now[0]))
     out, err = io.StringIO(), io.StringIO()
     console = ConsoleReporter(out, err, progress=True)
     console.progress(READING, 50, 100, 1.0)
     console.progress(WRITING, 0, 1000, 2.0)
-    now[0] += cli_legacy.PROGRESS_EVERY_S
+    now[0] += legacy_migration.PROGRESS_EVERY_S
     console.progress(WRITING, 500, 1000, 3.0)
     console.conflict(7, "bob", "migrated before with other legacy values")
     console.bad_row(BadRow(9, None, "not valid JSON"))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from devstack import clock as cli_standin
+from devstack import clock as local_clock
 from billing import settings as settings_module
 from billing.adapters.clock import OffsetClock, SystemClock, service_clock
 from billing.settings import Settings
@@ -81,7 +81,7 @@ def test_an_offset_that_is_not_whole_seconds_ahead_is_refused(environment, value
 def test_without_a_setting_a_shell_follows_the_local_clock_of_billing_run(environment):
     """`billing tick` (or a server) started from a shell, no Stripe: the offset `billing-dev clock advance` wrote."""
     assert Settings.from_environment().clock_offset_file is None  # the local clock never advanced: none
-    local = cli_standin.clock_offset_file()
+    local = local_clock.clock_offset_file()
     local.parent.mkdir(parents=True)
     local.write_text(f"{31 * DAY}\n")
     settings = Settings.from_environment()
@@ -97,7 +97,7 @@ def test_without_a_setting_a_shell_follows_the_local_clock_of_billing_run(enviro
 
 
 def test_with_real_stripe_the_local_clock_is_not_followed(environment):
-    local = cli_standin.clock_offset_file()
+    local = local_clock.clock_offset_file()
     local.parent.mkdir(parents=True)
     local.write_text(f"{31 * DAY}\n")
     environment.setenv("STRIPE_SECRET_KEY", "sk_test_x")

@@ -3,7 +3,7 @@
 Every call runs the SDK (blocking HTTP) in a worker thread, with Stripe's own idempotency key
 derived from the use case's, so a retry never creates a second customer, session or invoice.
 The SDK's api_base points at the local stand-in in tests and `make run` without keys.
-Webhook JSON becomes the service's payment events here and nowhere else (stripe_events.py).
+Webhook JSON becomes the service's payment events here and nowhere else (stripe_provider_events.py).
 """
 
 from __future__ import annotations
