@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import psycopg
 
-from billing.settings import DEFAULT_CATALOG_PATH, libpq_url, normalize_database_url
+from billing.settings import libpq_url, normalize_database_url
 
 EXPLAIN_ANALYZE = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "
 EXPLAIN_GENERIC = "EXPLAIN (GENERIC_PLAN, COSTS OFF) "
@@ -237,13 +237,14 @@ def _account_state(database_url: str, account_id: str) -> tuple:
 
 async def capture(database_url: str, account_id: str, include_writes: bool = False) -> list[tuple[str, str, Params]]:
     """The distinct (name, sql, params) the service sends for one account's reads (and one Consume)."""
-    from billing.adapters.catalog_file import load_catalog
+    from contextlib import AsyncExitStack
+
     from billing.adapters.clock import SystemClock
-    from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+    from billing.bootstrap import build_service
     from billing.domain.errors import InsufficientAiTime
     from billing.service.balance import get_balance
     from billing.service.consume import consume
-    from billing.service.dependencies import Dependencies
+    from billing.settings import Settings
     from billing.service.history import list_events
     from billing.service.usage import get_usage
 
@@ -252,12 +253,12 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
     before = _account_state(database_url, account_id)
     if before[0] is None:
         raise SystemExit(f"no account {account_id!r} in {database_url}")
-    pool = await open_pool(normalize_database_url(database_url), size=1)
-    try:
-        catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
-        deps = Dependencies(
-            storage=PostgresStorage(_RecordingPool(pool, recorded, label)), catalog=catalog, clock=SystemClock()
+    async with AsyncExitStack() as stack:
+        service = await build_service(
+            Settings.from_environment(database_url=normalize_database_url(database_url)), stack, pool_size=1,
+            clock=SystemClock(), storage_pool=lambda pool: _RecordingPool(pool, recorded, label),
         )
+        deps = service.deps
         label[0] = "GetBalance"
         await get_balance(deps, account_id)
         label[0] = "ListEvents"
@@ -273,8 +274,6 @@ async def capture(database_url: str, account_id: str, include_writes: bool = Fal
             await consume(deps, account_id, "build", 1, f"explain-{uuid.uuid4().hex}")
         except InsufficientAiTime:
             pass  # an account run dry: the statements up to the refusal are still worth explaining
-    finally:
-        await pool.close()
     after = _account_state(database_url, account_id)
     if after != before:  # the recording connection should make this impossible
         raise RuntimeError(f"capturing changed account {account_id}: {before} -> {after}")

@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from devstack import embedded_postgres
-from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
-from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
+from billing.bootstrap import build_service
 from billing.adapters.db.wallet_columns import ACCOUNT
 from billing.service.consume import consume
-from billing.service.dependencies import Dependencies
-from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
+from billing.settings import Settings, libpq_url
 
 READ_PREFIX = "read_"  # \aset's: the read's columns become pgbench variables read_<column name>
 # The read's account columns, by their names in its rows (account_last_event_seq, ...).
@@ -60,16 +59,13 @@ class _RecordingPool:
 
 async def capture_consume(database_url: str, account_id: str) -> list[tuple[str, dict[str, Any]]]:
     """The (sql, params) one Consume of `account_id` sends, in order."""
-    pool = await open_pool(database_url, size=1)
     statements: list[tuple[str, dict[str, Any]]] = []
-    try:
-        catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
-        deps = Dependencies(
-            storage=PostgresStorage(_RecordingPool(pool, statements)), catalog=catalog, clock=SystemClock()
+    async with AsyncExitStack() as stack:
+        service = await build_service(
+            Settings.from_environment(database_url=database_url), stack, pool_size=1, clock=SystemClock(),
+            storage_pool=lambda pool: _RecordingPool(pool, statements),
         )
-        await consume(deps, account_id, "build", 1, f"pgbench-capture-{uuid.uuid4().hex}")
-    finally:
-        await pool.close()
+        await consume(service.deps, account_id, "build", 1, f"pgbench-capture-{uuid.uuid4().hex}")
     return statements
 
 

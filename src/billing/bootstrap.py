@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -52,9 +52,12 @@ class Service:
 async def build_service(
     settings: Settings, stack: AsyncExitStack, *, serving: bool = False, pool_size: int | None = None,
     clock: Clock | None = None, handlers: Mapping[type[WalletEvent], tuple[Handler, ...]] = HANDLERS,
+    storage_pool: Callable[[AsyncConnectionPool], Any] | None = None,
 ) -> Service:
     """serving: a server's process (group commit when the settings ask for it, the availability
-    probe, the payment provider); else a command's (its own few connections, no provider)."""
+    probe, the payment provider); else a command's (its own few connections, no provider).
+    storage_pool: what the storage takes its connections from, around the pool (the bench records
+    every statement a use case sends)."""
     catalog, fingerprint = load_catalog(settings.catalog_path)
     # Nothing here waits for the database: a server starts while it is down and serves when it
     # appears; until then its probe says so and calls answer UNAVAILABLE at once.
@@ -76,7 +79,7 @@ async def build_service(
     stack.push_async_callback(notifier.close)
     master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
     deps = Dependencies(
-        storage=PostgresStorage(pool, batcher, availability), catalog=catalog,
+        storage=PostgresStorage(storage_pool(pool) if storage_pool else pool, batcher, availability), catalog=catalog,
         # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
         # expiries of minutes follow the service's clock, which local use may run ahead.
         clock=clock or service_clock(settings.clock_offset_seconds, settings.clock_offset_file),
