@@ -14,7 +14,7 @@ from billing.settings import GROUPS, VARIABLES, Variable  # noqa: E402
 DOC = ROOT / "docs" / "configuration.md"
 HEADER = """# Configuration
 
-Generated from `src/billing/settings.py` (the `VARIABLES` table) by `tools/gen_config_doc.py` (`make gen`);
+Generated from `src/billing/environment_variables.py` (the `VARIABLES` table) by `tools/gen_config_doc.py` (`make gen`);
 do not edit by hand. Every setting is an environment variable, read once when a process starts. "Local" marks
 a variable read only by the local tooling (`billing run`, the Stripe stand-in, the demo app, the embedded
 PostgreSQL) or meant for local and test use only; a deployed service does not read it.

@@ -9,7 +9,7 @@ import pytest
 from billing.domain.errors import PaymentNotCredited
 from tests.support import stripe_events as se
 from tests.unit.paying_fixtures import START, clock, database, deps, provider  # noqa: F401 - fixtures
-from tests.unit.test_payment_use_cases import USER, account, deliver, paid_seconds, subscribe, unix  # noqa: F401
+from tests.unit.paying_fixtures import USER, account, deliver, paid_seconds, subscribe, unix  # noqa: F401
 
 pytestmark = pytest.mark.asyncio
 
