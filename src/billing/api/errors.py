@@ -35,6 +35,11 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.PaymentMethodRequired: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentProviderRefused: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.PaymentsNotConfigured: (grpc.StatusCode.UNIMPLEMENTED, 501),
+    errors.HoldNotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    errors.HoldConflict: (grpc.StatusCode.ALREADY_EXISTS, 409),
+    errors.HoldSettled: (grpc.StatusCode.FAILED_PRECONDITION, 409),
+    errors.HoldExceeded: (grpc.StatusCode.OUT_OF_RANGE, 400),
+    errors.TooManyHolds: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.TooManyWatchers: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
     errors.RateLimited: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
 }

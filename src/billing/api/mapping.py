@@ -91,12 +91,12 @@ def balance(report: BalanceReport) -> balance_pb2.EnhancedBalance:
         totals=totals(report.view.totals),
         buckets=balance_pb2.BalanceBuckets(
             daily=[
-                balance_pb2.DailyBucket(seconds=b.remaining_seconds, expires_at=timestamp(_expiry_of_daily(b)))
+                balance_pb2.DailyBucket(seconds=b.free_seconds, expires_at=timestamp(_expiry_of_daily(b)))
                 for b in report.view.daily
             ],
             paid=[
                 balance_pb2.PaidBucket(
-                    seconds=b.remaining_seconds, expires_at=nullable_time(b.expires_at), source=str(b.source)
+                    seconds=b.free_seconds, expires_at=nullable_time(b.expires_at), source=str(b.source)
                 )
                 for b in report.view.paid
             ],

@@ -15,32 +15,38 @@ class BalanceTotals:
     paid_seconds: int
     bonus_seconds: int
     next_expiry_at: datetime | None
+    # Reserved by open holds: not in total_seconds (nobody else may take them), not gone yet either.
+    held_seconds: int = 0
 
     def __post_init__(self) -> None:
-        assert self.paid_seconds >= 0 and self.bonus_seconds >= 0
+        assert self.paid_seconds >= 0 and self.bonus_seconds >= 0 and self.held_seconds >= 0
         assert self.total_seconds == self.paid_seconds + self.bonus_seconds
 
 
 @dataclass(frozen=True)
 class BalanceView:
     totals: BalanceTotals
-    daily: tuple[Bucket, ...]  # usable bonus buckets, consumption order
-    paid: tuple[Bucket, ...]  # every other usable bucket, consumption order
+    # Usable buckets in consumption order; their free_seconds is what each is worth (held seconds are not).
+    daily: tuple[Bucket, ...]  # bonus buckets
+    paid: tuple[Bucket, ...]  # every other
 
 
 def balance_at(buckets, now: datetime) -> BalanceView:
-    """Expired and empty buckets count for nothing and are not shown."""
+    """Expired, empty and wholly held buckets count for nothing and are not shown; held seconds
+    are counted apart (expired buckets' too: a hold keeps what it reserved until it settles)."""
+    buckets = list(buckets)
     usable = in_consumption_order(buckets, now)
     daily = tuple(b for b in usable if b.is_bonus)
     paid = tuple(b for b in usable if not b.is_bonus)
     expiries = [b.expires_at for b in usable if b.expires_at is not None]
-    bonus_seconds = sum(b.remaining_seconds for b in daily)
-    paid_seconds = sum(b.remaining_seconds for b in paid)
+    bonus_seconds = sum(b.free_seconds for b in daily)
+    paid_seconds = sum(b.free_seconds for b in paid)
     totals = BalanceTotals(
         total_seconds=bonus_seconds + paid_seconds,
         paid_seconds=paid_seconds,
         bonus_seconds=bonus_seconds,
         next_expiry_at=min(expiries) if expiries else None,
+        held_seconds=sum(b.held_seconds for b in buckets),
     )
     return BalanceView(totals=totals, daily=daily, paid=paid)
 

@@ -30,16 +30,27 @@ class Bucket:
     remaining_seconds: int
     granted_at: datetime
     expires_at: datetime | None  # None: never expires
+    # Of remaining_seconds, those reserved by open holds (domain/holds.py): still the bucket's
+    # (the ledger has not debited them), but no longer anyone else's to take.
+    held_seconds: int = 0
 
     def __post_init__(self) -> None:
         assert self.bucket_seq > 0
         assert 0 <= self.remaining_seconds <= self.granted_seconds
+        assert 0 <= self.held_seconds <= self.remaining_seconds
         assert self.expires_at is None or self.expires_at > self.granted_at
 
-    def is_usable(self, now: datetime) -> bool:
+    @property
+    def free_seconds(self) -> int:
+        """What a consume, a new hold, a rollover or a refund may take: the remainder not held."""
+        return self.remaining_seconds - self.held_seconds
+
+    def is_expired(self, now: datetime) -> bool:
         """A bucket expiring at T is no longer usable at T."""
-        not_expired = self.expires_at is None or now < self.expires_at
-        return self.remaining_seconds > 0 and not_expired
+        return self.expires_at is not None and now >= self.expires_at
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.free_seconds > 0 and not self.is_expired(now)
 
     @property
     def is_bonus(self) -> bool:
@@ -56,7 +67,7 @@ def consumption_key(bucket: Bucket) -> tuple:
         0 if bucket.source == Source.DAILY else 1,
         never,
         bucket.expires_at or _NEVER,  # compared as datetimes: a float would lose microseconds
-        bucket.remaining_seconds,
+        bucket.free_seconds,
         bucket.bucket_seq,
     )
 
@@ -71,7 +82,7 @@ class Debit:
     seconds: int
 
     def __post_init__(self) -> None:
-        assert 0 < self.seconds <= self.bucket.remaining_seconds
+        assert 0 < self.seconds <= self.bucket.free_seconds
 
 
 def plan_debits(buckets, seconds: int, now: datetime) -> tuple[Debit, ...] | None:
@@ -82,7 +93,7 @@ def plan_debits(buckets, seconds: int, now: datetime) -> tuple[Debit, ...] | Non
     for bucket in in_consumption_order(buckets, now):
         if still_owed == 0:
             break
-        taken = min(bucket.remaining_seconds, still_owed)
+        taken = min(bucket.free_seconds, still_owed)
         debits.append(Debit(bucket=bucket, seconds=taken))
         still_owed -= taken
     if still_owed > 0:

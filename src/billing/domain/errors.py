@@ -108,6 +108,36 @@ class PaymentsNotConfigured(BillingError):
     reason = "PAYMENTS_NOT_CONFIGURED"
 
 
+class HoldNotFound(BillingError):
+    """No hold with that id for that user (another user's hold is not found either)."""
+
+    reason = "HOLD_NOT_FOUND"
+
+
+class HoldConflict(BillingError):
+    """The hold id was used before with other values (operation, seconds or ttl)."""
+
+    reason = "HOLD_CONFLICT"
+
+
+class HoldSettled(BillingError):
+    """The hold was settled (committed with final, released, or expired): it changes no more."""
+
+    reason = "HOLD_SETTLED"
+
+
+class HoldExceeded(BillingError):
+    """A commit above the seconds held: extend the hold first."""
+
+    reason = "HOLD_EXCEEDED"
+
+
+class TooManyHolds(BillingError):
+    """The account already has as many open holds as it may (domain/holds.py OPEN_HOLDS_MAX)."""
+
+    reason = "TOO_MANY_HOLDS"
+
+
 @dataclass(frozen=True)
 class Suggestion:
     type: str  # "package" or "upgrade"

@@ -30,19 +30,21 @@ def close_ended_periods(wallet: Wallet, cap_seconds: int | None, rollover_days: 
         (
             b for b in wallet.buckets
             if b.source == Source.SUBSCRIPTION and b.expires_at is not None and b.expires_at <= now
-            and b.remaining_seconds > 0
+            and b.free_seconds > 0
         ),
         key=lambda b: (b.expires_at, b.bucket_seq),
     )
     for period_bucket in ended:
         assert period_bucket.expires_at is not None
         period_end = period_bucket.expires_at
-        held = sum(b.remaining_seconds for b in wallet.buckets if b.source == Source.ROLLOVER and b.is_usable(period_end))
-        split = rollover_split(period_bucket.remaining_seconds, cap_seconds, held)
+        # Seconds an open hold reserved on the ended bucket stay there: what the hold does not use
+        # expires with the bucket when it settles (domain/holds.py).
+        in_rollover = sum(b.free_seconds for b in wallet.buckets if b.source == Source.ROLLOVER and b.is_usable(period_end))
+        split = rollover_split(period_bucket.free_seconds, cap_seconds, in_rollover)
         rollover_expires_at = period_end + timedelta(days=rollover_days)
         kept = split.kept_seconds if rollover_expires_at > now else 0  # rolled over and expired since
-        assert cap_seconds is None or kept == 0 or held + kept <= cap_seconds, "rollover above the cap"
-        discarded = period_bucket.remaining_seconds - kept
+        assert cap_seconds is None or kept == 0 or in_rollover + kept <= cap_seconds, "rollover above the cap"
+        discarded = period_bucket.free_seconds - kept
         metadata = {"period_end": period_end.isoformat(), "from_bucket_seq": period_bucket.bucket_seq}
         if kept:
             wallet.take_from_bucket(
@@ -89,7 +91,7 @@ def warn_expiring_rollovers(wallet: Wallet, now: datetime) -> None:
             wallet.notice(
                 EventType.ROLLOVER_DISCARD_PENDING, "Rollover minutes expire soon", bucket.bucket_seq, now,
                 {"source": str(bucket.source), "expires_at": bucket.expires_at.isoformat(),
-                 "seconds_at_risk": bucket.remaining_seconds},
+                 "seconds_at_risk": bucket.free_seconds},
             )
     subscription = wallet.account.subscription
     wallet.change_subscription(dataclasses.replace(subscription, rollover_warned_through_seq=due[-1].bucket_seq))

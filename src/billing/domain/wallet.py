@@ -22,6 +22,7 @@ from billing.domain.catalog import Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
 from billing.domain.errors import BalanceTooLow, InsufficientAiTime, InvalidArgument
 from billing.domain.events import WalletEvent
+from billing.domain.hold import Hold, HoldSummary
 from billing.domain.payments import Payment
 from billing.domain.subscription import Subscription
 
@@ -70,6 +71,7 @@ class Account:
     bonus: BonusState = BonusState()
     subscription: Subscription = Subscription()
     auto_topup: AutoTopup = AutoTopup()
+    holds: HoldSummary = HoldSummary()
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,12 @@ class Wallet:
         self.payments: dict[str, Payment] = {}
         self.changed_payment_ids: list[str] = []
         self.events: list[WalletEvent] = []  # recorded during a change, handled after its commit
+        # Holds (domain/holds.py) loaded for the change: every open one of the account when
+        # open_holds_loaded, plus any asked for by id; those the change made or changed are saved with it.
+        self.holds: dict[str, Hold] = {}
+        self.open_holds_loaded = False
+        self.changed_hold_ids: list[str] = []
+        self._held_before = {b.bucket_seq: b.held_seconds for b in buckets}
 
     def record(self, event: WalletEvent) -> None:
         self.events.append(event)
@@ -124,10 +132,12 @@ class Wallet:
     def account_changed(self) -> bool:
         return self.account != self.loaded_account
 
-    def debits_of_existing_buckets(self) -> list[tuple[int, int]]:
-        """(bucket_seq, seconds taken) for each bucket that existed when loaded and was debited."""
+    def changes_of_existing_buckets(self) -> list[tuple[int, int, int]]:
+        """(bucket_seq, seconds taken, change of held seconds) for each bucket that existed when
+        loaded and was debited, reserved or released."""
         return [
-            (seq, self._remaining_before[seq] - self._buckets[seq].remaining_seconds)
+            (seq, self._remaining_before[seq] - self._buckets[seq].remaining_seconds,
+             self._buckets[seq].held_seconds - self._held_before[seq])
             for seq in self.changed_bucket_seqs
         ]
 
@@ -197,10 +207,8 @@ class Wallet:
         self._append_entry(event_type, seconds, reason, bucket_seq, now, None, {"source": str(source), **(metadata or {})})
         return bucket
 
-    def consume(
-        self, operation: str, seconds: int, now: datetime, metadata: Mapping[str, Any] | None = None
-    ) -> tuple[Debit, ...]:
-        """Takes `seconds` in consumption order, or raises InsufficientAiTime and takes nothing."""
+    def plan_or_refuse(self, seconds: int, now: datetime) -> tuple[Debit, ...]:
+        """Which buckets would pay for `seconds` now, or InsufficientAiTime (a consume's or a hold's 402)."""
         assert_utc(now)
         debits = plan_debits(self._buckets.values(), seconds, now)
         if debits is None:
@@ -212,10 +220,56 @@ class Wallet:
                 deficit_seconds=seconds - totals.total_seconds,
                 plan_key=self.account.plan_key,
             )
+        return debits
+
+    def consume(
+        self, operation: str, seconds: int, now: datetime, metadata: Mapping[str, Any] | None = None
+    ) -> tuple[Debit, ...]:
+        """Takes `seconds` in consumption order, or raises InsufficientAiTime and takes nothing."""
+        debits = self.plan_or_refuse(seconds, now)
         reason = f"AI operation: {operation}"
         for debit in debits:
             self._apply_debit(debit, EventType.CONSUMPTION, reason, now, operation, metadata)
         return debits
+
+    def reserve(self, bucket_seq: int, seconds: int) -> None:
+        """Holds `seconds` of a bucket's free seconds (a hold's reservation: no ledger entry, the
+        seconds stay the bucket's)."""
+        bucket = self._buckets[bucket_seq]
+        assert 0 < seconds <= bucket.free_seconds
+        self._replace_bucket(dataclasses.replace(bucket, held_seconds=bucket.held_seconds + seconds))
+
+    def unreserve(self, bucket_seq: int, seconds: int) -> None:
+        """Gives held seconds back to their bucket (usable again, unless it expired meanwhile)."""
+        bucket = self._buckets[bucket_seq]
+        assert 0 < seconds <= bucket.held_seconds
+        self._replace_bucket(dataclasses.replace(bucket, held_seconds=bucket.held_seconds - seconds))
+
+    def take_reserved(
+        self, bucket_seq: int, seconds: int, event_type: str, reason: str, now: datetime,
+        operation: str | None, metadata: Mapping[str, Any],
+    ) -> None:
+        """Debits held seconds (a hold's commit), expired bucket or not: they were reserved in time."""
+        bucket = self._buckets[bucket_seq]
+        assert 0 < seconds <= bucket.held_seconds
+        self._replace_bucket(dataclasses.replace(
+            bucket, held_seconds=bucket.held_seconds - seconds, remaining_seconds=bucket.remaining_seconds - seconds))
+        if bucket.is_bonus:
+            self._count_bonus_used(bucket, seconds)
+        self._append_entry(event_type, -seconds, reason, bucket_seq, now, operation, {"source": str(bucket.source), **metadata})
+
+    def put_hold(self, hold: Hold, summary: HoldSummary) -> None:
+        """Saves a made or changed hold with the change, and the account's summary of its open holds."""
+        assert self.open_holds_loaded, "the summary is computed over every open hold"
+        self.holds[hold.hold_id] = hold
+        if hold.hold_id not in self.changed_hold_ids:
+            self.changed_hold_ids.append(hold.hold_id)
+        self.account = dataclasses.replace(self.account, holds=summary)
+
+    def _replace_bucket(self, bucket: Bucket) -> None:
+        self._buckets[bucket.bucket_seq] = bucket
+        if bucket.bucket_seq not in self.new_bucket_seqs and bucket.bucket_seq not in self.changed_bucket_seqs:
+            self.changed_bucket_seqs.append(bucket.bucket_seq)
 
     def record_payment(self, payment: Payment) -> None:
         assert payment.account_id == self.account.account_id
@@ -239,7 +293,7 @@ class Wallet:
         """Takes seconds out of one named bucket, expired or not (a rollover moves an ended
         period's seconds; a refund takes back what its payment credited)."""
         bucket = self._buckets[bucket_seq]
-        assert 0 < seconds <= bucket.remaining_seconds and not bucket.is_bonus
+        assert 0 < seconds <= bucket.free_seconds and not bucket.is_bonus
         self._apply_debit(Debit(bucket=bucket, seconds=seconds), event_type, reason, now, None, metadata)
 
     def notice(self, event_type: str, reason: str, bucket_seq: int, now: datetime, metadata: Mapping[str, Any]) -> None:
@@ -268,11 +322,7 @@ class Wallet:
     ) -> None:
         current = self._buckets[debit.bucket.bucket_seq]
         assert current == debit.bucket, "debit planned against a stale bucket"
-        self._buckets[current.bucket_seq] = dataclasses.replace(
-            current, remaining_seconds=current.remaining_seconds - debit.seconds
-        )
-        if current.bucket_seq not in self.new_bucket_seqs and current.bucket_seq not in self.changed_bucket_seqs:
-            self.changed_bucket_seqs.append(current.bucket_seq)
+        self._replace_bucket(dataclasses.replace(current, remaining_seconds=current.remaining_seconds - debit.seconds))
         if current.is_bonus:
             self._count_bonus_used(current, debit.seconds)
         self._append_entry(
@@ -315,4 +365,4 @@ class Wallet:
         for bucket_seq, bucket in self._buckets.items():
             before = self._remaining_before.get(bucket_seq, 0)
             assert bucket.remaining_seconds - before == delta_by_bucket.get(bucket_seq, 0), bucket_seq
-            assert bucket.remaining_seconds >= 0
+            assert 0 <= bucket.held_seconds <= bucket.remaining_seconds

@@ -283,7 +283,7 @@ async def _refund_once(
             # refund would miss the rollover bucket that close made.
             raise _PeriodClosedMeanwhile()
         buckets = credited_buckets(wallet, payment.bucket_seq, rolled_into, now)
-        step = apply_refund(payment, refund.refunded_cents, sum(b.remaining_seconds for b in buckets))
+        step = apply_refund(payment, refund.refunded_cents, sum(b.free_seconds for b in buckets))
         if step is None:
             return CreditResult(account_id, refund.payment_id, 0, payment.bucket_seq, "refund already applied")
         if step.seconds_to_remove:
@@ -296,7 +296,7 @@ async def _refund_once(
                 metadata.update(refund_id=refund_ids[-1], refund_ids=list(refund_ids))
             left = step.seconds_to_remove
             for bucket in buckets:  # the payment's own bucket first, then the rollover it became
-                taken = min(left, bucket.remaining_seconds)
+                taken = min(left, bucket.free_seconds)  # held seconds are an open hold's to use
                 if taken:
                     wallet.take_from_bucket(bucket.bucket_seq, taken, EventType.ADJUSTMENT, "Refund", now, metadata)
                 left -= taken
@@ -323,7 +323,7 @@ def credited_buckets(wallet: Wallet, bucket_seq: int, rolled_into: int | None, n
         e.bucket_seq for e in wallet.new_entries
         if e.type == EventType.ROLLOVER_CREATED and e.seconds > 0 and e.metadata.get("from_bucket_seq") == bucket_seq
     ]
-    live = {b.bucket_seq: b for b in wallet.buckets if b.is_usable(now) and b.remaining_seconds > 0}
+    live = {b.bucket_seq: b for b in wallet.buckets if b.is_usable(now)}
     return [live[seq] for seq in dict.fromkeys(seqs) if seq in live]
 
 
