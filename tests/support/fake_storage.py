@@ -19,6 +19,7 @@ from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.events import WalletChanged, WalletEvent
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.auto_topup import RESEND_PENDING_AFTER
+from billing.domain.hold import Hold
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, Wallet
@@ -37,6 +38,7 @@ class FakeDatabase:
     answers: dict[tuple[str, str], StoredAnswer] = dataclasses.field(default_factory=dict)
     resume_tokens: dict[tuple[str, str], ResumeTokenRecord] = dataclasses.field(default_factory=dict)
     payments: dict[tuple[str, str], Payment] = dataclasses.field(default_factory=dict)
+    holds: dict[tuple[str, str], Hold] = dataclasses.field(default_factory=dict)
     customers: dict[str, str] = dataclasses.field(default_factory=dict)  # account -> customer
     payment_owners: dict[str, str] = dataclasses.field(default_factory=dict)  # provider payment -> account
     plan_changes: dict[tuple[str, str], PlanChange] = dataclasses.field(default_factory=dict)
@@ -52,7 +54,7 @@ class FakeDatabase:
         visible_from = now if expired_since is None else min(now, expired_since)
         live = [
             b for b in self.buckets[account_id].values()
-            if b.remaining_seconds > 0 and (b.expires_at is None or b.expires_at > visible_from)
+            if b.remaining_seconds > 0 and (b.expires_at is None or b.expires_at > visible_from or b.held_seconds > 0)
         ]
         return Wallet(account, live)
 
@@ -107,6 +109,12 @@ class FakeUnitOfWork:
         if self.unlocked:
             raise NeedsTransaction("payments change only inside a transaction")
         return FakePayments(self)
+
+    @property
+    def holds(self) -> FakeHolds:
+        if self.unlocked:
+            raise NeedsTransaction("holds change only inside a transaction")
+        return FakeHolds(self)
 
     @property
     def payment_profiles(self) -> FakePaymentProfiles:
@@ -206,7 +214,7 @@ class FakeWallets:
 
     def save(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None = None) -> None:
         assert not self._unit.reads_only
-        if wallet.new_entries or wallet.account_changed or answer is not None:
+        if wallet.new_entries or wallet.account_changed or answer is not None or wallet.changed_bucket_seqs:
             self._unit.saved_wallets.append((wallet, now, answer))
 
 
@@ -239,6 +247,19 @@ class FakePayments:
 
     async def put(self, payment: Payment) -> None:
         self._unit.stage(lambda: self._payments.__setitem__((payment.account_id, payment.payment_id), payment))
+
+
+class FakeHolds:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._holds = unit.database.holds
+
+    async def open_and_one(self, account_id: str, hold_id: str | None) -> list[Hold]:
+        return [h for (account, id_), h in self._holds.items()
+                if account == account_id and (h.is_open or id_ == hold_id)]
+
+    async def put(self, hold: Hold, now: datetime) -> None:
+        self._unit.stage(lambda: self._holds.__setitem__((hold.account_id, hold.hold_id), hold))
 
 
 class FakePaymentProfiles:
@@ -370,7 +391,8 @@ class FakeHistory:
 
 
 def _changed(wallet: Wallet) -> bool:
-    return bool(wallet.new_entries) or wallet.account != wallet.loaded_account or bool(wallet.changed_payment_ids)
+    return (bool(wallet.new_entries) or wallet.account != wallet.loaded_account or bool(wallet.changed_payment_ids)
+            or bool(wallet.changed_bucket_seqs))
 
 
 def fake_dependencies(catalog: Catalog, clock: Clock, database: FakeDatabase | None = None) -> Dependencies:

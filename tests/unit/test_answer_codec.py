@@ -33,7 +33,10 @@ GRANT_2026_11 = {
 def test_answers_stored_by_earlier_versions_replay_and_encode_back_the_same(codec, stored):
     result = codec.decode(stored, replayed=True)
     assert result.replayed is True
-    assert codec.encode(result) == stored
+    encoded = codec.encode(result)
+    # Fields added since (totals.held_seconds, 2026-12) come back with their defaults; the rest key for key.
+    assert encoded["totals"].pop("held_seconds") == 0
+    assert encoded == stored
 
 
 def test_a_field_added_with_a_default_replays_older_answers_with_it():

@@ -87,7 +87,8 @@ async def test_an_answer_is_stored_in_the_format_replays_have_always_read(deps, 
     assert stored.document == {
         "user_id": USER, "operation": "plan", "consumed_seconds": 30,
         "taken": [{"source": "daily", "seconds": 30, "expires_at": "2026-03-15T00:00:00+00:00"}],
-        "totals": {"total_seconds": 2670, "paid_seconds": 1800, "bonus_seconds": 870, "next_expiry_at": "2026-03-15T00:00:00+00:00"},
+        "totals": {"total_seconds": 2670, "paid_seconds": 1800, "bonus_seconds": 870, "next_expiry_at": "2026-03-15T00:00:00+00:00",
+                   "held_seconds": 0},
         "idempotency_key": "op-1",
     }
     assert CONSUME_ANSWERS.decode(stored.document, replayed=False) == result

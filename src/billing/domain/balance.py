@@ -51,10 +51,13 @@ def balance_at(buckets, now: datetime) -> BalanceView:
     return BalanceView(totals=totals, daily=daily, paid=paid)
 
 
-def changes_by_itself_at(view: BalanceView, period_closes_at: datetime | None, now: datetime) -> datetime:
+def changes_by_itself_at(
+    view: BalanceView, period_closes_at: datetime | None, now: datetime, hold_expires_at: datetime | None = None,
+) -> datetime:
     """The next instant this balance changes with nothing written before it: a bucket expires, a
-    subscription period closes, or the UTC day ends (the daily bonus resets; on the 1st the
-    month's bonus use too). A live view re-reads the balance then."""
+    subscription period closes, a hold expires (giving back what it did not use), or the UTC day
+    ends (the daily bonus resets; on the 1st the month's bonus use too). A live view re-reads the balance then."""
     candidates = [next_utc_midnight(now)]
-    candidates += [t for t in (view.totals.next_expiry_at, period_closes_at) if t is not None and t > now]
+    scheduled = (view.totals.next_expiry_at, period_closes_at, hold_expires_at)
+    candidates += [t for t in scheduled if t is not None and t > now]
     return min(candidates)

@@ -30,3 +30,12 @@ class TopupDue(WalletEvent):
     package_key: str
     currency: str
     resend: bool
+
+
+@dataclass(frozen=True)
+class HoldExpired(WalletEvent):
+    """An open hold reached its expiry and settled by itself at what was committed."""
+
+    hold_id: str
+    committed_seconds: int
+    released_seconds: int

@@ -31,7 +31,8 @@ class BalanceReport:
     @property
     def changes_by_itself_at(self) -> datetime:
         """Only live streams ask (domain.balance.changes_by_itself_at): not computed on every read."""
-        return changes_by_itself_at(self.view, self.account.subscription.closes_at, self.read_at)
+        return changes_by_itself_at(
+            self.view, self.account.subscription.closes_at, self.read_at, self.account.holds.next_expiry_at)
 
 
 async def get_balance(deps: Dependencies, account_id: str) -> BalanceReport:

@@ -55,7 +55,7 @@ async def consume(
     try:
         result = await change_wallet(deps, change)
     except InsufficientAiTime as short:
-        refusal = await _offer_resume(deps, account_id, operation, seconds, resume_token, short)
+        refusal = await offer_resume(deps, account_id, operation, seconds, resume_token, short)
         deps.metrics.refused(operation)  # counted once the 402 is what the client gets
         raise refusal from None
     if not result.replayed:
@@ -63,7 +63,7 @@ async def consume(
     return result
 
 
-async def _offer_resume(
+async def offer_resume(
     deps: Dependencies, account_id: str, operation: str, seconds: int, resume_token: str, short: InsufficientAiTime
 ) -> InsufficientAiTime:
     """The refusal as the client gets it: what would cover the deficit, and a token to resume the

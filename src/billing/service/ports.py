@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Mapping, Protocol, Self
 from billing.domain.auth import ApiKey
 from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
+from billing.domain.hold import Hold
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
@@ -277,6 +278,16 @@ class Payments(Protocol):
     async def put(self, payment: Payment) -> None: ...
 
 
+class Holds(Protocol):
+    """Holds (per account): loaded with the change that uses them, written with it."""
+
+    async def open_and_one(self, account_id: str, hold_id: str | None) -> list[Hold]:
+        """Every open hold of the account, and the one named `hold_id` whatever its state."""
+        ...
+
+    async def put(self, hold: Hold, now: datetime) -> None: ...
+
+
 class PaymentProfiles(Protocol):
     """The provider's customer (and subscription) of an account, and the way back."""
 
@@ -351,6 +362,11 @@ class UnitOfWork(Protocol):
 
     @property
     def payments(self) -> Payments: ...
+
+    @property
+    def holds(self) -> Holds:
+        """Transactions only (NeedsTransaction otherwise): a hold changes with its buckets."""
+        ...
 
     @property
     def payment_profiles(self) -> PaymentProfiles: ...

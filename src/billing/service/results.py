@@ -34,3 +34,30 @@ class GrantResult:
     totals: BalanceTotals
     idempotency_key: str
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A hold as callers see it (the contract's Hold)."""
+
+    hold_id: str
+    user_id: str
+    operation: str
+    held_seconds: int
+    committed_seconds: int
+    state: str  # open | settled | expired
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    hold: HoldView
+    totals: BalanceTotals
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class OpenHolds:
+    user_id: str
+    holds: tuple[HoldView, ...]  # oldest first
+    totals: BalanceTotals

@@ -1,6 +1,6 @@
 """The account's upkeep: what the first touch after some instant owes the account, whatever
-the request (a read, a consume, a webhook): closing an ended subscription period (rollover),
-the rollover expiry warning, and today's daily bonus. No cron: `billing tick` only runs it for
+the request (a read, a consume, a webhook): settling holds past their expiry, closing an ended
+subscription period (rollover), the rollover expiry warning, and today's daily bonus. No cron: `billing tick` only runs it for
 accounts nobody touches."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from billing.domain import auto_topup, topup_decisions
+from billing.domain import auto_topup, holds, topup_decisions
 from billing.domain.catalog import Catalog
 from billing.domain.period_close import close_ended_periods, end_complimentary_period, warn_expiring_rollovers
 from billing.domain.subscription import closing_due, rollover_warnings_due
@@ -24,6 +24,8 @@ def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
 
     def upkeep(wallet: Wallet, now: datetime) -> None:
         plan = catalog.plan(wallet.account.plan_key)
+        if wallet.account.holds.expiry_due(now):
+            holds.expire_due(wallet, now)  # first: what an expired hold gives back counts below
         close_ended_periods(wallet, plan.rollover_cap_seconds, catalog.rollover_days, now)
         end_complimentary_period(wallet, FREE_PLAN, SUBSCRIPTION_INACTIVE, now)
         warn_expiring_rollovers(wallet, now)
@@ -46,6 +48,7 @@ def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
     account = wallet.account
     return (
         closing_due(account.subscription, now)
+        or account.holds.expiry_due(now)
         or bool(rollover_warnings_due(account.subscription, wallet.buckets, now))
         or wallet.daily_bonus_due_seconds(catalog.plan(account.plan_key), now) > 0
         # The balance is computed only for an account with auto top-up on (~25 us a read otherwise).

@@ -61,6 +61,10 @@ class WalletChange(Generic[R]):
     # Payments (by the provider's id) loaded into wallet.payments for the change (a refund
     # needs the payment it refunds); recorded ones are saved with it.
     payment_ids: tuple[str, ...] = ()
+    # A change to holds (domain/holds.py): every open hold of the account is loaded into
+    # wallet.holds, and `hold_id`'s whatever its state. (Upkeep loads them too when one is due.)
+    loads_holds: bool = False
+    hold_id: str | None = None
     # Without an idempotency key, a change whose write committed but whose answer was lost (a
     # connection that died under the statement) is applied again. Only a change that checks the
     # wallet's own state first (today's bonus: once a day; opening: once per account) may say so.
@@ -113,6 +117,8 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
                 wallet.payments[payment_id] = payment
         if created:
             wallet.mark_opened()
+        if change.loads_holds or wallet.account.holds.expiry_due(now):
+            await _load_holds(uow, wallet, change.hold_id)
         redeeming = resume is not None and resume_tokens is not None and redeemable(
             await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
         if change.prepare is not None:
@@ -121,12 +127,25 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         if redeeming:
             assert resume is not None and resume_tokens is not None
             await resume_tokens.mark_used(change.account_id, resume.token, now)
-        uow.wallets.save(wallet, now, _answer(change, result))
-        for payment_id in wallet.changed_payment_ids:
-            await uow.payments.put(wallet.payments[payment_id])
+        await _save(uow, wallet, now, _answer(change, result))
         await uow.commit()
         events = uow.collect_new_events()
     return result, events
+
+
+async def _load_holds(uow: UnitOfWork, wallet: Wallet, hold_id: str | None) -> None:
+    holds = uow.holds  # NeedsTransaction when unlocked, before any read
+    wallet.holds = {hold.hold_id: hold for hold in await holds.open_and_one(wallet.account.account_id, hold_id)}
+    wallet.open_holds_loaded = True
+    assert sum(h.is_open for h in wallet.holds.values()) == wallet.account.holds.open_count, "hold summary out of step"
+
+
+async def _save(uow: UnitOfWork, wallet: Wallet, now: datetime, answer: StoredAnswer | None) -> None:
+    uow.wallets.save(wallet, now, answer)
+    for payment_id in wallet.changed_payment_ids:
+        await uow.payments.put(wallet.payments[payment_id])
+    for hold_id in wallet.changed_hold_ids:
+        await uow.holds.put(wallet.holds[hold_id], now)
 
 
 async def _apply_or_keep_prepared(
@@ -137,14 +156,17 @@ async def _apply_or_keep_prepared(
     entries_before = len(wallet.new_entries)
     account_before = wallet.account
     payments_before = len(wallet.changed_payment_ids)
+    holds_before = len(wallet.changed_hold_ids)
+    buckets_before = wallet.buckets
     try:
         return change.apply(wallet, now)
     except BillingError:
         changed = len(wallet.new_entries) != entries_before or len(wallet.changed_payment_ids) != payments_before
+        changed = changed or len(wallet.changed_hold_ids) != holds_before or wallet.buckets != buckets_before
         if changed or wallet.account != account_before:
             # Saving it would write a debit or credit without its answer: refuse to write at all.
             raise RuntimeError("a refused change must leave the wallet as it found it") from None
-        uow.wallets.save(wallet, now)
+        await _save(uow, wallet, now, None)
         await uow.commit()
         deps.bus.publish(deps, uow.collect_new_events())  # what `prepare` decided stands
         raise

@@ -45,6 +45,9 @@ accounts = Table(
     Column("topup_failures", Integer, nullable=False, server_default=text("0")),
     Column("topup_retry_at", TIMESTAMPTZ, nullable=True),
     Column("topup_last_failure", Text, nullable=True),
+    # The account's open holds (migration 0011): how many, and the first to fall due.
+    Column("holds_open_count", Integer, nullable=False, server_default=text("0")),
+    Column("holds_next_expiry_at", TIMESTAMPTZ, nullable=True),
     PrimaryKeyConstraint("account_id", name="accounts_pkey"),
     CheckConstraint("bonus_used_seconds >= 0", name="accounts_bonus_used_nonnegative"),
 )
@@ -59,6 +62,8 @@ buckets = Table(
     Column("remaining_seconds", Integer, nullable=False),
     Column("granted_at", TIMESTAMPTZ, nullable=False),
     Column("expires_at", TIMESTAMPTZ, nullable=True),
+    # Of the remainder, what open holds reserve (migration 0011).
+    Column("held_seconds", Integer, nullable=False, server_default=text("0")),
     PrimaryKeyConstraint("account_id", "bucket_seq", name="buckets_pkey"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="buckets_account_fkey"),
     CheckConstraint(
@@ -67,6 +72,7 @@ buckets = Table(
     CheckConstraint(
         "source IN ('daily','subscription','rollover','package','welcome','gift')", name="buckets_source_known"
     ),
+    CheckConstraint("held_seconds >= 0 AND held_seconds <= remaining_seconds", name="buckets_held_in_range"),
 )
 # Live buckets of one account, without reading its exhausted history.
 Index(
@@ -236,6 +242,40 @@ plan_changes = Table(
     PrimaryKeyConstraint("account_id", "price_id", name="plan_changes_pkey"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="plan_changes_account_fkey"),
 )
+
+# `billing tick`'s hold expiries: accounts with an open hold, by the first to fall due.
+Index(
+    "accounts_hold_expiry", accounts.c.holds_next_expiry_at,
+    postgresql_where=accounts.c.holds_next_expiry_at.isnot(None),
+)
+
+# Holds (domain/hold.py), open and settled; `parts`: [[bucket_seq, seconds], ...] still reserved.
+holds = Table(
+    "holds",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("hold_id", Text, nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("held_seconds", Integer, nullable=False),
+    Column("committed_seconds", Integer, nullable=False),
+    Column("expired_seconds", Integer, nullable=False),
+    Column("requested_seconds", Integer, nullable=False),
+    Column("requested_ttl_seconds", Integer, nullable=False),
+    Column("parts", JSONB, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("expires_at", TIMESTAMPTZ, nullable=False),
+    Column("settled_at", TIMESTAMPTZ, nullable=True),
+    Column("updated_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("account_id", "hold_id", name="holds_pkey"),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="holds_account_fkey"),
+    CheckConstraint("state IN ('open','settled','expired')", name="holds_state_known"),
+    CheckConstraint(
+        "committed_seconds >= 0 AND committed_seconds <= held_seconds AND expired_seconds >= 0",
+        name="holds_seconds_in_range",
+    ),
+)
+Index("holds_open_by_account", holds.c.account_id, holds.c.created_at, postgresql_where=holds.c.state == "open")
 
 webhook_events = Table(
     "webhook_events",

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
+from billing.adapters.db.holds import PostgresHolds
 from billing.adapters.db.ledger_history import PostgresLedgerHistory
 from billing.adapters.db.payment_repositories import (
     PostgresPaymentProfiles, PostgresPayments, PostgresPlanChanges, PostgresUpkeepQueue, PostgresProviderEventInbox,
@@ -148,6 +149,7 @@ class PostgresUnitOfWork:
         self._driver = _LazyConnection(self)
         self._wallets = PostgresWallets(self, WalletQueries(self._driver), batcher)
         self._payments = PostgresPayments(self._driver)
+        self._holds = PostgresHolds(self._driver)
 
     @property
     def is_transaction(self) -> bool:
@@ -174,6 +176,13 @@ class PostgresUnitOfWork:
             # A payment record is written with the credit or refund it belongs to.
             raise NeedsTransaction("payments change only inside a transaction")
         return self._payments
+
+    @property
+    def holds(self) -> PostgresHolds:
+        if self._kind is _Kind.UNLOCKED:
+            # A hold row is written with the reservations its wallet write carries.
+            raise NeedsTransaction("holds change only inside a transaction")
+        return self._holds
 
     @property
     def payment_profiles(self) -> PostgresPaymentProfiles:
@@ -222,10 +231,12 @@ class PostgresUnitOfWork:
             if documents:
                 await save_wallets(self._driver, documents, all_or_nothing=True)
             await self._payments.flush()
+            await self._holds.flush()
             await (await self.connection()).commit()
             self._committed(documents)
             return
         assert len(documents) <= 1, "an unlocked unit of work saves one wallet"
+        assert not self._holds.pending, "holds are written in transactions only"
         if documents:
             await self._save_unlocked(documents[0])
             self._committed(documents)

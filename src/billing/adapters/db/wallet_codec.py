@@ -61,7 +61,9 @@ class WalletCodec:
     def document(self, wallet: Wallet, now: datetime, answer: StoredAnswer | None) -> dict[str, Any] | None:
         """The wallet's changes as one element of SAVE_WALLETS' document; None when nothing changed."""
         wallet.assert_ledger_matches_buckets()
-        if not (wallet.new_entries or wallet.account_changed or answer):
+        # A change of held seconds alone (a hold extended) is written too, moving the version: an
+        # unlocked consume planned before it must fail its version check, not take held seconds.
+        if not (wallet.new_entries or wallet.account_changed or answer or wallet.changed_bucket_seqs):
             return None
         account = wallet.account
         new_buckets = [wallet.bucket(seq) for seq in wallet.new_bucket_seqs]
@@ -78,7 +80,10 @@ class WalletCodec:
             **self._account_document(account),  # the account's saved columns, under their names
             "version": wallet.loaded_account.version + 1,  # every write of the row moves it
             "new_buckets": [self._bucket_document(b) for b in new_buckets],
-            "debits": [{"bucket_seq": seq, "seconds": seconds} for seq, seconds in wallet.debits_of_existing_buckets()],
+            "debits": [
+                {"bucket_seq": seq, "seconds": seconds, "held": held}
+                for seq, seconds, held in wallet.changes_of_existing_buckets()
+            ],
             "entries": [
                 {"type": e.type, "seconds": e.seconds, "reason": e.reason,
                  "bucket_seq": e.bucket_seq, "operation": e.operation, "metadata": dict(e.metadata)}

@@ -108,6 +108,8 @@ ACCOUNT = Columns(
         Column("topup_failures", "int", int, "auto_topup.failures"),
         Column("topup_retry_at", "timestamptz", datetime, "auto_topup.retry_at", nullable=True),
         Column("topup_last_failure", "text", str, "auto_topup.last_failure", nullable=True),
+        Column("holds_open_count", "int", int, "holds.open_count"),
+        Column("holds_next_expiry_at", "timestamptz", datetime, "holds.next_expiry_at", nullable=True),
     ),
 )
 
@@ -122,5 +124,6 @@ BUCKET = Columns(
         Column("remaining_seconds", "int", int, "remaining_seconds"),
         Column("granted_at", "timestamptz", datetime, "granted_at"),
         Column("expires_at", "timestamptz", datetime, "expires_at", nullable=True),
+        Column("held_seconds", "int", int, "held_seconds"),
     ),
 )

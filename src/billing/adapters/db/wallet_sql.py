@@ -46,7 +46,8 @@ FROM accounts a WHERE a.account_id = %(account_id)s
 FOR UPDATE
 """
 
-    # Live buckets (and, with expired_since, those that expired after it), plus the stored
+    # Live buckets (and, with expired_since, those that expired after it; and expired ones an open
+    # hold still reserves seconds of, which its commits may take), plus the stored
     # answer of an earlier request with this idempotency key. LEAST ignores a NULL
     # expired_since: the live buckets at `now`, as before.
     answer_nulls = ", ".join(f"NULL::{t} AS {ANSWER_PREFIX}{c}" for c, t in zip(ANSWER_COLUMNS, ("text", "jsonb")))
@@ -55,7 +56,7 @@ SELECT {bucket.select_list("b")},
        {answer_nulls}
 FROM buckets b
 WHERE b.account_id = %(account_id)s AND b.remaining_seconds > 0
-  AND (b.expires_at IS NULL OR b.expires_at > LEAST(%(now)s, %(expired_since)s::timestamptz))
+  AND (b.expires_at IS NULL OR b.expires_at > LEAST(%(now)s, %(expired_since)s::timestamptz) OR b.held_seconds > 0)
 UNION ALL
 SELECT {bucket.null_list()}, i.request_fingerprint, i.response
 FROM idempotency_records i
@@ -89,7 +90,7 @@ FROM requests r
 CROSS JOIN LATERAL (SELECT * FROM accounts a WHERE a.account_id = r.account_id OFFSET 0) a
 LEFT JOIN buckets b
   ON b.account_id = a.account_id AND b.remaining_seconds > 0
- AND (b.expires_at IS NULL OR b.expires_at > LEAST(r.now, r.expired_since))
+ AND (b.expires_at IS NULL OR b.expires_at > LEAST(r.now, r.expired_since) OR b.held_seconds > 0)
 UNION ALL
 SELECT r.{REQUEST}, {account.null_list()}, {bucket.null_list()},
        i.request_fingerprint, i.response{", NULL, NULL" if outcome_columns else ""}
@@ -109,7 +110,8 @@ CROSS JOIN LATERAL (
     # Every change to one or more wallets, in one statement: per wallet, the account row
     # (checked against the version the change was planned on, and its entries numbered right
     # after the stored ones), new buckets, debits (as deltas,
-    # guarded so a remainder can never go negative), ledger entries, and the idempotent answer.
+    # guarded so a remainder never goes negative nor below what holds reserve; a change of held seconds
+    # travels with them as `held`), ledger entries, and the idempotent answer.
     # Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
     # one element per account: its saved account columns under their own names (the record
     # type below and the SET list come from the same declaration). The `locked` part locks
@@ -156,9 +158,10 @@ wallets AS MATERIALIZED (
   SELECT s.account_id, {", ".join("n." + c.name for c in bucket.columns)}
   FROM saved s, jsonb_to_recordset(s.new_buckets) AS n({bucket.record_type()})
 ), debits AS (
-  UPDATE buckets b SET remaining_seconds = b.remaining_seconds - d.seconds
-  FROM saved s, jsonb_to_recordset(s.debits) AS d(bucket_seq int, seconds int)
-  WHERE b.account_id = s.account_id AND b.bucket_seq = d.bucket_seq AND b.remaining_seconds >= d.seconds
+  UPDATE buckets b SET remaining_seconds = b.remaining_seconds - d.seconds, held_seconds = b.held_seconds + d.held
+  FROM saved s, jsonb_to_recordset(s.debits) AS d(bucket_seq int, seconds int, held int)
+  WHERE b.account_id = s.account_id AND b.bucket_seq = d.bucket_seq
+    AND b.remaining_seconds - b.held_seconds >= d.seconds + d.held AND b.held_seconds + d.held >= 0
   RETURNING 1
 ), entries AS (
   INSERT INTO ledger_events (account_id, event_seq, type, seconds, reason, bucket_seq, operation, occurred_at, metadata)
