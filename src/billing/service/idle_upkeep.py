@@ -1,5 +1,5 @@
 """The upkeep of accounts nobody touches (`billing tick`): closing ended periods, rollover
-warnings. Every read and change does the same upkeep first, so tick only makes the history
+warnings, settling holds past their expiry (so no time stays held forever). Every read and change does the same upkeep first, so tick only makes the history
 timely for idle accounts; running it on many replicas at once is safe (each upkeep is a
 wallet change, and a second one finds nothing due)."""
 

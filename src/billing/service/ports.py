@@ -340,7 +340,7 @@ class PlanChanges(Protocol):
 
 class UpkeepQueue(Protocol):
     """Accounts that owe an upkeep nobody has triggered (`billing tick`): a period that ended, a
-    rollover entering its last week. A batch job's scan, never on a request path."""
+    rollover entering its last week, a hold past its expiry. A batch job's scan, never on a request path."""
 
     async def accounts_due(self, now: datetime, warn_before: datetime, after_account_id: str, limit: int) -> list[str]:
         """Account ids > after_account_id in order, at most `limit`: closing due at `now`, or a

@@ -3,7 +3,9 @@
 Expiry is counted explicitly, not written as ledger events: an expired bucket keeps its
 remaining seconds, which count for nothing in the balance. So for every account,
 sum(ledger seconds) == sum(remaining seconds over all its buckets, expired included),
-and for every bucket, sum(its ledger seconds) == its remaining seconds.
+and for every bucket, sum(its ledger seconds) == its remaining seconds. Holds reserve seconds
+without moving them (domain/holds.py): the seconds an account's buckets hold equal what its open
+holds have reserved and not committed, and its row counts exactly its open holds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,22 @@ _CHECKS = {
           ON l.account_id = b.account_id AND l.bucket_seq = b.bucket_seq
         WHERE coalesce(l.s, 0) <> b.remaining_seconds {and_where_b}
     """,
+    "held seconds differ from the open holds' reservations": """
+        SELECT coalesce(h.account_id, b.account_id) AS account_id, coalesce(h.s, 0) AS holds, coalesce(b.s, 0) AS buckets
+        FROM (SELECT account_id, sum(held_seconds - committed_seconds) AS s FROM holds
+              WHERE state = 'open' {and_where} GROUP BY account_id) h
+        FULL JOIN (SELECT account_id, sum(held_seconds) AS s FROM buckets WHERE held_seconds > 0 {and_where}
+                   GROUP BY account_id) b
+          ON h.account_id = b.account_id
+        WHERE coalesce(h.s, 0) <> coalesce(b.s, 0)
+    """,
+    "account's open hold count differs from its holds": """
+        SELECT a.account_id, a.holds_open_count,
+               (SELECT count(*) FROM holds h WHERE h.account_id = a.account_id AND h.state = 'open') AS open_holds
+        FROM accounts a
+        WHERE a.holds_open_count <> (SELECT count(*) FROM holds h WHERE h.account_id = a.account_id AND h.state = 'open')
+           {and_where_a}
+    """,
     "account counters behind its rows": """
         SELECT a.account_id FROM accounts a
         WHERE (a.last_event_seq < coalesce((SELECT max(event_seq) FROM ledger_events e WHERE e.account_id = a.account_id), 0)
@@ -44,6 +62,7 @@ async def find_violations(connection: AsyncConnection, account_id: str | None = 
     for name, sql in _CHECKS.items():
         query = sql.format(
             where=where,
+            and_where="AND account_id = :account_id" if account_id else "",
             and_where_b="AND b.account_id = :account_id" if account_id else "",
             and_where_a="AND a.account_id = :account_id" if account_id else "",
         )

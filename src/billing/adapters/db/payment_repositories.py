@@ -222,6 +222,9 @@ SELECT account_id FROM (
   SELECT account_id FROM accounts
   WHERE (topup_pending_since IS NOT NULL OR topup_retry_at IS NOT NULL) AND topup_enabled
     AND coalesce(topup_retry_at, topup_pending_since + %(resend_after)s) <= %(now)s AND account_id > %(after)s
+  UNION
+  SELECT account_id FROM accounts
+  WHERE holds_next_expiry_at <= %(now)s AND account_id > %(after)s
 ) due
 ORDER BY account_id
 LIMIT %(limit)s
