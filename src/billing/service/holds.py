@@ -11,6 +11,7 @@ rest comes back when the hold settles).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from billing.domain import holds
@@ -113,6 +114,44 @@ async def commit_hold(deps: Dependencies, account_id: str, hold_id: str, used_se
         if seconds:
             deps.metrics.consumed(operation, seconds)
     return result
+
+
+@dataclass(frozen=True)
+class Advanced:
+    result: HoldResult
+    short: InsufficientAiTime | None  # the extension could not be held (the commit stands)
+
+
+async def advance_hold(
+    deps: Dependencies, account_id: str, hold_id: str, used_seconds: int, more_seconds: int, ttl_seconds: int,
+) -> Advanced:
+    """A metered session's step, one change: commits `used_seconds` (cumulative) and holds
+    `more_seconds` more when it can, moving the expiry to `ttl_seconds` from now either way."""
+    short: list[InsufficientAiTime] = []
+    taken: list[tuple[str, int]] = []
+
+    def advance(wallet: Wallet, now: datetime) -> HoldResult:
+        hold = _hold(wallet, hold_id)
+        committed = holds.commit(wallet, hold, used_seconds, False, now)
+        taken[:] = [(hold.operation, committed.committed_seconds - hold.committed_seconds)]
+        try:
+            extended = holds.extend(wallet, committed, more_seconds, ttl_seconds, now)
+        except InsufficientAiTime as refused:  # raised before it reserved anything
+            short[:] = [refused]
+            extended = holds.extend(wallet, committed, 0, ttl_seconds, now)
+        decide_topup(deps.catalog, wallet, now)
+        return _result(wallet, extended, now)
+
+    result = await change_wallet(deps, WalletChange(
+        account_id, advance, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id, repeatable=True,
+    ))
+    for operation, seconds in taken:
+        if seconds:
+            deps.metrics.consumed(operation, seconds)
+    if not short:
+        return Advanced(result, None)
+    refusal = await offer_resume(deps, account_id, result.hold.operation, more_seconds, "", short[0])
+    return Advanced(result, refusal)
 
 
 async def release_hold(deps: Dependencies, account_id: str, hold_id: str) -> HoldResult:
