@@ -13,8 +13,9 @@ Outermost first (server.py passes them in this order):
    fill): the caller's credentials are checked before the servicer runs; a refusal is a
    BillingError, which the layer above translates.
 Server-streaming BillingService methods (WatchBalance) go through request id, error translation
-and authentication too (wrap_stream; checked before the first message is sent); metrics and the
-time budget measure unary calls only (a stream lives for minutes). Other streaming methods
+and authentication too (wrap_stream; checked before the first message is sent), and so do
+bidirectional ones (MeterSession; wrap_bidi: authenticated on their first message, which the
+caller signs); metrics and the time budget measure unary calls only (a stream lives for minutes). Other streaming methods
 (health watch, reflection) pass through untouched.
 """
 
@@ -48,8 +49,9 @@ StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class _UnaryInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps the behaviour of each unary-unary method once per call, and of each unary-stream
-    method when the layer defines wrap_stream (else a stream passes through)."""
+    """Wraps the behaviour of each unary-unary method once per call, of each unary-stream method
+    when the layer defines wrap_stream, and of each bidirectional one when it defines wrap_bidi
+    (else a stream passes through)."""
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -63,12 +65,19 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream is not None and _is_billing_call(handler_call_details):
             stream = self.wrap_stream(handler.unary_stream, handler_call_details)
             return handler if stream is None else handler._replace(unary_stream=stream)
+        if handler.stream_stream is not None and _is_billing_call(handler_call_details):
+            bidi = self.wrap_bidi(handler.stream_stream, handler_call_details)
+            return handler if bidi is None else handler._replace(stream_stream=bidi)
         return handler
 
     def wrap(self, behavior: Behavior, details: grpc.HandlerCallDetails) -> Behavior:
         raise NotImplementedError
 
     def wrap_stream(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior | None:
+        return None
+
+    def wrap_bidi(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior | None:
+        """`behavior` takes the stream of requests (an async iterator) instead of one request."""
         return None
 
 
@@ -148,6 +157,9 @@ class RequestIdInterceptor(_UnaryInterceptor):
 
         return with_request_id
 
+    def wrap_bidi(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
+        return self.wrap_stream(behavior, details)
+
 
 def _request_id(details: grpc.HandlerCallDetails) -> str:
     sent = _metadata(details).get(REQUEST_ID_HEADER, "")
@@ -183,6 +195,9 @@ class ErrorTranslationInterceptor(_UnaryInterceptor):
                 await _abort_for(error, method, context)
 
         return translating
+
+    def wrap_bidi(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
+        return self.wrap_stream(behavior, details)
 
 
 async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerContext) -> None:
@@ -227,11 +242,12 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await super().intercept_service(continuation, handler_call_details)
-        checked = handler is not None and (handler.unary_unary is not None or handler.unary_stream is not None)
+        checked = handler is not None and (
+            handler.unary_unary is not None or handler.unary_stream is not None or handler.stream_stream is not None)
         if handler is not None and not checked and access_for(handler_call_details.method, None):
-            # Unary and server-streaming calls are checked here (one request to check); a
-            # client-streaming BillingService method would skip the check, so it is not served
-            # until this layer learns to check it (UNIMPLEMENTED).
+            # Unary, server-streaming and bidirectional calls are checked here (a bidirectional
+            # one on its first message); a client-streaming BillingService method would skip the
+            # check, so it is not served until this layer learns to check it (UNIMPLEMENTED).
             return None
         return handler
 
@@ -254,6 +270,21 @@ class AuthenticationInterceptor(_UnaryInterceptor):
 
         return authenticated
 
+    def wrap_bidi(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
+        method, metadata = details.method, _metadata(details)
+
+        async def authenticated(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            # The first message is what the caller signs (it opens the stream and names the user);
+            # nothing reaches the servicer before it is checked.
+            first = await anext(aiter(requests), None)
+            if first is None:
+                return
+            await self._require_allowed(method, metadata, first)
+            async for message in behavior(_starting_with(first, requests), context):
+                yield message
+
+        return authenticated
+
     async def _require_allowed(self, method: str, metadata: Mapping[str, str], request: Any) -> None:
         access = access_for(method, request)
         if access is None or access is Access.PUBLIC:
@@ -271,6 +302,12 @@ class AuthenticationInterceptor(_UnaryInterceptor):
             raise
         if self._key_limiter is not None:
             self._key_limiter.check(key)
+
+
+async def _starting_with(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    yield first
+    async for message in rest:
+        yield message
 
 
 def interceptor_chain(

@@ -139,6 +139,22 @@ def _refusing_malformed_stream(behavior: Callable[[Any, grpc.aio.ServicerContext
     return refuse_malformed
 
 
+def _refusing_malformed_bidi(behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]):
+    async def refuse_malformed(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for message in behavior(_decoded(requests), context):
+            yield message
+
+    return refuse_malformed
+
+
+async def _decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A stream's messages; the first that did not decode ends it as InvalidArgument."""
+    async for request in requests:
+        if type(request) is MalformedRequest:
+            raise InvalidArgument(request.message, field=request.field)
+        yield request
+
+
 class _QuietInvalidMetadata(logging.Filter):
     """grpc logs a traceback at ERROR for every metadata value that is not UTF-8 (any request
     header with such bytes, which Envoy forwards as metadata) and then passes the value on as
@@ -160,7 +176,7 @@ def quiet_invalid_metadata_logs() -> None:
 
 
 class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
-    """Unary methods and BillingService's server-streaming ones (health watch and reflection
+    """Unary methods and BillingService's streaming ones (health watch and reflection
     stream: left alone). The tolerant
     deserializer is built once per method and deserializer; each call only rewraps the behaviour."""
 
@@ -175,8 +191,10 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
-        billing_stream = handler.unary_stream is not None and access_for(handler_call_details.method, None) is not None
-        if handler.unary_unary is None and not billing_stream:
+        is_billing = access_for(handler_call_details.method, None) is not None
+        billing_stream = handler.unary_stream is not None and is_billing
+        billing_bidi = handler.stream_stream is not None and is_billing
+        if handler.unary_unary is None and not billing_stream and not billing_bidi:
             return handler
         key = (handler_call_details.method, handler.request_deserializer)
         deserializer = self._deserializers.get(key)
@@ -185,6 +203,10 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return handler._replace(
                 request_deserializer=deserializer, unary_unary=_refusing_malformed(handler.unary_unary)
+            )
+        if billing_bidi:
+            return handler._replace(
+                request_deserializer=deserializer, stream_stream=_refusing_malformed_bidi(handler.stream_stream)
             )
         return handler._replace(
             request_deserializer=deserializer, unary_stream=_refusing_malformed_stream(handler.unary_stream)
