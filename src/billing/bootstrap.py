@@ -59,44 +59,44 @@ async def build_service(
     storage_pool: what the storage takes its connections from, around the pool (the bench records
     every statement a use case sends). announce_changes=False: no change notifier (its connection
     and task), for a command that writes no wallet (`billing keys`); committed changes then tell nobody."""
-    catalog, fingerprint = load_catalog(settings.catalog_path)
+    catalog, fingerprint = load_catalog(settings.server.catalog_path)
     # Nothing here waits for the database: a server starts while it is down and serves when it
     # appears; until then its probe says so and calls answer UNAVAILABLE at once.
-    pool = await open_pool(settings.database_url, pool_size or settings.database_pool_size, wait=not serving)
+    pool = await open_pool(settings.database.url, pool_size or settings.database.pool_size, wait=not serving)
     stack.push_async_callback(pool.close)
     metrics = PrometheusMetrics()
     metrics.watch_pool(pool.get_stats)
     availability: Availability = ALWAYS_AVAILABLE
     if serving:
-        probe = DatabaseAvailability(libpq_url(settings.database_url), connection_options(), pool=pool)
+        probe = DatabaseAvailability(libpq_url(settings.database.url), connection_options(), pool=pool)
         stack.push_async_callback(probe.close)
         availability = probe
     batcher = None
-    if serving and settings.group_commit:
+    if serving and settings.database.group_commit:
         batcher = WalletBatcher(pool, observe_batch=metrics.observe_batch, availability=availability)
         stack.push_async_callback(_close_batcher, batcher)
     wallet_changes: WalletChangeNotifier = NobodyListening()
     if announce_changes:
-        notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
+        notifier = ChangeNotifier(libpq_url(settings.database.url), connection_options())
         notifier.start()
         stack.push_async_callback(notifier.close)
         wallet_changes = notifier
-    master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+    master = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
     deps = Dependencies(
         storage=PostgresStorage(storage_pool(pool) if storage_pool else pool, batcher, availability), catalog=catalog,
         # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
         # expiries of minutes follow the service's clock, which local use may run ahead.
-        clock=clock or service_clock(settings.clock_offset_seconds, settings.clock_offset_file),
+        clock=clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file),
         wall_clock=SystemClock(), key_issuer=SessionKeyIssuer(master), metrics=metrics,
         payments=payment_provider(settings) if serving else None,
-        checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
+        checkout_pages=CheckoutPages(settings.payments.checkout_success_url, settings.payments.checkout_cancel_url),
         bus=MessageBus(handlers), wallet_changes=wallet_changes,
     )
     return Service(settings, deps, pool, availability, metrics, fingerprint, master)
 
 
 def payment_provider(settings: Settings) -> StripePayments | None:
-    stripe_settings = settings.stripe
+    stripe_settings = settings.payments.stripe
     if stripe_settings is None:
         return None
     return StripePayments(stripe_settings.secret_key, stripe_settings.webhook_secrets, stripe_settings.api_base)

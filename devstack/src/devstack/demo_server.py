@@ -73,12 +73,12 @@ class DemoSettings:
     def from_environment(cls, settings: Settings) -> "DemoSettings":
         return cls(
             port=demo_port(),
-            grpc_target=f"{LOOPBACK}:{settings.grpc_port}",
-            billing_url=f"http://localhost:{settings.rest_port}",
+            grpc_target=f"{LOOPBACK}:{settings.server.grpc_port}",
+            billing_url=f"http://localhost:{settings.edge.rest_port}",
             user_id=setting_text("BILLING_DEMO_USER"),
             currency=setting_text("BILLING_DEMO_CURRENCY"),
             service=settings,
-            master_key=MasterKey.load(settings.master_key_path, settings.master_key_hex),
+            master_key=MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex),
         )
 
 

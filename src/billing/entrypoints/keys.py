@@ -49,7 +49,7 @@ def keys_main(argv: list[str], settings: Settings) -> int:
     revoke = commands.add_parser("revoke", help="the key stops working within seconds on every replica")
     revoke.add_argument("key_id")
     args = parser.parse_args(argv)
-    master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+    master = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
     if args.command == "create":
         scope = Scope(args.scope)
         if (scope is Scope.USER) != (args.user_id is not None):
