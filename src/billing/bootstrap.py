@@ -4,7 +4,7 @@ Everything a process of the service needs (the connection pool, the database's a
 group commit, the change notifier, the payment provider, the message bus and its handlers) is made
 here, once, inside the caller's AsyncExitStack. Each piece registers its own teardown as it is
 built, so teardown runs in the reverse order of construction by construction, whatever fails
-half-way. The server (server.py) adds its gRPC pieces on the same stack; `billing tick` and
+half-way. The server (entrypoints/server.py) adds its gRPC pieces on the same stack; `billing tick` and
 `billing keys` use the same root with fewer pieces.
 """
 
@@ -30,7 +30,7 @@ from billing.domain.events import WalletEvent
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.handlers import HANDLERS
 from billing.service.messagebus import Handler, MessageBus
-from billing.service.ports import Clock
+from billing.service.ports import Clock, NobodyListening, WalletChangeNotifier
 from billing.settings import Settings, libpq_url
 
 log = logging.getLogger("billing.bootstrap")
@@ -52,47 +52,51 @@ class Service:
 async def build_service(
     settings: Settings, stack: AsyncExitStack, *, serving: bool = False, pool_size: int | None = None,
     clock: Clock | None = None, handlers: Mapping[type[WalletEvent], tuple[Handler, ...]] = HANDLERS,
-    storage_pool: Callable[[AsyncConnectionPool], Any] | None = None,
+    storage_pool: Callable[[AsyncConnectionPool], Any] | None = None, announce_changes: bool = True,
 ) -> Service:
     """serving: a server's process (group commit when the settings ask for it, the availability
     probe, the payment provider); else a command's (its own few connections, no provider).
     storage_pool: what the storage takes its connections from, around the pool (the bench records
-    every statement a use case sends)."""
-    catalog, fingerprint = load_catalog(settings.catalog_path)
+    every statement a use case sends). announce_changes=False: no change notifier (its connection
+    and task), for a command that writes no wallet (`billing keys`); committed changes then tell nobody."""
+    catalog, fingerprint = load_catalog(settings.server.catalog_path)
     # Nothing here waits for the database: a server starts while it is down and serves when it
     # appears; until then its probe says so and calls answer UNAVAILABLE at once.
-    pool = await open_pool(settings.database_url, pool_size or settings.database_pool_size, wait=not serving)
+    pool = await open_pool(settings.database.url, pool_size or settings.database.pool_size, wait=not serving)
     stack.push_async_callback(pool.close)
     metrics = PrometheusMetrics()
     metrics.watch_pool(pool.get_stats)
     availability: Availability = ALWAYS_AVAILABLE
     if serving:
-        probe = DatabaseAvailability(libpq_url(settings.database_url), connection_options(), pool=pool)
+        probe = DatabaseAvailability(libpq_url(settings.database.url), connection_options(), pool=pool)
         stack.push_async_callback(probe.close)
         availability = probe
     batcher = None
-    if serving and settings.group_commit:
+    if serving and settings.database.group_commit:
         batcher = WalletBatcher(pool, observe_batch=metrics.observe_batch, availability=availability)
         stack.push_async_callback(_close_batcher, batcher)
-    notifier = ChangeNotifier(libpq_url(settings.database_url), connection_options())
-    notifier.start()
-    stack.push_async_callback(notifier.close)
-    master = MasterKey.load(settings.master_key_path, settings.master_key_hex)
+    wallet_changes: WalletChangeNotifier = NobodyListening()
+    if announce_changes:
+        notifier = ChangeNotifier(libpq_url(settings.database.url), connection_options())
+        notifier.start()
+        stack.push_async_callback(notifier.close)
+        wallet_changes = notifier
+    master = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
     deps = Dependencies(
         storage=PostgresStorage(storage_pool(pool) if storage_pool else pool, batcher, availability), catalog=catalog,
         # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
         # expiries of minutes follow the service's clock, which local use may run ahead.
-        clock=clock or service_clock(settings.clock_offset_seconds, settings.clock_offset_file),
+        clock=clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file),
         wall_clock=SystemClock(), key_issuer=SessionKeyIssuer(master), metrics=metrics,
         payments=payment_provider(settings) if serving else None,
-        checkout_pages=CheckoutPages(settings.checkout_success_url, settings.checkout_cancel_url),
-        bus=MessageBus(handlers), wallet_changes=notifier,
+        checkout_pages=CheckoutPages(settings.payments.checkout_success_url, settings.payments.checkout_cancel_url),
+        bus=MessageBus(handlers), wallet_changes=wallet_changes,
     )
     return Service(settings, deps, pool, availability, metrics, fingerprint, master)
 
 
 def payment_provider(settings: Settings) -> StripePayments | None:
-    stripe_settings = settings.stripe
+    stripe_settings = settings.payments.stripe
     if stripe_settings is None:
         return None
     return StripePayments(stripe_settings.secret_key, stripe_settings.webhook_secrets, stripe_settings.api_base)

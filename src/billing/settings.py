@@ -1,7 +1,9 @@
 """Configuration from the environment, read once at start: the typed settings a process runs with.
 
 The variables themselves (names, groups, defaults, meanings) are declared in environment_variables.py;
-this module turns them into Settings, EnvoyLimits and StripeSettings, and the helpers built on them.
+this module turns them into Settings, one small object per group (settings.server, .database, .edge,
+.keys, .limits, .payments with its StripeSettings, .metrics, .clock), EnvoyLimits (the edge's limits,
+which only `billing-dev run` reads), and the helpers built on them.
 """
 
 from __future__ import annotations
@@ -128,10 +130,9 @@ class StripeSettings:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The service's settings, one field per variable (the groups are VARIABLES'); defaults are the table's."""
+class ServerSettings:
+    """Server: the gRPC server, its processes, its catalog and its logs."""
 
-    # Server
     grpc_host: str
     grpc_port: int
     workers: int
@@ -143,48 +144,9 @@ class Settings:
     migrate_on_start: bool
     log_level: str
     log_format: str  # "json" (one object per line) or "text" (for a terminal)
-    # Database
-    database_url: str
-    database_pool_size: int
-    group_commit: bool  # concurrent consumes and balance reads share statements
-    # Edge (Envoy)
-    rest_port: int  # Envoy's REST listener (`billing-dev run`)
-    admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
-    admin_rest_host: str
-    cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing-dev run` adds the demo's)
-    # Keys and signatures
-    require_signatures: bool  # every call but the catalog must be signed by a usable key
-    master_key_path: Path  # keys' secrets derive from it (BILLING_MASTER_KEY, hex, takes precedence)
-    master_key_hex: str | None
-    # Limits. Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
-    # A user key is one person's browser; a service key carries an app backend's whole traffic.
-    key_rate_limits: dict[str, int]
-    # Live balance streams (WatchBalance): at most this many open in the process, and per user;
-    # a heartbeat after this long without a change.
-    max_watchers: int
-    max_watchers_per_user: int
-    watch_heartbeat_seconds: float
-    # Payments
-    stripe: StripeSettings | None  # None: no payments (purchases answer PAYMENTS_NOT_CONFIGURED)
-    checkout_success_url: str  # where Checkout returns the browser after paying (with ?purchased=true)
-    checkout_cancel_url: str
-    # Metrics
-    metrics_host: str  # Prometheus /metrics (BILLING_METRICS_HOST, loopback by default)
-    metrics_port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves metrics_port + i
-    # Clock. Local and test use only (refused with real Stripe): the service's clock runs this far ahead of the
-    # wall clock, plus the number of seconds in the file (`billing clock advance` writes it under `make run`;
-    # without real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it exists: clock_offset_file).
-    clock_offset_seconds: int
-    clock_offset_file: Path | None
 
     @classmethod
-    def from_environment(cls, database_url: str | None = None) -> "Settings":
-        """database_url, when given, stands for DATABASE_URL (`billing-dev run` passes the embedded PostgreSQL's)."""
-        database_url = database_url or configured_database_url()
-        if not database_url:
-            raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
-        stripe = StripeSettings.from_environment()
-        origin = cors_origins()[0]
+    def from_environment(cls) -> "ServerSettings":
         return cls(
             grpc_host=text("BILLING_GRPC_HOST"),
             grpc_port=_int("BILLING_GRPC_PORT"),
@@ -197,49 +159,197 @@ class Settings:
             migrate_on_start=_flag("BILLING_MIGRATE_ON_START"),
             log_level=text("BILLING_LOG_LEVEL"),
             log_format=text("BILLING_LOG_FORMAT").strip().lower(),
-            database_url=normalize_database_url(database_url),
-            database_pool_size=_int("BILLING_DB_POOL_SIZE"),
-            group_commit=_flag("BILLING_GROUP_COMMIT"),
-            rest_port=_int("BILLING_REST_PORT"),
-            admin_rest_port=_int("BILLING_ADMIN_REST_PORT"),
-            admin_rest_host=text("BILLING_ADMIN_REST_HOST"),
-            cors_origins=cors_origins(),
-            require_signatures=text("BILLING_AUTHENTICATION") != "off",
-            master_key_path=Path(text("BILLING_MASTER_KEY_FILE")),
-            master_key_hex=value("BILLING_MASTER_KEY") or None,
-            key_rate_limits={scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}") for scope in KEY_SCOPES},
-            max_watchers=_int("BILLING_MAX_WATCHERS"),
-            max_watchers_per_user=_int("BILLING_MAX_WATCHERS_PER_USER"),
-            watch_heartbeat_seconds=_float("BILLING_WATCH_HEARTBEAT_SECONDS"),
-            stripe=stripe,
-            checkout_success_url=_or(value("BILLING_CHECKOUT_SUCCESS_URL"), checkout_success_url(origin)),
-            checkout_cancel_url=_or(value("BILLING_CHECKOUT_CANCEL_URL"), checkout_cancel_url(origin)),
-            metrics_host=text("BILLING_METRICS_HOST"),
-            metrics_port=_int("BILLING_METRICS_PORT"),
-            clock_offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"),
-            clock_offset_file=clock_offset_file(stripe),
         )
 
-    def __repr__(self) -> str:  # the master key never reaches a log line
-        return f"Settings(database_url=..., grpc_port={self.grpc_port}, require_signatures={self.require_signatures})"
+    def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise SystemExit(f"BILLING_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (it is {self.log_format!r})")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Database: where it is and how many connections a server process keeps to it."""
+
+    url: str  # normalized to postgresql+psycopg:// (normalize_database_url); carries the password
+    pool_size: int
+    group_commit: bool  # concurrent consumes and balance reads share statements
+
+    @classmethod
+    def from_environment(cls, url: str) -> "DatabaseSettings":
+        """url: DATABASE_URL or what stands for it (Settings.from_environment resolves it)."""
+        return cls(
+            url=normalize_database_url(url),
+            pool_size=_int("BILLING_DB_POOL_SIZE"),
+            group_commit=_flag("BILLING_GROUP_COMMIT"),
+        )
+
+    def __repr__(self) -> str:  # the URL's password never reaches a log line
+        return f"DatabaseSettings(url=..., pool_size={self.pool_size}, group_commit={self.group_commit})"
 
     def __post_init__(self) -> None:
         # Group commit keeps one connection of the pool for itself; the locking path and the
         # history reads need the rest.
         minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
-        if self.database_pool_size < minimum:
-            raise SystemExit(
-                f"BILLING_DB_POOL_SIZE must be at least {minimum} (it is {self.database_pool_size})"
-            )
-        if self.log_format not in LOG_FORMATS:
-            raise SystemExit(f"BILLING_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (it is {self.log_format!r})")
+        if self.pool_size < minimum:
+            raise SystemExit(f"BILLING_DB_POOL_SIZE must be at least {minimum} (it is {self.pool_size})")
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """Edge (Envoy): its listeners and the app's browser origins. Envoy's limits are EnvoyLimits
+    (read by `billing-dev run` alone, which renders them)."""
+
+    rest_port: int  # Envoy's REST listener (`billing-dev run`)
+    admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
+    admin_rest_host: str
+    cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing-dev run` adds the demo's)
+
+    @classmethod
+    def from_environment(cls) -> "EdgeSettings":
+        return cls(
+            rest_port=_int("BILLING_REST_PORT"),
+            admin_rest_port=_int("BILLING_ADMIN_REST_PORT"),
+            admin_rest_host=text("BILLING_ADMIN_REST_HOST"),
+            cors_origins=cors_origins(),
+        )
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Keys and signatures."""
+
+    require_signatures: bool  # every call but the catalog must be signed by a usable key
+    master_key_path: Path  # keys' secrets derive from it (BILLING_MASTER_KEY, hex, takes precedence)
+    master_key_hex: str | None
+
+    @classmethod
+    def from_environment(cls) -> "KeySettings":
+        return cls(
+            require_signatures=text("BILLING_AUTHENTICATION") != "off",
+            master_key_path=Path(text("BILLING_MASTER_KEY_FILE")),
+            master_key_hex=value("BILLING_MASTER_KEY") or None,
+        )
+
+    def __repr__(self) -> str:  # the master key never reaches a log line
+        return f"KeySettings(require_signatures={self.require_signatures}, master_key_path={self.master_key_path!r})"
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Limits. Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
+    A user key is one person's browser; a service key carries an app backend's whole traffic.
+    Live balance streams (WatchBalance): at most max_watchers open in the process, and
+    max_watchers_per_user per user; a heartbeat after watch_heartbeat_seconds without a change."""
+
+    key_rate_limits: dict[str, int]
+    max_watchers: int
+    max_watchers_per_user: int
+    watch_heartbeat_seconds: float
+
+    @classmethod
+    def from_environment(cls) -> "LimitSettings":
+        return cls(
+            key_rate_limits={scope: _calls_per_second(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}") for scope in KEY_SCOPES},
+            max_watchers=_int("BILLING_MAX_WATCHERS"),
+            max_watchers_per_user=_int("BILLING_MAX_WATCHERS_PER_USER"),
+            watch_heartbeat_seconds=_float("BILLING_WATCH_HEARTBEAT_SECONDS"),
+        )
+
+    def __post_init__(self) -> None:
         if self.max_watchers < 1 or self.max_watchers_per_user < 1:
             raise SystemExit("BILLING_MAX_WATCHERS and BILLING_MAX_WATCHERS_PER_USER must be at least 1")
         if not 0 < self.watch_heartbeat_seconds <= 50:  # under Envoy's 60 s idle timeout of the stream route
             raise SystemExit(f"BILLING_WATCH_HEARTBEAT_SECONDS must be in (0, 50] (it is {self.watch_heartbeat_seconds})")
-        if not 0 <= self.metrics_port <= 65535:
-            raise SystemExit(f"BILLING_METRICS_PORT must be a port number or 0 (it is {self.metrics_port})")
-        if (self.clock_offset_seconds or self.clock_offset_file) and self.stripe is not None and not self.stripe.is_local:
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    """Payments: Stripe (None: no payments, purchases answer PAYMENTS_NOT_CONFIGURED) and the app's pages
+    Checkout returns the browser to."""
+
+    stripe: StripeSettings | None
+    checkout_success_url: str  # where Checkout returns the browser after paying (with ?purchased=true)
+    checkout_cancel_url: str
+
+    @classmethod
+    def from_environment(cls, stripe: StripeSettings | None, origin: str) -> "PaymentSettings":
+        """stripe: StripeSettings.from_environment(); origin: the app's (the default pages' base)."""
+        return cls(
+            stripe=stripe,
+            checkout_success_url=_or(value("BILLING_CHECKOUT_SUCCESS_URL"), checkout_success_url(origin)),
+            checkout_cancel_url=_or(value("BILLING_CHECKOUT_CANCEL_URL"), checkout_cancel_url(origin)),
+        )
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Metrics: Prometheus' /metrics (loopback by default)."""
+
+    host: str
+    port: int  # 0: no metrics endpoint; with BILLING_WORKERS=N, worker i serves port + i
+
+    @classmethod
+    def from_environment(cls) -> "MetricsSettings":
+        return cls(host=text("BILLING_METRICS_HOST"), port=_int("BILLING_METRICS_PORT"))
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SystemExit(f"BILLING_METRICS_PORT must be a port number or 0 (it is {self.port})")
+
+
+@dataclass(frozen=True)
+class ClockSettings:
+    """Clock. Local and test use only (refused with real Stripe, Settings checks): the service's clock runs
+    offset_seconds ahead of the wall clock, plus the number of seconds in offset_file (`billing clock advance`
+    writes it under `make run`; without real Stripe and without BILLING_CLOCK_OFFSET_FILE, that file when it
+    exists: clock_offset_file)."""
+
+    offset_seconds: int
+    offset_file: Path | None
+
+    @classmethod
+    def from_environment(cls, stripe: StripeSettings | None) -> "ClockSettings":
+        return cls(offset_seconds=_seconds_ahead("BILLING_CLOCK_OFFSET_SECONDS"), offset_file=clock_offset_file(stripe))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's settings, one object per group of VARIABLES (environment_variables.py), whose defaults
+    they take: settings.server.grpc_port, settings.database.url, settings.payments.stripe, ..."""
+
+    server: ServerSettings
+    database: DatabaseSettings
+    edge: EdgeSettings
+    keys: KeySettings
+    limits: LimitSettings
+    payments: PaymentSettings
+    metrics: MetricsSettings
+    clock: ClockSettings
+
+    @classmethod
+    def from_environment(cls, database_url: str | None = None) -> "Settings":
+        """database_url, when given, stands for DATABASE_URL (`billing-dev run` passes the embedded PostgreSQL's)."""
+        database_url = database_url or configured_database_url()
+        if not database_url:
+            raise SystemExit("DATABASE_URL is not set (make run sets it to the embedded PostgreSQL)")
+        stripe = StripeSettings.from_environment()
+        return cls(
+            server=ServerSettings.from_environment(),
+            database=DatabaseSettings.from_environment(database_url),
+            edge=EdgeSettings.from_environment(),
+            keys=KeySettings.from_environment(),
+            limits=LimitSettings.from_environment(),
+            payments=PaymentSettings.from_environment(stripe, cors_origins()[0]),
+            metrics=MetricsSettings.from_environment(),
+            clock=ClockSettings.from_environment(stripe),
+        )
+
+    def __repr__(self) -> str:  # the master key and the database's password never reach a log line
+        return f"Settings(database_url=..., grpc_port={self.server.grpc_port}, require_signatures={self.keys.require_signatures})"
+
+    def __post_init__(self) -> None:
+        stripe, clock = self.payments.stripe, self.clock
+        if (clock.offset_seconds or clock.offset_file) and stripe is not None and not stripe.is_local:
             raise SystemExit(
                 "BILLING_CLOCK_OFFSET_SECONDS / BILLING_CLOCK_OFFSET_FILE move the service's clock: for local and "
                 "test use only, refused with a real STRIPE_SECRET_KEY (Stripe's own clock cannot move with it; "

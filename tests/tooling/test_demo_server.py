@@ -20,6 +20,7 @@ import grpc
 import pytest
 
 from billing.adapters.key_secrets import MasterKey
+from billing.settings import Settings
 from devstack.demo_server import DemoSettings, _handler_class
 from testkit.processes import free_port
 
@@ -45,8 +46,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[int, FakeBackend, Path]]:
     (static / "assets" / "app.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("not to be served")
     settings = DemoSettings(port=0, grpc_target="127.0.0.1:1", billing_url="http://localhost:8080", user_id="demo-user",
-                            currency="EUR", database_url="postgresql://unused", master_key=MasterKey(b"k" * 32),
-                            static_dir=static)
+                            currency="EUR", service=Settings.from_environment(database_url="postgresql://unused"),
+                            master_key=MasterKey(b"k" * 32), static_dir=static)
     backend = FakeBackend(settings)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(backend))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)

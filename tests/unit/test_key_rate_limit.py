@@ -76,7 +76,7 @@ def test_the_settings_give_each_scope_its_limit_and_zero_turns_one_off(monkeypat
     monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_USER", "3")
     monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_ADMIN", "0")
     settings_ = Settings.from_environment("postgresql://u@h/db")
-    assert settings_.key_rate_limits == {"user": 3, "service": 5000, "admin": 0}
+    assert settings_.limits.key_rate_limits == {"user": 3, "service": 5000, "admin": 0}
     limiter = key_rate_limiter(settings_)
     for _ in range(6):
         limiter.check(key(Scope.USER))

@@ -50,11 +50,11 @@ def test_an_offset_is_read_from_the_environment_and_allowed_without_stripe_or_wi
     environment.setenv("BILLING_CLOCK_OFFSET_SECONDS", str(DAY))
     environment.setenv("BILLING_CLOCK_OFFSET_FILE", str(tmp_path / "clock-offset"))
     settings = Settings.from_environment()
-    assert (settings.clock_offset_seconds, settings.clock_offset_file) == (DAY, tmp_path / "clock-offset")
+    assert (settings.clock.offset_seconds, settings.clock.offset_file) == (DAY, tmp_path / "clock-offset")
     environment.setenv("STRIPE_SECRET_KEY", "sk_test_local_standin")
     environment.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
     environment.setenv("STRIPE_API_BASE", "http://127.0.0.1:12111")
-    assert Settings.from_environment().stripe is not None
+    assert Settings.from_environment().payments.stripe is not None
 
 
 @pytest.mark.parametrize("key, api_base", [
@@ -80,20 +80,20 @@ def test_an_offset_that_is_not_whole_seconds_ahead_is_refused(environment, value
 
 def test_without_a_setting_a_shell_follows_the_local_clock_of_billing_run(environment):
     """`billing tick` (or a server) started from a shell, no Stripe: the offset `billing-dev clock advance` wrote."""
-    assert Settings.from_environment().clock_offset_file is None  # the local clock never advanced: none
+    assert Settings.from_environment().clock.offset_file is None  # the local clock never advanced: none
     local = local_clock.clock_offset_file()
     local.parent.mkdir(parents=True)
     local.write_text(f"{31 * DAY}\n")
     settings = Settings.from_environment()
-    assert settings.clock_offset_file == local
+    assert settings.clock.offset_file == local
     before = datetime.now(timezone.utc)
-    assert service_clock(settings.clock_offset_seconds, settings.clock_offset_file).now() >= before + timedelta(days=31)
+    assert service_clock(settings.clock.offset_seconds, settings.clock.offset_file).now() >= before + timedelta(days=31)
     environment.setenv("STRIPE_SECRET_KEY", "sk_test_local_standin")  # the stand-in: the same clock
     environment.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
     environment.setenv("STRIPE_API_BASE", "http://127.0.0.1:12111")
-    assert Settings.from_environment().clock_offset_file == local
+    assert Settings.from_environment().clock.offset_file == local
     environment.setenv("BILLING_CLOCK_OFFSET_FILE", "")  # said: none
-    assert Settings.from_environment().clock_offset_file is None
+    assert Settings.from_environment().clock.offset_file is None
 
 
 def test_with_real_stripe_the_local_clock_is_not_followed(environment):
@@ -103,4 +103,4 @@ def test_with_real_stripe_the_local_clock_is_not_followed(environment):
     environment.setenv("STRIPE_SECRET_KEY", "sk_test_x")
     environment.setenv("STRIPE_WEBHOOK_SECRET", "whsec_x")
     settings = Settings.from_environment()  # not refused: nothing was asked for
-    assert settings.clock_offset_file is None
+    assert settings.clock.offset_file is None

@@ -27,13 +27,13 @@ def test_group_commit_needs_room_in_the_pool_for_the_locking_path(environment):
 def test_without_group_commit_a_small_pool_is_enough(environment):
     environment.setenv("BILLING_DB_POOL_SIZE", "2")
     environment.setenv("BILLING_GROUP_COMMIT", "0")
-    assert Settings.from_environment().database_pool_size == 2
+    assert Settings.from_environment().database.pool_size == 2
 
 
 def test_a_resolved_database_url_stands_in_for_DATABASE_URL(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     settings = Settings.from_environment(database_url="postgresql://postgres@127.0.0.1:54329/billing")
-    assert settings.database_url == "postgresql+psycopg://postgres@127.0.0.1:54329/billing"
+    assert settings.database.url == "postgresql+psycopg://postgres@127.0.0.1:54329/billing"
 
 
 def test_no_database_url_at_all_is_refused(monkeypatch):
@@ -47,7 +47,7 @@ def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     environment.setenv("BILLING_DEMO_PORT", "0")
     settings = Settings.from_environment()
-    assert (settings.rest_port, settings.cors_origins) == (18080, ("https://app.example",))
+    assert (settings.edge.rest_port, settings.edge.cors_origins) == (18080, ("https://app.example",))
 
 
 def test_cors_allows_the_demo_by_either_loopback_name_on_its_port(environment):
@@ -72,27 +72,27 @@ def test_a_production_origin_brings_in_no_demo_origin(environment):
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     environment.delenv("BILLING_DEMO_PORT", raising=False)  # the default: 3000
     settings = Settings.from_environment()
-    assert settings.cors_origins == ("https://app.example",)
+    assert settings.edge.cors_origins == ("https://app.example",)
     rendered = render_envoy_config(
         ENVOY_TEMPLATE.read_text(), listen_port=8080, grpc_port=50051, admin_socket=Path("/run/envoy-admin.sock"),
-        cors_origin=settings.cors_origins, admin_rest_port=8081, limits=NO_RATE_LIMIT,
+        cors_origin=settings.edge.cors_origins, admin_rest_port=8081, limits=NO_RATE_LIMIT,
     )
     assert re.findall(r'- exact: "([^"]+)"  # cors_origin', rendered) == ["https://app.example"]
 
 
 def test_metrics_listen_on_loopback_9464_unless_told_otherwise(environment):
     settings = Settings.from_environment()
-    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9464)
+    assert (settings.metrics.host, settings.metrics.port) == ("127.0.0.1", 9464)
     environment.setenv("BILLING_METRICS_HOST", "0.0.0.0")
     environment.setenv("BILLING_METRICS_PORT", "0")  # no endpoint
     settings = Settings.from_environment()
-    assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 0)
+    assert (settings.metrics.host, settings.metrics.port) == ("0.0.0.0", 0)
 
 
 def test_logs_are_json_unless_text_is_asked_for(environment):
-    assert Settings.from_environment().log_format == "json"
+    assert Settings.from_environment().server.log_format == "json"
     environment.setenv("BILLING_LOG_FORMAT", "TEXT")
-    assert Settings.from_environment().log_format == "text"
+    assert Settings.from_environment().server.log_format == "text"
     environment.setenv("BILLING_LOG_FORMAT", "xml")
     with pytest.raises(SystemExit, match="BILLING_LOG_FORMAT must be one of json, text"):
         Settings.from_environment()
@@ -133,9 +133,10 @@ def _listener_address(envoy_yaml: str, listener: str) -> tuple[str, int]:
 def _rendered_envoy_config(settings: Settings) -> str:
     """As `billing-dev run` renders it (src/billing/entrypoints/cli.py)."""
     return render_envoy_config(
-        ENVOY_TEMPLATE.read_text(), listen_port=settings.rest_port, grpc_port=settings.grpc_port,
+        ENVOY_TEMPLATE.read_text(), listen_port=settings.edge.rest_port, grpc_port=settings.server.grpc_port,
         admin_socket=Path("/run/billing/envoy-admin.sock"), cors_origin=envoy_cors_origins(settings),
-        admin_rest_port=settings.admin_rest_port, admin_rest_host=settings.admin_rest_host, limits=NO_RATE_LIMIT,
+        admin_rest_port=settings.edge.admin_rest_port, admin_rest_host=settings.edge.admin_rest_host,
+        limits=NO_RATE_LIMIT,
     )
 
 
@@ -144,8 +145,8 @@ def test_grpc_and_the_admin_rest_listener_bind_loopback_unless_told_otherwise(en
                  "BILLING_REST_PORT"):
         environment.delenv(name, raising=False)
     settings = Settings.from_environment()
-    assert (settings.grpc_host, settings.grpc_port) == ("127.0.0.1", 50051)
-    assert (settings.admin_rest_host, settings.admin_rest_port) == ("127.0.0.1", 8081)
+    assert (settings.server.grpc_host, settings.server.grpc_port) == ("127.0.0.1", 50051)
+    assert (settings.edge.admin_rest_host, settings.edge.admin_rest_port) == ("127.0.0.1", 8081)
     rendered = _rendered_envoy_config(settings)
     assert _listener_address(rendered, "billing_admin_rest") == ("127.0.0.1", 8081)
     assert _listener_address(rendered, "billing_rest") == ("0.0.0.0", 8080)  # only the browser listener is public
@@ -153,7 +154,7 @@ def test_grpc_and_the_admin_rest_listener_bind_loopback_unless_told_otherwise(en
     environment.setenv("BILLING_GRPC_HOST", "0.0.0.0")
     environment.setenv("BILLING_ADMIN_REST_HOST", "10.0.0.7")
     settings = Settings.from_environment()
-    assert (settings.grpc_host, settings.admin_rest_host) == ("0.0.0.0", "10.0.0.7")
+    assert (settings.server.grpc_host, settings.edge.admin_rest_host) == ("0.0.0.0", "10.0.0.7")
     assert _listener_address(_rendered_envoy_config(settings), "billing_admin_rest") == ("10.0.0.7", 8081)
 
 
@@ -170,22 +171,41 @@ def declared_unset(monkeypatch):
 
 
 def test_the_defaults_are_those_the_service_always_had(declared_unset):
-    from billing.settings import DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, demo_port, standin_port
+    from billing.settings import (
+        DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, ClockSettings, DatabaseSettings, EdgeSettings, KeySettings,
+        LimitSettings, MetricsSettings, PaymentSettings, ServerSettings, demo_port, standin_port,
+    )
 
     s = Settings.from_environment()
-    assert (s.grpc_host, s.grpc_port, s.workers, s.worker_ports, s.worker_port) == ("127.0.0.1", 50051, 1, (), 0)
-    assert (s.shutdown_grace_seconds, s.request_timeout_seconds, s.catalog_path) == (10.0, 10.0, DEFAULT_CATALOG_PATH)
-    assert (s.migrate_on_start, s.log_level, s.log_format) == (False, "INFO", "json")
-    assert (s.database_pool_size, s.group_commit) == (16, True)
-    assert (s.rest_port, s.admin_rest_port, s.admin_rest_host, s.cors_origins) == (
-        8080, 8081, "127.0.0.1", ("http://localhost:3000",))
-    assert (s.require_signatures, s.master_key_path, s.master_key_hex) == (True, DEFAULT_MASTER_KEY_PATH, None)
-    assert s.key_rate_limits == {"user": 20, "service": 5000, "admin": 1000}
-    assert (s.max_watchers, s.max_watchers_per_user, s.watch_heartbeat_seconds) == (5000, 5, 15.0)
-    assert (s.stripe, s.checkout_success_url, s.checkout_cancel_url) == (
-        None, "http://localhost:3000/?purchased=true", "http://localhost:3000/?purchase_canceled=true")
-    assert (s.metrics_host, s.metrics_port, s.clock_offset_seconds, s.clock_offset_file) == ("127.0.0.1", 9464, 0, None)
+    assert s.server == ServerSettings(
+        grpc_host="127.0.0.1", grpc_port=50051, workers=1, worker_ports=(), worker_port=0, shutdown_grace_seconds=10.0,
+        request_timeout_seconds=10.0, catalog_path=DEFAULT_CATALOG_PATH, migrate_on_start=False, log_level="INFO",
+        log_format="json",
+    )
+    assert s.database == DatabaseSettings(
+        url="postgresql+psycopg://postgres@127.0.0.1:5432/billing", pool_size=16, group_commit=True)
+    assert s.edge == EdgeSettings(
+        rest_port=8080, admin_rest_port=8081, admin_rest_host="127.0.0.1", cors_origins=("http://localhost:3000",))
+    assert s.keys == KeySettings(require_signatures=True, master_key_path=DEFAULT_MASTER_KEY_PATH, master_key_hex=None)
+    assert s.limits == LimitSettings(
+        key_rate_limits={"user": 20, "service": 5000, "admin": 1000}, max_watchers=5000, max_watchers_per_user=5,
+        watch_heartbeat_seconds=15.0,
+    )
+    assert s.payments == PaymentSettings(
+        stripe=None, checkout_success_url="http://localhost:3000/?purchased=true",
+        checkout_cancel_url="http://localhost:3000/?purchase_canceled=true",
+    )
+    assert (s.metrics, s.clock) == (MetricsSettings(host="127.0.0.1", port=9464), ClockSettings(0, None))
     assert (demo_port(), standin_port()) == (3000, 12111)
+
+
+def test_no_secret_reaches_a_log_line(declared_unset):
+    """The database's password and the master key stay out of every group's repr, and the whole's."""
+    declared_unset.setenv("DATABASE_URL", "postgresql://billing:hunter2@db.example/billing")
+    declared_unset.setenv("BILLING_MASTER_KEY", "ab" * 32)
+    s = Settings.from_environment()
+    for shown in (repr(s), repr(s.database), repr(s.keys)):
+        assert "hunter2" not in shown and "ab" * 32 not in shown
 
 
 def test_the_service_objects_defaults_are_the_settings(declared_unset):
@@ -194,19 +214,21 @@ def test_the_service_objects_defaults_are_the_settings(declared_unset):
 
     s = Settings.from_environment()
     assert (WATCH_LIMITS.max_watchers, WATCH_LIMITS.max_watchers_per_account, WATCH_LIMITS.heartbeat_seconds) == (
-        s.max_watchers, s.max_watchers_per_user, s.watch_heartbeat_seconds)
-    assert (CHECKOUT_PAGES.success_url, CHECKOUT_PAGES.cancel_url) == (s.checkout_success_url, s.checkout_cancel_url)
+        s.limits.max_watchers, s.limits.max_watchers_per_user, s.limits.watch_heartbeat_seconds)
+    assert (CHECKOUT_PAGES.success_url, CHECKOUT_PAGES.cancel_url) == (
+        s.payments.checkout_success_url, s.payments.checkout_cancel_url)
 
 
 def test_checkout_pages_follow_the_app_origin_unless_set(declared_unset):
     declared_unset.setenv("BILLING_CORS_ORIGIN", "https://app.example")
     s = Settings.from_environment()
-    assert (s.checkout_success_url, s.checkout_cancel_url) == (
+    assert (s.payments.checkout_success_url, s.payments.checkout_cancel_url) == (
         "https://app.example/?purchased=true", "https://app.example/?purchase_canceled=true")
     declared_unset.setenv("BILLING_CHECKOUT_SUCCESS_URL", "https://app.example/paid")
     declared_unset.setenv("BILLING_CHECKOUT_CANCEL_URL", "https://app.example/cart")
     s = Settings.from_environment()
-    assert (s.checkout_success_url, s.checkout_cancel_url) == ("https://app.example/paid", "https://app.example/cart")
+    assert (s.payments.checkout_success_url, s.payments.checkout_cancel_url) == (
+        "https://app.example/paid", "https://app.example/cart")
 
 
 @pytest.mark.parametrize("name, given, error, message", [
@@ -228,4 +250,4 @@ def test_bad_values_are_refused_as_before(declared_unset, name, given, error, me
 def test_flags_read_the_usual_words(declared_unset):
     for word, expected in (("1", True), ("yes", True), (" ON ", True), ("0", False), ("no", False), ("", False)):
         declared_unset.setenv("BILLING_MIGRATE_ON_START", word)
-        assert Settings.from_environment().migrate_on_start is expected
+        assert Settings.from_environment().server.migrate_on_start is expected

@@ -65,7 +65,7 @@ class DemoSettings:
     billing_url: str  # the REST API as the browser reaches it (Envoy's public listener)
     user_id: str
     currency: str
-    database_url: str
+    service: Settings  # the billing service's: its service key is made through the service's composition root
     master_key: MasterKey
     static_dir: Path = STATIC_DIR
 
@@ -73,20 +73,20 @@ class DemoSettings:
     def from_environment(cls, settings: Settings) -> "DemoSettings":
         return cls(
             port=demo_port(),
-            grpc_target=f"{LOOPBACK}:{settings.grpc_port}",
-            billing_url=f"http://localhost:{settings.rest_port}",
+            grpc_target=f"{LOOPBACK}:{settings.server.grpc_port}",
+            billing_url=f"http://localhost:{settings.edge.rest_port}",
             user_id=setting_text("BILLING_DEMO_USER"),
             currency=setting_text("BILLING_DEMO_CURRENCY"),
-            database_url=settings.database_url,
-            master_key=MasterKey.load(settings.master_key_path, settings.master_key_hex),
+            service=settings,
+            master_key=MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex),
         )
 
 
 class ServiceKey:
     """This backend's service key, created when first needed and again an hour before it expires."""
 
-    def __init__(self, database_url: str, master_key: MasterKey):
-        self._database_url, self._master_key = database_url, master_key
+    def __init__(self, service: Settings, master_key: MasterKey):
+        self._service, self._master_key = service, master_key
         self._lock = threading.Lock()
         self._key: ApiKey | None = None
         self._created_monotonic = 0.0
@@ -94,7 +94,7 @@ class ServiceKey:
     def metadata(self) -> tuple[tuple[str, str], ...]:
         with self._lock:
             if self._key is None or self._key.expires_at - datetime.now(timezone.utc) < SERVICE_KEY_RENEW_BEFORE:
-                self._key = create_stored_key(self._database_url, Scope.SERVICE, None, SERVICE_KEY_TTL)
+                self._key = create_stored_key(self._service, Scope.SERVICE, None, SERVICE_KEY_TTL)
                 self._created_monotonic = time.monotonic()
                 log.info("service key %s created", self._key.key_id)
             key_id = self._key.key_id
@@ -106,7 +106,7 @@ class ServiceKey:
     def revoke(self) -> None:
         with self._lock:
             if self._key is not None:
-                revoke_stored_key(self._database_url, self._key.key_id)
+                revoke_stored_key(self._service, self._key.key_id)
                 self._key = None
 
 
@@ -115,7 +115,7 @@ class AppBackend:
 
     def __init__(self, settings: DemoSettings):
         self.settings = settings
-        self.service_key = ServiceKey(settings.database_url, settings.master_key)
+        self.service_key = ServiceKey(settings.service, settings.master_key)
         self._channel = grpc.insecure_channel(settings.grpc_target)
         self._stub = billing_service_pb2_grpc.BillingServiceStub(self._channel)
         self._account_ready = False

@@ -77,7 +77,7 @@ def run() -> int:
     `billing-dev run` starts, and keeps running, while the database is down.
     """
     settings = Settings.from_environment(database_url=database_url())
-    suffix = "" if settings.rest_port == DEFAULT_REST_PORT else f"-{settings.rest_port}"
+    suffix = "" if settings.edge.rest_port == DEFAULT_REST_PORT else f"-{settings.edge.rest_port}"
     config_path = REPO_ROOT / ".data" / f"envoy{suffix}.yaml"
     # Envoy's admin interface: a unix socket only this user may open (mode 0600), never a TCP port.
     # `curl --unix-socket .data/envoy-admin.sock http://localhost/stats/prometheus`
@@ -87,20 +87,21 @@ def run() -> int:
     config_path.write_text(
         render_envoy_config(
             ENVOY_TEMPLATE.read_text(),
-            listen_port=settings.rest_port,
-            grpc_port=settings.grpc_port,
+            listen_port=settings.edge.rest_port,
+            grpc_port=settings.server.grpc_port,
             admin_socket=admin_socket,
             cors_origin=envoy_cors_origins(settings),
-            admin_rest_port=settings.admin_rest_port,
-            admin_rest_host=settings.admin_rest_host,
+            admin_rest_port=settings.edge.admin_rest_port,
+            admin_rest_host=settings.edge.admin_rest_host,
             limits=limits,
         )
     )
     raise_open_file_limit(limits.total_max_connections + ENVOY_SPARE_FILES)
-    envoy_env = envoy_environment(MasterKey.load(settings.master_key_path, settings.master_key_hex).edge_token())
+    master_key = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
+    envoy_env = envoy_environment(master_key.edge_token())
     # The server reads the same environment; only the database URL may have been resolved here.
     env = os.environ | {
-        "DATABASE_URL": settings.database_url,
+        "DATABASE_URL": settings.database.url,
         "BILLING_MIGRATE_ON_START": os.environ.get("BILLING_MIGRATE_ON_START", "1"),
     }
     venv_bin = Path(sys.executable).parent
@@ -112,7 +113,7 @@ def run() -> int:
         ),
     ]
     payments = "Stripe (STRIPE_SECRET_KEY)"
-    if settings.stripe is None:
+    if settings.payments.stripe is None:
         standin, stripe_env = _stripe_standin(settings)
         children.append(standin)
         env |= stripe_env
@@ -120,7 +121,7 @@ def run() -> int:
                     "`billing-dev stripe-secret` prints its webhook secret, `billing-dev clock advance 31d` lives through a month)")
     children.insert(0, Supervised("billing server", [sys.executable, "-m", "billing.entrypoints.server"], env))
     if not configured_database_url():
-        children.insert(0, _supervised_postgres(settings.database_url))
+        children.insert(0, _supervised_postgres(settings.database.url))
     demo = ""
     if demo_port():
         # The demo app and its app backend (devstack.demo_server); env carries the stand-in's settings too.
@@ -128,8 +129,9 @@ def run() -> int:
         demo = f" The demo app: http://localhost:{demo_port()}."
     for child in children:
         child.start()
-    print(f"billing: gRPC on :{settings.grpc_port}, REST on http://localhost:{settings.rest_port}/v1/billing/..., "
-          f"database {_without_password(settings.database_url)}, payments through {payments}.{demo} Ctrl-C stops.",
+    print(f"billing: gRPC on :{settings.server.grpc_port}, "
+          f"REST on http://localhost:{settings.edge.rest_port}/v1/billing/..., "
+          f"database {_without_password(settings.database.url)}, payments through {payments}.{demo} Ctrl-C stops.",
           flush=True)
 
     stopping: list[int] = []
@@ -146,7 +148,7 @@ def run() -> int:
             child.supervise()
         time.sleep(0.2)
     for child in children:
-        child.wait(timeout=settings.shutdown_grace_seconds + 5)
+        child.wait(timeout=settings.server.shutdown_grace_seconds + 5)
     if suffix:
         config_path.unlink(missing_ok=True)  # one per REST port (tests run several): not left behind
         admin_socket.unlink(missing_ok=True)
@@ -156,7 +158,7 @@ def run() -> int:
 def envoy_cors_origins(settings: Settings) -> tuple[str, ...]:
     """The origins the Envoy of `billing-dev run` allows: the app's, and the demo's while `billing-dev run` serves it
     (BILLING_DEMO_PORT not 0): a production origin set in BILLING_CORS_ORIGIN alone brings in no demo."""
-    return with_demo_origins(settings.cors_origins, demo_port())
+    return with_demo_origins(settings.edge.cors_origins, demo_port())
 
 
 # Files Envoy holds besides its downstream connections: upstream connections, listeners, logs.
@@ -192,7 +194,7 @@ def _stripe_standin(settings: Settings) -> tuple["Supervised", dict[str, str]]:
     api_base = f"http://127.0.0.1:{port}"
     argv = [
         sys.executable, "-m", "devstack.standin.stripe_standin", "--port", str(port),
-        "--webhook-url", f"http://127.0.0.1:{settings.rest_port}/v1/billing/webhooks/stripe",
+        "--webhook-url", f"http://127.0.0.1:{settings.edge.rest_port}/v1/billing/webhooks/stripe",
         "--public-base-url", f"http://localhost:{port}", "--state", str(clock.state_file()),
     ]
     # The server checks every secret set (two while rotating); the stand-in signs with the first.

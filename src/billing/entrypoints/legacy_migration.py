@@ -95,7 +95,7 @@ def migrate_legacy_main(argv: list[str], database_url: Callable[[bool], str]) ->
     from billing.settings import Settings
 
     url = database_url(args.dry_run)
-    catalog, _ = load_catalog(Settings.from_environment(database_url=url).catalog_path)
+    catalog, _ = load_catalog(Settings.from_environment(database_url=url).server.catalog_path)
     reporter = ConsoleReporter()
     now = datetime.now(timezone.utc)
     try:

@@ -77,7 +77,7 @@ def create_server(
 def key_rate_limiter(settings: Settings) -> KeyRateLimiter:
     return KeyRateLimiter({
         Scope(scope): RateLimit(per_second, 2 * per_second) if per_second > 0 else None
-        for scope, per_second in settings.key_rate_limits.items()
+        for scope, per_second in settings.limits.key_rate_limits.items()
     })
 
 
@@ -97,29 +97,31 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     if endpoint is not None:
         stack.callback(endpoint.stop)
     authenticator = None
-    if settings.require_signatures:
+    if settings.keys.require_signatures:
         assert deps.wall_clock is not None
         pool = service.pool
         authenticator = HmacAuthenticator(
             service.master_key, deps.wall_clock, lambda now: _usable_keys(pool, now), metrics.auth_failed,
         )
         stack.callback(asyncio.create_task(keep_refreshed(authenticator), name="key refresher").cancel)
+    limits = settings.limits
     watchers = BalanceHub(
         lambda account_id: get_balance(deps, account_id),
-        WatchLimits(settings.max_watchers, settings.max_watchers_per_user, settings.watch_heartbeat_seconds),
+        WatchLimits(limits.max_watchers, limits.max_watchers_per_user, limits.watch_heartbeat_seconds),
     )
     metrics.watch_balance_streams(lambda: watchers.count)
     listener = ChangeListener(
-        libpq_url(settings.database_url), watchers.accounts_changed, watchers.resync, connection_options()
+        libpq_url(settings.database.url), watchers.accounts_changed, watchers.resync, connection_options()
     )
     server, health_servicer, port = create_server(
-        BillingServicer(deps, service.catalog_fingerprint, watchers), f"{settings.grpc_host}:{settings.grpc_port}",
+        BillingServicer(deps, service.catalog_fingerprint, watchers),
+        f"{settings.server.grpc_host}:{settings.server.grpc_port}",
         authenticator, metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
-        request_timeout_seconds=settings.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
+        request_timeout_seconds=settings.server.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
     )
-    if settings.worker_port:
+    if settings.server.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.
-        server.add_insecure_port(f"{settings.grpc_host}:{settings.worker_port}")
+        server.add_insecure_port(f"{settings.server.grpc_host}:{settings.server.worker_port}")
     stopping = asyncio.Event()
 
     async def set_health(serving: bool) -> None:
@@ -138,13 +140,14 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     listener.start()
     stack.push_async_callback(listener.close)
     await server.start()
-    stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
+    stack.push_async_callback(server.stop, settings.server.shutdown_grace_seconds)
     stack.push_async_callback(watchers.close)  # live balance streams end first (OK), not after the grace period
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's way, and collect young objects less often (fewer latency spikes).
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.grpc_host, port, deps.catalog.version)
+    log.info("billing gRPC server listening on %s:%d (catalog %s)", settings.server.grpc_host, port,
+             deps.catalog.version)
     stack.callback(asyncio.create_task(start_serving(settings, availability, load_keys), name="startup").cancel)
     stack.callback(asyncio.create_task(write_outage_summaries(), name="outage summaries").cancel)
 
@@ -152,22 +155,22 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
-    log.info("stopping: draining for up to %.0fs", settings.shutdown_grace_seconds)
+    log.info("stopping: draining for up to %.0fs", settings.server.shutdown_grace_seconds)
     await set_health(False)
 
 
 def _start_metrics_endpoint(metrics: PrometheusMetrics, settings: Settings) -> MetricsEndpoint | None:
     """/metrics on its own port; one that cannot be bound costs the metrics, not the service
     (Prometheus reports the target down)."""
-    if not settings.metrics_port:
+    if not settings.metrics.port:
         return None
     try:
-        endpoint = MetricsEndpoint.start(metrics.registry, settings.metrics_host, settings.metrics_port)
+        endpoint = MetricsEndpoint.start(metrics.registry, settings.metrics.host, settings.metrics.port)
     except OSError as error:
         log.error("metrics: cannot listen on %s:%d (%s); serving without /metrics",
-                  settings.metrics_host, settings.metrics_port, error)
+                  settings.metrics.host, settings.metrics.port, error)
         return None
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, endpoint.port)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, endpoint.port)
     return endpoint
 
 
@@ -199,8 +202,9 @@ def main() -> None:
     # clean exit, not a death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings.from_environment()
-    configure_logging(settings.log_level, settings.log_format, wrap_foreign_output=settings.workers <= 1)
-    if settings.workers > 1:
+    configure_logging(settings.server.log_level, settings.server.log_format,
+                      wrap_foreign_output=settings.server.workers <= 1)
+    if settings.server.workers > 1:
         from billing.entrypoints.workers import run_workers
 
         sys.exit(run_workers(settings))

@@ -22,11 +22,11 @@ MIGRATION_RETRY_SECONDS_MAX = 2.0
 async def start_serving(
     settings: Settings, availability: DatabaseAvailability, before_serving: Callable[[], Awaitable[None]]
 ) -> None:
-    if settings.migrate_on_start:
+    if settings.server.migrate_on_start:
         delay = MIGRATION_RETRY_FIRST_SECONDS
         while True:
             try:
-                await asyncio.to_thread(upgrade_to_head, settings.database_url)
+                await asyncio.to_thread(upgrade_to_head, settings.database.url)
                 break
             except Exception as failure:
                 if not _database_unreachable(failure):

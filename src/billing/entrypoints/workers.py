@@ -19,15 +19,16 @@ def run_workers(settings: Settings) -> int:
     # Each worker migrates when asked (under Alembic's advisory lock, as replicas do), once the
     # database answers: the supervisor itself never waits for the database.
     env = os.environ | {"BILLING_WORKERS": "1"}
-    assert not settings.worker_ports or len(settings.worker_ports) == settings.workers, "one private port per worker"
-    private_ports = settings.worker_ports or (0,) * settings.workers
+    server = settings.server
+    assert not server.worker_ports or len(server.worker_ports) == server.workers, "one private port per worker"
+    private_ports = server.worker_ports or (0,) * server.workers
     # Each worker has its own metrics registry, so its own /metrics port: base, base + 1, ...
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "billing.entrypoints.server"],
             env=env | {
                 "BILLING_WORKER_PORT": str(port),
-                "BILLING_METRICS_PORT": str(settings.metrics_port + index if settings.metrics_port else 0),
+                "BILLING_METRICS_PORT": str(settings.metrics.port + index if settings.metrics.port else 0),
             },
         )
         for index, port in enumerate(private_ports)
@@ -48,7 +49,7 @@ def run_workers(settings: Settings) -> int:
     while all(worker.poll() is None for worker in workers):
         time.sleep(0.2)
     forward(signal.SIGTERM, None)
-    deadline = time.monotonic() + settings.shutdown_grace_seconds + 5
+    deadline = time.monotonic() + settings.server.shutdown_grace_seconds + 5
     for worker in workers:
         try:
             worker.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable
 
+from billing.settings import DEFAULT_STANDIN_PORT
 from billing.settings import text as settings_text
 from devstack.standin import checkout
 from devstack.standin.http_api import Api
@@ -205,7 +206,7 @@ def _handler_class(standin: StripeStandin, log_requests: bool) -> type[BaseHTTPR
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local Stripe stand-in (development and tests only).")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--port", type=int, default=DEFAULT_STANDIN_PORT)
     parser.add_argument("--webhook-url", help="where events are POSTed (default: only stored)")
     parser.add_argument("--webhook-secret", help="whsec_...; default STRIPE_WEBHOOK_SECRET, else a new one")
     parser.add_argument("--public-base-url", help="base of checkout session URLs (default: the API base)")
