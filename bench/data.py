@@ -50,7 +50,7 @@ DEFAULT_BUCKETS_PER_ACCOUNT = 10
 DEFAULT_GRANTED_SECONDS = 1_000_000
 DATA_TABLES = (
     "accounts", "buckets", "ledger_events", "idempotency_records", "resume_tokens", "payments", "payment_profiles",
-    "legacy_migrations", "plan_changes", "payment_owners",
+    "legacy_migrations", "plan_changes", "payment_owners", "holds",
 )
 SESSION_SETTINGS = (
     "SET maintenance_work_mem = '1GB'",
