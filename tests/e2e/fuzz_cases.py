@@ -175,7 +175,8 @@ ALL_PATHS = [b"/v1/billing/catalog", b"/v1/billing/balance/fz-a", b"/v1/billing/
              b"/v1/billing/check-sufficient-batch", b"/v1/billing/packages/purchase", b"/v1/billing/subscriptions/checkout",
              b"/v1/billing/subscriptions/cancel", b"/v1/billing/subscriptions/change", b"/v1/billing/webhooks/stripe",
              b"/v1/billing/auto-topup/fz-a", b"/v1/billing/auto-topup/setup", b"/v1/billing/admin/session-keys",
-             b"/v1/billing/balance/fz-a/stream"]
+             b"/v1/billing/balance/fz-a/stream", b"/v1/billing/holds", b"/v1/billing/holds/fz-h/extend",
+             b"/v1/billing/holds/fz-h/commit", b"/v1/billing/holds/fz-h/release"]
 
 
 @st.composite
@@ -261,6 +262,54 @@ def hostile_auto_topup(draw) -> HttpCase:
     body = {name: draw(TOPUP_FIELDS[name]) for name in names}
     raw = draw(st.one_of(st.just(json.dumps(body).encode()), st.sampled_from([b"{", b"[]", b"null", b"\xff"])))
     return HttpCase("auto_topup", "PUT", target, JSON, raw)
+
+
+HOLD_FIELDS = {
+    "hold_id": st.one_of(st.sampled_from(["", " ", "a b", "h" * 129, "é", "\u0000"]), NOBODY, WRONG_TYPES),
+    "operation": st.one_of(st.sampled_from(["build", "BUILD", "", "*"]), NASTY_STRINGS, WRONG_TYPES),
+    "seconds": st.one_of(st.sampled_from([0, 1, 60, -1, 86401, 2**31, 10**20, 1.5, "abc", "", True]), st.integers()),
+    "ttl_seconds": st.one_of(st.sampled_from([0, 4, 5, 86_400, 86_401, -1, 2**31, "abc", 1.5]), st.integers()),
+    "used_seconds": st.one_of(st.sampled_from([0, 1, -1, 2**31, 10**20, "abc", 1.5, None]), st.integers()),
+    "final": st.one_of(st.booleans(), st.sampled_from(["yes", "", 2, None]), WRONG_TYPES),
+    "idempotency_key": st.one_of(st.sampled_from(["", "k", "k" * 129, "\u0000"]), WRONG_TYPES),
+    "resume_token": st.one_of(st.sampled_from(["", "rt_x", "x" * 300, "\u0000"]), NASTY_STRINGS, WRONG_TYPES),
+}
+HOLD_VERB_FIELDS = {
+    "extend": ["seconds", "ttl_seconds", "idempotency_key"],
+    "commit": ["used_seconds", "final"],
+    "release": [],
+}
+
+
+@st.composite
+def hostile_holds(draw) -> HttpCase:
+    """The hold paths name nobody (a fz- user) or an invalid user_id: 404 or 400 whatever the
+    other fields say. Create's fields and each verb's are drawn from valid and hostile values;
+    a hold_id segment may be undecodable, or given again in the body (400)."""
+    kind = draw(st.sampled_from(["create", "extend", "commit", "release", "list"]))
+    user = draw(st.one_of(NOBODY, NOBODY, INVALID_IDS, WRONG_TYPES.filter(lambda v: v not in ([], {}))))
+    if kind == "list":
+        query = b"user_id=" + (segment(user) if isinstance(user, str) else draw(BAD_BYTES.map(segment)))
+        if draw(st.integers(0, 4)) == 0:
+            query = draw(st.sampled_from([b"", b"user_id=fz-q&hold_id=1", b"%FF=1", b"user_id=%00", b"userId=fz-q"]))
+        return HttpCase("holds", "GET", b"/v1/billing/holds" + (b"?" + query if query else b""))
+    body: dict = {"user_id": user}
+    if kind == "create":
+        body |= {"hold_id": "fz-hold", "operation": "build", "seconds": 60}
+        for name in draw(st.lists(st.sampled_from(["hold_id", "operation", "seconds", "ttl_seconds", "resume_token"]),
+                                  max_size=3, unique=True)):
+            body[name] = draw(HOLD_FIELDS[name])
+        target = b"/v1/billing/holds"
+    else:
+        fields = HOLD_VERB_FIELDS[kind]
+        for name in draw(st.lists(st.sampled_from(fields), max_size=3, unique=True)) if fields else []:
+            body[name] = draw(HOLD_FIELDS[name])
+        if draw(st.integers(0, 5)) == 0:
+            body[draw(st.sampled_from(["hold_id", "holdId"]))] = draw(NOBODY)
+        hold = draw(st.one_of(NOBODY.map(segment), UNDECODABLE, BAD_BYTES.map(segment)))
+        target = b"/v1/billing/holds/" + hold + b"/" + kind.encode()
+    raw = draw(st.one_of(st.just(json.dumps(body).encode()), st.sampled_from([b"{", b"[]", b"null", b"\xff"])))
+    return HttpCase("holds", "POST", target, JSON, raw)
 
 
 SESSION_TTL_POISONS = st.one_of(
@@ -356,6 +405,7 @@ REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("headers", huge_and_broken_headers()),
     ("typed_headers", hostile_typed_headers()),
     ("auto_topup", hostile_auto_topup()),
+    ("holds", hostile_holds()),
     ("session_keys", hostile_session_keys()),
     ("stream", hostile_streams()),
     ("webhooks", hostile_webhooks()),

@@ -19,9 +19,9 @@ def test_new_free_account_balance_has_the_exact_contract_shape(http):
     assert balance["plan_key"] == "free" and balance["subscription_status"] == "inactive"
     assert balance["catalog_version"] == "2026-11-01" and balance["version"] == "2025-09-01"
     totals = balance["totals"]
-    assert set(totals) == {"total_seconds", "paid_seconds", "bonus_seconds", "next_expiry_at"}
+    assert set(totals) == {"total_seconds", "paid_seconds", "bonus_seconds", "next_expiry_at", "held_seconds"}
     assert totals == {"total_seconds": 2700, "paid_seconds": 1800, "bonus_seconds": 900,
-                      "next_expiry_at": balance["buckets"]["daily"][0]["expires_at"]}
+                      "next_expiry_at": balance["buckets"]["daily"][0]["expires_at"], "held_seconds": 0}
     assert RFC3339_UTC.match(totals["next_expiry_at"]) and totals["next_expiry_at"].endswith("T00:00:00Z")
     assert balance["buckets"]["daily"] == [{"seconds": 900, "expires_at": totals["next_expiry_at"]}]
     assert balance["buckets"]["paid"] == [{"seconds": 1800, "expires_at": None, "source": "welcome"}]

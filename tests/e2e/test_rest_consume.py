@@ -25,7 +25,8 @@ def test_consume_reports_what_was_taken_from_which_bucket_and_the_new_totals(htt
     daily, welcome = reply["taken"]
     assert daily["source"] == "daily" and daily["seconds"] == 900 and RFC3339_UTC.match(daily["expires_at"])
     assert welcome == {"source": "welcome", "seconds": 100, "expires_at": None}
-    assert reply["totals"] == {"total_seconds": 1700, "paid_seconds": 1700, "bonus_seconds": 0, "next_expiry_at": None}
+    assert reply["totals"] == {"total_seconds": 1700, "paid_seconds": 1700, "bonus_seconds": 0, "next_expiry_at": None,
+                               "held_seconds": 0}
 
 
 def test_replaying_an_idempotency_key_returns_the_first_answer_and_takes_nothing(http):

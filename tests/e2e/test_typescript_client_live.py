@@ -41,3 +41,20 @@ def test_a_browser_may_read_etag_retry_after_and_the_request_id(http):
     assert status == 200
     exposed = {h.strip() for h in headers["access-control-expose-headers"].lower().split(",")}
     assert {"etag", "retry-after", "x-request-id"} <= exposed
+
+
+BACKEND = REPO_ROOT / "clients" / "typescript" / "build" / "test" / "live" / "backend.js"
+
+
+def test_a_node_backend_holds_with_a_service_key(e2e, session_keys):
+    """Issue 21: "the TypeScript client gains the hold calls (a Node backend uses them with a service key)"."""
+    node = shutil.which("node")
+    if node is None or not BACKEND.exists():
+        pytest.skip("TypeScript client not built (make test-ts)")
+    key = session_keys.service
+    env = {"PATH": os.environ.get("PATH", ""), "BILLING_BASE_URL": e2e.rest_base_url,
+           "BILLING_SERVICE_KEY": json.dumps({"key_id": key.key_id, "secret": key.secret}),
+           "BILLING_USER": f"ts-backend-{uuid.uuid4().hex[:8]}"}
+    result = subprocess.run([node, str(BACKEND)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "backend holds: all passed" in result.stdout

@@ -140,7 +140,12 @@ def test_a_body_that_repeats_a_path_field_is_invalid_argument_naming_it(body):
     assert error.field == "user_id" and "body" in error.message
 
 
-PATH_BOUND = ["GetBalance", "WatchBalance", "GetUsage", "ListEvents", "GetAutoTopup", "UpdateAutoTopup"]
+# method -> the field its path binds
+PATH_BOUND = {
+    "GetBalance": "user_id", "WatchBalance": "user_id", "GetUsage": "user_id", "ListEvents": "user_id",
+    "GetAutoTopup": "user_id", "UpdateAutoTopup": "user_id",
+    "ExtendHold": "hold_id", "CommitHold": "hold_id", "ReleaseHold": "hold_id",
+}
 
 
 def test_the_path_bound_methods_are_all_listed_here():
@@ -149,13 +154,33 @@ def test_the_path_bound_methods_are_all_listed_here():
     assert sorted(bound) == sorted(PATH_BOUND)
 
 
-@pytest.mark.parametrize("name", PATH_BOUND)
+@pytest.mark.parametrize("name", sorted(PATH_BOUND))
 def test_every_path_binding_refuses_its_field_again_in_the_query(name):
+    field = PATH_BOUND[name]
     method = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].methods_by_name[name]
     rule = method.GetOptions().Extensions[annotations_pb2.http]
     verb = rule.WhichOneof("pattern")
-    path = getattr(rule, verb).replace("{user_id}", "bob")
-    request = message_factory.GetMessageClass(method.input_type)(user_id="alice")
+    path = getattr(rule, verb).replace(f"{{{field}}}", "bob")
+    request = message_factory.GetMessageClass(method.input_type)(**{field: "alice"})
     body = b"{}" if rule.body == "*" else b""
-    error = refusal(f"/billing.v1.BillingService/{name}", (verb.upper(), f"{path}?user_id=alice"), request, body)
-    assert error.field == "user_id"
+    error = refusal(f"/billing.v1.BillingService/{name}", (verb.upper(), f"{path}?{field}=alice"), request, body)
+    assert error.field == field
+
+
+def test_a_hold_id_in_the_body_may_not_override_the_paths():
+    """POST /holds/h1/commit with {"hold_id":"h2"}: the transcoder would commit h2 while the URL says h1."""
+    from billing.v1 import holds_pb2
+
+    request = holds_pb2.CommitHoldRequest(user_id="u1", hold_id="h2", used_seconds=5)
+    body = b'{"user_id":"u1","hold_id":"h2","used_seconds":5}'
+    error = refusal("/billing.v1.BillingService/CommitHold", ("POST", "/v1/billing/holds/h1/commit"), request, body)
+    assert error.field == "hold_id" and "body" in error.message
+
+
+def test_a_hold_commit_signed_as_its_path_and_body_is_the_call():
+    from billing.v1 import holds_pb2
+
+    request = holds_pb2.CommitHoldRequest(user_id="u1", hold_id="h1", used_seconds=5, final=True)
+    body = b'{"user_id":"u1","used_seconds":5,"final":true}'
+    assert accepted("/billing.v1.BillingService/CommitHold", ("POST", "/v1/billing/holds/h1/commit"), request, body)
+    assert not accepted("/billing.v1.BillingService/CommitHold", ("POST", "/v1/billing/holds/h2/commit"), request, body)

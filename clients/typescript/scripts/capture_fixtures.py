@@ -112,6 +112,29 @@ def test_capture(e2e, session_keys, stripe_standin, tmp_path):
     assert page["next_page_token"], page
     rec.call("events_page2", "GET", f"/v1/billing/events/{user}?limit=3&page_token={page['next_page_token']}")
 
+    # Holds: create (and its replay), extend, commit, a final commit, list, release, and their refusals.
+    create = {"user_id": user, "hold_id": "hold-1", "operation": "build", "seconds": 600, "ttl_seconds": 600}
+    rec.call("hold_create", "POST", "/v1/billing/holds", create)
+    rec.call("hold_create_replayed", "POST", "/v1/billing/holds", create)
+    rec.call("hold_extend", "POST", "/v1/billing/holds/hold-1/extend",
+             {"user_id": user, "seconds": 300, "idempotency_key": "ext-1"})
+    rec.call("hold_commit", "POST", "/v1/billing/holds/hold-1/commit", {"user_id": user, "used_seconds": 200})
+    rec.call("hold_create_second", "POST", "/v1/billing/holds",
+             {"user_id": user, "hold_id": "hold-2", "operation": "plan", "seconds": 60})
+    rec.call("hold_list", "GET", f"/v1/billing/holds?user_id={user}")
+    rec.call("hold_commit_final", "POST", "/v1/billing/holds/hold-1/commit",
+             {"user_id": user, "used_seconds": 450, "final": True})
+    rec.call("hold_release", "POST", "/v1/billing/holds/hold-2/release", {"user_id": user})
+    short = rec.call(None, "GET", f"/v1/billing/balance/{user}")[2]["totals"]["total_seconds"] + 600
+    status, _, refusal = rec.call("hold_insufficient", "POST", "/v1/billing/holds",
+                                  {"user_id": user, "hold_id": "hold-big", "operation": "export", "seconds": short})
+    assert status == 402, refusal
+    rec.call("hold_conflict", "POST", "/v1/billing/holds", create | {"seconds": 601})
+    rec.call("hold_settled", "POST", "/v1/billing/holds/hold-1/commit", {"user_id": user, "used_seconds": 500})
+    rec.call(None, "POST", "/v1/billing/holds", {"user_id": user, "hold_id": "hold-3", "operation": "plan", "seconds": 10})
+    rec.call("hold_exceeded", "POST", "/v1/billing/holds/hold-3/commit", {"user_id": user, "used_seconds": 11})
+    rec.call("hold_not_found", "POST", "/v1/billing/holds/no-such-hold/release", {"user_id": user})
+
     # Errors.
     rec.call("error_invalid_argument", "POST", "/v1/billing/consume",
              {"user_id": user, "operation": "build", "seconds": 0, "idempotency_key": "op-zero"})

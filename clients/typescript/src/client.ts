@@ -6,7 +6,8 @@ import {
 } from './storage.js';
 import type {
   AutoTopupSettings, AutoTopupSetupResponse, BatchCheckResult, BatchOperationRequest, BillingEventHistory,
-  ConsumeResponse, CreateAccountResponse, EnhancedBalance, Operation, PackagePurchaseResponse, PricingCatalog,
+  CommitHoldRequest, ConsumeResponse, CreateAccountResponse, CreateHoldRequest, EnhancedBalance, ExtendHoldRequest,
+  HoldResponse, ListHoldsResponse, Operation, PackagePurchaseResponse, PricingCatalog, ReleaseHoldRequest,
   SubscriptionCheckoutResponse, SubscriptionState, UsageAnalytics,
 } from './types.js';
 
@@ -51,6 +52,27 @@ export interface ConsumeOptions {
   resumeToken?: string;
   /** Kept (as JSON) with the blocked operation on a 402 and given back by resumeAfterPurchase. */
   context?: unknown;
+}
+
+export interface CreateHoldOptions {
+  userId?: string;
+  /** The hold's id, unique per user, and its idempotency key. Default: a new UUID, reused on every
+   * retry of this call (a retry answers the same hold). Keep it: extend, commit and release name it. */
+  holdId?: string;
+  /** Default 900 (5 to 86,400): an open hold past it settles by itself at what was committed. */
+  ttlSeconds?: number;
+  /** From an earlier 402 (of a consume or a hold): places the hold once after a top-up. */
+  resumeToken?: string;
+}
+
+export interface ExtendHoldOptions {
+  userId?: string;
+  /** Seconds to hold more (all or nothing; a 402 if short). */
+  seconds?: number;
+  /** Moves the expiry to this many seconds from now (5 to 86,400). */
+  ttlSeconds?: number;
+  /** Default: a new UUID, reused on every retry of this call, so a retry holds nothing more. */
+  idempotencyKey?: string;
 }
 
 export interface EventsPageOptions {
@@ -335,6 +357,77 @@ export class BillingClient {
       }
       throw error;
     }
+  }
+
+  // ------------------------------------------------------------ holds (for work of unknown length)
+
+  /**
+   * POST /v1/billing/holds: reserves `seconds` (all or nothing) before work whose length is not
+   * known yet. A short balance throws InsufficientFundsError (the same 402 as consume's; nothing is
+   * held, and nothing is kept for resumeAfterPurchase: pass its resume_token as resumeToken to
+   * place the hold after a top-up). Then commitHold what the work used, and settle it.
+   */
+  async createHold(operation: Operation, seconds: number, options: CreateHoldOptions = {}): Promise<HoldResponse> {
+    const body: CreateHoldRequest = {
+      user_id: await this.userOf(options.userId),
+      hold_id: options.holdId ?? this.randomUUID(),
+      operation,
+      seconds,
+    };
+    if (options.ttlSeconds !== undefined) body.ttl_seconds = options.ttlSeconds;
+    if (options.resumeToken) body.resume_token = options.resumeToken;
+    try {
+      return (await this.send({ method: 'POST', path: '/v1/billing/holds', body })).body as HoldResponse;
+    } catch (error) {
+      if (error instanceof InsufficientFundsError) {
+        throw new InsufficientFundsError(error.toJSON(), { operation, requestedSeconds: seconds });
+      }
+      throw error;
+    }
+  }
+
+  /** POST /v1/billing/holds/{hold_id}/extend: holds more and/or moves the expiry (402 if short). */
+  async extendHold(holdId: string, options: ExtendHoldOptions): Promise<HoldResponse> {
+    const body: ExtendHoldRequest = {
+      user_id: await this.userOf(options.userId),
+      idempotency_key: options.idempotencyKey ?? this.randomUUID(),
+    };
+    if (options.seconds !== undefined) body.seconds = options.seconds;
+    if (options.ttlSeconds !== undefined) body.ttl_seconds = options.ttlSeconds;
+    try {
+      return (await this.send({ method: 'POST', path: `/v1/billing/holds/${pathSegment(holdId)}/extend`, body }))
+        .body as HoldResponse;
+    } catch (error) {
+      if (error instanceof InsufficientFundsError && options.seconds !== undefined) {
+        throw new InsufficientFundsError(error.toJSON(), { requestedSeconds: options.seconds });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * POST /v1/billing/holds/{hold_id}/commit: `usedSeconds` is cumulative (a retry takes nothing
+   * more; less than before is 400, above what is held 400 HOLD_EXCEEDED: extend first). `final`
+   * settles: the rest goes back to the buckets it came from.
+   */
+  async commitHold(holdId: string, usedSeconds: number, options: { final?: boolean; userId?: string } = {}): Promise<HoldResponse> {
+    const body: CommitHoldRequest = { user_id: await this.userOf(options.userId), used_seconds: usedSeconds };
+    if (options.final) body.final = true;
+    return (await this.send({ method: 'POST', path: `/v1/billing/holds/${pathSegment(holdId)}/commit`, body }))
+      .body as HoldResponse;
+  }
+
+  /** POST /v1/billing/holds/{hold_id}/release: settles at what was committed (again: the same answer). */
+  async releaseHold(holdId: string, userId?: string): Promise<HoldResponse> {
+    const body: ReleaseHoldRequest = { user_id: await this.userOf(userId) };
+    return (await this.send({ method: 'POST', path: `/v1/billing/holds/${pathSegment(holdId)}/release`, body }))
+      .body as HoldResponse;
+  }
+
+  /** GET /v1/billing/holds?user_id=U: the open holds, oldest first, and the totals. */
+  async listHolds(userId?: string): Promise<ListHoldsResponse> {
+    const user = await this.userOf(userId);
+    return (await this.send({ method: 'GET', path: '/v1/billing/holds', query: { user_id: user } })).body as ListHoldsResponse;
   }
 
   /**

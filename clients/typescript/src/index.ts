@@ -2,8 +2,9 @@ export * from './types.js';
 export { BillingApiError, InsufficientFundsError, isBillingApiError, isInsufficientFunds } from './errors.js';
 export {
   BillingClient, parseRetryAfter, pathSegment,
-  type AutoTopupUpdate, type BillingClientOptions, type ConsumeOptions, type Credentials, type EventsPageOptions,
-  type PurchaseOptions, type ResumeOptions, type ResumeOutcome, type RetryOptions, type SubscriptionCheckoutOptions,
+  type AutoTopupUpdate, type BillingClientOptions, type ConsumeOptions, type CreateHoldOptions, type Credentials,
+  type EventsPageOptions, type ExtendHoldOptions, type PurchaseOptions, type ResumeOptions, type ResumeOutcome,
+  type RetryOptions, type SubscriptionCheckoutOptions,
 } from './client.js';
 export { bodyDigest, canonicalRequest, hmacSha256Hex, signatureHeaders, type SigningKey } from './signing.js';
 export {

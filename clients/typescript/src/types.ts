@@ -24,6 +24,7 @@ import type * as accounts from './generated/billing/v1/accounts.js';
 import type * as balance from './generated/billing/v1/balance.js';
 import type * as catalog from './generated/billing/v1/catalog.js';
 import type * as consumption from './generated/billing/v1/consumption.js';
+import type * as holds from './generated/billing/v1/holds.js';
 import type * as keys from './generated/billing/v1/keys.js';
 import type * as payments from './generated/billing/v1/payments.js';
 import type * as service from './generated/billing/v1/billing_service.js';
@@ -86,7 +87,11 @@ export interface BalanceUpdate extends Except<service.BalanceUpdate, 'balance'> 
   balance?: EnhancedBalance;
 }
 
-/** `bonus_seconds` is the daily bonus only; every other source counts as paid. */
+/**
+ * `bonus_seconds` is the daily bonus only; every other source counts as paid. `total_seconds`
+ * (paid + bonus) is what can be consumed or held now: `held_seconds`, reserved by open holds,
+ * is not in it.
+ */
 export interface BalanceTotals extends balance.BalanceTotals {
   next_expiry_at: Timestamp | null;
 }
@@ -211,6 +216,57 @@ export interface BatchOperationResult extends consumption.BatchOperationResult {
 
 /** The check-sufficient-batch answer: a bare JSON array, one result per operation, cumulative. */
 export type BatchCheckResult = BatchOperationResult[];
+
+// ---------------------------------------------------------------- holds
+
+/** open; settled (a final commit or a release); expired (settled by itself at expires_at). */
+export type HoldState = 'open' | 'settled' | 'expired';
+
+/** Seconds reserved before work of unknown length: `held_seconds` in all, `committed_seconds` used. */
+export interface Hold extends holds.Hold {
+  operation: Operation;
+  state: HoldState;
+  expires_at: Timestamp;
+}
+
+/**
+ * Body of POST /v1/billing/holds. `hold_id` is the hold's idempotency key (unique per user): the
+ * same request again answers the same hold; other values with it are 409 HOLD_CONFLICT.
+ * `ttl_seconds` defaults to 900 (5 to 86,400).
+ */
+export interface CreateHoldRequest extends Except<holds.CreateHoldRequest, 'operation' | 'ttl_seconds' | 'resume_token'> {
+  operation: Operation;
+  ttl_seconds?: number;
+  resume_token?: string;
+}
+
+/** Body of POST /v1/billing/holds/{hold_id}/extend: more seconds (all or nothing) and/or a new expiry. */
+export interface ExtendHoldRequest
+  extends Except<holds.ExtendHoldRequest, 'hold_id' | 'seconds' | 'ttl_seconds' | 'idempotency_key'> {
+  seconds?: number;
+  ttl_seconds?: number;
+  idempotency_key?: string;
+}
+
+/** Body of POST /v1/billing/holds/{hold_id}/commit: `used_seconds` is cumulative; `final` settles. */
+export interface CommitHoldRequest extends Except<holds.CommitHoldRequest, 'hold_id' | 'final'> {
+  final?: boolean;
+}
+
+/** Body of POST /v1/billing/holds/{hold_id}/release. */
+export interface ReleaseHoldRequest extends Except<holds.ReleaseHoldRequest, 'hold_id'> {}
+
+/** Create, extend, commit and release answer the hold and the balance's totals right after. */
+export interface HoldResponse extends holds.HoldResponse {
+  hold: Hold;
+  totals: BalanceTotals;
+}
+
+/** GET /v1/billing/holds?user_id=U: the open holds, oldest first. */
+export interface ListHoldsResponse extends holds.ListHoldsResponse {
+  holds: Hold[];
+  totals: BalanceTotals;
+}
 
 // ---------------------------------------------------------------- accounts
 

@@ -12,6 +12,7 @@ import type * as accounts from '../src/generated/billing/v1/accounts.js';
 import type * as balance from '../src/generated/billing/v1/balance.js';
 import type * as catalog from '../src/generated/billing/v1/catalog.js';
 import type * as consumption from '../src/generated/billing/v1/consumption.js';
+import type * as holds from '../src/generated/billing/v1/holds.js';
 import type * as keys from '../src/generated/billing/v1/keys.js';
 import type * as payments from '../src/generated/billing/v1/payments.js';
 import type * as service from '../src/generated/billing/v1/billing_service.js';
@@ -70,6 +71,14 @@ export type FieldsMatchTheProtos = [
   Expect<SameFields<pub.BatchOperationRequest, consumption.OperationEstimate>>,
   Expect<SameFields<pub.BatchCheckRequest, consumption.CheckSufficientBatchRequest, 'userId', 'user_id'>>,
   Expect<SameFields<pub.BatchOperationResult, consumption.BatchOperationResult>>,
+  Expect<SameFields<pub.Hold, holds.Hold>>,
+  Expect<SameFields<pub.CreateHoldRequest, holds.CreateHoldRequest>>,
+  // The path carries hold_id: the bodies leave it out.
+  Expect<SameFields<pub.ExtendHoldRequest, holds.ExtendHoldRequest, never, 'hold_id'>>,
+  Expect<SameFields<pub.CommitHoldRequest, holds.CommitHoldRequest, never, 'hold_id'>>,
+  Expect<SameFields<pub.ReleaseHoldRequest, holds.ReleaseHoldRequest, never, 'hold_id'>>,
+  Expect<SameFields<pub.HoldResponse, holds.HoldResponse>>,
+  Expect<SameFields<pub.ListHoldsResponse, holds.ListHoldsResponse>>,
   Expect<SameFields<pub.CreateAccountRequest, accounts.CreateAccountRequest>>,
   Expect<SameFields<pub.CreateAccountResponse, accounts.CreateAccountResponse>>,
   Expect<SameFields<pub.CreateSessionKeyResponse, keys.CreateSessionKeyResponse>>,
@@ -97,6 +106,12 @@ export type EverythingIsNarrowed = [
   Expect<Narrowed<pub.InsufficientFundsErrorBody>>,
   Expect<Narrowed<pub.BatchCheckRequest>>,
   Expect<Narrowed<pub.BatchCheckResult>>,
+  Expect<Narrowed<pub.CreateHoldRequest>>,
+  Expect<Narrowed<pub.ExtendHoldRequest>>,
+  Expect<Narrowed<pub.CommitHoldRequest>>,
+  Expect<Narrowed<pub.ReleaseHoldRequest>>,
+  Expect<Narrowed<pub.HoldResponse>>,
+  Expect<Narrowed<pub.ListHoldsResponse>>,
   Expect<Narrowed<pub.CreateAccountRequest>>,
   Expect<Narrowed<pub.CreateAccountResponse>>,
   Expect<Narrowed<pub.CreateSessionKeyResponse>>,

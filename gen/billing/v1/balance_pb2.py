@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62illing/v1/balance.proto\x12\nbilling.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x02\n\x0f\x45nhancedBalance\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x10\n\x08plan_key\x18\x02 \x01(\t\x12\x1b\n\x13subscription_status\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\t\x12)\n\x06totals\x18\x05 \x01(\x0b\x32\x19.billing.v1.BalanceTotals\x12+\n\x07\x62uckets\x18\x06 \x01(\x0b\x32\x1a.billing.v1.BalanceBuckets\x12&\n\x05\x62onus\x18\x07 \x01(\x0b\x32\x17.billing.v1.BonusStatus\x12\x34\n\x0csubscription\x18\x08 \x01(\x0b\x32\x1e.billing.v1.SubscriptionPeriod\x12.\n\nauto_topup\x18\t \x01(\x0b\x32\x1a.billing.v1.AutoTopupState\"\x91\x01\n\x0e\x41utoTopupState\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x19\n\x11threshold_seconds\x18\x02 \x01(\x05\x12\x13\n\x0bpackage_key\x18\x03 \x01(\t\x12\x0f\n\x07pending\x18\x04 \x01(\x08\x12\x14\n\x0clast_failure\x18\x05 \x01(\t\x12\x17\n\x0f\x61\x63tion_required\x18\x06 \x01(\x08\"\xbc\x01\n\x12SubscriptionPeriod\x12\x37\n\x17\x63urrent_period_start_at\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x35\n\x15\x63urrent_period_end_at\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x1c\n\x14\x63\x61ncel_at_period_end\x18\x03 \x01(\x08\x12\x18\n\x10pending_plan_key\x18\x04 \x01(\t\"\x83\x01\n\rBalanceTotals\x12\x15\n\rtotal_seconds\x18\x01 \x01(\x05\x12\x14\n\x0cpaid_seconds\x18\x02 \x01(\x05\x12\x15\n\rbonus_seconds\x18\x03 \x01(\x05\x12.\n\x0enext_expiry_at\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"^\n\x0e\x42\x61lanceBuckets\x12&\n\x05\x64\x61ily\x18\x01 \x03(\x0b\x32\x17.billing.v1.DailyBucket\x12$\n\x04paid\x18\x02 \x03(\x0b\x32\x16.billing.v1.PaidBucket\"N\n\x0b\x44\x61ilyBucket\x12\x0f\n\x07seconds\x18\x01 \x01(\x05\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\nPaidBucket\x12\x0f\n\x07seconds\x18\x01 \x01(\x05\x12*\n\nexpires_at\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06source\x18\x03 \x01(\t\"b\n\x0b\x42onusStatus\x12\x15\n\rdaily_minutes\x18\x01 \x01(\x05\x12\x1f\n\x17used_this_month_minutes\x18\x02 \x01(\x05\x12\x1b\n\x13monthly_cap_minutes\x18\x03 \x01(\x05\"\xcb\x01\n\x0eUsageAnalytics\x12\x15\n\rtotal_seconds\x18\x01 \x01(\x05\x12\x41\n\x0c\x62y_operation\x18\x02 \x03(\x0b\x32+.billing.v1.UsageAnalytics.ByOperationEntry\x12+\n\x0b\x64\x61ily_trend\x18\x03 \x03(\x0b\x32\x16.billing.v1.DailyUsage\x1a\x32\n\x10\x42yOperationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"+\n\nDailyUsage\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x05\"X\n\x13\x42illingEventHistory\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.billing.v1.BillingEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x97\x01\n\x0c\x42illingEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62illing/v1/balance.proto\x12\nbilling.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x02\n\x0f\x45nhancedBalance\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x10\n\x08plan_key\x18\x02 \x01(\t\x12\x1b\n\x13subscription_status\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\t\x12)\n\x06totals\x18\x05 \x01(\x0b\x32\x19.billing.v1.BalanceTotals\x12+\n\x07\x62uckets\x18\x06 \x01(\x0b\x32\x1a.billing.v1.BalanceBuckets\x12&\n\x05\x62onus\x18\x07 \x01(\x0b\x32\x17.billing.v1.BonusStatus\x12\x34\n\x0csubscription\x18\x08 \x01(\x0b\x32\x1e.billing.v1.SubscriptionPeriod\x12.\n\nauto_topup\x18\t \x01(\x0b\x32\x1a.billing.v1.AutoTopupState\"\x91\x01\n\x0e\x41utoTopupState\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x19\n\x11threshold_seconds\x18\x02 \x01(\x05\x12\x13\n\x0bpackage_key\x18\x03 \x01(\t\x12\x0f\n\x07pending\x18\x04 \x01(\x08\x12\x14\n\x0clast_failure\x18\x05 \x01(\t\x12\x17\n\x0f\x61\x63tion_required\x18\x06 \x01(\x08\"\xbc\x01\n\x12SubscriptionPeriod\x12\x37\n\x17\x63urrent_period_start_at\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x35\n\x15\x63urrent_period_end_at\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x1c\n\x14\x63\x61ncel_at_period_end\x18\x03 \x01(\x08\x12\x18\n\x10pending_plan_key\x18\x04 \x01(\t\"\x99\x01\n\rBalanceTotals\x12\x15\n\rtotal_seconds\x18\x01 \x01(\x05\x12\x14\n\x0cpaid_seconds\x18\x02 \x01(\x05\x12\x15\n\rbonus_seconds\x18\x03 \x01(\x05\x12.\n\x0enext_expiry_at\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x14\n\x0cheld_seconds\x18\x05 \x01(\x05\"^\n\x0e\x42\x61lanceBuckets\x12&\n\x05\x64\x61ily\x18\x01 \x03(\x0b\x32\x17.billing.v1.DailyBucket\x12$\n\x04paid\x18\x02 \x03(\x0b\x32\x16.billing.v1.PaidBucket\"N\n\x0b\x44\x61ilyBucket\x12\x0f\n\x07seconds\x18\x01 \x01(\x05\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\nPaidBucket\x12\x0f\n\x07seconds\x18\x01 \x01(\x05\x12*\n\nexpires_at\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06source\x18\x03 \x01(\t\"b\n\x0b\x42onusStatus\x12\x15\n\rdaily_minutes\x18\x01 \x01(\x05\x12\x1f\n\x17used_this_month_minutes\x18\x02 \x01(\x05\x12\x1b\n\x13monthly_cap_minutes\x18\x03 \x01(\x05\"\xcb\x01\n\x0eUsageAnalytics\x12\x15\n\rtotal_seconds\x18\x01 \x01(\x05\x12\x41\n\x0c\x62y_operation\x18\x02 \x03(\x0b\x32+.billing.v1.UsageAnalytics.ByOperationEntry\x12+\n\x0b\x64\x61ily_trend\x18\x03 \x03(\x0b\x32\x16.billing.v1.DailyUsage\x1a\x32\n\x10\x42yOperationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"+\n\nDailyUsage\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x05\"X\n\x13\x42illingEventHistory\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.billing.v1.BillingEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x97\x01\n\x0c\x42illingEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,23 +42,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIPTIONPERIOD']._serialized_start=591
   _globals['_SUBSCRIPTIONPERIOD']._serialized_end=779
   _globals['_BALANCETOTALS']._serialized_start=782
-  _globals['_BALANCETOTALS']._serialized_end=913
-  _globals['_BALANCEBUCKETS']._serialized_start=915
-  _globals['_BALANCEBUCKETS']._serialized_end=1009
-  _globals['_DAILYBUCKET']._serialized_start=1011
-  _globals['_DAILYBUCKET']._serialized_end=1089
-  _globals['_PAIDBUCKET']._serialized_start=1091
-  _globals['_PAIDBUCKET']._serialized_end=1180
-  _globals['_BONUSSTATUS']._serialized_start=1182
-  _globals['_BONUSSTATUS']._serialized_end=1280
-  _globals['_USAGEANALYTICS']._serialized_start=1283
-  _globals['_USAGEANALYTICS']._serialized_end=1486
-  _globals['_USAGEANALYTICS_BYOPERATIONENTRY']._serialized_start=1436
-  _globals['_USAGEANALYTICS_BYOPERATIONENTRY']._serialized_end=1486
-  _globals['_DAILYUSAGE']._serialized_start=1488
-  _globals['_DAILYUSAGE']._serialized_end=1531
-  _globals['_BILLINGEVENTHISTORY']._serialized_start=1533
-  _globals['_BILLINGEVENTHISTORY']._serialized_end=1621
-  _globals['_BILLINGEVENT']._serialized_start=1624
-  _globals['_BILLINGEVENT']._serialized_end=1775
+  _globals['_BALANCETOTALS']._serialized_end=935
+  _globals['_BALANCEBUCKETS']._serialized_start=937
+  _globals['_BALANCEBUCKETS']._serialized_end=1031
+  _globals['_DAILYBUCKET']._serialized_start=1033
+  _globals['_DAILYBUCKET']._serialized_end=1111
+  _globals['_PAIDBUCKET']._serialized_start=1113
+  _globals['_PAIDBUCKET']._serialized_end=1202
+  _globals['_BONUSSTATUS']._serialized_start=1204
+  _globals['_BONUSSTATUS']._serialized_end=1302
+  _globals['_USAGEANALYTICS']._serialized_start=1305
+  _globals['_USAGEANALYTICS']._serialized_end=1508
+  _globals['_USAGEANALYTICS_BYOPERATIONENTRY']._serialized_start=1458
+  _globals['_USAGEANALYTICS_BYOPERATIONENTRY']._serialized_end=1508
+  _globals['_DAILYUSAGE']._serialized_start=1510
+  _globals['_DAILYUSAGE']._serialized_end=1553
+  _globals['_BILLINGEVENTHISTORY']._serialized_start=1555
+  _globals['_BILLINGEVENTHISTORY']._serialized_end=1643
+  _globals['_BILLINGEVENT']._serialized_start=1646
+  _globals['_BILLINGEVENT']._serialized_end=1797
 # @@protoc_insertion_point(module_scope)

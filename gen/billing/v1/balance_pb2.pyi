@@ -61,16 +61,18 @@ class SubscriptionPeriod(_message.Message):
     def __init__(self, current_period_start_at: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., current_period_end_at: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., pending_plan_key: _Optional[str] = ...) -> None: ...
 
 class BalanceTotals(_message.Message):
-    __slots__ = ("total_seconds", "paid_seconds", "bonus_seconds", "next_expiry_at")
+    __slots__ = ("total_seconds", "paid_seconds", "bonus_seconds", "next_expiry_at", "held_seconds")
     TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PAID_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BONUS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_EXPIRY_AT_FIELD_NUMBER: _ClassVar[int]
+    HELD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     total_seconds: int
     paid_seconds: int
     bonus_seconds: int
     next_expiry_at: _struct_pb2.Value
-    def __init__(self, total_seconds: _Optional[int] = ..., paid_seconds: _Optional[int] = ..., bonus_seconds: _Optional[int] = ..., next_expiry_at: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+    held_seconds: int
+    def __init__(self, total_seconds: _Optional[int] = ..., paid_seconds: _Optional[int] = ..., bonus_seconds: _Optional[int] = ..., next_expiry_at: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., held_seconds: _Optional[int] = ...) -> None: ...
 
 class BalanceBuckets(_message.Message):
     __slots__ = ("daily", "paid")

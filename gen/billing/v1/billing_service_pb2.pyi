@@ -2,6 +2,7 @@ from billing.v1 import accounts_pb2 as _accounts_pb2
 from billing.v1 import balance_pb2 as _balance_pb2
 from billing.v1 import catalog_pb2 as _catalog_pb2
 from billing.v1 import consumption_pb2 as _consumption_pb2
+from billing.v1 import holds_pb2 as _holds_pb2
 from billing.v1 import keys_pb2 as _keys_pb2
 from billing.v1 import payments_pb2 as _payments_pb2
 from google.api import annotations_pb2 as _annotations_pb2

@@ -8,6 +8,7 @@ from billing.v1 import balance_pb2 as billing_dot_v1_dot_balance__pb2
 from billing.v1 import billing_service_pb2 as billing_dot_v1_dot_billing__service__pb2
 from billing.v1 import catalog_pb2 as billing_dot_v1_dot_catalog__pb2
 from billing.v1 import consumption_pb2 as billing_dot_v1_dot_consumption__pb2
+from billing.v1 import holds_pb2 as billing_dot_v1_dot_holds__pb2
 from billing.v1 import keys_pb2 as billing_dot_v1_dot_keys__pb2
 from billing.v1 import payments_pb2 as billing_dot_v1_dot_payments__pb2
 
@@ -76,6 +77,31 @@ class BillingServiceStub:
                 '/billing.v1.BillingService/Consume',
                 request_serializer=billing_dot_v1_dot_consumption__pb2.ConsumeRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_consumption__pb2.ConsumeResponse.FromString,
+                _registered_method=True)
+        self.CreateHold = channel.unary_unary(
+                '/billing.v1.BillingService/CreateHold',
+                request_serializer=billing_dot_v1_dot_holds__pb2.CreateHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+                _registered_method=True)
+        self.ExtendHold = channel.unary_unary(
+                '/billing.v1.BillingService/ExtendHold',
+                request_serializer=billing_dot_v1_dot_holds__pb2.ExtendHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+                _registered_method=True)
+        self.CommitHold = channel.unary_unary(
+                '/billing.v1.BillingService/CommitHold',
+                request_serializer=billing_dot_v1_dot_holds__pb2.CommitHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/billing.v1.BillingService/ReleaseHold',
+                request_serializer=billing_dot_v1_dot_holds__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+                _registered_method=True)
+        self.ListHolds = channel.unary_unary(
+                '/billing.v1.BillingService/ListHolds',
+                request_serializer=billing_dot_v1_dot_holds__pb2.ListHoldsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_holds__pb2.ListHoldsResponse.FromString,
                 _registered_method=True)
         self.CreateAccount = channel.unary_unary(
                 '/billing.v1.BillingService/CreateAccount',
@@ -181,6 +207,40 @@ class BillingServiceServicer:
 
     def Consume(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateHold(self, request, context):
+        """Holds: reserve seconds before work of unknown length, commit what it used, settle the rest.
+        A short balance is the same 402 INSUFFICIENT_AI_TIME as Consume's; nothing is held then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendHold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitHold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseHold(self, request, context):
+        """Settles at what was committed; releasing a settled hold answers it as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHolds(self, request, context):
+        """The open holds, oldest first: GET /v1/billing/holds?user_id=U.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -293,6 +353,31 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.Consume,
                     request_deserializer=billing_dot_v1_dot_consumption__pb2.ConsumeRequest.FromString,
                     response_serializer=billing_dot_v1_dot_consumption__pb2.ConsumeResponse.SerializeToString,
+            ),
+            'CreateHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHold,
+                    request_deserializer=billing_dot_v1_dot_holds__pb2.CreateHoldRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_holds__pb2.HoldResponse.SerializeToString,
+            ),
+            'ExtendHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendHold,
+                    request_deserializer=billing_dot_v1_dot_holds__pb2.ExtendHoldRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_holds__pb2.HoldResponse.SerializeToString,
+            ),
+            'CommitHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitHold,
+                    request_deserializer=billing_dot_v1_dot_holds__pb2.CommitHoldRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_holds__pb2.HoldResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=billing_dot_v1_dot_holds__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_holds__pb2.HoldResponse.SerializeToString,
+            ),
+            'ListHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHolds,
+                    request_deserializer=billing_dot_v1_dot_holds__pb2.ListHoldsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_holds__pb2.ListHoldsResponse.SerializeToString,
             ),
             'CreateAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAccount,
@@ -541,6 +626,141 @@ class BillingService:
             '/billing.v1.BillingService/Consume',
             billing_dot_v1_dot_consumption__pb2.ConsumeRequest.SerializeToString,
             billing_dot_v1_dot_consumption__pb2.ConsumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CreateHold',
+            billing_dot_v1_dot_holds__pb2.CreateHoldRequest.SerializeToString,
+            billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ExtendHold',
+            billing_dot_v1_dot_holds__pb2.ExtendHoldRequest.SerializeToString,
+            billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CommitHold',
+            billing_dot_v1_dot_holds__pb2.CommitHoldRequest.SerializeToString,
+            billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ReleaseHold',
+            billing_dot_v1_dot_holds__pb2.ReleaseHoldRequest.SerializeToString,
+            billing_dot_v1_dot_holds__pb2.HoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ListHolds',
+            billing_dot_v1_dot_holds__pb2.ListHoldsRequest.SerializeToString,
+            billing_dot_v1_dot_holds__pb2.ListHoldsResponse.FromString,
             options,
             channel_credentials,
             insecure,

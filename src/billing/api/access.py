@@ -17,6 +17,12 @@ _ACCESS = {
     "ListEvents": Access.ACCOUNT,
     "CheckSufficientBatch": Access.ACCOUNT,
     "Consume": Access.ACCOUNT,
+    # Holds are signed writes like Consume: a user key acts for its own user_id only.
+    "CreateHold": Access.ACCOUNT,
+    "ExtendHold": Access.ACCOUNT,
+    "CommitHold": Access.ACCOUNT,
+    "ReleaseHold": Access.ACCOUNT,
+    "ListHolds": Access.ACCOUNT,
     "CreateAccount": Access.ACCOUNT,  # a paid plan needs an admin key (below)
     "CreateGrant": Access.ADMIN,
     "CreateSessionKey": Access.SERVICE,

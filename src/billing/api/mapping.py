@@ -17,10 +17,12 @@ from billing.service.balance_watch import BalanceUpdate
 from billing.service.batch_check import BatchResult
 from billing.service.catalog_view import CatalogView
 from billing.service.history import HistoryPage
-from billing.service.results import ConsumeResult, GrantResult
+from billing.service.results import ConsumeResult, GrantResult, HoldResult, HoldView, OpenHolds
 from billing.domain.usage import UsageSummary
 from billing.service.session_keys import IssuedKey
-from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2, keys_pb2
+from billing.v1 import (
+    accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2, holds_pb2, keys_pb2,
+)
 
 
 def rfc3339(instant: datetime) -> str:
@@ -48,6 +50,7 @@ def totals(value: BalanceTotals) -> balance_pb2.BalanceTotals:
         paid_seconds=value.paid_seconds,
         bonus_seconds=value.bonus_seconds,
         next_expiry_at=nullable_time(value.next_expiry_at),
+        held_seconds=value.held_seconds,
     )
 
 
@@ -189,6 +192,26 @@ def consume(result: ConsumeResult) -> consumption_pb2.ConsumeResponse:
         idempotency_key=result.idempotency_key,
         replayed=result.replayed,
     )
+
+
+def hold(view: HoldView) -> holds_pb2.Hold:
+    return holds_pb2.Hold(
+        hold_id=view.hold_id,
+        user_id=view.user_id,
+        operation=view.operation,
+        held_seconds=view.held_seconds,
+        committed_seconds=view.committed_seconds,
+        state=view.state,
+        expires_at=timestamp(view.expires_at),
+    )
+
+
+def hold_response(result: HoldResult) -> holds_pb2.HoldResponse:
+    return holds_pb2.HoldResponse(hold=hold(result.hold), totals=totals(result.totals))
+
+
+def open_holds(listed: OpenHolds) -> holds_pb2.ListHoldsResponse:
+    return holds_pb2.ListHoldsResponse(holds=[hold(h) for h in listed.holds], totals=totals(listed.totals))
 
 
 def account(result: AccountResult) -> accounts_pb2.CreateAccountResponse:

@@ -6,9 +6,8 @@ import grpc
 
 from billing.api import mapping, payment_mapping
 from billing.service import (
-    accounts, auto_topup, balance, balance_watch, batch_check, consume, grants, history, purchases, session_keys, subscriptions,
-    usage,
-    webhooks,
+    accounts, auto_topup, balance, balance_watch, batch_check, consume, grants, history, holds, purchases, session_keys,
+    subscriptions, usage, webhooks,
 )
 from billing.service.balance_hub import BalanceHub
 from billing.service.catalog_view import catalog_in_currency, etag_matches
@@ -70,6 +69,30 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         key = request.idempotency_key
         result = await consume.consume(self._deps, request.user_id, request.operation, request.seconds, key, resume_token)
         return mapping.consume(result)
+
+    async def CreateHold(self, request, context):
+        resume_token = request.resume_token or _metadata(context, "x-resume-token")
+        result = await holds.place_hold(
+            self._deps, request.user_id, request.hold_id, request.operation, request.seconds, request.ttl_seconds,
+            resume_token,
+        )
+        return mapping.hold_response(result)
+
+    async def ExtendHold(self, request, context):
+        result = await holds.extend_hold(
+            self._deps, request.user_id, request.hold_id, request.seconds, request.ttl_seconds, request.idempotency_key
+        )
+        return mapping.hold_response(result)
+
+    async def CommitHold(self, request, context):
+        result = await holds.commit_hold(self._deps, request.user_id, request.hold_id, request.used_seconds, request.final)
+        return mapping.hold_response(result)
+
+    async def ReleaseHold(self, request, context):
+        return mapping.hold_response(await holds.release_hold(self._deps, request.user_id, request.hold_id))
+
+    async def ListHolds(self, request, context):
+        return mapping.open_holds(await holds.list_open_holds(self._deps, request.user_id))
 
     async def CreateAccount(self, request, context):
         return mapping.account(await accounts.create_account(self._deps, request.user_id, request.plan_key))

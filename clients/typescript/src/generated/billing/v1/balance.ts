@@ -43,10 +43,15 @@ export interface SubscriptionPeriod {
 }
 
 export interface BalanceTotals {
+  /** paid_seconds + bonus_seconds: what can be consumed or held now (held seconds are not in it). */
   total_seconds: number;
   paid_seconds: number;
   bonus_seconds: number;
-  next_expiry_at: any | undefined;
+  next_expiry_at:
+    | any
+    | undefined;
+  /** Reserved by the account's open holds. */
+  held_seconds: number;
 }
 
 export interface BalanceBuckets {
