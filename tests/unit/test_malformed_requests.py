@@ -11,7 +11,7 @@ import pytest
 
 from billing.api.interceptors import ErrorTranslationInterceptor
 from billing.api.malformed import MalformedRequest, MalformedRequestInterceptor, invalid_utf8_field, tolerant_deserializer
-from billing.v1 import billing_service_pb2, consumption_pb2
+from billing.v1 import billing_service_pb2, consumption_pb2, metered_sessions_pb2
 from tests.support.grpc_context import AbortingContext
 
 BAD = b"\xff\xfe"
@@ -80,8 +80,42 @@ async def test_a_malformed_request_is_invalid_argument_with_a_400_body_and_no_lo
     assert called[0].user_id == "alice"
 
 
-def test_no_billing_method_streams_its_requests():
-    """The interceptor handles unary and server-streaming methods (one request each); a
-    client-streaming one would need its own wrapper."""
+def test_the_only_billing_method_streaming_its_requests_is_bidirectional():
+    """The interceptor handles unary, server-streaming and bidirectional methods; a
+    client-streaming one (many requests, one answer) would need its own wrapper."""
     service = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
-    assert all(not m.client_streaming for m in service.methods)
+    assert [m.name for m in service.methods if m.client_streaming] == ["MeterSession"]
+    assert all(m.server_streaming for m in service.methods if m.client_streaming)
+
+
+async def test_a_malformed_message_on_a_bidirectional_stream_ends_it_as_invalid_argument():
+    method = "/billing.v1.BillingService/MeterSession"
+    seen = []
+
+    async def session(requests, context):
+        async for request in requests:
+            seen.append(request)
+            yield request
+
+    registered = grpc.stream_stream_rpc_method_handler(
+        session, request_deserializer=metered_sessions_pb2.MeterSessionRequest.FromString)
+    call_details = SimpleNamespace(method=method, invocation_metadata=())
+
+    async def continuation(_):
+        return registered
+
+    handler = await MalformedRequestInterceptor().intercept_service(continuation, call_details)
+    behavior = ErrorTranslationInterceptor().wrap_bidi(handler.stream_stream, call_details)
+    good = metered_sessions_pb2.MeterSessionRequest(report=metered_sessions_pb2.MeterSessionReport(elapsed_seconds=1))
+
+    async def requests():
+        yield handler.request_deserializer(good.SerializeToString())
+        yield handler.request_deserializer(b"\xff\xff\xff")
+        yield handler.request_deserializer(good.SerializeToString())
+
+    context = AbortingContext()
+    with pytest.raises(grpc.aio.AbortError):
+        async for _ in behavior(requests(), context):
+            pass
+    assert context.aborted[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert seen == [good]  # the message after the malformed one is never read

@@ -4,6 +4,7 @@ from billing.v1 import catalog_pb2 as _catalog_pb2
 from billing.v1 import consumption_pb2 as _consumption_pb2
 from billing.v1 import holds_pb2 as _holds_pb2
 from billing.v1 import keys_pb2 as _keys_pb2
+from billing.v1 import metered_sessions_pb2 as _metered_sessions_pb2
 from billing.v1 import payments_pb2 as _payments_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import descriptor as _descriptor

@@ -10,6 +10,7 @@ from billing.v1 import catalog_pb2 as billing_dot_v1_dot_catalog__pb2
 from billing.v1 import consumption_pb2 as billing_dot_v1_dot_consumption__pb2
 from billing.v1 import holds_pb2 as billing_dot_v1_dot_holds__pb2
 from billing.v1 import keys_pb2 as billing_dot_v1_dot_keys__pb2
+from billing.v1 import metered_sessions_pb2 as billing_dot_v1_dot_metered__sessions__pb2
 from billing.v1 import payments_pb2 as billing_dot_v1_dot_payments__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -102,6 +103,11 @@ class BillingServiceStub:
                 '/billing.v1.BillingService/ListHolds',
                 request_serializer=billing_dot_v1_dot_holds__pb2.ListHoldsRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_holds__pb2.ListHoldsResponse.FromString,
+                _registered_method=True)
+        self.MeterSession = channel.stream_stream(
+                '/billing.v1.BillingService/MeterSession',
+                request_serializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionResponse.FromString,
                 _registered_method=True)
         self.CreateAccount = channel.unary_unary(
                 '/billing.v1.BillingService/CreateAccount',
@@ -245,6 +251,14 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MeterSession(self, request_iterator, context):
+        """A metered session (gRPC only, internal services with a service key): one stream per piece of
+        work, billed to the second on a hold kept one block ahead. The first message (signed) opens it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateAccount(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -378,6 +392,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ListHolds,
                     request_deserializer=billing_dot_v1_dot_holds__pb2.ListHoldsRequest.FromString,
                     response_serializer=billing_dot_v1_dot_holds__pb2.ListHoldsResponse.SerializeToString,
+            ),
+            'MeterSession': grpc.stream_stream_rpc_method_handler(
+                    servicer.MeterSession,
+                    request_deserializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionResponse.SerializeToString,
             ),
             'CreateAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAccount,
@@ -761,6 +780,33 @@ class BillingService:
             '/billing.v1.BillingService/ListHolds',
             billing_dot_v1_dot_holds__pb2.ListHoldsRequest.SerializeToString,
             billing_dot_v1_dot_holds__pb2.ListHoldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MeterSession(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/billing.v1.BillingService/MeterSession',
+            billing_dot_v1_dot_metered__sessions__pb2.MeterSessionRequest.SerializeToString,
+            billing_dot_v1_dot_metered__sessions__pb2.MeterSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,7 @@ _ACCESS = {
     "CommitHold": Access.ACCOUNT,
     "ReleaseHold": Access.ACCOUNT,
     "ListHolds": Access.ACCOUNT,
+    "MeterSession": Access.SERVICE,  # internal services only: the stream outlives any one user request
     "CreateAccount": Access.ACCOUNT,  # a paid plan needs an admin key (below)
     "CreateGrant": Access.ADMIN,
     "CreateSessionKey": Access.SERVICE,

@@ -54,6 +54,17 @@ def suggestion_proto(suggestion: errors.Suggestion) -> consumption_pb2.Suggestio
     return consumption_pb2.Suggestion(**suggestion_json(suggestion))
 
 
+def insufficient_ai_time_proto(error: errors.InsufficientAiTime) -> consumption_pb2.InsufficientAiTime:
+    return consumption_pb2.InsufficientAiTime(
+        balance_seconds=error.balance_seconds,
+        breakdown_seconds=consumption_pb2.BreakdownSeconds(bonus_daily=error.bonus_daily_seconds, paid=error.paid_seconds),
+        suggestions=[suggestion_proto(s) for s in error.suggestions],
+        catalog_version=error.catalog_version,
+        resume_token=error.resume_token or "",
+        deficit_seconds=error.deficit_seconds,
+    )
+
+
 def error_body(error: errors.BillingError, http_status: int) -> dict:
     if isinstance(error, errors.InsufficientAiTime):
         # The contract's InsufficientFundsError, field for field.
@@ -85,18 +96,7 @@ def _details(error: errors.BillingError) -> list[any_pb2.Any]:
             )
         )
     if isinstance(error, errors.InsufficientAiTime):
-        details.append(
-            consumption_pb2.InsufficientAiTime(
-                balance_seconds=error.balance_seconds,
-                breakdown_seconds=consumption_pb2.BreakdownSeconds(
-                    bonus_daily=error.bonus_daily_seconds, paid=error.paid_seconds
-                ),
-                suggestions=[suggestion_proto(s) for s in error.suggestions],
-                catalog_version=error.catalog_version,
-                resume_token=error.resume_token or "",
-                deficit_seconds=error.deficit_seconds,
-            )
-        )
+        details.append(insufficient_ai_time_proto(error))
     packed = []
     for detail in details:
         wrapper = any_pb2.Any()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from billing.api import mapping, payment_mapping
+from billing.api.meter_session import serve_session
 from billing.service import (
     accounts, auto_topup, balance, balance_watch, batch_check, consume, grants, history, holds, purchases, session_keys,
     subscriptions, usage, webhooks,
@@ -93,6 +94,10 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def ListHolds(self, request, context):
         return mapping.open_holds(await holds.list_open_holds(self._deps, request.user_id))
+
+    async def MeterSession(self, request_iterator, context):
+        async for answer in serve_session(self._deps, request_iterator):
+            yield answer
 
     async def CreateAccount(self, request, context):
         return mapping.account(await accounts.create_account(self._deps, request.user_id, request.plan_key))

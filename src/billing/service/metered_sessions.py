@@ -66,6 +66,10 @@ class MeterSession:
         self._exhausted: InsufficientAiTime | None = None
         self._open = False
 
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
     async def open(
         self, user_id: str, session_id: str, operation: str, block_seconds: int = 0, max_seconds: int = 0,
     ) -> SessionState:
