@@ -186,3 +186,13 @@ def test_hostile_streams_end_with_client_errors_never_internal(e2e, session_keys
                 codes.append(error.code())
     assert grpc.StatusCode.UNKNOWN not in codes and grpc.StatusCode.INTERNAL not in codes, codes
     assert grpc.StatusCode.INVALID_ARGUMENT in codes
+
+
+def test_the_readme_worker_example_bills_what_it_ran(e2e, session_keys, user, monkeypatch):
+    from examples.meter_session import run
+
+    monkeypatch.setenv("BILLING_KEY_ID", session_keys.service.key_id)
+    monkeypatch.setenv("BILLING_KEY_SECRET", session_keys.service.secret)
+    final = run(e2e.grpc_target, user, "readme-job", work_seconds=25, tick_seconds=0)
+    assert final.settled and final.committed_seconds == 25
+    assert balance_totals(e2e, user).total_seconds == START - 25
