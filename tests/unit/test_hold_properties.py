@@ -1,13 +1,14 @@
 """Holds against a reference model: any interleaving of create / extend / commit / release /
-expire / consume / grant / time passing keeps every bucket in range, the ledger equal to the
-buckets, and every second accounted for: granted == available + held + consumed + expired."""
+expire / consume / grant / refund / time passing keeps every bucket in range, the ledger equal to
+the buckets, and every second accounted for: granted == available + held + consumed + expired +
+clawed back."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import settings, strategies as st
+from hypothesis import event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from billing.domain import holds
@@ -40,6 +41,7 @@ class HoldMachine(RuleBasedStateMachine):
         self.model: dict[str, ModelHold] = {}
         self.granted = 0
         self.consumed = 0
+        self.clawed_back = 0
 
     # ---- one change: a wallet loaded as storage would, changed, written back
     def change(self, apply):
@@ -74,8 +76,8 @@ class HoldMachine(RuleBasedStateMachine):
     # ---- rules
     @rule(seconds=st.integers(1, 600), source=st.sampled_from([Source.GIFT, Source.PACKAGE, Source.DAILY]))
     def grant(self, seconds, source):
-        expires_at = {Source.GIFT: None, Source.PACKAGE: self.now + timedelta(hours=3),
-                      Source.DAILY: self.now + timedelta(hours=1)}[source]
+        expires_at = {Source.GIFT: None, Source.PACKAGE: self.now + timedelta(hours=1),
+                      Source.DAILY: self.now + timedelta(minutes=20)}[source]
         self.change(lambda w: w.credit(source, seconds, expires_at=expires_at, now=self.now,
                                        event_type=EventType.ADJUSTMENT, reason="grant"))
         self.granted += seconds
@@ -88,7 +90,7 @@ class HoldMachine(RuleBasedStateMachine):
         if taken is not None:
             self.consumed += seconds
 
-    @rule(hold_id=HOLD_IDS, seconds=st.integers(1, 400), ttl=st.integers(5, 7200))
+    @rule(hold_id=HOLD_IDS, seconds=st.integers(1, 400), ttl=st.sampled_from([5, 600, 3600, 7200]) | st.integers(5, 7200))
     def place(self, hold_id, seconds, ttl):
         if hold_id in self.holds:
             return
@@ -108,10 +110,13 @@ class HoldMachine(RuleBasedStateMachine):
             return
         available = self.total()
         model = self.model[hold_id]
+        # What it reserved on buckets expired since is given back (expired) by an extension.
+        on_expired = sum(p.seconds for p in self.holds[hold_id].parts if self.buckets[p.bucket_seq].is_expired(self.now))
+        event(f"extend over expired parts: {on_expired > 0}")
         extended = self.change(lambda w: holds.extend(w, w.holds[hold_id], seconds, ttl, self.now))
         assert (extended is not None) == (model.open and seconds <= available)
         if extended is not None:
-            model.held += seconds
+            model.held += seconds - on_expired
             if ttl is not None:
                 model.expires_at = self.now + timedelta(seconds=ttl)
 
@@ -138,7 +143,30 @@ class HoldMachine(RuleBasedStateMachine):
         self.change(lambda w: holds.release(w, w.holds[hold_id], self.now))
         self.model[hold_id].open = False
 
-    @rule(minutes=st.integers(1, 120))
+    @precondition(lambda self: any(b.remaining_seconds and not b.is_bonus for b in self.buckets.values()))
+    @rule(data=st.data())
+    def refund(self, data):
+        """A refund takes back a paid bucket's seconds, held ones included (cut from the holds)."""
+        seq = data.draw(st.sampled_from(sorted(
+            b.bucket_seq for b in self.buckets.values() if b.remaining_seconds and not b.is_bonus)))
+        seconds = data.draw(st.integers(1, self.buckets[seq].remaining_seconds))
+        before = {h.hold_id: h.held_seconds for h in self.holds.values()}
+
+        def take_back(wallet):
+            free = wallet.bucket(seq).free_seconds
+            if seconds > free:
+                assert holds.surrender(wallet, seq, seconds - free, self.now) == seconds - free
+            wallet.take_from_bucket(seq, seconds, EventType.ADJUSTMENT, "Refund", self.now)
+
+        free_before = self.buckets[seq].free_seconds
+        self.change(take_back)
+        self.clawed_back += seconds
+        cut = sum(before[h] - self.holds[h].held_seconds for h in before)
+        assert cut == max(0, seconds - free_before)  # holds lose only what the free seconds could not cover
+        for hold_id, held in before.items():
+            self.model[hold_id].held -= held - self.holds[hold_id].held_seconds
+
+    @rule(minutes=st.sampled_from([1, 10, 30]) | st.integers(1, 120))
     def time_passes(self, minutes):
         self.now += timedelta(minutes=minutes)
         self.change(lambda w: None)  # the next touch settles the holds that fell due
@@ -166,7 +194,7 @@ class HoldMachine(RuleBasedStateMachine):
         wallet = Wallet(self.account, [b for b in buckets if b.remaining_seconds > 0])
         totals = wallet.balance(self.now).totals
         expired = sum(b.free_seconds for b in buckets if b.is_expired(self.now))
-        assert self.granted == totals.total_seconds + totals.held_seconds + self.consumed + expired
+        assert self.granted == totals.total_seconds + totals.held_seconds + self.consumed + expired + self.clawed_back
 
 
 TestHolds = HoldMachine.TestCase

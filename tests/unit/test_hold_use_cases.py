@@ -195,3 +195,51 @@ async def test_twenty_holds_of_75_on_500_grant_exactly_six(deps, database):
     for hold in listed.holds:
         await release_hold(deps, USER, hold.hold_id)
     assert (await get_balance(deps, USER)).view.totals.total_seconds == 500
+
+
+# ---- found in review (issue 21)
+
+
+async def test_extending_a_hold_cannot_carry_a_buckets_seconds_past_its_expiry(deps, clock, database, account):
+    """Holding today's bonus and extending the hold every day would bank daily bonuses forever."""
+    await place_hold(deps, USER, "bank", "build", FREE_DAILY, ttl_seconds=86_400)  # today's bonus, all of it
+    clock.set(clock.now() + timedelta(hours=20))  # the daily bucket expired at midnight; the hold is open
+    extended = await extend_hold(deps, USER, "bank", 100, ttl_seconds=86_400)
+    assert extended.hold.held_seconds == 100  # yesterday's 900 expired with their bucket
+    assert database.holds[(USER, "bank")].expired_seconds == FREE_DAILY
+    with pytest.raises(HoldExceeded):
+        await commit_hold(deps, USER, "bank", 101, final=True)
+    conserved(database)
+
+
+async def test_seconds_held_from_an_expired_bucket_can_be_committed_until_the_hold_is_extended(
+        deps, clock, database, account):
+    clock.set(datetime(2026, 3, 14, 23, 50, tzinfo=timezone.utc))
+    await get_balance(deps, USER)
+    await place_hold(deps, USER, "h-1", "build", 900, ttl_seconds=3600)
+    clock.set(clock.now() + timedelta(minutes=20))  # past midnight
+    assert (await commit_hold(deps, USER, "h-1", 600, final=False)).hold.committed_seconds == 600
+    extended = await extend_hold(deps, USER, "h-1", 0, ttl_seconds=600)
+    assert extended.hold.held_seconds == 600 and database.holds[(USER, "h-1")].expired_seconds == 300
+    conserved(database)
+
+
+async def test_the_same_create_with_its_resume_token_replays_the_hold(deps, account):
+    with pytest.raises(InsufficientAiTime) as refused:
+        await place_hold(deps, USER, "h-big", "build", START + 100)
+    token = refused.value.resume_token
+    from billing.service.grants import create_grant
+    await create_grant(deps, USER, "gift", 200, "top up", "g-1")
+    first = await place_hold(deps, USER, "h-big", "build", START + 100, resume_token=token)
+    again = await place_hold(deps, USER, "h-big", "build", START + 100, resume_token=token)
+    assert again.hold == first.hold and again.replayed
+
+
+async def test_extend_keys_of_two_holds_never_answer_each_other(deps, account):
+    await place_hold(deps, USER, "job", "build", 100)
+    await place_hold(deps, USER, "job:1", "build", 100)
+    await extend_hold(deps, USER, "job:1", 50, idempotency_key="k")
+    extended = await extend_hold(deps, USER, "job", 50, idempotency_key="1:k")
+    assert extended.hold.hold_id == "job" and extended.hold.held_seconds == 150 and not extended.replayed
+    await consume(deps, USER, "build", 1, "hold-extend:job:k")  # a consume key cannot take an extend's place
+    assert (await extend_hold(deps, USER, "job", 10, idempotency_key="k")).hold.held_seconds == 160

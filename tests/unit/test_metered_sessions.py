@@ -139,3 +139,32 @@ async def test_a_session_on_a_short_balance_is_refused_like_a_hold(deps, account
     await consume(deps, USER, "build", START - 10, "leave-10")
     with pytest.raises(InsufficientAiTime):
         await MeterSession(deps).open(USER, "s-1", "build", block_seconds=60)
+
+
+async def test_a_living_session_whose_elapsed_stands_still_keeps_its_hold(deps, clock, database, account):
+    """Review of issue 21: a worker waiting on a tool reports the same elapsed for minutes."""
+    session = MeterSession(deps)
+    await session.open(USER, "s-1", "build", block_seconds=60)
+    for _ in range(1, 10):
+        tick(clock)
+        await session.report(9)
+    for _ in range(300):  # five minutes at the same elapsed, a report every second
+        tick(clock)
+        state = await session.report(9)
+    assert database.holds[(USER, "session:s-1")].is_open
+    assert (await get_balance(deps, USER)).view.totals.held_seconds == state.held_seconds - state.committed_seconds
+    assert (await session.done(10)).committed_seconds == 10
+
+
+async def test_an_exhausted_session_after_a_dead_server_settles_within_its_held_time_and_grace(
+        deps, clock, database, account):
+    await consume(deps, USER, "build", START - 70, "leave-70")
+    session = MeterSession(deps)
+    await session.open(USER, "s-1", "build", block_seconds=60)
+    for elapsed in range(1, 41):
+        tick(clock)
+        state = await session.report(elapsed)
+    assert state.exhausted is not None
+    hold = database.holds[(USER, "session:s-1")]
+    # The refused block is not counted in its expiry: held time left (what it holds) plus the grace.
+    assert hold.expires_at <= clock.now() + timedelta(seconds=hold.held_seconds - 40 + RESUME_GRACE_SECONDS)

@@ -82,3 +82,22 @@ async def test_a_refund_before_its_payment_is_credited_is_retried_later(deps, ac
     await deliver(deps, se.payment_intent_succeeded("pi_7", USER, "mini", 60, 499, unix(START)))
     assert (await deliver(deps, refund)).outcome == "processed"
     assert paid_seconds(database, "package") == 0
+
+
+async def test_a_hold_does_not_shield_purchased_seconds_from_their_refund(deps, account, database):
+    """Review of issue 21: buy, hold all of it, refund, release: the refund takes the held seconds."""
+    from billing.service.holds import commit_hold, place_hold, release_hold
+
+    before = (await get_balance(deps, USER)).view.totals.total_seconds
+    await deliver(deps, se.payment_intent_succeeded("pi_h", USER, "booster", 300, 1999, unix(START)))
+    everything = (await get_balance(deps, USER)).view.totals.total_seconds
+    await place_hold(deps, USER, "h-all", "build", everything)
+    await commit_hold(deps, USER, "h-all", 60, final=False)
+    await deliver(deps, se.charge_refunded("ch_h", "pi_h", 1999, 1999, unix(START), user_id=USER))
+    payment = database.payments[(USER, "pi_h")]
+    assert payment.refund_unrecoverable_seconds == 0  # nothing of it was used: the hold used other seconds first
+    released = await release_hold(deps, USER, "h-all")
+    assert released.totals.total_seconds == before - 60  # the package is gone, the 60 s used are charged
+    assert ledger_ok(database)
+    held = database.holds[(USER, "h-all")]
+    assert held.state == "settled" and held.committed_seconds == 60

@@ -42,7 +42,8 @@ class Hold:
     # (the consumption order when they were held); empty once settled.
     parts: tuple[HeldPart, ...] = ()
     settled_at: datetime | None = None
-    # Given back at settling to buckets that had expired meanwhile: they expired with them.
+    # Given back to buckets that had expired meanwhile (at settling, or dropped by an extension):
+    # they expired with them. No longer counted in held_seconds.
     expired_seconds: int = 0
 
     def __post_init__(self) -> None:

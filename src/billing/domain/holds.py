@@ -42,8 +42,15 @@ def place(wallet: Wallet, hold_id: str, operation: str, seconds: int, ttl_second
 
 
 def extend(wallet: Wallet, hold: Hold, seconds: int, ttl_seconds: int | None, now: datetime) -> Hold:
-    """Holds `seconds` more (all or nothing) and/or moves the expiry to `ttl_seconds` from now."""
+    """Holds `seconds` more (all or nothing) and/or moves the expiry to `ttl_seconds` from now.
+
+    What the hold reserved on buckets that have expired since is given back first (it expires with
+    them): an extension carries only live seconds forward, so a hold kept alive by extensions can
+    never keep a bucket's seconds past that bucket's expiry by more than one TTL."""
     _require_open(hold, "extended")
+    if seconds:
+        wallet.plan_or_refuse(seconds, now)  # refused before anything changes
+    hold = _drop_expired_parts(wallet, hold, now)
     parts = hold.parts
     if seconds:
         parts = _merge(parts, _reserve(wallet, seconds, now))
@@ -99,6 +106,30 @@ def expire_due(wallet: Wallet, now: datetime) -> list[Hold]:
     return expired
 
 
+def surrender(wallet: Wallet, bucket_seq: int, seconds: int, now: datetime) -> int:
+    """Takes up to `seconds` of what open holds reserve on one bucket away from them (a refund
+    takes back what its payment credited, reserved or not), oldest hold first; the seconds become
+    free for the caller to take. Returns how many. A hold so cut holds less: a commit above what it
+    now holds is HOLD_EXCEEDED."""
+    assert wallet.open_holds_loaded
+    left = seconds
+    for hold in open_holds(wallet):
+        if left == 0:
+            break
+        part = next((p for p in hold.parts if p.bucket_seq == bucket_seq), None)
+        if part is None:
+            continue
+        cut = min(left, part.seconds)
+        wallet.unreserve(bucket_seq, cut)
+        kept = [p for p in hold.parts if p is not part]
+        if part.seconds > cut:
+            kept.insert(hold.parts.index(part), HeldPart(bucket_seq, part.seconds - cut))
+        parts = tuple(kept)
+        _put(wallet, dataclasses.replace(hold, held_seconds=hold.held_seconds - cut, parts=parts))
+        left -= cut
+    return seconds - left
+
+
 def open_holds(wallet: Wallet) -> list[Hold]:
     """Oldest first."""
     assert wallet.open_holds_loaded
@@ -143,13 +174,26 @@ def _take(wallet: Wallet, hold: Hold, seconds: int, now: datetime) -> Hold:
     return dataclasses.replace(hold, committed_seconds=hold.committed_seconds + seconds, parts=tuple(parts))
 
 
+def _drop_expired_parts(wallet: Wallet, hold: Hold, now: datetime) -> Hold:
+    dropped = [part for part in hold.parts if wallet.bucket(part.bucket_seq).is_expired(now)]
+    if not dropped:
+        return hold
+    for part in dropped:
+        wallet.unreserve(part.bucket_seq, part.seconds)
+    seconds = sum(part.seconds for part in dropped)
+    return dataclasses.replace(
+        hold, held_seconds=hold.held_seconds - seconds, expired_seconds=hold.expired_seconds + seconds,
+        parts=tuple(part for part in hold.parts if part not in dropped))
+
+
 def _settle(wallet: Wallet, hold: Hold, state: HoldState, now: datetime) -> Hold:
     expired = 0
     for part in hold.parts:
         wallet.unreserve(part.bucket_seq, part.seconds)
         if wallet.bucket(part.bucket_seq).is_expired(now):
             expired += part.seconds
-    return dataclasses.replace(hold, state=state, parts=(), settled_at=now, expired_seconds=expired)
+    return dataclasses.replace(
+        hold, state=state, parts=(), settled_at=now, expired_seconds=hold.expired_seconds + expired)
 
 
 def _put(wallet: Wallet, hold: Hold) -> None:

@@ -31,6 +31,9 @@ def close_ended_periods(wallet: Wallet, cap_seconds: int | None, rollover_days: 
             b for b in wallet.buckets
             if b.source == Source.SUBSCRIPTION and b.expires_at is not None and b.expires_at <= now
             and b.free_seconds > 0
+            # Not a period closed before (loaded again because a hold still reserves some of it:
+            # what the hold gives back after its close expires, it does not roll over).
+            and (subscription.closes_at is None or b.expires_at >= subscription.closes_at)
         ),
         key=lambda b: (b.expires_at, b.bucket_seq),
     )

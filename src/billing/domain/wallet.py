@@ -144,6 +144,11 @@ class Wallet:
     def balance(self, now: datetime) -> BalanceView:
         return balance_at(self._buckets.values(), now)
 
+    def _held_and_available(self, now: datetime) -> int:
+        """What the ceiling bounds: held seconds may become available again, and are counted."""
+        totals = self.balance(now).totals
+        return totals.total_seconds + totals.held_seconds
+
     def daily_bonus_due_seconds(self, plan: Plan, now: datetime) -> int:
         """Seconds today's daily bonus would add now; 0 once granted today, with the cap reached,
         or when it would lift the balance above BALANCE_SECONDS_MAX (skipped, not an error: the
@@ -160,7 +165,7 @@ class Wallet:
             amount = plan.daily_bonus_seconds
         else:
             amount = min(plan.daily_bonus_seconds, max(0, cap - bonus.used_in_month_of(today)))
-        if amount and self.balance(now).totals.total_seconds + amount > BALANCE_SECONDS_MAX:
+        if amount and self._held_and_available(now) + amount > BALANCE_SECONDS_MAX:
             return 0
         return amount
 
@@ -194,7 +199,7 @@ class Wallet:
     ) -> Bucket:
         assert seconds > 0
         assert_utc(now)
-        if self.balance(now).totals.total_seconds + seconds > BALANCE_SECONDS_MAX:
+        if self._held_and_available(now) + seconds > BALANCE_SECONDS_MAX:
             raise InvalidArgument(f"balance may not exceed {BALANCE_SECONDS_MAX} seconds", field="seconds")
         bucket_seq = self.account.last_bucket_seq + 1
         bucket = Bucket(

@@ -58,6 +58,7 @@ async def place_hold(
     change = WalletChange(
         account_id, place, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id, repeatable=True,
         resume=ResumeTokenUse(resume_token, operation) if resume_token else None,
+        replays=lambda wallet: hold_id in wallet.holds,
     )
     try:
         return await change_wallet(deps, change)
@@ -86,8 +87,10 @@ async def extend_hold(
 
     idempotency = None
     if idempotency_key:
-        # Stored with the account's other answers: prefixed so no consume key can collide with it.
-        idempotency = Idempotency(f"hold-extend:{hold_id}:{idempotency_key}", f"extend:{seconds}:{ttl}", HOLD_ANSWERS)
+        # Stored with the account's other answers under a key no request can send (keys and hold
+        # ids have no spaces) and that no two (hold, key) pairs share.
+        idempotency = Idempotency(
+            f"hold extend {len(hold_id)} {hold_id} {idempotency_key}", f"extend:{hold_id}:{seconds}:{ttl}", HOLD_ANSWERS)
     return await change_wallet(deps, WalletChange(
         account_id, extend, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id,
         idempotency=idempotency, repeatable=idempotency is None,
@@ -123,10 +126,12 @@ class Advanced:
 
 
 async def advance_hold(
-    deps: Dependencies, account_id: str, hold_id: str, used_seconds: int, more_seconds: int, ttl_seconds: int,
+    deps: Dependencies, account_id: str, hold_id: str, used_seconds: int, more_seconds: int, grace_seconds: int,
+    *, keep_held_time: bool = True,
 ) -> Advanced:
-    """A metered session's step, one change: commits `used_seconds` (cumulative) and holds
-    `more_seconds` more when it can, moving the expiry to `ttl_seconds` from now either way."""
+    """A metered session's step, one change: commits `used_seconds` (cumulative), holds
+    `more_seconds` more when it can, and moves the expiry to `grace_seconds` from now, plus the held
+    time left after the change when keep_held_time (a living session), so it outlives what it holds."""
     short: list[InsufficientAiTime] = []
     taken: list[tuple[str, int]] = []
 
@@ -135,10 +140,13 @@ async def advance_hold(
         committed = holds.commit(wallet, hold, used_seconds, False, now)
         taken[:] = [(hold.operation, committed.committed_seconds - hold.committed_seconds)]
         try:
-            extended = holds.extend(wallet, committed, more_seconds, ttl_seconds, now)
+            grown = holds.extend(wallet, committed, more_seconds, None, now) if more_seconds else committed
         except InsufficientAiTime as refused:  # raised before it reserved anything
             short[:] = [refused]
-            extended = holds.extend(wallet, committed, 0, ttl_seconds, now)
+            grown = committed
+        held_left = grown.held_seconds - grown.committed_seconds if keep_held_time else 0
+        ttl = max(holds.HOLD_TTL_SECONDS_MIN, min(holds.HOLD_TTL_SECONDS_MAX, held_left + grace_seconds))
+        extended = holds.extend(wallet, grown, 0, ttl, now)
         decide_topup(deps.catalog, wallet, now)
         return _result(wallet, extended, now)
 

@@ -6,9 +6,12 @@ writes only when it must (persists): every PERSIST_EVERY_SECONDS of reported wor
 less than half a block is left held, when the same change commits what was reported and holds the
 next block. So 2,000 sessions reporting every second cost ~200 writes a second, not 2,000.
 
-Each write also moves the hold's expiry to "the held time left, plus RESUME_GRACE_SECONDS": the
-hold outlives a quiet but living stream, and a session whose server died settles by itself (at
-the last persisted elapsed) soon after its held time would have run out. When the stream breaks
+Each write also moves the hold's expiry to "the held time left, plus RESUME_GRACE_SECONDS", and a
+report also writes when that expiry is less than half the grace away: the hold outlives a living
+stream that reports at least every 15 s, even one whose elapsed does not move, and a session whose
+server died settles by itself (at the last persisted elapsed) soon after its held time would have
+run out. A stream silent for longer than its held time left plus the grace loses its hold: it
+settles at the last persisted elapsed, and the next report is HOLD_SETTLED. When the stream breaks
 (client gone, network) the server persists the last elapsed it heard and leaves the hold open for
 the grace period: the same session_id resumes it on another stream; otherwise it expires, settled
 at that elapsed. Charged: a crashed client, up to its last report; a crashed server, up to the
@@ -18,6 +21,7 @@ last persisted one (at most PERSIST_EVERY_SECONDS less, in the user's favour).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from billing.domain.errors import HoldSettled, InsufficientAiTime, InvalidArgument
 from billing.domain.holds import HOLD_TTL_SECONDS_MAX, HOLD_TTL_SECONDS_MIN
@@ -63,6 +67,7 @@ class MeterSession:
         self._elapsed = 0  # the last report
         self._committed = 0  # persisted
         self._held = 0
+        self._expires_at = datetime.min.replace(tzinfo=timezone.utc)
         self._exhausted: InsufficientAiTime | None = None
         self._open = False
 
@@ -99,7 +104,10 @@ class MeterSession:
         self._elapsed = self._require_elapsed(elapsed_seconds)
         can_grow = self._max is None or self._held < self._max
         needs_block = can_grow and (self._held - self._elapsed) * 2 < self._block
-        persist_due = self._elapsed - self._committed >= PERSIST_EVERY_SECONDS
+        # Every 10 s of work, or when the hold would expire within half the grace period (work
+        # that reports no progress for a while must not lose its hold while the stream lives).
+        persist_due = (self._elapsed - self._committed >= PERSIST_EVERY_SECONDS
+                       or self._deps.clock.now() >= self._expires_at - timedelta(seconds=RESUME_GRACE_SECONDS / 2))
         # Exhausted: the next block is tried again only with a persist (a top-up may have landed).
         if needs_block and (self._exhausted is None or persist_due):
             await self._persist(self._next_block())
@@ -121,12 +129,12 @@ class MeterSession:
         if not self._open:
             return
         self._open = False
-        advanced = await advance_hold(self._deps, self._user_id, self._hold_id, self._elapsed, 0, RESUME_GRACE_SECONDS)
+        advanced = await advance_hold(
+            self._deps, self._user_id, self._hold_id, self._elapsed, 0, RESUME_GRACE_SECONDS, keep_held_time=False)
         self._apply(advanced.result)
 
-    async def _persist(self, more: int, ttl: int | None = None) -> None:
-        ttl = ttl or self._ttl(self._held + more - self._elapsed)
-        advanced = await advance_hold(self._deps, self._user_id, self._hold_id, self._elapsed, more, ttl)
+    async def _persist(self, more: int) -> None:
+        advanced = await advance_hold(self._deps, self._user_id, self._hold_id, self._elapsed, more, RESUME_GRACE_SECONDS)
         self._apply(advanced.result)
         if more:
             self._exhausted = advanced.short
@@ -137,6 +145,7 @@ class MeterSession:
     def _apply(self, result: HoldResult) -> None:
         self._committed = result.hold.committed_seconds
         self._held = result.hold.held_seconds
+        self._expires_at = result.hold.expires_at
 
     def _ttl(self, held_left: int) -> int:
         return max(HOLD_TTL_SECONDS_MIN, min(HOLD_TTL_SECONDS_MAX, held_left + RESUME_GRACE_SECONDS))

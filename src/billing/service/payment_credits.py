@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from billing.domain import holds
 from billing.domain.topup_decisions import record_success
 from billing.domain.buckets import Bucket, Source
 from billing.domain.catalog import SECONDS_PER_MINUTE, Catalog, Package, Plan
@@ -283,7 +284,9 @@ async def _refund_once(
             # refund would miss the rollover bucket that close made.
             raise _PeriodClosedMeanwhile()
         buckets = credited_buckets(wallet, payment.bucket_seq, rolled_into, now)
-        step = apply_refund(payment, refund.refunded_cents, sum(b.free_seconds for b in buckets))
+        # Seconds an open hold reserves on them are the payment's too: a refund takes them back
+        # from the hold (holds.surrender), else holding a package would shield it from its refund.
+        step = apply_refund(payment, refund.refunded_cents, sum(b.remaining_seconds for b in buckets))
         if step is None:
             return CreditResult(account_id, refund.payment_id, 0, payment.bucket_seq, "refund already applied")
         if step.seconds_to_remove:
@@ -296,7 +299,9 @@ async def _refund_once(
                 metadata.update(refund_id=refund_ids[-1], refund_ids=list(refund_ids))
             left = step.seconds_to_remove
             for bucket in buckets:  # the payment's own bucket first, then the rollover it became
-                taken = min(left, bucket.free_seconds)  # held seconds are an open hold's to use
+                taken = min(left, bucket.remaining_seconds)
+                if taken > bucket.free_seconds:
+                    holds.surrender(wallet, bucket.bucket_seq, taken - bucket.free_seconds, now)
                 if taken:
                     wallet.take_from_bucket(bucket.bucket_seq, taken, EventType.ADJUSTMENT, "Refund", now, metadata)
                 left -= taken
@@ -307,7 +312,7 @@ async def _refund_once(
 
     key = f"refund:{refund.payment_id}:{refund.refunded_cents}"
     return await change_wallet(deps, WalletChange(
-        account_id, take_back, prepare=account_upkeep(deps.catalog), payment_ids=(refund.payment_id,),
+        account_id, take_back, prepare=account_upkeep(deps.catalog), payment_ids=(refund.payment_id,), loads_holds=True,
         idempotency=Idempotency(key, key, CREDIT_ANSWERS),
     ))
 
@@ -323,7 +328,7 @@ def credited_buckets(wallet: Wallet, bucket_seq: int, rolled_into: int | None, n
         e.bucket_seq for e in wallet.new_entries
         if e.type == EventType.ROLLOVER_CREATED and e.seconds > 0 and e.metadata.get("from_bucket_seq") == bucket_seq
     ]
-    live = {b.bucket_seq: b for b in wallet.buckets if b.is_usable(now)}
+    live = {b.bucket_seq: b for b in wallet.buckets if b.remaining_seconds > 0 and not b.is_expired(now)}
     return [live[seq] for seq in dict.fromkeys(seqs) if seq in live]
 
 

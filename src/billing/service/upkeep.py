@@ -24,9 +24,11 @@ def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
 
     def upkeep(wallet: Wallet, now: datetime) -> None:
         plan = catalog.plan(wallet.account.plan_key)
-        if wallet.account.holds.expiry_due(now):
-            holds.expire_due(wallet, now)  # first: what an expired hold gives back counts below
+        # Periods close first: what a hold that expires now gives back to a period's ended bucket
+        # expires with it, as it does for a hold settled after the close (nothing rolls over twice).
         close_ended_periods(wallet, plan.rollover_cap_seconds, catalog.rollover_days, now)
+        if wallet.account.holds.expiry_due(now):
+            holds.expire_due(wallet, now)
         end_complimentary_period(wallet, FREE_PLAN, SUBSCRIPTION_INACTIVE, now)
         warn_expiring_rollovers(wallet, now)
         wallet.grant_daily_bonus_if_due(catalog.plan(wallet.account.plan_key), now)

@@ -65,6 +65,9 @@ class WalletChange(Generic[R]):
     # wallet.holds, and `hold_id`'s whatever its state. (Upkeep loads them too when one is due.)
     loads_holds: bool = False
     hold_id: str | None = None
+    # For a change that is its own idempotency (a hold's create): true when `apply` will only
+    # answer what an earlier request did, so its resume token is not checked or spent again.
+    replays: Callable[[Wallet], bool] | None = None
     # Without an idempotency key, a change whose write committed but whose answer was lost (a
     # connection that died under the statement) is applied again. Only a change that checks the
     # wallet's own state first (today's bonus: once a day; opening: once per account) may say so.
@@ -119,7 +122,9 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             wallet.mark_opened()
         if change.loads_holds or wallet.account.holds.expiry_due(now):
             await _load_holds(uow, wallet, change.hold_id)
-        redeeming = resume is not None and resume_tokens is not None and redeemable(
+        # A replay answers what the first request did, which spent the token: it is not spent again.
+        replaying = change.replays is not None and change.replays(wallet)
+        redeeming = resume is not None and resume_tokens is not None and not replaying and redeemable(
             await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
         if change.prepare is not None:
             change.prepare(wallet, now)
