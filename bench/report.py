@@ -40,6 +40,8 @@ WEBHOOKS = "REST webhooks"
 SECOND_ROUND = ", 2nd round"
 PAIR = ", pair "  # "gRPC consume, pair 2" and "REST consume, pair 2": measured back to back
 REST_GRPC_PAIRS = 5  # the first pair is the scenarios' own "gRPC consume" and "REST consume"
+# Measured back to back from the same Python client (bench/holds.py): create + final commit beside Consume.
+HOLD_CONSUME, HOLD_CYCLE = "gRPC consume (Python client)", "gRPC hold cycle (create+commit)"
 
 
 def _grpc_consume_samples(by: dict[str, dict]) -> list[dict]:
@@ -67,10 +69,25 @@ def _rest_grpc_pairs(by: dict[str, dict]) -> list[tuple[float, float]]:
     return pairs
 
 
-def summarize(baseline: dict | None, results: list[dict], violations: list[str]) -> dict:
+def holds_ratio(consume: dict, cycle: dict) -> float | None:
+    """Hold cycles/s over Consumes/s, measured back to back from the same client."""
+    return round(cycle["rps"] / consume["rps"], 3) if consume.get("rps") else None
+
+
+def holds_line(consume: dict, cycle: dict) -> str:
+    return (
+        f"holds: {_fmt(cycle['rps'], 0)} hold cycles/s (CreateHold + final CommitHold, {cycle['concurrency']} in flight) "
+        f"beside {_fmt(consume['rps'], 0)} Consumes/s from the same client: {holds_ratio(consume, cycle)} x; "
+        f"server+envoy CPU {_fmt(cycle.get('server_cpu_per_request_us'), 0)} us per cycle against "
+        f"{_fmt(consume.get('server_cpu_per_request_us'), 0)} us per Consume; postgres "
+        f"{_fmt(cycle.get('postgres_cpu_per_request_us'), 0)} against {_fmt(consume.get('postgres_cpu_per_request_us'), 0)} us"
+    )
+
+
+def summarize(baseline: dict | None, results: list[dict], violations: list[str], sessions: dict | None = None) -> dict:
     """The targets the run can judge: all of them after `make bench` (a scenario missing from a
     full run is a KeyError, as before); after a partial run (`--only`, no pgbench baseline)
-    those whose scenarios ran."""
+    those whose scenarios ran. `sessions`: the metered sessions' figures (bench/holds.py)."""
     by = _by_label(results)
     base = baseline["rps"] if baseline else None
     full = base is not None
@@ -111,6 +128,10 @@ def summarize(baseline: dict | None, results: list[dict], violations: list[str])
     if WEBHOOKS in by:
         check = by[WEBHOOKS].get("credit_check") or {"ok": False, "problems": "not checked"}
         targets["every webhook PaymentIntent credited exactly once"] = (check["problems"], check["ok"])
+    if sessions is not None:
+        from bench.holds import sessions_targets
+
+        targets.update(sessions_targets(sessions))
     targets["ledger invariants hold after the run"] = (len(violations), not violations)
     targets["every request of every scenario succeeded"] = (", ".join(failed) or "yes", not failed)
     return {name: {"value": value, "met": met} for name, (value, met) in targets.items()}
@@ -139,6 +160,11 @@ def _rows(document: dict) -> list[dict]:
     return ([baseline | {"label": "pgbench Consume SQL", "ratio_to_pgbench": 1.0}] if baseline else []) + document["results"]
 
 
+def has_rows(document: dict) -> bool:
+    """Whether the run measured any throughput (a table row, a bar to plot)."""
+    return bool(_rows(document))
+
+
 def table(document: dict) -> str:
     rows = _rows(document)
     header = (f"{'scenario':<34} {'req/s':>9} {'x pgbench':>9} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
@@ -154,6 +180,13 @@ def table(document: dict) -> str:
     for r in rows:
         if r.get("scenario") == "webhooks":
             lines += ["", webhook_line(r)]
+    by = _by_label(document["results"])
+    if HOLD_CONSUME in by and HOLD_CYCLE in by:
+        lines += ["", holds_line(by[HOLD_CONSUME], by[HOLD_CYCLE])]
+    if document.get("metered_sessions"):
+        from bench.holds import sessions_line
+
+        lines += ["", sessions_line(document["metered_sessions"])]
     lines.append("")
     lines.append("targets:")
     for name, target in document["summary"].items():

@@ -11,6 +11,9 @@ scenario), on the dataset `--accounts` names: `python -m bench.run --only webhoo
 `--only consume` runs gRPC Consume alone (closed loop, `--concurrency` in flight): the quick check
 that a change did not slow the hot path. `--only watchers` runs the live-balance scenario alone (a full run ends with it)
 (bench/watchers.py: `--watchers` idle streams, one change to `--fanout-watchers` streams).
+`--only holds` runs hold cycles (CreateHold + final CommitHold) beside gRPC Consume, both from the
+same Python client; `--only sessions` runs `--sessions` metered sessions for `--session-seconds`
+(bench/holds.py; a full run has both).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import authorization_cost, grpc_loadgen, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks
+from bench import authorization_cost, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from devstack import embedded_postgres
@@ -190,7 +193,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers")
+ONLY = ("webhooks", "consume", "watchers", "holds", "sessions")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -226,6 +229,35 @@ def measure_webhooks(base_url: str, pids: list[int], accounts: int, args, databa
     print(report.webhook_line(result), flush=True)
     if not result["credit_check"]["ok"]:
         print(f"WEBHOOK CREDITS WRONG: {result['credit_check']}", file=sys.stderr, flush=True)
+    return result
+
+
+def measure_hold_cycles(target: str, pids: list[int], accounts: int, args, database_url: str) -> list[dict]:
+    """gRPC Consume then hold cycles (CreateHold + final CommitHold), back to back on one stack,
+    both from bench/holds.py's Python client at the bench's concurrency: their ratio is the
+    server's, not the client's (the compiled generator speaks single calls only). Server CPU
+    per cycle as per Consume (measure: per `requests`, here cycles)."""
+    results = []
+    for label, scenario in ((report.HOLD_CONSUME, "consume"), (report.HOLD_CYCLE, "hold_cycle")):
+        results.append(measure(
+            label, pids, lambda s=scenario: holds.cycles_subprocess(target, s, accounts, args.seconds, args.concurrency),
+            warmup=lambda s=scenario: holds.cycles_subprocess(target, s, accounts, WARMUP_S, args.concurrency),
+            database_url=database_url,
+        ))
+    print(report.holds_line(results[0], results[1]), flush=True)
+    return results
+
+
+def measure_sessions(args, url: str, logs: Path) -> dict:
+    """`--sessions` MeterSession streams on a stack of their own (bench/holds.py): the server's
+    CPU and the database's writes per second while they report every second."""
+    checkpoint(url)
+    with running_stack(url, args.workers, logs / "sessions") as (target, _base, pids):
+        server_pids = [pid for pid in pids if pid != pids[-1]]  # the last is Envoy, which the streams bypass
+        # With several workers, the streams all go to the first one's port; every worker is metered.
+        result = holds.sessions_subprocess(
+            target.split(",")[0], server_pids, url, args.sessions, args.accounts, args.session_seconds)
+    print(holds.sessions_line(result), flush=True)
     return result
 
 
@@ -276,6 +308,7 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
                 warmup=lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, WARMUP_S, r),
                 database_url=url,
             ))
+        results += measure_hold_cycles(target, pids, accounts, args, url)
         # Last on this stack: its package credits add buckets to the accounts they pay into.
         results.append(measure_webhooks(base, pids, accounts, args, url))
     # Data size is judged on two 1k/1M pairs, each measured back to back: one pair of 8-second
@@ -317,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=ONLY, help="run this scenario alone (no pgbench baseline, no other scenario)")
     parser.add_argument("--watchers", type=int, default=5000, help="live balance: idle streams to hold")
     parser.add_argument("--fanout-watchers", type=int, default=1000, help="live balance: streams of the changed account")
+    parser.add_argument("--sessions", type=int, default=2000, help="metered sessions: streams reporting every second")
+    parser.add_argument("--session-seconds", type=float, default=60.0, help="metered sessions: the metered window")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
@@ -339,6 +374,14 @@ def main(argv: list[str] | None = None) -> int:
                 database_url=url,
             )]
         checked = [url]
+    elif args.only == "holds":
+        prewarm(url)
+        with running_stack(url, args.workers, logs / "holds") as (target, _base, pids):
+            results = measure_hold_cycles(target, pids, args.accounts, args, url)
+        checked = [url]
+    elif args.only == "sessions":
+        prewarm(url)
+        results, checked = [], [url]
     elif args.only == "watchers":
         result = measure_watchers(args, url, logs)
         # No throughput to plot or judge against pgbench: the figures alone, for docs/performance.md.
@@ -356,8 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
         results = run_scenarios(args, url, args.accounts, logs, small_url)
         checked = [url, small_url]
+    # Before the ledger check: every session settles at the end, and `billing verify` must agree.
+    sessions = measure_sessions(args, url, logs) if args.only in (None, "sessions") else None
     violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
-    summary = report.summarize(baseline, results, violations)
+    summary = report.summarize(baseline, results, violations, sessions)
     signature_check_us = authorization_cost.microseconds_per_check()
     authorization_us = authorization_cost.microseconds_per_authorization()
     print(f"signature check (server CPU per signed request, in-process): {signature_check_us:.1f} us; "
@@ -367,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()}, "settings": vars(args),
         "baseline": baseline, "results": results, "summary": summary, "invariant_violations": violations[:20],
         "signature_check_us": signature_check_us, "authorization_us": authorization_us,
+        "metered_sessions": sessions,
     }
     if args.only is None:
         document["watchers"] = measure_watchers(args, url, logs)
@@ -375,9 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / started_at.strftime("%Y-%m-%dT%H%M%SZ")
     stem.with_suffix(".json").write_text(json.dumps(document, indent=2, default=str))
-    report.plot(document, stem.with_suffix(".png"))
+    written = [stem.with_suffix(".json")]
+    if report.has_rows(document):  # --only sessions: no throughput to plot
+        report.plot(document, stem.with_suffix(".png"))
+        written.append(stem.with_suffix(".png"))
     print(report.table(document))
-    print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}")
+    print("wrote " + " and ".join(map(str, written)))
     if violations:
         print(f"LEDGER INVARIANTS VIOLATED: {violations[:5]}", file=sys.stderr)
     wrong_credits = [r for r in results if not r.get("credit_check", {"ok": True})["ok"]]
