@@ -168,3 +168,26 @@ async def test_an_exhausted_session_after_a_dead_server_settles_within_its_held_
     hold = database.holds[(USER, "session:s-1")]
     # The refused block is not counted in its expiry: held time left (what it holds) plus the grace.
     assert hold.expires_at <= clock.now() + timedelta(seconds=hold.held_seconds - 40 + RESUME_GRACE_SECONDS)
+
+
+async def test_a_persist_that_finds_the_database_out_is_retried_by_the_next_report(deps, clock, database, account,
+                                                                                   monkeypatch):
+    from billing.service import metered_sessions
+    from billing.service.ports import Unavailable
+
+    session = MeterSession(deps)
+    await session.open(USER, "s-1", "build", block_seconds=60)
+    real = metered_sessions.advance_hold
+    outage = [True]
+
+    async def flaky(*args, **kwargs):
+        if outage:
+            outage.clear()
+            raise Unavailable("the database is unreachable", kind="database")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(metered_sessions, "advance_hold", flaky)
+    state = await session.report(PERSIST_EVERY_SECONDS)  # due, and the database is out: answered anyway
+    assert state.committed_seconds == 0 and state.remaining_seconds == 60 - PERSIST_EVERY_SECONDS
+    state = await session.report(PERSIST_EVERY_SECONDS + 1)  # due still: persisted now
+    assert state.committed_seconds == PERSIST_EVERY_SECONDS + 1

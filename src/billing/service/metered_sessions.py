@@ -20,6 +20,7 @@ last persisted one (at most PERSIST_EVERY_SECONDS less, in the user's favour).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -28,7 +29,10 @@ from billing.domain.holds import HOLD_TTL_SECONDS_MAX, HOLD_TTL_SECONDS_MIN
 from billing.domain.limits import IDEMPOTENCY_KEY_LENGTH_MAX, require_seconds, require_token
 from billing.domain.wallet import BALANCE_SECONDS_MAX
 from billing.service.dependencies import Dependencies
+from billing.service.ports import Unavailable
 from billing.service.holds import HoldResult, advance_hold, commit_hold, extend_hold, place_hold
+
+log = logging.getLogger(__name__)
 
 PERSIST_EVERY_SECONDS = 10
 RESUME_GRACE_SECONDS = 30
@@ -109,10 +113,15 @@ class MeterSession:
         persist_due = (self._elapsed - self._committed >= PERSIST_EVERY_SECONDS
                        or self._deps.clock.now() >= self._expires_at - timedelta(seconds=RESUME_GRACE_SECONDS / 2))
         # Exhausted: the next block is tried again only with a persist (a top-up may have landed).
-        if needs_block and (self._exhausted is None or persist_due):
-            await self._persist(self._next_block())
-        elif persist_due:
-            await self._persist(0)
+        try:
+            if needs_block and (self._exhausted is None or persist_due):
+                await self._persist(self._next_block())
+            elif persist_due:
+                await self._persist(0)
+        except Unavailable:
+            # The database is out for a moment: the session goes on within what it holds, and the
+            # next report persists again (still due). Only the time held bounds the work meanwhile.
+            log.info("a metered session could not persist; it retries with the next report", exc_info=True)
         return self._state()
 
     async def done(self, elapsed_seconds: int) -> SessionState:

@@ -86,7 +86,9 @@ async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
 
 async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, list[WalletEvent]]:
     async with deps.account_gate.passage(change.account_id):
-        for _ in range(UNLOCKED_ATTEMPTS):
+        # A change to holds writes them in a transaction only: an unlocked attempt would read the
+        # wallet just to learn that (NeedsTransaction) and read it again.
+        for _ in range(0 if change.loads_holds else UNLOCKED_ATTEMPTS):
             try:
                 return await _attempt(deps, deps.storage.unlocked(), change)
             except ConcurrentModification:
