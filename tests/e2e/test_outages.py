@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 import psutil
@@ -31,6 +30,7 @@ import pytest
 from devstack import embedded_postgres
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, consumption_pb2
+from tests.e2e.helpers import assert_few_outage_lines_and_no_traceback
 from testkit.postgres import postgres_ctl
 from testkit.processes import (
     VENV_BIN, free_port, health_serving, start_billing_server, stop_process,
@@ -220,7 +220,7 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
             spent = sum(seconds for (account, _), seconds in acknowledged.items() if account == user)
             assert remaining[user] == granted[user] - spent, user
 
-        _assert_few_outage_lines_and_no_traceback(replica_b.stderr_log)
+        assert_few_outage_lines_and_no_traceback(replica_b.stderr_log)
 
         verify = subprocess.run([str(VENV_BIN / "billing"), "verify"], env=os.environ | {"DATABASE_URL": database_url},
                                 capture_output=True, text=True, timeout=60)
@@ -228,20 +228,6 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
     finally:
         stop_process(replica_b.process)
         stop_process(run, timeout=30)
-
-
-OUTAGE_LINES_AT_MOST = 100  # issue 19 item 6: under 100 lines for a PostgreSQL stop at 1,000 requests/s
-
-
-def _assert_few_outage_lines_and_no_traceback(stderr_log: Path) -> None:
-    """The database stop under load, as replica B wrote it: a few lines per kind per interval, none with a
-    traceback, every one a JSON object (thousands of failed calls, one line each, is what this replaced)."""
-    text = stderr_log.read_text(errors="replace")
-    assert "Traceback" not in text, text[-5000:]
-    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    outage_lines = [entry for entry in entries if "outage" in entry]
-    assert outage_lines, "the database stop was logged"
-    assert len(entries) <= OUTAGE_LINES_AT_MOST, f"{len(entries)} lines:\n" + "\n".join(text.splitlines()[:50])
 
 
 REST_PATHS = [  # every REST path that reaches the database, with a body where it takes one
