@@ -10,6 +10,10 @@ Fixtures (all session-scoped):
   e2e             E2EStack(rest_base_url, grpc_target, database_url) with .http().
   http            e2e.http: http(method, path, json=None, headers=None, body=None)
                   -> (status, headers, body_bytes); header names lowercased.
+  second_replica  another server on the same database (no Envoy), for tests on two replicas.
+
+And, per test: own_postgres, a PostgreSQL of the test's own (testkit/postgres.py) that it may stop
+and restart; yields (data_dir, database_url), its admin key the default key meanwhile.
 
 BILLING_E2E_SERVER_CMD (shell words) replaces the server command, e.g. to run the
 suite against a stub.
@@ -35,7 +39,8 @@ from billing.adapters.db.invariants import find_violations_in_database
 from billing.domain.auth import Scope
 from tests.e2e.fuzz_support import ledger_snapshot
 from tests.support.database import fresh_database
-from testkit.signing import MASTER, SigningKey, create_key, set_default_key
+from testkit.postgres import own_database
+from testkit.signing import MASTER, SigningKey, create_key, default_key, has_default_key, set_default_key
 from testkit.processes import (
     REPO_ROOT, VENV_BIN, BillingServer, free_port, start_billing_server, start_failed, stop_process,
 )
@@ -124,6 +129,32 @@ def billing_server(
         yield server
     finally:
         stop_process(server.process)
+
+
+@pytest.fixture(scope="session")
+def second_replica(
+    e2e: "E2EStack", stripe_standin: StripeStandin, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BillingServer]:
+    """A second server on the e2e database: the same settings, its own port, no Envoy in front."""
+    server = start_billing_server(e2e.database_url, tmp_path_factory.mktemp("replica"), migrate=False,
+                                  extra_env=stripe_environment(stripe_standin))
+    try:
+        yield server
+    finally:
+        assert stop_process(server.process) == 0, "the second replica exits cleanly"
+
+
+@pytest.fixture()
+def own_postgres() -> Iterator[tuple[Path, str]]:
+    with own_database() as (data_dir, database_url):
+        # This database's own admin key signs the test's calls (servers load it when they start).
+        suite_key = default_key() if has_default_key() else None
+        set_default_key(create_key(database_url, Scope.ADMIN))
+        try:
+            yield data_dir, database_url
+        finally:
+            if suite_key is not None:
+                set_default_key(suite_key)
 
 
 # ---------------------------------------------------------------- Envoy

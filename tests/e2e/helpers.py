@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 
+OUTAGE_LINES_AT_MOST = 100  # issue 19 item 6: under 100 lines for a PostgreSQL stop at 1,000 requests/s
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -46,3 +48,15 @@ def assert_error(status: int, body: dict, http_status: int, error: str, field: s
     assert isinstance(body.get("message"), str) and body["message"]
     if field is not None:
         assert body.get("field") == field, body
+
+
+def assert_few_outage_lines_and_no_traceback(stderr_log: Path) -> None:
+    """A database stop under load, as a server (BILLING_LOG_FORMAT=json, level WARNING) wrote it: a few
+    lines per kind per interval, none with a traceback, every one a JSON object (thousands of failed
+    calls, one line each, is what this replaced)."""
+    text = stderr_log.read_text(errors="replace")
+    assert "Traceback" not in text, text[-5000:]
+    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    outage_lines = [entry for entry in entries if "outage" in entry]
+    assert outage_lines, "the database stop was logged"
+    assert len(entries) <= OUTAGE_LINES_AT_MOST, f"{len(entries)} lines:\n" + "\n".join(text.splitlines()[:50])

@@ -15,15 +15,12 @@ import http.client as httpclient
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 import psutil
@@ -31,14 +28,14 @@ import psycopg
 import pytest
 
 from devstack import embedded_postgres
-from billing.adapters.db.migrate import upgrade_to_head
-from billing.domain.auth import Scope
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, billing_service_pb2_grpc, consumption_pb2
+from tests.e2e.helpers import assert_few_outage_lines_and_no_traceback
+from testkit.postgres import postgres_ctl
 from testkit.processes import (
     VENV_BIN, free_port, health_serving, start_billing_server, stop_process,
 )
-from testkit.signing import create_key, default_key, has_default_key, set_default_key, signed_channel
+from testkit.signing import default_key, signed_channel
 
 CLIENTS = 32
 ACCOUNTS = 8  # four clients per account: concurrent writers on one wallet, across replicas
@@ -134,43 +131,6 @@ def _rest_answers(port: int) -> bool:
         conn.close()
 
 
-def _postgres(action: str, data_dir: Path) -> str:
-    """`devstack.embedded_postgres start|stop` in a process of its own: pg_ctl runs as
-    another user when root, so this process would fork() (not vfork) while the clients' gRPC
-    threads run, and gRPC's fork handlers can crash the child."""
-    done = subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "devstack.embedded_postgres", action, "--data-dir", str(data_dir)],
-        env=os.environ | {"EMBEDDED_PG_SHARED_BUFFERS": "128MB"}, capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.strip()
-
-
-@pytest.fixture()
-def own_postgres():
-    # Not under pytest's tmp_path: the server's account (when root) must traverse its parents,
-    # and every pytest session (other checkouts' too) resets /tmp/pytest-of-<user> to mode 0700.
-    folder = Path(tempfile.mkdtemp(prefix="billing-outage-"))
-    data_dir = folder / "postgres"
-    url = embedded_postgres.start(data_dir, port=free_port(), shared_buffers="128MB")
-    try:
-        with psycopg.connect(libpq_url(url), autocommit=True) as admin:
-            admin.execute('CREATE DATABASE "billing"')
-        database_url = url.rsplit("/", 1)[0] + "/billing"
-        upgrade_to_head(database_url)
-        # This database's own admin key signs the test's calls (servers load it when they start).
-        suite_key = default_key() if has_default_key() else None
-        set_default_key(create_key(database_url, Scope.ADMIN))
-        try:
-            yield data_dir, database_url
-        finally:
-            if suite_key is not None:
-                set_default_key(suite_key)
-    finally:
-        embedded_postgres.stop(data_dir)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.mark.slow
 def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_twice(own_postgres, tmp_path):
     data_dir, database_url = own_postgres
@@ -216,9 +176,9 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
         server_a.send_signal(signal.SIGKILL)
 
         time.sleep(max(0.0, started + RESTART_DATABASE_AT - time.monotonic()))
-        _postgres("stop", data_dir)
+        postgres_ctl("stop", data_dir)
         time.sleep(DATABASE_DOWN_SECONDS)
-        restarted_url = _postgres("start", data_dir)
+        restarted_url = postgres_ctl("start", data_dir)
         assert restarted_url.rsplit("/", 1)[0] == database_url.rsplit("/", 1)[0], "back on its own port"
 
         for thread in threads:
@@ -260,7 +220,7 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
             spent = sum(seconds for (account, _), seconds in acknowledged.items() if account == user)
             assert remaining[user] == granted[user] - spent, user
 
-        _assert_few_outage_lines_and_no_traceback(replica_b.stderr_log)
+        assert_few_outage_lines_and_no_traceback(replica_b.stderr_log)
 
         verify = subprocess.run([str(VENV_BIN / "billing"), "verify"], env=os.environ | {"DATABASE_URL": database_url},
                                 capture_output=True, text=True, timeout=60)
@@ -268,20 +228,6 @@ def test_kill_9_and_a_database_restart_under_load_lose_nothing_and_take_nothing_
     finally:
         stop_process(replica_b.process)
         stop_process(run, timeout=30)
-
-
-OUTAGE_LINES_AT_MOST = 100  # issue 19 item 6: under 100 lines for a PostgreSQL stop at 1,000 requests/s
-
-
-def _assert_few_outage_lines_and_no_traceback(stderr_log: Path) -> None:
-    """The database stop under load, as replica B wrote it: a few lines per kind per interval, none with a
-    traceback, every one a JSON object (thousands of failed calls, one line each, is what this replaced)."""
-    text = stderr_log.read_text(errors="replace")
-    assert "Traceback" not in text, text[-5000:]
-    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    outage_lines = [entry for entry in entries if "outage" in entry]
-    assert outage_lines, "the database stop was logged"
-    assert len(entries) <= OUTAGE_LINES_AT_MOST, f"{len(entries)} lines:\n" + "\n".join(text.splitlines()[:50])
 
 
 REST_PATHS = [  # every REST path that reaches the database, with a body where it takes one
@@ -333,7 +279,7 @@ def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_se
     """Its log (warnings included) says so in a few lines without a traceback (issue 19, item 6)."""
     data_dir, database_url = own_postgres
     run_log = tmp_path / "billing-run.log"
-    _postgres("stop", data_dir)
+    postgres_ctl("stop", data_dir)
     grpc_port, rest_port, admin_rest_port = free_port(), free_port(), free_port()
     grpc_target = f"127.0.0.1:{grpc_port}"
     env = os.environ | {
@@ -348,20 +294,20 @@ def test_a_server_starts_without_its_database_fails_fast_while_it_is_down_and_se
         # Up without its database: health answers NOT_SERVING, every call 503 at once.
         _wait(lambda: _rest_answers(rest_port) and _health(grpc_target) == "NOT_SERVING", 20, "started, NOT_SERVING")
         _assert_every_path_fails_fast(ports)
-        _postgres("start", data_dir)
+        postgres_ctl("start", data_dir)
         _wait(lambda: _health(grpc_target) == "SERVING", 10, "SERVING once the database is back")
         status, _, body, _ = _timed_rest(ports, "POST", "/v1/billing/accounts", {"user_id": "u1"})
         assert status == 200, body
 
         # Down while serving: within the probe's confirmation every path is a 503 within 2 s.
-        _postgres("stop", data_dir)
+        postgres_ctl("stop", data_dir)
         down_at = time.monotonic()
         slowest = max(_assert_every_path_fails_fast(ports) for _ in range(3))
         _wait(lambda: _health(grpc_target) == "NOT_SERVING", 5, "NOT_SERVING while the database is down")
         print(f"\nslowest 503 {slowest:.3f}s; NOT_SERVING {time.monotonic() - down_at:.2f}s after the stop")
         _assert_every_path_fails_fast(ports)
 
-        _postgres("start", data_dir)
+        postgres_ctl("start", data_dir)
         _wait(lambda: _health(grpc_target) == "SERVING", 10, "SERVING again")
         status, _, body, _ = _timed_rest(ports, "GET", "/v1/billing/balance/u1", None)
         assert status == 200 and body["totals"]["total_seconds"] == 2700, body
@@ -396,5 +342,5 @@ def test_the_embedded_postgresql_requires_its_password_and_restarts_on_its_own_p
         psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="billing", connect_timeout=5)
     with psycopg.connect(libpq_url(database_url)) as connection:  # established: TIME_WAIT after the stop
         connection.execute("SELECT 1")
-    _postgres("stop", data_dir)
-    assert _postgres("start", data_dir).rsplit("/", 1)[0] == database_url.rsplit("/", 1)[0]
+    postgres_ctl("stop", data_dir)
+    assert postgres_ctl("start", data_dir).rsplit("/", 1)[0] == database_url.rsplit("/", 1)[0]

@@ -11,22 +11,10 @@ import grpc
 import pytest
 
 from billing.v1 import billing_service_pb2_grpc, consumption_pb2
-from tests.e2e.conftest import stripe_environment
 from tests.e2e.helpers import assert_error, call, create_account, new_user
-from testkit.processes import start_billing_server, stop_process
 from testkit.signing import signed_channel
 
 CONSUMES = 64
-
-
-@pytest.fixture(scope="module")
-def second_replica(e2e, stripe_standin, tmp_path_factory):
-    server = start_billing_server(e2e.database_url, tmp_path_factory.mktemp("replica"), migrate=False,
-                                  extra_env=stripe_environment(stripe_standin))
-    try:
-        yield server.grpc_target
-    finally:
-        stop_process(server.process)
 
 
 def _consume(target: str, user: str, n: int) -> str:
@@ -61,7 +49,7 @@ def test_concurrent_consumes_on_two_replicas_buy_one_top_up(http, e2e, stripe_st
     status, _, saved = call(http, "PUT", f"/v1/billing/auto-topup/{user}", setting)
     assert status == 200 and saved["enabled"] is True and saved["pending"] is False, saved
 
-    targets = [e2e.grpc_target, second_replica]
+    targets = [e2e.grpc_target, second_replica.grpc_target]
     with ThreadPoolExecutor(max_workers=32) as pool:
         outcomes = list(pool.map(lambda n: _consume(targets[n % 2], user, n), range(CONSUMES)))
     assert outcomes.count("taken") == CONSUMES  # 2700 s, 64 x 20 s taken, crossing 2000 s on the way

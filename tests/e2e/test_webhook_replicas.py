@@ -18,10 +18,9 @@ from google.api import httpbody_pb2
 from billing.adapters.db.invariants import find_violations_in_database
 from billing.settings import libpq_url
 from billing.v1 import billing_service_pb2_grpc, payments_pb2
-from tests.e2e.conftest import E2E_WEBHOOK_SECRET, stripe_environment
+from tests.e2e.conftest import E2E_WEBHOOK_SECRET
 from tests.e2e.helpers import create_account, new_user
 from tests.support import stripe_events as se
-from testkit.processes import start_billing_server, stop_process
 
 PAYMENTS = 12
 COPIES = 3
@@ -29,14 +28,9 @@ REDELIVERY_SECONDS = 0.2
 REDELIVERIES_MAX = 50
 
 
-@pytest.fixture(scope="module")
-def two_replicas(e2e, stripe_standin, tmp_path_factory):
-    second = start_billing_server(e2e.database_url, tmp_path_factory.mktemp("replica"), migrate=False,
-                                  extra_env=stripe_environment(stripe_standin))
-    try:
-        yield [e2e.grpc_target, second.grpc_target]
-    finally:
-        assert stop_process(second.process) == 0
+@pytest.fixture
+def two_replicas(e2e, second_replica):
+    return [e2e.grpc_target, second_replica.grpc_target]
 
 
 def _deliver(target: str, event: dict) -> str:

@@ -264,3 +264,36 @@ async def test_after_a_quiet_spell_the_count_comes_out_within_an_interval_withou
     assert written_at == [(2.0, 1), (7.0, 2), (12.0, 2), (17.0, 2)]
     first, summary = lines(stream)
     assert summary["count"] == 1 and "1 more database outage lines in the last 6s" in summary["message"]
+
+
+class _BrokenSession:
+    """A metered session whose stream broke and whose last report cannot be persisted."""
+
+    def __init__(self, error: Exception):
+        self._error = error
+
+    async def broken(self) -> None:
+        raise self._error
+
+
+async def test_sessions_broken_by_a_database_outage_write_outage_lines_not_a_traceback_each(captured):
+    """A PostgreSQL restart under 200 metered sessions broke each one that persisted meanwhile; every
+    one wrote its traceback (issue 21's faults test). They are outage lines now, throttled like the rest."""
+    from billing.api.meter_session import _shielded_break
+
+    for _ in range(200):
+        await _shielded_break(_BrokenSession(Unavailable("the database is unreachable", kind="database")))
+    [throttle] = [h for h in logging.getLogger().handlers if isinstance(h, OutageLogThrottle)]
+    throttle.close()
+    written = lines(captured)
+    assert len(written) <= 2 and all(entry["outage"] == "database" for entry in written)
+    assert all("exception" not in entry for entry in written)
+    assert sum(entry.get("count", 1) for entry in written) == 200
+
+
+async def test_a_session_that_cannot_persist_for_another_reason_keeps_its_traceback(captured):
+    from billing.api.meter_session import _shielded_break
+
+    await _shielded_break(_BrokenSession(KeyError("bug")))
+    [entry] = lines(captured)
+    assert entry["level"] == "WARNING" and "Traceback" in entry["exception"] and "outage" not in entry

@@ -13,9 +13,11 @@ import logging
 from typing import AsyncIterator
 
 from billing.api.errors import insufficient_ai_time_proto
+from billing.api.interceptors import outage_kind
 from billing.domain.errors import InvalidArgument
 from billing.service.dependencies import Dependencies
 from billing.service.metered_sessions import MeterSession, SessionState
+from billing.service.ports import Unavailable, outage_log
 from billing.v1 import metered_sessions_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -61,14 +63,25 @@ async def _shielded_break(session: MeterSession) -> None:
         # The call was cancelled again while persisting: the task carries on by itself.
         task.add_done_callback(_log_failure)
         raise
-    except Exception:
-        # The hold stays open at its last persisted elapsed and expires by itself (the documented bound).
-        log.warning("a broken metered session could not persist its last report", exc_info=True)
+    except Exception as error:
+        _log_unpersisted(error)
 
 
 def _log_failure(task: asyncio.Future) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.warning("a broken metered session could not persist its last report", exc_info=task.exception())
+        _log_unpersisted(task.exception())
+
+
+def _log_unpersisted(error: BaseException | None) -> None:
+    """The hold stays open at its last persisted elapsed and expires by itself (the documented bound).
+    A database outage breaks every session that persists meanwhile: those lines are outage lines (one
+    per interval, no traceback: api/logs.py), not one traceback per session."""
+    if isinstance(error, Unavailable):
+        kind = outage_kind(error)
+        log.warning("a broken metered session could not persist its last report: %s unavailable", kind,
+                    extra=outage_log(kind))
+        return
+    log.warning("a broken metered session could not persist its last report", exc_info=error)
 
 
 def response(state: SessionState) -> pb.MeterSessionResponse:
