@@ -8,7 +8,7 @@ import pytest
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
-from billing.domain.errors import HoldSettled, InsufficientAiTime, InvalidArgument
+from billing.domain.errors import InsufficientAiTime, InvalidArgument
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import consume
@@ -110,8 +110,8 @@ async def test_a_broken_stream_not_resumed_settles_at_what_was_heard(deps, clock
     tick(clock, RESUME_GRACE_SECONDS)
     balance = (await get_balance(deps, USER)).view.totals
     assert balance.total_seconds == START - 7 and balance.held_seconds == 0
-    with pytest.raises(HoldSettled):
-        await MeterSession(deps).open(USER, "s-1", "build", block_seconds=60)
+    ended = await MeterSession(deps).open(USER, "s-1", "build", block_seconds=60)
+    assert ended.settled and ended.committed_seconds == 7 and ended.remaining_seconds == 0
 
 
 async def test_a_dead_server_loses_at_most_the_persist_interval(deps, clock, database, account):
@@ -191,3 +191,13 @@ async def test_a_persist_that_finds_the_database_out_is_retried_by_the_next_repo
     assert state.committed_seconds == 0 and state.remaining_seconds == 60 - PERSIST_EVERY_SECONDS
     state = await session.report(PERSIST_EVERY_SECONDS + 1)  # due still: persisted now
     assert state.committed_seconds == PERSIST_EVERY_SECONDS + 1
+
+
+async def test_opening_a_finished_session_again_answers_what_it_was_charged(deps, account):
+    """A client whose `done` answer was lost opens again (the same values) and learns it."""
+    session = MeterSession(deps)
+    await session.open(USER, "s-1", "build", block_seconds=60)
+    await session.report(33)
+    await session.done(34)
+    again = await MeterSession(deps).open(USER, "s-1", "build", block_seconds=60)
+    assert again.settled and again.committed_seconds == 34

@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from billing.domain.errors import HoldSettled, InsufficientAiTime, InvalidArgument
+from billing.domain.errors import InsufficientAiTime, InvalidArgument
 from billing.domain.holds import HOLD_TTL_SECONDS_MAX, HOLD_TTL_SECONDS_MIN
 from billing.domain.limits import IDEMPOTENCY_KEY_LENGTH_MAX, require_seconds, require_token
 from billing.domain.wallet import BALANCE_SECONDS_MAX
@@ -94,7 +94,11 @@ class MeterSession:
         # A hold of the same id and values is this session's: resumed (its expiry moved on again).
         result = await place_hold(self._deps, user_id, self._hold_id, operation, first, self._ttl(first))
         if result.hold.state != "open":
-            raise HoldSettled(f"session {session_id!r} has ended", field="session_id")
+            # Ended (by `done`, or expired): answered as settled with what was charged, so a client
+            # whose `done` answer was lost can open again to learn it; the stream ends there.
+            self._apply(result)
+            self._elapsed = self._committed
+            return self._state(settled=True)
         if result.replayed:
             held_left = result.hold.held_seconds - result.hold.committed_seconds
             result = await extend_hold(self._deps, user_id, self._hold_id, 0, self._ttl(held_left))
