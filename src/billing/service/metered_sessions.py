@@ -175,7 +175,7 @@ class MeterSession:
     def _state(self, settled: bool = False) -> SessionState:
         return SessionState(
             session_id=self._session_id, committed_seconds=self._committed, held_seconds=self._held,
-            remaining_seconds=max(0, self._held - self._elapsed), exhausted=self._exhausted,
+            remaining_seconds=0 if settled else max(0, self._held - self._elapsed), exhausted=self._exhausted,
             max_reached=self._max is not None and self._held >= self._max, settled=settled,
         )
 
