@@ -6,8 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import FixedClock
 from billing.domain.errors import (
     HoldConflict, HoldExceeded, HoldNotFound, HoldSettled, InsufficientAiTime, InvalidArgument, TooManyHolds,
 )
@@ -16,33 +14,9 @@ from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.holds import commit_hold, extend_hold, list_open_holds, place_hold, release_hold
-from billing.settings import DEFAULT_CATALOG_PATH
-from tests.support.fake_storage import FakeDatabase, fake_dependencies
-
-USER = "alice"
-WELCOME = 1800
-FREE_DAILY = 900
-START = WELCOME + FREE_DAILY
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-def database():
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(clock, database):
-    return fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database)
-
-
-@pytest.fixture
-async def account(deps):
-    return await create_account(deps, USER, "free")
+from tests.support.fake_storage import FakeDatabase
+from tests.unit.memory_fixtures import FREE_DAILY, START_SECONDS as START, USER
+from tests.unit.memory_fixtures import account, clock, database, deps  # noqa: F401 - fixtures
 
 
 def conserved(database: FakeDatabase) -> None:

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import FixedClock
 from billing.domain.errors import InsufficientAiTime, InvalidArgument
-from billing.service.accounts import create_account
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.metered_sessions import PERSIST_EVERY_SECONDS, RESUME_GRACE_SECONDS, MeterSession
-from billing.settings import DEFAULT_CATALOG_PATH
-from tests.support.fake_storage import FakeDatabase, fake_dependencies
-
-USER = "alice"
-START = 1800 + 900
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-def database():
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(clock, database):
-    return fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database)
-
-
-@pytest.fixture
-async def account(deps):
-    return await create_account(deps, USER, "free")
+from tests.unit.memory_fixtures import START_SECONDS as START, USER
+from tests.unit.memory_fixtures import account, clock, database, deps  # noqa: F401 - fixtures
 
 
 def tick(clock, seconds=1):

@@ -7,12 +7,10 @@ pin down the change path's own rules: replays, refusals, resume tokens, conflict
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from billing.adapters.catalog_file import load_catalog
-from billing.adapters.clock import FixedClock
 from billing.domain.errors import (
     AccountNotFound, BalanceTooLow, IdempotencyKeyReused, InsufficientAiTime, ResumeTokenUsed,
 )
@@ -23,32 +21,9 @@ from billing.service.history import list_events
 from billing.service.grants import create_grant
 from billing.service.ports import ConcurrentModification
 from billing.service.usage import get_usage
-from billing.settings import DEFAULT_CATALOG_PATH
-from tests.support.fake_storage import FakeDatabase, FakeStorage, FakeUnitOfWork, fake_dependencies
-
-WELCOME = 1800
-FREE_DAILY = 900
-USER = "alice"
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-def database():
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(clock, database):
-    return fake_dependencies(load_catalog(DEFAULT_CATALOG_PATH)[0], clock, database)
-
-
-@pytest.fixture
-async def account(deps):
-    return await create_account(deps, USER, "free")
+from tests.support.fake_storage import FakeStorage, FakeUnitOfWork
+from tests.unit.memory_fixtures import FREE_DAILY, USER, WELCOME
+from tests.unit.memory_fixtures import account, clock, database, deps  # noqa: F401 - fixtures
 
 
 async def test_a_new_account_gets_the_welcome_and_todays_bonus_once(deps, database):
