@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Callable, TypeVar
 
 from billing.domain import holds
 from billing.domain.balance import BalanceTotals
@@ -31,6 +32,7 @@ from billing.service.upkeep import account_upkeep, decide_topup
 from billing.service.wallet_change import Idempotency, ResumeTokenUse, WalletChange, change_wallet
 
 HOLD_ANSWERS = AnswerCodec(HoldResult)
+R = TypeVar("R")
 
 
 async def place_hold(
@@ -55,9 +57,8 @@ async def place_hold(
         decide_topup(deps.catalog, wallet, now)  # what it reserved may leave the balance under the threshold
         return _result(wallet, hold, now)
 
-    change = WalletChange(
-        account_id, place, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id, repeatable=True,
-        resume=ResumeTokenUse(resume_token, operation) if resume_token else None,
+    change = _hold_change(
+        deps, account_id, hold_id, place, resume=ResumeTokenUse(resume_token, operation) if resume_token else None,
         replays=lambda wallet: hold_id in wallet.holds,
     )
     try:
@@ -91,10 +92,7 @@ async def extend_hold(
         # ids have no spaces) and that no two (hold, key) pairs share.
         idempotency = Idempotency(
             f"hold extend {len(hold_id)} {hold_id} {idempotency_key}", f"extend:{hold_id}:{seconds}:{ttl}", HOLD_ANSWERS)
-    return await change_wallet(deps, WalletChange(
-        account_id, extend, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id,
-        idempotency=idempotency, repeatable=idempotency is None,
-    ))
+    return await change_wallet(deps, _hold_change(deps, account_id, hold_id, extend, idempotency=idempotency))
 
 
 async def commit_hold(deps: Dependencies, account_id: str, hold_id: str, used_seconds: int, final: bool) -> HoldResult:
@@ -110,12 +108,8 @@ async def commit_hold(deps: Dependencies, account_id: str, hold_id: str, used_se
         taken[:] = [(hold.operation, committed.committed_seconds - hold.committed_seconds)]
         return _result(wallet, committed, now)
 
-    result = await change_wallet(deps, WalletChange(
-        account_id, commit, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id, repeatable=True,
-    ))
-    for operation, seconds in taken:
-        if seconds:
-            deps.metrics.consumed(operation, seconds)
+    result = await change_wallet(deps, _hold_change(deps, account_id, hold_id, commit))
+    _count_consumed(deps, taken)
     return result
 
 
@@ -150,12 +144,8 @@ async def advance_hold(
         decide_topup(deps.catalog, wallet, now)
         return _result(wallet, extended, now)
 
-    result = await change_wallet(deps, WalletChange(
-        account_id, advance, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id, repeatable=True,
-    ))
-    for operation, seconds in taken:
-        if seconds:
-            deps.metrics.consumed(operation, seconds)
+    result = await change_wallet(deps, _hold_change(deps, account_id, hold_id, advance))
+    _count_consumed(deps, taken)
     if not short:
         return Advanced(result, None)
     refusal = await offer_resume(deps, account_id, result.hold.operation, more_seconds, "", short[0])
@@ -170,9 +160,7 @@ async def release_hold(deps: Dependencies, account_id: str, hold_id: str) -> Hol
     def release(wallet: Wallet, now: datetime) -> HoldResult:
         return _result(wallet, holds.release(wallet, _hold(wallet, hold_id), now), now)
 
-    return await change_wallet(deps, WalletChange(
-        account_id, release, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id, repeatable=True,
-    ))
+    return await change_wallet(deps, _hold_change(deps, account_id, hold_id, release))
 
 
 async def list_open_holds(deps: Dependencies, account_id: str) -> OpenHolds:
@@ -183,9 +171,25 @@ async def list_open_holds(deps: Dependencies, account_id: str) -> OpenHolds:
         open_holds = tuple(_view(h) for h in holds.open_holds(wallet))
         return OpenHolds(account_id, open_holds, _totals(wallet, now))
 
-    return await change_wallet(deps, WalletChange(
-        account_id, listed, prepare=account_upkeep(deps.catalog), loads_holds=True, repeatable=True,
-    ))
+    return await change_wallet(deps, _hold_change(deps, account_id, None, listed))
+
+
+def _hold_change(
+    deps: Dependencies, account_id: str, hold_id: str | None, apply: Callable[[Wallet, datetime], R],
+    idempotency: Idempotency[R] | None = None, **options: Any,
+) -> WalletChange[R]:
+    """A change to the account's holds: upkeep first, the open holds (and `hold_id`'s) loaded; a
+    change without an idempotency key is its own (hold ids, cumulative commits)."""
+    return WalletChange(
+        account_id, apply, prepare=account_upkeep(deps.catalog), loads_holds=True, hold_id=hold_id,
+        idempotency=idempotency, repeatable=idempotency is None, **options,
+    )
+
+
+def _count_consumed(deps: Dependencies, taken: list[tuple[str, int]]) -> None:
+    for operation, seconds in taken:
+        if seconds:
+            deps.metrics.consumed(operation, seconds)
 
 
 def _hold(wallet: Wallet, hold_id: str) -> Hold:
