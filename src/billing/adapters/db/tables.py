@@ -8,7 +8,7 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, Date, ForeignKeyConstraint, Index, Integer,
     MetaData, PrimaryKeyConstraint, Table, Text, text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
 metadata = MetaData()
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
@@ -48,6 +48,11 @@ accounts = Table(
     # The account's open holds (migration 0011): how many, and the first to fall due.
     Column("holds_open_count", Integer, nullable=False, server_default=text("0")),
     Column("holds_next_expiry_at", TIMESTAMPTZ, nullable=True),
+    # Outbound events (migration 0012): the account's alert thresholds (NULL: the catalog's), the
+    # lowest one the balance is below (NULL: above them all), and the outbox's numbering.
+    Column("alert_thresholds", JSONB, nullable=True),
+    Column("alert_below_seconds", Integer, nullable=True),
+    Column("last_outbound_seq", BigInteger, nullable=False, server_default=text("0")),
     PrimaryKeyConstraint("account_id", name="accounts_pkey"),
     CheckConstraint("bonus_used_seconds >= 0", name="accounts_bonus_used_nonnegative"),
 )
@@ -276,6 +281,89 @@ holds = Table(
     ),
 )
 Index("holds_open_by_account", holds.c.account_id, holds.c.created_at, postgresql_where=holds.c.state == "open")
+
+# Outbound events (migration 0012): the outbox, written with the change it reports.
+outbound_events = Table(
+    "outbound_events",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("dispatched", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("account_id", "seq", name="outbound_events_pkey"),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="outbound_events_account_fkey"),
+)
+Index("outbound_events_undispatched", outbound_events.c.created_at, postgresql_where=~outbound_events.c.dispatched)
+
+# Where events go (not per account: an app has a handful).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("endpoint_id", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("description", Text, nullable=False, server_default=text("''")),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_until", TIMESTAMPTZ, nullable=True),
+    Column("failing_since", TIMESTAMPTZ, nullable=True),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("updated_at", TIMESTAMPTZ, nullable=False),
+    Column("deleted_at", TIMESTAMPTZ, nullable=True),
+    PrimaryKeyConstraint("endpoint_id", name="webhook_endpoints_pkey"),
+)
+
+# One per (account, endpoint, event); sent in seq order per account and endpoint.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("endpoint_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", TIMESTAMPTZ, nullable=False),
+    Column("lease_until", TIMESTAMPTZ, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("updated_at", TIMESTAMPTZ, nullable=False),
+    Column("finished_at", TIMESTAMPTZ, nullable=True),
+    PrimaryKeyConstraint("account_id", "endpoint_id", "seq", name="webhook_deliveries_pkey"),
+    ForeignKeyConstraint(["account_id", "seq"], ["outbound_events.account_id", "outbound_events.seq"],
+                         name="webhook_deliveries_event_fkey"),
+    ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoints.endpoint_id"], name="webhook_deliveries_endpoint_fkey"),
+    CheckConstraint("status IN ('pending','delivered','failed')", name="webhook_deliveries_status_known"),
+)
+Index("webhook_deliveries_due", webhook_deliveries.c.next_attempt_at,
+      postgresql_where=webhook_deliveries.c.status == "pending")
+Index("webhook_deliveries_by_endpoint", webhook_deliveries.c.endpoint_id, webhook_deliveries.c.status,
+      webhook_deliveries.c.created_at)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("endpoint_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", TIMESTAMPTZ, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response_excerpt", Text, nullable=False, server_default=text("''")),
+    Column("error", Text, nullable=True),
+    PrimaryKeyConstraint("account_id", "endpoint_id", "seq", "attempt", name="webhook_attempts_pkey"),
+    ForeignKeyConstraint(["account_id", "endpoint_id", "seq"],
+                         ["webhook_deliveries.account_id", "webhook_deliveries.endpoint_id", "webhook_deliveries.seq"],
+                         name="webhook_attempts_delivery_fkey"),
+)
 
 webhook_events = Table(
     "webhook_events",
