@@ -22,7 +22,7 @@ from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.hold import Hold
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
-from billing.domain.wallet import Account, LedgerEntry, Wallet
+from billing.domain.wallet import Account, LedgerEntry, OutboxRow, Wallet
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.service.provider_events import PlanChange
@@ -39,6 +39,7 @@ class FakeDatabase:
     resume_tokens: dict[tuple[str, str], ResumeTokenRecord] = dataclasses.field(default_factory=dict)
     payments: dict[tuple[str, str], Payment] = dataclasses.field(default_factory=dict)
     holds: dict[tuple[str, str], Hold] = dataclasses.field(default_factory=dict)
+    outbox: dict[str, list[OutboxRow]] = dataclasses.field(default_factory=lambda: defaultdict(list))
     customers: dict[str, str] = dataclasses.field(default_factory=dict)  # account -> customer
     payment_owners: dict[str, str] = dataclasses.field(default_factory=dict)  # provider payment -> account
     plan_changes: dict[tuple[str, str], PlanChange] = dataclasses.field(default_factory=dict)
@@ -166,6 +167,7 @@ class FakeUnitOfWork:
         for bucket in wallet.buckets:
             self.database.buckets[account_id][bucket.bucket_seq] = bucket
         self.database.ledger[account_id].extend(wallet.new_entries)
+        self.database.outbox[account_id].extend(wallet.outbox)
         if answer is not None:
             self.database.answers[(account_id, answer.idempotency_key)] = answer
 

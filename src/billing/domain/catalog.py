@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from billing.domain.alerts import DEFAULT_THRESHOLDS_SECONDS, require_thresholds
 from billing.domain.errors import InvalidArgument, Suggestion
 
 SECONDS_PER_MINUTE = 60
@@ -67,6 +68,8 @@ class Catalog:
     package_validity_days: int
     plans: tuple[Plan, ...]
     packages: tuple[Package, ...]
+    # Where `balance.low` fires for accounts that chose none (domain/alerts.py), highest first.
+    alert_thresholds_seconds: tuple[int, ...] = DEFAULT_THRESHOLDS_SECONDS
 
     def plan(self, key: str) -> Plan:
         for plan in self.plans:
@@ -165,6 +168,7 @@ def parse_catalog(raw: Mapping[str, Any]) -> Catalog:
         package_validity_days=int(raw["package_validity_days"]),
         plans=plans,
         packages=packages,
+        alert_thresholds_seconds=require_thresholds(raw.get("alert_thresholds_seconds", DEFAULT_THRESHOLDS_SECONDS)),
     )
     _assert_well_formed(catalog)
     return catalog

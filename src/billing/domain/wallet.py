@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from billing.domain.balance import BalanceView, balance_at
 from billing.domain.buckets import Bucket, Debit, Source, plan_debits
+from billing.domain.alerts import AlertState
 from billing.domain.auto_topup import AutoTopup
 from billing.domain.catalog import Plan
 from billing.domain.clock_math import assert_utc, first_day_of_month, next_utc_midnight
@@ -72,6 +73,18 @@ class Account:
     subscription: Subscription = Subscription()
     auto_topup: AutoTopup = AutoTopup()
     holds: HoldSummary = HoldSummary()
+    alerts: AlertState = AlertState()
+    last_outbound_seq: int = 0  # the account's outbound events are numbered 1, 2, 3 ...
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An outbound event as written with its change: the body to send, numbered per account."""
+
+    seq: int
+    event_id: str
+    type: str
+    payload: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ class Wallet:
         self.open_holds_loaded = False
         self.changed_hold_ids: list[str] = []
         self._held_before = {b.bucket_seq: b.held_seconds for b in buckets}
+        self.outbox: list[OutboxRow] = []  # outbound events of the change, saved with it
 
     def record(self, event: WalletEvent) -> None:
         self.events.append(event)
@@ -270,6 +284,15 @@ class Wallet:
         if hold.hold_id not in self.changed_hold_ids:
             self.changed_hold_ids.append(hold.hold_id)
         self.account = dataclasses.replace(self.account, holds=summary)
+
+    def next_outbound_seq(self) -> int:
+        seq = self.account.last_outbound_seq + 1
+        self.account = dataclasses.replace(self.account, last_outbound_seq=seq)
+        return seq
+
+    def add_to_outbox(self, row: OutboxRow) -> None:
+        assert row.seq == self.account.last_outbound_seq and row.seq > (self.outbox[-1].seq if self.outbox else 0)
+        self.outbox.append(row)
 
     def _replace_bucket(self, bucket: Bucket) -> None:
         self._buckets[bucket.bucket_seq] = bucket

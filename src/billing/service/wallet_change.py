@@ -26,6 +26,7 @@ from billing.domain.subscription import expired_buckets_needed_since
 from billing.domain.wallet import Account, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
+from billing.service.outbound_events import record_outbound
 from billing.service.ports import ConcurrentModification, NeedsTransaction, UnitOfWork
 
 R = TypeVar("R")
@@ -134,7 +135,7 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
         if redeeming:
             assert resume is not None and resume_tokens is not None
             await resume_tokens.mark_used(change.account_id, resume.token, now)
-        await _save(uow, wallet, now, _answer(change, result))
+        await _save(deps, uow, wallet, now, _answer(change, result))
         await uow.commit()
         events = uow.collect_new_events()
     return result, events
@@ -147,7 +148,10 @@ async def _load_holds(uow: UnitOfWork, wallet: Wallet, hold_id: str | None) -> N
     assert sum(h.is_open for h in wallet.holds.values()) == wallet.account.holds.open_count, "hold summary out of step"
 
 
-async def _save(uow: UnitOfWork, wallet: Wallet, now: datetime, answer: StoredAnswer | None) -> None:
+async def _save(
+    deps: Dependencies, uow: UnitOfWork, wallet: Wallet, now: datetime, answer: StoredAnswer | None,
+) -> None:
+    record_outbound(wallet, now, deps.catalog)  # written with the change: no event lost or invented
     uow.wallets.save(wallet, now, answer)
     for payment_id in wallet.changed_payment_ids:
         await uow.payments.put(wallet.payments[payment_id])
@@ -173,7 +177,7 @@ async def _apply_or_keep_prepared(
         if changed or wallet.account != account_before:
             # Saving it would write a debit or credit without its answer: refuse to write at all.
             raise RuntimeError("a refused change must leave the wallet as it found it") from None
-        await _save(uow, wallet, now, None)
+        await _save(deps, uow, wallet, now, None)
         await uow.commit()
         deps.bus.publish(deps, uow.collect_new_events())  # what `prepare` decided stands
         raise

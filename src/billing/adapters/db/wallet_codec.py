@@ -26,7 +26,7 @@ Loaded = tuple[Wallet | None, StoredAnswer | None]
 # SAVE_WALLETS' document keys besides the account's saved columns (which must not reuse them).
 _DOCUMENT_KEYS = frozenset({
     "account_id", "now", "expected_version", "first_event_seq", "new_buckets", "debits", "entries",
-    "idempotency_key", "request_fingerprint", "response",
+    "idempotency_key", "request_fingerprint", "response", "outbox",
 })
 
 
@@ -88,6 +88,10 @@ class WalletCodec:
                 {"type": e.type, "seconds": e.seconds, "reason": e.reason,
                  "bucket_seq": e.bucket_seq, "operation": e.operation, "metadata": dict(e.metadata)}
                 for e in wallet.new_entries
+            ],
+            "outbox": [
+                {"seq": row.seq, "event_id": row.event_id, "type": row.type, "payload": row.payload}
+                for row in wallet.outbox
             ],
             "idempotency_key": answer.idempotency_key if answer else None,
             "request_fingerprint": answer.request_fingerprint if answer else None,

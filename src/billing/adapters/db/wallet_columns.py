@@ -110,6 +110,11 @@ ACCOUNT = Columns(
         Column("topup_last_failure", "text", str, "auto_topup.last_failure", nullable=True),
         Column("holds_open_count", "int", int, "holds.open_count"),
         Column("holds_next_expiry_at", "timestamptz", datetime, "holds.next_expiry_at", nullable=True),
+        Column("alert_thresholds", "jsonb", object, "alerts.thresholds_seconds", nullable=True,
+               decode=lambda value: None if value is None else tuple(value),
+               encode=lambda value: None if value is None else list(value)),
+        Column("alert_below_seconds", "int", int, "alerts.below_seconds", nullable=True),
+        Column("last_outbound_seq", "bigint", int, "last_outbound_seq"),
     ),
 )
 

@@ -111,7 +111,7 @@ CROSS JOIN LATERAL (
     # (checked against the version the change was planned on, and its entries numbered right
     # after the stored ones), new buckets, debits (as deltas,
     # guarded so a remainder never goes negative nor below what holds reserve; a change of held seconds
-    # travels with them as `held`), ledger entries, and the idempotent answer.
+    # travels with them as `held`), ledger entries, outbound events (the outbox), and the idempotent answer.
     # Wallets travel as one JSON document (cheaper to encode than a dozen array parameters),
     # one element per account: its saved account columns under their own names (the record
     # type below and the SET list come from the same declaration). The `locked` part locks
@@ -136,7 +136,7 @@ wallets AS MATERIALIZED (
   FROM jsonb_to_recordset(%(wallets)s::jsonb) AS w(
     account_id text, now timestamptz, expected_version bigint, first_event_seq bigint,
     {account.record_type(saved_columns)},
-    new_buckets jsonb, debits jsonb, entries jsonb,
+    new_buckets jsonb, debits jsonb, entries jsonb, outbox jsonb,
     idempotency_key text, request_fingerprint text, response jsonb)
 ), locked AS MATERIALIZED (
   SELECT l.account_id
@@ -170,6 +170,10 @@ wallets AS MATERIALIZED (
   FROM saved s, ROWS FROM (jsonb_to_recordset(s.entries)
          AS (type text, seconds int, reason text, bucket_seq int, operation text, metadata jsonb))
        WITH ORDINALITY AS e(type, seconds, reason, bucket_seq, operation, metadata, ordinality)
+), outbox AS (
+  INSERT INTO outbound_events (account_id, seq, event_id, type, created_at, payload)
+  SELECT s.account_id, o.seq, o.event_id, o.type, s.now, o.payload
+  FROM saved s, jsonb_to_recordset(s.outbox) AS o(seq bigint, event_id text, type text, payload jsonb)
 ), answers AS (
   INSERT INTO idempotency_records (account_id, idempotency_key, request_fingerprint, response, created_at)
   SELECT s.account_id, s.idempotency_key, s.request_fingerprint, s.response, s.now
