@@ -312,6 +312,28 @@ def hostile_holds(draw) -> HttpCase:
     return HttpCase("holds", "POST", target, JSON, raw)
 
 
+THRESHOLD_POISONS = st.one_of(
+    st.lists(st.one_of(st.integers(), st.sampled_from([1.5, "60", None, True, [], {}])), max_size=8),
+    st.sampled_from([None, 60, "60,120", {}, [60, 60], [0], [2**31], list(range(1, 8))]),
+)
+
+
+@st.composite
+def hostile_alert_thresholds(draw) -> HttpCase:
+    """GET / PUT /alert-thresholds/{user_id}: nobody's or an undecodable user, hostile lists."""
+    user = draw(st.one_of(NOBODY.map(segment), UNDECODABLE, BAD_BYTES.map(segment)))
+    target = b"/v1/billing/alert-thresholds/" + user
+    if draw(st.booleans()):
+        return HttpCase("alert_thresholds", "GET", target)
+    body: dict = {"thresholds_seconds": draw(THRESHOLD_POISONS)}
+    if draw(st.integers(0, 3)) == 0:
+        body["use_default"] = draw(st.sampled_from([True, "yes", 1, None]))
+    if draw(st.integers(0, 5)) == 0:
+        body[draw(st.sampled_from(["user_id", "userId"]))] = draw(NOBODY)
+    raw = draw(st.one_of(st.just(json.dumps(body).encode()), st.sampled_from([b"{", b"[]", b"null", b"\xff"])))
+    return HttpCase("alert_thresholds", "PUT", target, JSON, raw)
+
+
 SESSION_TTL_POISONS = st.one_of(
     st.sampled_from([-1, 1, 59, 86_401, 90_000, 2**31, 10**20, 1.5, "abc", "", "86401", True, [], {}]),
     st.integers(max_value=-1), st.integers(min_value=86_401, max_value=2**31 - 1),
@@ -406,6 +428,7 @@ REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("typed_headers", hostile_typed_headers()),
     ("auto_topup", hostile_auto_topup()),
     ("holds", hostile_holds()),
+    ("alert_thresholds", hostile_alert_thresholds()),
     ("session_keys", hostile_session_keys()),
     ("stream", hostile_streams()),
     ("webhooks", hostile_webhooks()),

@@ -1,4 +1,5 @@
 from billing.v1 import accounts_pb2 as _accounts_pb2
+from billing.v1 import alerts_pb2 as _alerts_pb2
 from billing.v1 import balance_pb2 as _balance_pb2
 from billing.v1 import catalog_pb2 as _catalog_pb2
 from billing.v1 import consumption_pb2 as _consumption_pb2

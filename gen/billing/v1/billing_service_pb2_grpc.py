@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from billing.v1 import accounts_pb2 as billing_dot_v1_dot_accounts__pb2
+from billing.v1 import alerts_pb2 as billing_dot_v1_dot_alerts__pb2
 from billing.v1 import balance_pb2 as billing_dot_v1_dot_balance__pb2
 from billing.v1 import billing_service_pb2 as billing_dot_v1_dot_billing__service__pb2
 from billing.v1 import catalog_pb2 as billing_dot_v1_dot_catalog__pb2
@@ -103,6 +104,16 @@ class BillingServiceStub:
                 '/billing.v1.BillingService/ListHolds',
                 request_serializer=billing_dot_v1_dot_holds__pb2.ListHoldsRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_holds__pb2.ListHoldsResponse.FromString,
+                _registered_method=True)
+        self.GetAlertThresholds = channel.unary_unary(
+                '/billing.v1.BillingService/GetAlertThresholds',
+                request_serializer=billing_dot_v1_dot_alerts__pb2.GetAlertThresholdsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_alerts__pb2.AlertThresholds.FromString,
+                _registered_method=True)
+        self.SetAlertThresholds = channel.unary_unary(
+                '/billing.v1.BillingService/SetAlertThresholds',
+                request_serializer=billing_dot_v1_dot_alerts__pb2.SetAlertThresholdsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_alerts__pb2.AlertThresholds.FromString,
                 _registered_method=True)
         self.MeterSession = channel.stream_stream(
                 '/billing.v1.BillingService/MeterSession',
@@ -251,6 +262,19 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAlertThresholds(self, request, context):
+        """Balance alert thresholds (service or the user's own key): GET / PUT /v1/billing/alert-thresholds/{user_id}.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAlertThresholds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MeterSession(self, request_iterator, context):
         """A metered session (gRPC only, internal services with a service key): one stream per piece of
         work, billed to the second on a hold kept one block ahead. The first message (signed) opens it.
@@ -392,6 +416,16 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ListHolds,
                     request_deserializer=billing_dot_v1_dot_holds__pb2.ListHoldsRequest.FromString,
                     response_serializer=billing_dot_v1_dot_holds__pb2.ListHoldsResponse.SerializeToString,
+            ),
+            'GetAlertThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertThresholds,
+                    request_deserializer=billing_dot_v1_dot_alerts__pb2.GetAlertThresholdsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_alerts__pb2.AlertThresholds.SerializeToString,
+            ),
+            'SetAlertThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAlertThresholds,
+                    request_deserializer=billing_dot_v1_dot_alerts__pb2.SetAlertThresholdsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_alerts__pb2.AlertThresholds.SerializeToString,
             ),
             'MeterSession': grpc.stream_stream_rpc_method_handler(
                     servicer.MeterSession,
@@ -780,6 +814,60 @@ class BillingService:
             '/billing.v1.BillingService/ListHolds',
             billing_dot_v1_dot_holds__pb2.ListHoldsRequest.SerializeToString,
             billing_dot_v1_dot_holds__pb2.ListHoldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/GetAlertThresholds',
+            billing_dot_v1_dot_alerts__pb2.GetAlertThresholdsRequest.SerializeToString,
+            billing_dot_v1_dot_alerts__pb2.AlertThresholds.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAlertThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/SetAlertThresholds',
+            billing_dot_v1_dot_alerts__pb2.SetAlertThresholdsRequest.SerializeToString,
+            billing_dot_v1_dot_alerts__pb2.AlertThresholds.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,8 @@ _ACCESS = {
     "CommitHold": Access.ACCOUNT,
     "ReleaseHold": Access.ACCOUNT,
     "ListHolds": Access.ACCOUNT,
+    "GetAlertThresholds": Access.ACCOUNT,  # a service key, or the user's own
+    "SetAlertThresholds": Access.ACCOUNT,
     "MeterSession": Access.SERVICE,  # internal services only: the stream outlives any one user request
     "CreateAccount": Access.ACCOUNT,  # a paid plan needs an admin key (below)
     "CreateGrant": Access.ADMIN,

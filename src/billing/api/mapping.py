@@ -12,6 +12,7 @@ from billing.domain.balance import BalanceTotals
 from billing.domain.buckets import Bucket
 from billing.domain.catalog import display_price
 from billing.service.accounts import AccountResult
+from billing.service.alert_thresholds import Thresholds
 from billing.service.balance import BalanceReport
 from billing.service.balance_watch import BalanceUpdate
 from billing.service.batch_check import BatchResult
@@ -21,7 +22,7 @@ from billing.service.results import ConsumeResult, GrantResult, HoldResult, Hold
 from billing.domain.usage import UsageSummary
 from billing.service.session_keys import IssuedKey
 from billing.v1 import (
-    accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2, holds_pb2, keys_pb2,
+    accounts_pb2, alerts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2, holds_pb2, keys_pb2,
 )
 
 
@@ -212,6 +213,12 @@ def hold_response(result: HoldResult) -> holds_pb2.HoldResponse:
 
 def open_holds(listed: OpenHolds) -> holds_pb2.ListHoldsResponse:
     return holds_pb2.ListHoldsResponse(holds=[hold(h) for h in listed.holds], totals=totals(listed.totals))
+
+
+def alert_thresholds(thresholds: Thresholds) -> alerts_pb2.AlertThresholds:
+    return alerts_pb2.AlertThresholds(
+        user_id=thresholds.user_id, thresholds_seconds=list(thresholds.thresholds_seconds),
+        is_default=thresholds.is_default)
 
 
 def account(result: AccountResult) -> accounts_pb2.CreateAccountResponse:

@@ -7,7 +7,7 @@ import grpc
 from billing.api import mapping, payment_mapping
 from billing.api.meter_session import serve_session
 from billing.service import (
-    accounts, auto_topup, balance, balance_watch, batch_check, consume, grants, history, holds, purchases, session_keys,
+    accounts, alert_thresholds, auto_topup, balance, balance_watch, batch_check, consume, grants, history, holds, purchases, session_keys,
     subscriptions, usage, webhooks,
 )
 from billing.service.balance_hub import BalanceHub
@@ -94,6 +94,13 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def ListHolds(self, request, context):
         return mapping.open_holds(await holds.list_open_holds(self._deps, request.user_id))
+
+    async def GetAlertThresholds(self, request, context):
+        return mapping.alert_thresholds(await alert_thresholds.get_alert_thresholds(self._deps, request.user_id))
+
+    async def SetAlertThresholds(self, request, context):
+        return mapping.alert_thresholds(await alert_thresholds.set_alert_thresholds(
+            self._deps, request.user_id, list(request.thresholds_seconds), request.use_default))
 
     async def MeterSession(self, request_iterator, context):
         async for answer in serve_session(self._deps, request_iterator):
