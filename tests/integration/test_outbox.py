@@ -43,3 +43,31 @@ async def test_an_event_is_written_with_its_change_and_carries_the_ledger_row(de
     assert granted[-1]["data"]["events"][0]["seconds"] == 120
     assert granted[-1]["data"]["totals"]["total_seconds"] == START + 120
     assert granted[-1]["user_id"] == user_id and granted[-1]["created_at"].endswith("Z")
+
+
+async def test_credit_expiry_notices_on_postgres(deps, engine, user_id, account, seed_bucket, advance, assert_ledger_balanced):
+    from datetime import timedelta
+
+    from billing.domain.buckets import Source
+    from billing.service.balance import get_balance
+    from billing.service.idle_upkeep import upkeep_idle_accounts
+
+    now = deps.clock.now()
+    await seed_bucket(user_id, Source.PACKAGE, 500, now + timedelta(days=4))
+    await get_balance(deps, user_id)
+    advance(days=1, seconds=1)  # within three days of its expiry
+    await get_balance(deps, user_id)
+    advance(days=3)  # expired, untouched: `billing tick` loads it and announces it
+    assert await upkeep_idle_accounts(deps) >= 1
+    await get_balance(deps, user_id)
+    rows = await outbox(engine, user_id)
+    notices = [(row[2], row[3]["data"].get("seconds_at_risk", row[3]["data"].get("expired_seconds")))
+               for row in rows if row[2].startswith("credit.exp")]
+    assert notices == [("credit.expiring", 500), ("credit.expired", 500)]
+    async with engine.connect() as connection:
+        notice = (await connection.execute(text(
+            "SELECT expiry_notice FROM buckets WHERE account_id = :a AND source = 'package'"), {"a": user_id})).scalar()
+        due = (await connection.execute(text(
+            "SELECT credit_notice_at FROM accounts WHERE account_id = :a"), {"a": user_id})).scalar()
+    assert notice == 2 and due is None
+    await assert_ledger_balanced(user_id)

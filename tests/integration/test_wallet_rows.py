@@ -60,7 +60,7 @@ async def test_a_bucket_expired_inside_the_window_is_loaded_but_not_counted_nor_
         total = wallet.balance(now).totals.total_seconds
         wallet.consume("build", total, now)  # everything usable, and nothing of the expired bucket
         assert wallet.bucket(ended.bucket_seq).remaining_seconds == 600
-        assert ended.bucket_seq not in {seq for seq, _, _ in wallet.changes_of_existing_buckets()}
+        assert ended.bucket_seq not in {seq for seq, *_ in wallet.changes_of_existing_buckets()}
         with pytest.raises(InsufficientAiTime):
             wallet.consume("build", 1, now)
 

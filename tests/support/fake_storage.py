@@ -351,7 +351,8 @@ class FakeUpkeepQueue:
         due = set()
         for account_id, account in self._database.accounts.items():
             closes_at = account.subscription.closes_at
-            if (closes_at is not None and closes_at <= now) or account.holds.expiry_due(now):
+            notice_due = account.credit_notice_at is not None and account.credit_notice_at <= now
+            if (closes_at is not None and closes_at <= now) or account.holds.expiry_due(now) or notice_due:
                 due.add(account_id)
             topup = account.auto_topup
             if topup.enabled and (topup.pending or topup.retry_at is not None):

@@ -143,7 +143,7 @@ def test_a_body_that_repeats_a_path_field_is_invalid_argument_naming_it(body):
 # method -> the field its path binds
 PATH_BOUND = {
     "GetBalance": "user_id", "WatchBalance": "user_id", "GetUsage": "user_id", "ListEvents": "user_id",
-    "GetAutoTopup": "user_id", "UpdateAutoTopup": "user_id",
+    "GetAutoTopup": "user_id", "UpdateAutoTopup": "user_id", "GetAlertThresholds": "user_id", "SetAlertThresholds": "user_id",
     "ExtendHold": "hold_id", "CommitHold": "hold_id", "ReleaseHold": "hold_id",
 }
 

@@ -89,9 +89,10 @@ class Simulation:
         assert set(wallet.changed_bucket_seqs) == touched
         remaining_before = {b.bucket_seq: b.remaining_seconds for b in self.buckets}
         assert wallet.changes_of_existing_buckets() == [
-            (seq, remaining_before[seq] - wallet.bucket(seq).remaining_seconds, 0) for seq in wallet.changed_bucket_seqs
+            (seq, remaining_before[seq] - wallet.bucket(seq).remaining_seconds, 0, wallet.bucket(seq).expiry_notice)
+            for seq in wallet.changed_bucket_seqs
         ]
-        assert all(seconds > 0 for _, seconds, _ in wallet.changes_of_existing_buckets())
+        assert all(seconds > 0 for _, seconds, _, _ in wallet.changes_of_existing_buckets())
         self.account, self.buckets = wallet.account, wallet.buckets
         self.ledger.extend(entries)
         self.check_invariants()

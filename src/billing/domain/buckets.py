@@ -33,6 +33,8 @@ class Bucket:
     # Of remaining_seconds, those reserved by open holds (domain/holds.py): still the bucket's
     # (the ledger has not debited them), but no longer anyone else's to take.
     held_seconds: int = 0
+    # Which credit expiry notice it has had (domain/credit_expiry.py): 0 none, 1 expiring, 2 expired.
+    expiry_notice: int = 0
 
     def __post_init__(self) -> None:
         assert self.bucket_seq > 0

@@ -9,6 +9,7 @@ commit, and the domain knows nothing of who listens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,23 @@ class HoldExpired(WalletEvent):
     hold_id: str
     committed_seconds: int
     released_seconds: int
+
+
+@dataclass(frozen=True)
+class CreditExpiring(WalletEvent):
+    """A bucket's free seconds expire within three days (announced once per bucket)."""
+
+    bucket_seq: int
+    source: str
+    seconds: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CreditExpired(WalletEvent):
+    """A bucket expired with free seconds left: they are gone (announced once per bucket)."""
+
+    bucket_seq: int
+    source: str
+    seconds: int
+    expires_at: datetime

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from billing.domain.alerts import DEFAULT_THRESHOLDS_SECONDS, AlertState, crossings, level_of
-from billing.domain.events import HoldExpired
+from billing.domain.events import CreditExpired, CreditExpiring, HoldExpired
 from billing.domain.outbound_types import EVENT_TYPES  # noqa: F401 - the catalogue, re-exported
 from billing.domain.wallet import Account, EventType, LedgerEntry, Wallet
 
@@ -40,6 +40,13 @@ def derive(wallet: Wallet, available_seconds: int, default_thresholds: tuple[int
     events += _ledger_events(wallet.new_entries)
     events += _subscription_events(before, after, wallet.new_entries)
     events += _topup_events(before, after)
+    events += [
+        Outbound("credit.expiring" if isinstance(e, CreditExpiring) else "credit.expired", (), {
+            "source": e.source, "bucket_seq": e.bucket_seq,
+            "seconds_at_risk" if isinstance(e, CreditExpiring) else "expired_seconds": e.seconds,
+            "expires_at": e.expires_at.isoformat().replace("+00:00", "Z")})
+        for e in wallet.events if isinstance(e, (CreditExpiring, CreditExpired))
+    ]
     events += [
         Outbound("hold.expired", (), {"hold_id": e.hold_id, "committed_seconds": e.committed_seconds,
                                       "released_seconds": e.released_seconds})

@@ -75,6 +75,7 @@ class Account:
     holds: HoldSummary = HoldSummary()
     alerts: AlertState = AlertState()
     last_outbound_seq: int = 0  # the account's outbound events are numbered 1, 2, 3 ...
+    credit_notice_at: datetime | None = None  # when a credit expiry notice is next due
 
 
 @dataclass(frozen=True)
@@ -146,14 +147,23 @@ class Wallet:
     def account_changed(self) -> bool:
         return self.account != self.loaded_account
 
-    def changes_of_existing_buckets(self) -> list[tuple[int, int, int]]:
-        """(bucket_seq, seconds taken, change of held seconds) for each bucket that existed when
-        loaded and was debited, reserved or released."""
+    def changes_of_existing_buckets(self) -> list[tuple[int, int, int, int]]:
+        """(bucket_seq, seconds taken, change of held seconds, expiry notice) for each bucket that
+        existed when loaded and was debited, reserved, released or noticed."""
         return [
             (seq, self._remaining_before[seq] - self._buckets[seq].remaining_seconds,
-             self._buckets[seq].held_seconds - self._held_before[seq])
+             self._buckets[seq].held_seconds - self._held_before[seq], self._buckets[seq].expiry_notice)
             for seq in self.changed_bucket_seqs
         ]
+
+    def mark_expiry_notice(self, bucket_seq: int, notice: int) -> None:
+        bucket = self._buckets[bucket_seq]
+        assert notice > bucket.expiry_notice
+        self._replace_bucket(dataclasses.replace(bucket, expiry_notice=notice))
+
+    def set_credit_notice_at(self, instant: datetime | None) -> None:
+        if instant != self.account.credit_notice_at:
+            self.account = dataclasses.replace(self.account, credit_notice_at=instant)
 
     def balance(self, now: datetime) -> BalanceView:
         return balance_at(self._buckets.values(), now)

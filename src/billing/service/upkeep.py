@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Callable
 
 from billing.domain import auto_topup, holds, topup_decisions
+from billing.domain.credit_expiry import announce_expiring_credit, notice_due
 from billing.domain.catalog import Catalog
 from billing.domain.period_close import close_ended_periods, end_complimentary_period, warn_expiring_rollovers
 from billing.domain.subscription import closing_due, rollover_warnings_due
@@ -29,6 +30,8 @@ def account_upkeep(catalog: Catalog) -> Callable[[Wallet, datetime], None]:
         close_ended_periods(wallet, plan.rollover_cap_seconds, catalog.rollover_days, now)
         if wallet.account.holds.expiry_due(now):
             holds.expire_due(wallet, now)
+        if notice_due(wallet, now):
+            announce_expiring_credit(wallet, now)
         end_complimentary_period(wallet, FREE_PLAN, SUBSCRIPTION_INACTIVE, now)
         warn_expiring_rollovers(wallet, now)
         wallet.grant_daily_bonus_if_due(catalog.plan(wallet.account.plan_key), now)
@@ -51,6 +54,7 @@ def upkeep_due(wallet: Wallet, catalog: Catalog, now: datetime) -> bool:
     return (
         closing_due(account.subscription, now)
         or account.holds.expiry_due(now)
+        or notice_due(wallet, now)
         or bool(rollover_warnings_due(account.subscription, wallet.buckets, now))
         or wallet.daily_bonus_due_seconds(catalog.plan(account.plan_key), now) > 0
         # The balance is computed only for an account with auto top-up on (~25 us a read otherwise).

@@ -15,9 +15,10 @@ adapter's, and so is the verdict that a change needs a transaction (NeedsTransac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Generic, TypeVar
 
+from billing.domain.credit_expiry import next_notice_at, notice_due
 from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
 from billing.domain.events import WalletEvent
 from billing.domain.idempotency import StoredAnswer
@@ -112,7 +113,7 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
         if stored is not None:
             return _replay(change, stored), []
-        closing_since = expired_buckets_needed_since(wallet.account.subscription, now)
+        closing_since = _expired_buckets_needed_since(wallet, now)
         if closing_since is not None:
             # Closing an ended period reads its expired bucket: once a period, a second read.
             wallet, _ = await uow.wallets.load_for_change(change.account_id, now, key, closing_since)
@@ -141,6 +142,17 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
     return result, events
 
 
+def _expired_buckets_needed_since(wallet: Wallet, now: datetime) -> datetime | None:
+    """Closing an ended period reads its expired bucket; a credit expiry notice due reads the
+    buckets expired since it fell due: either is once per period or bucket, a second read."""
+    instants = [expired_buckets_needed_since(wallet.account.subscription, now)]
+    due_at = wallet.account.credit_notice_at
+    if due_at is not None and notice_due(wallet, now):
+        instants.append(due_at - timedelta(microseconds=1))  # a bucket expiring at that instant included
+    due = [instant for instant in instants if instant is not None]
+    return min(due) if due else None
+
+
 async def _load_holds(uow: UnitOfWork, wallet: Wallet, hold_id: str | None) -> None:
     holds = uow.holds  # NeedsTransaction when unlocked, before any read
     wallet.holds = {hold.hold_id: hold for hold in await holds.open_and_one(wallet.account.account_id, hold_id)}
@@ -151,6 +163,8 @@ async def _load_holds(uow: UnitOfWork, wallet: Wallet, hold_id: str | None) -> N
 async def _save(
     deps: Dependencies, uow: UnitOfWork, wallet: Wallet, now: datetime, answer: StoredAnswer | None,
 ) -> None:
+    if not notice_due(wallet, now):  # else upkeep has not announced what fell due: it stays due
+        wallet.set_credit_notice_at(next_notice_at(wallet.buckets))
     record_outbound(wallet, now, deps.catalog)  # written with the change: no event lost or invented
     uow.wallets.save(wallet, now, answer)
     for payment_id in wallet.changed_payment_ids:

@@ -225,6 +225,9 @@ SELECT account_id FROM (
   UNION
   SELECT account_id FROM accounts
   WHERE holds_next_expiry_at <= %(now)s AND account_id > %(after)s
+  UNION
+  SELECT account_id FROM accounts
+  WHERE credit_notice_at <= %(now)s AND account_id > %(after)s
 ) due
 ORDER BY account_id
 LIMIT %(limit)s

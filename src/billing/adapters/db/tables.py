@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, Date, ForeignKeyConstraint, Index, Integer,
-    MetaData, PrimaryKeyConstraint, Table, Text, text,
+    MetaData, PrimaryKeyConstraint, SmallInteger, Table, Text, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
@@ -53,6 +53,7 @@ accounts = Table(
     Column("alert_thresholds", JSONB, nullable=True),
     Column("alert_below_seconds", Integer, nullable=True),
     Column("last_outbound_seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("credit_notice_at", TIMESTAMPTZ, nullable=True),  # the next credit expiry notice due
     PrimaryKeyConstraint("account_id", name="accounts_pkey"),
     CheckConstraint("bonus_used_seconds >= 0", name="accounts_bonus_used_nonnegative"),
 )
@@ -69,6 +70,8 @@ buckets = Table(
     Column("expires_at", TIMESTAMPTZ, nullable=True),
     # Of the remainder, what open holds reserve (migration 0011).
     Column("held_seconds", Integer, nullable=False, server_default=text("0")),
+    # Which credit expiry notice the bucket has had: 0 none, 1 expiring, 2 expired (migration 0012).
+    Column("expiry_notice", SmallInteger, nullable=False, server_default=text("0")),
     PrimaryKeyConstraint("account_id", "bucket_seq", name="buckets_pkey"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="buckets_account_fkey"),
     CheckConstraint(
@@ -248,6 +251,11 @@ plan_changes = Table(
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="plan_changes_account_fkey"),
 )
 
+# `billing tick`'s credit expiry notices: accounts with one due, by when.
+Index(
+    "accounts_credit_notice", accounts.c.credit_notice_at,
+    postgresql_where=accounts.c.credit_notice_at.isnot(None),
+)
 # `billing tick`'s hold expiries: accounts with an open hold, by the first to fall due.
 Index(
     "accounts_hold_expiry", accounts.c.holds_next_expiry_at,

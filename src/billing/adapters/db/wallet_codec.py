@@ -81,8 +81,8 @@ class WalletCodec:
             "version": wallet.loaded_account.version + 1,  # every write of the row moves it
             "new_buckets": [self._bucket_document(b) for b in new_buckets],
             "debits": [
-                {"bucket_seq": seq, "seconds": seconds, "held": held}
-                for seq, seconds, held in wallet.changes_of_existing_buckets()
+                {"bucket_seq": seq, "seconds": seconds, "held": held, "notice": notice}
+                for seq, seconds, held, notice in wallet.changes_of_existing_buckets()
             ],
             "entries": [
                 {"type": e.type, "seconds": e.seconds, "reason": e.reason,

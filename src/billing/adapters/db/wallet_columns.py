@@ -115,6 +115,7 @@ ACCOUNT = Columns(
                encode=lambda value: None if value is None else list(value)),
         Column("alert_below_seconds", "int", int, "alerts.below_seconds", nullable=True),
         Column("last_outbound_seq", "bigint", int, "last_outbound_seq"),
+        Column("credit_notice_at", "timestamptz", datetime, "credit_notice_at", nullable=True),
     ),
 )
 
@@ -130,5 +131,6 @@ BUCKET = Columns(
         Column("granted_at", "timestamptz", datetime, "granted_at"),
         Column("expires_at", "timestamptz", datetime, "expires_at", nullable=True),
         Column("held_seconds", "int", int, "held_seconds"),
+        Column("expiry_notice", "smallint", int, "expiry_notice"),
     ),
 )

@@ -158,8 +158,9 @@ wallets AS MATERIALIZED (
   SELECT s.account_id, {", ".join("n." + c.name for c in bucket.columns)}
   FROM saved s, jsonb_to_recordset(s.new_buckets) AS n({bucket.record_type()})
 ), debits AS (
-  UPDATE buckets b SET remaining_seconds = b.remaining_seconds - d.seconds, held_seconds = b.held_seconds + d.held
-  FROM saved s, jsonb_to_recordset(s.debits) AS d(bucket_seq int, seconds int, held int)
+  UPDATE buckets b SET remaining_seconds = b.remaining_seconds - d.seconds, held_seconds = b.held_seconds + d.held,
+    expiry_notice = d.notice
+  FROM saved s, jsonb_to_recordset(s.debits) AS d(bucket_seq int, seconds int, held int, notice smallint)
   WHERE b.account_id = s.account_id AND b.bucket_seq = d.bucket_seq
     AND b.remaining_seconds - b.held_seconds >= d.seconds + d.held AND b.held_seconds + d.held >= 0
   RETURNING 1

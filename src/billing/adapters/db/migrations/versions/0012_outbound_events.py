@@ -7,6 +7,8 @@ outbound_events: the outbox, written in the transaction of the change it reports
 once its deliveries exist (the dispatcher's queue is the partial index of the others).
 webhook_endpoints: where events go (not per account). webhook_deliveries: one per (account,
 endpoint, event), sent in `seq` order per account and endpoint; webhook_attempts: each try.
+accounts.credit_notice_at: when a credit expiry notice is next due (`credit.expiring` 3 days ahead,
+`credit.expired` at expiry); buckets.expiry_notice: which of the two a bucket has had (0, 1, 2).
 
 Revision ID: 0012
 Revises: 0011
@@ -27,6 +29,10 @@ def upgrade() -> None:
     op.add_column("accounts", sa.Column("alert_thresholds", JSONB, nullable=True))
     op.add_column("accounts", sa.Column("alert_below_seconds", sa.Integer, nullable=True))
     op.add_column("accounts", sa.Column("last_outbound_seq", sa.BigInteger, nullable=False, server_default=sa.text("0")))
+    op.add_column("accounts", sa.Column("credit_notice_at", TIMESTAMPTZ, nullable=True))
+    op.create_index("accounts_credit_notice", "accounts", ["credit_notice_at"],
+                    postgresql_where=sa.text("credit_notice_at IS NOT NULL"))
+    op.add_column("buckets", sa.Column("expiry_notice", sa.SmallInteger, nullable=False, server_default=sa.text("0")))
     op.create_table(
         "outbound_events",
         sa.Column("account_id", sa.Text, nullable=False),
@@ -106,6 +112,9 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_endpoints")
     op.drop_table("outbound_events")
+    op.drop_column("buckets", "expiry_notice")
+    op.drop_index("accounts_credit_notice", "accounts")
+    op.drop_column("accounts", "credit_notice_at")
     op.drop_column("accounts", "last_outbound_seq")
     op.drop_column("accounts", "alert_below_seconds")
     op.drop_column("accounts", "alert_thresholds")
