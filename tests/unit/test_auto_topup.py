@@ -72,6 +72,8 @@ async def test_one_attempt_per_crossing_and_the_webhook_credit_ends_it(deps, ena
     await handle_webhook(deps, json.dumps(paid).encode(), VALID_SIGNATURE)
     balance = await get_balance(deps, USER)
     assert not balance.account.auto_topup.pending and balance.view.totals.total_seconds == 900 + 3600
+    announced = [row.type for row in database.outbox[USER]]
+    assert announced.count("topup.succeeded") == 1
     await spend(deps, 3700, "e")  # under the threshold again: the next attempt
     assert list(provider.charges) == [(USER, 1), (USER, 2)]
     assert database.ledger_matches_buckets(USER)
@@ -98,6 +100,8 @@ async def test_declines_back_off_then_turn_auto_topup_off(deps, enabled, provide
         assert provider.charge_calls == n
     topup = (await get_auto_topup(deps, USER)).setting
     assert not topup.enabled and topup.failures == ATTEMPTS_MAX
+    announced = [row.type for row in database.outbox[USER]]
+    assert announced.count("topup.failed") == ATTEMPTS_MAX and announced.count("topup.disabled") == 1
     assert notices(database)[-1].metadata.get("disabled") is True
     assert database.ledger_matches_buckets(USER)
 

@@ -159,7 +159,8 @@ async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid)
             Source.PACKAGE, seconds, expires_at=expires_at, now=now, event_type=EventType.PACKAGE_CREDIT,
             reason=f"{name} package purchase",
             metadata={"payment_id": paid.payment_id, "package_key": paid.package_key,
-                      "amount_cents": paid.amount_cents, "currency": paid.currency},
+                      "amount_cents": paid.amount_cents, "currency": paid.currency,
+                      **({"auto_topup_seq": paid.topup_seq} if paid.topup_seq is not None else {})},
         )
         wallet.record_payment(Payment(
             account_id=account_id, payment_id=paid.payment_id, kind=PaymentKind.PACKAGE, item_key=paid.package_key,
