@@ -28,6 +28,9 @@ async def test_refunds_take_back_the_refunded_share_once_in_any_order(deps, acco
     assert [(e.metadata["refund_id"], e.metadata["refund_ids"], e.metadata["charge_id"]) for e in refunds] == [
         ("re_second", ["re_first", "re_second"], "ch_5")]
     assert ledger_ok(database)
+    [refunded] = [row.payload["data"] for row in database.outbox[USER] if row.type == "refund.applied"]
+    assert refunded["payment_id"] == "pi_5" and refunded["removed_seconds"] == 300 * 60
+    assert [e["seconds"] for e in refunded["events"]] == [-300 * 60]
 
 
 async def test_a_refund_listed_in_the_payload_is_named_without_asking_the_provider(deps, account, database, provider):

@@ -26,6 +26,8 @@ async def test_a_paid_invoice_credits_the_period_and_sets_the_plan(deps, account
     assert paid_seconds(database, "subscription") == 1200 * 60
     assert database.subscriptions[USER] == "sub_1"
     assert ledger_ok(database)
+    activated = [row.payload for row in database.outbox[USER] if row.type == "subscription.activated"]
+    assert [p["data"]["plan_key"] for p in activated] == ["pro"]
 
 
 async def test_an_ended_period_rolls_over_up_to_the_cap_on_the_next_touch(deps, account, provider, database, clock):
@@ -275,6 +277,10 @@ async def test_cancel_at_period_end_keeps_the_minutes_then_the_account_is_free(d
     # the first touch after its end came; then the account is free.
     assert paid_seconds(database, "rollover") == 600 * 60
     assert ledger_ok(database)
+    announced = [row.type for row in database.outbox[USER]]
+    assert announced.count("subscription.canceled") == 2  # scheduled (at_period_end), then ended
+    assert [row.payload["data"]["at_period_end"] for row in database.outbox[USER]
+            if row.type == "subscription.canceled"] == [True, False]
 
 
 async def test_upgrade_now_and_downgrade_at_period_end(deps, account, provider, database, clock):
@@ -287,6 +293,8 @@ async def test_upgrade_now_and_downgrade_at_period_end(deps, account, provider, 
     balance = await get_balance(deps, USER)
     assert balance.account.plan_key == "pro"
     assert paid_seconds(database, "subscription") == 1200 * 60  # 300 + the 900 difference
+    changed = [row.payload["data"] for row in database.outbox[USER] if row.type == "subscription.changed"]
+    assert [(d["previous_plan_key"], d["plan_key"]) for d in changed] == [("starter", "pro")]
     status = await change_plan(deps, USER, "starter", "down")
     assert provider.plan_changes[-1] == ("pro", "starter", False)
     assert status.plan_key == "pro" and status.pending_plan_key == "starter"
@@ -300,6 +308,7 @@ async def test_a_failed_renewal_marks_the_account_past_due(deps, account, provid
     invoice = se.invoice_paid("in_f", "pi_f", "sub_1", USER, "pro", unix(START), unix(end), 2999, unix(START))
     await deliver(deps, se.event("invoice.payment_failed", invoice["data"]["object"], unix(START)))
     assert (await get_balance(deps, USER)).account.subscription_status == "past_due"
+    assert [row.type for row in database.outbox[USER]].count("subscription.past_due") == 1
 
 
 async def test_tick_closes_periods_and_warns_for_accounts_nobody_touches(deps, account, provider, database, clock):
