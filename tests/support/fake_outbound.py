@@ -73,7 +73,7 @@ class MemoryOutboundQueue:
         )
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedDelivery]:
-        claimed = []
+        claimed: list[ClaimedDelivery] = []
         for delivery in sorted(self.deliveries.values(), key=lambda d: (d.account_id, d.seq)):
             endpoint = self.endpoints[delivery.endpoint_id]
             if len(claimed) >= limit:
