@@ -21,7 +21,7 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
 from billing.adapters.db.outbound_queue import PostgresOutboundQueue
 from billing.adapters.db.unit_of_work import PostgresStorage
-from billing.domain.outbound import AttemptResult
+from billing.domain.delivery_outcomes import AttemptResult
 from billing.service.accounts import create_account
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus

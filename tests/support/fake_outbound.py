@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from billing.domain.outbound import DELIVERED, PENDING, AttemptResult, Outcome
+from billing.domain.delivery_outcomes import DELIVERED, PENDING, AttemptResult, Outcome
 from billing.service.ports import ClaimedDelivery, OutboundQueue
 
 

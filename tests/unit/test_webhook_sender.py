@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from billing.adapters.clock import FixedClock
 from billing.adapters.webhook_http import signature_headers
-from billing.domain.outbound import (
+from billing.domain.delivery_outcomes import (
     DELIVERED, FAILED, PENDING, RESPONSE_EXCERPT_BYTES, RETRY_SCHEDULE, AttemptResult, canonical_body, decide,
     excerpt_of, retry_delay,
 )

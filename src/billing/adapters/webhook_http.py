@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
-from billing.domain.outbound import RESPONSE_EXCERPT_BYTES, AttemptResult, excerpt_of
+from billing.domain.delivery_outcomes import RESPONSE_EXCERPT_BYTES, AttemptResult, excerpt_of
 from billing.service.ports import Clock, OutgoingWebhook
 
 TIMEOUT_SECONDS = 15.0

@@ -20,7 +20,7 @@ from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.hold import Hold
 from billing.domain.idempotency import StoredAnswer
-from billing.domain.outbound import AttemptResult, Outcome
+from billing.domain.delivery_outcomes import AttemptResult, Outcome
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, Wallet

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from billing.domain.outbound import DELIVERED, FAILED, AttemptResult, canonical_body, decide
+from billing.domain.delivery_outcomes import DELIVERED, FAILED, AttemptResult, canonical_body, decide
 from billing.service.ports import (
     ClaimedDelivery, Clock, DeliveryMetrics, NoDeliveryMetrics, OutboundQueue, OutgoingWebhook, WebhookTransport,
     Unavailable, outage_log,

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from billing.adapters.db.unit_of_work import DRIVER_OUTAGES
-from billing.domain.outbound import DELIVERED, ERROR_TEXT_MAX, PENDING, AttemptResult, Outcome
+from billing.domain.delivery_outcomes import DELIVERED, ERROR_TEXT_MAX, PENDING, AttemptResult, Outcome
 from billing.service.ports import ClaimedDelivery, Unavailable
 
 # pg_advisory_xact_lock's key for the turns of the delivery lines (any constant no other code uses).

@@ -1,4 +1,4 @@
-"""Outbound events (issue 22): what the sender decides after each attempt, and the bytes it signs.
+"""Outbound events (issue 22), sending: what the sender decides after each attempt, and the bytes it signs.
 
 Pure: the caller brings the time and the random draw. A delivery is tried at once, then again after
 each delay of the Svix schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each delay moved by up to
