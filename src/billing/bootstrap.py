@@ -2,7 +2,8 @@
 
 Everything a process of the service needs (the connection pool, the database's availability probe,
 group commit, the change notifier, the payment provider, the message bus and its handlers) is made
-here, once, inside the caller's AsyncExitStack. Each piece registers its own teardown as it is
+here, once, inside the caller's AsyncExitStack (and, for a server, the outbound events' sender:
+start_webhook_sender). Each piece registers its own teardown as it is
 built, so teardown runs in the reverse order of construction by construction, whatever fails
 half-way. The server (entrypoints/server.py) adds its gRPC pieces on the same stack; `billing tick` and
 `billing keys` use the same root with fewer pieces.
@@ -21,16 +22,19 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock, service_clock
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability, DatabaseAvailability
 from billing.adapters.db.change_notifier import ChangeNotifier
+from billing.adapters.db.outbound_queue import PostgresOutboundQueue
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.metrics import PrometheusMetrics
 from billing.adapters.stripe_payments import StripePayments
+from billing.adapters.webhook_http import HttpWebhookTransport
 from billing.domain.events import WalletEvent
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.handlers import HANDLERS
 from billing.service.messagebus import Handler, MessageBus
 from billing.service.ports import Clock, NobodyListening, WalletChangeNotifier
+from billing.service.webhook_sender import SenderOptions, WebhookSender
 from billing.settings import Settings, libpq_url
 
 log = logging.getLogger("billing.bootstrap")
@@ -93,6 +97,26 @@ async def build_service(
         bus=MessageBus(handlers), wallet_changes=wallet_changes,
     )
     return Service(settings, deps, pool, availability, metrics, fingerprint, master)
+
+
+def start_webhook_sender(service: Service, stack: AsyncExitStack) -> WebhookSender | None:
+    """The outbound events' sender of a server process (None when BILLING_WEBHOOK_SENDER=0), started
+    on the stack: stopped before the pool closes, its sends in flight given a few seconds."""
+    settings = service.settings.webhooks
+    if not settings.send:
+        return None
+    assert service.deps.wall_clock is not None
+    sender = WebhookSender(
+        PostgresOutboundQueue(service.pool),
+        HttpWebhookTransport(service.deps.wall_clock, allow_private=settings.allow_private),
+        service.deps.clock,
+        SenderOptions(poll_seconds=settings.poll_seconds, dispatch_batch=settings.dispatch_batch,
+                      claim_batch=settings.claim_batch, concurrency=settings.concurrency),
+        metrics=service.metrics,
+    )
+    sender.start()
+    stack.push_async_callback(sender.close)
+    return sender
 
 
 def payment_provider(settings: Settings) -> StripePayments | None:

@@ -65,8 +65,9 @@ LIMITS = "Limits"
 PAYMENTS = "Payments (Stripe)"
 METRICS = "Metrics"
 CLOCK = "Clock (local and test use)"
+WEBHOOKS = "Outbound webhooks"
 LOCAL = "Local stack (`make run`)"
-GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS, CLOCK, LOCAL)
+GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, WEBHOOKS, METRICS, CLOCK, LOCAL)
 
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 
@@ -157,6 +158,21 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BILLING_CHECKOUT_CANCEL_URL", PAYMENTS, "URL", None,
              "Where Checkout returns the browser when the buyer cancels.",
              shown="BILLING_CORS_ORIGIN + `/?purchase_canceled=true`"),
+    # Outbound webhooks
+    Variable("BILLING_WEBHOOK_SENDER", WEBHOOKS, "flag", "1",
+             "Send outbound events from this server process (every replica's sender shares the work through the "
+             "database; 0: this process sends none)."),
+    Variable("BILLING_WEBHOOK_ALLOW_PRIVATE", WEBHOOKS, "flag", "0",
+             "Let webhooks go to private, loopback and link-local addresses (local use and tests); multicast and "
+             "unspecified addresses are refused anyway."),
+    Variable("BILLING_WEBHOOK_POLL_SECONDS", WEBHOOKS, "seconds", "0.2",
+             "How often the sender looks for events and due deliveries when nothing woke it (a committed change "
+             "wakes it at once)."),
+    Variable("BILLING_WEBHOOK_DISPATCH_BATCH", WEBHOOKS, "count", "500",
+             "Outbox events turned into deliveries per statement (whole accounts: a batch may take more)."),
+    Variable("BILLING_WEBHOOK_CLAIM_BATCH", WEBHOOKS, "count", "100", "Deliveries claimed per statement."),
+    Variable("BILLING_WEBHOOK_CONCURRENCY", WEBHOOKS, "count", "32",
+             "Webhook requests in flight per server process."),
     # Metrics
     Variable("BILLING_METRICS_HOST", METRICS, "host", LOOPBACK, "The address of Prometheus' /metrics endpoint."),
     Variable("BILLING_METRICS_PORT", METRICS, "port", "9464",

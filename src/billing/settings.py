@@ -2,7 +2,7 @@
 
 The variables themselves (names, groups, defaults, meanings) are declared in environment_variables.py;
 this module turns them into Settings, one small object per group (settings.server, .database, .edge,
-.keys, .limits, .payments with its StripeSettings, .metrics, .clock), EnvoyLimits (the edge's limits,
+.keys, .limits, .payments with its StripeSettings, .metrics, .clock, .webhooks), EnvoyLimits (the edge's limits,
 which only `billing-dev run` reads), and the helpers built on them.
 """
 
@@ -16,7 +16,7 @@ from billing.environment_variables import (  # noqa: F401 - re-exported: callers
     REPO_ROOT, DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, DEFAULT_LOCAL_DATABASE_URL_FILE, STANDIN_FILES,
     LOOPBACK_NAMES, LOOPBACK, LOOPBACK_HOSTS, MIN_POOL_SIZE, WALLET_BATCHER_CONNECTIONS, LOG_FORMATS,
     KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
-    CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
+    CLOCK, WEBHOOKS, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
     _float, _flag, DEFAULT_DEMO_PORT, DEFAULT_STANDIN_PORT, DEFAULT_REST_PORT, DEFAULT_KEY_RATE_LIMITS,
 )
 
@@ -282,6 +282,35 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outbound webhooks: the sender of each server process (service/webhook_sender.py)."""
+
+    send: bool  # this process runs a sender
+    allow_private: bool  # private, loopback and link-local targets allowed (local use, tests)
+    poll_seconds: float
+    dispatch_batch: int
+    claim_batch: int
+    concurrency: int
+
+    @classmethod
+    def from_environment(cls) -> "WebhookSettings":
+        return cls(
+            send=_flag("BILLING_WEBHOOK_SENDER"),
+            allow_private=_flag("BILLING_WEBHOOK_ALLOW_PRIVATE"),
+            poll_seconds=_float("BILLING_WEBHOOK_POLL_SECONDS"),
+            dispatch_batch=_int("BILLING_WEBHOOK_DISPATCH_BATCH"),
+            claim_batch=_int("BILLING_WEBHOOK_CLAIM_BATCH"),
+            concurrency=_int("BILLING_WEBHOOK_CONCURRENCY"),
+        )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.poll_seconds <= 60:
+            raise SystemExit(f"BILLING_WEBHOOK_POLL_SECONDS must be in (0, 60] (it is {self.poll_seconds})")
+        if min(self.dispatch_batch, self.claim_batch, self.concurrency) < 1:
+            raise SystemExit("BILLING_WEBHOOK_DISPATCH_BATCH, _CLAIM_BATCH and _CONCURRENCY must be at least 1")
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """Metrics: Prometheus' /metrics (loopback by default)."""
 
@@ -325,6 +354,7 @@ class Settings:
     payments: PaymentSettings
     metrics: MetricsSettings
     clock: ClockSettings
+    webhooks: WebhookSettings
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -342,6 +372,7 @@ class Settings:
             payments=PaymentSettings.from_environment(stripe, cors_origins()[0]),
             metrics=MetricsSettings.from_environment(),
             clock=ClockSettings.from_environment(stripe),
+            webhooks=WebhookSettings.from_environment(),
         )
 
     def __repr__(self) -> str:  # the master key and the database's password never reach a log line

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 # gRPC handling time, from ~0.3 ms (a cached catalog read) to the 15 s route timeout.
 RPC_SECONDS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 15.0)
+# An outbound webhook's attempt, and an event's age when delivered (the target: p99 under 1 s).
+WEBHOOK_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
+WEBHOOK_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0, 300.0, 3600.0)
+WEBHOOK_ATTEMPT_OUTCOMES = ("delivered", "retry", "failed", "lost_lease", "unrecorded")
 # Wallet reads and writes per group-commit statement (coalescer.BATCH_SIZE_MAX is 64).
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 OTHER = "other"  # a reason or outcome outside the fixed set: counted, without minting a series
@@ -111,6 +115,15 @@ class PrometheusMetrics:
                     registry=registry),
             WEBHOOK_OUTCOMES, closed=True,
         )
+        self._webhook_attempts = _Children(
+            Histogram("billing_outbound_attempt_seconds", "Outbound webhook attempts, by outcome, and how long they took",
+                      ("outcome",), buckets=WEBHOOK_SECONDS_BUCKETS, registry=registry),
+            WEBHOOK_ATTEMPT_OUTCOMES, closed=True,
+        )
+        self._webhook_lag = Histogram(
+            "billing_outbound_delivery_lag_seconds", "From an event's commit to its delivery's success",
+            buckets=WEBHOOK_LAG_BUCKETS, registry=registry,
+        )
         self._batch_size = Histogram(
             "billing_group_commit_batch_size", "Wallet reads and writes per group-commit statement",
             buckets=BATCH_SIZE_BUCKETS, registry=registry,
@@ -129,6 +142,13 @@ class PrometheusMetrics:
 
     def webhook(self, outcome: str) -> None:
         self._webhooks[outcome].inc()
+
+    # service.ports.DeliveryMetrics
+    def webhook_attempt(self, outcome: str, seconds: float) -> None:
+        self._webhook_attempts[outcome].observe(seconds)
+
+    def webhook_delivered(self, lag_seconds: float) -> None:
+        self._webhook_lag.observe(lag_seconds)
 
     # api.interceptors.RpcMetrics
     def rpc_observer(self, method: str) -> RpcObserver:

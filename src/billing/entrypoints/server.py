@@ -29,7 +29,7 @@ from billing.api.foreign_output import ForeignOutput
 from billing.api.logs import log_handler, write_outage_summaries
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
-from billing.bootstrap import Service, build_service
+from billing.bootstrap import Service, build_service, start_webhook_sender
 from billing.domain.auth import ApiKey, Scope
 from billing.domain.rate_limit import RateLimit
 from billing.service.balance import get_balance
@@ -84,7 +84,8 @@ def key_rate_limiter(settings: Settings) -> KeyRateLimiter:
 async def serve(settings: Settings) -> None:
     """Builds on the composition root (bootstrap.py) inside one AsyncExitStack: each piece's teardown
     is registered as it starts, so the stop runs in reverse (streams end, the server drains for the
-    grace period, the listener, the key refresher, the notifier, group commit, the probe, the pool)."""
+    grace period, the listener, the webhook sender, the key refresher, the notifier, group commit, the probe,
+    the pool)."""
     async with AsyncExitStack() as stack:
         service = await build_service(settings, stack, serving=True)
         await _serve(settings, service, stack)
@@ -110,9 +111,14 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
         WatchLimits(limits.max_watchers, limits.max_watchers_per_user, limits.watch_heartbeat_seconds),
     )
     metrics.watch_balance_streams(lambda: watchers.count)
-    listener = ChangeListener(
-        libpq_url(settings.database.url), watchers.accounts_changed, watchers.resync, connection_options()
-    )
+    sender = start_webhook_sender(service, stack)
+
+    def accounts_changed(account_ids: list[str]) -> None:
+        watchers.accounts_changed(account_ids)
+        if sender is not None:
+            sender.wake()  # a wallet change may have written outbound events: dispatch them now
+
+    listener = ChangeListener(libpq_url(settings.database.url), accounts_changed, watchers.resync, connection_options())
     server, health_servicer, port = create_server(
         BillingServicer(deps, service.catalog_fingerprint, watchers),
         f"{settings.server.grpc_host}:{settings.server.grpc_port}",

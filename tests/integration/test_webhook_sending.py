@@ -1,0 +1,301 @@
+"""The outbound events' sender on PostgreSQL (adapters/db/outbound_queue.py): two senders at once
+send each delivery once while leases hold, each account's events in order; a killed sender's lease
+runs out and another sends it; 410 and five days failing disable the endpoint; events written
+before an endpoint existed, or of types it does not take, are not sent to it. Outbox rows are
+inserted directly (the wallet-change path writes them in the real service)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from billing.adapters.catalog_file import load_catalog
+from billing.adapters.clock import FixedClock
+from billing.adapters.db.outbound_queue import PostgresOutboundQueue
+from billing.adapters.db.unit_of_work import PostgresStorage
+from billing.domain.delivery_outcomes import AttemptResult
+from billing.service.accounts import create_account
+from billing.service.dependencies import Dependencies
+from billing.service.handlers import message_bus
+from billing.service.ports import OutgoingWebhook
+from billing.service.webhook_sender import LEASE, SenderOptions, WebhookSender
+from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
+from tests.support.defaults import CHECKOUT_PAGES
+
+SECRET = "whsec_" + base64.b64encode(b"i" * 24).decode()
+FAST = SenderOptions(poll_seconds=0.02, claim_batch=10, concurrency=8)
+
+
+@pytest.fixture
+async def accounts(pool):
+    """make(n) -> n new account ids."""
+    catalog, _ = load_catalog(DEFAULT_CATALOG_PATH)
+    deps = Dependencies(storage=PostgresStorage(pool, None), catalog=catalog, clock=FixedClock(datetime.now(timezone.utc)),
+                        bus=message_bus(), checkout_pages=CHECKOUT_PAGES)
+
+    async def make(count: int) -> list[str]:
+        ids = []
+        for _ in range(count):
+            account = await create_account(deps, f"wh-{uuid.uuid4().hex[:10]}", "free")
+            ids.append(account.user_id)  # the account id is the user id
+        return ids
+
+    return make
+
+
+@pytest.fixture
+async def db(database_url):
+    """A plain connection (autocommit) for setting up and reading rows; every outbox row left is
+    dispatched and every endpoint disabled afterwards, so tests do not see each other's."""
+    async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
+        yield connection
+        await connection.execute("UPDATE outbound_events SET dispatched = true WHERE NOT dispatched")
+        await connection.execute("UPDATE webhook_endpoints SET enabled = false")
+
+
+async def add_endpoint(db, created_at: datetime, event_types: list[str] | None = None) -> str:
+    endpoint_id = f"ep_{uuid.uuid4().hex[:10]}"
+    await db.execute(
+        "INSERT INTO webhook_endpoints (endpoint_id, url, event_types, enabled, secret, created_at, updated_at)"
+        " VALUES (%s, %s, %s, true, %s, %s, %s)",
+        (endpoint_id, f"https://receiver.test/{endpoint_id}", event_types or [], SECRET, created_at, created_at))
+    return endpoint_id
+
+
+async def add_events(db, account_id: str, count: int, created_at: datetime, event_type: str = "credit.granted") -> list[str]:
+    """The account's next `count` outbox rows, numbered as the wallet-change path numbers them."""
+    ids = []
+    async with db.transaction():
+        cursor = await db.execute(
+            "UPDATE accounts SET last_outbound_seq = last_outbound_seq + %s WHERE account_id = %s"
+            " RETURNING last_outbound_seq", (count, account_id))
+        (last,) = await cursor.fetchone()
+        for seq in range(last - count + 1, last + 1):
+            event_id = f"evt_{account_id}_{seq}"
+            payload = {"id": event_id, "type": event_type, "created_at": created_at.isoformat(), "user_id": account_id,
+                       "data": {"seq": seq}}
+            await db.execute(
+                "INSERT INTO outbound_events (account_id, seq, event_id, type, created_at, payload)"
+                " VALUES (%s, %s, %s, %s, %s, %s)", (account_id, seq, event_id, event_type, created_at, json.dumps(payload)))
+            ids.append(event_id)
+    return ids
+
+
+class Receiver:
+    """A fake transport: who sent what, when; answers by script (default 200) after a short delay."""
+
+    def __init__(self, fail: set[str] | None = None, delay: tuple[float, float] = (0.0, 0.01)):
+        self.log: list[tuple[str, str, int]] = []  # (sender, event id, seq)
+        self.fail = fail or set()
+        self.in_flight: set[str] = set()
+        self.overlaps: list[str] = []
+        self.delay = delay
+
+    def transport(self, name: str):
+        receiver = self
+
+        class Transport:
+            async def send(self, webhook: OutgoingWebhook) -> AttemptResult:
+                if webhook.event_id in receiver.in_flight:
+                    receiver.overlaps.append(webhook.event_id)
+                receiver.in_flight.add(webhook.event_id)
+                payload = json.loads(webhook.body)
+                receiver.log.append((name, webhook.event_id, payload["data"]["seq"]))
+                await asyncio.sleep(random.uniform(*receiver.delay))
+                receiver.in_flight.discard(webhook.event_id)
+                if webhook.event_id in receiver.fail:
+                    receiver.fail.discard(webhook.event_id)
+                    return AttemptResult(500, 1, "try again")
+                return AttemptResult(200, 1, "ok")
+
+        return Transport()
+
+
+async def wait_for(condition, seconds: float = 20.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+
+async def statuses(db, event_ids: list[str]) -> dict[str, str]:
+    cursor = await db.execute("SELECT event_id, status FROM webhook_deliveries WHERE event_id = ANY(%s)", (event_ids,))
+    return dict(await cursor.fetchall())
+
+
+async def all_delivered(db, event_ids: list[str]) -> bool:
+    found = await statuses(db, event_ids)
+    return len(found) == len(event_ids) and set(found.values()) == {"delivered"}
+
+
+async def test_two_senders_send_each_event_once_in_order_per_account(pool, db, accounts):
+    now = datetime.now(timezone.utc)
+    await add_endpoint(db, now - timedelta(minutes=1))
+    ids = await accounts(8)
+    receiver = Receiver()
+    clock = FixedClock(now)
+    senders = [WebhookSender(PostgresOutboundQueue(pool), receiver.transport(name), clock, FAST) for name in ("a", "b")]
+    for sender in senders:
+        sender.start()
+    event_ids: list[str] = []
+    try:
+        for round_ in range(5):  # events keep coming while both send
+            for account_id in ids:
+                event_ids += await add_events(db, account_id, 3, now)
+            for sender in senders:
+                sender.wake()
+            await asyncio.sleep(0.03)
+        await wait_for(lambda: all_delivered(db, event_ids))
+    finally:
+        for sender in senders:
+            await sender.close()
+    sent = [event_id for _, event_id, _ in receiver.log]
+    assert sorted(sent) == sorted(event_ids), "each event sent exactly once"
+    assert receiver.overlaps == []
+    by_account = defaultdict(list)
+    for _, event_id, seq in receiver.log:
+        by_account[event_id.rsplit("_", 1)[0]].append(seq)
+    assert all(seqs == sorted(seqs) for seqs in by_account.values()), by_account
+    assert {name for name, _, _ in receiver.log} == {"a", "b"}, "both senders took part"
+    cursor = await db.execute("SELECT count(*) FROM webhook_attempts WHERE status_code = 200 AND seq > 0 AND account_id = ANY(%s)",
+                              (ids,))
+    assert (await cursor.fetchone())[0] == len(event_ids)
+
+
+async def test_a_retry_holds_its_line_and_no_other(pool, db, accounts):
+    now = datetime.now(timezone.utc)
+    await add_endpoint(db, now - timedelta(minutes=1))
+    alice, bob = await accounts(2)
+    alice_events = await add_events(db, alice, 3, now)
+    bob_events = await add_events(db, bob, 3, now)
+    receiver = Receiver(fail={alice_events[0]})
+    clock = FixedClock(now)
+    sender = WebhookSender(PostgresOutboundQueue(pool), receiver.transport("a"), clock, FAST, draw=lambda: 0.5)
+    sender.start()
+    try:
+        await wait_for(lambda: all_delivered(db, bob_events))
+        await asyncio.sleep(0.2)
+        assert [e for _, e, _ in receiver.log if e in alice_events] == [alice_events[0]]
+        assert (await statuses(db, alice_events)) == dict.fromkeys(alice_events, "pending")
+        clock.set(now + timedelta(seconds=5))  # the retry's time
+        await wait_for(lambda: all_delivered(db, alice_events))
+    finally:
+        await sender.close()
+    assert [e for _, e, _ in receiver.log if e in alice_events] == [alice_events[0], *alice_events]
+    cursor = await db.execute("SELECT attempt, status_code, response_excerpt FROM webhook_attempts"
+                              " WHERE account_id = %s AND seq = 1 ORDER BY attempt", (alice,))
+    assert await cursor.fetchall() == [(1, 500, "try again"), (2, 200, "ok")]
+
+
+async def test_a_killed_senders_lease_runs_out_and_another_sends_it(pool, db, accounts):
+    now = datetime.now(timezone.utc)
+    await add_endpoint(db, now - timedelta(minutes=1))
+    [alice] = await accounts(1)
+    [event_id] = await add_events(db, alice, 1, now)
+    dead_queue = PostgresOutboundQueue(pool)
+    await dead_queue.dispatch(now, 100)
+    [dead] = await dead_queue.claim(now, now + LEASE, 100)  # claimed, committed, then the sender was killed
+    receiver = Receiver()
+    clock = FixedClock(now + LEASE - timedelta(seconds=1))
+    sender = WebhookSender(PostgresOutboundQueue(pool), receiver.transport("b"), clock, FAST)
+    sender.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert receiver.log == [], "not while the lease holds"
+        clock.set(now + LEASE)
+        await wait_for(lambda: all_delivered(db, [event_id]))
+    finally:
+        await sender.close()
+    assert [e for _, e, _ in receiver.log] == [event_id]
+    # The killed sender's late record finds its lease gone and records nothing.
+    assert await sender.record(dead, AttemptResult(200, 1)) == "lost_lease"
+    cursor = await db.execute("SELECT count(*) FROM webhook_attempts WHERE account_id = %s", (alice,))
+    assert (await cursor.fetchone())[0] == 1
+
+
+async def test_410_disables_the_endpoint_and_five_days_failing_too(pool, db, accounts):
+    now = datetime.now(timezone.utc)
+    gone = await add_endpoint(db, now - timedelta(minutes=1))
+    [alice] = await accounts(1)
+    events = await add_events(db, alice, 2, now)
+
+    class Gone:
+        async def send(self, webhook):
+            return AttemptResult(410, 2, "gone")
+
+    sender = WebhookSender(PostgresOutboundQueue(pool), Gone(), FixedClock(now), FAST)
+    sender.start()
+    try:
+        async def disabled() -> bool:
+            cursor = await db.execute("SELECT enabled, disabled_reason FROM webhook_endpoints WHERE endpoint_id = %s", (gone,))
+            enabled, reason = await cursor.fetchone()
+            return not enabled and "410" in reason
+        await wait_for(disabled)
+        await asyncio.sleep(0.2)
+    finally:
+        await sender.close()
+    assert await statuses(db, events) == {events[0]: "failed", events[1]: "pending"}  # waits for the endpoint
+
+    await db.execute("UPDATE webhook_endpoints SET enabled = false")
+    failing = await add_endpoint(db, now - timedelta(minutes=1))
+    await db.execute("UPDATE webhook_endpoints SET failing_since = %s WHERE endpoint_id = %s",
+                     (now - timedelta(days=5, seconds=1), failing))
+    [bob] = await accounts(1)
+    await add_events(db, bob, 1, now)
+
+    class Down:
+        async def send(self, webhook):
+            return AttemptResult(503, 2, "down")
+
+    sender = WebhookSender(PostgresOutboundQueue(pool), Down(), FixedClock(now), FAST)
+    sender.start()
+    try:
+        async def disabled_failing() -> bool:
+            cursor = await db.execute("SELECT enabled, disabled_reason FROM webhook_endpoints WHERE endpoint_id = %s",
+                                      (failing,))
+            enabled, reason = await cursor.fetchone()
+            return not enabled and "5 days" in (reason or "")
+        await wait_for(disabled_failing)
+    finally:
+        await sender.close()
+
+
+async def test_only_endpoints_that_existed_and_take_the_type_get_an_event(pool, db, accounts):
+    now = datetime.now(timezone.utc)
+    everything = await add_endpoint(db, now - timedelta(minutes=1))
+    low_only = await add_endpoint(db, now - timedelta(minutes=1), ["balance.low"])
+    [alice] = await accounts(1)
+    before = await add_events(db, alice, 1, now - timedelta(minutes=2), "balance.low")  # before both endpoints
+    granted = await add_events(db, alice, 1, now, "credit.granted")
+    low = await add_events(db, alice, 1, now, "balance.low")
+    events, deliveries = await PostgresOutboundQueue(pool).dispatch(now, 500)
+    assert events >= 3
+    cursor = await db.execute("SELECT event_id, endpoint_id FROM webhook_deliveries WHERE account_id = %s", (alice,))
+    assert sorted(await cursor.fetchall()) == sorted(
+        [(granted[0], everything), (low[0], everything), (low[0], low_only)])
+    assert before  # written, dispatched, sent to nobody
+    cursor = await db.execute("SELECT dispatched FROM outbound_events WHERE account_id = %s", (alice,))
+    assert {row[0] for row in await cursor.fetchall()} == {True}
+
+
+async def test_a_rotation_sends_both_secrets_while_it_lasts(pool, db, accounts):
+    now = datetime.now(timezone.utc)
+    endpoint = await add_endpoint(db, now - timedelta(minutes=1))
+    await db.execute("UPDATE webhook_endpoints SET previous_secret = 'whsec_b2xk', previous_secret_until = %s"
+                     " WHERE endpoint_id = %s", (now + timedelta(hours=24), endpoint))
+    [alice] = await accounts(1)
+    await add_events(db, alice, 1, now)
+    queue = PostgresOutboundQueue(pool)
+    await queue.dispatch(now, 500)
+    [claimed] = [c for c in await queue.claim(now, now + LEASE, 100) if c.account_id == alice]
+    assert claimed.secrets == (SECRET, "whsec_b2xk")
+    [after] = [c for c in await queue.claim(now + timedelta(hours=25), now + timedelta(hours=25) + LEASE, 100)
+               if c.account_id == alice]
+    assert after.secrets == (SECRET,)
