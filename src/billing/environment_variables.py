@@ -64,9 +64,10 @@ KEYS = "Keys and signatures"
 LIMITS = "Limits"
 PAYMENTS = "Payments (Stripe)"
 METRICS = "Metrics"
+WEBHOOKS = "Outbound webhooks"
 CLOCK = "Clock (local and test use)"
 LOCAL = "Local stack (`make run`)"
-GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS, CLOCK, LOCAL)
+GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS, WEBHOOKS, CLOCK, LOCAL)
 
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 
@@ -161,6 +162,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BILLING_METRICS_HOST", METRICS, "host", LOOPBACK, "The address of Prometheus' /metrics endpoint."),
     Variable("BILLING_METRICS_PORT", METRICS, "port", "9464",
              "/metrics' port (0: none); with BILLING_WORKERS=N, worker i serves this port + i."),
+    # Outbound webhooks
+    Variable("BILLING_WEBHOOK_ALLOW_PRIVATE", WEBHOOKS, "flag", "0",
+             "Webhook endpoints may target private, loopback, link-local, multicast and unspecified addresses "
+             "(literal or resolved); off: such URLs are refused when an endpoint is created and before each delivery "
+             "(against SSRF). The local stack and the tests turn it on."),
     # Clock
     Variable("BILLING_CLOCK_OFFSET_SECONDS", CLOCK, "seconds", "0",
              "The service's clock runs this far ahead of the wall clock (refused with real Stripe).", local_only=True),

@@ -2,7 +2,7 @@
 
 The variables themselves (names, groups, defaults, meanings) are declared in environment_variables.py;
 this module turns them into Settings, one small object per group (settings.server, .database, .edge,
-.keys, .limits, .payments with its StripeSettings, .metrics, .clock), EnvoyLimits (the edge's limits,
+.keys, .limits, .payments with its StripeSettings, .metrics, .webhooks, .clock), EnvoyLimits (the edge's limits,
 which only `billing-dev run` reads), and the helpers built on them.
 """
 
@@ -16,7 +16,7 @@ from billing.environment_variables import (  # noqa: F401 - re-exported: callers
     REPO_ROOT, DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, DEFAULT_LOCAL_DATABASE_URL_FILE, STANDIN_FILES,
     LOOPBACK_NAMES, LOOPBACK, LOOPBACK_HOSTS, MIN_POOL_SIZE, WALLET_BATCHER_CONNECTIONS, LOG_FORMATS,
     KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
-    CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
+    WEBHOOKS, CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
     _float, _flag, DEFAULT_DEMO_PORT, DEFAULT_STANDIN_PORT, DEFAULT_REST_PORT, DEFAULT_KEY_RATE_LIMITS,
 )
 
@@ -298,6 +298,18 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outbound webhooks (issue 22). allow_private: endpoints may target private, loopback, link-local,
+    multicast and unspecified addresses (adapters/webhook_targets.py); off in production (SSRF)."""
+
+    allow_private: bool
+
+    @classmethod
+    def from_environment(cls) -> "WebhookSettings":
+        return cls(allow_private=_flag("BILLING_WEBHOOK_ALLOW_PRIVATE"))
+
+
+@dataclass(frozen=True)
 class ClockSettings:
     """Clock. Local and test use only (refused with real Stripe, Settings checks): the service's clock runs
     offset_seconds ahead of the wall clock, plus the number of seconds in offset_file (`billing clock advance`
@@ -325,6 +337,7 @@ class Settings:
     payments: PaymentSettings
     metrics: MetricsSettings
     clock: ClockSettings
+    webhooks: WebhookSettings
 
     @classmethod
     def from_environment(cls, database_url: str | None = None) -> "Settings":
@@ -342,6 +355,7 @@ class Settings:
             payments=PaymentSettings.from_environment(stripe, cors_origins()[0]),
             metrics=MetricsSettings.from_environment(),
             clock=ClockSettings.from_environment(stripe),
+            webhooks=WebhookSettings.from_environment(),
         )
 
     def __repr__(self) -> str:  # the master key and the database's password never reach a log line
