@@ -83,7 +83,9 @@ def webhooks_main(argv: list[str], settings: Settings) -> int:
         where = f" ({refused.field})" if refused.field else ""
         print(f"billing webhooks: {refused.reason}{where}: {refused.message}", file=sys.stderr)
         return 1
-    print(json.dumps(MessageToDict(message, preserving_proto_field_name=True)))
+    # As Envoy prints it (always_print_primitive_fields, proto field names).
+    print(json.dumps(MessageToDict(message, preserving_proto_field_name=True,
+                                   always_print_fields_with_no_presence=True)))
     return 0
 
 
