@@ -369,7 +369,8 @@ def hostile_webhook_admin(draw) -> HttpCase:
     refused whatever the private-address setting, an unknown event type, an endpoint or event that
     does not exist (404), an undecodable or over-long id, a bad filter, no `since`, or an unknown
     query parameter on the lists."""
-    kind = draw(st.sampled_from(["create", "list", "endpoint", "delete", "deliveries", "replay_event", "replay_failed"]))
+    kind = draw(st.sampled_from(["create", "list", "disable", "enable", "rotate-secret", "delete", "deliveries",
+                                 "replay_event", "replay_failed"]))
     if kind == "create":
         body: dict = {"url": draw(BAD_WEBHOOK_URLS)}
         if draw(st.booleans()):
@@ -381,8 +382,8 @@ def hostile_webhook_admin(draw) -> HttpCase:
     if kind == "list":
         return HttpCase("webhook_admin", "GET", WEBHOOK_ENDPOINTS + b"?" + draw(BAD_QUERIES))
     ident = draw(st.one_of(NOBODY.map(segment), UNDECODABLE, st.just(b"e" * 65)))
-    if kind == "endpoint":
-        verb = draw(st.sampled_from([b"disable", b"enable", b"rotate-secret"]))
+    if kind in ("disable", "enable", "rotate-secret"):
+        verb = kind.encode()
         body = {} if draw(st.booleans()) else {draw(st.sampled_from(["endpoint_id", "endpointId"])): draw(NOBODY)}
         return HttpCase("webhook_admin", "POST", WEBHOOK_ENDPOINTS + b"/" + ident + b"/" + verb, JSON,
                         json.dumps(body).encode())
