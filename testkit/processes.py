@@ -108,6 +108,8 @@ def start_billing_server(
         "PYTHONUNBUFFERED": "1",
         # Servers of one test run side by side: each its own metrics port (not the default 9464).
         "BILLING_METRICS_PORT": str(metrics_port),
+        # The tests' webhook receivers listen on loopback (production refuses it: SSRF).
+        "BILLING_WEBHOOK_ALLOW_PRIVATE": os.environ.get("BILLING_WEBHOOK_ALLOW_PRIVATE", "1"),
         **(extra_env or {}),
     }
     logs.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
 from billing.adapters.metrics import PrometheusMetrics
 from billing.adapters.stripe_payments import StripePayments
 from billing.adapters.webhook_http import HttpWebhookTransport
+from billing.adapters.webhook_targets import WebhookTargetPolicy
 from billing.domain.events import WalletEvent
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.handlers import HANDLERS
@@ -95,6 +96,7 @@ async def build_service(
         payments=payment_provider(settings) if serving else None,
         checkout_pages=CheckoutPages(settings.payments.checkout_success_url, settings.payments.checkout_cancel_url),
         bus=MessageBus(handlers), wallet_changes=wallet_changes,
+        webhook_targets=WebhookTargetPolicy(settings.webhooks.allow_private),
     )
     return Service(settings, deps, pool, availability, metrics, fingerprint, master)
 

@@ -64,10 +64,10 @@ KEYS = "Keys and signatures"
 LIMITS = "Limits"
 PAYMENTS = "Payments (Stripe)"
 METRICS = "Metrics"
-CLOCK = "Clock (local and test use)"
 WEBHOOKS = "Outbound webhooks"
+CLOCK = "Clock (local and test use)"
 LOCAL = "Local stack (`make run`)"
-GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, WEBHOOKS, METRICS, CLOCK, LOCAL)
+GROUPS = (SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS, WEBHOOKS, CLOCK, LOCAL)
 
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 
@@ -163,8 +163,9 @@ VARIABLES: tuple[Variable, ...] = (
              "Send outbound events from this server process (every replica's sender shares the work through the "
              "database; 0: this process sends none)."),
     Variable("BILLING_WEBHOOK_ALLOW_PRIVATE", WEBHOOKS, "flag", "0",
-             "Let webhooks go to private, loopback and link-local addresses (local use and tests); multicast and "
-             "unspecified addresses are refused anyway."),
+             "Webhook endpoints may target private, loopback and link-local addresses (literal or resolved); off: "
+             "such URLs are refused when an endpoint is created and before each delivery (against SSRF). The local "
+             "stack and the tests turn it on. Multicast and unspecified addresses are never sent to."),
     Variable("BILLING_WEBHOOK_POLL_SECONDS", WEBHOOKS, "seconds", "0.2",
              "How often the sender looks for events and due deliveries when nothing woke it (a committed change "
              "wakes it at once)."),

@@ -2,7 +2,7 @@
 
 The variables themselves (names, groups, defaults, meanings) are declared in environment_variables.py;
 this module turns them into Settings, one small object per group (settings.server, .database, .edge,
-.keys, .limits, .payments with its StripeSettings, .metrics, .clock, .webhooks), EnvoyLimits (the edge's limits,
+.keys, .limits, .payments with its StripeSettings, .metrics, .webhooks, .clock), EnvoyLimits (the edge's limits,
 which only `billing-dev run` reads), and the helpers built on them.
 """
 
@@ -16,7 +16,7 @@ from billing.environment_variables import (  # noqa: F401 - re-exported: callers
     REPO_ROOT, DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, DEFAULT_LOCAL_DATABASE_URL_FILE, STANDIN_FILES,
     LOOPBACK_NAMES, LOOPBACK, LOOPBACK_HOSTS, MIN_POOL_SIZE, WALLET_BATCHER_CONNECTIONS, LOG_FORMATS,
     KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
-    CLOCK, WEBHOOKS, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
+    WEBHOOKS, CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
     _float, _flag, DEFAULT_DEMO_PORT, DEFAULT_STANDIN_PORT, DEFAULT_REST_PORT, DEFAULT_KEY_RATE_LIMITS,
 )
 

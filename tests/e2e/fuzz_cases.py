@@ -372,6 +372,61 @@ def hostile_streams(draw) -> HttpCase:
     return HttpCase("stream", "GET", target, headers)
 
 
+WEBHOOK_ENDPOINTS = b"/v1/billing/admin/webhook-endpoints"
+WEBHOOK_DELIVERIES = b"/v1/billing/admin/webhook-deliveries"
+# Refused whatever BILLING_WEBHOOK_ALLOW_PRIVATE says (the test stack turns it on).
+BAD_WEBHOOK_URLS = st.one_of(
+    st.sampled_from(["", "ftp://fz.example/x", "file:///etc/passwd", "https://u:p@fz.example/", "https://t@fz.example/",
+                     "http:///x", "https://fz.example:99999/", "https://fz.example/a b", "https://fz.example/\n",
+                     "javascript:alert(1)", "gopher://127.0.0.1:25/", "https://fz.example/" + "a" * 2100]),
+    WRONG_TYPES.filter(lambda v: v not in ([], {}, False, 0, 0.0)),
+)
+# No parameter of ListWebhookEndpoints: every one is unknown (400).
+BAD_QUERIES = st.sampled_from([b"x=1", b"%FF=1", b"limit=1", b"endpointId=fz-x&user_id=fz-y", b"status=%00"])
+
+
+@st.composite
+def hostile_webhook_admin(draw, kinds: tuple[str, ...]) -> HttpCase:
+    """The webhook endpoints and delivery log (internal listener): each case carries a poison: a URL
+    refused whatever the private-address setting, an unknown event type, an endpoint or event that
+    does not exist (404), an undecodable or over-long id, a bad filter, no `since`, or an unknown
+    query parameter on the lists."""
+    kind = draw(st.sampled_from(kinds))
+    if kind == "create":
+        body: dict = {"url": draw(BAD_WEBHOOK_URLS)}
+        if draw(st.booleans()):
+            body = {"url": "https://fz.example/hook", "event_types": ["balance.low", draw(NASTY_STRINGS)]}
+            if draw(st.booleans()):
+                body["description"] = "d" * 300
+        raw = draw(st.one_of(st.just(json.dumps(body).encode()), st.sampled_from([b"{", b"[]", b"null", b"\xff"])))
+        return HttpCase("webhook_admin", "POST", WEBHOOK_ENDPOINTS, JSON, raw)
+    if kind == "list":
+        return HttpCase("webhook_admin", "GET", WEBHOOK_ENDPOINTS + b"?" + draw(BAD_QUERIES))
+    ident = draw(st.one_of(NOBODY.map(segment), UNDECODABLE, st.just(b"e" * 65)))
+    if kind in ("disable", "enable", "rotate-secret"):
+        verb = kind.encode()
+        body = {} if draw(st.booleans()) else {draw(st.sampled_from(["endpoint_id", "endpointId"])): draw(NOBODY)}
+        return HttpCase("webhook_admin", "POST", WEBHOOK_ENDPOINTS + b"/" + ident + b"/" + verb, JSON,
+                        json.dumps(body).encode())
+    if kind == "delete":
+        return HttpCase("webhook_admin", "DELETE", WEBHOOK_ENDPOINTS + b"/" + ident, JSON)
+    if kind == "deliveries":
+        query = draw(st.one_of(
+            st.sampled_from([b"x=1", b"%FF=1", b"status=%00", b"eventId=fz-x"]),
+            st.sampled_from([b"status=lost", b"status=PENDING", b"limit=-1", b"limit=abc", b"page_token=zz",
+                             b"page_token=" + b"a" * 600, b"user_id=a%20b", b"endpoint_id=" + b"e" * 65]),
+        ))
+        return HttpCase("webhook_admin", "GET", WEBHOOK_DELIVERIES + b"?" + query)
+    if kind == "replay_event":
+        return HttpCase("webhook_admin", "POST", WEBHOOK_DELIVERIES + b"/" + ident + b"/replay", JSON, b"{}")
+    body = {} if draw(st.booleans()) else {"since": draw(st.one_of(
+        # not {}: an empty Timestamp is the epoch, a valid `since`
+        st.sampled_from(["", "yesterday", "2026-13-01T00:00:00Z", "2026-01-01"]), WRONG_TYPES.filter(lambda v: v != {})))}
+    if draw(st.booleans()):
+        body["endpoint_id"] = draw(NOBODY)
+    return HttpCase("webhook_admin", "POST", WEBHOOK_DELIVERIES + b"/replay", JSON, json.dumps(body).encode())
+
+
 # ---------------------------------------------------------------- undecodable paths and queries, path fields given twice
 
 PATH_BOUND_ROUTES = [  # (method, path with {user_id}, its query parameters): every path binding in the protos
@@ -430,6 +485,10 @@ REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("holds", hostile_holds()),
     ("alert_thresholds", hostile_alert_thresholds()),
     ("session_keys", hostile_session_keys()),
+    # three families, so that each of the nine routes gets its share of cases
+    ("webhook_endpoints", hostile_webhook_admin(("create", "list"))),
+    ("webhook_endpoint_changes", hostile_webhook_admin(("disable", "enable", "rotate-secret", "delete"))),
+    ("webhook_deliveries", hostile_webhook_admin(("deliveries", "replay_event", "replay_failed"))),
     ("stream", hostile_streams()),
     ("webhooks", hostile_webhooks()),
     ("replay", replayed_signatures()),

@@ -47,8 +47,11 @@ MESSAGE_CLASSES = [
     consumption_pb2.CheckSufficientBatchRequest, consumption_pb2.CheckSufficientBatchResponse,
     billing_service_pb2.GetBalanceRequest, billing_service_pb2.ListEventsRequest, billing_service_pb2.GetUsageRequest,
 ]
-# The methods a decodable hostile request may legitimately succeed on: they change no balance.
-READ_ONLY = {"GetCatalog", "CreateSessionKey"}
+# The methods a decodable hostile request may legitimately succeed on: they change no balance. (The
+# webhook lists read; a replay of the failed since a time succeeds on an endpoint of nobody's, which
+# neutralize() makes sure of, replaying nothing.)
+READ_ONLY = {"GetCatalog", "CreateSessionKey", "ListWebhookEndpoints", "ListWebhookDeliveries",
+             "ReplayFailedWebhookDeliveries"}
 
 
 def _request_class(method: str):
@@ -100,6 +103,12 @@ def neutralize(method: str, payload: bytes) -> bytes:
         message = cls.FromString(payload)
     except Exception:
         return payload
+    if method == "ReplayFailedWebhookDeliveries":  # only an endpoint that cannot exist
+        message.endpoint_id = "fz-" + message.endpoint_id[:50]
+        return message.SerializeToString()
+    if method == "CreateWebhookEndpoint":  # never a URL the service may send to
+        message.url = "fz:" + message.url
+        return message.SerializeToString()
     if "user_id" not in cls.DESCRIPTOR.fields_by_name:
         return payload
     from billing.domain.errors import InvalidArgument

@@ -59,8 +59,10 @@ async def db(database_url):
     """A plain connection (autocommit) for setting up and reading rows; every outbox row left is
     dispatched and every endpoint disabled afterwards, so tests do not see each other's."""
     async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
-        # The events other tests' changes wrote (accounts opened, consumes) are not this test's to send.
+        # The events other tests' changes wrote (accounts opened, consumes) are not this test's to send,
+        # nor are the endpoints other tests made this test's receivers.
         await connection.execute("UPDATE outbound_events SET dispatched = true WHERE NOT dispatched")
+        await connection.execute("UPDATE webhook_endpoints SET enabled = false WHERE enabled")
         yield connection
         await connection.execute("UPDATE outbound_events SET dispatched = true WHERE NOT dispatched")
         await connection.execute("UPDATE webhook_endpoints SET enabled = false")

@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Callable
 
+from billing.adapters.webhook_targets import WebhookTargetPolicy
 from billing.domain.buckets import Bucket
 from billing.domain.catalog import Catalog
 from billing.domain.history import DailyOperationUsage, EventRow
@@ -23,6 +24,7 @@ from billing.domain.hold import Hold
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.wallet import Account, LedgerEntry, OutboxRow, Wallet
+from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.service.provider_events import PlanChange
@@ -46,6 +48,9 @@ class FakeDatabase:
     plan_change_invoices: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)  # the crediting one
     subscriptions: dict[str, str | None] = dataclasses.field(default_factory=dict)  # account -> subscription
     webhook_events: dict[str, tuple[str, str, str | None, str]] = dataclasses.field(default_factory=dict)
+    webhook_endpoints: dict[str, WebhookEndpoint] = dataclasses.field(default_factory=dict)
+    # (account_id, endpoint_id, seq) -> the delivery with its attempts (outbound events, issue 22)
+    webhook_deliveries: dict[tuple[str, str, int], Delivery] = dataclasses.field(default_factory=dict)
     commits: int = 0
 
     def wallet(self, account_id: str, now: datetime, expired_since: datetime | None = None) -> Wallet | None:
@@ -132,6 +137,18 @@ class FakeUnitOfWork:
     @property
     def plan_changes(self) -> FakePlanChanges:
         return FakePlanChanges(self)
+
+    @property
+    def webhook_endpoints(self) -> FakeWebhookEndpoints:
+        if self.unlocked:
+            raise NeedsTransaction("webhook endpoints change only inside a transaction")
+        return FakeWebhookEndpoints(self)
+
+    @property
+    def delivery_log(self) -> FakeDeliveryLog:
+        if self.unlocked:
+            raise NeedsTransaction("deliveries are replayed only inside a transaction")
+        return FakeDeliveryLog(self)
 
     def stage(self, write: Callable[[], None]) -> None:
         assert not self.reads_only
@@ -343,6 +360,78 @@ class FakePlanChanges:
         return True
 
 
+class FakeWebhookEndpoints:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._database = unit.database
+
+    async def add(self, endpoint: WebhookEndpoint) -> None:
+        self._unit.stage(lambda: self._database.webhook_endpoints.__setitem__(endpoint.endpoint_id, endpoint))
+
+    async def get(self, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint | None:
+        return self._database.webhook_endpoints.get(endpoint_id)
+
+    async def listed(self) -> list[WebhookEndpoint]:
+        alive = [e for e in self._database.webhook_endpoints.values() if e.deleted_at is None]
+        return sorted(alive, key=lambda e: (e.created_at, e.endpoint_id))
+
+    async def put(self, endpoint: WebhookEndpoint) -> None:
+        self._unit.stage(lambda: self._database.webhook_endpoints.__setitem__(endpoint.endpoint_id, endpoint))
+
+    async def fail_pending_deliveries(self, endpoint_id: str, reason: str, now: datetime) -> int:
+        deliveries = self._database.webhook_deliveries
+        keys = [k for k, d in deliveries.items() if d.endpoint_id == endpoint_id and d.status == "pending"]
+
+        def fail() -> None:
+            for key in keys:
+                deliveries[key] = dataclasses.replace(
+                    deliveries[key], status="failed", last_error=reason, finished_at=now, next_attempt_at=None)
+
+        self._unit.stage(fail)
+        return len(keys)
+
+
+class FakeDeliveryLog:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._database = unit.database
+
+    async def page(self, where: DeliveryFilter, before: DeliveryPosition | None, limit: int) -> list[Delivery]:
+        found = [d for d in self._database.webhook_deliveries.values()
+                 if where.matches(d) and (before is None or d.position < before)]
+        return sorted(found, key=lambda d: d.position, reverse=True)[:limit]
+
+    async def replay_event(self, event_id: str, now: datetime) -> int | None:
+        of_event = [k for k, d in self._database.webhook_deliveries.items() if d.event_id == event_id]
+        if not of_event:
+            return None
+        return self._replay([k for k in of_event if self._replayable(k)], now)
+
+    async def replay_failed(self, since: datetime, endpoint_id: str | None, now: datetime, limit: int) -> int:
+        deliveries = self._database.webhook_deliveries
+        keys = sorted((k for k, d in deliveries.items()
+                       if d.status == "failed" and d.created_at >= since and self._replayable(k)
+                       and (endpoint_id is None or d.endpoint_id == endpoint_id)),
+                      key=lambda k: (deliveries[k].created_at, k))
+        return self._replay(keys[:limit], now)
+
+    def _replayable(self, key: tuple[str, str, int]) -> bool:
+        delivery = self._database.webhook_deliveries[key]
+        endpoint = self._database.webhook_endpoints.get(delivery.endpoint_id)
+        return delivery.status != "pending" and endpoint is not None and endpoint.deleted_at is None
+
+    def _replay(self, keys: list[tuple[str, str, int]], now: datetime) -> int:
+        deliveries = self._database.webhook_deliveries
+
+        def replay() -> None:
+            for key in keys:
+                deliveries[key] = dataclasses.replace(deliveries[key], status="pending", next_attempt_at=now,
+                                                      finished_at=None)
+
+        self._unit.stage(replay)
+        return len(keys)
+
+
 class FakeUpkeepQueue:
     def __init__(self, database: FakeDatabase):
         self._database = database
@@ -398,7 +487,19 @@ def _changed(wallet: Wallet) -> bool:
             or bool(wallet.changed_bucket_seqs))
 
 
-def fake_dependencies(catalog: Catalog, clock: Clock, database: FakeDatabase | None = None) -> Dependencies:
+# What names resolve to in the use-case tests (no DNS): webhook endpoints' hosts.
+TEST_NAMES = {"hooks.example.com": ["93.184.216.34"], "localhost": ["127.0.0.1", "::1"],
+              "internal.example.com": ["93.184.216.34", "10.0.0.7"]}
+
+
+def resolve_test_names(host: str) -> list[str]:
+    return TEST_NAMES.get(host, [])
+
+
+def fake_dependencies(
+    catalog: Catalog, clock: Clock, database: FakeDatabase | None = None, *, allow_private_webhooks: bool = False,
+) -> Dependencies:
     """Use cases wired to memory; mypy checks here that FakeStorage is a Storage."""
     return Dependencies(storage=FakeStorage(database), catalog=catalog, clock=clock, bus=message_bus(),
-                        checkout_pages=CHECKOUT_PAGES)
+                        checkout_pages=CHECKOUT_PAGES,
+                        webhook_targets=WebhookTargetPolicy(allow_private_webhooks, resolve_test_names))

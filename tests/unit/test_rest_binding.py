@@ -145,6 +145,9 @@ PATH_BOUND = {
     "GetBalance": "user_id", "WatchBalance": "user_id", "GetUsage": "user_id", "ListEvents": "user_id",
     "GetAutoTopup": "user_id", "UpdateAutoTopup": "user_id", "GetAlertThresholds": "user_id", "SetAlertThresholds": "user_id",
     "ExtendHold": "hold_id", "CommitHold": "hold_id", "ReleaseHold": "hold_id",
+    "DisableWebhookEndpoint": "endpoint_id", "EnableWebhookEndpoint": "endpoint_id",
+    "DeleteWebhookEndpoint": "endpoint_id", "RotateWebhookEndpointSecret": "endpoint_id",
+    "ReplayWebhookEvent": "event_id",
 }
 
 

@@ -173,7 +173,7 @@ def declared_unset(monkeypatch):
 def test_the_defaults_are_those_the_service_always_had(declared_unset):
     from billing.settings import (
         DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, ClockSettings, DatabaseSettings, EdgeSettings, KeySettings,
-        LimitSettings, MetricsSettings, PaymentSettings, ServerSettings, demo_port, standin_port,
+        LimitSettings, MetricsSettings, PaymentSettings, ServerSettings, WebhookSettings, demo_port, standin_port,
     )
 
     s = Settings.from_environment()
@@ -196,6 +196,8 @@ def test_the_defaults_are_those_the_service_always_had(declared_unset):
         checkout_cancel_url="http://localhost:3000/?purchase_canceled=true",
     )
     assert (s.metrics, s.clock) == (MetricsSettings(host="127.0.0.1", port=9464), ClockSettings(0, None))
+    assert s.webhooks == WebhookSettings(  # webhook targets on private addresses refused
+        send=True, allow_private=False, poll_seconds=0.2, dispatch_batch=500, claim_batch=100, concurrency=32)
     assert (demo_port(), standin_port()) == (3000, 12111)
 
 

@@ -103,6 +103,8 @@ def run() -> int:
     env = os.environ | {
         "DATABASE_URL": settings.database.url,
         "BILLING_MIGRATE_ON_START": os.environ.get("BILLING_MIGRATE_ON_START", "1"),
+        # Local receivers of outbound webhooks listen on this host (refused elsewhere: SSRF).
+        "BILLING_WEBHOOK_ALLOW_PRIVATE": os.environ.get("BILLING_WEBHOOK_ALLOW_PRIVATE", "1"),
     }
     venv_bin = Path(sys.executable).parent
     children: list[Supervised | SupervisedPostgres] = [

@@ -7,6 +7,7 @@ from billing.v1 import holds_pb2 as _holds_pb2
 from billing.v1 import keys_pb2 as _keys_pb2
 from billing.v1 import metered_sessions_pb2 as _metered_sessions_pb2
 from billing.v1 import payments_pb2 as _payments_pb2
+from billing.v1 import webhooks_pb2 as _webhooks_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -13,6 +13,7 @@ from billing.v1 import holds_pb2 as billing_dot_v1_dot_holds__pb2
 from billing.v1 import keys_pb2 as billing_dot_v1_dot_keys__pb2
 from billing.v1 import metered_sessions_pb2 as billing_dot_v1_dot_metered__sessions__pb2
 from billing.v1 import payments_pb2 as billing_dot_v1_dot_payments__pb2
+from billing.v1 import webhooks_pb2 as billing_dot_v1_dot_webhooks__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -174,6 +175,51 @@ class BillingServiceStub:
                 '/billing.v1.BillingService/CreateSessionKey',
                 request_serializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.BillingService/CreateWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpointWithSecret.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/billing.v1.BillingService/ListWebhookEndpoints',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.DisableWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.BillingService/DisableWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.DisableWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpoint.FromString,
+                _registered_method=True)
+        self.EnableWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.BillingService/EnableWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.EnableWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpoint.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.BillingService/DeleteWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.RotateWebhookEndpointSecret = channel.unary_unary(
+                '/billing.v1.BillingService/RotateWebhookEndpointSecret',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.RotateWebhookEndpointSecretRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpointWithSecret.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/billing.v1.BillingService/ListWebhookDeliveries',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookEvent = channel.unary_unary(
+                '/billing.v1.BillingService/ReplayWebhookEvent',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.ReplayWebhookEventRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.ReplayWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayFailedWebhookDeliveries = channel.unary_unary(
+                '/billing.v1.BillingService/ReplayFailedWebhookDeliveries',
+                request_serializer=billing_dot_v1_dot_webhooks__pb2.ReplayFailedWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhooks__pb2.ReplayWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
 
 
@@ -354,6 +400,67 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhookEndpoint(self, request, context):
+        """Outbound events (webhooks.proto): endpoints and the delivery log, admin keys, internal listener.
+        The answer is the only one that shows the endpoint's signing secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableWebhookEndpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableWebhookEndpoint(self, request, context):
+        """Also clears the failing streak (failing_since) and disabled_reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """Soft delete: its pending deliveries fail (reason: endpoint deleted); its log stays readable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookEndpointSecret(self, request, context):
+        """A new secret; the previous one signs too for 24 h.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookEvent(self, request, context):
+        """Every delivery of the event (but those of deleted endpoints) back to pending, due now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayFailedWebhookDeliveries(self, request, context):
+        """The failed deliveries created since a time back to pending, at most 1000 a call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -486,6 +593,51 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CreateSessionKey,
                     request_deserializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.FromString,
                     response_serializer=billing_dot_v1_dot_keys__pb2.CreateSessionKeyResponse.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpointWithSecret.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'DisableWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.DisableWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpoint.SerializeToString,
+            ),
+            'EnableWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.EnableWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpoint.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'RotateWebhookEndpointSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookEndpointSecret,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.RotateWebhookEndpointSecretRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.WebhookEndpointWithSecret.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayWebhookEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookEvent,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.ReplayWebhookEventRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.ReplayWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayFailedWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayFailedWebhookDeliveries,
+                    request_deserializer=billing_dot_v1_dot_webhooks__pb2.ReplayFailedWebhookDeliveriesRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhooks__pb2.ReplayWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1192,6 +1344,249 @@ class BillingService:
             '/billing.v1.BillingService/CreateSessionKey',
             billing_dot_v1_dot_keys__pb2.CreateSessionKeyRequest.SerializeToString,
             billing_dot_v1_dot_keys__pb2.CreateSessionKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/CreateWebhookEndpoint',
+            billing_dot_v1_dot_webhooks__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.WebhookEndpointWithSecret.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ListWebhookEndpoints',
+            billing_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/DisableWebhookEndpoint',
+            billing_dot_v1_dot_webhooks__pb2.DisableWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.WebhookEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/EnableWebhookEndpoint',
+            billing_dot_v1_dot_webhooks__pb2.EnableWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.WebhookEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/DeleteWebhookEndpoint',
+            billing_dot_v1_dot_webhooks__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookEndpointSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/RotateWebhookEndpointSecret',
+            billing_dot_v1_dot_webhooks__pb2.RotateWebhookEndpointSecretRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.WebhookEndpointWithSecret.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ListWebhookDeliveries',
+            billing_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ReplayWebhookEvent',
+            billing_dot_v1_dot_webhooks__pb2.ReplayWebhookEventRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.ReplayWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayFailedWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/ReplayFailedWebhookDeliveries',
+            billing_dot_v1_dot_webhooks__pb2.ReplayFailedWebhookDeliveriesRequest.SerializeToString,
+            billing_dot_v1_dot_webhooks__pb2.ReplayWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

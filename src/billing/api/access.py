@@ -38,6 +38,8 @@ _ACCESS = {
     "CreateAutoTopupSetup": Access.ACCOUNT,
     # Stripe signs it with the webhook secret (checked by the use case), not with a key.
     "HandleStripeWebhook": Access.PUBLIC,
+    # Outbound webhooks' endpoints and delivery log (CreateWebhookEndpoint, ListWebhookDeliveries,
+    # ReplayWebhookEvent ...) are not listed: admin keys only.
 }
 
 

@@ -42,6 +42,8 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.TooManyHolds: (grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.TooManyWatchers: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
     errors.RateLimited: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    errors.WebhookEndpointNotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    errors.WebhookEventNotFound: (grpc.StatusCode.NOT_FOUND, 404),
 }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timezone
+
 import grpc
 
-from billing.api import mapping, payment_mapping
+from billing.api import mapping, payment_mapping, webhook_mapping
 from billing.api.meter_session import serve_session
 from billing.service import (
-    accounts, alert_thresholds, auto_topup, balance, balance_watch, batch_check, consume, grants, history, holds, purchases, session_keys,
-    subscriptions, usage, webhooks,
+    accounts, alert_thresholds, auto_topup, balance, balance_watch, batch_check, consume, delivery_log, grants, history,
+    holds, purchases, session_keys, subscriptions, usage, webhook_endpoints, webhooks,
 )
 from billing.service.balance_hub import BalanceHub
 from billing.service.catalog_view import catalog_in_currency, etag_matches
@@ -153,3 +155,37 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def CreateAutoTopupSetup(self, request, context):
         return payment_mapping.auto_topup_setup(await auto_topup.setup_checkout(self._deps, request.user_id))
+
+    # Outbound events (issue 22): webhook endpoints and the delivery log (admin keys: api/access.py).
+    async def CreateWebhookEndpoint(self, request, context):
+        created = await webhook_endpoints.create_endpoint(
+            self._deps, request.url, list(request.event_types), request.description)
+        return webhook_mapping.endpoint_with_secret(created)
+
+    async def ListWebhookEndpoints(self, request, context):
+        return webhook_mapping.endpoints(await webhook_endpoints.list_endpoints(self._deps))
+
+    async def DisableWebhookEndpoint(self, request, context):
+        return webhook_mapping.endpoint(await webhook_endpoints.disable_endpoint(self._deps, request.endpoint_id))
+
+    async def EnableWebhookEndpoint(self, request, context):
+        return webhook_mapping.endpoint(await webhook_endpoints.enable_endpoint(self._deps, request.endpoint_id))
+
+    async def DeleteWebhookEndpoint(self, request, context):
+        return webhook_mapping.deleted(await webhook_endpoints.delete_endpoint(self._deps, request.endpoint_id))
+
+    async def RotateWebhookEndpointSecret(self, request, context):
+        rotated = await webhook_endpoints.rotate_secret(self._deps, request.endpoint_id)
+        return webhook_mapping.endpoint_with_secret(rotated)
+
+    async def ListWebhookDeliveries(self, request, context):
+        page = await delivery_log.list_deliveries(
+            self._deps, request.endpoint_id, request.user_id, request.status, request.limit, request.page_token)
+        return webhook_mapping.deliveries(page)
+
+    async def ReplayWebhookEvent(self, request, context):
+        return webhook_mapping.replayed(await delivery_log.replay_event(self._deps, request.event_id))
+
+    async def ReplayFailedWebhookDeliveries(self, request, context):
+        since = request.since.ToDatetime(tzinfo=timezone.utc) if request.HasField("since") else None
+        return webhook_mapping.replayed(await delivery_log.replay_failed(self._deps, since, request.endpoint_id))

@@ -170,3 +170,15 @@ class InsufficientAiTime(BillingError):
             f"balance of {self.balance_seconds}s is {self.deficit_seconds}s short of the request"
         )
         Exception.__init__(self, self.message)
+
+
+class WebhookEndpointNotFound(BillingError):
+    """No webhook endpoint with that id (a deleted one is not found either)."""
+
+    reason = "WEBHOOK_ENDPOINT_NOT_FOUND"
+
+
+class WebhookEventNotFound(BillingError):
+    """No delivery of an outbound event with that id."""
+
+    reason = "WEBHOOK_EVENT_NOT_FOUND"

@@ -14,6 +14,7 @@ from billing.domain.errors import PaymentsNotConfigured
 from billing.service.messagebus import MessageBus
 from billing.service.ports import (
     Clock, KeyIssuer, Metrics, NobodyListening, NoMetrics, PaymentProvider, Storage, WalletChangeNotifier,
+    WebhookTargets,
 )
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
@@ -52,6 +53,8 @@ class Dependencies:
     # What runs after a change commits (service/handlers.py wires the service's handlers).
     bus: MessageBus = field(default_factory=MessageBus)
     wallet_changes: WalletChangeNotifier = field(default_factory=NobodyListening)
+    # Where webhook endpoints may point (None: this process manages no endpoints).
+    webhook_targets: WebhookTargets | None = None
 
     def key_clock(self) -> Clock:
         """The clock session keys expire by: never the service's clock run ahead for local use."""
@@ -61,6 +64,11 @@ class Dependencies:
         if self.checkout_pages is None:
             raise PaymentsNotConfigured("this server takes no payments (no checkout pages are configured)")
         return self.checkout_pages
+
+    def webhook_target_check(self) -> WebhookTargets:
+        if self.webhook_targets is None:
+            raise RuntimeError("this process was built without a webhook target policy (bootstrap.build_service)")
+        return self.webhook_targets
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:

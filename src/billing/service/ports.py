@@ -23,6 +23,7 @@ from billing.domain.idempotency import StoredAnswer
 from billing.domain.delivery_outcomes import AttemptResult, Outcome
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
+from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.domain.wallet import Account, Wallet
 from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, SubscriptionSnapshot, TopupCharge,
@@ -350,6 +351,58 @@ class UpkeepQueue(Protocol):
         ...
 
 
+class WebhookEndpoints(Protocol):
+    """Where outbound events go (issue 22; not per account). Changed in transactions only."""
+
+    async def add(self, endpoint: WebhookEndpoint) -> None: ...
+
+    async def get(self, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint | None:
+        """The endpoint, deleted ones too; lock: for a change in this transaction (the sender's
+        updates of the same row wait for it)."""
+        ...
+
+    async def listed(self) -> list[WebhookEndpoint]:
+        """The endpoints not deleted, oldest first."""
+        ...
+
+    async def put(self, endpoint: WebhookEndpoint) -> None:
+        """Writes what the admin surface changes: enabled, disabled_reason, failing_since, the
+        secrets, deleted_at, updated_at."""
+        ...
+
+    async def fail_pending_deliveries(self, endpoint_id: str, reason: str, now: datetime) -> int:
+        """The endpoint's pending deliveries become failed (last_error: reason); how many."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """Webhook deliveries and their attempts, as an operator reads and replays them."""
+
+    async def page(self, where: DeliveryFilter, before: DeliveryPosition | None, limit: int) -> list[Delivery]:
+        """Newest first (DeliveryPosition descending), at most `limit`, those before `before`,
+        each with its attempts (oldest first)."""
+        ...
+
+    async def replay_event(self, event_id: str, now: datetime) -> int | None:
+        """Every finished (delivered or failed) delivery of the event whose endpoint is not deleted
+        back to pending, due now, its attempts kept; how many. None: no delivery has that event id."""
+        ...
+
+    async def replay_failed(self, since: datetime, endpoint_id: str | None, now: datetime, limit: int) -> int:
+        """At most `limit` failed deliveries created at or after `since` (of that endpoint, of any
+        endpoint not deleted), oldest first, back to pending as replay_event does; how many."""
+        ...
+
+
+class WebhookTargets(Protocol):
+    """May a webhook be sent to this URL (adapters/webhook_targets.py: the scheme, the host, no
+    credentials, no private address unless the setting allows it)?"""
+
+    async def refused_reason(self, url: str) -> str | None:
+        """None when allowed, else why not (a sentence naming `url`)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """Rolled back unless commit() is called."""
 
@@ -381,6 +434,16 @@ class UnitOfWork(Protocol):
 
     @property
     def plan_changes(self) -> PlanChanges: ...
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        """Writes in transactions only (NeedsTransaction otherwise)."""
+        ...
+
+    @property
+    def delivery_log(self) -> DeliveryLog:
+        """Replays in transactions only (NeedsTransaction otherwise)."""
+        ...
 
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked

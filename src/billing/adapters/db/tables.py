@@ -354,6 +354,12 @@ Index("webhook_deliveries_due", webhook_deliveries.c.next_attempt_at,
       postgresql_where=webhook_deliveries.c.status == "pending")
 Index("webhook_deliveries_by_endpoint", webhook_deliveries.c.endpoint_id, webhook_deliveries.c.status,
       webhook_deliveries.c.created_at)
+# The admin surface's delivery log (issue 22): replay by event id, and each filter of the log newest first
+# (per status, merged: api's GET /v1/billing/admin/webhook-deliveries; replay of the failed since a time).
+Index("webhook_deliveries_by_event", webhook_deliveries.c.event_id)
+Index("webhook_deliveries_by_account", webhook_deliveries.c.account_id, webhook_deliveries.c.status,
+      webhook_deliveries.c.created_at)
+Index("webhook_deliveries_by_status", webhook_deliveries.c.status, webhook_deliveries.c.created_at)
 
 webhook_attempts = Table(
     "webhook_attempts",

@@ -35,6 +35,7 @@ from billing.adapters.db.payment_repositories import (
 )
 from billing.adapters.db.resume_tokens import PostgresResumeTokens
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
+from billing.adapters.db.webhook_admin import PostgresDeliveryLog, PostgresWebhookEndpoints
 from billing.adapters.db.wallet_queries import (
     WalletRead, WalletQueries, advances_version, save_wallets, wallet_document,
 )
@@ -199,6 +200,18 @@ class PostgresUnitOfWork:
     @property
     def plan_changes(self) -> PostgresPlanChanges:
         return PostgresPlanChanges(self._driver)
+
+    @property
+    def webhook_endpoints(self) -> PostgresWebhookEndpoints:
+        if self._kind is _Kind.UNLOCKED:
+            raise NeedsTransaction("webhook endpoints change only inside a transaction")
+        return PostgresWebhookEndpoints(self._driver)
+
+    @property
+    def delivery_log(self) -> PostgresDeliveryLog:
+        if self._kind is _Kind.UNLOCKED:
+            raise NeedsTransaction("deliveries are replayed only inside a transaction")
+        return PostgresDeliveryLog(self._driver)
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self._connection is None:

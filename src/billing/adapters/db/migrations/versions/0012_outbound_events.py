@@ -89,6 +89,11 @@ def upgrade() -> None:
     op.create_index("webhook_deliveries_due", "webhook_deliveries", ["next_attempt_at"],
                     postgresql_where=sa.text("status = 'pending'"))
     op.create_index("webhook_deliveries_by_endpoint", "webhook_deliveries", ["endpoint_id", "status", "created_at"])
+    # The admin surface's delivery log: replay by event id; each filter of the log newest first, one
+    # index range per status merged (adapters/db/delivery_log.py); replay of the failed since a time.
+    op.create_index("webhook_deliveries_by_event", "webhook_deliveries", ["event_id"])
+    op.create_index("webhook_deliveries_by_account", "webhook_deliveries", ["account_id", "status", "created_at"])
+    op.create_index("webhook_deliveries_by_status", "webhook_deliveries", ["status", "created_at"])
     op.create_table(
         "webhook_attempts",
         sa.Column("account_id", sa.Text, nullable=False),
