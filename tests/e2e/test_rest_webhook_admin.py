@@ -94,6 +94,7 @@ def test_other_keys_are_refused(e2e, session_keys):
 
 
 def _insert_delivery(database_url, account_id, endpoint_id, seq, created_at, status, attempts, event_id):
+    seq += 1000  # past the account's own events (its welcome credit is its first)
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         connection.execute(
             "INSERT INTO outbound_events (account_id, seq, event_id, type, created_at, payload) "
