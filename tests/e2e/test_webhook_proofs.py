@@ -231,6 +231,9 @@ def test_every_event_arrives_in_order_through_kill_9_and_a_database_restart(own_
         # The killed replica comes back (its leases run out on the moved clock; either sends them).
         restarted = start_billing_server(database_url, tmp_path / "replica-a2", migrate=False, extra_env=settings)
         wait_until(lambda: health_serving(replica_b.grpc_target), "replica B SERVING after the faults")
+        # Read before the clock moves (a moved clock past midnight would show tomorrow's daily bonus).
+        balances = {load.user: stubs[1].GetBalance(billing_service_pb2.GetBalanceRequest(user_id=load.user),
+                                                   timeout=CALL_TIMEOUT_SECONDS).totals for load in loads}
 
         def drained() -> bool:
             (pending, events), = _query(database_url,
@@ -244,8 +247,6 @@ def test_every_event_arrives_in_order_through_kill_9_and_a_database_restart(own_
         drain_began = time.monotonic()
         wait_until(drained, "every outbox event delivered", timeout=DRAINED_WITHIN_SECONDS, interval=0.2)
         drain = time.monotonic() - drain_began
-        balances = {load.user: stubs[1].GetBalance(billing_service_pb2.GetBalanceRequest(user_id=load.user),
-                                                   timeout=CALL_TIMEOUT_SECONDS).totals for load in loads}
     finally:
         for channel in channels:
             channel.close()
