@@ -14,17 +14,14 @@ import base64
 import hashlib
 import json
 import statistics
-import threading
 import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import psycopg
 import pytest
-from standardwebhooks.webhooks import Webhook
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock
@@ -35,62 +32,12 @@ from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 from testkit.processes import start_billing_server, stop_process
+from testkit.webhook_receiver import DROP, WebhookReceiver
 from tests.support.database import fresh_database
 from tests.support.defaults import CHECKOUT_PAGES
 
 SECRET = "whsec_" + base64.b64encode(b"e2e-outbound-secret-0123").decode()
 pytestmark = pytest.mark.slow
-
-
-class Receiver:
-    """An HTTP receiver verifying each delivery; `answer(event_id, attempt)` -> 200, 500 or "drop"."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.lock = threading.Lock()
-        self.received: list[dict] = []  # {id, account, seq, at, answered, verified}
-        self.attempts: dict[str, int] = defaultdict(int)
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                at = time.time()
-                try:
-                    payload = Webhook(SECRET).verify(body, dict(self.headers.items()))
-                    verified = True
-                except Exception:
-                    payload, verified = json.loads(body), False
-                with receiver.lock:
-                    receiver.attempts[payload["id"]] += 1
-                    decision = receiver.answer(payload["id"], receiver.attempts[payload["id"]])
-                    receiver.received.append({"id": payload["id"], "account": payload["user_id"],
-                                              "seq": payload["data"]["seq"], "at": at, "answered": decision,
-                                              "verified": verified and self.headers["webhook-id"] == payload["id"]})
-                if decision == "drop":
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                self.send_response(decision)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def delivered(self) -> set[str]:
-        with self.lock:
-            return {r["id"] for r in self.received if r["answered"] == 200}
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -171,10 +118,10 @@ def test_two_replicas_deliver_every_event_in_order_through_failures(outbound_dat
         if attempt == 1 and _fraction(event_id) < 0.2:
             return 500
         if attempt == 1 and _fraction(event_id) < 0.3:
-            return "drop"
+            return DROP
         return 200
 
-    receiver = Receiver(answer)
+    receiver = WebhookReceiver(answer, SECRET)
     accounts = make_accounts(outbound_database, 10)
     with psycopg.connect(libpq_url(outbound_database), autocommit=True) as connection:
         add_endpoint(connection, receiver.url)
@@ -184,7 +131,8 @@ def test_two_replicas_deliver_every_event_in_order_through_failures(outbound_dat
         time.sleep(0.5)  # nothing more should come
     finally:
         receiver.close()
-    received = receiver.received
+    received = [{"id": r.id, "account": r.payload["user_id"], "seq": r.payload["data"]["seq"],
+                 "answered": r.answered, "verified": r.verified} for r in receiver.requests()]
     assert all(r["verified"] for r in received), "every request verifies with standardwebhooks"
     assert {r["id"] for r in received} == set(expected), "nothing invented"
     assert sum(1 for r in received if r["answered"] != 200) >= 10, "the failures happened"
@@ -206,7 +154,7 @@ def test_two_replicas_deliver_every_event_in_order_through_failures(outbound_dat
 def test_every_event_written_at_200_a_second_arrives(outbound_database, two_senders):
     """Functional only (every event arrives); the latency is printed here and held to its target by
     `make bench`, never by a timed assertion."""
-    receiver = Receiver(lambda event_id, attempt: 200)
+    receiver = WebhookReceiver(lambda event_id, attempt: 200, SECRET)
     accounts = make_accounts(outbound_database, 50)
     committed: dict[str, float] = {}
     rate, seconds = 200, 5
@@ -225,8 +173,8 @@ def test_every_event_written_at_200_a_second_arrives(outbound_database, two_send
     finally:
         receiver.close()
     first_arrival: dict[str, float] = {}
-    for r in receiver.received:
-        first_arrival.setdefault(r["id"], r["at"])
+    for r in receiver.requests():
+        first_arrival.setdefault(r.id, r.at)
     lags = sorted(first_arrival[event_id] - at for event_id, at in committed.items())
     p50, p99 = statistics.median(lags), lags[int(len(lags) * 0.99) - 1]
     print(f"\n{len(lags)} events at {len(lags) / sent_for:.0f}/s: commit-to-delivery p50 {p50 * 1000:.0f} ms, "
