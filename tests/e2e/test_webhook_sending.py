@@ -42,6 +42,15 @@ SECRET = "whsec_" + base64.b64encode(b"e2e-outbound-secret-0123").decode()
 pytestmark = pytest.mark.slow
 
 
+class Server(ThreadingHTTPServer):
+    # The sender opens a connection per delivery (Connection: close), up to 32 at once. With
+    # socketserver's listen backlog of 5, a busy VM overflowed the accept queue: the kernel dropped
+    # the handshake and the sender's retransmitted it 1 s later (TCP's initial retransmission
+    # timeout), the whole of the ~1 s p99 this module once printed (TcpExt ListenOverflows and
+    # TCPSynRetrans moved with it). A receiver in production listens with a backlog in the hundreds.
+    request_queue_size = 1024
+
+
 class Receiver:
     """An HTTP receiver verifying each delivery; `answer(event_id, attempt)` -> 200, 500 or "drop"."""
 
@@ -81,7 +90,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
