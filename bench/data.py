@@ -51,6 +51,7 @@ DEFAULT_GRANTED_SECONDS = 1_000_000
 DATA_TABLES = (
     "accounts", "buckets", "ledger_events", "idempotency_records", "resume_tokens", "payments", "payment_profiles",
     "legacy_migrations", "plan_changes", "payment_owners", "holds",
+    "outbound_events", "webhook_deliveries", "webhook_attempts",  # the outbox references accounts (issue 22)
 )
 SESSION_SETTINGS = (
     "SET maintenance_work_mem = '1GB'",

@@ -84,10 +84,14 @@ def holds_line(consume: dict, cycle: dict) -> str:
     )
 
 
-def summarize(baseline: dict | None, results: list[dict], violations: list[str], sessions: dict | None = None) -> dict:
+def summarize(
+    baseline: dict | None, results: list[dict], violations: list[str], sessions: dict | None = None,
+    outbound: dict | None = None,
+) -> dict:
     """The targets the run can judge: all of them after `make bench` (a scenario missing from a
     full run is a KeyError, as before); after a partial run (`--only`, no pgbench baseline)
-    those whose scenarios ran. `sessions`: the metered sessions' figures (bench/holds.py)."""
+    those whose scenarios ran. `sessions`: the metered sessions' figures (bench/holds.py);
+    `outbound`: the outbound webhooks' (bench/webhooks_out.py)."""
     by = _by_label(results)
     base = baseline["rps"] if baseline else None
     full = base is not None
@@ -132,6 +136,10 @@ def summarize(baseline: dict | None, results: list[dict], violations: list[str],
         from bench.holds import sessions_targets
 
         targets.update(sessions_targets(sessions))
+    if outbound is not None:
+        from bench.webhooks_out import targets as outbound_targets
+
+        targets.update(outbound_targets(outbound))
     targets["ledger invariants hold after the run"] = (len(violations), not violations)
     targets["every request of every scenario succeeded"] = (", ".join(failed) or "yes", not failed)
     return {name: {"value": value, "met": met} for name, (value, met) in targets.items()}
@@ -187,6 +195,10 @@ def table(document: dict) -> str:
         from bench.holds import sessions_line
 
         lines += ["", sessions_line(document["metered_sessions"])]
+    if document.get("outbound_webhooks"):
+        from bench.webhooks_out import line as outbound_line
+
+        lines += ["", outbound_line(document["outbound_webhooks"])]
     lines.append("")
     lines.append("targets:")
     for name, target in document["summary"].items():

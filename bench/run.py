@@ -11,6 +11,9 @@ scenario), on the dataset `--accounts` names: `python -m bench.run --only webhoo
 `--only consume` runs gRPC Consume alone (closed loop, `--concurrency` in flight): the quick check
 that a change did not slow the hot path. `--only watchers` runs the live-balance scenario alone (a full run ends with it)
 (bench/watchers.py: `--watchers` idle streams, one change to `--fanout-watchers` streams).
+`--only webhooks-out` runs the outbound webhooks scenario (bench/webhooks_out.py: a local receiver,
+the sender's drain rate, commit-to-delivery at 200 events/s, Consume with an endpoint against none;
+a full run ends with it).
 `--only holds` runs hold cycles (CreateHold + final CommitHold) beside gRPC Consume, both from the
 same Python client; `--only sessions` runs `--sessions` metered sessions for `--session-seconds`
 (bench/holds.py; a full run has both).
@@ -26,12 +29,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
 
-from bench import authorization_cost, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks
+from bench import (
+    authorization_cost, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks,
+    webhooks_out,
+)
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
 from devstack import embedded_postgres
@@ -193,7 +200,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers", "holds", "sessions")
+ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -259,6 +266,93 @@ def measure_sessions(args, url: str, logs: Path) -> dict:
             target.split(",")[0], server_pids, url, args.sessions, args.accounts, args.session_seconds)
     print(holds.sessions_line(result), flush=True)
     return result
+
+
+@contextmanager
+def environment(**values: str):
+    """os.environ with `values` set while the block runs (the stacks it starts inherit them)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def measure_outbound(args, url: str, logs: Path) -> tuple[dict, list[dict]]:
+    """The outbound webhooks scenario (bench/webhooks_out.py): a backlog written with the sender
+    off, then on a stack with its sender: the backlog's drain, CreateGrant at RATE/s and the
+    commit-to-delivery of its events, and gRPC Consume rounds with the endpoint enabled and
+    disabled, interleaved. Returns (its figures, the Consume rounds as result rows)."""
+    import psycopg
+
+    from billing.domain.auth import Scope
+    from testkit.signing import create_key
+
+    grpc_loadgen.ensure_built()
+    receiver = webhooks_out.Receiver()
+    admin = create_key(url, Scope.ADMIN)  # CreateGrant is an admin call
+    rows: list[dict] = []
+    with environment(**{webhooks_out.ADMIN_AUTHORIZATION: admin.bearer()[0][1], "BILLING_WEBHOOK_ALLOW_PRIVATE": "1"}), \
+            psycopg.connect(libpq_url(url), autocommit=True) as db:
+        endpoint = webhooks_out.add_endpoint(db, receiver.url)
+        try:
+            checkpoint(url)
+            with environment(BILLING_WEBHOOK_SENDER="0"):
+                with running_stack(url, args.workers, logs / "outbound-backlog") as (target, _base, _pids):
+                    written_from = time.time()
+                    backlog_grants = webhooks_out.grants_subprocess(
+                        target.split(",")[0], args.accounts, args.seconds, None, args.concurrency)
+                    backlog = webhooks_out.events_between(db, written_from, time.time())
+            checkpoint(url)
+            with running_stack(url, args.workers, logs / "outbound") as (target, _base, pids):
+                direct = target.split(",")[0]
+                drain = webhooks_out.drain_figures(
+                    backlog, webhooks_out.wait_for(receiver, backlog, webhooks_out.DELIVERY_WAIT_S))
+                drain["written_per_s"] = backlog_grants["calls_per_s"]
+                print(f"outbound webhooks: backlog of {drain['backlog_events']} events drained at "
+                      f"{drain['events_per_s']} events/s", flush=True)
+                with Meter(pids) as meter:
+                    start = time.time()
+                    grants = webhooks_out.grants_subprocess(
+                        direct, args.accounts, webhooks_out.STEADY_SECONDS, webhooks_out.RATE, 64)
+                    end = time.time()
+                created = webhooks_out.events_between(db, start, end)
+                steady = webhooks_out.lag_figures(
+                    created, webhooks_out.wait_for(receiver, created, webhooks_out.DELIVERY_WAIT_S), end - start)
+                steady.update(server_cores=round(meter.server_cpu_s / (end - start), 3),
+                              postgres_cores=round(meter.postgres_cpu_s / (end - start), 3),
+                              cpu_steal_percent=meter.steal_percent)
+                rounds = []
+                for number in range(1, webhooks_out.CONSUME_ROUNDS + 1):
+                    pair = {}
+                    for enabled in ((True, False) if number % 2 else (False, True)):
+                        webhooks_out.set_endpoint_enabled(db, endpoint, enabled)
+                        label = f"gRPC consume, {'webhook endpoint' if enabled else 'no endpoint'}, round {number}"
+                        pair[enabled] = measure(
+                            label, pids,
+                            lambda: grpc_load(direct, "consume", args.accounts, args.seconds, concurrency=args.concurrency),
+                            warmup=lambda: grpc_load(direct, "consume", args.accounts, WARMUP_S, concurrency=args.concurrency),
+                            database_url=url,
+                        )
+                    rows += [pair[True], pair[False]]
+                    rounds.append((pair[True], pair[False]))
+        finally:
+            webhooks_out.retire_endpoint(db, endpoint)
+            receiver.close()
+    result = {
+        "rate": webhooks_out.RATE, "steady_seconds": webhooks_out.STEADY_SECONDS, "accounts": args.accounts,
+        "drain": drain, "backlog_grants": backlog_grants, "steady": steady, "grants": grants,
+        "consume_rounds": [(w["rps"], n["rps"]) for w, n in rounds],
+        "consume_ratio": webhooks_out.consume_ratio(rounds),
+        "consume_clean": all(not r.get("errors") and not r.get("dropped") for r in rows),
+    }
+    print(webhooks_out.line(result), flush=True)
+    return result, rows
 
 
 def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> list[dict]:
@@ -382,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "sessions":
         prewarm(url)
         results, checked = [], [url]
+    elif args.only == "webhooks-out":
+        prewarm(url)
+        results, checked = [], [url]
     elif args.only == "watchers":
         result = measure_watchers(args, url, logs)
         # No throughput to plot or judge against pgbench: the figures alone, for docs/performance.md.
@@ -401,8 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         checked = [url, small_url]
     # Before the ledger check: every session settles at the end, and `billing verify` must agree.
     sessions = measure_sessions(args, url, logs) if args.only in (None, "sessions") else None
+    outbound = None
+    if args.only in (None, "webhooks-out"):
+        outbound, consume_rounds = measure_outbound(args, url, logs)
+        results += consume_rounds
     violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
-    summary = report.summarize(baseline, results, violations, sessions)
+    summary = report.summarize(baseline, results, violations, sessions, outbound)
     signature_check_us = authorization_cost.microseconds_per_check()
     authorization_us = authorization_cost.microseconds_per_authorization()
     print(f"signature check (server CPU per signed request, in-process): {signature_check_us:.1f} us; "
@@ -412,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()}, "settings": vars(args),
         "baseline": baseline, "results": results, "summary": summary, "invariant_violations": violations[:20],
         "signature_check_us": signature_check_us, "authorization_us": authorization_us,
-        "metered_sessions": sessions,
+        "metered_sessions": sessions, "outbound_webhooks": outbound,
     }
     if args.only is None:
         document["watchers"] = measure_watchers(args, url, logs)

@@ -24,6 +24,15 @@ Answer = int | str
 
 
 @dataclass(frozen=True)
+class _Server(ThreadingHTTPServer):
+    # The sender opens a connection per delivery (Connection: close), up to 32 at once. With
+    # socketserver's listen backlog of 5, a busy VM overflowed the accept queue: the kernel dropped
+    # the handshake and the sender's retransmitted it 1 s later (TCP's initial retransmission
+    # timeout), the whole of the ~1 s p99 test_webhook_sending.py once printed (TcpExt ListenOverflows
+    # and TCPSynRetrans moved with it). A receiver in production listens with a backlog in the hundreds.
+    request_queue_size = 1024
+
+
 class Received:
     id: str
     body: bytes
@@ -71,7 +80,7 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
