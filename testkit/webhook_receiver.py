@@ -23,7 +23,6 @@ DROP = "drop"
 Answer = int | str
 
 
-@dataclass(frozen=True)
 class _Server(ThreadingHTTPServer):
     # The sender opens a connection per delivery (Connection: close), up to 32 at once. With
     # socketserver's listen backlog of 5, a busy VM overflowed the accept queue: the kernel dropped
@@ -33,6 +32,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
+@dataclass(frozen=True)
 class Received:
     id: str
     body: bytes
