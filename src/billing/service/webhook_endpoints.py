@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
 
 from billing.domain.errors import InvalidArgument, WebhookEndpointNotFound
 from billing.domain.webhook_endpoints import (
@@ -69,19 +71,20 @@ async def list_endpoints(deps: Dependencies) -> list[WebhookEndpoint]:
 
 async def disable_endpoint(deps: Dependencies, endpoint_id: str) -> WebhookEndpoint:
     """Nothing is sent to it until enabled; its deliveries wait (the sender's rule for disabled endpoints)."""
-    now = deps.clock.now()
-    async with deps.storage.transaction() as uow:
-        endpoint = (await _locked(uow, endpoint_id)).disabled(now)
-        await uow.webhook_endpoints.put(endpoint)
-        await uow.commit()
-    return endpoint
+    return await _changed(deps, endpoint_id, WebhookEndpoint.disabled)
 
 
 async def enable_endpoint(deps: Dependencies, endpoint_id: str) -> WebhookEndpoint:
     """Enabled with a clean slate: its failing streak (failing_since) and disabled_reason cleared."""
+    return await _changed(deps, endpoint_id, WebhookEndpoint.reenabled)
+
+
+async def _changed(
+    deps: Dependencies, endpoint_id: str, change: Callable[[WebhookEndpoint, datetime], WebhookEndpoint],
+) -> WebhookEndpoint:
     now = deps.clock.now()
     async with deps.storage.transaction() as uow:
-        endpoint = (await _locked(uow, endpoint_id)).reenabled(now)
+        endpoint = change(await _locked(uow, endpoint_id), now)
         await uow.webhook_endpoints.put(endpoint)
         await uow.commit()
     return endpoint
