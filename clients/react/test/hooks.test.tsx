@@ -152,8 +152,9 @@ describe('useConsume', () => {
     await act(async () => {
       await result.current.consume.mutateAsync({ operation: 'export', seconds: 7200, idempotencyKey: 'op-big' }).catch(() => {});
     });
+    // The mutation's error reaches the hook's state on a later render: wait for it, not for luck.
+    await waitFor(() => expect(result.current.consume.insufficientFunds).toBeInstanceOf(InsufficientFundsError));
     const refusal = result.current.consume.insufficientFunds;
-    expect(refusal).toBeInstanceOf(InsufficientFundsError);
     expect(refusal?.suggestions.map((s) => s.type)).toEqual(['package', 'upgrade']);
     expect(client.consume).toHaveBeenCalledWith('export', 7200, { idempotencyKey: 'op-big', userId: 'u1' });
     await waitFor(() => expect(client.getEnhancedBalance).toHaveBeenCalledTimes(2));
