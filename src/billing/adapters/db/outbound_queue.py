@@ -27,12 +27,11 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from billing.adapters.db.delivery_lines import TURN_LOCK
 from billing.adapters.db.unit_of_work import DRIVER_OUTAGES
 from billing.domain.delivery_outcomes import DELIVERED, ERROR_TEXT_MAX, PENDING, AttemptResult, Outcome
 from billing.service.ports import ClaimedDelivery, Unavailable
 
-# pg_advisory_xact_lock's key for the turns of the delivery lines (any constant no other code uses).
-TURN_LOCK = 0x6F75_7462_6F78  # "outbox"
 
 _DISPATCH = """
 WITH accounts_first AS (
@@ -104,14 +103,18 @@ VALUES (%(account_id)s, %(endpoint_id)s, %(seq)s, %(attempt)s, %(now)s, %(status
         %(excerpt)s, %(error)s)
 """
 
-# The next of the line takes its turn (the line's order is its seq; the primary key's index walks it).
+# The first pending delivery of the line takes its turn, if it is waiting (the line's order is its
+# seq; the primary key's index walks it). The first, not the next after the finished one: a replayed
+# earlier event goes before the later ones; and only a waiting one: one due or in flight keeps its time.
 _NEXT_TURN = """
 UPDATE webhook_deliveries SET next_attempt_at = %(now)s, updated_at = %(now)s
 WHERE (account_id, endpoint_id, seq) = (
   SELECT account_id, endpoint_id, seq FROM webhook_deliveries
-  WHERE account_id = %(account_id)s AND endpoint_id = %(endpoint_id)s AND seq > %(seq)s AND status = 'pending'
+  WHERE account_id = %(account_id)s AND endpoint_id = %(endpoint_id)s AND status = 'pending'
   ORDER BY seq LIMIT 1)
+  AND next_attempt_at = 'infinity'::timestamptz
 """
+
 
 _ENDPOINT_SUCCEEDED = """
 UPDATE webhook_endpoints SET failing_since = NULL, updated_at = %(now)s

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.adapters.db.driver import Driver
+from billing.adapters.db.delivery_lines import REHEAD_LINES, TURN_LOCK
 from billing.domain.webhook_endpoints import (
     DELIVERY_STATUSES, Delivery, DeliveryAttempt, DeliveryFilter, DeliveryPosition, WebhookEndpoint,
 )
@@ -23,11 +24,15 @@ _ENDPOINT_COLUMNS = (
     "previous_secret_until, failing_since, created_at, updated_at, deleted_at"
 )
 _DELIVERY_COLUMNS = (
-    "account_id, endpoint_id, seq, event_id, event_type, status, attempts, next_attempt_at, last_status_code, "
-    "last_error, created_at, finished_at"
+    "account_id, endpoint_id, seq, event_id, event_type, status, attempts, "
+    "NULLIF(next_attempt_at, 'infinity'::timestamptz) AS next_attempt_at, "  # waiting for its turn: no time yet
+    "last_status_code, last_error, created_at, finished_at"
 )
 _NEWEST_FIRST = "created_at DESC, account_id DESC, endpoint_id DESC, seq DESC"
-_REPLAYED = "status = 'pending', next_attempt_at = %(now)s, finished_at = NULL, lease_until = NULL, updated_at = %(now)s"
+# Back to pending, waiting: REHEAD_LINES then gives each line its turn in seq order.
+_REPLAYED = ("status = 'pending', next_attempt_at = 'infinity'::timestamptz, finished_at = NULL, lease_until = NULL, "
+             "updated_at = %(now)s")
+_REPLAYED_LINES = "RETURNING d.account_id, d.endpoint_id"
 _ENDPOINT_ALIVE = "EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.endpoint_id = d.endpoint_id AND e.deleted_at IS NULL)"
 
 
@@ -134,25 +139,34 @@ class PostgresDeliveryLog:
         row = await cursor.fetchone()
         if row is None or not row[0]:
             return None
+        await self._driver.execute("SELECT pg_advisory_xact_lock(%s)", (TURN_LOCK,))  # no dispatch or record meanwhile
         cursor = await self._driver.execute(
             f"UPDATE webhook_deliveries d SET {_REPLAYED} "
-            f"WHERE d.event_id = %(event_id)s AND d.status <> 'pending' AND {_ENDPOINT_ALIVE}",
+            f"WHERE d.event_id = %(event_id)s AND d.status <> 'pending' AND {_ENDPOINT_ALIVE} {_REPLAYED_LINES}",
             {"event_id": event_id, "now": now},
         )
-        return cursor.rowcount
+        return await self._rehead(await cursor.fetchall(), now)
 
     async def replay_failed(self, since: datetime, endpoint_id: str | None, now: datetime, limit: int) -> int:
         of_endpoint = "AND d.endpoint_id = %(endpoint_id)s" if endpoint_id is not None else ""
+        await self._driver.execute("SELECT pg_advisory_xact_lock(%s)", (TURN_LOCK,))  # no dispatch or record meanwhile
         cursor = await self._driver.execute(
-            f"UPDATE webhook_deliveries SET {_REPLAYED} FROM ("
-            "  SELECT d.account_id, d.endpoint_id, d.seq FROM webhook_deliveries d"
-            f"  WHERE d.status = 'failed' AND d.created_at >= %(since)s {of_endpoint} AND {_ENDPOINT_ALIVE}"
-            "  ORDER BY d.created_at LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
-            ") AS picked WHERE (webhook_deliveries.account_id, webhook_deliveries.endpoint_id, webhook_deliveries.seq)"
-            " = (picked.account_id, picked.endpoint_id, picked.seq)",
+            f"UPDATE webhook_deliveries d SET {_REPLAYED} FROM ("
+            "  SELECT p.account_id, p.endpoint_id, p.seq FROM webhook_deliveries p"
+            f"  WHERE p.status = 'failed' AND p.created_at >= %(since)s {of_endpoint.replace('d.', 'p.')}"
+            f"    AND {_ENDPOINT_ALIVE.replace('d.endpoint_id', 'p.endpoint_id')}"
+            "  ORDER BY p.created_at LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED"
+            ") AS picked WHERE (d.account_id, d.endpoint_id, d.seq) = (picked.account_id, picked.endpoint_id, picked.seq)"
+            f" {_REPLAYED_LINES}",
             {"since": since, "endpoint_id": endpoint_id, "now": now, "limit": limit},
         )
-        return cursor.rowcount
+        return await self._rehead(await cursor.fetchall(), now)
+
+    async def _rehead(self, lines: list[Any], now: datetime) -> int:
+        if lines:
+            await self._driver.execute(REHEAD_LINES, {
+                "account_ids": [line[0] for line in lines], "endpoint_ids": [line[1] for line in lines], "now": now})
+        return len(lines)
 
 
 def _endpoint(row: Any) -> WebhookEndpoint:
