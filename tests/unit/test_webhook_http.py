@@ -162,3 +162,17 @@ async def test_a_refused_connection_and_a_garbled_answer_are_errors():
     closed = await _transport(True).send(_webhook(f"http://receiver.test:{port}/"))
     assert garbled.status_code is None and garbled.error
     assert closed.status_code is None and "connection failed" in (closed.error or "")
+
+
+@pytest.mark.parametrize("address", [
+    "2002:7f00:1::1", "2002:a9fe:a9fe::1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",
+    "::7f00:1", "fec0::1", "::1",
+])
+def test_the_sender_refuses_ipv4_hidden_in_ipv6_as_the_creation_check_does(address):
+    """Review of issue 22: 6to4, NAT64, IPv4-compatible and site-local forms passed the sender's
+    check while the creation check refused them; one classifier now serves both."""
+    from billing.adapters.webhook_http import refused_address_reason
+    from billing.adapters.webhook_targets import refused_target_reason
+
+    assert refused_address_reason(address, allow_private=False) is not None
+    assert refused_target_reason(f"https://[{address}]/hook", False, lambda host: [address]) is not None

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
+from billing.adapters.webhook_targets import non_global_kind
 from billing.domain.delivery_outcomes import RESPONSE_EXCERPT_BYTES, AttemptResult, excerpt_of
 from billing.service.ports import Clock, OutgoingWebhook
 
@@ -49,18 +50,14 @@ def refused_address_reason(address: str, allow_private: bool) -> str | None:
     """Why an IP address is no place to send a webhook to, or None. allow_private lets private,
     loopback and link-local addresses through (local use, tests); multicast and unspecified never."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_multicast:
-        return f"{address} is a multicast address"
-    if ip.is_unspecified:
-        return f"{address} is the unspecified address"
-    if ip.is_global or allow_private:
+    kind = non_global_kind(ip)  # the same classifier as the check at an endpoint's creation
+    if kind is None:
         return None
-    for kind, test in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local), ("private", ip.is_private)):
-        if test:
-            return f"{address} is a {kind} address"
-    return f"{address} is not a public address"
+    if kind in ("multicast", "unspecified"):
+        return f"{address} is the unspecified address" if kind == "unspecified" else f"{address} is a multicast address"
+    if allow_private:
+        return None
+    return f"{address} is a {kind} address"
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -150,11 +147,9 @@ class HttpWebhookTransport:
             await writer.drain()
             return await _read_answer(reader)
         finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (OSError, ssl.SSLError):
-                pass
+            # Aborted, not closed gracefully: a graceful close waits for the peer (TLS close_notify, up to
+            # asyncio's 30 s; a full send buffer, unbounded) after the 15 s budget was spent (review).
+            writer.transport.abort()
 
 
 async def _connect(addresses: list[str], port: int, tls: ssl.SSLContext | None,

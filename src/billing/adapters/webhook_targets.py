@@ -100,12 +100,39 @@ def _a(kind: str) -> str:
     return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
+# IPv6 forms that carry an IPv4 address a gateway may reach (NAT64, well-known and local-use
+# prefixes; IPv4-compatible ::a.b.c.d): judged by that address. Site-local fec0::/10 is deprecated
+# but still routed by some networks: refused.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    mapped = address.ipv4_mapped or address.sixtofour
+    if mapped is not None:
+        return mapped
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's own address: never a place to send to
+    if any(address in network for network in _NAT64) or (address in _IPV4_COMPATIBLE and not address.is_loopback):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
+def non_global_kind(address: Address) -> str | None:
+    """None for an address a webhook may go to, else what kind it is (the creation check's and the
+    sender's, adapters/webhook_http.py: one classifier)."""
+    return _non_global(address)
+
+
 def _non_global(address: Address) -> str | None:
-    """None for an address a webhook may go to, else what kind it is."""
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
-        if mapped is not None:
-            return _non_global(mapped)
+        if address in _SITE_LOCAL:
+            return "site-local"
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and not address.is_unspecified:
+            kind = _non_global(embedded)
+            return kind if kind is not None or address.teredo is None else "Teredo"
     if address.is_unspecified:
         return "unspecified"
     if address.is_loopback:
