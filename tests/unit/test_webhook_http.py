@@ -176,3 +176,17 @@ def test_the_sender_refuses_ipv4_hidden_in_ipv6_as_the_creation_check_does(addre
 
     assert refused_address_reason(address, allow_private=False) is not None
     assert refused_target_reason(f"https://[{address}]/hook", False, lambda host: [address]) is not None
+
+
+async def test_an_interim_answer_is_skipped_for_the_final_one():
+    """Review of issue 22: `103 Early Hints` then `200 OK` is a success (RFC 9110: clients skip 1xx)."""
+    import asyncio
+
+    from billing.adapters.webhook_http import _read_answer
+
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    reader.feed_eof()
+    status, body = await _read_answer(reader)
+    assert status == 200 and body == b"ok"

@@ -171,21 +171,26 @@ async def _connect(addresses: list[str], port: int, tls: ssl.SSLContext | None,
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """The status code and at most RESPONSE_EXCERPT_BYTES of the body (Content-Length, chunked or
     up to the end); never more than HEAD_BYTES_MAX of head."""
-    head = b""
+    read = 0  # interim (1xx) heads count against the same budget as the final one
     while True:
-        line = await reader.readline()
-        if not line:
-            raise asyncio.IncompleteReadError(head, None)
-        head += line
-        if len(head) > HEAD_BYTES_MAX:
-            raise ValueError("the answer's head is too long")
-        if line in (b"\r\n", b"\n") and b"\n" in head[:-len(line)]:
-            break
-    lines = head.decode("latin-1").split("\r\n" if b"\r\n" in head else "\n")
-    status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not status_line[1].isdigit():
-        raise ValueError(f"not an HTTP/1 answer: {lines[0][:80]!r}")
-    status = int(status_line[1])
+        head = b""
+        while True:
+            line = await reader.readline()
+            if not line:
+                raise asyncio.IncompleteReadError(head, None)
+            head += line
+            read += len(line)
+            if read > HEAD_BYTES_MAX:
+                raise ValueError("the answer's head is too long")
+            if line in (b"\r\n", b"\n") and b"\n" in head[:-len(line)]:
+                break
+        lines = head.decode("latin-1").split("\r\n" if b"\r\n" in head else "\n")
+        status_line = lines[0].split(" ", 2)
+        if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not status_line[1].isdigit():
+            raise ValueError(f"not an HTTP/1 answer: {lines[0][:80]!r}")
+        status = int(status_line[1])
+        if not 100 <= status < 200:
+            break  # an interim answer (100 Continue, 103 Early Hints) is skipped, as RFC 9110 says
     fields = {}
     for field in lines[1:]:
         name, _, value = field.partition(":")
