@@ -25,6 +25,11 @@ HOLD_TTL_SECONDS_MIN = 5
 HOLD_TTL_SECONDS_MAX = 86_400
 
 
+def ttl_within_limits(seconds: int) -> int:
+    """A computed TTL (a metered session's held time left plus its grace) kept within the limits."""
+    return max(HOLD_TTL_SECONDS_MIN, min(HOLD_TTL_SECONDS_MAX, seconds))
+
+
 def place(wallet: Wallet, hold_id: str, operation: str, seconds: int, ttl_seconds: int, now: datetime) -> Hold:
     """A new open hold of `seconds`, or InsufficientAiTime / TooManyHolds having reserved nothing."""
     assert_utc(now)

@@ -139,7 +139,7 @@ async def advance_hold(
             short[:] = [refused]
             grown = committed
         held_left = grown.held_seconds - grown.committed_seconds if keep_held_time else 0
-        ttl = max(holds.HOLD_TTL_SECONDS_MIN, min(holds.HOLD_TTL_SECONDS_MAX, held_left + grace_seconds))
+        ttl = holds.ttl_within_limits(held_left + grace_seconds)
         extended = holds.extend(wallet, grown, 0, ttl, now)
         decide_topup(deps.catalog, wallet, now)
         return _result(wallet, extended, now)

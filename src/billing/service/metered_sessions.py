@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from billing.domain.errors import InsufficientAiTime, InvalidArgument
-from billing.domain.holds import HOLD_TTL_SECONDS_MAX, HOLD_TTL_SECONDS_MIN
+from billing.domain.holds import ttl_within_limits
 from billing.domain.limits import IDEMPOTENCY_KEY_LENGTH_MAX, require_seconds, require_token
 from billing.domain.wallet import BALANCE_SECONDS_MAX
 from billing.service.dependencies import Dependencies
@@ -161,7 +161,7 @@ class MeterSession:
         self._expires_at = result.hold.expires_at
 
     def _ttl(self, held_left: int) -> int:
-        return max(HOLD_TTL_SECONDS_MIN, min(HOLD_TTL_SECONDS_MAX, held_left + RESUME_GRACE_SECONDS))
+        return ttl_within_limits(held_left + RESUME_GRACE_SECONDS)
 
     def _require_open(self) -> None:
         if not self._open:
