@@ -1,4 +1,4 @@
-"""Which key each BillingService call needs (domain/auth.py says what each scope may do)."""
+"""Which key each BillingService and OperatorService call needs (domain/auth.py says what each scope may do)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from billing.domain.auth import Access
 
 SERVICE_PREFIX = "/billing.v1.BillingService/"
+OPERATOR_PREFIX = "/billing.v1.OperatorService/"
 FREE_PLAN_KEYS = ("", "free")
 
 _ACCESS = {
@@ -43,9 +44,17 @@ _ACCESS = {
 }
 
 
+# The operator console's API: admin keys, but for the one-time code that mints a console key.
+_OPERATOR_ACCESS = {
+    "RedeemConsoleLogin": Access.PUBLIC,
+}
+
+
 def access_for(method: str, request: Any) -> Access | None:
-    """None: not a BillingService call (health, reflection stay open). A method missing from the
-    table needs an admin key: a new RPC is closed until someone decides who may call it."""
+    """None: not one of our services' calls (health, reflection stay open). A method missing from
+    its table needs an admin key: a new RPC is closed until someone decides who may call it."""
+    if method.startswith(OPERATOR_PREFIX):
+        return _OPERATOR_ACCESS.get(method[len(OPERATOR_PREFIX):], Access.ADMIN)
     if not method.startswith(SERVICE_PREFIX):
         return None
     name = method[len(SERVICE_PREFIX):]

@@ -27,20 +27,23 @@ from google.protobuf.message import Message
 
 from billing.domain.auth import SIGNED_METHOD_HEADER, SIGNED_PATH_HEADER
 from billing.domain.errors import InvalidArgument, Unauthenticated
-from billing.v1 import billing_service_pb2
+from billing.v1 import billing_service_pb2, operator_service_pb2
 
-_SERVICE = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
-_PREFIX = f"/{_SERVICE.full_name}/"
+_SERVICES = (
+    billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"],
+    operator_service_pb2.DESCRIPTOR.services_by_name["OperatorService"],
+)
 
 
 def _rules() -> dict[str, tuple[str, list[str], bool]]:
-    """method name -> (HTTP method, path template segments, whether the body is the message)."""
+    """gRPC method path -> (HTTP method, path template segments, whether the body is the message)."""
     rules = {}
-    for method in _SERVICE.methods:
-        rule = method.GetOptions().Extensions[annotations_pb2.http]
-        verb = rule.WhichOneof("pattern")
-        if verb in ("get", "post", "put", "patch", "delete"):
-            rules[method.name] = (verb.upper(), getattr(rule, verb).split("/"), rule.body == "*")
+    for service in _SERVICES:
+        for method in service.methods:
+            rule = method.GetOptions().Extensions[annotations_pb2.http]
+            verb = rule.WhichOneof("pattern")
+            if verb in ("get", "post", "put", "patch", "delete"):
+                rules[f"/{service.full_name}/{method.name}"] = (verb.upper(), getattr(rule, verb).split("/"), rule.body == "*")
     return rules
 
 
@@ -50,7 +53,7 @@ _MISMATCH = "request signature missing, expired or invalid"
 
 def require_signed_request_is_this_call(method: str, metadata: Mapping[str, str], request: Message, body: bytes) -> None:
     """body: the raw body Envoy copied (already decoded from base64 by the authenticator's check)."""
-    rule = _RULES.get(method[len(_PREFIX):]) if method.startswith(_PREFIX) else None
+    rule = _RULES.get(method)
     if rule is None:
         raise Unauthenticated(_MISMATCH)
     verb, template, body_is_message = rule

@@ -27,6 +27,7 @@ from billing.api.interceptors import RpcMetrics, interceptor_chain
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.foreign_output import ForeignOutput
 from billing.api.logs import log_handler, write_outage_summaries
+from billing.api.operator_servicer import OperatorServicer
 from billing.api.servicer import BillingServicer
 from billing.api.time_budget import TimeBudgetInterceptor
 from billing.bootstrap import Service, build_service, start_webhook_sender
@@ -37,17 +38,18 @@ from billing.service.balance_hub import BalanceHub, WatchLimits
 from billing.service.ports import Authenticator
 from billing.settings import Settings, libpq_url
 from billing.entrypoints.startup import start_serving
-from billing.v1 import billing_service_pb2, billing_service_pb2_grpc
+from billing.v1 import billing_service_pb2, billing_service_pb2_grpc, operator_service_pb2, operator_service_pb2_grpc
 
 log = logging.getLogger("billing.entrypoints.server")
 MESSAGE_BYTES_MAX = 1024 * 1024
 METADATA_BYTES_MAX = 96 * 1024
 GC_YOUNG_THRESHOLD = 20_000
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+OPERATOR_SERVICE_NAME = operator_service_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name
 
 
 def create_server(
-    servicer: BillingServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
+    servicer: BillingServicer, operator: OperatorServicer, address: str, authenticator: Authenticator | None, metrics: RpcMetrics | None = None,
     count_forbidden: Callable[[], None] | None = None, request_timeout_seconds: float | None = None,
     key_limiter: KeyRateLimiter | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
@@ -65,10 +67,11 @@ def create_server(
         ]
     )
     billing_service_pb2_grpc.add_BillingServiceServicer_to_server(servicer, server)
+    operator_service_pb2_grpc.add_OperatorServiceServicer_to_server(operator, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, OPERATOR_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     port = server.add_insecure_port(address)
     return server, health_servicer, port
@@ -120,7 +123,7 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
 
     listener = ChangeListener(libpq_url(settings.database.url), accounts_changed, watchers.resync, connection_options())
     server, health_servicer, port = create_server(
-        BillingServicer(deps, service.catalog_fingerprint, watchers),
+        BillingServicer(deps, service.catalog_fingerprint, watchers), OperatorServicer(deps),
         f"{settings.server.grpc_host}:{settings.server.grpc_port}",
         authenticator, metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
         request_timeout_seconds=settings.server.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
