@@ -5,7 +5,8 @@ so its kept payload is what Stripe signed; reprocessing reads that payload again
 through the same handling as a delivery (webhooks.apply_verified), never a body from the caller.
 Its effects are the normal path's (wallet changes keyed by the provider's ids: applied once however
 often it runs); the audit entry and the record's new outcome commit together after them. A delivery
-that was applied (processed) kept no payload and is not reprocessed.
+that was applied when it arrived kept no payload and is not reprocessed (one reprocessed keeps its
+payload, and may run again: it applies nothing twice).
 """
 
 from __future__ import annotations
@@ -66,11 +67,10 @@ async def reprocess_stripe_event(
     if earlier is not None:
         return Reprocessed(await _record_of(deps, event_id), earlier.audit, replayed=True)
     record = await _record_of(deps, event_id)
-    if record.outcome == PROCESSED:
-        raise ActionNotPossible("the event was applied when it arrived; its payload was not kept", field="event_id")
     payload = _kept_payload(record)
     if payload is None:
-        raise ActionNotPossible("no payload was kept for this event", field="event_id")
+        why = "it was applied when it arrived" if record.outcome == PROCESSED else "it needed no operator"
+        raise ActionNotPossible(f"no payload was kept for this event ({why})", field="event_id")
     provider = deps.payment_provider()
     try:
         event = provider.read_verified_event(payload)
