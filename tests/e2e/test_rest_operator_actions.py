@@ -213,3 +213,28 @@ def test_console_login_redeems_once_for_an_admin_key(http, e2e):
     for attempt in (code, "A" * 43):
         status, _, refused = call(http, "POST", redeem, {"code": attempt}, key=None)
         assert_error(status, refused, 401, "UNAUTHENTICATED")
+
+
+@pytest.fixture
+def subscribed(http, stripe_standin):
+    user = new_user()
+    create_account(http, user)
+    status, _, checkout = call(http, "POST", "/v1/billing/subscriptions/checkout",
+                               {"user_id": user, "plan_key": "starter", "currency": "USD"})
+    assert status == 200, checkout
+    stripe_standin.pay(checkout["session_id"])
+    return user
+
+
+def test_operator_changes_then_cancels_a_subscription(http, subscribed):
+    user = subscribed
+    status, _, changed = _act(http, f"/accounts/{user}/subscription/change",
+                              {"plan_key": "pro", "reason": "upgrade asked by phone", "idempotency_key": _key()})
+    assert status == 200, changed
+    assert changed["audit"]["action"] == "change_subscription" and changed["audit"]["detail"]["requested_plan_key"] == "pro"
+    status, _, canceled = _act(http, f"/accounts/{user}/subscription/cancel",
+                               {"reason": "asked to leave", "idempotency_key": _key()})
+    assert status == 200, canceled
+    assert canceled["audit"]["detail"]["cancel_at_period_end"] is True
+    status, _, trail = call(http, "GET", f"{ADMIN}/audit?user_id={user}")
+    assert [e["action"] for e in trail["entries"]] == ["cancel_subscription", "change_subscription"]
