@@ -123,7 +123,8 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
 
     listener = ChangeListener(libpq_url(settings.database.url), accounts_changed, watchers.resync, connection_options())
     server, health_servicer, port = create_server(
-        BillingServicer(deps, service.catalog_fingerprint, watchers), OperatorServicer(deps),
+        BillingServicer(deps, service.catalog_fingerprint, watchers),
+        OperatorServicer(deps, keys_changed=lambda: _refresh_keys(authenticator)),
         f"{settings.server.grpc_host}:{settings.server.grpc_port}",
         authenticator, metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
         request_timeout_seconds=settings.server.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
@@ -181,6 +182,11 @@ def _start_metrics_endpoint(metrics: PrometheusMetrics, settings: Settings) -> M
         return None
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, endpoint.port)
     return endpoint
+
+
+async def _refresh_keys(authenticator: HmacAuthenticator | None) -> None:
+    if authenticator is not None:
+        await refresh_or_keep(authenticator)
 
 
 async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]:

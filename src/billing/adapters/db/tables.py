@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, Date, ForeignKeyConstraint, Index, Integer,
-    MetaData, PrimaryKeyConstraint, SmallInteger, Table, Text, text,
+    MetaData, PrimaryKeyConstraint, SmallInteger, Table, Text, UniqueConstraint, text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP
 
 metadata = MetaData()
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
@@ -408,4 +408,43 @@ legacy_migrations = Table(
     Column("migrated_at", TIMESTAMPTZ, nullable=False),
     PrimaryKeyConstraint("account_id", name="legacy_migrations_pkey"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="legacy_migrations_account_fkey"),
+)
+
+# Operator actions (migration 0014): the audit trail, written in the transaction of the change it
+# records; per account ('' for an action on no account, such as a service key revoked). The
+# idempotency key names one operator request over the whole table (the row is its stored answer).
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("audit_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("operator_key_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("before_totals", JSONB, nullable=True),
+    Column("after_totals", JSONB, nullable=True),
+    Column("detail", JSONB, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("request_fingerprint", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "audit_id", name="audit_entries_pkey"),
+    UniqueConstraint("idempotency_key", name="audit_entries_idempotency_key"),
+    CheckConstraint("char_length(reason) BETWEEN 1 AND 500", name="audit_entries_reason_length"),
+)
+Index("audit_entries_newest", audit_entries.c.created_at.desc(), audit_entries.c.audit_id.desc())
+Index("audit_entries_account_newest", audit_entries.c.account_id, audit_entries.c.created_at.desc(),
+      audit_entries.c.audit_id.desc())
+Index("audit_entries_operator_newest", audit_entries.c.operator_key_id, audit_entries.c.created_at.desc())
+
+# One-time console sign-in codes (SHA-256 digests), each handing out its admin key once.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("code_digest", BYTEA, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("expires_at", TIMESTAMPTZ, nullable=False),
+    Column("redeemed_at", TIMESTAMPTZ, nullable=True),
+    PrimaryKeyConstraint("code_digest", name="console_logins_pkey"),
+    ForeignKeyConstraint(["key_id"], ["api_keys.key_id"], name="console_logins_key_fkey"),
 )
