@@ -18,6 +18,7 @@ from billing.service.ports import Clock, ServiceRecords, Unavailable, outage_log
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_SECONDS = 10.0
+RETRY_SECONDS = 1.0  # a report that failed (a server starting before its database answers) is tried again soon
 
 
 def this_replica(now: datetime) -> ReplicaRecord:
@@ -34,6 +35,7 @@ class ReplicaReporter:
         self.replica = replica
         self._every = every_seconds
         self._task: asyncio.Task[None] | None = None
+        self._reported_once = False  # a server starts before its database answers: quiet until then
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="replica reporter")
@@ -47,10 +49,10 @@ class ReplicaReporter:
 
     async def _run(self) -> None:
         while True:
-            await self.report()
-            await asyncio.sleep(self._every)
+            reported = await self.report()
+            await asyncio.sleep(self._every if reported else min(self._every, RETRY_SECONDS))
 
-    async def report(self) -> None:
+    async def report(self) -> bool:
         """The heartbeat, then the counts; a failure keeps the counts for the next report."""
         taken = self._activity.take()
         try:
@@ -60,8 +62,13 @@ class ReplicaReporter:
             await self._records.add_activity(self.replica.replica_id, taken)
         except Unavailable as outage:
             self._activity.give_back(taken)
-            log.warning("replica report not written (next try in %.0f s): %s", self._every, outage,
-                        extra=outage_log(outage.kind or "database"))
+            if self._reported_once:
+                log.warning("replica report not written (tried again): %s", outage,
+                            extra=outage_log(outage.kind or "database"))
+            return False
         except Exception:
             self._activity.give_back(taken)
             log.exception("replica report failed")
+            return False
+        self._reported_once = True
+        return True
