@@ -1,6 +1,6 @@
 """OperatorService (issue 23): the operator console's API. Each method maps its request to a use
-case (service/operator_*.py) and its answer back (api/operator_mapping.py); a method not yet built
-answers UNIMPLEMENTED (the generated base class)."""
+case (service/operator_*.py, audit.py, stripe_inbox.py, console_login.py ...) and its answer back
+(api/operator_mapping.py for the reads, api/operator_action_mapping.py for the actions)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,28 @@ import math
 import time
 from typing import Awaitable, Callable
 
+from google.api import httpbody_pb2
+
 from billing.api import operator_action_mapping as action_mapping
+from billing.api import operator_mapping
 from billing.api.caller import caller_key_id
 from billing.domain.errors import RateLimited
 from billing.domain.rate_limit import RateLimit, TokenBuckets
 from billing.service import audit, console_login, operator_actions, operator_refunds, stripe_inbox
+from billing.service import migration_runs, operator_account, operator_health, operator_ledger, operator_search
+from billing.service import operator_usage
 from billing.service.dependencies import Dependencies
+from billing.service.ledger_csv import csv_lines
 from billing.v1 import operator_service_pb2_grpc
+
+_at = action_mapping.optional_instant  # an optional Timestamp field as a datetime, or None
 
 # Redeeming a console code needs no key: its attempts are limited per process (a code is 256 random
 # bits, so this bounds load, not guessing, which is hopeless either way).
 REDEEM_LIMIT = RateLimit(per_second=2.0, burst=20.0)
+
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 
 
 async def _nothing() -> None:
@@ -33,12 +44,47 @@ class OperatorServicer(operator_service_pb2_grpc.OperatorServiceServicer):
         self._keys_changed = keys_changed
         self._redeem_attempts = TokenBuckets(max_keys=1)
 
+    # --- Reads (accounts, ledger, usage, operations) ---------------------------------------------
+
+    async def SearchAccounts(self, request, context):
+        return operator_mapping.search(await operator_search.search_accounts(self._deps, request.query, request.limit))
+
+    async def GetAccountOverview(self, request, context):
+        return operator_mapping.overview(await operator_account.get_account_overview(self._deps, request.user_id))
+
+    async def ListAccountLedger(self, request, context):
+        page = await operator_ledger.list_account_ledger(
+            self._deps, request.user_id, list(request.types), _at(request, "from_at"), _at(request, "to_at"),
+            request.page_size, request.page_token, request.order)
+        return operator_mapping.ledger(page)
+
+    async def ExportAccountLedger(self, request, context):
+        chunks = operator_ledger.export_account_ledger(
+            self._deps, request.user_id, list(request.types), _at(request, "from_at"), _at(request, "to_at"))
+        first = True
+        async for lines in chunks:
+            yield httpbody_pb2.HttpBody(content_type=CSV_CONTENT_TYPE, data=csv_lines(lines, header=first))
+            first = False
+
+    async def GetAccountUsage(self, request, context):
+        return operator_mapping.usage(await operator_usage.get_account_usage(self._deps, request.user_id, request.days))
+
+    async def ListMigrationRuns(self, request, context):
+        page = await migration_runs.list_migration_runs(self._deps, request.page_size, request.page_token)
+        return operator_mapping.migration_runs(page)
+
+    async def GetServiceHealth(self, request, context):
+        return operator_mapping.health(await operator_health.get_service_health(self._deps))
+
+    async def GetServiceActivity(self, request, context):
+        return operator_mapping.activity(await operator_health.get_service_activity(self._deps, request.hours))
+
     # --- actions and the audit trail (the "actions" part of issue 23) --------------------------
 
     async def OperatorGrant(self, request, context):
         result = await operator_actions.grant(
             self._deps, caller_key_id(), request.user_id, request.source, request.seconds,
-            action_mapping.optional_instant(request, "expires_at"), request.reason, request.idempotency_key,
+            _at(request, "expires_at"), request.reason, request.idempotency_key,
         )
         return action_mapping.action_response(result)
 
@@ -79,7 +125,7 @@ class OperatorServicer(operator_service_pb2_grpc.OperatorServiceServicer):
     async def ListAuditEntries(self, request, context):
         page = await audit.list_audit_entries(
             self._deps, request.user_id, request.action, request.operator_key_id,
-            action_mapping.optional_instant(request, "from_at"), action_mapping.optional_instant(request, "to_at"),
+            _at(request, "from_at"), _at(request, "to_at"),
             request.page_size, request.page_token,
         )
         return action_mapping.audit_page(page)

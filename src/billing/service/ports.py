@@ -15,8 +15,12 @@ from types import TracebackType
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, Self
 
+from billing.domain.activity import HourCounts
 from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
 from billing.domain.auth import ApiKey
+from billing.domain.console import (
+    AccountExtras, HealthCounts, LedgerFilter, LedgerLine, MigrationRunRecord, PoolState, ReplicaRecord, RunningAnchor,
+)
 from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.hold import Hold
@@ -83,6 +87,8 @@ AUTH_FAILURE_REASONS = (
 )
 # What became of a payment provider's webhook delivery (the Stripe work):
 WEBHOOK_OUTCOMES = ("processed", "duplicate", "ignored", "bad_signature", "invalid", "mismatch", "failed")
+# What became of an auto top-up's payment as the provider answered it (a success credits with its webhook):
+TOPUP_OUTCOMES = ("succeeded", "failed")
 
 
 class WalletChangeNotifier(Protocol):
@@ -118,6 +124,10 @@ class Metrics(Protocol):
         """A webhook delivery was handled; `outcome` is one of WEBHOOK_OUTCOMES."""
         ...
 
+    def topup(self, outcome: str) -> None:
+        """An auto top-up payment was sent: `outcome` is one of TOPUP_OUTCOMES."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing: the default of Dependencies (tests, tools)."""
@@ -132,6 +142,9 @@ class NoMetrics:
         pass
 
     def webhook(self, outcome: str) -> None:
+        pass
+
+    def topup(self, outcome: str) -> None:
         pass
 
 
@@ -656,3 +669,60 @@ class NoDeliveryMetrics:
 
     def webhook_delivered(self, lag_seconds: float) -> None:
         pass
+
+
+# --- The operator console: reads and service records (issue 23) ------------------------------
+
+
+class OperatorReads(Protocol):
+    """The console's reads (adapters/db/operator_reads.py). Each is one statement (two for a
+    ledger page), filtered by account_id where it reads an account."""
+
+    async def accounts_by_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Account ids starting with `prefix`, in order, at most `limit` (a range of the primary key)."""
+        ...
+
+    async def account_of_stripe_id(self, kind: str, stripe_id: str) -> str | None:
+        """kind: stripe_customer, stripe_payment or stripe_subscription; the account it belongs to."""
+        ...
+
+    async def account_extras(self, account_id: str) -> AccountExtras:
+        """Payment profile, open holds, issued keys, payments, the ledger's sum."""
+        ...
+
+    async def ledger_page(
+        self, account_id: str, where: LedgerFilter, after_event_seq: int | None, limit: int,
+        anchor: RunningAnchor | None = None,
+    ) -> list[LedgerLine] | None:
+        """At most `limit` rows past `after_event_seq` in the filter's order, each with the ledger's
+        running sum after it; None: no such account. anchor (oldest first only): the running sum at
+        after_event_seq, already known (an export's previous chunk)."""
+        ...
+
+    async def service_health(self, now: datetime, seen_since: datetime) -> HealthCounts: ...
+
+    async def activity(self, since: datetime) -> list[tuple[datetime, HourCounts]]:
+        """Hours at or after `since` that counted anything, summed over replicas, oldest first."""
+        ...
+
+    async def migration_runs(self, before: tuple[datetime, str] | None, limit: int) -> list[MigrationRunRecord]:
+        """Newest first (started_at, run_id), those before `before`."""
+        ...
+
+    async def round_trip(self) -> None:
+        """One trivial statement (the health panel times it)."""
+        ...
+
+    def pool_state(self) -> PoolState: ...
+
+
+class ServiceRecords(Protocol):
+    """What server processes and `billing tick` write about themselves (service-wide, not per account)."""
+
+    async def heartbeat(self, replica: ReplicaRecord) -> None: ...
+
+    async def add_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
+        """Adds the counts to the replica's rows of those hours (one statement)."""
+        ...
+
+    async def job_ran(self, job: str, started_at: datetime, finished_at: datetime, accounts_touched: int) -> None: ...

@@ -448,3 +448,66 @@ console_logins = Table(
     PrimaryKeyConstraint("code_digest", name="console_logins_pkey"),
     ForeignKeyConstraint(["key_id"], ["api_keys.key_id"], name="console_logins_key_fkey"),
 )
+
+# --- The operator console's reads (issue 23, migration 0013) -----------------------------------
+# A user id prefix as one range of byte-ordered ids, whatever the database's collation.
+Index("accounts_id_prefix", accounts.c.account_id.collate("C"))
+# A ledger page's filters, running balance and anchor sum: index-only scans of one account.
+Index("ledger_events_running", ledger_events.c.account_id, ledger_events.c.event_seq,
+      postgresql_include=["type", "seconds", "occurred_at"])
+Index("payment_profiles_by_subscription", payment_profiles.c.subscription_id,
+      postgresql_where=payment_profiles.c.subscription_id.isnot(None))
+Index("api_keys_by_user", api_keys.c.user_id, api_keys.c.created_at, postgresql_where=api_keys.c.user_id.isnot(None))
+# Stripe deliveries kept for an operator (service/webhooks.py records the payload of what it could not apply).
+Index("webhook_events_kept", webhook_events.c.received_at,
+      postgresql_where=text("outcome <> 'processed' AND (payload IS NOT NULL OR payload_text IS NOT NULL)"))
+
+# Service-wide records (not per account: keyed by replica, hour, job or run).
+replica_heartbeats = Table(
+    "replica_heartbeats",
+    metadata,
+    Column("replica_id", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", TIMESTAMPTZ, nullable=False),
+    Column("seen_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("replica_id", name="replica_heartbeats_pkey"),
+)
+Index("replica_heartbeats_seen", replica_heartbeats.c.seen_at)
+
+service_activity = Table(
+    "service_activity",
+    metadata,
+    Column("hour_at", TIMESTAMPTZ, nullable=False),
+    Column("replica_id", Text, nullable=False),
+    *(Column(name, BigInteger, nullable=False, server_default=text("0")) for name in (
+        "consumed_seconds", "consumes", "refusals", "topups_succeeded", "topups_failed", "webhooks_delivered",
+        "webhooks_failed")),
+    PrimaryKeyConstraint("hour_at", "replica_id", name="service_activity_pkey"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", Text, nullable=False),
+    Column("started_at", TIMESTAMPTZ, nullable=False),
+    Column("finished_at", TIMESTAMPTZ, nullable=False),
+    Column("accounts_touched", Integer, nullable=False),
+    PrimaryKeyConstraint("job", name="job_runs_pkey"),
+)
+
+migration_runs = Table(
+    "migration_runs",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("started_at", TIMESTAMPTZ, nullable=False),
+    Column("finished_at", TIMESTAMPTZ, nullable=True),
+    Column("rows_read", Integer, nullable=False, server_default=text("0")),
+    Column("accounts_migrated", Integer, nullable=False, server_default=text("0")),
+    Column("accounts_skipped", Integer, nullable=False, server_default=text("0")),
+    Column("bad_lines", Integer, nullable=False, server_default=text("0")),
+    Column("bad_line_samples", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    PrimaryKeyConstraint("run_id", name="migration_runs_pkey"),
+)
+Index("migration_runs_by_start", migration_runs.c.started_at, migration_runs.c.run_id)

@@ -10,14 +10,14 @@ console_logins: one-time codes minted by `billing console-login`, stored as SHA-
 tied to the short-lived admin key it hands out once (redeemed_at set by the one redeem that wins).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, TIMESTAMP
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
