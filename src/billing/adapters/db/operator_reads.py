@@ -6,7 +6,7 @@ per account), so keyset paging never skips nor repeats a row, whatever occurred_
 running balance is the sum of every row of the account up to each row: the page's range is
 summed with a window, and the sum before it is taken from the nearer end of the ledger (the rows
 before the page, or the buckets' total, which equals the ledger's sum, less the rows from the page
-on), all on the covering index ledger_events_running (migration 0013)."""
+on), all on the primary key's range of the account (no covering index: docs/decisions.md)."""
 
 from __future__ import annotations
 

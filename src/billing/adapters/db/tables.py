@@ -452,9 +452,6 @@ console_logins = Table(
 # --- The operator console's reads (issue 23, migration 0013) -----------------------------------
 # A user id prefix as one range of byte-ordered ids, whatever the database's collation.
 Index("accounts_id_prefix", accounts.c.account_id.collate("C"))
-# A ledger page's filters, running balance and anchor sum: index-only scans of one account.
-Index("ledger_events_running", ledger_events.c.account_id, ledger_events.c.event_seq,
-      postgresql_include=["type", "seconds", "occurred_at"])
 Index("payment_profiles_by_subscription", payment_profiles.c.subscription_id,
       postgresql_where=payment_profiles.c.subscription_id.isnot(None))
 Index("api_keys_by_user", api_keys.c.user_id, api_keys.c.created_at, postgresql_where=api_keys.c.user_id.isnot(None))

@@ -3,8 +3,9 @@ its health, activity and operations panels read.
 
 accounts_id_prefix: account ids in byte order (COLLATE "C"), so a user id prefix is one range
 whatever the database's collation (a linguistic one does not keep a prefix's ids together).
-ledger_events_running: (account_id, event_seq) INCLUDE (type, seconds, occurred_at), so a ledger
-page's filters, its running balance and its anchor sum are index-only scans of one account.
+No index on the ledger: its pages, running sums and filters read the primary key's range of one
+account (a covering index was measured and dropped: one more index entry per consumed ledger row,
+every Consume, for an operator's page that is well under its 300 ms without it; docs/decisions.md).
 payment_profiles_by_subscription: a Stripe subscription id to its account (the search).
 api_keys_by_user: the keys issued for one user (the account page), newest first.
 webhook_events_kept: the Stripe deliveries kept for an operator (the health panel counts them).
@@ -30,8 +31,6 @@ KEPT_FOR_AN_OPERATOR = "outcome <> 'processed' AND (payload IS NOT NULL OR paylo
 
 def upgrade() -> None:
     op.create_index("accounts_id_prefix", "accounts", [sa.text('account_id COLLATE "C"')])
-    op.create_index("ledger_events_running", "ledger_events", ["account_id", "event_seq"],
-                    postgresql_include=["type", "seconds", "occurred_at"])
     op.create_index("payment_profiles_by_subscription", "payment_profiles", ["subscription_id"],
                     postgresql_where=sa.text("subscription_id IS NOT NULL"))
     op.create_index("api_keys_by_user", "api_keys", ["user_id", "created_at"],
@@ -93,5 +92,4 @@ def downgrade() -> None:
     op.drop_index("webhook_events_kept", "webhook_events")
     op.drop_index("api_keys_by_user", "api_keys")
     op.drop_index("payment_profiles_by_subscription", "payment_profiles")
-    op.drop_index("ledger_events_running", "ledger_events")
     op.drop_index("accounts_id_prefix", "accounts")
