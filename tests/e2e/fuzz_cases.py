@@ -27,6 +27,9 @@ import json
 from hypothesis import strategies as st
 
 from tests.e2e.fuzz_signed_cases import hostile_webhooks, replayed_signatures
+from tests.e2e.fuzz_operator_cases import (
+    hostile_console_logins, hostile_operator_actions, hostile_operator_reads, hostile_operator_records,
+)
 from tests.e2e.fuzz_values import (
     ANY_JSON, BAD_BYTES, BROKEN_ESCAPES, INVALID_IDS, JSON, NASTY_STRINGS, NOBODY, NUMBERS, UNDECODABLE, UNICODE, VALID,
     WRONG_TYPES, HttpCase, pct, segment,
@@ -490,6 +493,11 @@ REST_FAMILIES: list[tuple[str, st.SearchStrategy[HttpCase]]] = [
     ("webhook_endpoint_changes", hostile_webhook_admin(("disable", "enable", "rotate-secret", "delete"))),
     ("webhook_deliveries", hostile_webhook_admin(("deliveries", "replay_event", "replay_failed"))),
     ("stream", hostile_streams()),
+    # the operator console's API (fuzz_operator_cases.py): four families for its nineteen routes
+    ("operator_reads", hostile_operator_reads()),
+    ("operator_actions", hostile_operator_actions()),
+    ("operator_records", hostile_operator_records()),
+    ("console_logins", hostile_console_logins()),
     ("webhooks", hostile_webhooks()),
     ("replay", replayed_signatures()),
     ("undecodable", undecodable_targets()),

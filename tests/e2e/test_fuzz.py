@@ -28,7 +28,7 @@ import psycopg
 from google.api import annotations_pb2
 
 from billing.settings import libpq_url
-from billing.v1 import billing_service_pb2
+from billing.v1 import billing_service_pb2, operator_service_pb2
 from tests.e2e.fuzz_cases import REST_CASES
 from tests.e2e.fuzz_http import STREAM_READ_TIMEOUT, Pool
 from tests.e2e.fuzz_support import CONNECTIONS, generate
@@ -136,9 +136,10 @@ def uncovered_routes(cases: list[HttpCase], minimum: int = 20) -> list[str]:
 
 
 def test_the_route_list_is_read_from_every_rpc_with_an_http_binding():
-    service = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
-    bound = [m for m in service.methods if m.GetOptions().HasExtension(annotations_pb2.http)]
-    assert len(proto_routes()) == len(bound) >= 18, [r[1].pattern for r in proto_routes()]
+    services = (billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"],
+                operator_service_pb2.DESCRIPTOR.services_by_name["OperatorService"])
+    bound = [m for service in services for m in service.methods if m.GetOptions().HasExtension(annotations_pb2.http)]
+    assert len(proto_routes()) == len(bound) >= 37, [r[1].pattern for r in proto_routes()]
 
 
 def test_hostile_rest_requests_get_4xx_json_errors_and_change_nothing(e2e, session_keys, untouched_ledger):
