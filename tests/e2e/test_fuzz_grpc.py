@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from billing.api.access import access_for
 from billing.domain.auth import Access
-from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2
+from billing.v1 import accounts_pb2, balance_pb2, billing_service_pb2, catalog_pb2, consumption_pb2, operator_service_pb2
 from tests.e2e.fuzz_support import CONNECTIONS, generate
 from tests.e2e.fuzz_values import NOBODY
 from testkit.signing import default_key
@@ -38,8 +38,10 @@ ACCEPTABLE_GRPC_CODES = {
     grpc.StatusCode.PERMISSION_DENIED,
 }
 
-SERVICE = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
-METHODS = {m.name: m for m in SERVICE.methods}
+SERVICES = (billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"],
+            operator_service_pb2.DESCRIPTOR.services_by_name["OperatorService"])
+METHODS = {f"/{service.full_name}/{m.name}": m for service in SERVICES for m in service.methods}  # by gRPC path
+STREAMED = {"WatchBalance", "ExportAccountLedger"}  # server streams: read their first message
 MESSAGE_CLASSES = [
     accounts_pb2.CreateAccountRequest, accounts_pb2.CreateGrantRequest, accounts_pb2.CreateGrantResponse,
     balance_pb2.EnhancedBalance, balance_pb2.BillingEventHistory, balance_pb2.UsageAnalytics,
@@ -51,7 +53,14 @@ MESSAGE_CLASSES = [
 # webhook lists read; a replay of the failed since a time succeeds on an endpoint of nobody's, which
 # neutralize() makes sure of, replaying nothing.)
 READ_ONLY = {"GetCatalog", "CreateSessionKey", "ListWebhookEndpoints", "ListWebhookDeliveries",
-             "ReplayFailedWebhookDeliveries"}
+             "ReplayFailedWebhookDeliveries",
+             # the operator console's reads (nothing found for nobody, or service-wide lists)
+             "SearchAccounts", "ListAuditEntries", "ListStripeEvents", "ListMigrationRuns", "GetServiceHealth",
+             "GetServiceActivity"}
+
+
+def name_of(method: str) -> str:
+    return method.rsplit("/", 1)[1]
 
 
 def _request_class(method: str):
@@ -103,11 +112,16 @@ def neutralize(method: str, payload: bytes) -> bytes:
         message = cls.FromString(payload)
     except Exception:
         return payload
-    if method == "ReplayFailedWebhookDeliveries":  # only an endpoint that cannot exist
+    name = name_of(method)
+    if name == "ReplayFailedWebhookDeliveries":  # only an endpoint that cannot exist
         message.endpoint_id = "fz-" + message.endpoint_id[:50]
         return message.SerializeToString()
-    if method == "CreateWebhookEndpoint":  # never a URL the service may send to
+    if name == "CreateWebhookEndpoint":  # never a URL the service may send to
         message.url = "fz:" + message.url
+        return message.SerializeToString()
+    if name in ("OperatorRevokeKey", "ReprocessStripeEvent"):  # only a key or an event that cannot exist
+        field = "key_id" if name == "OperatorRevokeKey" else "event_id"
+        setattr(message, field, "fz-" + getattr(message, field)[:50])
         return message.SerializeToString()
     if "user_id" not in cls.DESCRIPTOR.fields_by_name:
         return payload
@@ -118,18 +132,18 @@ def neutralize(method: str, payload: bytes) -> bytes:
         require_account_id(message.user_id)
     except InvalidArgument:
         return payload
-    message.user_id = "not valid!" if method == "CreateAccount" else "fz-" + message.user_id[:100]
+    message.user_id = "not valid!" if name == "CreateAccount" else "fz-" + message.user_id[:100]
     return message.SerializeToString()
 
 
 def test_hostile_grpc_calls_get_client_errors_and_change_nothing(e2e, untouched_ledger):
     channel = grpc.insecure_channel(e2e.grpc_target)
-    methods = sorted(METHODS) + ["NoSuchMethod"]
+    methods = sorted(METHODS) + ["/billing.v1.BillingService/NoSuchMethod", "/billing.v1.OperatorService/NoSuchMethod"]
     codes: collections.Counter = collections.Counter()
     failures: list[str] = []
 
     def one(method: str, payload: bytes) -> None:
-        call = channel.unary_unary(f"/billing.v1.BillingService/{method}")  # bytes in, bytes out
+        call = channel.unary_unary(method)  # bytes in, bytes out
         details = ""
         metadata = default_key().bearer() if hash(payload) % 2 else None  # half of them authenticated
         try:
@@ -139,7 +153,7 @@ def test_hostile_grpc_calls_get_client_errors_and_change_nothing(e2e, untouched_
             code = error.code()
             details = error.details()
         codes[code.name] += 1
-        if code == grpc.StatusCode.OK and method in READ_ONLY:
+        if code == grpc.StatusCode.OK and name_of(method) in READ_ONLY:
             return
         if code not in ACCEPTABLE_GRPC_CODES:
             failures.append(f"{method} {payload[:100]!r} -> {code.name} {details}")
@@ -162,8 +176,8 @@ def test_hostile_grpc_calls_get_client_errors_and_change_nothing(e2e, untouched_
 
 AUTH_GRPC_BATCHES, AUTH_GRPC_BATCH_SIZE = 80, 20  # 1,600 calls
 PREFIX = "/billing.v1.BillingService/"
-# Every method that needs a key (GetCatalog and HandleStripeWebhook need none).
-KEYED_METHODS = sorted(m for m in METHODS if access_for(PREFIX + m, None) is not Access.PUBLIC)
+# Every method that needs a key (GetCatalog, HandleStripeWebhook and RedeemConsoleLogin need none).
+KEYED_METHODS = sorted(m for m in METHODS if access_for(m, None) is not Access.PUBLIC)
 UNAUTHENTICATED_MODES = (
     "garbage_signature", "malformed_signature", "signed_other_request", "signed_other_method", "stale", "future",
     "other_key_id", "unknown_key_id", "no_timestamp", "bearer_wrong_secret", "bearer_user_key", "bearer_malformed",
@@ -179,16 +193,21 @@ def keyed_grpc_call(draw) -> tuple[str, str, bytes, bytes]:
     type with hostile scalar fields, acting for nobody (an fz- id; CreateAccount: an invalid id)."""
     mode = draw(st.sampled_from(AUTH_MODES))
     if mode == "service_key_on_admin_method":
-        method = draw(st.sampled_from(["CreateGrant", "CreateAccount"]))
+        method = PREFIX + draw(st.sampled_from(["CreateGrant", "CreateAccount"]))
+        if draw(st.booleans()):  # every operator call needs an admin key
+            method = draw(st.sampled_from([m for m in KEYED_METHODS if "/billing.v1.OperatorService/" in m]))
     elif mode == "user_key_on_service_method":
-        method = "CreateSessionKey"
+        method = PREFIX + "CreateSessionKey"
     else:
         method = draw(st.sampled_from(KEYED_METHODS))
     cls = _request_class(method)
     message = _some_scalar_fields_set(draw, cls(), text_max=40)
     if "user_id" in cls.DESCRIPTOR.fields_by_name:
-        message.user_id = "not valid!" if method == "CreateAccount" else draw(NOBODY)
-    if method == "CreateAccount" and mode == "service_key_on_admin_method":
+        message.user_id = "not valid!" if name_of(method) == "CreateAccount" else draw(NOBODY)
+    for field in ("key_id", "event_id"):  # the operator's keys and Stripe events: ones that cannot exist
+        if field in cls.DESCRIPTOR.fields_by_name and name_of(method) != "ListStripeEvents":
+            setattr(message, field, draw(NOBODY))
+    if name_of(method) == "CreateAccount" and mode == "service_key_on_admin_method":
         message.plan_key = draw(st.sampled_from(["pro", "starter", "platinum"]))  # a paid plan needs an admin key
     other = cls.FromString(message.SerializeToString())
     if "user_id" in cls.DESCRIPTOR.fields_by_name:
@@ -197,7 +216,7 @@ def keyed_grpc_call(draw) -> tuple[str, str, bytes, bytes]:
 
 
 def keyed_metadata(mode: str, method: str, payload: bytes, other: bytes, keys) -> tuple[tuple[str, str], ...]:
-    path, now = PREFIX + method, int(time.time())
+    path, now = method, int(time.time())
     admin = keys.admin
     if mode == "garbage_signature":
         return admin.grpc_metadata(path, payload)[:2] + (("x-hmac-signature", os.urandom(32).hex()),)
@@ -207,7 +226,7 @@ def keyed_metadata(mode: str, method: str, payload: bytes, other: bytes, keys) -
     if mode == "signed_other_request":
         return admin.grpc_metadata(path, other if other != payload else payload + b"\x00")
     if mode == "signed_other_method":
-        return admin.grpc_metadata(PREFIX + random.choice([m for m in sorted(METHODS) if m != method]), payload)
+        return admin.grpc_metadata(random.choice([m for m in sorted(METHODS) if m != method]), payload)
     if mode in ("stale", "future"):
         offset = random.randint(310, 10**7)  # 10 s past the window: whole seconds, time in flight
         return admin.grpc_metadata(path, payload, now + (offset if mode == "future" else -offset))
@@ -255,12 +274,12 @@ def test_signed_grpc_calls_with_bad_signatures_or_scopes_are_refused(e2e, sessio
         metadata = keyed_metadata(mode, method, payload, other, session_keys)
         details = ""
         try:
-            if method == "WatchBalance":
-                stream = channel.unary_stream(PREFIX + method)(payload, timeout=5, metadata=metadata)
+            if name_of(method) in STREAMED:
+                stream = channel.unary_stream(method)(payload, timeout=5, metadata=metadata)
                 next(iter(stream))
                 stream.cancel()
             else:
-                channel.unary_unary(PREFIX + method)(payload, timeout=20, metadata=metadata)
+                channel.unary_unary(method)(payload, timeout=20, metadata=metadata)
             code = grpc.StatusCode.OK
         except grpc.RpcError as error:
             code, details = error.code(), error.details()
@@ -270,7 +289,7 @@ def test_signed_grpc_calls_with_bad_signatures_or_scopes_are_refused(e2e, sessio
         elif mode in DENIED_MODES:
             expected = {grpc.StatusCode.PERMISSION_DENIED}
         else:
-            expected = ACCEPTABLE_GRPC_CODES | ({grpc.StatusCode.OK} if method in READ_ONLY else set())
+            expected = ACCEPTABLE_GRPC_CODES | ({grpc.StatusCode.OK} if name_of(method) in READ_ONLY else set())
         if code not in expected:
             failures.append(f"{mode} {method} {payload[:100]!r} metadata={[(k, v[:40]) for k, v in metadata]} -> {code.name} {details}")
 
