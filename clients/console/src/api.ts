@@ -88,7 +88,7 @@ export class ConsoleApi {
   }
 
   /** The ledger as CSV (signed like every call, so it is fetched here and saved from a Blob). */
-  async exportLedger(userId: string, query: Pick<LedgerQuery, 'types' | 'fromAt' | 'toAt'> = {}): Promise<Blob> {
+  async exportLedger(userId: string, query: Pick<LedgerQuery, 'types' | 'fromAt' | 'toAt'> = {}): Promise<{ blob: Blob; rowCount: number }> {
     const { text, contentType } = await this.client.signedRequestText('GET', `${account(userId)}/ledger.csv`, {
       query: {
         types: query.types && query.types.length ? query.types : undefined,
@@ -96,7 +96,8 @@ export class ConsoleApi {
         to_at: nonEmpty(query.toAt),
       },
     });
-    return new Blob([text], { type: contentType || 'text/csv' });
+    const lines = text.split('\n').filter((line) => line.trim() !== '').length;
+    return { blob: new Blob([text], { type: contentType || 'text/csv' }), rowCount: Math.max(0, lines - 1) };
   }
 
   usage(userId: string, days = 30): Promise<AccountUsage> {

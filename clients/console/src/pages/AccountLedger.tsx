@@ -59,9 +59,9 @@ export function AccountLedger(props: { userId: string; refresh: number }) {
   async function exportCsv() {
     setExportState('Exporting…');
     try {
-      const blob = await api.exportLedger(props.userId, query);
+      const { blob, rowCount } = await api.exportLedger(props.userId, query);
       saveBlob(blob, `ledger-${props.userId.replace(/[^A-Za-z0-9_.-]/g, '_')}.csv`);
-      setExportState(`Exported ${Math.max(0, (await blob.text()).split('\n').filter(Boolean).length - 1)} rows.`);
+      setExportState(`Exported ${rowCount} row${rowCount === 1 ? '' : 's'} as CSV.`);
     } catch (error) {
       setExportState(`The export failed: ${describeError(error)}`);
     }
