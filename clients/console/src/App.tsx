@@ -18,14 +18,27 @@ export function App() {
 
   useEffect(() => {
     let cancelled = false;
-    redeemLoginFragment({ location: window.location, history: window.history, fetch: (input, init) => window.fetch(input, init), store: sessionStorage })
-      .then((outcome) => {
-        if (cancelled) return;
-        if (outcome.status === 'signed-in') setStart({ status: 'ready', key: outcome.key });
-        else if (outcome.status === 'failed') setStart({ status: 'ready', key: undefined, message: outcome.message });
-        else setStart({ status: 'ready', key: loadKey(sessionStorage, Date.now()) });
-      });
-    return () => { cancelled = true; };
+    const signInFromFragment = (initial: boolean) => {
+      if (!initial && !/(^#|&)login=/.test(window.location.hash)) return;
+      redeemLoginFragment({ location: window.location, history: window.history, fetch: (input, init) => window.fetch(input, init), store: sessionStorage })
+        .then((outcome) => {
+          if (cancelled) return;
+          if (outcome.status === 'signed-in') setStart({ status: 'ready', key: outcome.key });
+          else if (outcome.status === 'failed') {
+            forgetKey(sessionStorage); // a link means "sign in as this": a refused one signs out
+            setStart({ status: 'ready', key: undefined, message: outcome.message });
+          }
+          else if (initial) setStart({ status: 'ready', key: loadKey(sessionStorage, Date.now()) });
+        });
+    };
+    signInFromFragment(true);
+    // A login link opened in a tab already showing the console changes only the fragment.
+    const onHashChange = () => signInFromFragment(false);
+    window.addEventListener('hashchange', onHashChange);
+    return () => {
+      cancelled = true;
+      window.removeEventListener('hashchange', onHashChange);
+    };
   }, []);
 
   if (start.status === 'starting') return <main id="main"><p role="status">Signing in…</p></main>;
