@@ -57,9 +57,9 @@ run: venv gen demo console
 test: venv lint test-ts demo console $(CHROMIUM)
 	BILLING_REQUIRE_BROWSER=1 $(PY) -m pytest -q
 
-## The TypeScript client (clients/typescript) and the React package (clients/react): npm ci when
-## clients/node_modules is missing or older than the lock file, then tsc (strict), node's test
-## runner (~5 s) and vitest with jsdom (~3 s).
+## The TypeScript client (clients/typescript), the React package (clients/react) and the operator
+## console (clients/console): npm ci when clients/node_modules is missing or older than the lock file,
+## then tsc (strict), node's test runner (~5 s) and vitest with jsdom (~3 s each).
 $(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json clients/react/package.json \
 		clients/demo/package.json clients/console/package.json
 	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
