@@ -77,7 +77,7 @@ def make_accounts(database_url: str, count: int) -> list[str]:
 
 def add_endpoint(connection: psycopg.Connection, url: str) -> str:
     endpoint_id = f"ep_{uuid.uuid4().hex[:10]}"
-    connection.execute("UPDATE webhook_endpoints SET enabled = false")  # one receiver per test
+    connection.execute("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")  # one receiver per test
     connection.execute(
         "INSERT INTO webhook_endpoints (endpoint_id, url, event_types, enabled, secret, created_at, updated_at)"
         " VALUES (%s, %s, '{}', true, %s, now() - interval '1 minute', now())", (endpoint_id, url, SECRET))

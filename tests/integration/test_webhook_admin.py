@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import timedelta
@@ -158,3 +159,26 @@ async def test_replay_an_event_and_the_failed_since(admin, clock, insert, two_ac
     statuses = {d.seq: d.status for d in (await delivery_log.list_deliveries(admin, a, bob, "", 100, "")).deliveries}
     assert statuses == {2: "pending", 3: "pending", 4: "pending", 5: "pending", 9: "failed"}
     assert (await delivery_log.replay_failed(admin, since, a)).replayed == 0
+
+
+async def test_deleting_an_endpoint_while_an_attempt_is_recorded_cannot_deadlock(admin, clock, insert, two_accounts, pool):
+    """A record locks its delivery, then the endpoint's row (outbound_queue.py); the delete takes
+    them in the same order, so it waits for the record instead of deadlocking with it."""
+    endpoint_id = (await webhook_endpoints.create_endpoint(admin, URL, [], "")).endpoint.endpoint_id
+    alice, _ = two_accounts
+    await insert(alice, endpoint_id, 1, clock.now(), "pending", 0)
+    async with pool.connection() as recording, pool.connection() as watcher:
+        await watcher.set_autocommit(True)
+        async with recording.transaction():
+            await recording.execute(  # the record's first lock: its delivery
+                "UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE endpoint_id = %s", (endpoint_id,))
+            deleting = asyncio.create_task(webhook_endpoints.delete_endpoint(admin, endpoint_id))
+            async with asyncio.timeout(10):  # the delete is blocked behind the record
+                while not (await (await watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE 'UPDATE webhook_deliveries%%'")).fetchone())[0]:
+                    await asyncio.sleep(0.01)
+            await recording.execute(  # the record's second lock: the endpoint's row
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = %s", (endpoint_id,))
+        deleted = await deleting
+    assert deleted.failed_deliveries == 1

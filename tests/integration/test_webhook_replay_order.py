@@ -19,6 +19,7 @@ from tests.integration.test_webhook_sending_on_postgres import (  # noqa: F401 -
     accounts, add_endpoint, add_events, db,
 )
 from tests.support.defaults import CHECKOUT_PAGES
+from tests.support.fake_outbound import NO_SHARES
 
 
 def admin_deps(pool, now):
@@ -28,7 +29,7 @@ def admin_deps(pool, now):
 
 
 async def claimed(queue, account_id, at):
-    return [d for d in await queue.claim(at, at + LEASE, 100) if d.account_id == account_id]
+    return [d for d in await queue.claim(at, at + LEASE, 100, NO_SHARES) if d.account_id == account_id]
 
 
 async def test_a_replayed_event_waits_for_the_one_in_flight_then_goes_before_the_later_ones(pool, db, accounts):

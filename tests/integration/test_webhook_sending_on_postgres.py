@@ -1,7 +1,8 @@
 """The outbound events' sender on PostgreSQL (adapters/db/outbound_queue.py): two senders at once
 send each delivery once while leases hold, each account's events in order; a killed sender's lease
-runs out and another sends it; 410 and five days failing disable the endpoint; events written
-before an endpoint existed, or of types it does not take, are not sent to it. Outbox rows are
+runs out and another sends it; 410 and five days failing disable the endpoint; a disabled endpoint
+is paused (its events wait, then go in order), a hanging one holds only its share of the slots; events
+written before an endpoint existed, or of types it does not take, are not sent to it. Outbox rows are
 inserted directly (the wallet-change path writes them in the real service)."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from billing.service.ports import OutgoingWebhook
 from billing.service.webhook_sender import LEASE, SenderOptions, WebhookSender
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 from tests.support.defaults import CHECKOUT_PAGES
+from tests.support.fake_outbound import NO_SHARES
 
 SECRET = "whsec_" + base64.b64encode(b"i" * 24).decode()
 FAST = SenderOptions(poll_seconds=0.02, claim_batch=10, concurrency=8)
@@ -57,15 +59,15 @@ async def accounts(pool):
 @pytest.fixture
 async def db(database_url):
     """A plain connection (autocommit) for setting up and reading rows; every outbox row left is
-    dispatched and every endpoint disabled afterwards, so tests do not see each other's."""
+    dispatched and every endpoint deleted afterwards, so tests do not see each other's."""
     async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as connection:
         # The events other tests' changes wrote (accounts opened, consumes) are not this test's to send,
         # nor are the endpoints other tests made this test's receivers.
         await connection.execute("UPDATE outbound_events SET dispatched = true WHERE NOT dispatched")
-        await connection.execute("UPDATE webhook_endpoints SET enabled = false WHERE enabled")
+        await connection.execute("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
         yield connection
         await connection.execute("UPDATE outbound_events SET dispatched = true WHERE NOT dispatched")
-        await connection.execute("UPDATE webhook_endpoints SET enabled = false")
+        await connection.execute("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
 
 
 async def add_endpoint(db, created_at: datetime, event_types: list[str] | None = None) -> str:
@@ -209,7 +211,7 @@ async def test_a_killed_senders_lease_runs_out_and_another_sends_it(pool, db, ac
     [event_id] = await add_events(db, alice, 1, now)
     dead_queue = PostgresOutboundQueue(pool)
     await dead_queue.dispatch(now, 100)
-    [dead] = await dead_queue.claim(now, now + LEASE, 100)  # claimed, committed, then the sender was killed
+    [dead] = await dead_queue.claim(now, now + LEASE, 100, NO_SHARES)  # claimed, committed, then the sender was killed
     receiver = Receiver()
     clock = FixedClock(now + LEASE - timedelta(seconds=1))
     sender = WebhookSender(PostgresOutboundQueue(pool), receiver.transport("b"), clock, FAST)
@@ -251,7 +253,7 @@ async def test_410_disables_the_endpoint_and_five_days_failing_too(pool, db, acc
         await sender.close()
     assert await statuses(db, events) == {events[0]: "failed", events[1]: "pending"}  # waits for the endpoint
 
-    await db.execute("UPDATE webhook_endpoints SET enabled = false")
+    await db.execute("UPDATE webhook_endpoints SET deleted_at = now() WHERE deleted_at IS NULL")
     failing = await add_endpoint(db, now - timedelta(minutes=1))
     await db.execute("UPDATE webhook_endpoints SET failing_since = %s WHERE endpoint_id = %s",
                      (now - timedelta(days=5, seconds=1), failing))
@@ -302,8 +304,80 @@ async def test_a_rotation_sends_both_secrets_while_it_lasts(pool, db, accounts):
     await add_events(db, alice, 1, now)
     queue = PostgresOutboundQueue(pool)
     await queue.dispatch(now, 500)
-    [claimed] = [c for c in await queue.claim(now, now + LEASE, 100) if c.account_id == alice]
+    [claimed] = [c for c in await queue.claim(now, now + LEASE, 100, NO_SHARES) if c.account_id == alice]
     assert claimed.secrets == (SECRET, "whsec_b2xk")
-    [after] = [c for c in await queue.claim(now + timedelta(hours=25), now + timedelta(hours=25) + LEASE, 100)
+    [after] = [c for c in await queue.claim(now + timedelta(hours=25), now + timedelta(hours=25) + LEASE, 100, NO_SHARES)
                if c.account_id == alice]
     assert after.secrets == (SECRET,)
+
+
+async def test_a_disabled_endpoint_is_paused_its_events_wait_and_go_in_order_once_enabled(pool, db, accounts):
+    """Events written while an endpoint is disabled are its deliveries too (pending, not sent): enabling
+    it sends them, each account's in order. Only a deleted endpoint gets no more."""
+    now = datetime.now(timezone.utc)
+    endpoint = await add_endpoint(db, now - timedelta(minutes=1))
+    await db.execute("UPDATE webhook_endpoints SET enabled = false WHERE endpoint_id = %s", (endpoint,))
+    alice, bob = await accounts(2)
+    written = await add_events(db, alice, 3, now) + await add_events(db, bob, 2, now)
+    receiver = Receiver()
+    sender = WebhookSender(PostgresOutboundQueue(pool), receiver.transport("a"), FixedClock(now), FAST)
+    sender.start()
+    try:
+        async def dispatched() -> bool:
+            return len(await statuses(db, written)) == len(written)
+        await wait_for(dispatched)
+        await asyncio.sleep(0.2)
+        assert receiver.log == [] and set((await statuses(db, written)).values()) == {"pending"}
+        await db.execute("UPDATE webhook_endpoints SET enabled = true WHERE endpoint_id = %s", (endpoint,))
+        sender.wake()
+        await wait_for(lambda: all_delivered(db, written))
+    finally:
+        await sender.close()
+    sent = [(event_id, seq) for _, event_id, seq in receiver.log]
+    assert [e for e, _ in sent if e.startswith(f"evt_{alice}_")] == written[:3]
+    assert [e for e, _ in sent if e.startswith(f"evt_{bob}_")] == written[3:]
+
+    await db.execute("UPDATE webhook_endpoints SET deleted_at = now() WHERE endpoint_id = %s", (endpoint,))
+    later = await add_events(db, alice, 1, now)
+    await PostgresOutboundQueue(pool).dispatch(now, 500)
+    assert await statuses(db, later) == {}
+
+
+async def test_an_endpoint_that_hangs_holds_its_share_of_the_slots_and_no_more(pool, db, accounts):
+    """Every send to `stuck` hangs (as for a whole 15 s timeout); the deliveries to `healthy`, due later
+    than all of stuck's, are all delivered meanwhile, and stuck never holds more than its share."""
+    now = datetime.now(timezone.utc)
+    stuck = await add_endpoint(db, now - timedelta(minutes=1), ["balance.low"])
+    healthy = await add_endpoint(db, now - timedelta(minutes=1), ["credit.granted"])
+    stuck_accounts = await accounts(12)
+    for account_id in stuck_accounts:
+        await add_events(db, account_id, 1, now, "balance.low")
+    await PostgresOutboundQueue(pool).dispatch(now, 500)  # stuck's deliveries are due first
+    healthy_accounts = await accounts(6)
+    healthy_events = [e for a in healthy_accounts for e in await add_events(db, a, 2, now + timedelta(seconds=1))]
+    release = asyncio.Event()
+    hanging: set[str] = set()
+    most_hanging = 0
+
+    class Transport:
+        async def send(self, webhook: OutgoingWebhook) -> AttemptResult:
+            nonlocal most_hanging
+            if webhook.url.endswith(stuck):
+                hanging.add(webhook.event_id)
+                most_hanging = max(most_hanging, len(hanging))
+                await release.wait()
+                hanging.discard(webhook.event_id)
+            return AttemptResult(200, 1, "ok")
+
+    options = SenderOptions(poll_seconds=0.02, claim_batch=10, concurrency=8, per_endpoint=3)
+    sender = WebhookSender(PostgresOutboundQueue(pool), Transport(), FixedClock(now + timedelta(seconds=2)), options)
+    sender.start()
+    try:
+        await wait_for(lambda: all_delivered(db, healthy_events))
+        assert len(hanging) == 3 and most_hanging == 3
+    finally:
+        release.set()
+        await sender.close()
+    cursor = await db.execute("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = %s AND status = 'delivered'",
+                              (healthy,))
+    assert (await cursor.fetchone())[0] == len(healthy_events)

@@ -4,12 +4,13 @@ a record whose lease ran out records nothing. For the sender's use-case tests.""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from billing.domain.delivery_outcomes import DELIVERED, PENDING, AttemptResult, Outcome
-from billing.service.ports import ClaimedDelivery, OutboundQueue
+from billing.service.ports import ClaimedDelivery, EndpointShares, OutboundQueue
 
 
 @dataclass
@@ -22,6 +23,7 @@ class MemoryEndpoint:
     enabled: bool = True
     disabled_reason: str | None = None
     failing_since: datetime | None = None
+    deleted_at: datetime | None = None
 
 
 @dataclass
@@ -58,7 +60,7 @@ class MemoryOutboundQueue:
             event["dispatched"] = True
             events += 1
             for endpoint in self.endpoints.values():
-                if endpoint.enabled and endpoint.created_at <= event["created_at"] and (
+                if endpoint.deleted_at is None and endpoint.created_at <= event["created_at"] and (
                         not endpoint.event_types or event["type"] in endpoint.event_types):
                     key = (event["account_id"], endpoint.endpoint_id, event["seq"])
                     self.deliveries[key] = MemoryDelivery(*key, event=event, next_attempt_at=now)
@@ -72,8 +74,11 @@ class MemoryOutboundQueue:
             if (account, endpoint) == (delivery.account_id, delivery.endpoint_id)
         )
 
-    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedDelivery]:
+    async def claim(
+        self, now: datetime, lease_until: datetime, limit: int, shares: EndpointShares | None = None,
+    ) -> list[ClaimedDelivery]:
         claimed: list[ClaimedDelivery] = []
+        taken: Counter[str] = Counter(shares.in_flight if shares else {})
         for delivery in sorted(self.deliveries.values(), key=lambda d: (d.account_id, d.seq)):
             endpoint = self.endpoints[delivery.endpoint_id]
             if len(claimed) >= limit:
@@ -82,6 +87,11 @@ class MemoryOutboundQueue:
                     or (delivery.next_attempt_at and delivery.next_attempt_at > now)
                     or (delivery.lease_until and delivery.lease_until > now)):
                 continue
+            if shares is not None:
+                share = shares.failing_per_endpoint if endpoint.failing_since else shares.per_endpoint
+                if taken[delivery.endpoint_id] >= share:
+                    continue
+                taken[delivery.endpoint_id] += 1
             delivery.lease_until = lease_until
             event = delivery.event
             claimed.append(ClaimedDelivery(
@@ -112,3 +122,7 @@ class MemoryOutboundQueue:
 
 def _holds_to_the_port(queue: MemoryOutboundQueue) -> OutboundQueue:  # mypy (`make lint`) checks the fake
     return queue
+
+
+# A claim with no endpoint's share in the way (tests that claim by hand).
+NO_SHARES = EndpointShares(per_endpoint=1_000_000, failing_per_endpoint=1_000_000, in_flight={})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from billing.domain.alerts import EMPTY, crossings, level_of
+from billing.service.alert_thresholds import set_alert_thresholds
 from billing.service.balance import get_balance
 from billing.service.consume import consume
 from billing.service.grants import create_grant
@@ -68,3 +69,25 @@ async def test_holds_count_and_an_expired_hold_is_announced(deps, clock, databas
     assert types(database)[3:] == ["hold.expired", "balance.recovered"]
     expired = database.outbox[USER][3].payload
     assert expired["data"]["hold_id"] == "h-1" and expired["data"]["released_seconds"] == START_SECONDS - 100
+
+
+async def test_setting_thresholds_still_announces_what_its_own_upkeep_crossed(deps, clock, database, account):
+    """The PUT's upkeep expires a hold (back above every threshold): that is announced against the
+    thresholds the account had, before the new ones take over silently."""
+    await place_hold(deps, USER, "h-1", "build", START_SECONDS - 100, ttl_seconds=60)
+    assert types(database)[1:] == ["balance.low", "balance.low"]
+    clock.set(clock.now() + timedelta(seconds=61))
+    await set_alert_thresholds(deps, USER, [60])
+    assert types(database)[3:] == ["hold.expired", "balance.recovered"]
+    await consume(deps, USER, "build", START_SECONDS - 59, "c1")  # 59 left: below the new threshold only
+    assert types(database)[5:] == ["balance.low"]
+    assert database.outbox[USER][5].payload["data"]["threshold_seconds"] == 60
+
+
+async def test_new_thresholds_take_over_silently(deps, database, account):
+    await consume(deps, USER, "build", START_SECONDS - 500, "c1")  # 500 left: below 600
+    assert types(database)[1:] == ["balance.low"]
+    await set_alert_thresholds(deps, USER, [400])  # 500 is above 400: the state moves, nothing is said
+    assert types(database)[2:] == []
+    await consume(deps, USER, "build", 101, "c2")  # 399: below the new threshold
+    assert types(database)[2:] == ["balance.low"]

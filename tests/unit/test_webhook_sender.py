@@ -20,7 +20,7 @@ from billing.domain.delivery_outcomes import (
 )
 from billing.service.ports import OutgoingWebhook
 from billing.service.webhook_sender import LEASE, SenderOptions, WebhookSender
-from tests.support.fake_outbound import MemoryEndpoint, MemoryOutboundQueue
+from tests.support.fake_outbound import NO_SHARES, MemoryEndpoint, MemoryOutboundQueue
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
 SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
@@ -197,7 +197,7 @@ async def test_410_disables_the_endpoint_and_nothing_more_goes_to_it():
 async def test_a_killed_senders_lease_runs_out_and_another_sends_it_with_the_same_id():
     queue = _queue(("alice", 1))
     await queue.dispatch(NOW, 10)
-    [dead] = await queue.claim(NOW, NOW + LEASE, 10)  # a sender claimed it, then died before sending
+    [dead] = await queue.claim(NOW, NOW + LEASE, 10, NO_SHARES)  # a sender claimed it, then died before sending
     clock = FixedClock(NOW + LEASE - timedelta(seconds=1))
     transport = ScriptedTransport()
     sender = WebhookSender(queue, transport, clock, FAST)

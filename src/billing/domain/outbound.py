@@ -110,10 +110,14 @@ def _topup_events(before: Account, after: Account) -> list[Outbound]:
 
 
 def _balance_events(wallet: Wallet, available_seconds: int, default_thresholds: tuple[int, ...]) -> list[Outbound]:
+    """Crossings are judged against the thresholds the account had when the change began: a change
+    that also sets new thresholds (service/alert_thresholds.py) still announces what its own upkeep
+    crossed (a package expiring, say), and only then moves the state to the new thresholds, silently:
+    the owner just chose them, and the next crossing from there is announced."""
     alerts = wallet.account.alerts
-    thresholds = alerts.thresholds_seconds if alerts.thresholds_seconds is not None else default_thresholds
-    level = level_of(available_seconds, thresholds)
-    found = crossings(alerts.below_seconds, level, thresholds)
+    thresholds_then = _thresholds(wallet.loaded_account.alerts, default_thresholds)
+    found = crossings(alerts.below_seconds, level_of(available_seconds, thresholds_then), thresholds_then)
+    level = level_of(available_seconds, _thresholds(alerts, default_thresholds))
     if level != alerts.below_seconds:
         wallet.account = dataclasses.replace(wallet.account, alerts=dataclasses.replace(alerts, below_seconds=level))
     return [
@@ -122,8 +126,5 @@ def _balance_events(wallet: Wallet, available_seconds: int, default_thresholds: 
     ]
 
 
-def silently_at(account_alerts: AlertState, available_seconds: int, default_thresholds: tuple[int, ...]) -> AlertState:
-    """The state for new thresholds, set without announcing anything (the owner just chose them)."""
-    thresholds = account_alerts.thresholds_seconds if account_alerts.thresholds_seconds is not None else default_thresholds
-    return dataclasses.replace(account_alerts, below_seconds=level_of(available_seconds, thresholds))
-
+def _thresholds(alerts: AlertState, default_thresholds: tuple[int, ...]) -> tuple[int, ...]:
+    return alerts.thresholds_seconds if alerts.thresholds_seconds is not None else default_thresholds

@@ -1,8 +1,9 @@
 """Balance alert thresholds of one account: read, and set (domain/alerts.py).
 
 Setting them is a wallet change (the thresholds live on the account row, read with every change
-that may cross one); the account's alert state is recomputed for the new thresholds without
-announcing anything: the owner just chose them, and the next crossing from there is announced.
+that may cross one). What the change's own upkeep crossed is announced against the thresholds the
+account had; then its alert state moves to the new ones without announcing anything: the owner just
+chose them, and the next crossing from there is announced (domain/outbound.py _balance_events).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from datetime import datetime
 from billing.domain.alerts import AlertState, require_thresholds
 from billing.domain.errors import InvalidArgument
 from billing.domain.limits import require_account_id
-from billing.domain.outbound import silently_at
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
 from billing.service.upkeep import account_upkeep
@@ -45,7 +45,6 @@ async def set_alert_thresholds(
 
     def set_them(wallet: Wallet, now: datetime) -> Thresholds:
         alerts = dataclasses.replace(wallet.account.alerts, thresholds_seconds=chosen)
-        alerts = silently_at(alerts, wallet.balance(now).totals.total_seconds, deps.catalog.alert_thresholds_seconds)
         wallet.account = dataclasses.replace(wallet.account, alerts=alerts)
         return _thresholds(deps, account_id, alerts)
 

@@ -502,6 +502,16 @@ class ClaimedDelivery:
 
 
 @dataclass(frozen=True)
+class EndpointShares:
+    """How many of a sender's slots one endpoint may hold at once (fewer while it fails), and how
+    many each holds now: one endpoint that hangs cannot take every slot from the others."""
+
+    per_endpoint: int
+    failing_per_endpoint: int
+    in_flight: Mapping[str, int]  # endpoint id -> deliveries this sender has in flight to it
+
+
+@dataclass(frozen=True)
 class OutgoingWebhook:
     """One POST: `body` signed as Standard Webhooks with each secret (webhook-id: event_id)."""
 
@@ -521,10 +531,11 @@ class OutboundQueue(Protocol):
         marked dispatched, at once. Returns (events, deliveries)."""
         ...
 
-    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedDelivery]:
+    async def claim(self, now: datetime, lease_until: datetime, limit: int, shares: EndpointShares) -> list[ClaimedDelivery]:
         """Up to `limit` due deliveries, each the head of its (account, endpoint) line (no earlier
         pending delivery, no earlier undispatched event of the account), of an enabled endpoint and
-        not leased by another sender; leased until `lease_until` (committed before returning)."""
+        not leased by another sender, and no more of one endpoint than its share leaves room for;
+        leased until `lease_until` (committed before returning)."""
         ...
 
     async def record(self, delivery: ClaimedDelivery, result: AttemptResult, outcome: Outcome, now: datetime) -> bool:

@@ -70,7 +70,8 @@ async def list_endpoints(deps: Dependencies) -> list[WebhookEndpoint]:
 
 
 async def disable_endpoint(deps: Dependencies, endpoint_id: str) -> WebhookEndpoint:
-    """Nothing is sent to it until enabled; its deliveries wait (the sender's rule for disabled endpoints)."""
+    """Paused: nothing is sent to it until enabled; its deliveries, and those of the events written
+    meanwhile, wait and then go in order (the sender's rule for disabled endpoints)."""
     return await _changed(deps, endpoint_id, WebhookEndpoint.disabled)
 
 
@@ -91,12 +92,17 @@ async def _changed(
 
 
 async def delete_endpoint(deps: Dependencies, endpoint_id: str) -> DeletedEndpoint:
-    """Soft delete (deleted_at; its log stays readable); its pending deliveries fail with a reason."""
+    """Soft delete (deleted_at; its log stays readable); its pending deliveries fail with a reason.
+
+    Locks in the sender's order: the turn of the lines (no dispatch meanwhile, so no delivery is
+    written for it after its pending ones failed), its deliveries, then its row; a record locks its
+    delivery, then the endpoint's row. The other order could deadlock with a record in flight."""
     now = deps.clock.now()
     async with deps.storage.transaction() as uow:
+        await _existing(uow, endpoint_id)
+        failed = await uow.webhook_endpoints.fail_pending_deliveries(endpoint_id, ENDPOINT_DELETED, now)
         endpoint = (await _locked(uow, endpoint_id)).deleted(now)
         await uow.webhook_endpoints.put(endpoint)
-        failed = await uow.webhook_endpoints.fail_pending_deliveries(endpoint_id, ENDPOINT_DELETED, now)
         await uow.commit()
     return DeletedEndpoint(endpoint, failed)
 
@@ -112,9 +118,13 @@ async def rotate_secret(deps: Dependencies, endpoint_id: str) -> EndpointWithSec
     return EndpointWithSecret(endpoint, secret)
 
 
-async def _locked(uow: UnitOfWork, endpoint_id: str) -> WebhookEndpoint:
+async def _existing(uow: UnitOfWork, endpoint_id: str) -> WebhookEndpoint:
+    return await _locked(uow, endpoint_id, lock=False)
+
+
+async def _locked(uow: UnitOfWork, endpoint_id: str, lock: bool = True) -> WebhookEndpoint:
     require_endpoint_id(endpoint_id)
-    endpoint = await uow.webhook_endpoints.get(endpoint_id, lock=True)
+    endpoint = await uow.webhook_endpoints.get(endpoint_id, lock=lock)
     if endpoint is None or endpoint.deleted_at is not None:
         raise WebhookEndpointNotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
     return endpoint

@@ -3,7 +3,9 @@ through the database alone (the OutboundQueue's `FOR UPDATE SKIP LOCKED` claims 
 
 Two loops. The dispatcher turns undispatched outbox rows into one pending delivery per endpoint.
 The deliverer claims due deliveries that head their (account, endpoint) line, with a lease, sends
-each (at most `concurrency` at a time), then records the attempt and what domain/outbound.py decides.
+each (at most `concurrency` at a time, at most `per_endpoint` of them to one endpoint, fewer while
+it fails, so one endpoint that hangs cannot hold every slot), then records the attempt and what
+domain/delivery_outcomes.py decides.
 Each loop runs when woken (`wake()`: a committed wallet change heard by the change listener, its own
 dispatch, a finished delivery, whose successor in line is now the head) or every `poll_seconds`.
 
@@ -19,13 +21,14 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
 from billing.domain.delivery_outcomes import DELIVERED, FAILED, AttemptResult, canonical_body, decide
 from billing.service.ports import (
-    ClaimedDelivery, Clock, DeliveryMetrics, NoDeliveryMetrics, OutboundQueue, OutgoingWebhook, WebhookTransport,
+    ClaimedDelivery, Clock, DeliveryMetrics, EndpointShares, NoDeliveryMetrics, OutboundQueue, OutgoingWebhook, WebhookTransport,
     Unavailable, outage_log,
 )
 
@@ -42,6 +45,10 @@ class SenderOptions:
     dispatch_batch: int = 500
     claim_batch: int = 100
     concurrency: int = 32
+    # One endpoint's share of the slots: an endpoint that hangs for the whole 15 s timeout holds at
+    # most half of them, and at most two once it is failing (its deliveries wait for retries anyway).
+    per_endpoint: int = 16
+    failing_per_endpoint: int = 2
     lease: timedelta = LEASE
     stop_grace_seconds: float = 5.0
 
@@ -60,6 +67,7 @@ class WebhookSender:
         self._dispatch_wanted = asyncio.Event()
         self._claim_wanted = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight_by_endpoint: Counter[str] = Counter()
         self._loops: list[asyncio.Task[None]] = []
         self.delivered = 0  # attempts recorded by this sender, by outcome (tests, logs)
         self.retried = 0
@@ -115,7 +123,9 @@ class WebhookSender:
             if room > 0:
                 now = self._clock.now()
                 try:
-                    claimed = await self._queue.claim(now, now + self._options.lease, room)
+                    shares = EndpointShares(self._options.per_endpoint, self._options.failing_per_endpoint,
+                                            dict(self._in_flight_by_endpoint))
+                    claimed = await self._queue.claim(now, now + self._options.lease, room, shares)
                     backoff = 0.0
                 except Exception as failure:
                     backoff = _next_backoff(backoff, self._options.poll_seconds)
@@ -123,6 +133,7 @@ class WebhookSender:
                     await asyncio.sleep(backoff)
                     continue
                 for delivery in claimed:
+                    self._in_flight_by_endpoint[delivery.endpoint_id] += 1
                     task = asyncio.get_running_loop().create_task(self._deliver(delivery))
                     self._in_flight.add(task)
                     task.add_done_callback(self._finished)
@@ -139,14 +150,19 @@ class WebhookSender:
     # --- one delivery ------------------------------------------------------------------------
 
     async def _deliver(self, delivery: ClaimedDelivery) -> None:
-        webhook = OutgoingWebhook(delivery.url, delivery.event_id, canonical_body(delivery.payload), delivery.secrets)
-        started = time.monotonic()
         try:
-            result = await self._transport.send(webhook)
-        except Exception as failure:  # a transport bug is a failed attempt, not a stuck delivery
-            log.exception("webhook transport failed")
-            result = AttemptResult(None, int((time.monotonic() - started) * 1000), error=f"sender error: {failure!r}")
-        await self.record(delivery, result)
+            webhook = OutgoingWebhook(delivery.url, delivery.event_id, canonical_body(delivery.payload), delivery.secrets)
+            started = time.monotonic()
+            try:
+                result = await self._transport.send(webhook)
+            except Exception as failure:  # a transport bug is a failed attempt, not a stuck delivery
+                log.exception("webhook transport failed")
+                result = AttemptResult(None, int((time.monotonic() - started) * 1000), error=f"sender error: {failure!r}")
+            await self.record(delivery, result)
+        finally:
+            self._in_flight_by_endpoint[delivery.endpoint_id] -= 1
+            if self._in_flight_by_endpoint[delivery.endpoint_id] <= 0:
+                del self._in_flight_by_endpoint[delivery.endpoint_id]
 
     async def record(self, delivery: ClaimedDelivery, result: AttemptResult) -> str:
         """Records the attempt and its outcome; returns what became of the delivery (delivered,

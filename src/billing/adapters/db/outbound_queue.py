@@ -30,8 +30,12 @@ from psycopg_pool import AsyncConnectionPool
 from billing.adapters.db.delivery_lines import TURN_LOCK
 from billing.adapters.db.unit_of_work import DRIVER_OUTAGES
 from billing.domain.delivery_outcomes import DELIVERED, ERROR_TEXT_MAX, PENDING, AttemptResult, Outcome
-from billing.service.ports import ClaimedDelivery, Unavailable
+from billing.service.ports import ClaimedDelivery, EndpointShares, Unavailable
 
+
+# How many due deliveries a claim looks at for each one it may take: room for the ones of endpoints
+# with little room left (the window cuts them) without reading far past the batch.
+CLAIM_SCAN_FACTOR = 4
 
 _DISPATCH = """
 WITH accounts_first AS (
@@ -51,7 +55,7 @@ WITH accounts_first AS (
   SELECT b.account_id, b.seq, b.event_id, b.type, e.endpoint_id,
          row_number() OVER (PARTITION BY b.account_id, e.endpoint_id ORDER BY b.seq) AS place
   FROM batch b JOIN webhook_endpoints e
-    ON e.enabled AND e.deleted_at IS NULL AND e.created_at <= b.created_at
+    ON e.deleted_at IS NULL AND e.created_at <= b.created_at
    AND (cardinality(e.event_types) = 0 OR b.type = ANY(e.event_types))
 ), inserted AS (
   INSERT INTO webhook_deliveries (account_id, endpoint_id, seq, event_id, event_type, status, attempts,
@@ -69,14 +73,30 @@ WITH accounts_first AS (
 SELECT (SELECT count(*) FROM marked) AS events, (SELECT count(*) FROM inserted) AS deliveries
 """
 
+# Due deliveries, oldest due first, at most `room` of each endpoint: its share of this sender's slots
+# (per_endpoint, or failing_per_endpoint while it fails) less what this sender has in flight to it,
+# so an endpoint that hangs for its whole timeout holds a few slots and the other endpoints flow on.
+# Endpoints with no room are left out of the scan itself; the window over the locked candidates cuts
+# the rest (rows locked and not taken are free again when this short transaction ends).
 _CLAIM = """
-WITH due AS (
-  SELECT d.account_id, d.endpoint_id, d.seq FROM webhook_deliveries d
+WITH busy AS (
+  SELECT * FROM unnest(%(busy_endpoints)s::text[], %(busy_counts)s::int[]) AS b(endpoint_id, in_flight)
+), candidates AS (
+  SELECT d.account_id, d.endpoint_id, d.seq, d.next_attempt_at, e.failing_since IS NOT NULL AS failing
+  FROM webhook_deliveries d
   JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id AND e.enabled AND e.deleted_at IS NULL
-  WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+  WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s AND d.endpoint_id <> ALL(%(full_endpoints)s::text[])
   ORDER BY d.next_attempt_at
-  LIMIT %(limit)s
+  LIMIT %(scan)s
   FOR UPDATE OF d SKIP LOCKED
+), ranked AS (
+  SELECT c.*, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.account_id, c.seq) AS place
+  FROM candidates c
+), due AS (
+  SELECT r.account_id, r.endpoint_id, r.seq FROM ranked r LEFT JOIN busy b ON b.endpoint_id = r.endpoint_id
+  WHERE r.place <= CASE WHEN r.failing THEN %(failing_per_endpoint)s ELSE %(per_endpoint)s END - coalesce(b.in_flight, 0)
+  ORDER BY r.next_attempt_at
+  LIMIT %(limit)s
 )
 UPDATE webhook_deliveries w
 SET lease_until = %(lease_until)s, next_attempt_at = %(lease_until)s, updated_at = %(now)s
@@ -148,12 +168,19 @@ class PostgresOutboundQueue:
         assert row is not None
         return int(row[0]), int(row[1])
 
-    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedDelivery]:
+    async def claim(self, now: datetime, lease_until: datetime, limit: int, shares: EndpointShares) -> list[ClaimedDelivery]:
+        busy = dict(shares.in_flight)
+        full = [endpoint for endpoint, count in busy.items() if count >= shares.per_endpoint]
+        params = {
+            "now": now, "lease_until": lease_until, "limit": limit, "scan": limit * CLAIM_SCAN_FACTOR,
+            "busy_endpoints": list(busy), "busy_counts": list(busy.values()), "full_endpoints": full,
+            "per_endpoint": shares.per_endpoint, "failing_per_endpoint": shares.failing_per_endpoint,
+        }
         try:
             async with self._pool.connection() as connection:
                 async with connection.transaction():
                     cursor = connection.cursor(row_factory=dict_row)
-                    await cursor.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit})
+                    await cursor.execute(_CLAIM, params)
                     rows = await cursor.fetchall()
         except DRIVER_OUTAGES as outage:
             raise Unavailable(str(outage), kind="database") from outage

@@ -73,6 +73,7 @@ class PostgresWebhookEndpoints:
         )
 
     async def fail_pending_deliveries(self, endpoint_id: str, reason: str, now: datetime) -> int:
+        await self._driver.execute("SELECT pg_advisory_xact_lock(%s)", (TURN_LOCK,))  # no dispatch meanwhile
         cursor = await self._driver.execute(
             "UPDATE webhook_deliveries SET status = 'failed', last_error = %s, finished_at = %s, lease_until = NULL, "
             "updated_at = %s WHERE endpoint_id = %s AND status = 'pending'",
