@@ -11,7 +11,8 @@
 // On a failure: FAIL <message> on stderr, console-failure.png in SCREENSHOT_DIR, exit code 1.
 //
 // Environment: CONSOLE_URL, ADMIN_KEY_ID, ADMIN_SECRET (required); USER_ID (an account with a ledger),
-// EVENT_ID (an outbound event delivered to ENDPOINT_ID), SCREENSHOT_DIR (default: a temporary folder;
+// EVENT_ID (an outbound event delivered to ENDPOINT_ID), ACTIONS=1 (the grant story: needs
+// GetAccountOverview, OperatorGrant and ListAuditEntries), SCREENSHOT_DIR (default: a temporary folder;
 // the screenshots are console-<page>.png), CHROMIUM (default /usr/bin/chromium), STEP_TIMEOUT_MS (15000).
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,6 +122,42 @@ async function account(page) {
   say(`DATA timeline ${JSON.stringify({ summary })}`);
 }
 
+/** Grant with a reason through the dialog (keyboard only), see the balance change and the audit row. */
+async function grantStory(page, errors) {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${consoleUrl}#/accounts/${encodeURIComponent(userId)}`);
+  const balance = page.getByRole('region', { name: 'Balance (as the user sees it)' });
+  await balance.waitFor();
+  const available = () => balance.locator('div', { has: page.locator('dt', { hasText: /^Available$/ }) }).locator('dd').innerText();
+  const before = await available();
+  await page.getByRole('button', { name: 'Grant minutes…' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Grant minutes' });
+  await dialog.waitFor();
+  await dialog.getByLabel('Minutes').focus();
+  await page.keyboard.type('30');
+  await dialog.getByLabel(/^Reason/).focus();
+  await page.keyboard.type('console story: outage credit');
+  await page.keyboard.press('Tab'); // Cancel
+  await page.keyboard.press('Tab'); // Grant
+  await page.keyboard.press('Enter');
+  await dialog.waitFor({ state: 'detached' });
+  await page.getByRole('status').filter({ hasText: /^Done: Grant/ }).waitFor();
+  await page.waitForFunction((was) => {
+    const term = [...document.querySelectorAll('dt')].find((dt) => dt.textContent === 'Available');
+    return term?.nextElementSibling?.textContent !== was;
+  }, before);
+  const after = await available();
+  await page.screenshot({ path: join(screenshotDir, 'console-granted.png'), fullPage: true });
+  await page.goto(`${consoleUrl}#/audit?user=${encodeURIComponent(userId)}`);
+  const row = page.getByRole('region', { name: 'Audit entries' }).getByRole('row').filter({ hasText: 'console story: outage credit' });
+  await row.first().waitFor();
+  const audit = await row.first().innerText();
+  await page.screenshot({ path: join(screenshotDir, 'console-audit-row.png'), fullPage: true });
+  errors.splice(0);
+  say(`DATA grant ${JSON.stringify({ before, after, audit })}`);
+}
+
 async function loginLink(page, errors) {
   // A one-time link: the fragment leaves the address bar whatever the server answers (here a made-up code).
   await page.evaluate(() => sessionStorage.clear());
@@ -155,6 +192,10 @@ async function main() {
       await visit(page, errors, 'stripe', '#/stripe');
       await visit(page, errors, 'operations', '#/operations');
       say('STEP pages');
+      if (process.env.ACTIONS === '1' && userId) {
+        await grantStory(page, errors);
+        say('STEP grant');
+      }
       await loginLink(page, errors);
       say('STEP login-link');
     } catch (error) {
