@@ -151,7 +151,7 @@ function Overview(props: { account: AccountOverview; onAction: (action: AccountA
       <section aria-labelledby="keys-heading" className="card wide">
         <h2 id="keys-heading">Keys issued to the user</h2>
         {account.keys.length === 0 ? <p>No keys.</p> : (
-          <TableRegion label="Keys issued to the user">
+          <TableRegion label="Keys table">
             <table>
               <thead><tr><th scope="col">Key id</th><th scope="col">Scope</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th></tr></thead>
               <tbody>
@@ -175,7 +175,7 @@ function Overview(props: { account: AccountOverview; onAction: (action: AccountA
       <section aria-labelledby="payments-heading" className="card wide">
         <h2 id="payments-heading">Payments</h2>
         {account.payments.length === 0 ? <p>No payments.</p> : (
-          <TableRegion label="Payments">
+          <TableRegion label="Payments table">
             <table>
               <thead><tr><th scope="col">Payment</th><th scope="col">Kind</th><th scope="col">Item</th><th scope="col">Amount</th>
                 <th scope="col">Minutes</th><th scope="col">Refunded</th><th scope="col">Paid</th><th scope="col">Action</th></tr></thead>

@@ -105,7 +105,7 @@ function MigrationRuns() {
       <LoadState load={runs} what="Migration runs">
         {(data) => data.runs.length === 0 ? <p>No migration has run.</p> : (
           <>
-            <TableRegion label="Migration runs">
+            <TableRegion label="Migration runs table">
               <table>
                 <thead><tr><th scope="col">Started</th><th scope="col">Finished</th><th scope="col">File</th><th scope="col">Rows read</th>
                   <th scope="col">Migrated</th><th scope="col">Skipped</th><th scope="col">Bad lines</th></tr></thead>
