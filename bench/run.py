@@ -17,6 +17,8 @@ a full run ends with it).
 `--only holds` runs hold cycles (CreateHold + final CommitHold) beside gRPC Consume, both from the
 same Python client; `--only sessions` runs `--sessions` metered sessions for `--session-seconds`
 (bench/holds.py; a full run has both).
+`--only console` times the operator console's account page (overview + first ledger page) on an
+account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 import psutil
 
 from bench import (
-    authorization_cost, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks,
+    authorization_cost, console, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks,
     webhooks_out,
 )
 from bench.stack import running_stack
@@ -200,7 +202,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out")
+ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -479,6 +481,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "webhooks-out":
         prewarm(url)
         results, checked = [], [url]
+    elif args.only == "console":
+        prewarm(url)
+        result = console.run(url)  # an account of its own with 100,000 ledger rows, on the dataset
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"console-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps({"started_at": started_at.isoformat(), "settings": vars(args), "result": result}, indent=2))
+        print(f"wrote {path}")
+        return 0
     elif args.only == "watchers":
         result = measure_watchers(args, url, logs)
         # No throughput to plot or judge against pgbench: the figures alone, for docs/performance.md.

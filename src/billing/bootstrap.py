@@ -22,7 +22,9 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import SystemClock, service_clock
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability, DatabaseAvailability
 from billing.adapters.db.change_notifier import ChangeNotifier
+from billing.adapters.db.operator_reads import PostgresOperatorReads
 from billing.adapters.db.outbound_queue import PostgresOutboundQueue
+from billing.adapters.db.service_records import PostgresServiceRecords
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.adapters.key_secrets import MasterKey, SessionKeyIssuer
@@ -30,6 +32,7 @@ from billing.adapters.metrics import PrometheusMetrics
 from billing.adapters.stripe_payments import StripePayments
 from billing.adapters.webhook_http import HttpWebhookTransport
 from billing.adapters.webhook_targets import WebhookTargetPolicy
+from billing.domain.activity import ActivityCounts
 from billing.domain.events import WalletEvent
 from billing.service.dependencies import CheckoutPages, Dependencies
 from billing.service.handlers import HANDLERS
@@ -52,6 +55,8 @@ class Service:
     metrics: PrometheusMetrics
     catalog_fingerprint: str
     master_key: MasterKey
+    # What this process counted per hour for the console's activity panel (flushed by a server's reporter).
+    activity: ActivityCounts
 
 
 async def build_service(
@@ -87,18 +92,22 @@ async def build_service(
         stack.push_async_callback(notifier.close)
         wallet_changes = notifier
     master = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
+    storage = PostgresStorage(storage_pool(pool) if storage_pool else pool, batcher, availability)
+    # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
+    # expiries of minutes follow the service's clock, which local use may run ahead.
+    service_time = clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file)
+    activity = ActivityCounts()
+    metrics.count_activity(activity, service_time)
     deps = Dependencies(
-        storage=PostgresStorage(storage_pool(pool) if storage_pool else pool, batcher, availability), catalog=catalog,
-        # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
-        # expiries of minutes follow the service's clock, which local use may run ahead.
-        clock=clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file),
+        storage=storage, catalog=catalog, clock=service_time,
         wall_clock=SystemClock(), key_issuer=SessionKeyIssuer(master), metrics=metrics,
         payments=payment_provider(settings) if serving else None,
         checkout_pages=CheckoutPages(settings.payments.checkout_success_url, settings.payments.checkout_cancel_url),
         bus=MessageBus(handlers), wallet_changes=wallet_changes,
         webhook_targets=WebhookTargetPolicy(settings.webhooks.allow_private),
+        operator_reads=PostgresOperatorReads(storage), service_records=PostgresServiceRecords(storage),
     )
-    return Service(settings, deps, pool, availability, metrics, fingerprint, master)
+    return Service(settings, deps, pool, availability, metrics, fingerprint, master, activity)
 
 
 def start_webhook_sender(service: Service, stack: AsyncExitStack) -> WebhookSender | None:

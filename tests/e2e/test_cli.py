@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 
+import psycopg
+
+from billing.settings import libpq_url
 from tests.support.database import fresh_database
 from testkit.processes import VENV_BIN
 
@@ -53,6 +56,12 @@ def test_migrate_legacy_from_a_csv_file(tmp_path):
         export.write_text(export.read_text() + "carol,-5,0,0,\nbob,11,0,0,pro\n")
         changed = _billing("migrate-legacy", str(export), DATABASE_URL=url)
         verify = _billing("verify", DATABASE_URL=url)
+        with psycopg.connect(libpq_url(url)) as connection:  # each real run recorded (the console's operations page)
+            runs = connection.execute(
+                "SELECT source_file, rows_read, accounts_migrated, accounts_skipped, bad_lines, bad_line_samples "
+                "FROM migration_runs WHERE finished_at IS NOT NULL ORDER BY started_at").fetchall()
+    assert [run[:5] for run in runs] == [("legacy.csv", 2, 2, 0, 0), ("legacy.csv", 2, 0, 2, 0), ("legacy.csv", 4, 0, 1, 3)]
+    assert runs[2][5][0] == {"line": 4, "error": "paid_seconds_remaining must not be negative, found -5"}
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "dry run, nothing written" in dry.stdout and "would migrate:    2" in dry.stdout
     assert first.returncode == 0, first.stdout + first.stderr

@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from datetime import datetime
+from typing import Mapping
 
 from billing.adapters.stripe_provider_events import parse_verified_event
 from billing.service.provider_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, RefundCreated, SubscriptionSnapshot, TopupCharge,
+    TopupOutcome,
 )
 from billing.service.ports import InvalidWebhook, Unavailable
 
@@ -31,6 +33,7 @@ class FakePaymentProvider:
         self.saved_cards: set[str] = set()  # customers with a payment method
         self.charges: dict[tuple[str, int], TopupCharge] = {}  # by (account, seq): idempotent, as Stripe's key
         self.charge_calls = 0
+        self.created_refunds: dict[str, tuple[str, int, dict[str, str]]] = {}  # by idempotency key
         self.next_outcomes: list[str] = []  # succeeded (default), declined, requires_action, outage
 
     async def create_customer(self, account_id: str) -> str:
@@ -79,6 +82,18 @@ class FakePaymentProvider:
         if signature != VALID_SIGNATURE:
             raise InvalidWebhook("bad signature")
         return parse_verified_event(payload)
+
+    def read_verified_event(self, payload: bytes) -> ProviderEvent:
+        return parse_verified_event(payload)
+
+    async def create_refund(
+        self, payment_id: str, amount_cents: int, idempotency_key: str, metadata: Mapping[str, str],
+    ) -> RefundCreated:
+        """Idempotent per key, as Stripe's; records the request in created_refunds."""
+        if idempotency_key not in self.created_refunds:
+            self.created_refunds[idempotency_key] = (payment_id, amount_cents, dict(metadata))
+        refund_id = "re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
+        return RefundCreated(refund_id, self.created_refunds[idempotency_key][1], "USD", "succeeded")
 
     async def create_setup_checkout(
         self, account_id: str, customer_id: str, success_url: str, cancel_url: str

@@ -28,6 +28,9 @@ from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryP
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
 from billing.service.provider_events import PlanChange
+from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
+from billing.domain.auth import ApiKey
+from billing.domain.stripe_inbox import InboxFilter, InboxPosition, StripeEventRecord
 from billing.service.ports import Clock, ConcurrentModification, NeedsTransaction
 from tests.support.defaults import CHECKOUT_PAGES
 
@@ -51,6 +54,8 @@ class FakeDatabase:
     webhook_endpoints: dict[str, WebhookEndpoint] = dataclasses.field(default_factory=dict)
     # (account_id, endpoint_id, seq) -> the delivery with its attempts (outbound events, issue 22)
     webhook_deliveries: dict[tuple[str, str, int], Delivery] = dataclasses.field(default_factory=dict)
+    audit_entries: dict[str, AuditEntry] = dataclasses.field(default_factory=dict)  # by idempotency key
+    api_keys: dict[str, ApiKey] = dataclasses.field(default_factory=dict)
     commits: int = 0
 
     def wallet(self, account_id: str, now: datetime, expired_since: datetime | None = None) -> Wallet | None:
@@ -149,6 +154,24 @@ class FakeUnitOfWork:
         if self.unlocked:
             raise NeedsTransaction("deliveries are replayed only inside a transaction")
         return FakeDeliveryLog(self)
+
+    @property
+    def audit_entries(self) -> FakeAuditTrail:
+        if self.unlocked:
+            raise NeedsTransaction("audit entries are written only inside a transaction")
+        return FakeAuditTrail(self)
+
+    @property
+    def stripe_inbox(self) -> FakeStripeInbox:
+        return FakeStripeInbox()
+
+    @property
+    def stored_keys(self) -> FakeStoredKeys:
+        return FakeStoredKeys(self)
+
+    @property
+    def console_logins(self) -> FakeConsoleLogins:
+        return FakeConsoleLogins()
 
     def stage(self, write: Callable[[], None]) -> None:
         assert not self.reads_only
@@ -331,6 +354,70 @@ class FakeWebhookEvents:
             self._events.setdefault(event_id, (event_type, outcome, account_id, detail))
 
         self._unit.stage(add)
+
+
+class FakeAuditTrail:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._entries = unit.database.audit_entries
+
+    async def add(self, entry: AuditEntry) -> bool:
+        if entry.idempotency_key in self._entries:
+            return False
+        self._unit.stage(lambda: self._entries.__setitem__(entry.idempotency_key, entry))
+        return True
+
+    async def by_idempotency_key(self, idempotency_key: str) -> AuditEntry | None:
+        return self._entries.get(idempotency_key)
+
+    async def page(self, where: AuditFilter, before: AuditPosition | None, limit: int) -> list[AuditEntry]:
+        found = [e for e in self._entries.values()
+                 if where.account_id in (None, e.account_id) and where.action in (None, e.action)
+                 and where.operator_key_id in (None, e.operator_key_id)
+                 and (where.from_at is None or e.created_at >= where.from_at)
+                 and (where.to_at is None or e.created_at < where.to_at)
+                 and (before is None or (e.created_at, e.audit_id) < (before.created_at, before.audit_id))]
+        return sorted(found, key=lambda e: (e.created_at, e.audit_id), reverse=True)[:limit]
+
+
+class FakeStripeInbox:
+    """The fake records no payloads (FakeWebhookEvents): nothing to list or reprocess."""
+
+    async def get(self, event_id: str, *, lock: bool = False) -> StripeEventRecord | None:
+        return None
+
+    async def page(self, where: InboxFilter, before: InboxPosition | None, limit: int) -> list[StripeEventRecord]:
+        return []
+
+    async def set_outcome(self, event_id: str, outcome: str, account_id: str | None, detail: str) -> None:
+        raise NotImplementedError("the fake keeps no inbox")
+
+
+class FakeStoredKeys:
+    def __init__(self, unit: FakeUnitOfWork):
+        self._unit = unit
+        self._keys = unit.database.api_keys
+
+    async def add(self, key: ApiKey, now: datetime) -> None:
+        self._unit.stage(lambda: self._keys.__setitem__(key.key_id, key))
+
+    async def get(self, key_id: str, *, lock: bool = False) -> ApiKey | None:
+        return self._keys.get(key_id)
+
+    async def revoke(self, key_id: str, now: datetime) -> bool:
+        key = self._keys.get(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        self._unit.stage(lambda: self._keys.__setitem__(key_id, dataclasses.replace(key, revoked_at=now)))
+        return True
+
+
+class FakeConsoleLogins:
+    async def add(self, code_digest: bytes, key_id: str, now: datetime, expires_at: datetime) -> None:
+        raise NotImplementedError("console sign-in is tested on PostgreSQL")
+
+    async def redeem(self, code_digest: bytes, now: datetime) -> ApiKey | None:
+        raise NotImplementedError("console sign-in is tested on PostgreSQL")
 
 
 class FakePlanChanges:

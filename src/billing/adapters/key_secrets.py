@@ -73,6 +73,9 @@ class SessionKeyIssuer:
         key = session_key(user_id, expires_at)
         return key, self._master.secret(key.key_id)
 
+    def secret(self, key_id: str) -> str:
+        return self._master.secret(key_id)
+
 
 def new_key_id() -> str:
     return STORED_KEY_PREFIX + secrets.token_urlsafe(18)

@@ -29,7 +29,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from billing.domain.limits import OPERATIONS
-from billing.service.ports import AUTH_FAILURE_REASONS, WEBHOOK_OUTCOMES
+from billing.domain.activity import ActivityCounts
+from billing.service.ports import AUTH_FAILURE_REASONS, TOPUP_OUTCOMES, WEBHOOK_OUTCOMES, Clock
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,15 @@ class PrometheusMetrics:
                     registry=registry),
             WEBHOOK_OUTCOMES, closed=True,
         )
+        self._topups = _Children(
+            Counter("billing_auto_topups", "Auto top-up payments sent, by the provider's answer", ("outcome",),
+                    registry=registry),
+            TOPUP_OUTCOMES, closed=True,
+        )
+        # The console's activity panel (issue 23): the same events per UTC hour, flushed to the database
+        # by the replica's reporter (service/replica_report.py); None until count_activity().
+        self._activity: ActivityCounts | None = None
+        self._activity_clock: Clock | None = None
         self._webhook_attempts = _Children(
             Histogram("billing_outbound_attempt_seconds", "Outbound webhook attempts, by outcome, and how long they took",
                       ("outcome",), buckets=WEBHOOK_SECONDS_BUCKETS, registry=registry),
@@ -130,12 +140,27 @@ class PrometheusMetrics:
         )
         self.observe_batch: Callable[[int], None] = self._batch_size.observe
 
+    def count_activity(self, activity: ActivityCounts, clock: Clock) -> None:
+        """Also counts consumes, refusals, top-ups and outbound deliveries per hour into `activity`."""
+        self._activity, self._activity_clock = activity, clock
+
+    def _count(self, counter: str, amount: int = 1) -> None:
+        if self._activity is not None and self._activity_clock is not None:
+            self._activity.count(self._activity_clock.now(), counter, amount)
+
     # service.ports.Metrics
     def consumed(self, operation: str, seconds: int) -> None:
         self._consumed[operation].inc(seconds)
+        self._count("consumed_seconds", seconds)
+        self._count("consumes")
 
     def refused(self, operation: str) -> None:
         self._refused[operation].inc()
+        self._count("refusals")
+
+    def topup(self, outcome: str) -> None:
+        self._topups[outcome].inc()
+        self._count("topups_succeeded" if outcome == "succeeded" else "topups_failed")
 
     def auth_failed(self, reason: str) -> None:
         self._auth_failures[reason].inc()
@@ -146,6 +171,10 @@ class PrometheusMetrics:
     # service.ports.DeliveryMetrics
     def webhook_attempt(self, outcome: str, seconds: float) -> None:
         self._webhook_attempts[outcome].observe(seconds)
+        if outcome == "delivered":
+            self._count("webhooks_delivered")
+        elif outcome == "failed":
+            self._count("webhooks_failed")
 
     def webhook_delivered(self, lag_seconds: float) -> None:
         self._webhook_lag.observe(lag_seconds)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 import stripe
 from stripe._base_address import BaseAddresses
@@ -21,7 +21,8 @@ from billing.adapters.stripe_signature import verify_signature
 from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
 from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.service.provider_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, SubscriptionSnapshot, TopupCharge, TopupOutcome,
+    CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, RefundCreated, SubscriptionSnapshot, TopupCharge,
+    TopupOutcome,
 )
 from billing.service.ports import Clock, Unavailable
 
@@ -210,6 +211,27 @@ class StripePayments:
                 return refunds_of({"data": [r for p in pages for r in p.get("data") or []]})
             params = {**params, "starting_after": data[-1]["id"]}
         raise Unavailable(f"Stripe: charge {charge_id} lists more than {REFUNDS_PAGE * REFUND_PAGES_MAX} refunds")
+
+    async def create_refund(
+        self, payment_id: str, amount_cents: int, idempotency_key: str, metadata: Mapping[str, str],
+    ) -> RefundCreated:
+        """amount_cents 0: Stripe refunds what is left (the same request on a retry, whatever was
+        refunded meanwhile). Stripe's refusal (more than is left, ...) is PaymentProviderRefused."""
+        target = "charge" if payment_id.startswith("ch_") else "payment_intent"
+        params: dict[str, Any] = {target: payment_id, "metadata": dict(metadata)}
+        if amount_cents:
+            params["amount"] = amount_cents
+        refund = await self._call(
+            self._client.v1.refunds.create, params,
+            {"idempotency_key": stripe_idempotency_key("refund", idempotency_key)},
+        )
+        return RefundCreated(refund_id=str(refund["id"]), amount_cents=int(refund["amount"]),
+                             currency=str(refund["currency"]).upper(), status=str(refund["status"]))
+
+    def read_verified_event(self, payload: bytes) -> ProviderEvent:
+        """A recorded delivery's payload, which verified when it arrived: read as then, not verified
+        again (its signature's timestamp is long past the tolerance)."""
+        return parse_verified_event(payload)
 
     async def _payment_method(self, customer_id: str) -> str | None:
         customer = (await self._call(self._client.v1.customers.retrieve, customer_id)).to_dict()

@@ -44,6 +44,10 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.RateLimited: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
     errors.WebhookEndpointNotFound: (grpc.StatusCode.NOT_FOUND, 404),
     errors.WebhookEventNotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    errors.ApiKeyNotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    errors.PaymentNotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    errors.StripeEventNotFound: (grpc.StatusCode.NOT_FOUND, 404),
+    errors.ActionNotPossible: (grpc.StatusCode.FAILED_PRECONDITION, 409),
 }
 
 

@@ -33,11 +33,12 @@ import grpc
 
 from billing.api import errors
 from billing.api.access import access_for, acts_for
+from billing.api.caller import CALLER_KEY
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.malformed import MalformedRequestInterceptor
 from billing.api.request_ids import REQUEST_ID, REQUEST_ID_HEADER, REQUEST_ID_LENGTH_MAX
 from billing.api.rest_binding import require_signed_request_is_this_call
-from billing.domain.auth import EDGE_TOKEN_HEADER, SIGNED_BODY_HEADER, Access, require_access
+from billing.domain.auth import EDGE_TOKEN_HEADER, SIGNED_BODY_HEADER, Access, ApiKey, require_access
 from billing.domain.errors import BillingError, PermissionDenied
 from billing.service.ports import Authenticator, Unavailable, outage_log
 
@@ -259,8 +260,11 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         method, metadata = details.method, _metadata(details)
 
         async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await self._require_allowed(method, metadata, request)
-            return await behavior(request, context)
+            token = CALLER_KEY.set(await self._require_allowed(method, metadata, request))
+            try:
+                return await behavior(request, context)
+            finally:
+                CALLER_KEY.reset(token)
 
         return authenticated
 
@@ -289,10 +293,11 @@ class AuthenticationInterceptor(_UnaryInterceptor):
 
         return authenticated
 
-    async def _require_allowed(self, method: str, metadata: Mapping[str, str], request: Any) -> None:
+    async def _require_allowed(self, method: str, metadata: Mapping[str, str], request: Any) -> ApiKey | None:
+        """The key that signed the call; None for a call that needs none."""
         access = access_for(method, request)
         if access is None or access is Access.PUBLIC:
-            return
+            return None
         key = await self._authenticator.authenticate(
             method, metadata, lambda: request.SerializeToString(deterministic=True)
         )
@@ -306,6 +311,7 @@ class AuthenticationInterceptor(_UnaryInterceptor):
             raise
         if self._key_limiter is not None:
             self._key_limiter.check(key)
+        return key
 
 
 async def _starting_with(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -76,7 +76,7 @@ def require_signed_request_is_this_call(method: str, metadata: Mapping[str, str]
     query_values = _query_values(query)
     _refuse_repeated_path_fields(request, path_values, values, query_values)
     values.update(path_values)
-    values.update(query_values)
+    values.update(_by_field(request, query_values))
     if not _built_by_constructor(request, values) and not _built_by_json_rules(request, values):
         raise Unauthenticated(_MISMATCH)
 
@@ -105,6 +105,21 @@ def _query_values(query: str) -> list[tuple[str, str]]:
         raw_name, _, raw_value = part.partition("=")
         name = _decoded(raw_name, "query")
         values.append((name, _decoded(raw_value, name)))
+    return values
+
+
+def _by_field(request: Message, query_values: list[tuple[str, str]]) -> dict[str, Any]:
+    """A repeated field's values as a list (`types=a&types=b`, as the transcoder reads it); any other
+    field's last value."""
+    fields = request.DESCRIPTOR.fields_by_name
+    json_names = {f.json_name: f for f in request.DESCRIPTOR.fields}
+    values: dict[str, Any] = {}
+    for name, value in query_values:
+        field = fields.get(name) or json_names.get(name)
+        if field is not None and field.is_repeated:
+            values.setdefault(name, []).append(value)
+        else:
+            values[name] = value
     return values
 
 

@@ -182,3 +182,28 @@ class WebhookEventNotFound(BillingError):
     """No delivery of an outbound event with that id."""
 
     reason = "WEBHOOK_EVENT_NOT_FOUND"
+
+
+class ApiKeyNotFound(BillingError):
+    """No stored key has this id (session keys have no row: they cannot be named here)."""
+
+    reason = "API_KEY_NOT_FOUND"
+
+
+class PaymentNotFound(BillingError):
+    """The account has no recorded payment with this id."""
+
+    reason = "PAYMENT_NOT_FOUND"
+
+
+class StripeEventNotFound(BillingError):
+    """No Stripe delivery with this event id was recorded."""
+
+    reason = "STRIPE_EVENT_NOT_FOUND"
+
+
+class ActionNotPossible(BillingError):
+    """An operator action the current state refuses (a key already revoked, a payment refunded in
+    full, an event whose payload was not kept); the message says why."""
+
+    reason = "ACTION_NOT_POSSIBLE"

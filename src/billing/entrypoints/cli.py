@@ -34,7 +34,7 @@ def migrate(url: str) -> str:  # `billing migrate`
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billing")
-    parser.add_argument("command", choices=["migrate", "verify", "tick", "keys", "webhooks", "sign", "migrate-legacy"])
+    parser.add_argument("command", choices=["migrate", "verify", "tick", "keys", "console-login", "webhooks", "sign", "migrate-legacy"])
     # Everything after the command is the command's own: `billing migrate-legacy --help` is its help.
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="the command's own (billing <command> --help)")
     args = parser.parse_args(argv)
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from billing.entrypoints.keys import keys_main
 
         return keys_main(rest, Settings.from_environment(database_url=migrate(database_url())))
+    if args.command == "console-login":
+        from billing.entrypoints.console_login import console_login_main
+
+        return console_login_main(rest, Settings.from_environment(database_url=migrate(database_url())))
     if args.command == "webhooks":
         from billing.entrypoints.webhooks import webhooks_main
 

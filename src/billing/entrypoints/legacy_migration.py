@@ -7,6 +7,7 @@ was skipped (a conflict or a bad row), 2 when the run could not start, 130 when 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import time
 from datetime import datetime, timezone
@@ -92,17 +93,25 @@ def migrate_legacy_main(argv: list[str], database_url: Callable[[bool], str]) ->
 
     from billing.adapters.catalog_file import load_catalog
     from billing.adapters.db.legacy_import import MigrationRunning, open_legacy_import
+    from billing.adapters.db.migration_runs import record_run_finished, record_run_started
+    from billing.service.migration_runs import RunCounts, RunSamples
     from billing.settings import Settings
 
     url = database_url(args.dry_run)
     catalog, _ = load_catalog(Settings.from_environment(database_url=url).server.catalog_path)
     reporter = ConsoleReporter()
+    samples = RunSamples(reporter)  # the run's record keeps its first bad lines (the console's operations page)
     now = datetime.now(timezone.utc)
+    run_id = "run_" + secrets.token_hex(8)
     try:
         with open_legacy_import(url, catalog, now, args.file.name, writers=args.writers, dry_run=args.dry_run,
                                 check_foreign_keys=args.check_foreign_keys) as targets:
-            summary = migrate_legacy_file(args.file, catalog, targets, reporter, batch_size=args.batch_size,
+            if not args.dry_run:  # under the run lock: one run at a time is recorded as running
+                record_run_started(url, run_id, args.file.name, now)
+            summary = migrate_legacy_file(args.file, catalog, targets, samples, batch_size=args.batch_size,
                                           dry_run=args.dry_run)
+            if not args.dry_run:
+                record_run_finished(url, run_id, RunCounts.of(summary), samples.samples, datetime.now(timezone.utc))
             fk_checks = "skipped (rows consistent by construction)" if targets[0].skips_fk_checks else "on"
     except (HeaderError, MigrationRunning) as error:
         return _fail(reporter, f"{args.file}: {error}")

@@ -36,6 +36,7 @@ from billing.domain.rate_limit import RateLimit
 from billing.service.balance import get_balance
 from billing.service.balance_hub import BalanceHub, WatchLimits
 from billing.service.ports import Authenticator
+from billing.service.replica_report import ReplicaReporter, this_replica
 from billing.settings import Settings, libpq_url
 from billing.entrypoints.startup import start_serving
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc, operator_service_pb2, operator_service_pb2_grpc
@@ -115,6 +116,11 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     )
     metrics.watch_balance_streams(lambda: watchers.count)
     sender = start_webhook_sender(service, stack)
+    # The console's health and activity panels: this process's heartbeat and hourly counts, every ~10 s.
+    assert deps.service_records is not None
+    reporter = ReplicaReporter(deps.service_records, service.activity, deps.clock, this_replica(deps.clock.now()))
+    reporter.start()
+    stack.push_async_callback(reporter.close)  # its last report after the server stopped serving
 
     def accounts_changed(account_ids: list[str]) -> None:
         watchers.accounts_changed(account_ids)
@@ -123,7 +129,8 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
 
     listener = ChangeListener(libpq_url(settings.database.url), accounts_changed, watchers.resync, connection_options())
     server, health_servicer, port = create_server(
-        BillingServicer(deps, service.catalog_fingerprint, watchers), OperatorServicer(deps),
+        BillingServicer(deps, service.catalog_fingerprint, watchers),
+        OperatorServicer(deps, keys_changed=lambda: _refresh_keys(authenticator)),
         f"{settings.server.grpc_host}:{settings.server.grpc_port}",
         authenticator, metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
         request_timeout_seconds=settings.server.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
@@ -181,6 +188,11 @@ def _start_metrics_endpoint(metrics: PrometheusMetrics, settings: Settings) -> M
         return None
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, endpoint.port)
     return endpoint
+
+
+async def _refresh_keys(authenticator: HmacAuthenticator | None) -> None:
+    if authenticator is not None:
+        await refresh_or_keep(authenticator)
 
 
 async def _usable_keys(pool: AsyncConnectionPool, now: datetime) -> list[ApiKey]:

@@ -75,3 +75,12 @@ async def setup_checkout(deps: Dependencies, account_id: str) -> CheckoutResult:
                         unit_amount_cents=0)
     return CheckoutResult(session.url, session.session_id, item, None)
 
+
+
+def turn_off(wallet: Wallet) -> bool:
+    """Auto top-up off, its settings kept (turning it on again is the user's PUT); a payment already
+    started completes as any would. Whether it was on."""
+    current = wallet.account.auto_topup
+    if current.enabled:
+        wallet.change_auto_topup(dataclasses.replace(current, enabled=False))
+    return current.enabled

@@ -13,8 +13,8 @@ from billing.service.background_tasks import BackgroundTasks
 from billing.domain.errors import PaymentsNotConfigured
 from billing.service.messagebus import MessageBus
 from billing.service.ports import (
-    Clock, KeyIssuer, Metrics, NobodyListening, NoMetrics, PaymentProvider, Storage, WalletChangeNotifier,
-    WebhookTargets,
+    Clock, KeyIssuer, Metrics, NobodyListening, NoMetrics, OperatorReads, PaymentProvider, ServiceRecords, Storage,
+    WalletChangeNotifier, WebhookTargets,
 )
 
 RESUME_TOKEN_TTL = timedelta(hours=1)
@@ -55,6 +55,10 @@ class Dependencies:
     wallet_changes: WalletChangeNotifier = field(default_factory=NobodyListening)
     # Where webhook endpoints may point (None: this process manages no endpoints).
     webhook_targets: WebhookTargets | None = None
+    # The operator console's reads, and what processes record about themselves (issue 23; None: not
+    # built, as in tests on the fake storage: the console answers that it is not available here).
+    operator_reads: OperatorReads | None = None
+    service_records: ServiceRecords | None = None
 
     def key_clock(self) -> Clock:
         """The clock session keys expire by: never the service's clock run ahead for local use."""
@@ -69,6 +73,11 @@ class Dependencies:
         if self.webhook_targets is None:
             raise RuntimeError("this process was built without a webhook target policy (bootstrap.build_service)")
         return self.webhook_targets
+
+    def console_reads(self) -> OperatorReads:
+        if self.operator_reads is None:
+            raise RuntimeError("this process was built without the console's reads (bootstrap.build_service)")
+        return self.operator_reads
 
     def payment_provider(self) -> PaymentProvider:
         if self.payments is None:

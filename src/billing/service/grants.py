@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Mapping
 
-from billing.domain.buckets import Source
+from billing.domain.buckets import Bucket, Source
 from billing.domain.errors import InvalidArgument
 from billing.domain.limits import (
     GRANT_SECONDS_MAX, GRANT_SOURCES, require_account_id, require_idempotency_key, require_reason, require_seconds,
@@ -39,10 +40,7 @@ async def create_grant(
     def grant(wallet: Wallet, now: datetime) -> GrantResult:
         metadata = {"grant_source": source, "idempotency_key": idempotency_key}
         if seconds > 0:
-            wallet.credit(
-                _BUCKET_SOURCE[source], seconds, expires_at=None, now=now,
-                event_type=EventType.ADJUSTMENT, reason=reason, metadata=metadata,
-            )
+            credit_granted(wallet, now, source, seconds, reason, metadata)
         else:
             wallet.debit_adjustment(-seconds, reason, now, metadata)
         return GrantResult(
@@ -53,4 +51,16 @@ async def create_grant(
     fingerprint = f"grant:{source}:{seconds}:{reason}"
     return await change_wallet(
         deps, WalletChange(account_id, grant, idempotency=Idempotency(idempotency_key, fingerprint, GRANT_ANSWERS))
+    )
+
+
+def credit_granted(
+    wallet: Wallet, now: datetime, source: str, seconds: int, reason: str, metadata: Mapping[str, Any],
+    expires_at: datetime | None = None,
+) -> Bucket:
+    """A grant's credit: a bucket of its source (an adjustment's is a gift bucket), a ledger event
+    of type adjustment; never expiring unless `expires_at` says when (an operator's grant may)."""
+    return wallet.credit(
+        _BUCKET_SOURCE[source], seconds, expires_at=expires_at, now=now,
+        event_type=EventType.ADJUSTMENT, reason=reason, metadata=metadata,
     )

@@ -14,10 +14,12 @@ from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import WalletChange, change_wallet
 
 IDLE_UPKEEP_BATCH = 500
+TICK_JOB = "tick"
 
 
 async def upkeep_idle_accounts(deps: Dependencies, batch: int = IDLE_UPKEEP_BATCH) -> int:
-    """Runs the upkeep of every account that owes one; returns how many accounts it touched."""
+    """Runs the upkeep of every account that owes one; returns how many accounts it touched. The run
+    is recorded when it completes (the console's health panel shows the last one)."""
     now = deps.clock.now()
     upkeep = account_upkeep(deps.catalog)
     touched, after = 0, ""
@@ -28,8 +30,11 @@ async def upkeep_idle_accounts(deps: Dependencies, batch: int = IDLE_UPKEEP_BATC
             await change_wallet(deps, WalletChange(account_id, _nothing_else, prepare=upkeep, repeatable=True))
             touched += 1
         if len(due) < batch:
-            return touched
+            break
         after = due[-1]
+    if deps.service_records is not None:
+        await deps.service_records.job_ran(TICK_JOB, now, deps.clock.now(), touched)
+    return touched
 
 
 def _nothing_else(wallet: Wallet, now: datetime) -> None:

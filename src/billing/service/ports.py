@@ -15,7 +15,12 @@ from types import TracebackType
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, Self
 
+from billing.domain.activity import HourCounts
+from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
 from billing.domain.auth import ApiKey
+from billing.domain.console import (
+    AccountExtras, HealthCounts, LedgerFilter, LedgerLine, MigrationRunRecord, PoolState, ReplicaRecord, RunningAnchor,
+)
 from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.hold import Hold
@@ -23,11 +28,12 @@ from billing.domain.idempotency import StoredAnswer
 from billing.domain.delivery_outcomes import AttemptResult, Outcome
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
+from billing.domain.stripe_inbox import InboxFilter, InboxPosition, StripeEventRecord
 from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.domain.wallet import Account, Wallet
 from billing.service.provider_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, SubscriptionSnapshot, TopupCharge,
-    TopupOutcome,
+    CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
+    TopupCharge, TopupOutcome,
 )
 
 
@@ -56,6 +62,11 @@ class ConcurrentModification(Exception):
     """An unlocked write found the account changed since it was read; the change path retries."""
 
 
+class AuditKeyTaken(Exception):
+    """An audit entry with this idempotency key exists (a concurrent request with the same key
+    committed first): the change that carried this one is rolled back; its caller answers from it."""
+
+
 class NeedsTransaction(Exception):
     """This unit of work cannot carry the change (it writes more than one wallet statement can
     hold, or adds no ledger entry for a version check to see); the change path retries it in a
@@ -76,6 +87,8 @@ AUTH_FAILURE_REASONS = (
 )
 # What became of a payment provider's webhook delivery (the Stripe work):
 WEBHOOK_OUTCOMES = ("processed", "duplicate", "ignored", "bad_signature", "invalid", "mismatch", "failed")
+# What became of an auto top-up's payment as the provider answered it (a success credits with its webhook):
+TOPUP_OUTCOMES = ("succeeded", "failed")
 
 
 class WalletChangeNotifier(Protocol):
@@ -111,6 +124,10 @@ class Metrics(Protocol):
         """A webhook delivery was handled; `outcome` is one of WEBHOOK_OUTCOMES."""
         ...
 
+    def topup(self, outcome: str) -> None:
+        """An auto top-up payment was sent: `outcome` is one of TOPUP_OUTCOMES."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing: the default of Dependencies (tests, tools)."""
@@ -125,6 +142,9 @@ class NoMetrics:
         pass
 
     def webhook(self, outcome: str) -> None:
+        pass
+
+    def topup(self, outcome: str) -> None:
         pass
 
 
@@ -214,10 +234,26 @@ class PaymentProvider(Protocol):
         """Idempotent per (account, seq): sending one attempt twice is one payment."""
         ...
 
+    async def create_refund(
+        self, payment_id: str, amount_cents: int, idempotency_key: str, metadata: Mapping[str, str],
+    ) -> RefundCreated:
+        """Refunds `amount_cents` of the payment (a PaymentIntent or a charge); the same key is the
+        same refund. PaymentProviderRefused when the provider refuses (more than is left, ...)."""
+        ...
+
+    def read_verified_event(self, payload: bytes) -> ProviderEvent:
+        """A payload that verified when it was received (recorded since), read again as an event;
+        MalformedWebhook when it still cannot be read. Never for a body that did not verify."""
+        ...
+
 
 class KeyIssuer(Protocol):
     def session_key(self, user_id: str, expires_at: datetime) -> tuple[ApiKey, str]:
         """A new user key for user_id, and its secret (shown once, stored nowhere)."""
+        ...
+
+    def secret(self, key_id: str) -> str:
+        """The secret of a stored key (derived, never stored): handed out once by a console sign-in."""
         ...
 
 
@@ -323,6 +359,56 @@ class ProviderEventInbox(Protocol):
     ) -> None:
         """Once per event id (a second record of the same id changes nothing). `payload`: kept
         for an operator when the event could not be applied."""
+        ...
+
+
+class StripeInbox(Protocol):
+    """The recorded deliveries as an operator reads and reprocesses them (webhook_events)."""
+
+    async def get(self, event_id: str, *, lock: bool = False) -> StripeEventRecord | None: ...
+
+    async def page(self, where: InboxFilter, before: InboxPosition | None, limit: int) -> list[StripeEventRecord]:
+        """Newest first (received_at, event_id descending), at most `limit`, those before `before`."""
+        ...
+
+    async def set_outcome(self, event_id: str, outcome: str, account_id: str | None, detail: str) -> None:
+        """After a reprocess: what became of it (the payload stays)."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """Operator actions (audit_entries): written in the transaction of their change."""
+
+    async def add(self, entry: AuditEntry) -> bool:
+        """False, writing nothing, when an entry with its idempotency key exists."""
+        ...
+
+    async def by_idempotency_key(self, idempotency_key: str) -> AuditEntry | None: ...
+
+    async def page(self, where: AuditFilter, before: AuditPosition | None, limit: int) -> list[AuditEntry]:
+        """Newest first (created_at, audit_id descending), at most `limit`, those before `before`."""
+        ...
+
+
+class StoredKeys(Protocol):
+    """api_keys: keys with a row (session keys have none)."""
+
+    async def add(self, key: ApiKey, now: datetime) -> None: ...
+
+    async def get(self, key_id: str, *, lock: bool = False) -> ApiKey | None: ...
+
+    async def revoke(self, key_id: str, now: datetime) -> bool:
+        """True when the key existed and was not revoked yet."""
+        ...
+
+
+class ConsoleLogins(Protocol):
+    """One-time console sign-in codes, by the digest of the code (the code itself is never stored)."""
+
+    async def add(self, code_digest: bytes, key_id: str, now: datetime, expires_at: datetime) -> None: ...
+
+    async def redeem(self, code_digest: bytes, now: datetime) -> ApiKey | None:
+        """The key of an unused, unexpired code, marking it used (one caller wins); else None."""
         ...
 
 
@@ -444,6 +530,20 @@ class UnitOfWork(Protocol):
     def delivery_log(self) -> DeliveryLog:
         """Replays in transactions only (NeedsTransaction otherwise)."""
         ...
+
+    @property
+    def audit_entries(self) -> AuditTrail:
+        """Writes in transactions only (NeedsTransaction otherwise): an entry commits with its change."""
+        ...
+
+    @property
+    def stripe_inbox(self) -> StripeInbox: ...
+
+    @property
+    def stored_keys(self) -> StoredKeys: ...
+
+    @property
+    def console_logins(self) -> ConsoleLogins: ...
 
     async def commit(self) -> None:
         """Writes what was saved; raises ConcurrentModification or NeedsTransaction (unlocked
@@ -569,3 +669,60 @@ class NoDeliveryMetrics:
 
     def webhook_delivered(self, lag_seconds: float) -> None:
         pass
+
+
+# --- The operator console: reads and service records (issue 23) ------------------------------
+
+
+class OperatorReads(Protocol):
+    """The console's reads (adapters/db/operator_reads.py). Each is one statement (two for a
+    ledger page), filtered by account_id where it reads an account."""
+
+    async def accounts_by_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Account ids starting with `prefix`, in order, at most `limit` (a range of the primary key)."""
+        ...
+
+    async def account_of_stripe_id(self, kind: str, stripe_id: str) -> str | None:
+        """kind: stripe_customer, stripe_payment or stripe_subscription; the account it belongs to."""
+        ...
+
+    async def account_extras(self, account_id: str) -> AccountExtras:
+        """Payment profile, open holds, issued keys, payments, the ledger's sum."""
+        ...
+
+    async def ledger_page(
+        self, account_id: str, where: LedgerFilter, after_event_seq: int | None, limit: int,
+        anchor: RunningAnchor | None = None,
+    ) -> list[LedgerLine] | None:
+        """At most `limit` rows past `after_event_seq` in the filter's order, each with the ledger's
+        running sum after it; None: no such account. anchor (oldest first only): the running sum at
+        after_event_seq, already known (an export's previous chunk)."""
+        ...
+
+    async def service_health(self, now: datetime, seen_since: datetime) -> HealthCounts: ...
+
+    async def activity(self, since: datetime) -> list[tuple[datetime, HourCounts]]:
+        """Hours at or after `since` that counted anything, summed over replicas, oldest first."""
+        ...
+
+    async def migration_runs(self, before: tuple[datetime, str] | None, limit: int) -> list[MigrationRunRecord]:
+        """Newest first (started_at, run_id), those before `before`."""
+        ...
+
+    async def round_trip(self) -> None:
+        """One trivial statement (the health panel times it)."""
+        ...
+
+    def pool_state(self) -> PoolState: ...
+
+
+class ServiceRecords(Protocol):
+    """What server processes and `billing tick` write about themselves (service-wide, not per account)."""
+
+    async def heartbeat(self, replica: ReplicaRecord) -> None: ...
+
+    async def add_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
+        """Adds the counts to the replica's rows of those hours (one statement)."""
+        ...
+
+    async def job_ran(self, job: str, started_at: datetime, finished_at: datetime, accounts_touched: int) -> None: ...

@@ -195,3 +195,13 @@ class TopupOutcome:
     status: str  # succeeded, processing (credit comes with the webhook), declined, requires_action
     payment_id: str | None
     code: str | None = None  # the provider's decline code
+
+
+@dataclass(frozen=True)
+class RefundCreated:
+    """A refund the provider accepted (it reaches the balance with its charge.refunded webhook)."""
+
+    refund_id: str
+    amount_cents: int
+    currency: str
+    status: str  # pending, succeeded, ... as the provider says

@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
+from billing.domain.audit import AuditEntry
+from billing.domain.balance import BalanceTotals
 from billing.domain.errors import InvalidArgument, SubscriptionConflict
 from billing.domain.limits import require_account_id, require_idempotency_key
 from billing.domain.subscription import with_period
@@ -51,7 +54,14 @@ async def _subscription_id(deps: Dependencies, account_id: str) -> str:
     return subscription_id
 
 
-async def cancel_subscription(deps: Dependencies, account_id: str, idempotency_key: str) -> SubscriptionStatus:
+# An operator's action passes its audit entry's builder (service/audit.py): written with the change
+# that applies the provider's answer, in its transaction.
+ChangeAudit = Callable[[BalanceTotals, Wallet, datetime], AuditEntry]
+
+
+async def cancel_subscription(
+    deps: Dependencies, account_id: str, idempotency_key: str, audit: ChangeAudit | None = None,
+) -> SubscriptionStatus:
     """At the end of the current period: its minutes stay until then."""
     require_account_id(account_id)
     require_idempotency_key(idempotency_key)
@@ -59,10 +69,12 @@ async def cancel_subscription(deps: Dependencies, account_id: str, idempotency_k
     snapshot = await deps.payment_provider().cancel_at_period_end(
         subscription_id, f"cancel:{account_id}:{idempotency_key}"
     )
-    return await apply_snapshot(deps, account_id, snapshot)
+    return await apply_snapshot(deps, account_id, snapshot, audit)
 
 
-async def change_plan(deps: Dependencies, account_id: str, plan_key: str, idempotency_key: str) -> SubscriptionStatus:
+async def change_plan(
+    deps: Dependencies, account_id: str, plan_key: str, idempotency_key: str, audit: ChangeAudit | None = None,
+) -> SubscriptionStatus:
     """Up: now (the provider invoices the difference; its minutes come when it is paid). Down: at
     the end of the period (the current period's minutes stay; the next invoice is the lower plan)."""
     require_account_id(account_id)
@@ -104,7 +116,7 @@ async def change_plan(deps: Dependencies, account_id: str, plan_key: str, idempo
         snapshot = await provider.change_plan(
             snapshot, price_id, item, snapshot.plan_key, immediately=upgrade, idempotency_key=key,
         )
-    return await apply_snapshot(deps, account_id, snapshot)
+    return await apply_snapshot(deps, account_id, snapshot, audit)
 
 
 async def _record_upgrade(deps: Dependencies, change: PlanChange) -> None:
@@ -118,7 +130,9 @@ def snapshot_currency(snapshot: SubscriptionSnapshot, deps: Dependencies) -> str
     return currency if deps.catalog.is_priced_in(currency) else deps.catalog.default_currency
 
 
-async def apply_snapshot(deps: Dependencies, account_id: str, snapshot: SubscriptionSnapshot) -> SubscriptionStatus:
+async def apply_snapshot(
+    deps: Dependencies, account_id: str, snapshot: SubscriptionSnapshot, audit: ChangeAudit | None = None,
+) -> SubscriptionStatus:
     """Writes the provider's subscription state on the account (status, period, cancellation,
     a pending downgrade). Absolute, so applying it twice is applying it once."""
     catalog = deps.catalog
@@ -149,7 +163,8 @@ async def apply_snapshot(deps: Dependencies, account_id: str, snapshot: Subscrip
 
     # Upkeep first: a period that ended rolls over under the plan it was paid for, before an
     # end of the subscription turns the account free (cap 0), however late the touch.
-    status = await change_wallet(deps, WalletChange(account_id, sync, prepare=account_upkeep(catalog), repeatable=True))
+    status = await change_wallet(
+        deps, WalletChange(account_id, sync, prepare=account_upkeep(catalog), repeatable=True, audit=audit))
     async with deps.storage.transaction() as uow:
         live = snapshot.status not in ENDED_STATUSES
         current = await uow.payment_profiles.subscription_of(account_id)

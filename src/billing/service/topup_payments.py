@@ -42,6 +42,7 @@ async def send_topup_payment(deps: Dependencies, attempt: TopupDue) -> None:
     try:
         customer_id = await _customer(deps, account_id)
         if customer_id is None:
+            deps.metrics.topup("failed")
             await topup_failed(deps, account_id, attempt.seq, "no_customer")
             return
         package = deps.catalog.package(attempt.package_key)
@@ -55,8 +56,10 @@ async def send_topup_payment(deps: Dependencies, attempt: TopupDue) -> None:
                     extra=outage_log(outage.kind or "payment_provider"))
         return
     except BillingError as refused:
+        deps.metrics.topup("failed")
         await topup_failed(deps, account_id, attempt.seq, refused.reason.lower())
         return
+    deps.metrics.topup("failed" if outcome.status in ("declined", REQUIRES_ACTION) else "succeeded")
     if outcome.status == "declined":
         await topup_failed(deps, account_id, attempt.seq, outcome.code or "declined")
     elif outcome.status == REQUIRES_ACTION:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Generic, TypeVar
 
+from billing.domain.audit import AuditEntry
+from billing.domain.balance import BalanceTotals
 from billing.domain.credit_expiry import next_notice_at, notice_due
 from billing.domain.errors import AccountNotFound, BillingError, IdempotencyKeyReused
 from billing.domain.events import WalletEvent
@@ -28,7 +30,7 @@ from billing.domain.wallet import Account, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
 from billing.service.outbound_events import record_outbound
-from billing.service.ports import ConcurrentModification, NeedsTransaction, UnitOfWork
+from billing.service.ports import AuditKeyTaken, ConcurrentModification, NeedsTransaction, UnitOfWork
 
 R = TypeVar("R")
 
@@ -74,10 +76,15 @@ class WalletChange(Generic[R]):
     # connection that died under the statement) is applied again. Only a change that checks the
     # wallet's own state first (today's bonus: once a day; opening: once per account) may say so.
     repeatable: bool = False
+    # An operator action's audit entry (service/audit.py), built once the change is applied from the
+    # totals before it (upkeep done) and the wallet after, and written in the change's transaction
+    # (an audited change runs in one). Its idempotency key is the change's: unique over the trail,
+    # so a duplicate request rolls back (AuditKeyTaken) and is answered from the entry that won.
+    audit: Callable[[BalanceTotals, Wallet, datetime], AuditEntry] | None = None
 
     def __post_init__(self) -> None:
-        if self.idempotency is None and not self.repeatable:
-            raise ValueError("a wallet change needs an idempotency key, or must be repeatable")
+        if self.idempotency is None and not self.repeatable and self.audit is None:
+            raise ValueError("a wallet change needs an idempotency key or an audit entry, or must be repeatable")
 
 
 async def change_wallet(deps: Dependencies, change: WalletChange[R]) -> R:
@@ -90,7 +97,8 @@ async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, list[
     async with deps.account_gate.passage(change.account_id):
         # A change to holds writes them in a transaction only: an unlocked attempt would read the
         # wallet just to learn that (NeedsTransaction) and read it again.
-        for _ in range(0 if change.loads_holds else UNLOCKED_ATTEMPTS):
+        # An audited change too: its entry is one more statement of the transaction.
+        for _ in range(0 if change.loads_holds or change.audit is not None else UNLOCKED_ATTEMPTS):
             try:
                 return await _attempt(deps, deps.storage.unlocked(), change)
             except ConcurrentModification:
@@ -132,11 +140,17 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             await resume_tokens.get(change.account_id, resume.token), resume.operation, now)
         if change.prepare is not None:
             change.prepare(wallet, now)
+        before = wallet.balance(now).totals if change.audit is not None else None
         result = await _apply_or_keep_prepared(deps, uow, wallet, now, change)
         if redeeming:
             assert resume is not None and resume_tokens is not None
             await resume_tokens.mark_used(change.account_id, resume.token, now)
         await _save(deps, uow, wallet, now, _answer(change, result))
+        if change.audit is not None:
+            assert before is not None
+            entry = change.audit(before, wallet, now)
+            if not await uow.audit_entries.add(entry):
+                raise AuditKeyTaken(entry.idempotency_key)  # leaves the unit of work: rolled back
         await uow.commit()
         events = uow.collect_new_events()
     return result, events

@@ -69,27 +69,47 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
     if seen is not None:
         deps.metrics.webhook("duplicate")
         return WebhookOutcome(DUPLICATE)
+    applied = await apply_verified(deps, event)
+    await _record(deps, event.event_id, event.type, applied.recorded, applied.account_id, applied.detail,
+                  payload if applied.keeps_payload else None)
+    return applied.answer
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a verified event did: the outcome and detail recorded, and the answer to the provider."""
+
+    recorded: str
+    account_id: str | None
+    detail: str
+    answer: WebhookOutcome
+    keeps_payload: bool  # not applied: its payload is kept for an operator
+
+
+async def apply_verified(deps: Dependencies, event: ProviderEvent) -> Applied:
+    """Applies a verified event (a delivery, or a recorded one an operator reprocesses): each effect
+    is a wallet change keyed by the provider's ids, so applying it again applies nothing twice.
+    PaymentNotCredited and Unavailable are raised (a retry can help); the rest is an outcome."""
     try:
         account_id, detail = await _apply(deps, event)
     except (UnknownCustomer, AccountNotFound) as unknown:
         deps.metrics.webhook("ignored")
-        await _record(deps, event.event_id, event.type, IGNORED, None, f"not applied: {unknown}", payload)
-        return WebhookOutcome(IGNORED, "no account for this event; recorded for an operator")
+        return Applied(IGNORED, None, f"not applied: {unknown}",
+                       WebhookOutcome(IGNORED, "no account for this event; recorded for an operator"), True)
     except PaymentMismatch as mismatch:
         deps.metrics.webhook("mismatch")
-        await _record(deps, event.event_id, event.type, MISMATCH, None, f"not credited: {mismatch}", payload)
-        return WebhookOutcome(MISMATCH, "the event does not match what was sold; kept for an operator")
+        return Applied(MISMATCH, None, f"not credited: {mismatch}",
+                       WebhookOutcome(MISMATCH, "the event does not match what was sold; kept for an operator"), True)
     except PaymentNotCredited:
         deps.metrics.webhook("failed")
         raise  # retried by the provider: its payment's credit is on its way
     except BillingError as invalid:
         deps.metrics.webhook("invalid")
-        await _record(deps, event.event_id, event.type, "invalid", None, f"{invalid.reason}: {invalid.message}", payload)
-        return WebhookOutcome(IGNORED, "the event could not be applied; recorded for an operator")
+        return Applied("invalid", None, f"{invalid.reason}: {invalid.message}",
+                       WebhookOutcome(IGNORED, "the event could not be applied; recorded for an operator"), True)
     outcome = IGNORED if account_id is None else PROCESSED
     deps.metrics.webhook(outcome)
-    await _record(deps, event.event_id, event.type, outcome, account_id, detail, None)
-    return WebhookOutcome(outcome, detail)
+    return Applied(outcome, account_id, detail, WebhookOutcome(outcome, detail), False)
 
 
 async def _malformed(deps: Dependencies, payload: bytes, malformed: MalformedWebhook) -> WebhookOutcome:

@@ -38,3 +38,12 @@ class PostgresApiKeys:
             ApiKey(key_id=key_id, scope=Scope(scope), user_id=user_id, expires_at=expires_at, revoked_at=revoked_at)
             for key_id, scope, user_id, expires_at, revoked_at in await cursor.fetchall()
         ]
+
+    async def get(self, key_id: str, *, lock: bool = False) -> ApiKey | None:
+        cursor = await self._driver.execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = %s" + (" FOR UPDATE" if lock else ""), (key_id,))
+        row = await cursor.fetchone()
+        if row is None:
+            return None
+        key_id, scope, user_id, expires_at, revoked_at = row
+        return ApiKey(key_id=key_id, scope=Scope(scope), user_id=user_id, expires_at=expires_at, revoked_at=revoked_at)

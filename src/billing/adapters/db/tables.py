@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Column, Date, ForeignKeyConstraint, Index, Integer,
-    MetaData, PrimaryKeyConstraint, SmallInteger, Table, Text, text,
+    MetaData, PrimaryKeyConstraint, SmallInteger, Table, Text, UniqueConstraint, text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP
 
 metadata = MetaData()
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
@@ -409,3 +409,102 @@ legacy_migrations = Table(
     PrimaryKeyConstraint("account_id", name="legacy_migrations_pkey"),
     ForeignKeyConstraint(["account_id"], ["accounts.account_id"], name="legacy_migrations_account_fkey"),
 )
+
+# Operator actions (migration 0014): the audit trail, written in the transaction of the change it
+# records; per account ('' for an action on no account, such as a service key revoked). The
+# idempotency key names one operator request over the whole table (the row is its stored answer).
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("audit_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("operator_key_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("before_totals", JSONB, nullable=True),
+    Column("after_totals", JSONB, nullable=True),
+    Column("detail", JSONB, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("request_fingerprint", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "audit_id", name="audit_entries_pkey"),
+    UniqueConstraint("idempotency_key", name="audit_entries_idempotency_key"),
+    CheckConstraint("char_length(reason) BETWEEN 1 AND 500", name="audit_entries_reason_length"),
+)
+Index("audit_entries_newest", audit_entries.c.created_at.desc(), audit_entries.c.audit_id.desc())
+Index("audit_entries_account_newest", audit_entries.c.account_id, audit_entries.c.created_at.desc(),
+      audit_entries.c.audit_id.desc())
+Index("audit_entries_operator_newest", audit_entries.c.operator_key_id, audit_entries.c.created_at.desc())
+
+# One-time console sign-in codes (SHA-256 digests), each handing out its admin key once.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("code_digest", BYTEA, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("expires_at", TIMESTAMPTZ, nullable=False),
+    Column("redeemed_at", TIMESTAMPTZ, nullable=True),
+    PrimaryKeyConstraint("code_digest", name="console_logins_pkey"),
+    ForeignKeyConstraint(["key_id"], ["api_keys.key_id"], name="console_logins_key_fkey"),
+)
+
+# --- The operator console's reads (issue 23, migration 0013) -----------------------------------
+# A user id prefix as one range of byte-ordered ids, whatever the database's collation.
+Index("accounts_id_prefix", accounts.c.account_id.collate("C"))
+Index("payment_profiles_by_subscription", payment_profiles.c.subscription_id,
+      postgresql_where=payment_profiles.c.subscription_id.isnot(None))
+Index("api_keys_by_user", api_keys.c.user_id, api_keys.c.created_at, postgresql_where=api_keys.c.user_id.isnot(None))
+# Stripe deliveries kept for an operator (service/webhooks.py records the payload of what it could not apply).
+Index("webhook_events_kept", webhook_events.c.received_at,
+      postgresql_where=text("outcome <> 'processed' AND (payload IS NOT NULL OR payload_text IS NOT NULL)"))
+
+# Service-wide records (not per account: keyed by replica, hour, job or run).
+replica_heartbeats = Table(
+    "replica_heartbeats",
+    metadata,
+    Column("replica_id", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", TIMESTAMPTZ, nullable=False),
+    Column("seen_at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint("replica_id", name="replica_heartbeats_pkey"),
+)
+Index("replica_heartbeats_seen", replica_heartbeats.c.seen_at)
+
+service_activity = Table(
+    "service_activity",
+    metadata,
+    Column("hour_at", TIMESTAMPTZ, nullable=False),
+    Column("replica_id", Text, nullable=False),
+    *(Column(name, BigInteger, nullable=False, server_default=text("0")) for name in (
+        "consumed_seconds", "consumes", "refusals", "topups_succeeded", "topups_failed", "webhooks_delivered",
+        "webhooks_failed")),
+    PrimaryKeyConstraint("hour_at", "replica_id", name="service_activity_pkey"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", Text, nullable=False),
+    Column("started_at", TIMESTAMPTZ, nullable=False),
+    Column("finished_at", TIMESTAMPTZ, nullable=False),
+    Column("accounts_touched", Integer, nullable=False),
+    PrimaryKeyConstraint("job", name="job_runs_pkey"),
+)
+
+migration_runs = Table(
+    "migration_runs",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("started_at", TIMESTAMPTZ, nullable=False),
+    Column("finished_at", TIMESTAMPTZ, nullable=True),
+    Column("rows_read", Integer, nullable=False, server_default=text("0")),
+    Column("accounts_migrated", Integer, nullable=False, server_default=text("0")),
+    Column("accounts_skipped", Integer, nullable=False, server_default=text("0")),
+    Column("bad_lines", Integer, nullable=False, server_default=text("0")),
+    Column("bad_line_samples", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    PrimaryKeyConstraint("run_id", name="migration_runs_pkey"),
+)
+Index("migration_runs_by_start", migration_runs.c.started_at, migration_runs.c.run_id)

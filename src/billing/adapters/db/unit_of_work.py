@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable, NoReturn
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from billing.adapters.db.api_keys import PostgresApiKeys
+from billing.adapters.db.audit_entries import PostgresAuditTrail
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
 from billing.adapters.db.holds import PostgresHolds
@@ -33,7 +35,9 @@ from billing.adapters.db.ledger_history import PostgresLedgerHistory
 from billing.adapters.db.payment_repositories import (
     PostgresPaymentProfiles, PostgresPayments, PostgresPlanChanges, PostgresUpkeepQueue, PostgresProviderEventInbox,
 )
+from billing.adapters.db.console_logins import PostgresConsoleLogins
 from billing.adapters.db.resume_tokens import PostgresResumeTokens
+from billing.adapters.db.stripe_inbox import PostgresStripeInbox
 from billing.adapters.db.wallet_batcher import CONFLICT_FAILURES, WalletBatcher
 from billing.adapters.db.webhook_admin import PostgresDeliveryLog, PostgresWebhookEndpoints
 from billing.adapters.db.wallet_queries import (
@@ -212,6 +216,25 @@ class PostgresUnitOfWork:
         if self._kind is _Kind.UNLOCKED:
             raise NeedsTransaction("deliveries are replayed only inside a transaction")
         return PostgresDeliveryLog(self._driver)
+
+    @property
+    def audit_entries(self) -> PostgresAuditTrail:
+        if self._kind is _Kind.UNLOCKED:
+            # An entry is written in the transaction of the change it records.
+            raise NeedsTransaction("audit entries are written only inside a transaction")
+        return PostgresAuditTrail(self._driver)
+
+    @property
+    def stripe_inbox(self) -> PostgresStripeInbox:
+        return PostgresStripeInbox(self._driver)
+
+    @property
+    def stored_keys(self) -> PostgresApiKeys:
+        return PostgresApiKeys(self._driver)
+
+    @property
+    def console_logins(self) -> PostgresConsoleLogins:
+        return PostgresConsoleLogins(self._driver)
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self._connection is None:

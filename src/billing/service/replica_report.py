@@ -1,0 +1,74 @@
+"""Each server process reports itself every ~10 s, off the request path: a heartbeat row (the health
+panel's replicas) and the activity it counted since the last report (added to its hourly rows).
+Its last report runs at shutdown, so a stopped replica's counts are not lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from contextlib import suppress
+from datetime import datetime
+
+from billing.domain.activity import ActivityCounts
+from billing.domain.console import ReplicaRecord
+from billing.service.ports import Clock, ServiceRecords, Unavailable, outage_log
+
+log = logging.getLogger(__name__)
+REPORT_EVERY_SECONDS = 10.0
+RETRY_SECONDS = 1.0  # a report that failed (a server starting before its database answers) is tried again soon
+
+
+def this_replica(now: datetime) -> ReplicaRecord:
+    """A new id per process: a restarted process is a new replica."""
+    return ReplicaRecord("r_" + secrets.token_hex(8), socket.gethostname()[:200], os.getpid(), now, now)
+
+
+class ReplicaReporter:
+    def __init__(self, records: ServiceRecords, activity: ActivityCounts, clock: Clock, replica: ReplicaRecord,
+                 every_seconds: float = REPORT_EVERY_SECONDS):
+        self._records = records
+        self._activity = activity
+        self._clock = clock
+        self.replica = replica
+        self._every = every_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._reported_once = False  # a server starts before its database answers: quiet until then
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="replica reporter")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        await self.report()
+
+    async def _run(self) -> None:
+        while True:
+            reported = await self.report()
+            await asyncio.sleep(self._every if reported else min(self._every, RETRY_SECONDS))
+
+    async def report(self) -> bool:
+        """The heartbeat, then the counts; a failure keeps the counts for the next report."""
+        taken = self._activity.take()
+        try:
+            await self._records.heartbeat(ReplicaRecord(
+                self.replica.replica_id, self.replica.host, self.replica.pid, self.replica.started_at,
+                self._clock.now()))
+            await self._records.add_activity(self.replica.replica_id, taken)
+        except Unavailable as outage:
+            self._activity.give_back(taken)
+            if self._reported_once:
+                log.warning("replica report not written (tried again): %s", outage,
+                            extra=outage_log(outage.kind or "database"))
+            return False
+        except Exception:
+            self._activity.give_back(taken)
+            log.exception("replica report failed")
+            return False
+        self._reported_once = True
+        return True

@@ -1,0 +1,125 @@
+"""The pure parts of the console's reads (issue 23): the ledger's CSV, hourly activity counts, page
+tokens and sizes, what a search query looks like, and the first bad lines a migration run keeps."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+
+import pytest
+
+from billing.domain.activity import ActivityCounts, HourCounts, hour_of
+from billing.domain.console import BadLine, LedgerLine
+from billing.domain.errors import InvalidArgument
+from billing.service.ledger_csv import HEADER, csv_lines, text_cell
+from billing.service.legacy_rows import BadRow
+from billing.service.migration_runs import RunSamples
+from billing.service.operator_inputs import bounded, decode_token, encode_token
+from billing.service.operator_ledger import ledger_filter
+from billing.service.operator_search import stripe_kind
+
+UTC = timezone.utc
+
+
+def _line(**values) -> LedgerLine:
+    base = dict(event_seq=7, type="consumption", seconds=-30, reason="", occurred_at=datetime(2026, 3, 1, 12, tzinfo=UTC),
+                operation="build", bucket_seq=2, metadata={}, balance_after_seconds=-1)
+    return LedgerLine(**(base | values))
+
+
+def test_csv_has_a_header_then_rows_and_escapes_quotes_commas_and_newlines():
+    text = csv_lines([_line(reason='said "hi", then\nleft', metadata={"payment_id": "pi_1", "note": "a,b"})],
+                     header=True).decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == list(HEADER)
+    assert rows[1] == ["7", "2026-03-01T12:00:00Z", "consumption", "-30", "-1", 'said "hi", then\nleft', "build", "2",
+                       '{"note":"a,b","payment_id":"pi_1"}']
+    assert text.endswith("\r\n")
+
+
+@pytest.mark.parametrize("cell", ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_cells_a_spreadsheet_would_run_get_a_quote(cell):
+    assert text_cell(cell) == "'" + cell
+    row = next(csv.reader(io.StringIO(csv_lines([_line(reason=cell, operation=cell)]).decode())))
+    assert row[5] == "'" + cell and row[6] == "'" + cell
+    assert row[3] == "-30" and row[4] == "-1"  # numbers stay numbers
+
+
+def test_plain_text_is_left_alone():
+    assert text_cell("gift from support") == "gift from support" and text_cell("") == ""
+
+
+def test_activity_counts_per_utc_hour_and_gives_back_a_failed_flush():
+    counts = ActivityCounts()
+    at = datetime(2026, 3, 1, 12, 59, 59, tzinfo=UTC)
+    counts.count(at, "consumed_seconds", 30)
+    counts.count(at, "consumes")
+    counts.count(datetime(2026, 3, 1, 13, 0, tzinfo=UTC), "refusals")
+    taken = counts.take()
+    assert taken == {hour_of(at): HourCounts(consumed_seconds=30, consumes=1),
+                     datetime(2026, 3, 1, 13, tzinfo=UTC): HourCounts(refusals=1)}
+    assert counts.take() == {}
+    counts.count(at, "consumes")
+    counts.give_back(taken)
+    assert counts.take()[hour_of(at)] == HourCounts(consumed_seconds=30, consumes=2)
+
+
+def test_tokens_belong_to_their_listing():
+    token = encode_token("ledger", "newest_first", "42")
+    assert decode_token(token, "ledger", 2) == ["newest_first", "42"]
+    assert decode_token("", "ledger", 2) is None
+    for bad in ("%%%", encode_token("runs", "a", "b"), encode_token("ledger", "x"), "A" * 201):
+        with pytest.raises(InvalidArgument) as refused:
+            decode_token(bad, "ledger", 2)
+        assert refused.value.field == "page_token"
+
+
+def test_sizes_are_bounded_naming_the_field():
+    assert bounded(0, "page_size", 50, 200) == 50 and bounded(200, "page_size", 50, 200) == 200
+    for value in (-1, 201):
+        with pytest.raises(InvalidArgument) as refused:
+            bounded(value, "page_size", 50, 200)
+        assert refused.value.field == "page_size"
+
+
+def test_ledger_filters():
+    where = ledger_filter(["consumption", "adjustment", "consumption"], None, None, "oldest_first")
+    assert where.types == ("adjustment", "consumption") and where.oldest_first
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    with pytest.raises(InvalidArgument) as refused:
+        ledger_filter([], at, at, "")
+    assert refused.value.field == "to_at"
+
+
+@pytest.mark.parametrize("query, kind", [
+    ("cus_N1", "stripe_customer"), ("pi_3", "stripe_payment"), ("ch_3", "stripe_payment"), ("cs_test_1", "stripe_payment"),
+    ("in_9", "stripe_payment"), ("sub_1", "stripe_subscription"), ("alice", None), ("customer-7", None),
+])
+def test_what_a_query_looks_like(query, kind):
+    assert stripe_kind(query) == kind
+
+
+class _Quiet:
+    def __init__(self):
+        self.seen = []
+
+    def bad_row(self, row):
+        self.seen.append(row.line)
+
+    def conflict(self, line, user_id, why):
+        self.seen.append(line)
+
+    def progress(self, phase, done, total, elapsed_s):
+        pass
+
+
+def test_a_run_keeps_its_first_bad_lines_and_passes_everything_on():
+    inner = _Quiet()
+    samples = RunSamples(inner, keep=2)
+    samples.bad_row(BadRow(3, "u1", "plan_key 'gold' is not in the catalog"))
+    samples.conflict(5, "u2", "the account exists")
+    samples.bad_row(BadRow(8, None, "not JSON"))
+    assert samples.samples == [BadLine(3, "plan_key 'gold' is not in the catalog"),
+                               BadLine(5, "user_id u2: conflict: the account exists")]
+    assert inner.seen == [3, 5, 8]
