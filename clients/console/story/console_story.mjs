@@ -12,7 +12,8 @@
 //
 // Environment: CONSOLE_URL, ADMIN_KEY_ID, ADMIN_SECRET (required); USER_ID (an account with a ledger),
 // EVENT_ID (an outbound event delivered to ENDPOINT_ID), ACTIONS=1 (the grant story: needs
-// GetAccountOverview, OperatorGrant and ListAuditEntries), SCREENSHOT_DIR (default: a temporary folder;
+// GetAccountOverview, OperatorGrant and ListAuditEntries; with PAYMENT_ID, a payment of USER_ID, the
+// refund story too), LOGIN_URL (a `billing console-login` URL: signs in a fresh tab), SCREENSHOT_DIR (default: a temporary folder;
 // the screenshots are console-<page>.png), CHROMIUM (default /usr/bin/chromium), STEP_TIMEOUT_MS (15000).
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ const adminKeyId = required('ADMIN_KEY_ID');
 const adminSecret = required('ADMIN_SECRET');
 const userId = process.env.USER_ID || '';
 const eventId = process.env.EVENT_ID || '';
+const paymentId = process.env.PAYMENT_ID || '';
 const screenshotDir = process.env.SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'billing-console-story-'));
 const stepTimeoutMs = Number(process.env.STEP_TIMEOUT_MS || 15_000);
 const WIDTHS = [1280, 768];
@@ -158,6 +160,58 @@ async function grantStory(page, errors) {
   say(`DATA grant ${JSON.stringify({ before, after, audit })}`);
 }
 
+function availableIn(page) {
+  const balance = page.getByRole('region', { name: 'Balance (as the user sees it)' });
+  return balance.locator('div', { has: page.locator('dt', { hasText: /^Available$/ }) }).locator('dd');
+}
+
+/** Find the user by a Stripe payment id, refund it with a reason, and watch the claw-back arrive (its webhook). */
+async function refundStory(page, errors) {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${consoleUrl}#/accounts?q=${encodeURIComponent(paymentId)}`);
+  const matches = page.getByRole('region', { name: 'Matching accounts' });
+  const link = matches.getByRole('link', { name: userId, exact: true });
+  await link.waitFor();
+  const matchedBy = await matches.getByRole('row').filter({ hasText: userId }).innerText();
+  await link.focus();
+  await page.keyboard.press('Enter');
+  await availableIn(page).waitFor();
+  const before = await availableIn(page).innerText();
+  await page.getByRole('button', { name: `Refund payment ${paymentId}` }).click();
+  const dialog = page.getByRole('dialog', { name: `Refund payment ${paymentId}` });
+  await dialog.getByLabel(/^Reason/).fill('console story: customer asked');
+  await dialog.getByRole('button', { name: 'Refund', exact: true }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await page.getByRole('status').filter({ hasText: /^Done: refund of/ }).waitFor();
+  const deadline = Date.now() + stepTimeoutMs;
+  let after = await availableIn(page).innerText();
+  while (after === before) {
+    if (Date.now() > deadline) throw new Error(`the refund's claw-back did not arrive: still ${after}`);
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.loading').length === 0);
+    after = await availableIn(page).innerText();
+  }
+  await page.screenshot({ path: join(screenshotDir, 'console-refunded.png'), fullPage: true });
+  errors.splice(0);
+  say(`DATA refund ${JSON.stringify({ matchedBy, before, after })}`);
+}
+
+/** The one-time URL of `billing console-login` in a fresh tab: signed in, the fragment gone. */
+async function loginUrl(browser) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(stepTimeoutMs);
+    await page.goto(process.env.LOGIN_URL);
+    await page.getByRole('navigation', { name: 'Console' }).waitFor();
+    await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
+    const stored = await page.evaluate(() => JSON.parse(sessionStorage.getItem('billing.console.key') || '{}'));
+    say(`DATA login-url ${JSON.stringify({ url: page.url(), keyId: stored.key_id ?? '', expires: stored.expires_at ?? '' })}`);
+  } finally {
+    await context.close();
+  }
+}
+
 async function loginLink(page, errors) {
   // A one-time link: the fragment leaves the address bar whatever the server answers (here a made-up code).
   await page.evaluate(() => sessionStorage.clear());
@@ -195,6 +249,14 @@ async function main() {
       if (process.env.ACTIONS === '1' && userId) {
         await grantStory(page, errors);
         say('STEP grant');
+        if (paymentId) {
+          await refundStory(page, errors);
+          say('STEP refund');
+        }
+      }
+      if (process.env.LOGIN_URL) {
+        await loginUrl(browser);
+        say('STEP login-url');
       }
       await loginLink(page, errors);
       say('STEP login-link');

@@ -27,7 +27,8 @@ export function AccountPage(props: { userId: string }) {
       <LoadState load={overview} what="The account">
         {(account) => (
           <>
-            <AccountToolbar account={account} onAction={(next) => { setDone(undefined); setAction(next); }} />
+            <AccountToolbar account={account} onAction={(next) => { setDone(undefined); setAction(next); }}
+              onRefresh={() => setRefresh((value) => value + 1)} />
             <Overview account={account} onAction={(next) => { setDone(undefined); setAction(next); }} />
             {action ? (
               <AccountActionDialog account={account} action={action} onCancel={() => setAction(undefined)}
@@ -55,7 +56,7 @@ function actionName(action: AccountAction): string {
   }
 }
 
-function AccountToolbar(props: { account: AccountOverview; onAction: (action: AccountAction) => void }) {
+function AccountToolbar(props: { account: AccountOverview; onAction: (action: AccountAction) => void; onRefresh: () => void }) {
   const { account } = props;
   const balance = account.balance;
   const subscribed = Boolean(account.payment_profile?.stripe_subscription_id) && balance?.subscription_status !== 'canceled';
@@ -67,6 +68,8 @@ function AccountToolbar(props: { account: AccountOverview; onAction: (action: Ac
       {subscribed ? <button type="button" onClick={() => props.onAction({ kind: 'cancel-subscription' })}>Cancel subscription…</button> : null}
       {balance?.auto_topup?.enabled ? <button type="button" onClick={() => props.onAction({ kind: 'disable-auto-topup' })}>Turn auto top-up off…</button> : null}
       <a className="button-link" href={hrefFor({ page: 'audit', userId: account.user_id })}>Audit trail of this account</a>
+      {/* A refund or a payment lands through the provider's webhook, a moment after the action. */}
+      <button type="button" onClick={props.onRefresh}>Refresh</button>
     </div>
   );
 }
