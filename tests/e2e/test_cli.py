@@ -24,7 +24,7 @@ def _billing(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = _billing("--help")
     assert result.returncode == 0, result.stderr
-    assert "{migrate,verify,tick,keys,webhooks,sign,migrate-legacy}" in result.stdout
+    assert "{migrate,verify,tick,keys,console-login,webhooks,sign,migrate-legacy}" in result.stdout
     local = subprocess.run([str(VENV_BIN / "billing-dev"), "--help"], capture_output=True, text=True, timeout=60)
     assert local.returncode == 0 and "{run,migrate,db-stop,db-url,clock,stripe-secret}" in local.stdout
 
