@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # npm ci ran when this is newer than the lock file (`make gen` needs ts-proto, `make test-ts` the rest).
 NODE_MODULES := clients/node_modules/.package-lock.json
 
-.PHONY: venv gen lint migrate run demo test test-unit test-ts bench bench-data bench-legacy db-stop clean
+.PHONY: venv gen lint migrate run demo console test test-unit test-ts bench bench-data bench-legacy db-stop clean
 
 $(STAMP): requirements.txt pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -46,20 +46,22 @@ migrate: venv
 db-stop: venv
 	$(BILLING_DEV) db-stop
 
-## gRPC on :50051, REST (Envoy) on :8080, the demo app on :3000, embedded PostgreSQL unless DATABASE_URL is set.
-run: venv gen demo
+## gRPC on :50051, REST (Envoy) on :8080, the demo app on :3000, the operator console on
+## http://127.0.0.1:8081/console/ (Envoy reads its files at start), embedded PostgreSQL unless DATABASE_URL is set.
+run: venv gen demo console
 	$(BILLING_DEV) run
 
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
-# the demo and Chromium are for tests/e2e/test_browser_story.py.
-test: venv lint test-ts demo $(CHROMIUM)
+# the demo and Chromium are for tests/e2e/test_browser_story.py, the console for Envoy's /console/ routes
+# and tests/e2e/test_console_story.py.
+test: venv lint test-ts demo console $(CHROMIUM)
 	BILLING_REQUIRE_BROWSER=1 $(PY) -m pytest -q
 
-## The TypeScript client (clients/typescript) and the React package (clients/react): npm ci when
-## clients/node_modules is missing or older than the lock file, then tsc (strict), node's test
-## runner (~5 s) and vitest with jsdom (~3 s).
+## The TypeScript client (clients/typescript), the React package (clients/react) and the operator
+## console (clients/console): npm ci when clients/node_modules is missing or older than the lock file,
+## then tsc (strict), node's test runner (~5 s) and vitest with jsdom (~3 s each).
 $(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescript/package.json clients/react/package.json \
-		clients/demo/package.json
+		clients/demo/package.json clients/console/package.json
 	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
 	cd clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -67,6 +69,7 @@ $(NODE_MODULES): clients/package-lock.json clients/package.json clients/typescri
 test-ts: $(NODE_MODULES)
 	cd clients/typescript && npm test --silent
 	cd clients/react && npm test --silent
+	cd clients/console && npm test --silent
 
 ## The demo app (clients/demo): tsc (strict), then Vite into clients/demo/dist, which `make run` serves
 ## (devstack.demo_server); built again when a source of it, the client or the React package changes.
@@ -77,6 +80,17 @@ $(DEMO_DIST): $(NODE_MODULES) $(DEMO_SOURCES)
 	cd clients/demo && npm run build --silent
 
 demo: $(DEMO_DIST)
+
+## The operator console (clients/console): tsc (strict), then Vite into clients/console/dist with fixed file
+## names, which Envoy serves on the internal listener (envoy.yaml: /console/ routes, direct responses read
+## at start); built again when a source of it or of the client changes.
+CONSOLE_DIST := clients/console/dist/index.html
+CONSOLE_SOURCES := $(shell find clients/console/src clients/console/public clients/typescript/src -type f 2>/dev/null) \
+	clients/console/index.html clients/console/vite.config.ts clients/console/tsconfig.json
+$(CONSOLE_DIST): $(NODE_MODULES) $(CONSOLE_SOURCES)
+	cd clients/console && npm run build --silent
+
+console: $(CONSOLE_DIST)
 
 ## Debian's Chromium, driven headless by playwright-core in the browser test (no browser download);
 ## the emoji font draws the history's icons in its screenshots.

@@ -72,6 +72,19 @@ async def test_an_unexpected_error_is_internal_with_no_detail_leaked():
     assert code == grpc.StatusCode.INTERNAL and "secret" not in message + metadata["x-error-json"]
 
 
+async def test_a_method_not_built_yet_is_501_unimplemented_not_internal():
+    async def generated_base(request, context):  # as the generated *Servicer base class's method ends
+        raise NotImplementedError("Method not implemented!")
+
+    context = AbortingContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await chain(generated_base, details())(None, context)
+    code, message, metadata = context.aborted
+    assert code == grpc.StatusCode.UNIMPLEMENTED and "GetBalance" in message
+    assert metadata["x-http-status"] == "501"
+    assert json.loads(metadata["x-error-json"])["error"] == "UNIMPLEMENTED"
+
+
 async def test_a_refused_caller_never_reaches_the_servicer():
     ran = []
 

@@ -122,15 +122,35 @@ export interface ResumeOptions {
   waitForCreditMs?: number;
 }
 
+/** A query parameter: a value, or a repeated parameter (`types=a&types=b`); undefined ones are left out. */
+export type QueryValue = string | number | boolean | readonly (string | number)[] | undefined;
+
+export type SignedMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface SignedRequestOptions {
+  query?: Record<string, QueryValue>;
+  /** Sent as JSON (the same bytes on every retry). */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A signed call's answer read as text (e.g. a CSV export), with its content type. */
+export interface SignedTextResponse {
+  text: string;
+  contentType: string;
+}
+
 interface RequestSpec {
-  method: 'GET' | 'POST' | 'PUT';
+  method: SignedMethod;
   path: string;
-  query?: Record<string, string | number | undefined>;
+  query?: Record<string, QueryValue>;
   body?: unknown;
   signed?: boolean;
   headers?: Record<string, string>;
   /** Statuses answered without a body that are not errors (the catalog's 304). */
   accept?: number[];
+  /** A 2xx body as text, not parsed as JSON. */
+  asText?: boolean;
 }
 
 interface RawResponse {
@@ -572,6 +592,39 @@ export class BillingClient {
     }
   }
 
+  // ------------------------------------------------------------ any signed call
+
+  /**
+   * Any REST call of the API, signed with the client's key, with the retries and typed errors of
+   * every other method: for paths this client has no method for, e.g. the admin API
+   * (/v1/billing/admin/..., an admin key, the internal listener). `path` is the path without its
+   * query (encode path variables with pathSegment); `query` values are encoded here. Resolves with
+   * the parsed JSON body (undefined when empty); throws BillingApiError (InsufficientFundsError on a
+   * 402) as the typed methods do. A write carrying an idempotency key is safe to retry; one
+   * without is retried only on statuses that say it was not processed (429, 502, 503, 504).
+   */
+  async signedRequest<T = unknown>(method: SignedMethod, path: string, options: SignedRequestOptions = {}): Promise<T> {
+    return (await this.send(this.signedSpec(method, path, options))).body as T;
+  }
+
+  /** signedRequest, the 2xx answer read as text (a CSV export) rather than JSON. */
+  async signedRequestText(method: SignedMethod, path: string, options: SignedRequestOptions = {}): Promise<SignedTextResponse> {
+    const response = await this.send({ ...this.signedSpec(method, path, options), asText: true });
+    return { text: typeof response.body === 'string' ? response.body : '', contentType: response.headers.get('content-type') ?? '' };
+  }
+
+  private signedSpec(method: SignedMethod, path: string, options: SignedRequestOptions): RequestSpec {
+    if (!path.startsWith('/') || path.includes('?') || path.includes('#')) {
+      throw new Error(`BillingClient: path must start with / and carry no query (pass options.query), got ${JSON.stringify(path)}`);
+    }
+    return {
+      method, path,
+      ...(options.query ? { query: options.query } : {}),
+      ...(options.body !== undefined ? { body: options.body } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
+    };
+  }
+
   // ------------------------------------------------------------ transport
 
   /** The user a call acts for: given, else the client's, else the session key's (fetched if need be). */
@@ -616,7 +669,9 @@ export class BillingClient {
     let query = '';
     for (const [name, value] of Object.entries(spec.query ?? {})) {
       if (value === undefined) continue;
-      query += `${query ? '&' : '?'}${encodeURIComponent(name)}=${queryValue(String(value))}`;
+      for (const one of Array.isArray(value) ? value : [value]) {
+        query += `${query ? '&' : '?'}${encodeURIComponent(name)}=${queryValue(String(one))}`;
+      }
     }
     return new URL(`${base}${spec.path}${query}`);
   }
@@ -646,6 +701,7 @@ export class BillingClient {
       }
       const status = response.status;
       if (spec.accept?.includes(status)) return { status, headers: response.headers, body: undefined };
+      if (spec.asText && status >= 200 && status < 300) return { status, headers: response.headers, body: await response.text() };
       const parsed = await readJson(response);
       if (status >= 200 && status < 300) return { status, headers: response.headers, body: parsed };
       if (status === 402 && isInsufficientFundsBody(parsed)) throw new InsufficientFundsError(parsed);

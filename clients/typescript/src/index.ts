@@ -4,7 +4,8 @@ export {
   BillingClient, parseRetryAfter, pathSegment,
   type AutoTopupUpdate, type BillingClientOptions, type ConsumeOptions, type CreateHoldOptions, type Credentials,
   type EventsPageOptions, type ExtendHoldOptions, type PurchaseOptions, type ResumeOptions, type ResumeOutcome,
-  type RetryOptions, type SubscriptionCheckoutOptions,
+  type QueryValue, type RetryOptions, type SignedMethod, type SignedRequestOptions, type SignedTextResponse,
+  type SubscriptionCheckoutOptions,
 } from './client.js';
 export { bodyDigest, canonicalRequest, hmacSha256Hex, signatureHeaders, type SigningKey } from './signing.js';
 export {

@@ -11,6 +11,10 @@ from the caller, or from the environment when it passes none (`billing-dev run`)
 
 The edge token is not rendered: Envoy reads it from its own environment
 (envoy_environment), so the admin interface's config dump cannot show it.
+
+The operator console's files (clients/console/dist, `make console`) are direct responses Envoy reads
+at start, and a missing file would stop Envoy from starting: a route whose file is missing answers
+503 "not built" instead (render_envoy_config's console_root).
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ _WEBHOOK_RATE_LIMIT_BLOCK = re.compile(
     r"^( *)typed_per_filter_config:[^\n]*#\s*webhook_rate_limit\b[^\n]*\n(?:\1 [^\n]*\n)*", re.MULTILINE
 )
 _ADMIN_REST_HOST = r'(address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*\d+\s*\}\s*#\s*admin_rest_port\b)'
+# `direct_response: {status: 200, body: {filename: clients/console/dist/...}}  # console_file`
+_CONSOLE_FILE = re.compile(
+    r"direct_response: \{status: 200, body: \{filename: (clients/console/dist/[A-Za-z0-9_.-]+)\}\}(\s*#\s*console_file\b)"
+)
+CONSOLE_NOT_BUILT = "the operator console is not built: run make console, then start again"
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
 _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(?:\1[ -][^\n]*\n)*", re.MULTILINE)
 
@@ -89,6 +98,7 @@ def render_envoy_config(
     admin_rest_host: str = "127.0.0.1",
     access_log: bool = True,
     limits: EnvoyLimits | None = None,
+    console_root: Path = REPO_ROOT,
 ) -> str:
     """Returns template_text with the marked ports, admin socket, CORS origin and limits replaced.
 
@@ -96,6 +106,8 @@ def render_envoy_config(
     access_log=False drops the per-request access log (benchmarks: it costs Envoy CPU).
     limits=None reads them from the environment (EnvoyLimits.from_environment); a rate of 0
     drops the per-IP rate limit filter.
+    console_root: where the console's file paths (relative, as Envoy reads them from the repo root) are
+    checked; a route whose file is missing answers 503 (not built) rather than failing Envoy's start.
     """
     limits = EnvoyLimits.from_environment() if limits is None else limits
     origins = _checked_origins(cors_origin)
@@ -137,7 +149,21 @@ def render_envoy_config(
         text, count = _ACCESS_LOG_BLOCK.subn("", text)
         if count != 1:
             raise ValueError(f"envoy template: expected exactly one `# access_log` block, found {count}")
+    text = _console_files(text, console_root)
     return _replace_cors_origins(text, origins)
+
+
+def _console_files(text: str, root: Path) -> str:
+    def built_or_503(match: re.Match[str]) -> str:
+        if (root / match.group(1)).is_file():
+            return match.group(0)
+        return (f"direct_response: {{status: 503, body: {{inline_string: {json.dumps(CONSOLE_NOT_BUILT)}}}}}"
+                f"{match.group(2)}")
+
+    text, count = _CONSOLE_FILE.subn(built_or_503, text)
+    if count == 0:
+        raise ValueError("envoy template: expected the `# console_file` routes, found none")
+    return text
 
 
 def _checked_origins(cors_origin: str | Sequence[str]) -> list[str]:

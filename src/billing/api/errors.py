@@ -136,6 +136,15 @@ async def abort_unavailable(context: grpc.aio.ServicerContext):
     )
 
 
+async def abort_unimplemented(context: grpc.aio.ServicerContext, method: str):
+    """A method of the contract not built on this server yet (the generated base class raises
+    NotImplementedError): 501 UNIMPLEMENTED, which clients (the operator console) tell apart from a failure."""
+    name = method.rsplit("/", 1)[-1][:100]
+    message = f"{name} is not implemented on this server yet"
+    body = {"error": "UNIMPLEMENTED", "http_status": 501, "message": message, "request_id": REQUEST_ID.get()}
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, message, trailing_metadata=_rest_error(501, body))
+
+
 async def abort_internal(context: grpc.aio.ServicerContext):
     body = {"error": "INTERNAL", "http_status": 500, "message": "internal error", "request_id": REQUEST_ID.get()}
     await context.abort(grpc.StatusCode.INTERNAL, "internal error", trailing_metadata=_rest_error(500, body))

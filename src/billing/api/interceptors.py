@@ -213,6 +213,10 @@ async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerCo
         kind = outage_kind(error)
         log.warning("%s unavailable in %s: %s", kind, method, str(error).split("\n", 1)[0], extra=outage_log(kind))
         await errors.abort_unavailable(context)
+    if type(error) is NotImplementedError:
+        # A contract method not built yet: its generated base class raises this (after setting
+        # UNIMPLEMENTED on the context, which the abort below would otherwise override with INTERNAL).
+        await errors.abort_unimplemented(context, method)
     log.error("unexpected error in %s", method, exc_info=error)
     await errors.abort_internal(context)
 
