@@ -12,11 +12,11 @@ import pytest
 from billing.domain.activity import ActivityCounts, HourCounts, hour_of
 from billing.domain.console import BadLine, LedgerLine
 from billing.domain.errors import InvalidArgument
-from billing.service.ledger_csv import HEADER, csv_lines, text_cell
+from billing.service.ledger_csv import HEADER, csv_lines, text_cell, trailer
 from billing.service.legacy_rows import BadRow
 from billing.service.migration_runs import RunSamples
 from billing.service.operator_inputs import bounded, decode_token, encode_token
-from billing.service.operator_ledger import ledger_filter
+from billing.service.operator_ledger import ExportEnd, ledger_filter
 from billing.service.operator_search import stripe_kind
 
 UTC = timezone.utc
@@ -24,7 +24,8 @@ UTC = timezone.utc
 
 def _line(**values) -> LedgerLine:
     base = dict(event_seq=7, type="consumption", seconds=-30, reason="", occurred_at=datetime(2026, 3, 1, 12, tzinfo=UTC),
-                operation="build", bucket_seq=2, metadata={}, balance_after_seconds=-1)
+                operation="build", bucket_seq=2, metadata={}, balance_after_seconds=-1, available_after_seconds=-2,
+                expired_before_seconds=3)
     return LedgerLine(**(base | values))
 
 
@@ -33,8 +34,8 @@ def test_csv_has_a_header_then_rows_and_escapes_quotes_commas_and_newlines():
                      header=True).decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == list(HEADER)
-    assert rows[1] == ["7", "2026-03-01T12:00:00Z", "consumption", "-30", "-1", 'said "hi", then\nleft', "build", "2",
-                       '{"note":"a,b","payment_id":"pi_1"}']
+    assert rows[1] == ["7", "2026-03-01T12:00:00Z", "consumption", "-30", "-1", "-2", "3", 'said "hi", then\nleft',
+                       "build", "2", '{"note":"a,b","payment_id":"pi_1"}']
     assert text.endswith("\r\n")
 
 
@@ -42,8 +43,8 @@ def test_csv_has_a_header_then_rows_and_escapes_quotes_commas_and_newlines():
 def test_cells_a_spreadsheet_would_run_get_a_quote(cell):
     assert text_cell(cell) == "'" + cell
     row = next(csv.reader(io.StringIO(csv_lines([_line(reason=cell, operation=cell)]).decode())))
-    assert row[5] == "'" + cell and row[6] == "'" + cell
-    assert row[3] == "-30" and row[4] == "-1"  # numbers stay numbers
+    assert row[7] == "'" + cell and row[8] == "'" + cell
+    assert row[3:7] == ["-30", "-1", "-2", "3"]  # numbers stay numbers
 
 
 def test_plain_text_is_left_alone():
@@ -123,3 +124,11 @@ def test_a_run_keeps_its_first_bad_lines_and_passes_everything_on():
     assert samples.samples == [BadLine(3, "plan_key 'gold' is not in the catalog"),
                                BadLine(5, "user_id u2: conflict: the account exists")]
     assert inner.seen == [3, 5, 8]
+
+
+def test_the_export_ends_with_a_line_saying_how_it_ended():
+    complete = trailer(ExportEnd(rows=12, truncated=False)).decode()
+    cut = trailer(ExportEnd(rows=1_000_000, truncated=True)).decode()
+    assert complete == "# end of export: 12 rows\r\n"
+    assert cut.startswith("# export truncated: the first 1000000 rows") and cut.endswith("\r\n")
+    assert all(not row[0].startswith("#") for row in csv.reader(io.StringIO(csv_lines([_line()], header=True).decode())))

@@ -19,7 +19,7 @@ from billing.service import audit, console_login, operator_actions, operator_ref
 from billing.service import migration_runs, operator_account, operator_health, operator_ledger, operator_search
 from billing.service import operator_usage
 from billing.service.dependencies import Dependencies
-from billing.service.ledger_csv import csv_lines
+from billing.service.ledger_csv import csv_lines, trailer
 from billing.v1 import operator_service_pb2_grpc
 
 _at = action_mapping.optional_instant  # an optional Timestamp field as a datetime, or None
@@ -62,8 +62,11 @@ class OperatorServicer(operator_service_pb2_grpc.OperatorServiceServicer):
         chunks = operator_ledger.export_account_ledger(
             self._deps, request.user_id, list(request.types), _at(request, "from_at"), _at(request, "to_at"))
         first = True
-        async for lines in chunks:
-            yield httpbody_pb2.HttpBody(content_type=CSV_CONTENT_TYPE, data=csv_lines(lines, header=first))
+        async for chunk in chunks:
+            data = csv_lines(chunk.lines, header=first)
+            if chunk.end is not None:
+                data += trailer(chunk.end)  # a cut stream (an error is a status, not a clean end) lacks it
+            yield httpbody_pb2.HttpBody(content_type=CSV_CONTENT_TYPE, data=data)
             first = False
 
     async def GetAccountUsage(self, request, context):

@@ -19,7 +19,7 @@ from billing.domain.activity import HourCounts
 from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
 from billing.domain.auth import ApiKey
 from billing.domain.console import (
-    AccountExtras, HealthCounts, LedgerFilter, LedgerLine, MigrationRunRecord, PoolState, ReplicaRecord, RunningAnchor,
+    AccountExtras, HealthCounts, LedgerFilter, LedgerSlice, MigrationRunRecord, PoolState, ReplicaRecord, RunningAnchor,
 )
 from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
@@ -693,10 +693,11 @@ class OperatorReads(Protocol):
     async def ledger_page(
         self, account_id: str, where: LedgerFilter, after_event_seq: int | None, limit: int,
         anchor: RunningAnchor | None = None,
-    ) -> list[LedgerLine] | None:
+    ) -> LedgerSlice | None:
         """At most `limit` rows past `after_event_seq` in the filter's order, each with the ledger's
-        running sum after it; None: no such account. anchor (oldest first only): the running sum at
-        after_event_seq, already known (an export's previous chunk)."""
+        running sum after it and what had expired by it, and the account's expiries; None: no such
+        account. anchor (oldest first only): the running sum at after_event_seq, already known (an
+        export's previous chunk)."""
         ...
 
     async def service_health(self, now: datetime, seen_since: datetime) -> HealthCounts: ...
