@@ -13,6 +13,7 @@ from google.api import httpbody_pb2
 from billing.api import operator_action_mapping as action_mapping
 from billing.api import operator_mapping
 from billing.api.caller import caller_key_id
+from billing.api.mapping import optional_instant
 from billing.domain.errors import RateLimited
 from billing.domain.rate_limit import RateLimit, TokenBuckets
 from billing.service import audit, console_login, operator_actions, operator_refunds, stripe_inbox
@@ -22,7 +23,8 @@ from billing.service.dependencies import Dependencies
 from billing.service.ledger_csv import csv_lines, trailer
 from billing.v1 import operator_service_pb2_grpc
 
-_at = action_mapping.optional_instant  # an optional Timestamp field as a datetime, or None
+# An optional Timestamp field as a datetime, or None; out of the Timestamp's range: InvalidArgument(field).
+_at = optional_instant
 
 # Redeeming a console code needs no key: its attempts are limited per process (a code is 256 random
 # bits, so this bounds load, not guessing, which is hopeless either way).
