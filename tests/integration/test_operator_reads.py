@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
 
@@ -32,6 +34,7 @@ from billing.service.operator_ledger import ExportEnd, export_account_ledger, li
 from billing.service.operator_search import search_accounts
 from billing.service.operator_usage import get_account_usage
 from billing.settings import libpq_url
+from tests.support.database import _with_database
 
 UTC = timezone.utc
 LONG_LEDGER_ROWS = 100_000
@@ -349,3 +352,24 @@ async def test_migration_runs_page_newest_first(console, database_url, clock):
     with pytest.raises(InvalidArgument) as bad:
         await list_migration_runs(console, 0, "garbage!")
     assert bad.value.field == "page_token"
+
+
+def test_migrating_builds_the_prefix_index_concurrently_and_two_migrators_take_turns(database_url):
+    """Two processes migrating one fresh database at once (replicas with BILLING_MIGRATE_ON_START):
+    one migrates under the session lock, the other waits, finds nothing to do; 0013's concurrent
+    build (outside a transaction) leaves a valid index."""
+    name = f"billing_two_{uuid.uuid4().hex[:10]}"
+    server = database_url.rsplit("/", 1)[0] + "/postgres"
+    _sql(server, f'CREATE DATABASE "{name}"')
+    url = _with_database(database_url, name)
+    try:
+        script = f"from billing.adapters.db.migrate import upgrade_to_head; upgrade_to_head({url!r})"
+        migrators = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]  # Alembic is per process
+        assert [migrator.wait(timeout=300) for migrator in migrators] == [0, 0]
+        (valid, definition), = _sql(url, """
+SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relname = 'accounts_id_prefix'""")
+        assert valid and 'COLLATE "C"' in definition
+        assert _sql(url, "SELECT version_num FROM alembic_version") == _sql(database_url, "SELECT version_num FROM alembic_version")
+    finally:
+        _sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
