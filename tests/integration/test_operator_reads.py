@@ -307,22 +307,35 @@ async def test_usage_per_day_and_operation(console, user_id, clock):
     assert bad.value.field == "days"
 
 
-async def test_heartbeats_activity_and_the_last_tick(console, clock):
+async def test_heartbeats_activity_and_the_last_tick(console, clock, database_url):
     now = clock.now()
     records = console.service_records
     replica = ReplicaRecord("r_it_" + uuid.uuid4().hex[:8], "host-a", 4242, now - timedelta(minutes=5), now)
     await records.heartbeat(replica)
     hour = now.replace(minute=0, second=0, microsecond=0)
     before = dict(await get_service_activity(console, 2))
-    await records.add_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=30, consumes=2, refusals=1)})
-    await records.add_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=12, consumes=1, webhooks_failed=1)})
-    await records.add_activity("r_other_" + uuid.uuid4().hex[:8], {hour: HourCounts(topups_succeeded=3)})
+    await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=30, consumes=2, refusals=1)})
+    # A replica's row is set, not added to: the second report holds the hour's counts so far.
+    await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=42, consumes=3, refusals=1,
+                                                                     webhooks_failed=1)})
+    await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=42, consumes=3, refusals=1,
+                                                                     webhooks_failed=1)})
+    await records.set_activity("r_other_" + uuid.uuid4().hex[:8], {hour: HourCounts(topups_succeeded=3)})
     hours = await get_service_activity(console, 2)
     assert [h for h, _ in hours] == [hour - timedelta(hours=1), hour]
     counted, earlier = hours[1][1], before[hour]
     assert (counted.consumed_seconds - earlier.consumed_seconds, counted.consumes - earlier.consumes,
             counted.refusals - earlier.refusals, counted.topups_succeeded - earlier.topups_succeeded,
             counted.webhooks_failed - earlier.webhooks_failed) == (42, 3, 1, 3, 1)
+
+    # Pruning: heartbeats unseen for a day and hours older than 30 days go, the rest stays.
+    stale = ReplicaRecord("r_stale_" + uuid.uuid4().hex[:8], "host-b", 1, now - timedelta(days=3), now - timedelta(days=2))
+    await records.heartbeat(stale)
+    await records.set_activity(stale.replica_id, {hour - timedelta(days=31): HourCounts(consumes=1)})
+    await records.prune(now - timedelta(days=1), now - timedelta(days=30))
+    assert _sql(database_url, "SELECT count(*) FROM replica_heartbeats WHERE replica_id = %s", (stale.replica_id,)) == [(0,)]
+    assert _sql(database_url, "SELECT count(*) FROM service_activity WHERE replica_id = %s", (stale.replica_id,)) == [(0,)]
+    assert _sql(database_url, "SELECT count(*) FROM service_activity WHERE replica_id = %s", (replica.replica_id,)) == [(1,)]
 
     await upkeep_idle_accounts(console)
     health = await get_service_health(console)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from billing.domain.activity import ActivityCounts, HourCounts, hour_of
+from billing.domain.activity import ActivityCounts, HourCounts, HourlyRows, hour_of
 from billing.domain.console import BadLine, LedgerLine
 from billing.domain.errors import InvalidArgument
 from billing.service.ledger_csv import HEADER, csv_lines, text_cell, trailer
@@ -51,19 +51,25 @@ def test_plain_text_is_left_alone():
     assert text_cell("gift from support") == "gift from support" and text_cell("") == ""
 
 
-def test_activity_counts_per_utc_hour_and_gives_back_a_failed_flush():
-    counts = ActivityCounts()
-    at = datetime(2026, 3, 1, 12, 59, 59, tzinfo=UTC)
-    counts.count(at, "consumed_seconds", 30)
-    counts.count(at, "consumes")
-    counts.count(datetime(2026, 3, 1, 13, 0, tzinfo=UTC), "refusals")
-    taken = counts.take()
-    assert taken == {hour_of(at): HourCounts(consumed_seconds=30, consumes=1),
-                     datetime(2026, 3, 1, 13, tzinfo=UTC): HourCounts(refusals=1)}
-    assert counts.take() == {}
-    counts.count(at, "consumes")
-    counts.give_back(taken)
-    assert counts.take()[hour_of(at)] == HourCounts(consumed_seconds=30, consumes=2)
+def test_activity_is_counted_cumulatively_and_reported_per_hour():
+    counts, rows = ActivityCounts(), HourlyRows()
+    nine, ten = datetime(2026, 3, 1, 9, 59, 50, tzinfo=UTC), datetime(2026, 3, 1, 10, 0, 5, tzinfo=UTC)
+    counts.consumed_seconds += 30
+    counts.consumes += 1
+    assert rows.rows(nine, counts.totals()) == {hour_of(nine): HourCounts(consumed_seconds=30, consumes=1)}
+    rows.written(nine, counts.totals())
+    counts.consumes += 2
+    # The same report again (its commit unconfirmed) sets the same row: nothing counted twice.
+    assert rows.rows(nine, counts.totals()) == rows.rows(nine, counts.totals()) == {
+        hour_of(nine): HourCounts(consumed_seconds=30, consumes=3)}
+    # That report failed (maybe after committing); the next, in a new hour, sets the old hour back to
+    # its last written report and gives the rest to the new hour: every count once, whatever happened.
+    counts.refusals += 1
+    assert rows.rows(ten, counts.totals()) == {hour_of(nine): HourCounts(consumed_seconds=30, consumes=1),
+                                               hour_of(ten): HourCounts(consumes=2, refusals=1)}
+    rows.written(ten, counts.totals())
+    counts.refusals += 1
+    assert rows.rows(ten, counts.totals()) == {hour_of(ten): HourCounts(consumes=2, refusals=2)}
 
 
 def test_tokens_belong_to_their_listing():

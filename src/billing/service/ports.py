@@ -722,8 +722,12 @@ class ServiceRecords(Protocol):
 
     async def heartbeat(self, replica: ReplicaRecord) -> None: ...
 
-    async def add_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
-        """Adds the counts to the replica's rows of those hours (one statement)."""
+    async def set_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
+        """Sets the replica's rows of those hours to these counts (one statement; writing it again changes nothing)."""
+        ...
+
+    async def prune(self, heartbeats_before: datetime, activity_before: datetime) -> None:
+        """Deletes heartbeats last seen before `heartbeats_before` and hours before `activity_before`."""
         ...
 
     async def job_ran(self, job: str, started_at: datetime, finished_at: datetime, accounts_touched: int) -> None: ...
