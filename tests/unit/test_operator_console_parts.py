@@ -97,6 +97,9 @@ def test_ledger_filters():
     with pytest.raises(InvalidArgument) as refused:
         ledger_filter([], at, at, "")
     assert refused.value.field == "to_at"
+    with pytest.raises(InvalidArgument) as refused:
+        ledger_filter(["x" * 100_000], None, None, "")
+    assert refused.value.field == "types" and len(refused.value.message) < 400
 
 
 @pytest.mark.parametrize("query, kind", [

@@ -19,6 +19,7 @@ from billing.service.operator_inputs import bounded, decode_token, encode_token
 LEDGER_PAGE_DEFAULT, LEDGER_PAGE_MAX = 50, 200
 LEDGER_TYPES = frozenset(value for name, value in vars(EventType).items() if name.isupper())
 TYPES_MAX = len(LEDGER_TYPES)
+TYPE_ECHO_CHARACTERS_MAX = 40  # longer than every ledger type
 NEWEST_FIRST, OLDEST_FIRST = "newest_first", "oldest_first"
 EXPORT_CHUNK_ROWS = 1000
 EXPORT_ROWS_MAX = 1_000_000
@@ -52,7 +53,8 @@ def ledger_filter(types: Sequence[str], from_at: datetime | None, to_at: datetim
         raise InvalidArgument(f"types may name at most {TYPES_MAX} types", field="types")
     unknown = sorted(set(types) - LEDGER_TYPES)
     if unknown:
-        raise InvalidArgument(f"types: {unknown[0]!r} is not a ledger type ({', '.join(sorted(LEDGER_TYPES))})",
+        shown = unknown[0][:TYPE_ECHO_CHARACTERS_MAX]  # the caller's text, echoed bounded
+        raise InvalidArgument(f"types: {shown!r} is not a ledger type ({', '.join(sorted(LEDGER_TYPES))})",
                               field="types")
     if from_at is not None and to_at is not None and to_at <= from_at:
         raise InvalidArgument("to_at must be after from_at", field="to_at")
