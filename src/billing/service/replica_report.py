@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 from billing.domain.activity import ActivityCounts, HourlyRows
 from billing.domain.console import ReplicaRecord
-from billing.service.ports import Clock, ServiceRecords, Unavailable, outage_log
+from billing.service.operator_ports import ServiceRecords
+from billing.service.ports import Clock, Unavailable, outage_log
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_SECONDS = 10.0
