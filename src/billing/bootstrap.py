@@ -97,7 +97,7 @@ async def build_service(
     # expiries of minutes follow the service's clock, which local use may run ahead.
     service_time = clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file)
     activity = ActivityCounts()
-    metrics.count_activity(activity, service_time)
+    metrics.count_activity(activity)
     deps = Dependencies(
         storage=storage, catalog=catalog, clock=service_time,
         wall_clock=SystemClock(), key_issuer=SessionKeyIssuer(master), metrics=metrics,

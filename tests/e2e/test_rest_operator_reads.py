@@ -67,10 +67,18 @@ def test_the_ledger_pages_with_its_running_balance(http, customer):
     status, _, rest = call(http, "GET", f"{ADMIN}/accounts/{customer}/ledger?page_size=200&page_token={first['next_page_token']}")
     everything = rows + rest["rows"]
     assert [int(r["event_seq"]) for r in everything] == sorted((int(r["event_seq"]) for r in everything), reverse=True)
-    running = 0
-    for row in reversed(everything):
+    running = available = 0
+    for row in reversed(everything):  # expired time explains the gap between the sum and what was usable
         running += row.get("seconds", 0)
+        available += row.get("seconds", 0) - row.get("expired_before_seconds", 0)
         assert row["balance_after_seconds"] == running
+        assert row.get("available_after_seconds", 0) == available
+    status, _, balance = call(http, "GET", f"/v1/billing/balance/{customer}")
+    assert status == 200
+    status, _, newest = call(http, "GET", f"{ADMIN}/accounts/{customer}/ledger?page_size=1")
+    assert status == 200, newest
+    since_last_row = newest.get("expired_since_last_row_seconds", 0)
+    assert newest["rows"][0]["available_after_seconds"] - since_last_row == balance["totals"]["total_seconds"]  # no hold
     status, _, consumed = call(
         http, "GET", f"{ADMIN}/accounts/{customer}/ledger?types=consumption&types=adjustment&order=oldest_first")
     assert status == 200, consumed
@@ -87,9 +95,13 @@ def test_the_ledger_exports_as_csv(e2e, customer):
     assert status == 200, body[:500]
     assert headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(body.decode())))
-    assert rows[0][:5] == ["event_seq", "occurred_at", "type", "seconds", "balance_after_seconds"]
-    assert [row[2] for row in rows[1:]][-2:] == ["consumption", "consumption"]
-    assert int(rows[-1][4]) == sum(int(row[3]) for row in rows[1:])
+    assert rows[0][:7] == ["event_seq", "occurred_at", "type", "seconds", "balance_after_seconds",
+                           "available_after_seconds", "expired_before_seconds"]
+    *lines, last = rows[1:]
+    assert last == [f"# end of export: {len(lines)} rows"]  # a cut file lacks it
+    assert [row[2] for row in lines][-2:] == ["consumption", "consumption"]
+    assert int(lines[-1][4]) == sum(int(row[3]) for row in lines)
+    assert int(lines[-1][5]) == sum(int(row[3]) - int(row[6]) for row in lines)
     status, _, refused = e2e.http("GET", f"{ADMIN}/accounts/nobody-{uuid.uuid4().hex[:8]}/ledger.csv")
     assert status == 404, refused
 
@@ -148,7 +160,8 @@ def test_grpc_with_an_admin_key(e2e, customer):
         # signed_channel signs unary calls: the stream carries the admin key itself.
         chunks = list(stub.ExportAccountLedger(operator_pb2.ExportAccountLedgerRequest(user_id=customer),
                                                metadata=e2e.admin_key.bearer()))
-        assert chunks[0].content_type.startswith("text/csv") and b"balance_after_seconds" in chunks[0].data
+        assert chunks[0].content_type.startswith("text/csv") and b"available_after_seconds" in chunks[0].data
+        assert chunks[-1].data.endswith(b" rows\r\n") and b"\r\n# end of export: " in chunks[-1].data
         health = stub.GetServiceHealth(operator_pb2.GetServiceHealthRequest())
         assert health.database_ok
         with pytest.raises(grpc.RpcError) as refused:

@@ -1,11 +1,14 @@
 """The operator console's reads on PostgreSQL (issue 23): search, the account page, the ledger with its
-running balance (100,000 rows), keyset paging with ties, the CSV export's chunks, usage, the service's
-records (heartbeats, hourly activity, the last tick) and the legacy migration's runs."""
+running balance (100,000 rows) and the time that expired under it, keyset paging with ties, the CSV
+export's chunks and its end, usage, the service's records (heartbeats, hourly activity, the last tick)
+and the legacy migration's runs."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
 
@@ -16,6 +19,7 @@ from billing.adapters.db.migration_runs import record_run_finished, record_run_s
 from billing.adapters.db.operator_reads import PostgresOperatorReads
 from billing.adapters.db.service_records import PostgresServiceRecords
 from billing.domain.activity import HourCounts
+from billing.domain.buckets import Source
 from billing.domain.console import BadLine, ReplicaRecord
 from billing.domain.errors import AccountNotFound, InvalidArgument
 from billing.service.accounts import create_account
@@ -26,10 +30,11 @@ from billing.service.idle_upkeep import upkeep_idle_accounts
 from billing.service.migration_runs import RunCounts, list_migration_runs
 from billing.service.operator_account import get_account_overview
 from billing.service.operator_health import get_service_activity, get_service_health
-from billing.service.operator_ledger import export_account_ledger, list_account_ledger
+from billing.service.operator_ledger import ExportEnd, export_account_ledger, list_account_ledger
 from billing.service.operator_search import search_accounts
 from billing.service.operator_usage import get_account_usage
 from billing.settings import libpq_url
+from tests.support.database import _with_database
 
 UTC = timezone.utc
 LONG_LEDGER_ROWS = 100_000
@@ -114,9 +119,81 @@ async def test_the_running_balance_of_a_100k_row_ledger(console, database_url, u
     assert [line.event_seq for line in credits] == sorted((line.event_seq for line in credits), reverse=True)
 
     # The export: every row once, oldest first, in chunks that carry the running sum forward.
-    exported = [line async for chunk in export_account_ledger(console, user_id, (), None, None) for line in chunk]
+    exported = [line async for chunk in export_account_ledger(console, user_id, (), None, None) for line in chunk.lines]
     assert [line.event_seq for line in exported] == sorted(expected)
     assert all(line.balance_after_seconds == expected[line.event_seq] for line in exported)
+
+
+async def test_the_timeline_explains_expired_time(console, user_id, advance, seed_bucket, assert_ledger_balanced):
+    """Daily bonuses that expire unused, day after day, and a package that expires partly used: each
+    row's available_after_seconds is what GetBalance said right after it, and the seconds between
+    are explained by expired_before_seconds (no open hold here, so held seconds play no part)."""
+    said: dict[datetime, int] = {}  # GetBalance's total at each instant something was written
+
+    async def balance_now() -> int:
+        said[console.clock.now()] = (await get_balance(console, user_id)).view.totals.total_seconds
+        return said[console.clock.now()]
+
+    await create_account(console, user_id, "free")  # welcome (never expires) + today's bonus
+    await balance_now()
+    for _ in range(3):  # three bonuses expire unused
+        advance(days=1)
+        await balance_now()  # grants the day's bonus
+    package_expires_at = advance(days=1) + timedelta(days=1, hours=3)
+    await seed_bucket(user_id, Source.PACKAGE, 3000, package_expires_at)
+    await consume(console, user_id, "build", 1000, "t-1")  # today's bonus (900), then 100 of the package
+    await balance_now()
+    advance(days=2)  # the package (2,900 left) and two days' bonuses expire
+    assert await balance_now() == 1800 + 900  # the welcome credit and today's bonus
+    await assert_ledger_balanced(user_id)
+
+    lines = await _all_pages(console, user_id, 3, order="oldest_first")
+    last_at_instant = {line.occurred_at: line for line in lines}  # the last row written at each instant
+    assert set(last_at_instant) == set(said)
+    assert all(last_at_instant[at].available_after_seconds == total for at, total in said.items())
+    previous = 0
+    for line in lines:  # available after = available before + the row's seconds - what expired between
+        assert line.available_after_seconds == previous + line.seconds - line.expired_before_seconds
+        previous = line.available_after_seconds
+    # Each day's bonus row shows yesterday's expiring unused; the package's credit, the day before's;
+    # the last day's, the package's rest (day 4's bonus was used up, day 5 had no read, so no bonus).
+    assert [(line.type, line.expired_before_seconds) for line in lines if line.expired_before_seconds] == [
+        ("daily_bonus", 900), ("daily_bonus", 900), ("daily_bonus", 900), ("package_credit", 900), ("daily_bonus", 2900)]
+    assert lines[-1].balance_after_seconds - lines[-1].available_after_seconds == 900 * 4 + 2900
+
+    # A filter keeps each row's numbers (they are the whole ledger's); so does the export.
+    by_seq = {line.event_seq: line for line in lines}
+    filtered = await _all_pages(console, user_id, 2, types=("daily_bonus",))
+    assert filtered and all(line == by_seq[line.event_seq] for line in filtered)
+    exported = [line async for chunk in export_account_ledger(console, user_id, (), None, None, 2) for line in chunk.lines]
+    assert exported == lines
+
+    # Expiry after the newest row: the page says how much, and the rest is what GetBalance shows.
+    advance(days=1)
+    page = await list_account_ledger(console, user_id, (), None, None, 0, "", "")
+    assert page.expired_since_last_row_seconds == 900
+    available = page.lines[0].available_after_seconds - page.expired_since_last_row_seconds
+    assert await balance_now() == available + 900  # today's bonus, granted by that read
+    assert (await list_account_ledger(console, user_id, (), None, None, 0, "", "")).expired_since_last_row_seconds == 0
+
+
+async def test_the_export_says_how_it_ended(console, database_url, user_id):
+    await create_account(console, user_id, "free")
+    _append_ledger(database_url, user_id, 5, tie_every=1, start=datetime(2026, 3, 1, tzinfo=UTC))
+    rows = len(_expected(database_url, user_id))
+
+    async def ends(**limits):
+        chunks = [chunk async for chunk in export_account_ledger(console, user_id, (), None, None, **limits)]
+        assert all(chunk.end is None for chunk in chunks[:-1])
+        return [len(chunk.lines) for chunk in chunks], chunks[-1].end
+
+    assert await ends(chunk_rows=2) == ([2, 2, 2, 1][: (rows + 1) // 2], ExportEnd(rows, truncated=False))
+    assert await ends(chunk_rows=2, rows_max=rows) == ([2] * (rows // 2) + [rows % 2] * (rows % 2),
+                                                       ExportEnd(rows, truncated=False))
+    assert await ends(chunk_rows=2, rows_max=3) == ([2, 1], ExportEnd(3, truncated=True))
+    assert await ends(chunk_rows=10, rows_max=rows - 1) == ([rows - 1], ExportEnd(rows - 1, truncated=True))
+    nothing = [chunk async for chunk in export_account_ledger(console, user_id, ("auto_topup_triggered",), None, None)]
+    assert [(chunk.lines, chunk.end) for chunk in nothing] == [([], ExportEnd(0, truncated=False))]
 
 
 @pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
@@ -230,22 +307,35 @@ async def test_usage_per_day_and_operation(console, user_id, clock):
     assert bad.value.field == "days"
 
 
-async def test_heartbeats_activity_and_the_last_tick(console, clock):
+async def test_heartbeats_activity_and_the_last_tick(console, clock, database_url):
     now = clock.now()
     records = console.service_records
     replica = ReplicaRecord("r_it_" + uuid.uuid4().hex[:8], "host-a", 4242, now - timedelta(minutes=5), now)
     await records.heartbeat(replica)
     hour = now.replace(minute=0, second=0, microsecond=0)
     before = dict(await get_service_activity(console, 2))
-    await records.add_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=30, consumes=2, refusals=1)})
-    await records.add_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=12, consumes=1, webhooks_failed=1)})
-    await records.add_activity("r_other_" + uuid.uuid4().hex[:8], {hour: HourCounts(topups_succeeded=3)})
+    await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=30, consumes=2, refusals=1)})
+    # A replica's row is set, not added to: the second report holds the hour's counts so far.
+    await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=42, consumes=3, refusals=1,
+                                                                     webhooks_failed=1)})
+    await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=42, consumes=3, refusals=1,
+                                                                     webhooks_failed=1)})
+    await records.set_activity("r_other_" + uuid.uuid4().hex[:8], {hour: HourCounts(topups_succeeded=3)})
     hours = await get_service_activity(console, 2)
     assert [h for h, _ in hours] == [hour - timedelta(hours=1), hour]
     counted, earlier = hours[1][1], before[hour]
     assert (counted.consumed_seconds - earlier.consumed_seconds, counted.consumes - earlier.consumes,
             counted.refusals - earlier.refusals, counted.topups_succeeded - earlier.topups_succeeded,
             counted.webhooks_failed - earlier.webhooks_failed) == (42, 3, 1, 3, 1)
+
+    # Pruning: heartbeats unseen for a day and hours older than 30 days go, the rest stays.
+    stale = ReplicaRecord("r_stale_" + uuid.uuid4().hex[:8], "host-b", 1, now - timedelta(days=3), now - timedelta(days=2))
+    await records.heartbeat(stale)
+    await records.set_activity(stale.replica_id, {hour - timedelta(days=31): HourCounts(consumes=1)})
+    await records.prune(now - timedelta(days=1), now - timedelta(days=30))
+    assert _sql(database_url, "SELECT count(*) FROM replica_heartbeats WHERE replica_id = %s", (stale.replica_id,)) == [(0,)]
+    assert _sql(database_url, "SELECT count(*) FROM service_activity WHERE replica_id = %s", (stale.replica_id,)) == [(0,)]
+    assert _sql(database_url, "SELECT count(*) FROM service_activity WHERE replica_id = %s", (replica.replica_id,)) == [(1,)]
 
     await upkeep_idle_accounts(console)
     health = await get_service_health(console)
@@ -275,3 +365,24 @@ async def test_migration_runs_page_newest_first(console, database_url, clock):
     with pytest.raises(InvalidArgument) as bad:
         await list_migration_runs(console, 0, "garbage!")
     assert bad.value.field == "page_token"
+
+
+def test_migrating_builds_the_prefix_index_concurrently_and_two_migrators_take_turns(database_url):
+    """Two processes migrating one fresh database at once (replicas with BILLING_MIGRATE_ON_START):
+    one migrates under the session lock, the other waits, finds nothing to do; 0013's concurrent
+    build (outside a transaction) leaves a valid index."""
+    name = f"billing_two_{uuid.uuid4().hex[:10]}"
+    server = database_url.rsplit("/", 1)[0] + "/postgres"
+    _sql(server, f'CREATE DATABASE "{name}"')
+    url = _with_database(database_url, name)
+    try:
+        script = f"from billing.adapters.db.migrate import upgrade_to_head; upgrade_to_head({url!r})"
+        migrators = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]  # Alembic is per process
+        assert [migrator.wait(timeout=300) for migrator in migrators] == [0, 0]
+        (valid, definition), = _sql(url, """
+SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relname = 'accounts_id_prefix'""")
+        assert valid and 'COLLATE "C"' in definition
+        assert _sql(url, "SELECT version_num FROM alembic_version") == _sql(database_url, "SELECT version_num FROM alembic_version")
+    finally:
+        _sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -149,7 +149,7 @@ class ListAccountLedgerRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., from_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order: _Optional[str] = ...) -> None: ...
 
 class LedgerRow(_message.Message):
-    __slots__ = ("event_seq", "type", "seconds", "reason", "occurred_at", "operation", "bucket_seq", "metadata", "balance_after_seconds")
+    __slots__ = ("event_seq", "type", "seconds", "reason", "occurred_at", "operation", "bucket_seq", "metadata", "balance_after_seconds", "available_after_seconds", "expired_before_seconds")
     EVENT_SEQ_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +159,8 @@ class LedgerRow(_message.Message):
     BUCKET_SEQ_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     BALANCE_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_BEFORE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     event_seq: int
     type: str
     seconds: int
@@ -168,15 +170,19 @@ class LedgerRow(_message.Message):
     bucket_seq: int
     metadata: _struct_pb2.Struct
     balance_after_seconds: int
-    def __init__(self, event_seq: _Optional[int] = ..., type: _Optional[str] = ..., seconds: _Optional[int] = ..., reason: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operation: _Optional[str] = ..., bucket_seq: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., balance_after_seconds: _Optional[int] = ...) -> None: ...
+    available_after_seconds: int
+    expired_before_seconds: int
+    def __init__(self, event_seq: _Optional[int] = ..., type: _Optional[str] = ..., seconds: _Optional[int] = ..., reason: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operation: _Optional[str] = ..., bucket_seq: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., balance_after_seconds: _Optional[int] = ..., available_after_seconds: _Optional[int] = ..., expired_before_seconds: _Optional[int] = ...) -> None: ...
 
 class ListAccountLedgerResponse(_message.Message):
-    __slots__ = ("rows", "next_page_token")
+    __slots__ = ("rows", "next_page_token", "expired_since_last_row_seconds")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_SINCE_LAST_ROW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[LedgerRow]
     next_page_token: str
-    def __init__(self, rows: _Optional[_Iterable[_Union[LedgerRow, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    expired_since_last_row_seconds: int
+    def __init__(self, rows: _Optional[_Iterable[_Union[LedgerRow, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., expired_since_last_row_seconds: _Optional[int] = ...) -> None: ...
 
 class ExportAccountLedgerRequest(_message.Message):
     __slots__ = ("user_id", "types", "from_at", "to_at")

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from billing.domain.limits import OPERATIONS
 from billing.domain.activity import ActivityCounts
-from billing.service.ports import AUTH_FAILURE_REASONS, TOPUP_OUTCOMES, WEBHOOK_OUTCOMES, Clock
+from billing.service.ports import AUTH_FAILURE_REASONS, TOPUP_OUTCOMES, WEBHOOK_OUTCOMES
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class PrometheusMetrics:
                     registry=registry),
             TOPUP_OUTCOMES, closed=True,
         )
-        # The console's activity panel (issue 23): the same events per UTC hour, flushed to the database
-        # by the replica's reporter (service/replica_report.py); None until count_activity().
-        self._activity: ActivityCounts | None = None
-        self._activity_clock: Clock | None = None
+        # The console's activity panel (issue 23): the same events, counted cumulatively (an integer
+        # add per event); the replica's reporter (service/replica_report.py) turns them into hourly
+        # rows. A counter nobody reads until count_activity() gives one.
+        self._activity = ActivityCounts()
         self._webhook_attempts = _Children(
             Histogram("billing_outbound_attempt_seconds", "Outbound webhook attempts, by outcome, and how long they took",
                       ("outcome",), buckets=WEBHOOK_SECONDS_BUCKETS, registry=registry),
@@ -140,27 +140,27 @@ class PrometheusMetrics:
         )
         self.observe_batch: Callable[[int], None] = self._batch_size.observe
 
-    def count_activity(self, activity: ActivityCounts, clock: Clock) -> None:
-        """Also counts consumes, refusals, top-ups and outbound deliveries per hour into `activity`."""
-        self._activity, self._activity_clock = activity, clock
-
-    def _count(self, counter: str, amount: int = 1) -> None:
-        if self._activity is not None and self._activity_clock is not None:
-            self._activity.count(self._activity_clock.now(), counter, amount)
+    def count_activity(self, activity: ActivityCounts) -> None:
+        """Also counts consumes, refusals, top-ups and outbound deliveries into `activity`."""
+        self._activity = activity
 
     # service.ports.Metrics
     def consumed(self, operation: str, seconds: int) -> None:
         self._consumed[operation].inc(seconds)
-        self._count("consumed_seconds", seconds)
-        self._count("consumes")
+        activity = self._activity
+        activity.consumed_seconds += seconds
+        activity.consumes += 1
 
     def refused(self, operation: str) -> None:
         self._refused[operation].inc()
-        self._count("refusals")
+        self._activity.refusals += 1
 
     def topup(self, outcome: str) -> None:
         self._topups[outcome].inc()
-        self._count("topups_succeeded" if outcome == "succeeded" else "topups_failed")
+        if outcome == "succeeded":
+            self._activity.topups_succeeded += 1
+        else:
+            self._activity.topups_failed += 1
 
     def auth_failed(self, reason: str) -> None:
         self._auth_failures[reason].inc()
@@ -172,9 +172,9 @@ class PrometheusMetrics:
     def webhook_attempt(self, outcome: str, seconds: float) -> None:
         self._webhook_attempts[outcome].observe(seconds)
         if outcome == "delivered":
-            self._count("webhooks_delivered")
+            self._activity.webhooks_delivered += 1
         elif outcome == "failed":
-            self._count("webhooks_failed")
+            self._activity.webhooks_failed += 1
 
     def webhook_delivered(self, lag_seconds: float) -> None:
         self._webhook_lag.observe(lag_seconds)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from billing.api.errors import suggestion_proto
+from billing.domain.errors import InvalidArgument
 from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.domain.balance import BalanceTotals
 from billing.domain.buckets import Bucket
@@ -31,6 +33,24 @@ def rfc3339(instant: datetime) -> str:
     # isoformat() writes microseconds only when non-zero, as the contract's examples do; it is
     # several times cheaper than strftime, and every balance answer formats a few of these.
     return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+# google.protobuf.Timestamp's range (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z): outside
+# it ToDatetime raises ValueError, which would answer INTERNAL; the request is the one at fault.
+TIMESTAMP_SECONDS_MIN, TIMESTAMP_SECONDS_MAX = -62_135_596_800, 253_402_300_799
+TIMESTAMP_NANOS_MAX = 999_999_999
+
+
+def optional_instant(message: Any, field: str) -> datetime | None:
+    """A request's optional Timestamp field as a UTC datetime, None when absent; out of the
+    Timestamp's range (seconds or nanos) is InvalidArgument naming the field."""
+    if not message.HasField(field):
+        return None
+    value: timestamp_pb2.Timestamp = getattr(message, field)
+    if not (TIMESTAMP_SECONDS_MIN <= value.seconds <= TIMESTAMP_SECONDS_MAX and 0 <= value.nanos <= TIMESTAMP_NANOS_MAX):
+        raise InvalidArgument(f"{field} must be a timestamp from 0001-01-01 to 9999-12-31 (nanos 0..999999999)",
+                              field=field)
+    return value.ToDatetime(tzinfo=timezone.utc)
 
 
 def timestamp(instant: datetime) -> timestamp_pb2.Timestamp:

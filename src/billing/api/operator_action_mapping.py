@@ -1,13 +1,12 @@
 """Operator actions, the audit trail, the Stripe inbox and console sign-in: results -> protobuf
-messages, and the request's optional instants. No logic beyond shape and format."""
+messages. No logic beyond shape and format (a request's optional instants: api/mapping.py optional_instant)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 
 from billing.api.mapping import timestamp, totals
 from billing.domain.audit import AuditEntry
@@ -21,13 +20,6 @@ from billing.v1 import operator_pb2
 # most 1 MiB); past it, an event shows an excerpt, and ReprocessStripeEvent's answer shows it whole.
 PAGE_PAYLOAD_BYTES_MAX = 512 * 1024
 EXCERPT_CHARACTERS = 1024
-
-
-def optional_instant(message: Any, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    value: timestamp_pb2.Timestamp = getattr(message, field)
-    return value.ToDatetime(tzinfo=timezone.utc)
 
 
 def struct(document: dict[str, Any]) -> struct_pb2.Struct:

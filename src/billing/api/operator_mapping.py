@@ -70,6 +70,8 @@ def ledger_row(line: LedgerLine) -> operator_pb2.LedgerRow:
         event_seq=line.event_seq, type=line.type, seconds=line.seconds, reason=line.reason,
         occurred_at=timestamp(line.occurred_at), operation=line.operation or "", bucket_seq=line.bucket_seq,
         balance_after_seconds=saturate_int32(line.balance_after_seconds),
+        available_after_seconds=saturate_int32(line.available_after_seconds),
+        expired_before_seconds=saturate_int32(line.expired_before_seconds),
     )
     row.metadata.update(line.metadata)
     return row
@@ -77,7 +79,8 @@ def ledger_row(line: LedgerLine) -> operator_pb2.LedgerRow:
 
 def ledger(page: LedgerPage) -> operator_pb2.ListAccountLedgerResponse:
     return operator_pb2.ListAccountLedgerResponse(
-        rows=[ledger_row(line) for line in page.lines], next_page_token=page.next_page_token)
+        rows=[ledger_row(line) for line in page.lines], next_page_token=page.next_page_token,
+        expired_since_last_row_seconds=saturate_int32(page.expired_since_last_row_seconds))
 
 
 def usage(result: AccountUsage) -> operator_pb2.AccountUsage:

@@ -13,16 +13,18 @@ from google.api import httpbody_pb2
 from billing.api import operator_action_mapping as action_mapping
 from billing.api import operator_mapping
 from billing.api.caller import caller_key_id
+from billing.api.mapping import optional_instant
 from billing.domain.errors import RateLimited
 from billing.domain.rate_limit import RateLimit, TokenBuckets
 from billing.service import audit, console_login, operator_actions, operator_refunds, stripe_inbox
 from billing.service import migration_runs, operator_account, operator_health, operator_ledger, operator_search
 from billing.service import operator_usage
 from billing.service.dependencies import Dependencies
-from billing.service.ledger_csv import csv_lines
+from billing.service.ledger_csv import csv_lines, trailer
 from billing.v1 import operator_service_pb2_grpc
 
-_at = action_mapping.optional_instant  # an optional Timestamp field as a datetime, or None
+# An optional Timestamp field as a datetime, or None; out of the Timestamp's range: InvalidArgument(field).
+_at = optional_instant
 
 # Redeeming a console code needs no key: its attempts are limited per process (a code is 256 random
 # bits, so this bounds load, not guessing, which is hopeless either way).
@@ -62,8 +64,11 @@ class OperatorServicer(operator_service_pb2_grpc.OperatorServiceServicer):
         chunks = operator_ledger.export_account_ledger(
             self._deps, request.user_id, list(request.types), _at(request, "from_at"), _at(request, "to_at"))
         first = True
-        async for lines in chunks:
-            yield httpbody_pb2.HttpBody(content_type=CSV_CONTENT_TYPE, data=csv_lines(lines, header=first))
+        async for chunk in chunks:
+            data = csv_lines(chunk.lines, header=first)
+            if chunk.end is not None:
+                data += trailer(chunk.end)  # a cut stream (an error is a status, not a clean end) lacks it
+            yield httpbody_pb2.HttpBody(content_type=CSV_CONTENT_TYPE, data=data)
             first = False
 
     async def GetAccountUsage(self, request, context):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timezone
-
 import grpc
 
 from billing.api import mapping, payment_mapping, webhook_mapping
@@ -187,5 +185,5 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
         return webhook_mapping.replayed(await delivery_log.replay_event(self._deps, request.event_id))
 
     async def ReplayFailedWebhookDeliveries(self, request, context):
-        since = request.since.ToDatetime(tzinfo=timezone.utc) if request.HasField("since") else None
+        since = mapping.optional_instant(request, "since")
         return webhook_mapping.replayed(await delivery_log.replay_failed(self._deps, since, request.endpoint_id))

@@ -1,8 +1,9 @@
-"""Service activity per UTC hour (issue 23): what one replica counted since its last flush.
+"""Service activity per UTC hour (issue 23): what one replica counted, and its hourly rows.
 
-Counted on the request path (consumes, refusals, top-ups, webhook deliveries), so adding is a
-dict lookup and an integer add, no I/O; each replica flushes what it counted to the database
-every few seconds (service/replica_report.py), where the hours add up over replicas."""
+Counted on the request path (consumes, refusals, top-ups, webhook deliveries), so counting is an
+integer add on a cumulative counter, no clock read, no I/O; each replica's reporter turns the
+totals into its hourly rows every few seconds (service/replica_report.py), and the hours add up
+over replicas when read."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class HourCounts:
     def is_empty(self) -> bool:
         return not any(getattr(self, counter) for counter in COUNTERS)
 
+    def minus(self, earlier: "HourCounts") -> "HourCounts":
+        return HourCounts(*(getattr(self, counter) - getattr(earlier, counter) for counter in COUNTERS))
+
 
 COUNTERS = tuple(f.name for f in fields(HourCounts))
 
@@ -38,29 +42,41 @@ def hour_of(instant: datetime) -> datetime:
     return instant.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
 
-class ActivityCounts:
-    """Counts per UTC hour until taken; `now` is passed in by the caller (its clock)."""
+class ActivityCounts(HourCounts):
+    """What this process counted since it started (cumulative, never reset): the request path adds
+    to an attribute (`activity.consumes += 1`: an integer add, no clock read, no dict); the
+    replica's reporter turns the totals into hourly rows (HourlyRows)."""
+
+    def totals(self) -> HourCounts:
+        return HourCounts(*(getattr(self, counter) for counter in COUNTERS))
+
+
+class HourlyRows:
+    """A replica's rows of service_activity from its cumulative totals: each report SETs the current
+    hour's row to the totals less those at the hour's start (the totals of the last report written
+    before it), so writing a report again (a flush whose commit was not confirmed) changes nothing,
+    and counts go to the hour of the report that writes them (at most one report interval late).
+
+    When the hour changes, the report also writes the previous hour's row once more with the totals
+    of its last written report: both rows come from one boundary, so a report that committed though
+    it failed is neither lost nor counted twice. `now` is passed in by the caller (its clock)."""
 
     def __init__(self) -> None:
-        self._hours: dict[datetime, HourCounts] = {}
+        self._hour: datetime | None = None
+        self._start = HourCounts()  # the totals when self._hour began
+        self._written: HourCounts | None = None  # the totals of the last report written in self._hour
 
-    def count(self, now: datetime, counter: str, amount: int = 1) -> None:
+    def rows(self, now: datetime, totals: HourCounts) -> dict[datetime, HourCounts]:
+        """The rows a report at `now` writes (SET, not added)."""
         hour = hour_of(now)
-        counts = self._hours.get(hour)
-        if counts is None:
-            counts = self._hours[hour] = HourCounts()
-        setattr(counts, counter, getattr(counts, counter) + amount)
+        if self._hour is None or hour == self._hour:
+            return {hour: totals.minus(self._start)}
+        boundary = self._written or self._start
+        return {self._hour: boundary.minus(self._start), hour: totals.minus(boundary)}
 
-    def take(self) -> dict[datetime, HourCounts]:
-        """What was counted since the last take (and nothing counted after it is lost)."""
-        taken, self._hours = self._hours, {}
-        return {hour: counts for hour, counts in taken.items() if not counts.is_empty()}
-
-    def give_back(self, taken: dict[datetime, HourCounts]) -> None:
-        """A flush that failed: its counts wait for the next one."""
-        for hour, counts in taken.items():
-            mine = self._hours.get(hour)
-            if mine is None:
-                self._hours[hour] = counts
-            else:
-                mine.add(counts)
+    def written(self, now: datetime, totals: HourCounts) -> None:
+        """The rows(now, totals) report was written."""
+        hour = hour_of(now)
+        if self._hour is not None and hour != self._hour:
+            self._start = self._written or self._start
+        self._hour, self._written = hour, totals

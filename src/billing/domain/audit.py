@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from billing.domain.balance import BalanceTotals
 from billing.domain.errors import InvalidArgument
-from billing.domain.limits import REASON_LENGTH_MAX
+from billing.domain.limits import REASON_LENGTH_MAX, bounded
 
 NO_ACCOUNT = ""  # the account_id of an action on no account (a service or admin key revoked)
 AUDIT_PAGE_DEFAULT = 50
@@ -84,11 +84,7 @@ def require_action(action: str) -> str:
 
 
 def audit_page_size(page_size: int) -> int:
-    if page_size == 0:
-        return AUDIT_PAGE_DEFAULT
-    if not 1 <= page_size <= AUDIT_PAGE_MAX:
-        raise InvalidArgument(f"page_size must be between 1 and {AUDIT_PAGE_MAX}", field="page_size")
-    return page_size
+    return bounded(page_size, "page_size", AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from billing.domain.expiry_timeline import ExpiredSeconds
 from billing.domain.hold import Hold
 
 
@@ -54,7 +55,8 @@ class LedgerFilter:
 
 @dataclass(frozen=True)
 class LedgerLine:
-    """A ledger row and the ledger's running sum right after it (over every row of the account)."""
+    """A ledger row and the ledger's running sum right after it (over every row of the account),
+    with what had expired by then (domain/expiry_timeline.py)."""
 
     event_seq: int
     type: str
@@ -65,6 +67,18 @@ class LedgerLine:
     bucket_seq: int
     metadata: dict[str, Any]
     balance_after_seconds: int
+    available_after_seconds: int  # balance_after_seconds less the seconds expired by occurred_at
+    expired_before_seconds: int  # expired since the account's previous row (by event_seq)
+
+
+@dataclass(frozen=True)
+class LedgerSlice:
+    """Ledger rows as read, with the account's expiries and its newest row's instant (None: no row),
+    so a reader can say what expired after the newest row."""
+
+    lines: list[LedgerLine]
+    newest_row_at: datetime | None
+    expired: ExpiredSeconds
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,16 @@ _PRINTABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def bounded(value: int, field: str, default: int, maximum: int) -> int:
+    """A size (page_size, limit, days ...): 0 is the default; 1..maximum as given; anything else
+    names the field (a console that asks for more than the maximum has a bug worth seeing)."""
+    if value == 0:
+        return default
+    if not 1 <= value <= maximum:
+        raise InvalidArgument(f"{field} must be between 1 and {maximum}", field=field)
+    return value
+
+
 def require_account_id(account_id: str, field: str = "user_id") -> str:
     """The contract calls an account's id `user_id`: errors name that field."""
     if not account_id:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.domain.errors import InvalidArgument
+from billing.domain.limits import bounded
 
 PROCESSED, DUPLICATE, IGNORED, MISMATCH, INVALID, MALFORMED = (
     "processed", "duplicate", "ignored", "mismatch", "invalid", "malformed",
@@ -60,11 +61,7 @@ def inbox_filter(outcome: str, account_id: str | None) -> InboxFilter:
 
 
 def inbox_page_size(page_size: int) -> int:
-    if page_size == 0:
-        return EVENTS_PAGE_DEFAULT
-    if not 1 <= page_size <= EVENTS_PAGE_MAX:
-        raise InvalidArgument(f"page_size must be between 1 and {EVENTS_PAGE_MAX}", field="page_size")
-    return page_size
+    return bounded(page_size, "page_size", EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX)
 
 
 def require_stripe_event_id(event_id: str) -> str:

@@ -10,8 +10,6 @@ rolled back with it, then it answers from the winner's entry.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import secrets
@@ -24,16 +22,16 @@ from billing.domain.audit import (
     require_operator_reason,
 )
 from billing.domain.balance import BalanceTotals
-from billing.domain.errors import IdempotencyKeyReused, InvalidArgument
+from billing.domain.errors import IdempotencyKeyReused
 from billing.domain.limits import require_account_id, require_idempotency_key, require_token
 from billing.domain.wallet import Wallet
 from billing.service.dependencies import Dependencies
+from billing.service.operator_inputs import decode_instant, decode_token, encode_token
 from billing.service.ports import AuditKeyTaken, UnitOfWork
 from billing.service.wallet_change import WalletChange, change_wallet
 
 AUDIT_ID_PREFIX = "aud_"
-PAGE_TOKEN_LENGTH_MAX = 512
-_TOKEN_VERSION = "a1"
+_TOKEN_KIND = "audit"
 # Operator keys are admin keys; a server without authentication (BILLING_AUTHENTICATION=off, local
 # use only) has no caller to name, and says so.
 UNAUTHENTICATED_OPERATOR = "(authentication off)"
@@ -200,24 +198,15 @@ async def list_audit_entries(
 
 
 def encode_page_token(position: AuditPosition) -> str:
-    text = json.dumps([_TOKEN_VERSION, position.created_at.isoformat(), position.audit_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return encode_token(_TOKEN_KIND, position.created_at.isoformat(), position.audit_id)
 
 
 def decode_page_token(token: str) -> AuditPosition | None:
-    if not token:
+    parts = decode_token(token, _TOKEN_KIND, 2)
+    if parts is None:
         return None
-    invalid = InvalidArgument("page_token is not a token this service issued", field="page_token")
-    if len(token) > PAGE_TOKEN_LENGTH_MAX:
-        raise invalid
-    try:
-        version, created_at, audit_id = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        position = AuditPosition(datetime.fromisoformat(created_at), audit_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-        raise invalid from None
-    if version != _TOKEN_VERSION or position.created_at.tzinfo is None or not isinstance(audit_id, str):
-        raise invalid
-    return position
+    created_at, audit_id = parts
+    return AuditPosition(decode_instant(created_at), audit_id)
 
 
 __all__ = ["NO_ACCOUNT", "ActionRequest", "ActionResult", "Acted", "AuditBuilder", "action_request"]

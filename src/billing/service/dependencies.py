@@ -12,9 +12,9 @@ from billing.service.account_gate import AccountGate
 from billing.service.background_tasks import BackgroundTasks
 from billing.domain.errors import PaymentsNotConfigured
 from billing.service.messagebus import MessageBus
+from billing.service.operator_ports import OperatorReads, ServiceRecords
 from billing.service.ports import (
-    Clock, KeyIssuer, Metrics, NobodyListening, NoMetrics, OperatorReads, PaymentProvider, ServiceRecords, Storage,
-    WalletChangeNotifier, WebhookTargets,
+    Clock, KeyIssuer, Metrics, NobodyListening, NoMetrics, PaymentProvider, Storage, WalletChangeNotifier, WebhookTargets,
 )
 
 RESUME_TOKEN_TTL = timedelta(hours=1)

@@ -1,5 +1,6 @@
 """ListAccountLedger and ExportAccountLedger: an account's ledger as an operator reads it, every row
-with the ledger's running sum after it (over all the account's rows, whatever the filter), so
+with the ledger's running sum after it (over all the account's rows, whatever the filter), what was
+available after it and what expired before it (expiry writes no row: domain/expiry_timeline.py), so
 "where did my minutes go" reads off the page. Paged by the ledger's own order (event_seq)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from billing.service.operator_inputs import bounded, decode_token, encode_token
 LEDGER_PAGE_DEFAULT, LEDGER_PAGE_MAX = 50, 200
 LEDGER_TYPES = frozenset(value for name, value in vars(EventType).items() if name.isupper())
 TYPES_MAX = len(LEDGER_TYPES)
+TYPE_ECHO_CHARACTERS_MAX = 40  # longer than every ledger type
 NEWEST_FIRST, OLDEST_FIRST = "newest_first", "oldest_first"
 EXPORT_CHUNK_ROWS = 1000
 EXPORT_ROWS_MAX = 1_000_000
@@ -28,6 +30,22 @@ _TOKEN_KIND = "ledger"
 class LedgerPage:
     lines: list[LedgerLine]
     next_page_token: str
+    # Expired after the account's newest row (whatever the filter) up to the read's instant.
+    expired_since_last_row_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class ExportEnd:
+    """How an export ended: every row sent, or cut at EXPORT_ROWS_MAX with rows left."""
+
+    rows: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class ExportChunk:
+    lines: list[LedgerLine]
+    end: ExportEnd | None = None  # on the last chunk only
 
 
 def ledger_filter(types: Sequence[str], from_at: datetime | None, to_at: datetime | None, order: str = "") -> LedgerFilter:
@@ -35,7 +53,8 @@ def ledger_filter(types: Sequence[str], from_at: datetime | None, to_at: datetim
         raise InvalidArgument(f"types may name at most {TYPES_MAX} types", field="types")
     unknown = sorted(set(types) - LEDGER_TYPES)
     if unknown:
-        raise InvalidArgument(f"types: {unknown[0]!r} is not a ledger type ({', '.join(sorted(LEDGER_TYPES))})",
+        shown = unknown[0][:TYPE_ECHO_CHARACTERS_MAX]  # the caller's text, echoed bounded
+        raise InvalidArgument(f"types: {shown!r} is not a ledger type ({', '.join(sorted(LEDGER_TYPES))})",
                               field="types")
     if from_at is not None and to_at is not None and to_at <= from_at:
         raise InvalidArgument("to_at must be after from_at", field="to_at")
@@ -66,34 +85,40 @@ async def list_account_ledger(
     where = ledger_filter(types, from_at, to_at, order)
     size = bounded(page_size, "page_size", LEDGER_PAGE_DEFAULT, LEDGER_PAGE_MAX)
     after = _after(page_token, where)
-    lines = await deps.console_reads().ledger_page(account_id, where, after, size + 1)
-    if lines is None:
+    read = await deps.console_reads().ledger_page(account_id, where, after, size + 1)
+    if read is None:
         raise AccountNotFound(f"no account for user_id {account_id!r}", field="user_id")
-    page, more = lines[:size], len(lines) > size
+    page, more = read.lines[:size], len(read.lines) > size
     token = encode_token(_TOKEN_KIND, _order(where), str(page[-1].event_seq)) if more else ""
-    return LedgerPage(page, token)
+    since_last_row = read.expired.expired_between(read.newest_row_at, deps.clock.now())
+    return LedgerPage(page, token, since_last_row)
 
 
 async def export_account_ledger(
     deps: Dependencies, account_id: str, types: Sequence[str], from_at: datetime | None, to_at: datetime | None,
-    chunk_rows: int = EXPORT_CHUNK_ROWS,
-) -> AsyncIterator[list[LedgerLine]]:
-    """Oldest first, a chunk of rows at a time (keyset reads: one chunk in memory), at most
-    EXPORT_ROWS_MAX rows. Each chunk's running sum starts from the previous chunk's last row."""
+    chunk_rows: int = EXPORT_CHUNK_ROWS, rows_max: int = EXPORT_ROWS_MAX,
+) -> AsyncIterator[ExportChunk]:
+    """Oldest first, a chunk of rows at a time (keyset reads: one chunk in memory), at most `rows_max`
+    rows; the last chunk says how it ended (every row, or truncated with rows left). Each chunk's
+    running sum starts from the previous chunk's last row; each read asks one row more than it keeps,
+    so the end is known without an empty read."""
     require_account_id(account_id)
+    assert 0 < chunk_rows and 0 < rows_max
     where = ledger_filter(types, from_at, to_at, OLDEST_FIRST)
     reads = deps.console_reads()
     after: int | None = None
     anchor: RunningAnchor | None = None
     sent = 0
-    while sent < EXPORT_ROWS_MAX:
-        lines = await reads.ledger_page(account_id, where, after, min(chunk_rows, EXPORT_ROWS_MAX - sent), anchor)
-        if lines is None:
+    while True:
+        wanted = min(chunk_rows, rows_max - sent)
+        read = await reads.ledger_page(account_id, where, after, wanted + 1, anchor)
+        if read is None:
             raise AccountNotFound(f"no account for user_id {account_id!r}", field="user_id")
-        if sent == 0 or lines:
-            yield lines
-        if len(lines) < chunk_rows:
-            return
+        lines, more = read.lines[:wanted], len(read.lines) > wanted
         sent += len(lines)
+        if not more or sent >= rows_max:
+            yield ExportChunk(lines, ExportEnd(sent, truncated=more))
+            return
+        yield ExportChunk(lines)
         last = lines[-1]
         after, anchor = last.event_seq, RunningAnchor(last.event_seq, last.balance_after_seconds)

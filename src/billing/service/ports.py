@@ -15,12 +15,7 @@ from types import TracebackType
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, Self
 
-from billing.domain.activity import HourCounts
-from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
 from billing.domain.auth import ApiKey
-from billing.domain.console import (
-    AccountExtras, HealthCounts, LedgerFilter, LedgerLine, MigrationRunRecord, PoolState, ReplicaRecord, RunningAnchor,
-)
 from billing.domain.events import WalletEvent
 from billing.domain.history import DailyOperationUsage, EventRow
 from billing.domain.hold import Hold
@@ -28,9 +23,9 @@ from billing.domain.idempotency import StoredAnswer
 from billing.domain.delivery_outcomes import AttemptResult, Outcome
 from billing.domain.payments import Payment
 from billing.domain.resume_tokens import ResumeTokenRecord
-from billing.domain.stripe_inbox import InboxFilter, InboxPosition, StripeEventRecord
 from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.domain.wallet import Account, Wallet
+from billing.service.operator_ports import AuditTrail, ConsoleLogins, StoredKeys, StripeInbox
 from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
     TopupCharge, TopupOutcome,
@@ -362,56 +357,6 @@ class ProviderEventInbox(Protocol):
         ...
 
 
-class StripeInbox(Protocol):
-    """The recorded deliveries as an operator reads and reprocesses them (webhook_events)."""
-
-    async def get(self, event_id: str, *, lock: bool = False) -> StripeEventRecord | None: ...
-
-    async def page(self, where: InboxFilter, before: InboxPosition | None, limit: int) -> list[StripeEventRecord]:
-        """Newest first (received_at, event_id descending), at most `limit`, those before `before`."""
-        ...
-
-    async def set_outcome(self, event_id: str, outcome: str, account_id: str | None, detail: str) -> None:
-        """After a reprocess: what became of it (the payload stays)."""
-        ...
-
-
-class AuditTrail(Protocol):
-    """Operator actions (audit_entries): written in the transaction of their change."""
-
-    async def add(self, entry: AuditEntry) -> bool:
-        """False, writing nothing, when an entry with its idempotency key exists."""
-        ...
-
-    async def by_idempotency_key(self, idempotency_key: str) -> AuditEntry | None: ...
-
-    async def page(self, where: AuditFilter, before: AuditPosition | None, limit: int) -> list[AuditEntry]:
-        """Newest first (created_at, audit_id descending), at most `limit`, those before `before`."""
-        ...
-
-
-class StoredKeys(Protocol):
-    """api_keys: keys with a row (session keys have none)."""
-
-    async def add(self, key: ApiKey, now: datetime) -> None: ...
-
-    async def get(self, key_id: str, *, lock: bool = False) -> ApiKey | None: ...
-
-    async def revoke(self, key_id: str, now: datetime) -> bool:
-        """True when the key existed and was not revoked yet."""
-        ...
-
-
-class ConsoleLogins(Protocol):
-    """One-time console sign-in codes, by the digest of the code (the code itself is never stored)."""
-
-    async def add(self, code_digest: bytes, key_id: str, now: datetime, expires_at: datetime) -> None: ...
-
-    async def redeem(self, code_digest: bytes, now: datetime) -> ApiKey | None:
-        """The key of an unused, unexpired code, marking it used (one caller wins); else None."""
-        ...
-
-
 class PlanChanges(Protocol):
     """Upgrades this service asked for (per account, keyed by the price it created)."""
 
@@ -672,57 +617,3 @@ class NoDeliveryMetrics:
 
 
 # --- The operator console: reads and service records (issue 23) ------------------------------
-
-
-class OperatorReads(Protocol):
-    """The console's reads (adapters/db/operator_reads.py). Each is one statement (two for a
-    ledger page), filtered by account_id where it reads an account."""
-
-    async def accounts_by_prefix(self, prefix: str, limit: int) -> list[str]:
-        """Account ids starting with `prefix`, in order, at most `limit` (a range of the primary key)."""
-        ...
-
-    async def account_of_stripe_id(self, kind: str, stripe_id: str) -> str | None:
-        """kind: stripe_customer, stripe_payment or stripe_subscription; the account it belongs to."""
-        ...
-
-    async def account_extras(self, account_id: str) -> AccountExtras:
-        """Payment profile, open holds, issued keys, payments, the ledger's sum."""
-        ...
-
-    async def ledger_page(
-        self, account_id: str, where: LedgerFilter, after_event_seq: int | None, limit: int,
-        anchor: RunningAnchor | None = None,
-    ) -> list[LedgerLine] | None:
-        """At most `limit` rows past `after_event_seq` in the filter's order, each with the ledger's
-        running sum after it; None: no such account. anchor (oldest first only): the running sum at
-        after_event_seq, already known (an export's previous chunk)."""
-        ...
-
-    async def service_health(self, now: datetime, seen_since: datetime) -> HealthCounts: ...
-
-    async def activity(self, since: datetime) -> list[tuple[datetime, HourCounts]]:
-        """Hours at or after `since` that counted anything, summed over replicas, oldest first."""
-        ...
-
-    async def migration_runs(self, before: tuple[datetime, str] | None, limit: int) -> list[MigrationRunRecord]:
-        """Newest first (started_at, run_id), those before `before`."""
-        ...
-
-    async def round_trip(self) -> None:
-        """One trivial statement (the health panel times it)."""
-        ...
-
-    def pool_state(self) -> PoolState: ...
-
-
-class ServiceRecords(Protocol):
-    """What server processes and `billing tick` write about themselves (service-wide, not per account)."""
-
-    async def heartbeat(self, replica: ReplicaRecord) -> None: ...
-
-    async def add_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
-        """Adds the counts to the replica's rows of those hours (one statement)."""
-        ...
-
-    async def job_ran(self, job: str, started_at: datetime, finished_at: datetime, accounts_touched: int) -> None: ...

@@ -1,6 +1,7 @@
 """Each server process reports itself every ~10 s, off the request path: a heartbeat row (the health
-panel's replicas) and the activity it counted since the last report (added to its hourly rows).
-Its last report runs at shutdown, so a stopped replica's counts are not lost."""
+panel's replicas) and its hourly activity rows, set from its cumulative counters (domain/activity.py
+HourlyRows); once an hour it deletes old heartbeats and hours. Its last report runs at shutdown, so
+a stopped replica's counts are not lost."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ import os
 import secrets
 import socket
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from billing.domain.activity import ActivityCounts
+from billing.domain.activity import ActivityCounts, HourlyRows
 from billing.domain.console import ReplicaRecord
-from billing.service.ports import Clock, ServiceRecords, Unavailable, outage_log
+from billing.service.operator_ports import ServiceRecords
+from billing.service.ports import Clock, Unavailable, outage_log
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_SECONDS = 10.0
 RETRY_SECONDS = 1.0  # a report that failed (a server starting before its database answers) is tried again soon
+# Heartbeats (the health panel shows the last 60 s) and hourly activity (the panel reads at most
+# 168 hours) are kept this long, pruned by every replica once an hour (idempotent deletes).
+HEARTBEATS_KEPT = timedelta(days=1)
+ACTIVITY_KEPT = timedelta(days=30)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def this_replica(now: datetime) -> ReplicaRecord:
@@ -36,6 +43,8 @@ class ReplicaReporter:
         self._every = every_seconds
         self._task: asyncio.Task[None] | None = None
         self._reported_once = False  # a server starts before its database answers: quiet until then
+        self._rows = HourlyRows()
+        self._pruned_at: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="replica reporter")
@@ -53,21 +62,23 @@ class ReplicaReporter:
             await asyncio.sleep(self._every if reported else min(self._every, RETRY_SECONDS))
 
     async def report(self) -> bool:
-        """The heartbeat, then the counts; a failure keeps the counts for the next report."""
-        taken = self._activity.take()
+        """The heartbeat, then this hour's counts (SET: a report written twice counts once; a failed
+        one is covered by the next), then, once an hour, the old rows go."""
+        now, totals = self._clock.now(), self._activity.totals()
         try:
             await self._records.heartbeat(ReplicaRecord(
-                self.replica.replica_id, self.replica.host, self.replica.pid, self.replica.started_at,
-                self._clock.now()))
-            await self._records.add_activity(self.replica.replica_id, taken)
+                self.replica.replica_id, self.replica.host, self.replica.pid, self.replica.started_at, now))
+            await self._records.set_activity(self.replica.replica_id, self._rows.rows(now, totals))
+            self._rows.written(now, totals)
+            if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                await self._records.prune(now - HEARTBEATS_KEPT, now - ACTIVITY_KEPT)
+                self._pruned_at = now
         except Unavailable as outage:
-            self._activity.give_back(taken)
             if self._reported_once:
                 log.warning("replica report not written (tried again): %s", outage,
                             extra=outage_log(outage.kind or "database"))
             return False
         except Exception:
-            self._activity.give_back(taken)
             log.exception("replica report failed")
             return False
         self._reported_once = True

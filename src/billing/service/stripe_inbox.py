@@ -11,25 +11,23 @@ payload, and may run again: it applies nothing twice).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from billing.domain.audit import NO_ACCOUNT, Action, AuditEntry
-from billing.domain.errors import ActionNotPossible, InvalidArgument, StripeEventNotFound
+from billing.domain.errors import ActionNotPossible, StripeEventNotFound
 from billing.domain.limits import require_account_id
 from billing.domain.stripe_inbox import (
     MALFORMED, PROCESSED, InboxPosition, StripeEventRecord, inbox_filter, inbox_page_size, require_stripe_event_id,
 )
 from billing.service.audit import Acted, action_request, earlier_answer, record_action
 from billing.service.dependencies import Dependencies
+from billing.service.operator_inputs import decode_instant, decode_token, encode_token
 from billing.service.ports import MalformedWebhook, UnitOfWork
 from billing.service.webhooks import apply_verified
 
-PAGE_TOKEN_LENGTH_MAX = 512
-_TOKEN_VERSION = "s1"
+_TOKEN_KIND = "stripe_inbox"
 REPROCESSED_PREFIX = "reprocessed: "
 
 
@@ -112,21 +110,12 @@ def _kept_payload(record: StripeEventRecord) -> bytes | None:
 
 
 def encode_page_token(position: InboxPosition) -> str:
-    text = json.dumps([_TOKEN_VERSION, position.received_at.isoformat(), position.event_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return encode_token(_TOKEN_KIND, position.received_at.isoformat(), position.event_id)
 
 
 def decode_page_token(token: str) -> InboxPosition | None:
-    if not token:
+    parts = decode_token(token, _TOKEN_KIND, 2)
+    if parts is None:
         return None
-    invalid = InvalidArgument("page_token is not a token this service issued", field="page_token")
-    if len(token) > PAGE_TOKEN_LENGTH_MAX:
-        raise invalid
-    try:
-        version, received_at, event_id = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        position = InboxPosition(datetime.fromisoformat(received_at), event_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-        raise invalid from None
-    if version != _TOKEN_VERSION or position.received_at.tzinfo is None or not isinstance(event_id, str):
-        raise invalid
-    return position
+    received_at, event_id = parts
+    return InboxPosition(decode_instant(received_at), event_id)

@@ -6,7 +6,8 @@ per account), so keyset paging never skips nor repeats a row, whatever occurred_
 running balance is the sum of every row of the account up to each row: the page's range is
 summed with a window, and the sum before it is taken from the nearer end of the ledger (the rows
 before the page, or the buckets' total, which equals the ledger's sum, less the rows from the page
-on), all on the primary key's range of the account (no covering index: docs/decisions.md)."""
+on), all on the primary key's range of the account (no covering index: docs/decisions.md). The same
+statement reads the account's expiring buckets (what had expired by each row: domain/expiry_timeline.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from billing.adapters.db.holds import PostgresHolds
 from billing.adapters.db.unit_of_work import PostgresStorage
 from billing.domain.activity import COUNTERS, HourCounts
 from billing.domain.console import (
-    AccountExtras, BadLine, HealthCounts, IssuedKeyRow, LedgerFilter, LedgerLine, MigrationRunRecord, PaymentRow,
-    PoolState, ReplicaRecord, RunningAnchor,
+    AccountExtras, BadLine, HealthCounts, IssuedKeyRow, LedgerFilter, LedgerLine, LedgerSlice, MigrationRunRecord,
+    PaymentRow, PoolState, ReplicaRecord, RunningAnchor,
 )
+from billing.domain.expiry_timeline import ExpiredSeconds
 
 # Counts of a backlog stop here: the panel says "at least", and a flood costs a bounded scan.
 BACKLOG_COUNT_MAX = 100_000
@@ -79,12 +81,27 @@ _SUM_FROM_THE_END = (
     "((SELECT coalesce(sum(remaining_seconds), 0) FROM buckets WHERE account_id = %(account_id)s)"
     " - (SELECT coalesce(sum(seconds), 0) FROM ledger_events WHERE account_id = %(account_id)s AND event_seq >= %(low)s))"
 )
-# The running sum at each page row: the anchor plus a window over the page's range (every type).
-_RUNNING = """
-SELECT r.event_seq, r.running + {anchor}
-FROM (SELECT event_seq, sum(seconds) OVER (ORDER BY event_seq) AS running FROM ledger_events
-      WHERE account_id = %(account_id)s AND event_seq >= %(low)s AND event_seq <= %(high)s) r
+# One statement (one snapshot), three kinds of rows:
+# - 'row': the running sum at each page row (the anchor plus a window over the page's range, every
+#   type) and the instant of the account's row before it (whatever the filter);
+# - 'bucket': the account's expiring buckets that still hold seconds (buckets_live_by_account);
+# - 'newest': the instant of the account's newest row.
+_EXPLAINED = """
+SELECT 'row', r.event_seq, r.running + {anchor}, r.previous_at
+FROM (SELECT event_seq, sum(seconds) OVER w AS running,
+             lag(occurred_at, 1, (SELECT p.occurred_at FROM ledger_events p
+                                  WHERE p.account_id = %(account_id)s AND p.event_seq < %(low)s
+                                  ORDER BY p.event_seq DESC LIMIT 1)) OVER w AS previous_at
+      FROM ledger_events
+      WHERE account_id = %(account_id)s AND event_seq >= %(low)s AND event_seq <= %(high)s
+      WINDOW w AS (ORDER BY event_seq)) r
 WHERE r.event_seq = ANY(%(seqs)s)
+UNION ALL
+SELECT 'bucket', NULL, remaining_seconds, expires_at FROM buckets
+WHERE account_id = %(account_id)s AND remaining_seconds > 0 AND expires_at IS NOT NULL
+UNION ALL
+(SELECT 'newest', event_seq, NULL, occurred_at FROM ledger_events WHERE account_id = %(account_id)s
+ ORDER BY event_seq DESC LIMIT 1)
 """
 
 _HEALTH = f"""
@@ -152,7 +169,7 @@ class PostgresOperatorReads:
     async def ledger_page(
         self, account_id: str, where: LedgerFilter, after_event_seq: int | None, limit: int,
         anchor: RunningAnchor | None = None,
-    ) -> list[LedgerLine] | None:
+    ) -> LedgerSlice | None:
         assert anchor is None or (where.oldest_first and anchor.event_seq == after_event_seq)
         params: dict[str, Any] = {"account_id": account_id, "limit": limit}
         filters = []
@@ -177,11 +194,9 @@ class PostgresOperatorReads:
             if not rows:
                 return None
             page = [row[1:] for row in rows if row[1] is not None]
-            if not page:
-                return []
             last_event_seq = int(rows[0][0])
             seqs = [int(row[0]) for row in page]
-            low, high = min(seqs), max(seqs)
+            low, high = (min(seqs), max(seqs)) if seqs else (0, -1)
             sums: dict[str, Any] = {"account_id": account_id, "low": low, "high": high, "seqs": seqs}
             if anchor is not None:
                 sums["low"], sums["anchor"] = anchor.event_seq + 1, anchor.balance_seconds
@@ -190,8 +205,13 @@ class PostgresOperatorReads:
                 start = _SUM_BEFORE
             else:
                 start = _SUM_FROM_THE_END
-            running: dict[int, int] = dict(await (await connection.execute(_RUNNING.format(anchor=start), sums)).fetchall())
-        return [_line(row, int(running[row[0]])) for row in page]
+            explained = await (await connection.execute(_EXPLAINED.format(anchor=start), sums)).fetchall()
+        running = {int(seq): (int(total), previous_at) for kind, seq, total, previous_at in explained if kind == "row"}
+        expired = ExpiredSeconds((at, int(remaining)) for kind, _, remaining, at in explained if kind == "bucket")
+        newest_row_at = next((at for kind, _, _, at in explained if kind == "newest"), None)
+        assert len(running) == len(page), "every page row has its running sum"
+        lines = [_line(row, *running[int(row[0])], expired) for row in page]
+        return LedgerSlice(lines, newest_row_at, expired)
 
     async def service_health(self, now: datetime, seen_since: datetime) -> HealthCounts:
         day_ago = now - timedelta(days=1)
@@ -230,10 +250,12 @@ class PostgresOperatorReads:
                          waiting=stats.get("requests_waiting", 0), max_size=stats.get("pool_max", 0))
 
 
-def _line(row: Sequence[Any], balance_after: int) -> LedgerLine:
+def _line(row: Sequence[Any], balance_after: int, previous_at: datetime | None, expired: ExpiredSeconds) -> LedgerLine:
     event_seq, type_, seconds, reason, occurred_at, operation, bucket_seq, metadata = row
+    explained = expired.explain(balance_after, occurred_at, previous_at)
     return LedgerLine(int(event_seq), type_, seconds, reason, occurred_at, operation, bucket_seq,
-                      metadata if isinstance(metadata, dict) else json.loads(metadata), balance_after)
+                      metadata if isinstance(metadata, dict) else json.loads(metadata), balance_after,
+                      explained.available_after_seconds, explained.expired_before_seconds)
 
 
 def _instant(text: str) -> datetime:

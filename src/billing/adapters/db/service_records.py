@@ -15,13 +15,21 @@ INSERT INTO replica_heartbeats (replica_id, host, pid, started_at, seen_at)
 VALUES (%(replica_id)s, %(host)s, %(pid)s, %(started_at)s, %(seen_at)s)
 ON CONFLICT (replica_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
 """
-_ADD_ACTIVITY = f"""
+# SET, not +=: a report's rows are what the replica counted in the hour (domain/activity.py HourlyRows),
+# so a report written twice (a commit whose answer was lost) counts once.
+_SET_ACTIVITY = f"""
 INSERT INTO service_activity (hour_at, replica_id, {", ".join(COUNTERS)})
 SELECT hour_at, %(replica_id)s, {", ".join(COUNTERS)}
 FROM unnest(%(hours)s::timestamptz[], {", ".join(f"%({c})s::bigint[]" for c in COUNTERS)})
      AS counts (hour_at, {", ".join(COUNTERS)})
 ON CONFLICT (hour_at, replica_id) DO UPDATE SET
-  {", ".join(f"{c} = service_activity.{c} + EXCLUDED.{c}" for c in COUNTERS)}
+  {", ".join(f"{c} = EXCLUDED.{c}" for c in COUNTERS)}
+"""
+# Both on an index's leading column (replica_heartbeats_seen, service_activity_pkey): run hourly,
+# each deletes about an hour's rows.
+_PRUNE = """
+WITH heartbeats AS (DELETE FROM replica_heartbeats WHERE seen_at < %(heartbeats_before)s)
+DELETE FROM service_activity WHERE hour_at < %(activity_before)s
 """
 _JOB_RAN = """
 INSERT INTO job_runs (job, started_at, finished_at, accounts_touched)
@@ -45,14 +53,17 @@ class PostgresServiceRecords:
             "started_at": replica.started_at, "seen_at": replica.seen_at,
         })
 
-    async def add_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
+    async def set_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
         if not hours:
             return
         ordered = sorted(hours.items())
         params: dict[str, Any] = {"replica_id": replica_id, "hours": [hour for hour, _ in ordered]}
         for counter in COUNTERS:
             params[counter] = [getattr(counts, counter) for _, counts in ordered]
-        await self._execute(_ADD_ACTIVITY, params)
+        await self._execute(_SET_ACTIVITY, params)
+
+    async def prune(self, heartbeats_before: datetime, activity_before: datetime) -> None:
+        await self._execute(_PRUNE, {"heartbeats_before": heartbeats_before, "activity_before": activity_before})
 
     async def job_ran(self, job: str, started_at: datetime, finished_at: datetime, accounts_touched: int) -> None:
         await self._execute(_JOB_RAN, {"job": job, "started_at": started_at, "finished_at": finished_at,

@@ -141,14 +141,35 @@ export interface LedgerRow {
   metadata:
     | { [key: string]: any }
     | undefined;
-  /** The ledger's running sum after this row: the account's seconds (held ones included) right after it. */
+  /**
+   * The ledger's running sum after this row: the account's seconds (held ones included) right after it.
+   * It still counts seconds that expired (expiry writes no ledger row): see available_after_seconds.
+   */
   balance_after_seconds: number;
+  /**
+   * What the user could use right after this row: balance_after_seconds less every second expired by
+   * occurred_at (the remaining seconds of the account's buckets whose expires_at <= occurred_at).
+   * Held seconds are NOT subtracted (a hold writes no ledger row until it commits): with no open hold
+   * this is GetBalance's total_seconds at occurred_at.
+   */
+  available_after_seconds: number;
+  /**
+   * Seconds that expired after the previous ledger row of the account (by event_seq, whatever the
+   * filter) up to this row's occurred_at: available_after_seconds of the previous row + seconds -
+   * expired_before_seconds = available_after_seconds of this one. Never negative.
+   */
+  expired_before_seconds: number;
 }
 
 export interface ListAccountLedgerResponse {
   rows: LedgerRow[];
   /** Empty on the last page. */
   next_page_token: string;
+  /**
+   * Seconds that expired after the account's newest ledger row (whatever the filter) up to now:
+   * that row's available_after_seconds - this = what is available now (held seconds aside).
+   */
+  expired_since_last_row_seconds: number;
 }
 
 export interface ExportAccountLedgerRequest {

@@ -2,7 +2,8 @@
 its health, activity and operations panels read.
 
 accounts_id_prefix: account ids in byte order (COLLATE "C"), so a user id prefix is one range
-whatever the database's collation (a linguistic one does not keep a prefix's ids together).
+whatever the database's collation (a linguistic one does not keep a prefix's ids together); built
+CONCURRENTLY, so Consume's account updates go on while it builds.
 No index on the ledger: its pages, running sums and filters read the primary key's range of one
 account (a covering index was measured and dropped: one more index entry per consumed ledger row,
 every Consume, for an operator's page that is well under its 300 ms without it; docs/decisions.md).
@@ -30,7 +31,14 @@ KEPT_FOR_AN_OPERATOR = "outcome <> 'processed' AND (payload IS NOT NULL OR paylo
 
 
 def upgrade() -> None:
-    op.create_index("accounts_id_prefix", "accounts", [sa.text('account_id COLLATE "C"')])
+    # Built CONCURRENTLY (outside a transaction: the block commits what came before): a plain build
+    # blocks every write to accounts, so every Consume, for the build's length (1M accounts).
+    # A concurrent build that failed leaves an INVALID index of this name: it is dropped and built
+    # again, so running the migration again repairs it.
+    with op.get_context().autocommit_block():
+        op.drop_index("accounts_id_prefix", "accounts", postgresql_concurrently=True, if_exists=True)
+        op.create_index("accounts_id_prefix", "accounts", [sa.text('account_id COLLATE "C"')],
+                        postgresql_concurrently=True)
     op.create_index("payment_profiles_by_subscription", "payment_profiles", ["subscription_id"],
                     postgresql_where=sa.text("subscription_id IS NOT NULL"))
     op.create_index("api_keys_by_user", "api_keys", ["user_id", "created_at"],
