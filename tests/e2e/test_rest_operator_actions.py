@@ -12,11 +12,15 @@ import subprocess
 import time
 import uuid
 
+import psycopg
 import pytest
 import stripe
 from google.api import annotations_pb2
 
+from billing.domain.audit import Action
 from billing.domain.auth import Scope
+from billing.service.audit import action_request
+from billing.settings import libpq_url
 from billing.v1 import operator_service_pb2
 from tests.e2e.conftest import E2E_STRIPE_KEY, E2E_WEBHOOK_SECRET
 from tests.e2e.helpers import assert_error, call, create_account, new_user
@@ -140,15 +144,7 @@ def test_revoke_key_refuses_it_at_once_on_this_replica(http, e2e):
 
 
 def test_refund_at_the_standin_claws_back_through_its_webhook(http, stripe_standin):
-    user = new_user()
-    create_account(http, user)
-    status, _, bought = call(http, "POST", "/v1/billing/packages/purchase",
-                             {"user_id": user, "package_key": "mini", "currency": "USD", "idempotency_key": "buy"})
-    assert status == 200, bought
-    stripe_standin.pay(bought["session_id"])
-    wait_until(lambda: [e for e in _events(http, user) if e["type"] == "package_credit"], "the package's credit")
-    client = stripe.StripeClient(E2E_STRIPE_KEY, base_addresses={"api": stripe_standin.api_base})
-    payment_id = client.v1.checkout.sessions.retrieve(bought["session_id"])["payment_intent"]
+    user, payment_id, client = _bought_and_credited(http, stripe_standin)
     credited = _total(http, user)
 
     refund = {"amount_cents": 0, "reason": "customer asked", "idempotency_key": _key()}
@@ -165,6 +161,52 @@ def test_refund_at_the_standin_claws_back_through_its_webhook(http, stripe_stand
     status, _, more = _act(http, f"/accounts/{user}/payments/{payment_id}/refund",
                            refund | {"idempotency_key": _key()})
     assert_error(status, more, 409, "ACTION_NOT_POSSIBLE", field="payment_id")
+
+
+def _bought_and_credited(http, stripe_standin) -> tuple[str, str, stripe.StripeClient]:
+    user = new_user()
+    create_account(http, user)
+    status, _, bought = call(http, "POST", "/v1/billing/packages/purchase",
+                             {"user_id": user, "package_key": "mini", "currency": "USD", "idempotency_key": "buy"})
+    assert status == 200, bought
+    stripe_standin.pay(bought["session_id"])
+    wait_until(lambda: [e for e in _events(http, user) if e["type"] == "package_credit"], "the package's credit")
+    client = stripe.StripeClient(E2E_STRIPE_KEY, base_addresses={"api": stripe_standin.api_base})
+    return user, client.v1.checkout.sessions.retrieve(bought["session_id"])["payment_intent"], client
+
+
+def test_a_refund_whose_audit_commit_failed_is_completed_by_a_late_retry_after_its_webhook(http, e2e, stripe_standin):
+    """The server refunded at Stripe, then died before the commit of its audit entry (the intent it
+    recorded first stays 'requested'); Stripe's webhook applied the refund; the operator retries days
+    later (Stripe forgot the idempotency key): the retry finds the refund by the intent id in its
+    metadata, creates none, and writes the entry, where it once answered "refunded in full" (409)."""
+    user, payment_id, client = _bought_and_credited(http, stripe_standin)
+    idempotency_key = _key()
+    request = action_request(Action.REFUND_PAYMENT, e2e.admin_key.key_id, "customer asked", idempotency_key,
+                             user_id=user, payment_id=payment_id, amount_cents=0)
+    intent_id = f"rfi_e2e{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(libpq_url(e2e.database_url)) as connection:
+        connection.execute(
+            "INSERT INTO refund_intents (account_id, intent_id, idempotency_key, request_fingerprint, operator_key_id, "
+            "payment_id, amount_cents, reason, payment_amount_cents, refunded_cents_before, state, created_at, "
+            "claimed_until) VALUES (%s, %s, %s, %s, %s, %s, 0, %s, 499, 0, 'requested', now() - interval '3 days', "
+            "now() - interval '3 days')",
+            (user, intent_id, idempotency_key, request.fingerprint, request.operator_key_id, payment_id,
+             request.reason))
+    first = client.v1.refunds.create({"payment_intent": payment_id, "metadata": {"refund_intent_id": intent_id}})
+    wait_until(lambda: [e for e in _events(http, user) if e["metadata"].get("refund_of") == payment_id],
+               "the refund's claw-back", timeout=20)
+
+    path = f"/accounts/{user}/payments/{payment_id}/refund"
+    status, _, refunded = _act(http, path, {"amount_cents": 0, "reason": "customer asked",
+                                            "idempotency_key": idempotency_key})
+    assert status == 200, refunded
+    assert refunded["audit"]["detail"]["refund_id"] == first["id"] and not refunded.get("replayed")
+    assert refunded["audit"]["detail"]["refund_intent_id"] == intent_id
+    assert [r["id"] for r in client.v1.refunds.list({"payment_intent": payment_id})["data"]] == [first["id"]]
+    status, _, again = _act(http, path, {"amount_cents": 0, "reason": "customer asked",
+                                         "idempotency_key": idempotency_key})
+    assert status == 200 and again["replayed"] is True and again["audit"] == refunded["audit"]
 
 
 def test_kept_stripe_deliveries_are_listed_and_reprocessed(http):
@@ -232,8 +274,8 @@ def test_operator_changes_then_cancels_a_subscription(http, subscribed):
                               {"plan_key": "pro", "reason": "upgrade asked by phone", "idempotency_key": _key()})
     assert status == 200, changed
     assert changed["audit"]["action"] == "change_subscription" and changed["audit"]["detail"]["requested_plan_key"] == "pro"
-    status, _, canceled = _act(http, f"/accounts/{user}/subscription/cancel",
-                               {"reason": "asked to leave", "idempotency_key": _key()})
+    status, _, canceled = _act(http, f"/accounts/{user}/subscription/cancel",  # the longest key allowed
+                               {"reason": "asked to leave", "idempotency_key": "c" * 96 + _key()})
     assert status == 200, canceled
     assert canceled["audit"]["detail"]["cancel_at_period_end"] is True
     status, _, trail = call(http, "GET", f"{ADMIN}/audit?user_id={user}")

@@ -34,6 +34,10 @@ class FakePaymentProvider:
         self.charges: dict[tuple[str, int], TopupCharge] = {}  # by (account, seq): idempotent, as Stripe's key
         self.charge_calls = 0
         self.created_refunds: dict[str, tuple[str, int, dict[str, str]]] = {}  # by idempotency key
+        # Every refund made: (refund id, payment, amount, metadata); what find_refund looks through.
+        self.issued_refunds: list[tuple[str, str, int, dict[str, str]]] = []
+        self._refund_ids_by_key: dict[str, str] = {}  # Stripe's memory of its idempotency keys (24 h)
+        self.refund_failures: list[BaseException] = []  # raised by the next create_refund calls, in order
         self.next_outcomes: list[str] = []  # succeeded (default), declined, requires_action, outage
 
     async def create_customer(self, account_id: str) -> str:
@@ -89,11 +93,28 @@ class FakePaymentProvider:
     async def create_refund(
         self, payment_id: str, amount_cents: int, idempotency_key: str, metadata: Mapping[str, str],
     ) -> RefundCreated:
-        """Idempotent per key, as Stripe's; records the request in created_refunds."""
-        if idempotency_key not in self.created_refunds:
+        """Idempotent per key while the key is remembered, as Stripe's; records the request in
+        created_refunds (by key) and issued_refunds (every refund made)."""
+        if self.refund_failures:
+            raise self.refund_failures.pop(0)
+        if idempotency_key not in self._refund_ids_by_key:
             self.created_refunds[idempotency_key] = (payment_id, amount_cents, dict(metadata))
-        refund_id = "re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
-        return RefundCreated(refund_id, self.created_refunds[idempotency_key][1], "USD", "succeeded")
+            refund_id = f"re_{len(self.issued_refunds) + 1:04d}" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:8]
+            self.issued_refunds.append((refund_id, payment_id, amount_cents, dict(metadata)))
+            self._refund_ids_by_key[idempotency_key] = refund_id
+        refund_id = self._refund_ids_by_key[idempotency_key]
+        [amount] = [amount for rid, _, amount, _ in self.issued_refunds if rid == refund_id]
+        return RefundCreated(refund_id, amount, "USD", "succeeded")
+
+    async def find_refund(self, payment_id: str, metadata_key: str, metadata_value: str) -> RefundCreated | None:
+        for refund_id, paid, amount, metadata in reversed(self.issued_refunds):
+            if paid == payment_id and metadata.get(metadata_key) == metadata_value:
+                return RefundCreated(refund_id, amount, "USD", "succeeded")
+        return None
+
+    def forget_idempotency_keys(self) -> None:
+        """What 24 hours do to Stripe's idempotency keys: the same key makes a new refund."""
+        self._refund_ids_by_key.clear()
 
     async def create_setup_checkout(
         self, account_id: str, customer_id: str, success_url: str, cancel_url: str

@@ -162,6 +162,10 @@ class FakeUnitOfWork:
         return FakeAuditTrail(self)
 
     @property
+    def refund_intents(self) -> FakeRefundIntents:
+        return FakeRefundIntents()
+
+    @property
     def stripe_inbox(self) -> FakeStripeInbox:
         return FakeStripeInbox()
 
@@ -410,6 +414,13 @@ class FakeStoredKeys:
             return False
         self._unit.stage(lambda: self._keys.__setitem__(key_id, dataclasses.replace(key, revoked_at=now)))
         return True
+
+
+class FakeRefundIntents:
+    """Operator refunds are tested on PostgreSQL (tests/integration/test_operator_refunds.py)."""
+
+    def __getattr__(self, name: str):
+        raise NotImplementedError("refund intents are tested on PostgreSQL")
 
 
 class FakeConsoleLogins:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import grpc
 import pytest
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.stripe_payments import StripePayments
-from billing.domain.errors import PaymentProviderRefused
+from billing.api.errors import STATUS_BY_ERROR
+from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused, RequestInProgress
 from billing.service.accounts import create_account
 from billing.service.auto_topup import set_auto_topup
 from billing.service.balance import get_balance
@@ -120,3 +122,24 @@ async def test_the_balance_shows_a_refused_top_up_as_failed_not_pending(stub_dep
 async def test_a_top_up_the_provider_could_not_answer_stays_pending(stub_deps, provider_stub):
     topup = await _top_up_under(stub_deps, 503, "<html>Service Unavailable</html>", provider_stub)
     assert topup.pending and topup.last_failure is None and topup.failures == 0
+
+
+IN_USE = stripe_error("idempotency_error", "There is currently another in-progress request using this Idempotency Key",
+                      "idempotency_key_in_use")
+
+
+@pytest.mark.parametrize("status", [409, 400])
+def test_a_key_still_in_use_at_stripe_is_a_retryable_conflict_not_a_reused_key(provider_stub, status):
+    # Two operator refunds with one key at once: Stripe answers the second idempotency_key_in_use.
+    provider_stub.answer("POST", "/v1/refunds", status, IN_USE)
+    with pytest.raises(RequestInProgress) as in_progress:
+        asyncio.run(adapter(provider_stub).create_refund("pi_1", 0, "op-key", {"user_id": "u1"}))
+    assert in_progress.value.retry_after_seconds >= 1 and in_progress.value.field == "idempotency_key"
+    assert STATUS_BY_ERROR[RequestInProgress] == (grpc.StatusCode.ABORTED, 409)
+
+
+def test_a_key_used_for_another_request_at_stripe_stays_a_reused_key(provider_stub):
+    provider_stub.answer("POST", "/v1/refunds", 400, stripe_error(
+        "idempotency_error", "Keys for idempotent requests can only be used with the same parameters"))
+    with pytest.raises(IdempotencyKeyReused):
+        asyncio.run(adapter(provider_stub).create_refund("pi_1", 0, "op-key", {"user_id": "u1"}))

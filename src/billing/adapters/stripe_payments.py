@@ -18,7 +18,7 @@ from stripe._base_address import BaseAddresses
 from billing.adapters.stripe_provider_events import parse_verified_event, refunds_of, snapshot_of
 from billing.adapters.clock import SystemClock
 from billing.adapters.stripe_signature import verify_signature
-from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused
+from billing.domain.errors import IdempotencyKeyReused, PaymentProviderRefused, RequestInProgress
 from billing.domain.auto_topup import REQUIRES_ACTION
 from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, ProviderEvent, RefundCreated, SubscriptionSnapshot, TopupCharge,
@@ -212,21 +212,33 @@ class StripePayments:
             params = {**params, "starting_after": data[-1]["id"]}
         raise Unavailable(f"Stripe: charge {charge_id} lists more than {REFUNDS_PAGE * REFUND_PAGES_MAX} refunds")
 
+    async def find_refund(self, payment_id: str, metadata_key: str, metadata_value: str) -> RefundCreated | None:
+        """Stripe's GET /v1/refunds filtered by the payment (payment_intent= or charge=), newest first."""
+        params: dict[str, Any] = {_refund_target(payment_id): payment_id, "limit": REFUNDS_PAGE}
+        for _ in range(REFUND_PAGES_MAX):
+            page = (await self._call(self._client.v1.refunds.list, params)).to_dict()
+            data = page.get("data") or []
+            for refund in data:
+                if (refund.get("metadata") or {}).get(metadata_key) == metadata_value:
+                    return _refund_created(refund)
+            if not page.get("has_more") or not data:
+                return None
+            params = {**params, "starting_after": data[-1]["id"]}
+        raise Unavailable(f"Stripe: payment {payment_id} lists more than {REFUNDS_PAGE * REFUND_PAGES_MAX} refunds")
+
     async def create_refund(
         self, payment_id: str, amount_cents: int, idempotency_key: str, metadata: Mapping[str, str],
     ) -> RefundCreated:
         """amount_cents 0: Stripe refunds what is left (the same request on a retry, whatever was
         refunded meanwhile). Stripe's refusal (more than is left, ...) is PaymentProviderRefused."""
-        target = "charge" if payment_id.startswith("ch_") else "payment_intent"
-        params: dict[str, Any] = {target: payment_id, "metadata": dict(metadata)}
+        params: dict[str, Any] = {_refund_target(payment_id): payment_id, "metadata": dict(metadata)}
         if amount_cents:
             params["amount"] = amount_cents
         refund = await self._call(
             self._client.v1.refunds.create, params,
             {"idempotency_key": stripe_idempotency_key("refund", idempotency_key)},
         )
-        return RefundCreated(refund_id=str(refund["id"]), amount_cents=int(refund["amount"]),
-                             currency=str(refund["currency"]).upper(), status=str(refund["status"]))
+        return _refund_created(refund)
 
     def read_verified_event(self, payload: bytes) -> ProviderEvent:
         """A recorded delivery's payload, which verified when it arrived: read as then, not verified
@@ -252,12 +264,25 @@ class StripePayments:
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(method, *args)
-        except stripe.IdempotencyError as reused:
-            raise IdempotencyKeyReused("idempotency_key was used for a different request", field="idempotency_key") from reused
         except stripe.StripeError as failure:
+            if is_key_in_use(failure):  # the same request, still running: it answers on a retry
+                raise RequestInProgress("the payment provider is still carrying out a request with this "
+                                        "idempotency_key; retry with the same key") from failure
+            if isinstance(failure, stripe.IdempotencyError):
+                raise IdempotencyKeyReused("idempotency_key was used for a different request",
+                                           field="idempotency_key") from failure
             if is_final(failure):
                 raise PaymentProviderRefused(f"Stripe refused the request: {_said(failure)}") from failure
             raise Unavailable(f"Stripe: {_said(failure)}") from failure
+
+
+def _refund_target(payment_id: str) -> str:
+    return "charge" if payment_id.startswith("ch_") else "payment_intent"
+
+
+def _refund_created(refund: Any) -> RefundCreated:
+    return RefundCreated(refund_id=str(refund["id"]), amount_cents=int(refund["amount"]),
+                         currency=str(refund["currency"]).upper(), status=str(refund["status"]))
 
 
 def _snapshot(subscription: Any) -> SubscriptionSnapshot:
@@ -275,6 +300,15 @@ _FINAL_ERRORS = (stripe.CardError, stripe.InvalidRequestError, stripe.Authentica
 _SAID_MAX = 200  # characters of Stripe's message passed on (a body that is not JSON can be a whole page)
 _CODE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 _CODE_MAX = 64
+
+
+def is_key_in_use(failure: stripe.StripeError) -> bool:
+    """Stripe's idempotency_key_in_use (HTTP 409): another request with this key is in flight. The
+    SDK makes it an IdempotencyError or a plain 409 APIError depending on its version and the body."""
+    body = failure.json_body if isinstance(failure.json_body, dict) else {}
+    said = body.get("error")
+    code = failure.code or (said.get("code") if isinstance(said, dict) else None)
+    return code == "idempotency_key_in_use" or (isinstance(failure, stripe.IdempotencyError) and failure.http_status == 409)
 
 
 def is_final(failure: stripe.StripeError) -> bool:

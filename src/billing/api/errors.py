@@ -48,6 +48,8 @@ STATUS_BY_ERROR: dict[type[errors.BillingError], tuple[grpc.StatusCode, int]] = 
     errors.PaymentNotFound: (grpc.StatusCode.NOT_FOUND, 404),
     errors.StripeEventNotFound: (grpc.StatusCode.NOT_FOUND, 404),
     errors.ActionNotPossible: (grpc.StatusCode.FAILED_PRECONDITION, 409),
+    # ABORTED: "retry at a higher level"; the trailing retry-after says when.
+    errors.RequestInProgress: (grpc.StatusCode.ABORTED, 409),
 }
 
 

@@ -26,9 +26,13 @@ from billing.v1 import operator_service_pb2_grpc
 # An optional Timestamp field as a datetime, or None; out of the Timestamp's range: InvalidArgument(field).
 _at = optional_instant
 
-# Redeeming a console code needs no key: its attempts are limited per process (a code is 256 random
-# bits, so this bounds load, not guessing, which is hopeless either way).
+# Redeeming a console code needs no key: its attempts are limited per caller address in each process
+# (a code is 256 random bits, so this bounds load, not guessing, which is hopeless either way). Per
+# address, so one client flooding the endpoint cannot lock another out; the number of addresses
+# tracked is bounded (TokenBuckets forgets full buckets first, and all at once only if it must).
 REDEEM_LIMIT = RateLimit(per_second=2.0, burst=20.0)
+REDEEM_ADDRESSES_MAX = 1024
+CALLER_ADDRESS_LENGTH_MAX = 64
 
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -44,7 +48,7 @@ class OperatorServicer(operator_service_pb2_grpc.OperatorServiceServicer):
         # Refreshes this replica's copy of the stored keys (a revoked key refused, a console key
         # accepted, at once here; other replicas within their refresh interval).
         self._keys_changed = keys_changed
-        self._redeem_attempts = TokenBuckets(max_keys=1)
+        self._redeem_attempts = TokenBuckets(max_keys=REDEEM_ADDRESSES_MAX)
 
     # --- Reads (accounts, ledger, usage, operations) ---------------------------------------------
 
@@ -150,10 +154,23 @@ class OperatorServicer(operator_service_pb2_grpc.OperatorServiceServicer):
     # --- signing in ----------------------------------------------------------------------------
 
     async def RedeemConsoleLogin(self, request, context):
-        wait_seconds = self._redeem_attempts.take("redeem", REDEEM_LIMIT, time.monotonic())
+        wait_seconds = self._redeem_attempts.take(caller_address(context), REDEEM_LIMIT, time.monotonic())
         if wait_seconds > 0:
             raise RateLimited("too many sign-in attempts; retry after Retry-After seconds",
                               retry_after_seconds=max(1, math.ceil(wait_seconds)))
         credentials = await console_login.redeem_console_login(self._deps, request.code)
         await self._keys_changed()  # the key signs its first call on this replica without waiting
         return action_mapping.console_credentials(credentials)
+
+
+def caller_address(context) -> str:
+    """Who is calling, for a per-client limit: through Envoy, the address it appended last to
+    x-forwarded-for (use_remote_address: the TCP peer it saw; earlier entries are the client's own
+    say); called directly, the gRPC peer ("ipv4:127.0.0.1:53412", the port left out)."""
+    forwarded = [value for name, value in (context.invocation_metadata() or ()) if name == "x-forwarded-for"]
+    if forwarded:
+        address = str(forwarded[-1]).rsplit(",", 1)[-1].strip()
+    else:
+        peer = str(context.peer() or "")
+        address = peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+    return address[:CALLER_ADDRESS_LENGTH_MAX] or "unknown"

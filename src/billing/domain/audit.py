@@ -4,6 +4,7 @@ action's input follows (a reason, an idempotency key, the paging of the trail)."
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
@@ -64,17 +65,38 @@ def detail_json(detail: Mapping[str, Any]) -> str:
     return json.dumps(dict(detail), sort_keys=True, separators=(",", ":"), default=str)
 
 
+# C0 and C1 controls, and the bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+# U+2066..U+2069) that would make the trail show one text and store another ("Trojan Source").
+_REFUSED_IN_REASON = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def require_operator_reason(reason: str) -> str:
-    """Every action needs a reason: 1..500 characters once trimmed, no control characters. The
+    """Every action needs a reason: 1..500 characters once trimmed, no control characters nor bidi overrides. The
     trimmed text is what the trail keeps."""
     trimmed = reason.strip()
     if not trimmed:
         raise InvalidArgument("reason is required: say why (1..500 characters)", field="reason")
     if len(trimmed) > REASON_LENGTH_MAX:
         raise InvalidArgument(f"reason is longer than {REASON_LENGTH_MAX} characters", field="reason")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in trimmed):
-        raise InvalidArgument("reason may not contain control characters", field="reason")
+    if _REFUSED_IN_REASON.search(trimmed):
+        raise InvalidArgument("reason may not contain control characters (C0, C1) or bidirectional overrides",
+                              field="reason")
     return trimmed
+
+
+PLAN_KEY_LENGTH_MAX = 64
+_PLAN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def require_plan_key(plan_key: str) -> str:
+    """Checked before it names anything (the request's fingerprint, the trail): a catalog key's shape,
+    bounded; whether the catalog has it is the use case's question."""
+    if not plan_key:
+        raise InvalidArgument("plan_key is required", field="plan_key")
+    if len(plan_key) > PLAN_KEY_LENGTH_MAX or not _PLAN_KEY.fullmatch(plan_key):
+        raise InvalidArgument(f"plan_key must be a catalog key: ASCII letters, digits, '.', '_' or '-', at most "
+                              f"{PLAN_KEY_LENGTH_MAX} characters", field="plan_key")
+    return plan_key
 
 
 def require_action(action: str) -> str:

@@ -207,3 +207,14 @@ class ActionNotPossible(BillingError):
     full, an event whose payload was not kept); the message says why."""
 
     reason = "ACTION_NOT_POSSIBLE"
+
+
+class RequestInProgress(BillingError):
+    """Another request with this idempotency key is being carried out (here, or at the payment
+    provider): retry with the same key after Retry-After seconds; it answers what that one did."""
+
+    reason = "REQUEST_IN_PROGRESS"
+
+    def __init__(self, message: str, *, field: str | None = "idempotency_key", retry_after_seconds: int = 2):
+        super().__init__(message, field=field)
+        self.retry_after_seconds = retry_after_seconds

@@ -42,8 +42,16 @@ def console_login_main(argv: list[str], settings: Settings) -> int:
     return 0
 
 
+# A listener bound to every address is reached on this machine at the loopback one (a browser
+# cannot open 0.0.0.0 everywhere, and the URL must not suggest the console is meant to be public).
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "[::]": "[::1]", "": "127.0.0.1"}
+
+
 def console_url(settings: Settings, code: str) -> str:
     host, port = settings.edge.admin_rest_host, settings.edge.admin_rest_port
+    host = _WILDCARD_HOSTS.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
     return f"http://{host}:{port}{CONSOLE_PATH}#login={code}"
 
 

@@ -5,10 +5,11 @@ the transaction of its change; refunds are service/operator_refunds.py.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
-from billing.domain.audit import NO_ACCOUNT, OPERATOR_GRANT_SOURCES, OPERATOR_SECONDS_MAX, Action
+from billing.domain.audit import NO_ACCOUNT, OPERATOR_GRANT_SOURCES, OPERATOR_SECONDS_MAX, Action, require_plan_key
 from billing.domain.auth import KEY_ID_LENGTH_MAX
 from billing.domain.errors import ActionNotPossible, ApiKeyNotFound, BalanceTooLow, InvalidArgument
 from billing.domain.limits import require_account_id, require_seconds, require_token
@@ -106,8 +107,7 @@ async def change_subscription(
 ) -> ActionResult:
     """Up now (its invoice credits when paid), down at the period's end, as the user's own change."""
     require_account_id(user_id)
-    if not plan_key:
-        raise InvalidArgument("plan_key is required", field="plan_key")
+    require_plan_key(plan_key)
     request = action_request(Action.CHANGE_SUBSCRIPTION, operator_key_id, reason, idempotency_key, user_id=user_id,
                              plan_key=plan_key)
     return await _subscription_action(
@@ -116,8 +116,10 @@ async def change_subscription(
 
 
 def _provider_key(request: ActionRequest) -> str:
-    """The provider's idempotency key: this request's (a retry is the same call at the provider)."""
-    return f"operator:{request.idempotency_key}"
+    """The key the subscription use cases pass on to the provider: a digest of this request's, so a
+    retry is the same call there and any key the operator may use (up to 128 characters) fits what
+    those use cases accept (a prefix would push a 120..128 character key over their limit)."""
+    return "op_" + hashlib.sha256(f"operator\x1f{request.idempotency_key}".encode()).hexdigest()[:40]
 
 
 async def _subscription_action(

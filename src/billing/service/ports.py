@@ -26,6 +26,7 @@ from billing.domain.resume_tokens import ResumeTokenRecord
 from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.domain.wallet import Account, Wallet
 from billing.service.operator_ports import AuditTrail, ConsoleLogins, StoredKeys, StripeInbox
+from billing.service.refund_intents import RefundIntents
 from billing.service.provider_events import (
     CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
     TopupCharge, TopupOutcome,
@@ -234,6 +235,11 @@ class PaymentProvider(Protocol):
     ) -> RefundCreated:
         """Refunds `amount_cents` of the payment (a PaymentIntent or a charge); the same key is the
         same refund. PaymentProviderRefused when the provider refuses (more than is left, ...)."""
+        ...
+
+    async def find_refund(self, payment_id: str, metadata_key: str, metadata_value: str) -> RefundCreated | None:
+        """The payment's refund whose metadata has metadata_key = metadata_value, or None: how a
+        retry learns whether an earlier attempt's refund exists, whenever that attempt was."""
         ...
 
     def read_verified_event(self, payload: bytes) -> ProviderEvent:
@@ -479,6 +485,11 @@ class UnitOfWork(Protocol):
     @property
     def audit_entries(self) -> AuditTrail:
         """Writes in transactions only (NeedsTransaction otherwise): an entry commits with its change."""
+        ...
+
+    @property
+    def refund_intents(self) -> RefundIntents:
+        """Operator refunds asked of the provider (service/refund_intents.py); transactions only."""
         ...
 
     @property

@@ -436,6 +436,34 @@ Index("audit_entries_account_newest", audit_entries.c.account_id, audit_entries.
       audit_entries.c.audit_id.desc())
 Index("audit_entries_operator_newest", audit_entries.c.operator_key_id, audit_entries.c.created_at.desc())
 
+# Operator refunds (migration 0015): recorded before the provider is called, marked done with the
+# audit entry (service/refund_intents.py). The operator's idempotency key is unique over the table.
+refund_intents = Table(
+    "refund_intents",
+    metadata,
+    Column("account_id", Text, nullable=False),
+    Column("intent_id", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("request_fingerprint", Text, nullable=False),
+    Column("operator_key_id", Text, nullable=False),
+    Column("payment_id", Text, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payment_amount_cents", BigInteger, nullable=False),
+    Column("refunded_cents_before", BigInteger, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("refund_id", Text, nullable=True),
+    Column("created_at", TIMESTAMPTZ, nullable=False),
+    Column("claimed_until", TIMESTAMPTZ, nullable=False),
+    Column("completed_at", TIMESTAMPTZ, nullable=True),
+    PrimaryKeyConstraint("account_id", "intent_id", name="refund_intents_pkey"),
+    UniqueConstraint("idempotency_key", name="refund_intents_idempotency_key"),
+    CheckConstraint("state IN ('requested', 'refunded')", name="refund_intents_state"),
+    CheckConstraint("(state = 'refunded') = (refund_id IS NOT NULL)", name="refund_intents_refund_id"),
+    CheckConstraint("amount_cents >= 0", name="refund_intents_amount"),
+    CheckConstraint("char_length(reason) BETWEEN 1 AND 500", name="refund_intents_reason_length"),
+)
+
 # One-time console sign-in codes (SHA-256 digests), each handing out its admin key once.
 console_logins = Table(
     "console_logins",

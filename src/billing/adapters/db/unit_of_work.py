@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.adapters.db.audit_entries import PostgresAuditTrail
+from billing.adapters.db.refund_intents import PostgresRefundIntents
 from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability
 from billing.adapters.db.coalescer import BatcherStopped
 from billing.adapters.db.holds import PostgresHolds
@@ -223,6 +224,12 @@ class PostgresUnitOfWork:
             # An entry is written in the transaction of the change it records.
             raise NeedsTransaction("audit entries are written only inside a transaction")
         return PostgresAuditTrail(self._driver)
+
+    @property
+    def refund_intents(self) -> PostgresRefundIntents:
+        if self._kind is _Kind.UNLOCKED:
+            raise NeedsTransaction("refund intents change only inside a transaction")
+        return PostgresRefundIntents(self._driver)
 
     @property
     def stripe_inbox(self) -> PostgresStripeInbox:
