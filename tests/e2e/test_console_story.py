@@ -1,7 +1,9 @@
-"""The operator console (issue 23) end to end: `billing-dev run` (server, Envoy, the Stripe stand-in, as
-`make run` starts them, on free ports and a fresh database), Envoy serving the console on the internal
-listener only, and headless Chromium driven by clients/console/story/console_story.mjs (playwright-core,
-@axe-core/playwright) through every page at 1280 and 768 px.
+"""The operator console (issue 23) end to end: `billing-dev run` (server, Envoy, the Stripe stand-in and
+the demo app for the story's user, as `make run` starts them, on free ports and a fresh database), Envoy
+serving the console on the internal listener only, and headless Chromium driven by
+clients/console/story/console_story.mjs (playwright-core, @axe-core/playwright) through every page at
+1280 and 768 px. The user's demo page is open in a second page of the same browser while the operator
+grants: its balance follows the grant from its live stream, without a reload.
 
 Parts that need OperatorService methods still answering 501 (UNIMPLEMENTED) on this server are skipped,
 naming the method; everything else (serving, sign-in, the webhook deliveries, axe on every page, the
@@ -35,6 +37,7 @@ from testkit.webhook_receiver import WebhookReceiver
 
 STORY = REPO_ROOT / "clients" / "console" / "story" / "console_story.mjs"
 CONSOLE_DIST = REPO_ROOT / "clients" / "console" / "dist"
+DEMO_DIST = REPO_ROOT / "clients" / "demo" / "dist" / "index.html"
 CHROMIUM = Path("/usr/bin/chromium")
 STACK_START_TIMEOUT_SECONDS = 40.0
 STORY_TIMEOUT_SECONDS = 300.0
@@ -47,6 +50,7 @@ SERIOUS = {"serious", "critical"}
 class ConsoleStack:
     admin_port: int  # the internal listener: the console and the admin API
     rest_port: int  # the browser listener
+    demo_port: int  # the demo app, signed in as user_id
     admin: SigningKey
     service: SigningKey
     user: SigningKey
@@ -61,6 +65,10 @@ class ConsoleStack:
     @property
     def console_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}/console/"
+
+    @property
+    def demo_url(self) -> str:
+        return f"http://localhost:{self.demo_port}"  # a loopback name the demo server answers (and Envoy's CORS allows)
 
     def request(self, method: str, path: str, body: Any = None, key: SigningKey | None = None,
                 port: int | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -98,9 +106,10 @@ def _console_built() -> bool:
 
 def _browser_missing() -> str | None:
     node_modules = REPO_ROOT / "clients" / "node_modules"
-    if shutil.which("node") is None or not CHROMIUM.exists() or not _console_built() or not (
+    if shutil.which("node") is None or not CHROMIUM.exists() or not _console_built() or not DEMO_DIST.is_file() or not (
             node_modules / "playwright-core").exists() or not (node_modules / "@axe-core" / "playwright").exists():
-        return "the console build, playwright-core, @axe-core/playwright or Chromium is missing (make test installs and builds them)"
+        return ("the console or demo build, playwright-core, @axe-core/playwright or Chromium is missing "
+                "(make test installs and builds them)")
     return None
 
 
@@ -112,7 +121,7 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleS
             pytest.fail(missing)
         pytest.skip(missing)
     with fresh_database("billing_console") as database_url:
-        port = {name: free_port() for name in ("grpc", "rest", "admin_rest", "metrics", "standin")}
+        port = {name: free_port() for name in ("grpc", "rest", "admin_rest", "metrics", "standin", "demo")}
         user_id = f"console-{uuid.uuid4().hex[:8]}"
         keys = {scope: create_key(database_url, scope, user_id=user_id if scope is Scope.USER else None)
                 for scope in (Scope.ADMIN, Scope.SERVICE, Scope.USER)}  # before the server starts: known at once
@@ -123,7 +132,8 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleS
             "BILLING_ADMIN_REST_PORT": str(port["admin_rest"]),
             "BILLING_METRICS_PORT": str(port["metrics"]),
             "BILLING_STRIPE_STANDIN_PORT": str(port["standin"]),
-            "BILLING_DEMO_PORT": "0",  # no demo app: the console is the page here
+            "BILLING_DEMO_PORT": str(port["demo"]),  # the user's own page, open while the operator acts
+            "BILLING_DEMO_USER": user_id,
             "BILLING_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
         }
@@ -136,14 +146,14 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleS
             grpc_target = f"127.0.0.1:{port['grpc']}"
             deadline = time.monotonic() + STACK_START_TIMEOUT_SECONDS
             while not (health_serving(grpc_target) and answers_200(port["admin_rest"], "/console/")
-                       and answers_200(port["rest"], "/v1/billing/catalog")):
+                       and answers_200(port["rest"], "/v1/billing/catalog") and answers_200(port["demo"], "/demo/config")):
                 if process.poll() is not None:
                     start_failed("billing-dev run", process, f"exited with code {process.returncode}", [log])
                 if time.monotonic() > deadline:
                     start_failed("billing-dev run", process, f"not serving within {STACK_START_TIMEOUT_SECONDS:.0f}s", [log])
                 time.sleep(0.2)
-            stack = ConsoleStack(port["admin_rest"], port["rest"], keys[Scope.ADMIN], keys[Scope.SERVICE], keys[Scope.USER],
-                                 user_id, "", log)
+            stack = ConsoleStack(port["admin_rest"], port["rest"], port["demo"], keys[Scope.ADMIN], keys[Scope.SERVICE],
+                                 keys[Scope.USER], user_id, "", log)
             event_id = _seed(stack, receiver)
             payment_id, package_seconds = _paid_package(stack)
             totals = stack.admin_json("GET", f"/v1/billing/balance/{user_id}")["totals"]
@@ -247,7 +257,7 @@ def story(console_stack: ConsoleStack, tmp_path_factory: pytest.TempPathFactory)
         "ADMIN_SECRET": console_stack.admin.secret, "USER_ID": console_stack.user_id, "EVENT_ID": console_stack.event_id,
         "SCREENSHOT_DIR": str(screenshots), "CHROMIUM": str(CHROMIUM),
         "ACTIONS": "0" if console_stack.unbuilt() else "1", "PAYMENT_ID": console_stack.payment_id,
-        "LOGIN_URL": _console_login_url(console_stack),
+        "LOGIN_URL": _console_login_url(console_stack), "DEMO_URL": console_stack.demo_url,
     }
     result = subprocess.run([shutil.which("node") or "node", str(STORY)], cwd=REPO_ROOT, env=env, text=True,
                             capture_output=True, timeout=STORY_TIMEOUT_SECONDS)
@@ -372,6 +382,23 @@ def test_a_grant_with_a_reason_changes_the_balance_and_leaves_an_audit_row(conso
     grant = story.data["grant"]
     assert (grant["before"], grant["after"]) == (shown(console_stack.total_seconds), shown(console_stack.total_seconds + 1800)), grant
     assert "Grant" in grant["audit"] and console_stack.admin.key_id in grant["audit"], grant
+
+
+def demo_minutes(seconds: int) -> str:
+    """A total as the demo's balance shows it (clients/react/src/format.ts minutes: whole minutes)."""
+    return f"{seconds // 60} min"
+
+
+def test_the_users_demo_page_shows_the_grant_live(console_stack: ConsoleStack, story: StoryResult):
+    unbuilt = console_stack.unbuilt()
+    if unbuilt:
+        pytest.skip(f"answering 501 (UNIMPLEMENTED) on this server: {', '.join(unbuilt)}")
+    demo = story.data["demo-live"]
+    assert demo["user"] == f"Welcome, {console_stack.user_id}", demo
+    # Open before the grant, on its stream; after it, the new total in the same document (no reload).
+    assert demo["before"] == demo_minutes(console_stack.total_seconds), demo
+    assert demo["after"] == demo_minutes(console_stack.total_seconds + 1800), demo
+    assert (demo["reloaded"], demo["live"], demo["errors"]) == (False, "yes", []), demo
 
 
 def test_finding_a_user_by_payment_id_and_a_refund_whose_claw_back_arrives(console_stack: ConsoleStack, story: StoryResult):

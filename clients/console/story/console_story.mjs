@@ -13,8 +13,10 @@
 // Environment: CONSOLE_URL, ADMIN_KEY_ID, ADMIN_SECRET (required); USER_ID (an account with a ledger),
 // EVENT_ID (an outbound event delivered to ENDPOINT_ID), ACTIONS=1 (the grant story: needs
 // GetAccountOverview, OperatorGrant and ListAuditEntries; with PAYMENT_ID, a payment of USER_ID, the
-// refund story too), LOGIN_URL (a `billing console-login` URL: signs in a fresh tab), SCREENSHOT_DIR (default: a temporary folder;
-// the screenshots are console-<page>.png), CHROMIUM (default /usr/bin/chromium), STEP_TIMEOUT_MS (15000).
+// refund story too), DEMO_URL (the demo app of USER_ID: open in a second page during the grant story, whose
+// balance must follow the grant live), LOGIN_URL (a `billing console-login` URL: signs in a fresh tab),
+// SCREENSHOT_DIR (default: a temporary folder; the screenshots are console-<page>.png), CHROMIUM (default
+// /usr/bin/chromium), STEP_TIMEOUT_MS (15000).
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +29,7 @@ const adminSecret = required('ADMIN_SECRET');
 const userId = process.env.USER_ID || '';
 const eventId = process.env.EVENT_ID || '';
 const paymentId = process.env.PAYMENT_ID || '';
+const demoUrl = process.env.DEMO_URL || '';
 const screenshotDir = process.env.SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'billing-console-story-'));
 const stepTimeoutMs = Number(process.env.STEP_TIMEOUT_MS || 15_000);
 const WIDTHS = [1280, 768];
@@ -124,14 +127,64 @@ async function account(page) {
   say(`DATA timeline ${JSON.stringify({ summary })}`);
 }
 
-/** Grant with a reason through the dialog (keyboard only), see the balance change and the audit row. */
-async function grantStory(page, errors) {
+/** The demo app of USER_ID in a second page of the browser, as the user has it open while support acts:
+ * loaded now (its session key and live stream get ready while the console's pages are visited). */
+async function openDemo(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(stepTimeoutMs);
+  // Script errors and failed requests, named by URL (Chromium's console line for a failed load has none);
+  // the favicon the demo does not ship is the one expected 404.
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('response', (response) => {
+    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') {
+      errors.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+    }
+  });
+  page.on('requestfailed', (request) => errors.push(`${request.failure()?.errorText} ${request.method()} ${request.url()}`));
+  await page.goto(demoUrl);
+  return { page, errors };
+}
+
+function demoTotal(page) {
+  // <section aria-labelledby=…><h3>AI Time Balance</h3><dl><div><dt>Total</dt><dd>45 min</dd></div>…
+  return page.getByRole('region', { name: 'AI Time Balance' })
+    .locator('div', { has: page.locator('dt', { hasText: /^Total$/ }) }).locator('dd');
+}
+
+/** The demo before the grant: on its live stream (Server-Sent Events), its total read, this document marked. */
+async function demoBeforeGrant(demo) {
+  const { page } = demo;
+  await page.locator('[data-demo="live"][data-live="yes"]').waitFor();
+  await demoTotal(page).waitFor();
+  await page.evaluate(() => { window.storyDocumentMarker = 'before the grant'; });
+  return { user: await page.getByText(/^Welcome, /).innerText(), before: await demoTotal(page).innerText() };
+}
+
+/** The demo after the grant: its total changed from the stream, without a reload (the marker survived). */
+async function demoAfterGrant(demo, seen) {
+  const { page, errors } = demo;
+  await demoTotal(page).filter({ hasNotText: seen.before }).waitFor();
+  const after = await demoTotal(page).innerText();
+  const marker = await page.evaluate(() => window.storyDocumentMarker ?? null);
+  const live = await page.locator('[data-demo="live"]').getAttribute('data-live');
+  await page.screenshot({ path: join(screenshotDir, 'console-demo-live.png'), fullPage: true });
+  say(`DATA demo-live ${JSON.stringify({ ...seen, after, reloaded: marker !== 'before the grant', live, errors: errors.splice(0) })}`);
+}
+
+/** Grant with a reason through the dialog (keyboard only), see the balance change and the audit row (and,
+ * with the demo open, the user's page follow it live). */
+async function grantStory(page, errors, demo) {
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(`${consoleUrl}#/accounts/${encodeURIComponent(userId)}`);
   const balance = page.getByRole('region', { name: 'Balance (as the user sees it)' });
   await balance.waitFor();
   const available = () => balance.locator('div', { has: page.locator('dt', { hasText: /^Available$/ }) }).locator('dd').innerText();
   const before = await available();
+  const demoSeen = demo ? await demoBeforeGrant(demo) : undefined;
   await page.getByRole('button', { name: 'Grant minutes…' }).focus();
   await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: 'Grant minutes' });
@@ -151,6 +204,7 @@ async function grantStory(page, errors) {
   }, before);
   const after = await available();
   await page.screenshot({ path: join(screenshotDir, 'console-granted.png'), fullPage: true });
+  if (demo) await demoAfterGrant(demo, demoSeen);
   await page.goto(`${consoleUrl}#/audit?user=${encodeURIComponent(userId)}`);
   const row = page.getByRole('region', { name: 'Audit entries' }).getByRole('row').filter({ hasText: 'console story: outage credit' });
   await row.first().waitFor();
@@ -236,8 +290,10 @@ async function main() {
       if (message.type() === 'error' && !/status of 501/.test(message.text())) errors.push(message.text());
     });
     page.on('pageerror', (error) => errors.push(String(error)));
+    let demo;
     try {
       await signIn(page, errors);
+      if (demoUrl && process.env.ACTIONS === '1' && userId) demo = await openDemo(context);
       await visit(page, errors, 'webhooks', '#/webhooks', { check: webhooks });
       say('STEP webhooks');
       await visit(page, errors, 'accounts', `#/accounts?q=${encodeURIComponent(userId || 'e2e')}`);
@@ -247,8 +303,12 @@ async function main() {
       await visit(page, errors, 'operations', '#/operations');
       say('STEP pages');
       if (process.env.ACTIONS === '1' && userId) {
-        await grantStory(page, errors);
+        await grantStory(page, errors, demo);
         say('STEP grant');
+        if (demo) {
+          await demo.page.close();
+          demo = undefined;
+        }
         if (paymentId) {
           await refundStory(page, errors);
           say('STEP refund');
@@ -264,6 +324,11 @@ async function main() {
       await page.screenshot({ path: join(screenshotDir, 'console-failure.png'), fullPage: true }).catch(() => undefined);
       const text = await page.locator('body').innerText().catch(() => '<no page text>');
       process.stderr.write(`FAIL ${error instanceof Error ? error.stack : String(error)}\nerrors: ${JSON.stringify(errors)}\npage text:\n${text}\n`);
+      if (demo) {
+        await demo.page.screenshot({ path: join(screenshotDir, 'console-demo-failure.png'), fullPage: true }).catch(() => undefined);
+        const demoText = await demo.page.locator('body').innerText().catch(() => '<no page text>');
+        process.stderr.write(`demo page (${demo.page.url()}) errors: ${JSON.stringify(demo.errors)}\ndemo page text:\n${demoText}\n`);
+      }
       process.exitCode = 1;
       return;
     }
