@@ -372,7 +372,7 @@ def test_the_account_timeline_explains_the_balance(console_stack: ConsoleStack, 
     if console_stack.answers_501(path):
         pytest.skip(f"GET {path} (ListAccountLedger) answers 501 (UNIMPLEMENTED) on this server")
     # The welcome credit, the daily bonus, a 60 min gift and a 10 min build: the timeline ends where the balance is.
-    assert f"balance after this page {shown(console_stack.total_seconds)}." in story.data["timeline"]["summary"], story.data
+    assert f"available after this page {shown(console_stack.total_seconds)}." in story.data["timeline"]["summary"], story.data
 
 
 def test_a_grant_with_a_reason_changes_the_balance_and_leaves_an_audit_row(console_stack: ConsoleStack, story: StoryResult):

@@ -122,7 +122,7 @@ async function webhooks(page) {
 
 async function account(page) {
   await page.getByRole('heading', { name: 'Balance (as the user sees it)' }).waitFor();
-  await page.getByRole('heading', { name: 'Timeline: the running balance' }).waitFor();
+  await page.getByRole('heading', { name: 'Timeline: the available balance' }).waitFor();
   const summary = await page.locator('[data-console="timeline-summary"]').innerText();
   say(`DATA timeline ${JSON.stringify({ summary })}`);
 }

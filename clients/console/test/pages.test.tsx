@@ -37,11 +37,14 @@ const OVERVIEW: AccountOverview = {
 const LEDGER: ListAccountLedgerResponse = {
   rows: [
     { event_seq: '2', type: 'consumption', seconds: -600, reason: '', occurred_at: '2026-12-02T10:00:00Z', operation: 'build', bucket_seq: 1,
-      metadata: { idempotency_key: 'idem-42', hold_id: 'h-0' }, balance_after_seconds: 3000 },
+      metadata: { idempotency_key: 'idem-42', hold_id: 'h-0' }, balance_after_seconds: 3000,
+      available_after_seconds: 3000, expired_before_seconds: 0 },
     { event_seq: '1', type: 'package_credit', seconds: 3600, reason: 'purchase', occurred_at: '2026-12-01T10:00:00Z', operation: '', bucket_seq: 1,
-      metadata: { payment_id: 'pi_1' }, balance_after_seconds: 3600 },
+      metadata: { payment_id: 'pi_1' }, balance_after_seconds: 3600,
+      available_after_seconds: 3600, expired_before_seconds: 0 },
   ],
   next_page_token: '',
+  expired_since_last_row_seconds: 0,
 };
 
 function fakeApi(overrides: Partial<Record<keyof ConsoleApi, unknown>> = {}) {
@@ -73,7 +76,7 @@ describe('the account page', () => {
     expect(screen.getByRole('button', { name: 'Revoke key bk_user_1' })).toBeTruthy();
     const timeline = await screen.findByText(/Opening balance/);
     expect(timeline.textContent).toContain('Opening balance 0 s');
-    expect(timeline.textContent).toContain('balance after this page 50 min');
+    expect(timeline.textContent).toContain('available after this page 50 min');
     const ledger = await screen.findByRole('region', { name: 'Ledger rows' });
     const toggle = within(ledger).getByRole('button', { name: 'Show details of row 2' });
     expect(toggle.getAttribute('aria-expanded')).toBe('false');

@@ -106,7 +106,7 @@ export function AccountLedger(props: { userId: string; refresh: number }) {
               <table className="ledger">
                 <caption>Newest first, page {paging.pageNumber}</caption>
                 <thead>
-                  <tr><th scope="col">When</th><th scope="col">Type</th><th scope="col">Change</th><th scope="col">Balance after</th>
+                  <tr><th scope="col">When</th><th scope="col">Type</th><th scope="col">Change</th><th scope="col">Available after</th>
                     <th scope="col">Operation / reason</th><th scope="col">Details</th></tr>
                 </thead>
                 <tbody>
@@ -135,7 +135,7 @@ function LedgerLine(props: { row: LedgerRow; open: boolean; onToggle: () => void
         <td>{formatTimestamp(row.occurred_at)}</td>
         <td>{humanize(row.type)}</td>
         <td className={row.seconds < 0 ? 'debit' : 'credit'}>{formatSignedSeconds(row.seconds)}</td>
-        <td>{formatSeconds(row.balance_after_seconds)}</td>
+        <td>{formatSeconds(row.available_after_seconds)}</td>
         <td>{[row.operation, row.reason].filter(Boolean).join(' · ') || '—'}</td>
         <td>
           <button type="button" aria-expanded={props.open} aria-controls={detailsId} onClick={props.onToggle}

@@ -11,8 +11,9 @@ function daysAgo(days: number): string {
 }
 
 /**
- * "Where did my minutes go": from a chosen day, every ledger row oldest first with the balance
- * before and after it (the server's running sum), so each change of the balance has its row.
+ * "Where did my minutes go": from a chosen day, every ledger row oldest first with the available
+ * balance before and after it, and the unused time that expired between rows as lines of their own,
+ * so each change of the balance has its line.
  */
 export function AccountTimeline(props: { userId: string; refresh: number }) {
   const api = useApi();
@@ -33,7 +34,7 @@ export function AccountTimeline(props: { userId: string; refresh: number }) {
 
   return (
     <section aria-labelledby="timeline-heading" className="card wide">
-      <h2 id="timeline-heading">Timeline: the running balance</h2>
+      <h2 id="timeline-heading">Timeline: the available balance</h2>
       <form className="filters" onSubmit={apply} aria-label="Timeline start">
         <div className="field">
           <label htmlFor={field}>From (UTC day)</label>
@@ -43,13 +44,15 @@ export function AccountTimeline(props: { userId: string; refresh: number }) {
       </form>
       <LoadState load={page} what="The timeline">
         {(data) => {
-          const timeline = buildTimeline(data.rows);
+          // The expiry after the newest row (up to now) closes the last page only.
+          const timeline = buildTimeline(data.rows, data.next_page_token ? 0 : data.expired_since_last_row_seconds);
           return (
             <>
               <p className="summary" data-console="timeline-summary">
                 {data.rows.length === 0 ? `No ledger row since ${from}.` : (
                   <>Opening balance {formatSeconds(timeline.openingSeconds)}; credits {formatSignedSeconds(timeline.creditedSeconds)},
-                    debits {formatSignedSeconds(-timeline.debitedSeconds)}; balance after this page {formatSeconds(timeline.closingSeconds)}.</>
+                    debits {formatSignedSeconds(-timeline.debitedSeconds)}, expired {formatSignedSeconds(-timeline.expiredSeconds)};
+                    available after this page {formatSeconds(timeline.closingSeconds)}.</>
                 )}
               </p>
               {data.rows.length ? (
@@ -61,9 +64,10 @@ export function AccountTimeline(props: { userId: string; refresh: number }) {
                     </thead>
                     <tbody>
                       {timeline.rows.map((row) => (
-                        <tr key={row.eventSeq} className={row.gapBefore ? 'gap' : undefined}>
-                          <td>{formatTimestamp(row.occurredAt)}</td>
-                          <td>{humanize(row.type)}{row.operation ? ` · ${row.operation}` : ''}{row.gapBefore ? ' (rows missing before this one)' : ''}</td>
+                        <tr key={row.key} className={[row.gapBefore ? 'gap' : '', row.kind === 'expiry' ? 'expiry' : ''].join(' ').trim() || undefined}
+                          data-console={row.kind === 'expiry' ? 'timeline-expiry' : undefined}>
+                          <td>{row.kind === 'expiry' ? 'in between' : formatTimestamp(row.occurredAt)}</td>
+                          <td>{row.kind === 'expiry' ? `Expired: ${row.reason}` : humanize(row.type)}{row.operation ? ` · ${row.operation}` : ''}{row.gapBefore ? ' (rows missing before this one)' : ''}</td>
                           <td>{formatSeconds(row.balanceBeforeSeconds)}</td>
                           <td className={row.deltaSeconds < 0 ? 'debit' : 'credit'}>{formatSignedSeconds(row.deltaSeconds)}</td>
                           <td>{formatSeconds(row.balanceAfterSeconds)}</td>
