@@ -69,3 +69,24 @@ async def test_a_request_that_waited_too_long_goes_on_without_the_gate():
     release.set()
     await holder
     assert len(gate) == 0
+
+
+async def test_a_waiting_request_cancelled_as_the_lock_frees_ends_and_leaves_the_lock_free():
+    """A request cancelled (its client gone) in the turn the lock is handed to it ends cancelled, and
+    the next request gets the lock (wait_for on CPython 3.11 could hand it the lock and lose the
+    cancellation)."""
+    gate, release = AccountGate(wait_seconds=10), asyncio.Event()
+    holder = asyncio.create_task(hold(gate, "a", release))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(hold(gate, "a", asyncio.Event()))
+    for _ in range(2):
+        await asyncio.sleep(0)
+    release.set()
+    await holder
+    waiter.cancel()
+    async with asyncio.timeout(5):  # a lost cancellation: the waiter holds the lock, waiting forever
+        await asyncio.gather(waiter, return_exceptions=True)
+    assert waiter.cancelled()
+    async with asyncio.timeout(5):
+        async with gate.passage("a"):
+            pass

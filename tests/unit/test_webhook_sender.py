@@ -261,3 +261,19 @@ async def test_events_before_the_endpoint_and_of_other_types_are_not_sent_to_it(
     sender = WebhookSender(queue, transport, FixedClock(NOW), FAST)
     await _run(sender, lambda: bool(transport.sent))
     assert transport.ids() == ["evt_alice_3"]
+
+
+@pytest.mark.parametrize("turns_before_the_event", [0, 1, 2, 3])
+async def test_a_sender_loop_cancelled_as_it_is_woken_ends(turns_before_the_event):
+    """close() cancels the loops; a cancellation that lands as the loop's event is set must end the
+    loop (CPython 3.11's wait_for returned the event instead, and close() waited forever)."""
+    from billing.service.webhook_sender import _wait
+
+    event = asyncio.Event()
+    waiting = asyncio.create_task(_wait(event, 10))
+    for _ in range(turns_before_the_event):
+        await asyncio.sleep(0)
+    event.set()
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert waiting.cancelled()

@@ -32,12 +32,15 @@ class AccountGate:
         holders = self._holders[account_id] = self._holders.get(account_id, 0) + 1
         acquired = False
         try:
-            if holders == 1:  # nobody else holds or awaits it: taken at once, without wait_for's task
+            if holders == 1:  # nobody else holds or awaits it: taken at once, without a timeout's handle
                 await lock.acquire()
                 acquired = True
             else:
                 try:
-                    await asyncio.wait_for(lock.acquire(), self._wait_seconds)
+                    # Not wait_for: on CPython 3.11 it can return the acquired lock to a request that
+                    # was cancelled meanwhile, swallowing the cancellation (asyncio.timeout cannot).
+                    async with asyncio.timeout(self._wait_seconds):
+                        await lock.acquire()
                     acquired = True
                 except TimeoutError:
                     pass

@@ -195,8 +195,12 @@ class WebhookSender:
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
+    # asyncio.timeout, not wait_for: CPython 3.11's wait_for swallows a cancellation that arrives as
+    # the event is set (it returns the event's result), and close() then waited forever on a loop
+    # that never saw it was cancelled.
     try:
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()
     except TimeoutError:
         pass
 
