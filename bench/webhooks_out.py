@@ -125,10 +125,11 @@ class Receiver:
 
 
 def add_endpoint(connection, url: str) -> str:
-    """One endpoint subscribed to everything; every other endpoint disabled (one receiver a run)."""
+    """One endpoint subscribed to everything; every other endpoint retired (one receiver a run: a
+    disabled endpoint is only paused, its events would still become its deliveries)."""
     endpoint_id = f"ep_bench_{uuid.uuid4().hex[:10]}"
-    connection.execute("UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'bench: another run' "
-                       "WHERE enabled")
+    connection.execute("UPDATE webhook_endpoints SET enabled = false, deleted_at = now(), "
+                       "disabled_reason = 'bench: another run' WHERE deleted_at IS NULL")
     connection.execute(
         "INSERT INTO webhook_endpoints (endpoint_id, url, event_types, description, enabled, secret, created_at,"
         " updated_at) VALUES (%s, %s, '{}', 'bench.webhooks_out', true, %s, now(), now())",
