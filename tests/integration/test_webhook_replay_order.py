@@ -3,6 +3,7 @@ goes before the later ones, never beside them, and nothing in flight is claimed 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 from billing.adapters.catalog_file import load_catalog
@@ -67,3 +68,32 @@ async def test_replaying_failed_deliveries_of_one_line_sends_them_one_at_a_time_
     replayed = await replay_failed(admin_deps(pool, now), now - timedelta(seconds=1), "")
     assert replayed.replayed == 2
     assert [d.event_id for d in await claimed(queue, alice, now + timedelta(seconds=1))] == [e1]
+
+
+async def test_a_replay_waits_for_a_claim_in_progress_and_sees_its_lease(pool, db, accounts):
+    """A claim has locked e2 (the line's head) and not yet committed its lease when e1 is replayed:
+    the replay waits for it, then sees e2 in flight, and e1 waits its turn (it was made due beside
+    e2 when the replay judged "in flight" from a snapshot taken before the claim committed)."""
+    now = datetime.now(timezone.utc)
+    endpoint = await add_endpoint(db, now - timedelta(minutes=1))
+    [alice] = await accounts(1)
+    e1, e2 = await add_events(db, alice, 2, now)
+    queue = PostgresOutboundQueue(pool)
+    await queue.dispatch(now, 100)
+    [d1] = await claimed(queue, alice, now)
+    assert await queue.record(d1, AttemptResult(500, 1), Outcome(FAILED, None, None, True), now)
+    async with pool.connection() as claiming:
+        async with claiming.transaction():
+            await claiming.execute(  # the claim's lease on e2, not committed yet
+                "UPDATE webhook_deliveries SET lease_until = %s, next_attempt_at = %s"
+                " WHERE account_id = %s AND endpoint_id = %s AND event_id = %s",
+                (now + LEASE, now + LEASE, alice, endpoint, e2))
+            replaying = asyncio.create_task(replay_event(admin_deps(pool, now), e1))
+            async with asyncio.timeout(10):  # the replay is blocked behind the claim
+                while not (await (await db.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).fetchone())[0]:
+                    await asyncio.sleep(0.01)
+        await replaying
+    cursor = await db.execute("SELECT event_id, next_attempt_at = 'infinity'::timestamptz FROM webhook_deliveries"
+                              " WHERE account_id = %s AND endpoint_id = %s ORDER BY seq", (alice, endpoint))
+    assert await cursor.fetchall() == [(e1, True), (e2, False)]  # e1 waits for e2's record

@@ -26,7 +26,7 @@ from billing.domain.delivery_outcomes import AttemptResult
 from billing.service.accounts import create_account
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
-from billing.service.ports import OutgoingWebhook
+from billing.service.ports import EndpointShares, OutgoingWebhook
 from billing.service.webhook_sender import LEASE, SenderOptions, WebhookSender
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 from tests.support.defaults import CHECKOUT_PAGES
@@ -381,3 +381,24 @@ async def test_an_endpoint_that_hangs_holds_its_share_of_the_slots_and_no_more(p
     cursor = await db.execute("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = %s AND status = 'delivered'",
                               (healthy,))
     assert (await cursor.fetchone())[0] == len(healthy_events)
+
+
+async def test_a_failing_endpoint_at_its_share_is_left_out_of_the_claim_scan(pool, db, accounts):
+    """A failing endpoint with its two slots in flight and many overdue heads, older than everything
+    else: a claim still takes the other endpoint's deliveries (its heads would otherwise fill the
+    scan, and the window keep none of them)."""
+    now = datetime.now(timezone.utc)
+    failing = await add_endpoint(db, now - timedelta(minutes=1), ["balance.low"])
+    healthy = await add_endpoint(db, now - timedelta(minutes=1), ["credit.granted"])
+    await db.execute("UPDATE webhook_endpoints SET failing_since = %s WHERE endpoint_id = %s", (now, failing))
+    for account_id in await accounts(30):
+        await add_events(db, account_id, 1, now, "balance.low")
+    queue = PostgresOutboundQueue(pool)
+    await queue.dispatch(now, 500)  # the failing endpoint's heads are due first
+    [bob] = await accounts(1)
+    healthy_events = await add_events(db, bob, 1, now + timedelta(seconds=1))
+    await queue.dispatch(now + timedelta(seconds=1), 500)
+    shares = EndpointShares(per_endpoint=16, failing_per_endpoint=2, in_flight={failing: 2})
+    later = now + timedelta(seconds=2)
+    claimed = await queue.claim(later, later + LEASE, 4, shares)  # scans 16 rows: all the failing endpoint's
+    assert [(c.endpoint_id, c.event_id) for c in claimed] == [(healthy, healthy_events[0])]

@@ -4,6 +4,19 @@ delivery lines: one (account, endpoint) line is sent in seq order, one delivery 
 # pg_advisory_xact_lock's key for the turns of the delivery lines (any constant no other code uses).
 TURN_LOCK = 0x6F75_7462_6F78  # "outbox"
 
+# Before REHEAD_LINES, in a statement of its own: the lines' pending deliveries locked, so a claim
+# that took one of them (its lease not yet committed) has committed before REHEAD_LINES takes its
+# snapshot, which then sees the lease (one statement would judge "in flight" from a snapshot taken
+# before the claim committed, and make an earlier delivery due beside one in flight).
+LOCK_LINES = """
+SELECT 1 FROM webhook_deliveries d
+JOIN unnest(%(account_ids)s::text[], %(endpoint_ids)s::text[]) AS l(account_id, endpoint_id)
+  ON d.account_id = l.account_id AND d.endpoint_id = l.endpoint_id
+WHERE d.status = 'pending'
+ORDER BY d.account_id, d.endpoint_id, d.seq
+FOR UPDATE OF d
+"""
+
 # After a replay put deliveries back (waiting): in each of their lines, a due but not leased delivery
 # behind the first pending one waits again, and the first pending one is due now unless one of its
 # line is in flight (its record gives the turn, _NEXT_TURN). Run under TURN_LOCK, exclusive.

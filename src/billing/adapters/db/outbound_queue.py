@@ -76,8 +76,9 @@ SELECT (SELECT count(*) FROM marked) AS events, (SELECT count(*) FROM inserted) 
 # Due deliveries, oldest due first, at most `room` of each endpoint: its share of this sender's slots
 # (per_endpoint, or failing_per_endpoint while it fails) less what this sender has in flight to it,
 # so an endpoint that hangs for its whole timeout holds a few slots and the other endpoints flow on.
-# Endpoints with no room are left out of the scan itself; the window over the locked candidates cuts
-# the rest (rows locked and not taken are free again when this short transaction ends).
+# Endpoints with no room left (a failing one at its 2 included) are left out of the scan itself, else
+# their old due heads would fill it and the window keep none; the window over the locked candidates
+# cuts the rest (rows locked and not taken are free again when this short transaction ends).
 _CLAIM = """
 WITH busy AS (
   SELECT * FROM unnest(%(busy_endpoints)s::text[], %(busy_counts)s::int[]) AS b(endpoint_id, in_flight)
@@ -85,7 +86,10 @@ WITH busy AS (
   SELECT d.account_id, d.endpoint_id, d.seq, d.next_attempt_at, e.failing_since IS NOT NULL AS failing
   FROM webhook_deliveries d
   JOIN webhook_endpoints e ON e.endpoint_id = d.endpoint_id AND e.enabled AND e.deleted_at IS NULL
+  LEFT JOIN busy b ON b.endpoint_id = d.endpoint_id
   WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s AND d.endpoint_id <> ALL(%(full_endpoints)s::text[])
+    AND coalesce(b.in_flight, 0)
+        < CASE WHEN e.failing_since IS NOT NULL THEN %(failing_per_endpoint)s ELSE %(per_endpoint)s END
   ORDER BY d.next_attempt_at
   LIMIT %(scan)s
   FOR UPDATE OF d SKIP LOCKED

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.adapters.db.driver import Driver
-from billing.adapters.db.delivery_lines import REHEAD_LINES, TURN_LOCK
+from billing.adapters.db.delivery_lines import LOCK_LINES, REHEAD_LINES, TURN_LOCK
 from billing.domain.webhook_endpoints import (
     DELIVERY_STATUSES, Delivery, DeliveryAttempt, DeliveryFilter, DeliveryPosition, WebhookEndpoint,
 )
@@ -165,8 +165,9 @@ class PostgresDeliveryLog:
 
     async def _rehead(self, lines: list[Any], now: datetime) -> int:
         if lines:
-            await self._driver.execute(REHEAD_LINES, {
-                "account_ids": [line[0] for line in lines], "endpoint_ids": [line[1] for line in lines], "now": now})
+            params = {"account_ids": [line[0] for line in lines], "endpoint_ids": [line[1] for line in lines], "now": now}
+            await self._driver.execute(LOCK_LINES, params)
+            await self._driver.execute(REHEAD_LINES, params)
         return len(lines)
 
 
