@@ -57,6 +57,7 @@ def budget_row(scenario: str, load: dict, server_cpu_s: float, envoy_cpu_s: floa
             "error": profiler.error,
             "self": profile_frames.frame_cost_us(profile["self"], server_us),
             "inclusive": profile_frames.frame_cost_us(profile["inclusive"], server_us),
+            "packages": profile_frames.frame_cost_us(profile["packages"], server_us),
         },
     }
 
@@ -78,10 +79,16 @@ def table(rows: list[dict], frames: int = TABLE_FRAMES) -> str:
         lines.append(f"{row['rpc']}: top frames of the server by self time "
                      f"({profile['samples']} samples{'; ' + profile['error'] if profile['error'] else ''})")
         for frame in profile["self"][:frames]:
-            lines.append(f"  {frame['percent']:>5.1f}%  {_us(frame.get('us_per_call')):>6} us  {frame['frame']}")
-        ours = [f for f in profile["inclusive"] if "billing/" in f["frame"]][:3]
+            meaning = profile_frames.MEANING.get(frame["frame"])
+            lines.append(f"  {frame['percent']:>5.1f}%  {_us(frame.get('us_per_call')):>6} us  {frame['frame']}"
+                         + (f"  [{meaning}]" if meaning else ""))
+        if profile["packages"]:
+            lines.append("  self time by package: " + "; ".join(
+                f"{p['frame']} {_us(p.get('us_per_call'))} us" for p in profile["packages"][:6]))
+        ours = [f for f in profile["inclusive"] if "billing/" in f["frame"] and "billing/entrypoints" not in f["frame"]]
         if ours:
-            lines.append("  inclusive, ours: " + "; ".join(f"{f['frame']} {f['percent']:.0f}%" for f in ours))
+            lines.append("  inclusive, ours: " + "; ".join(
+                f"{f['frame']} {_us(f.get('us_per_call'))} us" for f in ours[:3]))
     return "\n".join(lines)
 
 

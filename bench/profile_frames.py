@@ -34,6 +34,18 @@ RATE_HZ = 100
 STOP_TIMEOUT_S = 30.0
 
 Stack = tuple[tuple[str, ...], int]
+# Frames every sample of a thread passes through (the entry point, the event loop's run, a thread's
+# start): their self time is real (the C under them: uvloop, gRPC's Cython), but as inclusive
+# frames they only say "everything", so they are left out of the inclusive ranking.
+ENVELOPE = frozenset({
+    "_run_module_as_main", "_run_code", "<module>", "main", "Runner.run", "run", "Thread.run",
+    "Thread._bootstrap", "Thread._bootstrap_inner",
+})
+# What a frame's self time is, where the Python frame is only the caller of C code.
+MEANING = {
+    "Runner.run (asyncio/runners.py)": "the event loop's C: uvloop, gRPC's Cython callbacks, protobuf parsing",
+    "Thread.run (threading.py)": "a thread's C: gRPC's completion-queue poller",
+}
 
 
 def parse_collapsed(text: str) -> list[Stack]:
@@ -42,7 +54,10 @@ def parse_collapsed(text: str) -> list[Stack]:
     for line in text.splitlines():
         frames, _, count = line.rstrip().rpartition(" ")
         if frames and count.isdigit():
-            stacks.append((tuple(frames.split(";")), int(count)))
+            names = frames.split(";")
+            if names[0].startswith("process "):  # --subprocesses: which process, not a frame
+                names = names[1:]
+            stacks.append((tuple(names), int(count)))
     return stacks
 
 
@@ -68,6 +83,7 @@ def top_frames(stacks: Iterable[Stack], limit: int = TOP) -> dict:
     recursive frame counts once a sample). Shares are percent of all samples; ties go by name."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = 0
     for frames, count in stacks:
         if not frames or count <= 0:
@@ -75,14 +91,28 @@ def top_frames(stacks: Iterable[Stack], limit: int = TOP) -> dict:
         names = [short_frame(frame) for frame in frames]
         total += count
         own[names[-1]] += count
+        packages[package(names[-1])] += count
         for name in set(names):
-            inclusive[name] += count
+            if name.partition(" (")[0] not in ENVELOPE:
+                inclusive[name] += count
 
     def ranked(counter: Counter[str]) -> list[dict]:
         order = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
         return [{"frame": name, "samples": n, "percent": round(100.0 * n / total, 1)} for name, n in order]
 
-    return {"samples": total, "self": ranked(own), "inclusive": ranked(inclusive)}
+    return {"samples": total, "self": ranked(own), "inclusive": ranked(inclusive), "packages": ranked(packages)}
+
+
+def package(frame: str) -> str:
+    """Where a (short) frame's code lives: the top package, ours by layer (`billing/api`), the
+    event loop's and threads' C by what MEANING says runs there."""
+    if frame in MEANING:
+        return MEANING[frame].partition(":")[0]
+    location = frame.partition(" (")[2].rstrip(")")
+    parts = location.split("/")
+    if parts[0] in ("billing", "google") and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0] if len(parts) > 1 else location or frame
 
 
 def frame_cost_us(frames: list[dict], cpu_per_call_us: float | None) -> list[dict]:

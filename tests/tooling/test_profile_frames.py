@@ -4,7 +4,7 @@ from bench import cpu_budget
 from bench.profile_frames import frame_cost_us, parse_collapsed, short_frame, top_frames
 
 RAW = """\
-_run_once (asyncio/base_events.py);consume (/work/x/src/billing/api/servicer.py);encode (/venv/lib/python3.11/site-packages/google/protobuf/json_format.py) 30
+process 7:"python -m billing.entrypoints.server";_run_once (asyncio/base_events.py);consume (/work/x/src/billing/api/servicer.py);encode (/venv/lib/python3.11/site-packages/google/protobuf/json_format.py) 30
 _run_once (asyncio/base_events.py);consume (/work/x/src/billing/api/servicer.py) 10
 _run_once (asyncio/base_events.py);get_balance (/work/x/src/billing/api/servicer.py);get_balance (/work/x/src/billing/api/servicer.py) 20
 _run_once (asyncio/base_events.py) 40
@@ -48,7 +48,24 @@ def test_the_top_is_cut_at_the_limit_ties_by_name_and_empty_profiles_are_empty()
     stacks = [(("b",), 5), (("a",), 5), (("c",), 1), ((), 7), (("d",), 0)]
 
     assert [f["frame"] for f in top_frames(stacks, limit=2)["self"]] == ["a", "b"]
-    assert top_frames([]) == {"samples": 0, "self": [], "inclusive": []}
+    assert top_frames([]) == {"samples": 0, "self": [], "inclusive": [], "packages": []}
+
+
+def test_the_envelope_every_sample_passes_through_is_self_time_only_and_packages_sum_self_time():
+    stacks = [
+        (("main (billing/entrypoints/server.py)", "Runner.run (asyncio/runners.py)"), 60),
+        (("main (billing/entrypoints/server.py)", "Runner.run (asyncio/runners.py)",
+          "consume (billing/service/consume.py)", "execute (psycopg/cursor_async.py)"), 30),
+        (("main (billing/entrypoints/server.py)", "Runner.run (asyncio/runners.py)",
+          "consume (billing/service/consume.py)"), 10),
+    ]
+    profile = top_frames(stacks)
+
+    assert profile["self"][0]["frame"] == "Runner.run (asyncio/runners.py)"
+    assert [f["frame"] for f in profile["inclusive"]] == [
+        "consume (billing/service/consume.py)", "execute (psycopg/cursor_async.py)"]
+    assert {p["frame"]: p["samples"] for p in profile["packages"]} == {
+        "the event loop's C": 60, "psycopg": 30, "billing/service": 10}
 
 
 def test_frame_cost_is_its_share_of_the_server_cpu_per_call():
