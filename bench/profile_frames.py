@@ -142,6 +142,9 @@ class Profiler:
 
     def __enter__(self) -> "Profiler":
         binary = py_spy()
+        if self.rate <= 0:
+            self.error = "profiling off (--profile-rate 0)"
+            return self
         if binary is None:
             self.error = "py-spy not installed (pip install -r requirements.txt)"
             return self

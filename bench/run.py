@@ -308,7 +308,7 @@ def measure_cpu_budget(args, url: str, logs: Path) -> list[dict]:
             envoy_start = cpu_by_pid([envoy_pid])
             # server_pids[-1] is the process started (the workers' supervisor when there are several):
             # py-spy follows its children.
-            profiler = profile_frames.Profiler(server_pids[-1], native=args.profile_native)
+            profiler = profile_frames.Profiler(server_pids[-1], rate=args.profile_rate, native=args.profile_native)
             with Meter(server_pids) as meter, profiler:
                 result = load(args.seconds)
             envoy_cpu_s = cpu_delta(envoy_start, cpu_by_pid([envoy_pid]))
@@ -513,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--session-seconds", type=float, default=60.0, help="metered sessions: the metered window")
     parser.add_argument("--profile-native", action="store_true",
                         help="cpu budget: py-spy --native (C frames too; pauses the server at each sample)")
+    parser.add_argument("--profile-rate", type=int, default=profile_frames.RATE_HZ,
+                        help="cpu budget: py-spy samples per second (0: no profile, the figures alone)")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
