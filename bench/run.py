@@ -41,8 +41,8 @@ from pathlib import Path
 import psutil
 
 from bench import (
-    authorization_cost, console, cpu_budget, profile_frames, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks,
-    webhooks_out,
+    authorization_cost, console, cpu_budget, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script,
+    profile_frames, report, watchers, webhooks, webhooks_out,
 )
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
