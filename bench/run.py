@@ -17,6 +17,9 @@ a full run ends with it).
 `--only holds` runs hold cycles (CreateHold + final CommitHold) beside gRPC Consume, both from the
 same Python client; `--only sessions` runs `--sessions` metered sessions for `--session-seconds`
 (bench/holds.py; a full run has both).
+`--only cpu` runs issue 24's CPU budget per RPC (bench/cpu_budget.py: Consume, GetBalance,
+CheckSufficientBatch(50), a hold cycle, a webhook delivery, each alone at full load with the server
+profiled by py-spy; a full run ends with it).
 `--only console` times the operator console's account page (overview + first ledger page) on an
 account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
@@ -38,8 +41,8 @@ from pathlib import Path
 import psutil
 
 from bench import (
-    authorization_cost, console, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script, report, watchers, webhooks,
-    webhooks_out,
+    authorization_cost, console, cpu_budget, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script,
+    profile_frames, report, watchers, webhooks, webhooks_out,
 )
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
@@ -202,7 +205,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console")
+ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -268,6 +271,59 @@ def measure_sessions(args, url: str, logs: Path) -> dict:
             target.split(",")[0], server_pids, url, args.sessions, args.accounts, args.session_seconds)
     print(holds.sessions_line(result), flush=True)
     return result
+
+
+def grpc_closed_loop(target: str, scenario: str, accounts: int, duration_s: float, concurrency: int) -> dict:
+    """The compiled generator where it is built or can be (its grpc++ development files are
+    there), else the Python grpc.aio one (~190 us of client CPU a call instead of ~65, on the same
+    cores: it lowers calls/s, not the server's CPU per call)."""
+    config = loadgen.LoadConfig(
+        protocol="grpc", target=target, scenario=scenario, accounts=accounts, duration_s=duration_s,
+        concurrency=concurrency,
+    )
+    compiled = grpc_loadgen.binary_path().exists() or grpc_loadgen._have_grpc_dev()
+    return grpc_loadgen.run_subprocess(config) if compiled else loadgen.run_subprocess(config)
+
+
+def cpu_budget_load(scenario: str, target: str, base: str, accounts: int, duration_s: float, concurrency: int) -> dict:
+    if scenario == "hold_cycle":
+        return holds.cycles_subprocess(target, scenario, accounts, duration_s, concurrency)
+    if scenario == "webhook":
+        return webhook_load(base, accounts, duration_s, concurrency)
+    return grpc_closed_loop(target, scenario, accounts, duration_s, concurrency)
+
+
+def measure_cpu_budget(args, url: str, logs: Path) -> list[dict]:
+    """Each RPC of issue 24's budget alone, on one stack (bench/cpu_budget.py): server CPU per call
+    over the window, Envoy's and PostgreSQL's beside it, and py-spy's profile of the server."""
+    rows = []
+    webhooks.register_customers(url, 0, args.accounts)
+    with running_stack(url, args.workers, logs / "cpu-budget") as (target, base, pids):
+        server_pids, envoy_pid = pids[:-1], pids[-1]  # the last is Envoy (bench/stack.py)
+        for scenario in cpu_budget.SCENARIOS:
+            def load(seconds, s=scenario):
+                return cpu_budget_load(s, target, base, args.accounts, seconds, args.concurrency)
+            checkpoint(url)
+            load(WARMUP_S)
+            envoy_start = cpu_by_pid([envoy_pid])
+            # server_pids[-1] is the process started (the workers' supervisor when there are several):
+            # py-spy follows its children.
+            profiler = profile_frames.Profiler(server_pids[-1], rate=args.profile_rate, native=args.profile_native)
+            with Meter(server_pids) as meter, profiler:
+                result = load(args.seconds)
+            envoy_cpu_s = cpu_delta(envoy_start, cpu_by_pid([envoy_pid]))
+            if scenario == "webhook":
+                result.update(webhooks.verify_credits(url, result))
+                del result["payments"]
+            row = cpu_budget.budget_row(scenario, result, meter.server_cpu_s, envoy_cpu_s, meter.postgres_cpu_s,
+                                        profiler, meter.steal_percent)
+            if scenario == "webhook":
+                row["credit_check"] = result["credit_check"]
+            rows.append(row)
+            print(f"cpu budget: {row['rpc']}: {row['calls_per_s']} calls/s, server {row['server_cpu_per_call_us']} us/call "
+                  f"({row['profile']['samples']} samples)", flush=True)
+    print(cpu_budget.table(rows), flush=True)
+    return rows
 
 
 @contextmanager
@@ -435,6 +491,13 @@ def measure_watchers(args, url: str, logs: Path) -> dict:
     return result
 
 
+def find_violations_now(urls: list[str]) -> list:
+    violations = [v for database in dict.fromkeys(urls) for v in asyncio.run(find_violations_in_database(database))]
+    if violations:
+        print(f"LEDGER INVARIANTS VIOLATED: {violations[:5]}", file=sys.stderr)
+    return violations
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per scenario")
@@ -448,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fanout-watchers", type=int, default=1000, help="live balance: streams of the changed account")
     parser.add_argument("--sessions", type=int, default=2000, help="metered sessions: streams reporting every second")
     parser.add_argument("--session-seconds", type=float, default=60.0, help="metered sessions: the metered window")
+    parser.add_argument("--profile-native", action="store_true",
+                        help="cpu budget: py-spy --native (C frames too; pauses the server at each sample)")
+    parser.add_argument("--profile-rate", type=int, default=profile_frames.RATE_HZ,
+                        help="cpu budget: py-spy samples per second (0: no profile, the figures alone)")
     args = parser.parse_args(argv)
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
@@ -481,6 +548,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "webhooks-out":
         prewarm(url)
         results, checked = [], [url]
+    elif args.only == "cpu":
+        prewarm(url)
+        rows = measure_cpu_budget(args, url, logs)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"cpu-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps({"started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()},
+                                    "settings": vars(args), "cpu_budget": rows}, indent=2))
+        print(f"wrote {path}")
+        wrong = [row for row in rows if not row.get("credit_check", {"ok": True})["ok"]]
+        return 1 if wrong or find_violations_now([url]) else 0
     elif args.only == "console":
         prewarm(url)
         result = console.run(url)  # an account of its own with 100,000 ledger rows, on the dataset
@@ -512,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "webhooks-out"):
         outbound, consume_rounds = measure_outbound(args, url, logs)
         results += consume_rounds
+    # Before the ledger check too: its webhook deliveries credit accounts.
+    cpu_rows = measure_cpu_budget(args, url, logs) if args.only is None else None
     violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
     summary = report.summarize(baseline, results, violations, sessions, outbound)
     signature_check_us = authorization_cost.microseconds_per_check()
@@ -523,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()}, "settings": vars(args),
         "baseline": baseline, "results": results, "summary": summary, "invariant_violations": violations[:20],
         "signature_check_us": signature_check_us, "authorization_us": authorization_us,
-        "metered_sessions": sessions, "outbound_webhooks": outbound,
+        "metered_sessions": sessions, "outbound_webhooks": outbound, "cpu_budget": cpu_rows,
     }
     if args.only is None:
         document["watchers"] = measure_watchers(args, url, logs)
@@ -540,9 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     print("wrote " + " and ".join(map(str, written)))
     if violations:
         print(f"LEDGER INVARIANTS VIOLATED: {violations[:5]}", file=sys.stderr)
-    wrong_credits = [r for r in results if not r.get("credit_check", {"ok": True})["ok"]]
+    wrong_credits = [r for r in results + (cpu_rows or []) if not r.get("credit_check", {"ok": True})["ok"]]
     for result in wrong_credits:
-        print(f"WEBHOOK CREDITS WRONG ({result['label']}): {result['credit_check']}", file=sys.stderr)
+        print(f"WEBHOOK CREDITS WRONG ({result.get('label') or result.get('rpc')}): {result['credit_check']}", file=sys.stderr)
     return 1 if violations or wrong_credits else 0
 
 
