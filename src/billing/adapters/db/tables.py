@@ -461,6 +461,7 @@ refund_intents = Table(
     Column("created_at", TIMESTAMPTZ, nullable=False),
     Column("claimed_until", TIMESTAMPTZ, nullable=False),
     Column("completed_at", TIMESTAMPTZ, nullable=True),
+    Column("claim_token", Text, nullable=True),  # the lease holder's (migration 0017)
     PrimaryKeyConstraint("account_id", "intent_id", name="refund_intents_pkey"),
     UniqueConstraint("idempotency_key", name="refund_intents_idempotency_key"),
     CheckConstraint("state IN ('requested', 'refunded')", name="refund_intents_state"),
