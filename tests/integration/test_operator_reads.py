@@ -177,6 +177,87 @@ async def test_the_timeline_explains_expired_time(console, user_id, advance, see
     assert (await list_account_ledger(console, user_id, (), None, None, 0, "", "")).expired_since_last_row_seconds == 0
 
 
+async def test_the_timeline_counts_seconds_taken_after_expiry_as_expired_at_the_expiry(
+    console, user_id, advance, assert_ledger_balanced,
+):
+    """A starter period ends with its 300 minutes unused: the close (at the next read, a day later)
+    rolls 150 over and discards the 150 over the cap out of the expired period bucket. The discarded
+    seconds were lost at the period's end: the first row after it says they expired, the discard's
+    row (which takes them out of an empty-looking, expired bucket) does not move what is available,
+    and each instant's last row shows what GetBalance said then."""
+    import json
+
+    from billing.service.webhooks import handle_webhook
+    from tests.support import stripe_events as se
+    from tests.support.fake_payments import VALID_SIGNATURE, FakePaymentProvider
+
+    provider = FakePaymentProvider()
+    paying = dataclasses.replace(console, payments=provider)
+    said: dict[datetime, int] = {}
+
+    async def balance_now() -> int:
+        said[paying.clock.now()] = (await get_balance(paying, user_id)).view.totals.total_seconds
+        return said[paying.clock.now()]
+
+    await create_account(paying, user_id, "free")
+    await balance_now()
+    customer = f"cus_{user_id}"
+    async with paying.storage.transaction() as uow:
+        await uow.payment_profiles.add_customer(user_id, customer, paying.clock.now())
+        await uow.commit()
+    start = paying.clock.now()
+    end = start + timedelta(days=30)
+    provider.set_subscription(f"sub_{user_id}", user_id, "starter", "active", start, end)
+    await handle_webhook(paying, json.dumps(se.invoice_paid(
+        f"in_{user_id}", f"pi_in_{user_id}", f"sub_{user_id}", user_id, "starter", int(start.timestamp()),
+        int(end.timestamp()), 999, int(start.timestamp()), "subscription_create", customer=customer)).encode(),
+        VALID_SIGNATURE)
+    await balance_now()
+    advance(days=31)
+    await balance_now()  # closes the period: rollover out, rollover in, discard
+    await assert_ledger_balanced(user_id)
+
+    lines = await _all_pages(console, user_id, 2, order="oldest_first")
+    last_at_instant = {line.occurred_at: line for line in lines}
+    assert set(last_at_instant) == set(said)
+    assert all(last_at_instant[at].available_after_seconds == total for at, total in said.items())
+    discards = [line for line in lines if line.type == "rollover_discard"]
+    assert [line.seconds for line in discards] == [-150 * 60]
+    previous = 0
+    for line in lines:  # a row taking expired seconds leaves available as it was
+        moved = 0 if line.type == "rollover_discard" else line.seconds
+        assert line.available_after_seconds == previous + moved - line.expired_before_seconds, line
+        previous = line.available_after_seconds
+    closing = [line for line in lines if line.occurred_at == paying.clock.now()]
+    assert sum(line.expired_before_seconds for line in closing) >= 150 * 60  # the discarded part, and bonuses
+
+
+async def test_a_clock_stepping_back_counts_an_expiry_once(console, database_url, user_id, advance, seed_bucket):
+    """Rows of two replicas: the second is stamped a minute before its predecessor, across a bucket's
+    expiry. The timeline takes the running maximum of occurred_at: the expiry is counted at the first
+    row after it, and neither un-expired nor counted again."""
+    await create_account(console, user_id, "free")
+    expires_at = advance(hours=1) + timedelta(hours=1)
+    await seed_bucket(user_id, Source.PACKAGE, 500, expires_at)
+    advance(hours=2)
+    await consume(console, user_id, "build", 60, "c-1")
+    advance(minutes=30)
+    await consume(console, user_id, "build", 60, "c-2")
+    advance(minutes=30)
+    await consume(console, user_id, "build", 60, "c-3")
+    rows = _sql(database_url, "SELECT event_seq FROM ledger_events WHERE account_id = %s AND type = 'consumption' "
+                "ORDER BY event_seq", (user_id,))
+    stepped_back = rows[1][0]  # c-2, stamped before the expiry (and before c-1)
+    _sql(database_url, "UPDATE ledger_events SET occurred_at = %s WHERE account_id = %s AND event_seq = %s",
+         (expires_at - timedelta(minutes=1), user_id, stepped_back))
+
+    lines = await _all_pages(console, user_id, 1, order="oldest_first")
+    consumed = [line for line in lines if line.type == "consumption"]
+    assert [line.expired_before_seconds for line in consumed] == [500, 0, 0]
+    assert consumed[1].available_after_seconds == consumed[0].available_after_seconds - 60  # not un-expired
+    assert consumed[2].available_after_seconds == consumed[1].available_after_seconds - 60
+
+
 async def test_the_export_says_how_it_ended(console, database_url, user_id):
     await create_account(console, user_id, "free")
     _append_ledger(database_url, user_id, 5, tie_every=1, start=datetime(2026, 3, 1, tzinfo=UTC))

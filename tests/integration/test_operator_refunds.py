@@ -196,3 +196,98 @@ async def test_the_same_key_with_another_request_while_the_intent_is_open_is_ref
     with pytest.raises(IdempotencyKeyReused):
         await _refund(paying, user_id, payment_id, idempotency_key, amount_cents=100)
     assert len(provider.issued_refunds) == 1
+
+
+async def _grant(deps, user_id, idempotency_key):
+    from billing.service.operator_actions import grant
+
+    return await grant(deps, OPERATOR, user_id, "gift", 600, None, "goodwill", idempotency_key)
+
+
+async def test_an_open_refund_intent_keeps_its_key_from_other_actions(paid, provider, user_id, rows, audit_fails_once):
+    """Review: an operator used a refund's key for a grant while the refund was open; the grant's
+    entry committed, so the refund could never write its own and stayed 'requested' for ever."""
+    paying, payment_id = paid
+    idempotency_key = key()
+    with pytest.raises(Unavailable):  # the provider refunded; the audit commit failed
+        await _refund(paying, user_id, payment_id, idempotency_key)
+    with pytest.raises(IdempotencyKeyReused) as reused:
+        await _grant(paying, user_id, idempotency_key)
+    assert reused.value.field == "idempotency_key"
+    assert await rows(audit_entries, user_id) == []  # the grant rolled back with its entry
+    assert not [r for r in await rows(refund_intents, user_id) if r["state"] != "requested"]
+    result = await _refund(paying, user_id, payment_id, idempotency_key)  # the retry completes it
+    assert result.audit.detail["refund_id"] == provider.issued_refunds[0][0]
+    [done] = await rows(refund_intents, user_id)
+    assert done["state"] == "refunded"
+    assert [r["action"] for r in await rows(audit_entries, user_id)] == [result.audit.action]
+
+
+async def test_an_intent_is_not_recorded_under_another_actions_key(paid, provider, user_id, rows, monkeypatch):
+    """The other order, at the store: whatever the refund's first look saw, an intent is refused
+    once an audit entry holds its key (the look and the insert are under the key's lock)."""
+    paying, payment_id = paid
+    idempotency_key = key()
+    granted = await _grant(paying, user_id, idempotency_key)
+    assert [r["audit_id"] for r in await rows(audit_entries, user_id)] == [granted.audit.audit_id]
+
+    async def nothing_earlier(deps, request):  # the grant committed just after the refund's look
+        return None
+
+    monkeypatch.setattr(operator_refunds, "earlier_answer", nothing_earlier)
+    with pytest.raises(IdempotencyKeyReused):
+        await _refund(paying, user_id, payment_id, idempotency_key)
+    assert await rows(refund_intents, user_id) == [] and provider.issued_refunds == []
+
+
+async def test_a_grant_and_a_refund_racing_for_one_key_leave_one_request_and_no_stuck_intent(
+    paid, provider, user_id, rows,
+):
+    paying, payment_id = paid
+    for _ in range(5):
+        idempotency_key = key()
+        outcomes = await asyncio.gather(_grant(paying, user_id, idempotency_key),
+                                        _refund(paying, user_id, payment_id, idempotency_key, amount_cents=1),
+                                        return_exceptions=True)
+        assert sum(not isinstance(o, BaseException) for o in outcomes) == 1, outcomes
+        assert all(isinstance(o, IdempotencyKeyReused) for o in outcomes if isinstance(o, BaseException)), outcomes
+    intents = await rows(refund_intents, user_id)
+    assert all(r["state"] == "refunded" for r in intents)
+    assert len(provider.issued_refunds) == len(intents)
+    refunds_audited = [r for r in await rows(audit_entries, user_id) if r["action"] == "refund_payment"]
+    assert len(refunds_audited) == len(intents)
+
+
+async def test_only_the_lease_holder_releases_completes_or_removes_an_intent(
+    paid, provider, user_id, rows, audit_fails_once, monkeypatch, advance, clock,
+):
+    """A request whose lease ran out and was taken over must not cut the new holder's lease short,
+    nor complete or delete the intent under it."""
+    paying, payment_id = paid
+    idempotency_key = key()
+    seen = []
+    release = PostgresRefundIntents.release
+
+    async def died(self, intent, now):  # keeps the first request's intent (its token) and dies
+        seen.append(intent)
+        raise Unavailable("gone")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(PostgresRefundIntents, "release", died)
+        with pytest.raises(Unavailable):
+            await _refund(paying, user_id, payment_id, idempotency_key)
+    [late] = seen
+    advance(seconds=operator_refunds.CLAIM_LEASE.total_seconds() + 1)
+    async with paying.storage.transaction() as uow:  # a second request takes it over
+        assert await uow.refund_intents.claim(late, clock.now(), clock.now() + operator_refunds.CLAIM_LEASE, "other")
+        await uow.commit()
+    async with paying.storage.transaction() as uow:  # the first one comes back late
+        await release(uow.refund_intents, late, clock.now())
+        assert not await uow.refund_intents.complete(late, "re_late", clock.now())
+        await uow.refund_intents.remove(late)
+        await uow.commit()
+    [intent] = await rows(refund_intents, user_id)
+    assert intent["state"] == "requested" and intent["claim_token"] == "other"
+    assert intent["claimed_until"] == clock.now() + operator_refunds.CLAIM_LEASE
+    with pytest.raises(RequestInProgress):  # the holder is at work
+        await _refund(paying, user_id, payment_id, idempotency_key)

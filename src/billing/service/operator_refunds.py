@@ -21,6 +21,7 @@ The entry's before and after are the account's totals when it is written, equal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from billing.domain.errors import (
 from billing.domain.limits import require_account_id, require_token
 from billing.service.audit import Acted, ActionRequest, ActionResult, action_request, earlier_answer, record_action
 from billing.service.dependencies import Dependencies
-from billing.service.ports import AuditKeyTaken, UnitOfWork
+from billing.service.ports import UnitOfWork
 from billing.service.provider_events import RefundCreated
 from billing.service.refund_intents import INTENT_ID_PREFIX, METADATA_KEY, REQUESTED, RefundIntent
 
@@ -109,7 +110,7 @@ async def _record_intent(
         operator_key_id=request.operator_key_id, payment_id=payment_id, amount_cents=amount_cents,
         reason=request.reason, payment_amount_cents=payment.amount_cents,
         refunded_cents_before=payment.refunded_cents, state=REQUESTED, refund_id=None, created_at=now,
-        claimed_until=now + CLAIM_LEASE, completed_at=None,
+        claimed_until=now + CLAIM_LEASE, completed_at=None, claim_token=secrets.token_hex(16),
     )
     async with deps.storage.transaction() as uow:
         added = await uow.refund_intents.add(intent)
@@ -128,11 +129,12 @@ async def _claim(deps: Dependencies, request: ActionRequest, intent: RefundInten
     if intent.state != REQUESTED:
         return await _answer_of_done(deps, request)
     now = deps.clock.now()
+    token = secrets.token_hex(16)
     async with deps.storage.transaction() as uow:
-        claimed = await uow.refund_intents.claim(intent, now, now + CLAIM_LEASE)
+        claimed = await uow.refund_intents.claim(intent, now, now + CLAIM_LEASE, token)
         await uow.commit()
     if claimed:
-        return intent
+        return dataclasses.replace(intent, claim_token=token)
     earlier = await earlier_answer(deps, request)  # done meanwhile
     if earlier is not None:
         return earlier
@@ -176,7 +178,7 @@ async def _complete(
 ) -> ActionResult:
     async def act(uow: UnitOfWork, now: datetime) -> Acted:
         if not await uow.refund_intents.complete(intent, refund.refund_id, now):
-            raise AuditKeyTaken(request.idempotency_key)  # another request completed it: its entry answers
+            raise _ClaimLost()  # another request completed it, or carries it out now
         wallet, _ = await uow.wallets.read(intent.account_id, now)
         totals = wallet.balance(now).totals if wallet is not None else None
         detail = {
@@ -187,7 +189,18 @@ async def _complete(
         }
         return Acted(intent.account_id, totals, totals, detail)
 
-    return await record_action(deps, request, act)
+    try:
+        return await record_action(deps, request, act)
+    except _ClaimLost:
+        earlier = await earlier_answer(deps, request)  # the other request's entry answers
+        if earlier is not None:
+            return earlier
+        raise RequestInProgress("a refund with this idempotency_key is being carried out; retry with the same key",
+                                retry_after_seconds=RETRY_AFTER_SECONDS) from None
+
+
+class _ClaimLost(Exception):
+    """This request's lease ran out and another took the intent over (or completed it)."""
 
 
 async def _settle(deps: Dependencies, intent: RefundIntent, *, remove: bool) -> None:

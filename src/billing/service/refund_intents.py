@@ -38,25 +38,31 @@ class RefundIntent:
     created_at: datetime
     claimed_until: datetime
     completed_at: datetime | None
+    # The request holding the lease (a secret of it): release, complete and remove act only for it.
+    claim_token: str | None = None
 
 
 class RefundIntents(Protocol):
     async def add(self, intent: RefundIntent) -> bool:
-        """False, writing nothing, when an intent with its idempotency key exists."""
+        """False, writing nothing, when an intent with its idempotency key exists; IdempotencyKeyReused
+        when an audit entry (another action) has the key."""
         ...
 
     async def by_idempotency_key(self, idempotency_key: str) -> RefundIntent | None: ...
 
-    async def claim(self, intent: RefundIntent, now: datetime, until: datetime) -> bool:
-        """Takes a 'requested' intent whose lease has run out (False: it is done, or claimed)."""
+    async def claim(self, intent: RefundIntent, now: datetime, until: datetime, token: str) -> bool:
+        """Takes a 'requested' intent whose lease has run out, for the holder of `token` (False: it
+        is done, or claimed)."""
         ...
 
     async def release(self, intent: RefundIntent, now: datetime) -> None:
-        """Ends this request's lease early (it failed): a retry may claim the intent at once."""
+        """Ends this request's lease early (it failed): a retry may claim the intent at once. Only
+        while intent.claim_token holds the lease (so for the rest below)."""
         ...
 
     async def complete(self, intent: RefundIntent, refund_id: str, now: datetime) -> bool:
-        """'requested' -> 'refunded' with the provider's refund id; False if it was not 'requested'."""
+        """'requested' -> 'refunded' with the provider's refund id; False if it was not 'requested',
+        or another request holds the lease now."""
         ...
 
     async def remove(self, intent: RefundIntent) -> None:

@@ -1,6 +1,8 @@
 """audit_entries: the operator actions' trail (service/ports.AuditTrail). An entry is inserted on the
 transaction of the change it records; its idempotency key is unique over the table, so a second
-request with the same key writes nothing (and its transaction rolls its change back)."""
+request with the same key writes nothing (and its transaction rolls its change back). A refund
+intent holds its key too (adapters/db/idempotency_keys.py): an entry of another request under it is
+refused (IdempotencyKeyReused), so the refund's own entry can still be written when it completes."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from billing.adapters.db.driver import Driver
+from billing.adapters.db.idempotency_keys import lock_operator_key
 from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition, detail_json
 from billing.domain.balance import BalanceTotals
+from billing.domain.errors import IdempotencyKeyReused
 
 _COLUMNS = ("account_id, audit_id, action, operator_key_id, reason, created_at, before_totals, after_totals, "
             "detail, idempotency_key, request_fingerprint")
@@ -23,6 +27,13 @@ class PostgresAuditTrail:
         self._driver = driver
 
     async def add(self, entry: AuditEntry) -> bool:
+        await lock_operator_key(self._driver, entry.idempotency_key)
+        held = await self._driver.execute(
+            "SELECT 1 FROM refund_intents WHERE idempotency_key = %s AND request_fingerprint <> %s",
+            (entry.idempotency_key, entry.request_fingerprint))
+        if await held.fetchone() is not None:
+            raise IdempotencyKeyReused("idempotency_key was used for a different request (a refund)",
+                                       field="idempotency_key")
         cursor = await self._driver.execute(
             f"INSERT INTO audit_entries ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
             "ON CONFLICT (idempotency_key) DO NOTHING RETURNING audit_id",

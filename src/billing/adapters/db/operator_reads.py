@@ -7,7 +7,8 @@ running balance is the sum of every row of the account up to each row: the page'
 summed with a window, and the sum before it is taken from the nearer end of the ledger (the rows
 before the page, or the buckets' total, which equals the ledger's sum, less the rows from the page
 on), all on the primary key's range of the account (no covering index: docs/decisions.md). The same
-statement reads the account's expiring buckets (what had expired by each row: domain/expiry_timeline.py)."""
+statement reads the account's expiring buckets and the rows that emptied them after their expiry
+(what had expired by each row: domain/expiry_timeline.py)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,12 @@ from billing.domain.console import (
     AccountExtras, BadLine, HealthCounts, IssuedKeyRow, LedgerFilter, LedgerLine, LedgerSlice, MigrationRunRecord,
     PaymentRow, PoolState, ReplicaRecord, RunningAnchor,
 )
-from billing.domain.expiry_timeline import ExpiredSeconds
+from billing.domain.expiry_timeline import ExpiredSeconds, ExpiringBucket, LaterDebit
 
+# The running maximum of occurred_at looks this many rows back before a page: a clock that steps back
+# further than that (over more rows) may count an expiry twice; reading every row before the page
+# would cost a page in the middle of a long ledger its whole first half.
+CLOCK_STEP_ROWS = 100
 # Counts of a backlog stop here: the panel says "at least", and a flood costs a bounded scan.
 BACKLOG_COUNT_MAX = 100_000
 KEYS_SHOWN = 50
@@ -81,26 +86,42 @@ _SUM_FROM_THE_END = (
     "((SELECT coalesce(sum(remaining_seconds), 0) FROM buckets WHERE account_id = %(account_id)s)"
     " - (SELECT coalesce(sum(seconds), 0) FROM ledger_events WHERE account_id = %(account_id)s AND event_seq >= %(low)s))"
 )
-# One statement (one snapshot), three kinds of rows:
+# One statement (one snapshot), four kinds of rows:
 # - 'row': the running sum at each page row (the anchor plus a window over the page's range, every
-#   type) and the instant of the account's row before it (whatever the filter);
-# - 'bucket': the account's expiring buckets that still hold seconds (buckets_live_by_account);
+#   type), its instant and the instant of the account's row before it (whatever the filter), both
+#   the running maximum of occurred_at (replicas' clocks may step back), from the CLOCK_STEP_ROWS rows
+#   before the page on;
+# - 'bucket': the account's expiring buckets, empty ones too (an expired bucket may have been emptied
+#   after its expiry: that is what expired);
+# - 'debit': rows that took seconds out of an expiring bucket at or after its expiry
+#   (ledger_debits_by_bucket): a period close's discard, a refund or adjustment; not a hold's commit
+#   (consumption: held seconds count as available until it) nor a rollover's outgoing leg (its
+#   seconds were not lost: they move, at that row, into the rollover bucket);
 # - 'newest': the instant of the account's newest row.
-_EXPLAINED = """
-SELECT 'row', r.event_seq, r.running + {anchor}, r.previous_at
-FROM (SELECT event_seq, sum(seconds) OVER w AS running,
-             lag(occurred_at, 1, (SELECT p.occurred_at FROM ledger_events p
-                                  WHERE p.account_id = %(account_id)s AND p.event_seq < %(low)s
-                                  ORDER BY p.event_seq DESC LIMIT 1)) OVER w AS previous_at
-      FROM ledger_events
-      WHERE account_id = %(account_id)s AND event_seq >= %(low)s AND event_seq <= %(high)s
-      WINDOW w AS (ORDER BY event_seq)) r
+_EXPLAINED = f"""
+SELECT 'row', r.event_seq, r.running + {{anchor}}, r.previous_at, r.at, NULL::int
+FROM (SELECT event_seq, running, greatest(seen, before.at) AS at,
+             lag(greatest(seen, before.at), 1, before.at) OVER (ORDER BY event_seq) AS previous_at
+      FROM (SELECT event_seq, sum(seconds) OVER w AS running, max(occurred_at) OVER w AS seen
+            FROM ledger_events
+            WHERE account_id = %(account_id)s AND event_seq >= %(low)s AND event_seq <= %(high)s
+            WINDOW w AS (ORDER BY event_seq)) page_range,
+           (SELECT max(p.occurred_at) AS at FROM (
+              SELECT occurred_at FROM ledger_events
+              WHERE account_id = %(account_id)s AND event_seq < %(low)s
+              ORDER BY event_seq DESC LIMIT {CLOCK_STEP_ROWS}) p) before) r
 WHERE r.event_seq = ANY(%(seqs)s)
 UNION ALL
-SELECT 'bucket', NULL, remaining_seconds, expires_at FROM buckets
-WHERE account_id = %(account_id)s AND remaining_seconds > 0 AND expires_at IS NOT NULL
+SELECT 'bucket', bucket_seq, remaining_seconds, expires_at, NULL, NULL FROM buckets
+WHERE account_id = %(account_id)s AND expires_at IS NOT NULL
 UNION ALL
-(SELECT 'newest', event_seq, NULL, occurred_at FROM ledger_events WHERE account_id = %(account_id)s
+SELECT 'debit', l.event_seq, l.seconds, l.occurred_at, NULL, l.bucket_seq
+FROM buckets b JOIN ledger_events l
+  ON l.account_id = b.account_id AND l.bucket_seq = b.bucket_seq AND l.occurred_at >= b.expires_at
+ AND l.seconds < 0 AND l.type NOT IN ('consumption', 'rollover_created')
+WHERE b.account_id = %(account_id)s AND b.expires_at IS NOT NULL
+UNION ALL
+(SELECT 'newest', event_seq, NULL, occurred_at, NULL, NULL FROM ledger_events WHERE account_id = %(account_id)s
  ORDER BY event_seq DESC LIMIT 1)
 """
 
@@ -206,9 +227,14 @@ class PostgresOperatorReads:
             else:
                 start = _SUM_FROM_THE_END
             explained = await (await connection.execute(_EXPLAINED.format(anchor=start), sums)).fetchall()
-        running = {int(seq): (int(total), previous_at) for kind, seq, total, previous_at in explained if kind == "row"}
-        expired = ExpiredSeconds((at, int(remaining)) for kind, _, remaining, at in explained if kind == "bucket")
-        newest_row_at = next((at for kind, _, _, at in explained if kind == "newest"), None)
+        running = {int(seq): (int(total), at, previous_at) for kind, seq, total, previous_at, at, _ in explained
+                   if kind == "row"}
+        expired = ExpiredSeconds(
+            (ExpiringBucket(int(seq), at, int(remaining)) for kind, seq, remaining, at, _, _ in explained
+             if kind == "bucket"),
+            (LaterDebit(int(seq), int(bucket_seq), at, int(seconds)) for kind, seq, seconds, at, _, bucket_seq in explained
+             if kind == "debit"))
+        newest_row_at = next((at for kind, _, _, at, _, _ in explained if kind == "newest"), None)
         assert len(running) == len(page), "every page row has its running sum"
         lines = [_line(row, *running[int(row[0])], expired) for row in page]
         return LedgerSlice(lines, newest_row_at, expired)
@@ -250,9 +276,12 @@ class PostgresOperatorReads:
                          waiting=stats.get("requests_waiting", 0), max_size=stats.get("pool_max", 0))
 
 
-def _line(row: Sequence[Any], balance_after: int, previous_at: datetime | None, expired: ExpiredSeconds) -> LedgerLine:
+def _line(
+    row: Sequence[Any], balance_after: int, at: datetime, previous_at: datetime | None, expired: ExpiredSeconds,
+) -> LedgerLine:
+    """`at` and `previous_at`: the running maximum of occurred_at at this row and the one before."""
     event_seq, type_, seconds, reason, occurred_at, operation, bucket_seq, metadata = row
-    explained = expired.explain(balance_after, occurred_at, previous_at)
+    explained = expired.explain(balance_after, at, previous_at, int(event_seq))
     return LedgerLine(int(event_seq), type_, seconds, reason, occurred_at, operation, bucket_seq,
                       metadata if isinstance(metadata, dict) else json.loads(metadata), balance_after,
                       explained.available_after_seconds, explained.expired_before_seconds)

@@ -119,6 +119,11 @@ Index(
     "ledger_consumption_by_account_time", ledger_events.c.account_id, ledger_events.c.occurred_at,
     postgresql_where=ledger_events.c.type == "consumption",
 )
+# The console timeline reads the debits that emptied a bucket after its expiry (discards, refunds).
+Index(
+    "ledger_debits_by_bucket", ledger_events.c.account_id, ledger_events.c.bucket_seq,
+    postgresql_where=(ledger_events.c.seconds < 0) & ledger_events.c.type.notin_(("consumption", "rollover_created")),
+)
 
 Index(
     "accounts_period_closing", accounts.c.subscription_closes_at,
@@ -456,6 +461,7 @@ refund_intents = Table(
     Column("created_at", TIMESTAMPTZ, nullable=False),
     Column("claimed_until", TIMESTAMPTZ, nullable=False),
     Column("completed_at", TIMESTAMPTZ, nullable=True),
+    Column("claim_token", Text, nullable=True),  # the lease holder's (migration 0017)
     PrimaryKeyConstraint("account_id", "intent_id", name="refund_intents_pkey"),
     UniqueConstraint("idempotency_key", name="refund_intents_idempotency_key"),
     CheckConstraint("state IN ('requested', 'refunded')", name="refund_intents_state"),
