@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
-from billing.api.consume_stream import error_answer, serve_consume_stream
+from billing.api.consume_stream import _ORPHANS, error_answer, serve_consume_stream
 from billing.domain.errors import InvalidArgument, RequestInProgress
+from billing.service import consume as consume_module
 from billing.service.balance import get_balance
 from billing.service.ports import Unavailable
 from billing.v1 import consumption_pb2 as pb
@@ -98,3 +99,36 @@ def test_errors_carry_what_the_unary_status_carries():
     down = error_answer(Unavailable("pool timeout", kind="database"))
     assert (down.code, down.http_status, down.retry_after_seconds) == ("UNAVAILABLE", 503, 1)
     assert error_answer(RuntimeError("bug")).code == "INTERNAL"
+
+
+async def test_a_stream_cancelled_mid_way_leaves_its_consumes_to_finish(deps, account, monkeypatch):
+    release, finished = asyncio.Event(), []
+    real_consume = consume_module.consume
+
+    async def gated_consume(deps, user, operation, seconds, key, resume_token):
+        await release.wait()
+        result = await real_consume(deps, user, operation, seconds, key, resume_token)
+        finished.append(key)
+        return result
+
+    monkeypatch.setattr("billing.service.consume.consume", gated_consume)
+    sent = asyncio.Event()
+
+    async def two_then_wait():
+        yield message("k-1")
+        yield message("k-2")
+        sent.set()
+        await asyncio.Event().wait()
+
+    async def read_all():
+        return [a async for a in serve_consume_stream(deps, two_then_wait())]
+
+    stream = asyncio.ensure_future(read_all())
+    await sent.wait()
+    stream.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stream
+    release.set()
+    await asyncio.gather(*_ORPHANS)  # kept referenced until they finish
+    assert sorted(finished) == ["k-1", "k-2"]
+    assert (await get_balance(deps, USER)).view.totals.total_seconds == START - 20

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterable
 
 import grpc
 
@@ -51,6 +51,7 @@ async def serve_consume_stream(
     answers: asyncio.Queue[asyncio.Task | None] = asyncio.Queue()
     slots = asyncio.Semaphore(in_flight_max)
     reader = asyncio.ensure_future(_read(deps, requests, answers, slots, idle_seconds))
+    pending: asyncio.Task | None = None
     try:
         while (pending := await answers.get()) is not None:
             # Shielded: the stream's cancellation must not cancel a consume mid-way (see above).
@@ -61,7 +62,8 @@ async def serve_consume_stream(
     finally:
         if not reader.done():
             reader.cancel()
-        _keep_running(answers)
+        _keep_running([pending] if pending is not None else [])
+        _keep_running(answers.get_nowait() for _ in range(answers.qsize()))
 
 
 async def _read(
@@ -87,9 +89,8 @@ async def _read(
         answers.put_nowait(None)
 
 
-def _keep_running(answers: asyncio.Queue[asyncio.Task | None]) -> None:
-    while not answers.empty():
-        task = answers.get_nowait()
+def _keep_running(tasks: Iterable[asyncio.Task | None]) -> None:
+    for task in tasks:
         if task is not None and not task.done():
             _ORPHANS.add(task)
             task.add_done_callback(_ORPHANS.discard)
