@@ -20,6 +20,8 @@ same Python client; `--only sessions` runs `--sessions` metered sessions for `--
 `--only cpu` runs issue 24's CPU budget per RPC (bench/cpu_budget.py: Consume, GetBalance,
 CheckSufficientBatch(50), a hold cycle, a webhook delivery, each alone at full load with the server
 profiled by py-spy; a full run ends with it).
+`--only stream` runs ConsumeStream (bench/consume_stream.py: `--streams` streams, `--pipeline` consumes
+unanswered on each) after pgbench's baseline on the same dataset, and prints their ratio.
 `--only console` times the operator console's account page (overview + first ledger page) on an
 account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
@@ -41,8 +43,8 @@ from pathlib import Path
 import psutil
 
 from bench import (
-    authorization_cost, console, cpu_budget, grpc_loadgen, holds, legacy_migration, loadgen, pgbench_script,
-    profile_frames, report, watchers, webhooks, webhooks_out,
+    authorization_cost, console, consume_stream, cpu_budget, grpc_loadgen, holds, legacy_migration, loadgen,
+    pgbench_script, profile_frames, report, watchers, webhooks, webhooks_out,
 )
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
@@ -205,7 +207,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu")
+ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu", "stream")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -258,6 +260,32 @@ def measure_hold_cycles(target: str, pids: list[int], accounts: int, args, datab
         ))
     print(report.holds_line(results[0], results[1]), flush=True)
     return results
+
+
+def measure_consume_stream(args, url: str, logs: Path) -> dict:
+    """ConsumeStream (bench/consume_stream.py) against pgbench's one-Consume transactions, same
+    dataset and seconds: consumes/s, server CPU per consume (the stream bypasses Envoy, which is
+    metered anyway: it idles) and the ratio to pgbench."""
+    prewarm(url)
+    checkpoint(url)
+    baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
+    print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
+    with running_stack(url, args.workers, logs / "stream") as (target, _base, pids):
+        direct = target.split(",")[0]
+        result = measure(
+            f"gRPC ConsumeStream ({args.streams}x{args.pipeline})", pids,
+            lambda: consume_stream.streams_subprocess(direct, args.accounts, args.seconds, args.streams, args.pipeline),
+            warmup=lambda: consume_stream.streams_subprocess(direct, args.accounts, WARMUP_S, args.streams, args.pipeline),
+            database_url=url,
+        )
+    pgbench_tps = baseline["rps"]
+    result["pgbench_tps"] = pgbench_tps
+    ratio = result["rps"] / pgbench_tps if pgbench_tps else None
+    result["vs_pgbench"] = round(ratio, 2) if ratio is not None else None
+    print(f"ConsumeStream: {result['rps']:.0f} consumes/s, server {result['server_cpu_per_request_us']:.0f} us CPU per "
+          f"consume, postgres {result['postgres_cpu_per_request_us']:.0f} us; pgbench {pgbench_tps} tps"
+          + (f" ({ratio:.2f}x)" if ratio is not None else ""), flush=True)
+    return result
 
 
 def measure_sessions(args, url: str, logs: Path) -> dict:
@@ -510,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watchers", type=int, default=5000, help="live balance: idle streams to hold")
     parser.add_argument("--fanout-watchers", type=int, default=1000, help="live balance: streams of the changed account")
     parser.add_argument("--sessions", type=int, default=2000, help="metered sessions: streams reporting every second")
+    parser.add_argument("--streams", type=int, default=4, help="ConsumeStream: streams")
+    parser.add_argument("--pipeline", type=int, default=128, help="ConsumeStream: unanswered consumes per stream")
     parser.add_argument("--session-seconds", type=float, default=60.0, help="metered sessions: the metered window")
     parser.add_argument("--profile-native", action="store_true",
                         help="cpu budget: py-spy --native (C frames too; pauses the server at each sample)")
@@ -536,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=lambda: grpc_load(target, "consume", args.accounts, WARMUP_S, concurrency=args.concurrency),
                 database_url=url,
             )]
+        checked = [url]
+    elif args.only == "stream":
+        results = [measure_consume_stream(args, url, logs)]
         checked = [url]
     elif args.only == "holds":
         prewarm(url)

@@ -80,11 +80,11 @@ async def test_a_malformed_request_is_invalid_argument_with_a_400_body_and_no_lo
     assert called[0].user_id == "alice"
 
 
-def test_the_only_billing_method_streaming_its_requests_is_bidirectional():
+def test_the_billing_methods_streaming_their_requests_are_bidirectional():
     """The interceptor handles unary, server-streaming and bidirectional methods; a
     client-streaming one (many requests, one answer) would need its own wrapper."""
     service = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"]
-    assert [m.name for m in service.methods if m.client_streaming] == ["MeterSession"]
+    assert [m.name for m in service.methods if m.client_streaming] == ["MeterSession", "ConsumeStream"]
     assert all(m.server_streaming for m in service.methods if m.client_streaming)
 
 

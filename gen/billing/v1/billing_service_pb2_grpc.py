@@ -121,6 +121,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionResponse.FromString,
                 _registered_method=True)
+        self.ConsumeStream = channel.stream_stream(
+                '/billing.v1.BillingService/ConsumeStream',
+                request_serializer=billing_dot_v1_dot_consumption__pb2.ConsumeStreamRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_consumption__pb2.ConsumeStreamResponse.FromString,
+                _registered_method=True)
         self.CreateAccount = channel.unary_unary(
                 '/billing.v1.BillingService/CreateAccount',
                 request_serializer=billing_dot_v1_dot_accounts__pb2.CreateAccountRequest.SerializeToString,
@@ -324,6 +329,16 @@ class BillingServiceServicer:
     def MeterSession(self, request_iterator, context):
         """A metered session (gRPC only, internal services with a service key): one stream per piece of
         work, billed to the second on a hold kept one block ahead. The first message (signed) opens it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConsumeStream(self, request_iterator, context):
+        """Pipelined consumes (gRPC only, internal services with a service key): each message is one
+        Consume with its own idempotency key, answered in order with what Consume would answer (its
+        response, or its error as a message: a bad message never ends the stream). At most 128
+        messages are in flight per stream; the server stops reading until answers catch up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -538,6 +553,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.MeterSession,
                     request_deserializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionRequest.FromString,
                     response_serializer=billing_dot_v1_dot_metered__sessions__pb2.MeterSessionResponse.SerializeToString,
+            ),
+            'ConsumeStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ConsumeStream,
+                    request_deserializer=billing_dot_v1_dot_consumption__pb2.ConsumeStreamRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_consumption__pb2.ConsumeStreamResponse.SerializeToString,
             ),
             'CreateAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAccount,
@@ -1047,6 +1067,33 @@ class BillingService:
             '/billing.v1.BillingService/MeterSession',
             billing_dot_v1_dot_metered__sessions__pb2.MeterSessionRequest.SerializeToString,
             billing_dot_v1_dot_metered__sessions__pb2.MeterSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConsumeStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/billing.v1.BillingService/ConsumeStream',
+            billing_dot_v1_dot_consumption__pb2.ConsumeStreamRequest.SerializeToString,
+            billing_dot_v1_dot_consumption__pb2.ConsumeStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

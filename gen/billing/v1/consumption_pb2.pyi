@@ -119,3 +119,39 @@ class BreakdownSeconds(_message.Message):
     bonus_daily: int
     paid: int
     def __init__(self, bonus_daily: _Optional[int] = ..., paid: _Optional[int] = ...) -> None: ...
+
+class ConsumeStreamRequest(_message.Message):
+    __slots__ = ("consume",)
+    CONSUME_FIELD_NUMBER: _ClassVar[int]
+    consume: ConsumeRequest
+    def __init__(self, consume: _Optional[_Union[ConsumeRequest, _Mapping]] = ...) -> None: ...
+
+class ConsumeStreamResponse(_message.Message):
+    __slots__ = ("sequence", "idempotency_key", "result", "error")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    idempotency_key: str
+    result: ConsumeResponse
+    error: ConsumeStreamError
+    def __init__(self, sequence: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., result: _Optional[_Union[ConsumeResponse, _Mapping]] = ..., error: _Optional[_Union[ConsumeStreamError, _Mapping]] = ...) -> None: ...
+
+class ConsumeStreamError(_message.Message):
+    __slots__ = ("code", "http_status", "reason", "message", "field", "insufficient_ai_time", "retry_after_seconds")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    INSUFFICIENT_AI_TIME_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    http_status: int
+    reason: str
+    message: str
+    field: str
+    insufficient_ai_time: InsufficientAiTime
+    retry_after_seconds: int
+    def __init__(self, code: _Optional[str] = ..., http_status: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ..., insufficient_ai_time: _Optional[_Union[InsufficientAiTime, _Mapping]] = ..., retry_after_seconds: _Optional[int] = ...) -> None: ...

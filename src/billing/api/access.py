@@ -27,6 +27,7 @@ _ACCESS = {
     "GetAlertThresholds": Access.ACCOUNT,  # a service key, or the user's own
     "SetAlertThresholds": Access.ACCOUNT,
     "MeterSession": Access.SERVICE,  # internal services only: the stream outlives any one user request
+    "ConsumeStream": Access.SERVICE,  # internal services only: pipelined consumes for many users
     "CreateAccount": Access.ACCOUNT,  # a paid plan needs an admin key (below)
     "CreateGrant": Access.ADMIN,
     "CreateSessionKey": Access.SERVICE,

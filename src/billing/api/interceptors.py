@@ -14,7 +14,7 @@ Outermost first (server.py passes them in this order):
    BillingError, which the layer above translates.
 Server-streaming BillingService methods (WatchBalance) go through request id, error translation
 and authentication too (wrap_stream; checked before the first message is sent), and so do
-bidirectional ones (MeterSession; wrap_bidi: authenticated on their first message, which the
+bidirectional ones (MeterSession, ConsumeStream; wrap_bidi: authenticated on their first message, which the
 caller signs); metrics and the time budget measure unary calls only (a stream lives for minutes). Other streaming methods
 (health watch, reflection) pass through untouched.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from billing.api import mapping, payment_mapping, webhook_mapping
+from billing.api.consume_stream import serve_consume_stream
 from billing.api.meter_session import serve_session
 from billing.service import (
     accounts, alert_thresholds, auto_topup, balance, balance_watch, batch_check, consume, delivery_log, grants, history,
@@ -104,6 +105,10 @@ class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
 
     async def MeterSession(self, request_iterator, context):
         async for answer in serve_session(self._deps, request_iterator):
+            yield answer
+
+    async def ConsumeStream(self, request_iterator, context):
+        async for answer in serve_consume_stream(self._deps, request_iterator):
             yield answer
 
     async def CreateAccount(self, request, context):

@@ -82,3 +82,45 @@ export interface BreakdownSeconds {
   bonus_daily: number;
   paid: number;
 }
+
+/** One message of ConsumeStream: one Consume (its resume_token field stands for the header). */
+export interface ConsumeStreamRequest {
+  consume: ConsumeRequest | undefined;
+}
+
+/** The answer to one ConsumeStream message, in the order the messages came. */
+export interface ConsumeStreamResponse {
+  /** The answered message's position in this stream, from 0. */
+  sequence: string;
+  /** The answered message's idempotency key, as sent. */
+  idempotency_key: string;
+  /** What Consume answers. */
+  result?:
+    | ConsumeResponse
+    | undefined;
+  /** What Consume's status would carry. */
+  error?: ConsumeStreamError | undefined;
+}
+
+/** Consume's error status as a message: the stream goes on after it. */
+export interface ConsumeStreamError {
+  /**
+   * The gRPC status code's name Consume would end with: INVALID_ARGUMENT, NOT_FOUND,
+   * FAILED_PRECONDITION (a short balance: insufficient_ai_time is set), ALREADY_EXISTS,
+   * ABORTED, UNAVAILABLE (retry the message with the same idempotency key), INTERNAL.
+   */
+  code: string;
+  /** The REST status Consume would answer (402 for a short balance). */
+  http_status: number;
+  /** google.rpc.ErrorInfo's reason: INSUFFICIENT_AI_TIME, ACCOUNT_NOT_FOUND, INVALID_ARGUMENT ... */
+  reason: string;
+  message: string;
+  /** The request field at fault, when one is (seconds, operation, idempotency_key ...). */
+  field: string;
+  /** Set for a short balance: the 402's details, field for field. */
+  insufficient_ai_time:
+    | InsufficientAiTime
+    | undefined;
+  /** Set when Consume's status would carry retry-after. */
+  retry_after_seconds: number;
+}
