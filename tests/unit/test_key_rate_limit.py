@@ -93,3 +93,26 @@ def test_a_rate_that_is_not_a_whole_number_stops_the_server_with_its_name(monkey
     monkeypatch.setenv("BILLING_KEY_RATE_LIMIT_SERVICE", value)
     with pytest.raises(SystemExit, match="BILLING_KEY_RATE_LIMIT_SERVICE"):
         Settings.from_environment("postgresql://u@h/db")
+
+
+async def test_a_streams_messages_are_read_at_its_keys_rate_not_refused():
+    """ConsumeStream and MeterSession spend a token per message: past the burst, each later message
+    waits for the next token (the stream is slowed, never answered RATE_LIMITED); no limit, no wait."""
+    from billing.api.interceptors import paced
+
+    now, slept = [0.0], []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = KeyRateLimiter({Scope.SERVICE: RateLimit(2, 3), Scope.ADMIN: None}, clock=lambda: now[0], sleep=sleep)
+
+    async def messages(count: int):
+        for n in range(count):
+            yield n
+
+    assert [m async for m in paced(messages(5), limiter, key(Scope.SERVICE, "s1"))] == [0, 1, 2, 3, 4]
+    assert slept == [0.5, 0.5]  # three in the burst, then one every 1/2 s
+    assert [m async for m in paced(messages(50), limiter, key(Scope.ADMIN, "a1"))] == list(range(50))
+    assert slept == [0.5, 0.5]

@@ -287,8 +287,9 @@ class AuthenticationInterceptor(_UnaryInterceptor):
             first = await anext(aiter(requests), None)
             if first is None:
                 return
-            await self._require_allowed(method, metadata, first)
-            async for message in behavior(_starting_with(first, requests), context):
+            key = await self._require_allowed(method, metadata, first)
+            rest = requests if key is None or self._key_limiter is None else paced(requests, self._key_limiter, key)
+            async for message in behavior(_starting_with(first, rest), context):
                 yield message
 
         return authenticated
@@ -312,6 +313,13 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         if self._key_limiter is not None:
             self._key_limiter.check(key)
         return key
+
+
+async def paced(messages: AsyncIterator[Any], limiter: KeyRateLimiter, key: ApiKey) -> AsyncIterator[Any]:
+    """A stream's later messages, each read once the key may spend a token on it (key_rate_limit.py)."""
+    async for message in messages:
+        await limiter.pace(key)
+        yield message
 
 
 async def _starting_with(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -2,14 +2,17 @@
 
 Checked after the signature (only a valid key spends its own budget; unsigned floods meet Envoy's
 per-IP limit first). Per process, like Envoy's per-IP limit: N replicas let a key N times its rate
-in all, which bounds a leaked or runaway key without a shared store on the hot path.
+in all, which bounds a leaked or runaway key without a shared store on the hot path. A stream
+(ConsumeStream, MeterSession) spends a token per message: its opening one is checked like a call,
+the later ones are paced (read when the key has a token again), so a stream cannot outrun its key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from typing import Callable, Mapping
+from typing import Awaitable, Callable, Mapping
 
 from billing.domain.auth import ApiKey, Scope
 from billing.domain.errors import RateLimited
@@ -17,10 +20,23 @@ from billing.domain.rate_limit import RateLimit, TokenBuckets
 
 
 class KeyRateLimiter:
-    def __init__(self, limits: Mapping[Scope, RateLimit | None], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, limits: Mapping[Scope, RateLimit | None], clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self._limits = dict(limits)
         self._clock = clock
+        self._sleep = sleep
         self._buckets = TokenBuckets()
+
+    async def pace(self, key: ApiKey) -> None:
+        """Waits until the key may send one more message (a stream's): a stream is not refused past
+        its key's rate, it is read at that rate (gRPC's flow control then holds the sender back)."""
+        limit = self._limits.get(key.scope)
+        if limit is None:
+            return
+        while (wait_seconds := self._buckets.take(key.key_id, limit, self._clock())) > 0:
+            await self._sleep(wait_seconds)
 
     def check(self, key: ApiKey) -> None:
         limit = self._limits.get(key.scope)
