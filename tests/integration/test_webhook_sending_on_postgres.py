@@ -26,7 +26,7 @@ from billing.domain.delivery_outcomes import AttemptResult
 from billing.service.accounts import create_account
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
-from billing.service.ports import EndpointShares, OutgoingWebhook
+from billing.service.webhook_sender_ports import EndpointShares, OutgoingWebhook
 from billing.service.webhook_sender import LEASE, SenderOptions, WebhookSender
 from billing.settings import DEFAULT_CATALOG_PATH, libpq_url
 from tests.support.defaults import CHECKOUT_PAGES

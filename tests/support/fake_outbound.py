@@ -1,4 +1,4 @@
-"""The outbox's deliveries in memory (service/ports.py OutboundQueue), with the PostgreSQL adapter's
+"""The outbox's deliveries in memory (service/webhook_sender_ports.py OutboundQueue), with the PostgreSQL adapter's
 rules: a line (account, endpoint) is sent in seq order, only its head is claimable, a claim leases it,
 a record whose lease ran out records nothing. For the sender's use-case tests."""
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.domain.delivery_outcomes import DELIVERED, PENDING, AttemptResult, Outcome
-from billing.service.ports import ClaimedDelivery, EndpointShares, OutboundQueue
+from billing.service.webhook_sender_ports import ClaimedDelivery, EndpointShares, OutboundQueue
 
 
 @dataclass

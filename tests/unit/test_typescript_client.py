@@ -30,7 +30,7 @@ def test_webhook_fixtures_are_what_the_service_sends_and_signs():
     from billing.adapters.webhook_http import signature_headers
     from billing.domain.delivery_outcomes import canonical_body
     from billing.domain.outbound_types import EVENT_TYPES
-    from billing.service.ports import OutgoingWebhook
+    from billing.service.webhook_sender_ports import OutgoingWebhook
 
     deliveries = json.loads((FIXTURES / "webhook_deliveries.json").read_text())
     rotation = json.loads((FIXTURES / "webhook_rotation.json").read_text())

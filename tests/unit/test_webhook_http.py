@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 from billing.adapters.clock import SystemClock
 from billing.adapters.webhook_http import HttpWebhookTransport, RefusedTarget, refused_address_reason, vetted_addresses
 from billing.domain.delivery_outcomes import RESPONSE_EXCERPT_BYTES, canonical_body
-from billing.service.ports import OutgoingWebhook
+from billing.service.webhook_sender_ports import OutgoingWebhook
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 BODY = canonical_body({"id": "evt_1", "type": "credit.granted", "data": {}})

@@ -18,7 +18,7 @@ from billing.domain.delivery_outcomes import (
     DELIVERED, FAILED, PENDING, RESPONSE_EXCERPT_BYTES, RETRY_SCHEDULE, AttemptResult, canonical_body, decide,
     excerpt_of, retry_delay,
 )
-from billing.service.ports import OutgoingWebhook
+from billing.service.webhook_sender_ports import OutgoingWebhook
 from billing.service.webhook_sender import LEASE, SenderOptions, WebhookSender
 from tests.support.fake_outbound import NO_SHARES, MemoryEndpoint, MemoryOutboundQueue
 

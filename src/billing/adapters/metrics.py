@@ -168,7 +168,7 @@ class PrometheusMetrics:
     def webhook(self, outcome: str) -> None:
         self._webhooks[outcome].inc()
 
-    # service.ports.DeliveryMetrics
+    # service.webhook_sender_ports.DeliveryMetrics
     def webhook_attempt(self, outcome: str, seconds: float) -> None:
         self._webhook_attempts[outcome].observe(seconds)
         if outcome == "delivered":

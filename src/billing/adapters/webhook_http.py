@@ -32,7 +32,8 @@ from standardwebhooks.webhooks import Webhook
 
 from billing.adapters.webhook_targets import non_global_kind
 from billing.domain.delivery_outcomes import RESPONSE_EXCERPT_BYTES, AttemptResult, excerpt_of
-from billing.service.ports import Clock, OutgoingWebhook
+from billing.service.ports import Clock
+from billing.service.webhook_sender_ports import OutgoingWebhook
 
 TIMEOUT_SECONDS = 15.0
 HEAD_BYTES_MAX = 16 * 1024

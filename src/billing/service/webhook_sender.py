@@ -27,9 +27,9 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from billing.domain.delivery_outcomes import DELIVERED, FAILED, AttemptResult, canonical_body, decide
-from billing.service.ports import (
-    ClaimedDelivery, Clock, DeliveryMetrics, EndpointShares, NoDeliveryMetrics, OutboundQueue, OutgoingWebhook, WebhookTransport,
-    Unavailable, outage_log,
+from billing.service.ports import Clock, Unavailable, outage_log
+from billing.service.webhook_sender_ports import (
+    ClaimedDelivery, DeliveryMetrics, EndpointShares, NoDeliveryMetrics, OutboundQueue, OutgoingWebhook, WebhookTransport,
 )
 
 log = logging.getLogger(__name__)

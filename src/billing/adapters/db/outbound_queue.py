@@ -1,4 +1,4 @@
-"""The outbox's deliveries on PostgreSQL (service/ports.py OutboundQueue), shared by every replica.
+"""The outbox's deliveries on PostgreSQL (service/webhook_sender_ports.py OutboundQueue), shared by every replica.
 
 Only the head of each (account, endpoint) line is ever due: a delivery is written with
 next_attempt_at = now when nothing earlier of its line is pending, else 'infinity' (waiting its
@@ -30,7 +30,8 @@ from psycopg_pool import AsyncConnectionPool
 from billing.adapters.db.delivery_lines import TURN_LOCK
 from billing.adapters.db.unit_of_work import DRIVER_OUTAGES
 from billing.domain.delivery_outcomes import DELIVERED, ERROR_TEXT_MAX, PENDING, AttemptResult, Outcome
-from billing.service.ports import ClaimedDelivery, EndpointShares, Unavailable
+from billing.service.ports import Unavailable
+from billing.service.webhook_sender_ports import ClaimedDelivery, EndpointShares
 
 
 # How many due deliveries a claim looks at for each one it may take: room for the ones of endpoints
