@@ -328,7 +328,7 @@ def measure_cpu_budget(args, url: str, logs: Path) -> list[dict]:
     webhooks.register_customers(url, 0, args.accounts)
     with running_stack(url, args.workers, logs / "cpu-budget") as (target, base, pids):
         server_pids, envoy_pid = pids[:-1], pids[-1]  # the last is Envoy (bench/stack.py)
-        for scenario in cpu_budget.SCENARIOS:
+        for scenario in args.cpu_scenarios.split(","):
             def load(seconds, s=scenario):
                 return cpu_budget_load(s, target, base, args.accounts, seconds, args.concurrency)
             checkpoint(url)
@@ -541,11 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=4, help="ConsumeStream: streams")
     parser.add_argument("--pipeline", type=int, default=128, help="ConsumeStream: unanswered consumes per stream")
     parser.add_argument("--session-seconds", type=float, default=60.0, help="metered sessions: the metered window")
+    parser.add_argument("--cpu-scenarios", default=",".join(cpu_budget.SCENARIOS),
+                        help="--only cpu: which RPCs, comma-separated (%(default)s)")
     parser.add_argument("--profile-native", action="store_true",
                         help="cpu budget: py-spy --native (C frames too; pauses the server at each sample)")
     parser.add_argument("--profile-rate", type=int, default=profile_frames.RATE_HZ,
                         help="cpu budget: py-spy samples per second (0: no profile, the figures alone)")
     args = parser.parse_args(argv)
+    unknown = set(args.cpu_scenarios.split(",")) - set(cpu_budget.SCENARIOS)
+    if unknown:
+        parser.error(f"--cpu-scenarios: unknown {', '.join(sorted(unknown))} (known: {', '.join(cpu_budget.SCENARIOS)})")
     server = server_url()
     url, small_url = dataset_url(server, args.accounts), dataset_url(server, SMALL)
     started_at = datetime.now(timezone.utc)
