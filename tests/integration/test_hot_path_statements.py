@@ -29,7 +29,7 @@ from billing.adapters.catalog_file import load_catalog
 from billing.adapters.db import wallet_sql
 from billing.adapters.db.distribution import PER_ACCOUNT_TABLES, every_placed_table
 from billing.adapters.db.unit_of_work import PostgresStorage
-from billing.adapters.db.wallet_batcher import WalletBatcher
+from billing.adapters.db.wallet_batcher import WalletBatcher, account_hash_bucket
 from billing.domain.errors import InsufficientAiTime
 from billing.service.accounts import create_account
 from billing.service.balance import get_balance
@@ -139,20 +139,26 @@ async def test_no_hot_transaction_touches_two_accounts_or_writes_a_shared_table(
     assert sorted(written - set(PER_ACCOUNT_TABLES)) == []
 
 
-async def test_group_commit_is_the_one_statement_that_names_several_accounts(pool, clock, user_id):
-    """The documented exception: concurrent requests of different accounts share the batcher's
-    statement. On Citus that statement spans shards (docs/scaling.md, "Group commit on Citus")."""
+async def consume_concurrently(pool, clock, accounts: list[str], shard_of=None) -> StatementRecorder:
+    """Opens `accounts`, then records 5 concurrent Consumes of each through group commit."""
     recorder = StatementRecorder()
-    batcher = WalletBatcher(recorder.pool(pool, "batcher"))
+    batcher = WalletBatcher(recorder.pool(pool, "batcher"), shard_of=shard_of)
     try:
         deps = deps_recorded_by(recorder, pool, clock, batcher)
-        accounts = [f"{user_id}-{i}" for i in range(6)]
         for account_id in accounts:
             await create_account(deps, account_id, "free")
         recorder.statements.clear()
         await asyncio.gather(*(consume(deps, a, "build", 10, f"g-{n}") for n in range(5) for a in accounts))
     finally:
         await batcher.close()
+    return recorder
+
+
+async def test_group_commit_is_the_one_statement_that_names_several_accounts(pool, clock, user_id):
+    """The documented exception: concurrent requests of different accounts share the batcher's
+    statement. On Citus that statement spans shards (docs/scaling.md, "Group commit on Citus")."""
+    accounts = [f"{user_id}-{i}" for i in range(6)]
+    recorder = await consume_concurrently(pool, clock, accounts)
 
     several = [s for s in per_account(recorder.statements) if len(accounts_named(s, set(accounts))) > 1]
     assert several, "concurrent consumes of six accounts never shared a statement"
@@ -160,3 +166,17 @@ async def test_group_commit_is_the_one_statement_that_names_several_accounts(poo
     # Each is its own autocommit transaction: no other statement shares its transaction.
     transactions = {s.transaction for s in several}
     assert [s for s in recorder.statements if s.transaction in transactions and s not in several] == []
+
+
+async def test_group_commit_by_shard_never_mixes_shards_in_a_statement(pool, clock, user_id):
+    """With a shard map (here a stand-in hash into 2 buckets), each batch is one shard's: batches
+    still carry several accounts, never two shards'."""
+    shard_of = account_hash_bucket(2)
+    candidates = [f"{user_id}-{i}" for i in range(100)]
+    accounts = [a for a in candidates if shard_of(a) == 0][:4] + [a for a in candidates if shard_of(a) == 1][:4]
+    recorder = await consume_concurrently(pool, clock, accounts, shard_of)
+
+    batched = [s for s in per_account(recorder.statements) if s.source == "batcher"]
+    shards_named = [{shard_of(a) for a in accounts_named(s, set(accounts))} for s in batched]
+    assert [shards for shards in shards_named if len(shards) > 1] == []
+    assert any(len(accounts_named(s, set(accounts))) > 1 for s in batched)
