@@ -27,6 +27,7 @@ import pytest
 
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.db import wallet_sql
+from billing.adapters.db.payment_repositories import ACCOUNTS_DUE
 from billing.adapters.db.distribution import PER_ACCOUNT_TABLES, every_placed_table
 from billing.adapters.db.unit_of_work import PostgresStorage
 from billing.adapters.db.wallet_batcher import WalletBatcher, account_hash_bucket
@@ -38,6 +39,7 @@ from billing.service.consume import consume
 from billing.service.dependencies import Dependencies
 from billing.service.history import list_events
 from billing.service.holds import commit_hold, list_open_holds, place_hold, release_hold
+from billing.service.idle_upkeep import upkeep_idle_accounts
 from billing.service.usage import get_usage
 from billing.settings import DEFAULT_CATALOG_PATH
 from tests.support.defaults import CHECKOUT_PAGES
@@ -180,3 +182,25 @@ async def test_group_commit_by_shard_never_mixes_shards_in_a_statement(pool, clo
     shards_named = [{shard_of(a) for a in accounts_named(s, set(accounts))} for s in batched]
     assert [shards for shards in shards_named if len(shards) > 1] == []
     assert any(len(accounts_named(s, set(accounts))) > 1 for s in batched)
+
+
+async def test_billing_tick_reads_across_accounts_once_then_changes_each_alone(recorded, user_id, advance):
+    """`billing tick` (idle upkeep; here settling expired holds): its one cross-account statement is
+    the unlocked read of the accounts due (a multi-shard SELECT on Citus); each upkeep is its
+    account's own change."""
+    recorder, deps = recorded
+    accounts = [f"{user_id}-{i}" for i in range(3)]
+    for account_id in accounts:
+        await create_account(deps, account_id, "free")
+        await place_hold(deps, account_id, "h-1", "build", 100, ttl_seconds=60)
+    advance(seconds=61)
+    recorder.statements.clear()
+    assert await upkeep_idle_accounts(deps) >= len(accounts)
+
+    unrouted = [s for s in per_account(recorder.statements) if routing_of(s) == "none"]
+    assert unrouted and {s.sql for s in unrouted} == {ACCOUNTS_DUE}
+    by_transaction: dict[int, set[str]] = {}
+    for statement in recorder.statements:
+        by_transaction.setdefault(statement.transaction, set()).update(accounts_named(statement, set(accounts)))
+    assert [t for t, named in by_transaction.items() if len(named) > 1] == []
+    assert set().union(*by_transaction.values()) == set(accounts)  # each was changed
