@@ -150,3 +150,22 @@ async def test_an_abandoned_item_does_not_hold_its_keys_place():
 
     assert await asyncio.gather(first, kept) == [2, 44]
     assert recorder.batches == [[1], [22]]
+
+
+async def test_with_groups_a_batch_holds_one_group_the_oldest_items_first():
+    """A sharded database (docs/scaling.md): each batch's items are of one group (one shard)."""
+    recorder = Recorder()
+    coalescer = Coalescer(recorder.run, group_by=lambda item: item % 2)
+
+    await asyncio.gather(*(coalescer.submit(i) for i in (1, 2, 3, 4, 5, 6)))
+
+    assert recorder.batches == [[1, 3, 5], [2, 4, 6]]
+
+
+async def test_groups_and_distinct_keys_together():
+    recorder = Recorder()
+    coalescer = Coalescer(recorder.run, distinct_by=lambda item: item % 10, group_by=lambda item: item >= 100)
+
+    await asyncio.gather(*(coalescer.submit(i) for i in (1, 101, 11, 2, 102, 112)))
+
+    assert recorder.batches == [[1, 2], [101, 102], [11], [112]]

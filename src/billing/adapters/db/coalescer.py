@@ -21,17 +21,21 @@ Result = TypeVar("Result")
 class Coalescer(Generic[Item, Result]):
     """Runs submitted items in batches, one batch at a time; `run` returns one result (or
     exception) per item. With `distinct_by`, a batch holds at most one item per key (an item
-    whose key is None conflicts with none)."""
+    whose key is None conflicts with none). With `group_by`, a batch holds items of one group
+    only, the group of the oldest item queued (a sharded database: one shard per statement,
+    docs/scaling.md); the other groups keep their places for the next batches."""
 
     def __init__(
         self,
         run: Callable[[list[Item]], Awaitable[list[Result | BaseException]]],
         max_batch: int = BATCH_SIZE_MAX,
         distinct_by: Callable[[Item], Hashable] | None = None,
+        group_by: Callable[[Item], Hashable] | None = None,
     ):
         self._run = run
         self._max_batch = max_batch
         self._distinct_by = distinct_by
+        self._group_by = group_by
         self._pending: collections.deque[tuple[Item, asyncio.Future]] = collections.deque()
         self._drainer: asyncio.Task | None = None
         self.closed = False
@@ -53,10 +57,17 @@ class Coalescer(Generic[Item, Result]):
         batch: list[tuple[Item, asyncio.Future]] = []
         keys: set[Hashable] = set()
         deferred: collections.deque[tuple[Item, asyncio.Future]] = collections.deque()
+        group: Hashable = None
         while self._pending and len(batch) < self._max_batch:
             entry = self._pending.popleft()
             if entry[1].done():  # its caller gave up: it neither runs nor holds its key's place
                 continue
+            if self._group_by is not None:
+                if not batch:
+                    group = self._group_by(entry[0])
+                elif self._group_by(entry[0]) != group:
+                    deferred.append(entry)
+                    continue
             key = self._distinct_by(entry[0]) if self._distinct_by else None
             if key is None:
                 batch.append(entry)

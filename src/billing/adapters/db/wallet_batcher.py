@@ -17,13 +17,17 @@ caused it; an operational failure (timeout, lost connection) is the whole batch'
 
 The batcher keeps one connection of the pool, in autocommit; a broken connection goes back
 to the pool (which replaces it) and the batch's requests get the error.
+
+On a sharded database a statement naming accounts of several shards is a multi-shard statement
+(docs/scaling.md): `shard_of` (an account id -> its shard) makes each batch one shard's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable, Hashable, Iterator
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -57,13 +61,24 @@ def _account_of_save(item: WalletRead | _Save) -> str | None:
     return item.document["account_id"] if isinstance(item, _Save) else None
 
 
+def _account_of(item: WalletRead | _Save) -> str:
+    return item.document["account_id"] if isinstance(item, _Save) else item.account_id
+
+
+def account_hash_bucket(buckets: int) -> Callable[[str], int]:
+    """A stand-in for a shard map: a stable hash of the account id into `buckets`. Not Citus's
+    placement (Citus hashes with PostgreSQL's hash function into shard ranges): a Citus deployment
+    passes its own shard lookup (get_shard_id_for_distribution_column, cached per account)."""
+    return lambda account_id: zlib.crc32(account_id.encode()) % buckets
+
+
 class WalletBatcher:
     """Coalesces the wallet reads and writes of concurrent unlocked units of work: each batch
     is one statement on one connection (reads only, writes only, or both)."""
 
     def __init__(
         self, pool: AsyncConnectionPool, max_batch: int = BATCH_SIZE_MAX, observe_batch: Callable[[int], None] | None = None,
-        availability: Availability = ALWAYS_AVAILABLE,
+        availability: Availability = ALWAYS_AVAILABLE, shard_of: Callable[[str], Hashable] | None = None,
     ):
         self._pool = pool
         self._observe_batch = observe_batch  # each batch's size, once per batch (adapters/metrics.py)
@@ -72,7 +87,8 @@ class WalletBatcher:
         self._pool_check: asyncio.Future | None = None
         # One batch at a time: measured, a second statement in flight halved the batches and
         # cost more CPU per request than its overlap won (docs/performance.md).
-        self.batches = Coalescer(self._run_batch, max_batch, distinct_by=_account_of_save)
+        group_by = None if shard_of is None else (lambda item: shard_of(_account_of(item)))
+        self.batches = Coalescer(self._run_batch, max_batch, distinct_by=_account_of_save, group_by=group_by)
         self.reads = 0  # wallets read and written, for tests and the benchmark (batches.batches: statements)
         self.writes = 0
 
