@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import grpc
 import pytest
 
-from billing.api.interceptors import AuthenticationInterceptor, ErrorTranslationInterceptor, RequestIdInterceptor
+from billing.api.interceptors import (
+    AuthenticationInterceptor, ErrorTranslationInterceptor, LayeredInterceptor, RequestIdInterceptor,
+)
 from billing.api.request_ids import REQUEST_ID, RequestIdLogFilter
 from billing.domain.errors import AccountNotFound, Unauthenticated
 from tests.support.grpc_context import AbortingContext
@@ -163,5 +165,6 @@ async def test_a_client_streaming_billing_method_is_not_served_without_an_authen
 
     billing = SimpleNamespace(method="/billing.v1.BillingService/Upload", invocation_metadata=())
     health = SimpleNamespace(method="/grpc.health.v1.Health/Watch", invocation_metadata=())
-    assert await interceptor.intercept_service(continuation, billing) is None  # UNIMPLEMENTED
-    assert await interceptor.intercept_service(continuation, health) is not None  # health stays open
+    for served in (interceptor, LayeredInterceptor([interceptor])):
+        assert await served.intercept_service(continuation, billing) is None  # UNIMPLEMENTED
+        assert await served.intercept_service(continuation, health) is not None  # health stays open

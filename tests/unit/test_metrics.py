@@ -16,7 +16,9 @@ from prometheus_client import CollectorRegistry
 from billing.adapters.catalog_file import load_catalog
 from billing.adapters.clock import FixedClock
 from billing.adapters.metrics import PrometheusMetrics
-from billing.api.interceptors import ErrorTranslationInterceptor, MetricsInterceptor, RequestIdInterceptor, interceptor_chain
+from billing.api.interceptors import (
+    ErrorTranslationInterceptor, LayeredInterceptor, MetricsInterceptor, RequestIdInterceptor, interceptor_chain,
+)
 from billing.domain.errors import AccountNotFound, InsufficientAiTime
 from billing.service.accounts import create_account
 from billing.service.consume import consume
@@ -156,8 +158,10 @@ def test_the_chain_has_metrics_outermost_and_none_without_them():
     ]
 
 
-async def test_a_real_grpc_server_reports_ok_aborted_and_deadline_exceeded_calls():
-    """grpc.aio's own context: the code an abort set is what the interceptor reads."""
+@pytest.mark.parametrize("served_as", ["interceptors", "one layered interceptor"])
+async def test_a_real_grpc_server_reports_ok_aborted_and_deadline_exceeded_calls(served_as):
+    """grpc.aio's own context: the code an abort set is what the interceptor reads; the same
+    whether gRPC runs the layers as interceptors of their own or as one (server.py)."""
     metrics = PrometheusMetrics(CollectorRegistry(), process_collectors=False)
 
     async def echo(request: bytes, context) -> bytes:
@@ -171,7 +175,8 @@ async def test_a_real_grpc_server_reports_ok_aborted_and_deadline_exceeded_calls
         return sample(metrics, "billing_rpc_duration_seconds_count", service=SERVICE, method="Echo", code=code)
 
     handler = grpc.unary_unary_rpc_method_handler(echo)
-    server = grpc.aio.server(interceptors=interceptor_chain(None, metrics))
+    chain = interceptor_chain(None, metrics)
+    server = grpc.aio.server(interceptors=chain if served_as == "interceptors" else [LayeredInterceptor(chain)])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Echo": handler}),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -1,6 +1,6 @@
 """The gRPC server's interceptor chain: what every BillingService call goes through.
 
-Outermost first (server.py passes them in this order):
+Outermost first (server.py serves them as one LayeredInterceptor, in this order):
 0. MetricsInterceptor (when the server has metrics): every call's method, final status code
    and handling time. Outside error translation, so it sees the code the client gets: an
    aborted call by its abort's code, a cancelled one as CANCELLED or DEADLINE_EXCEEDED.
@@ -58,7 +58,10 @@ class _UnaryInterceptor(grpc.aio.ServerInterceptor):
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
+        return self.wrap_handler(await continuation(handler_call_details), handler_call_details)
+
+    def wrap_handler(self, handler: grpc.RpcMethodHandler | None, handler_call_details: grpc.HandlerCallDetails):
+        """This layer's handler around `handler` (None: the method is not served)."""
         if handler is None:
             return handler
         if handler.unary_unary is not None:
@@ -242,11 +245,8 @@ class AuthenticationInterceptor(_UnaryInterceptor):
         self._count_forbidden = count_forbidden or (lambda: None)
         self._key_limiter = key_limiter
 
-    async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await super().intercept_service(continuation, handler_call_details)
+    def wrap_handler(self, handler: grpc.RpcMethodHandler | None, handler_call_details: grpc.HandlerCallDetails):
+        handler = super().wrap_handler(handler, handler_call_details)
         checked = handler is not None and (
             handler.unary_unary is not None or handler.unary_stream is not None or handler.stream_stream is not None)
         if handler is not None and not checked and access_for(handler_call_details.method, None):
@@ -326,6 +326,37 @@ async def _starting_with(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[
     yield first
     async for message in rest:
         yield message
+
+
+class Layer(Protocol):
+    """An interceptor of the chain: what it makes of a method's handler (None: not served)."""
+
+    def wrap_handler(
+        self, handler: grpc.RpcMethodHandler | None, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None: ...
+
+
+class LayeredInterceptor(grpc.aio.ServerInterceptor):
+    """The layers (outermost first) as the server's one interceptor. gRPC runs each interceptor
+    a server has as a coroutine of its own per call, behind a continuation of its own; with six
+    layers that was ~40 us of server CPU per call (docs/performance.md). Here the method's handler
+    is looked up once and each layer wraps it in turn, innermost first: the same handler as six
+    interceptors would make, in one coroutine."""
+
+    def __init__(self, layers: list[Layer]):
+        self.layers = tuple(layers)
+        self._innermost_first = tuple(reversed(self.layers))
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        for layer in self._innermost_first:
+            if handler is None:
+                break
+            handler = layer.wrap_handler(handler, handler_call_details)
+        return handler
 
 
 def interceptor_chain(

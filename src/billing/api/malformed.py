@@ -188,7 +188,9 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
+        return self.wrap_handler(await continuation(handler_call_details), handler_call_details)
+
+    def wrap_handler(self, handler: grpc.RpcMethodHandler | None, handler_call_details: grpc.HandlerCallDetails):
         if handler is None or handler.request_deserializer is None:
             return handler
         is_billing = access_for(handler_call_details.method, None) is not None

@@ -23,7 +23,7 @@ from billing.adapters.db.change_listener import ChangeListener
 from billing.adapters.db.unit_of_work import connection_options
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
 from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
-from billing.api.interceptors import RpcMetrics, interceptor_chain
+from billing.api.interceptors import LayeredInterceptor, RpcMetrics, interceptor_chain
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.api.foreign_output import ForeignOutput
 from billing.api.logs import log_handler, write_outage_summaries
@@ -58,7 +58,7 @@ def create_server(
     if request_timeout_seconds:
         interceptors.append(TimeBudgetInterceptor(request_timeout_seconds))
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=[LayeredInterceptor(interceptors)],
         options=[
             ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
             ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
