@@ -29,10 +29,12 @@ venv: $(STAMP)
 ## Regenerate gen/ and clients/typescript/src/generated/ (both committed) from protos/: Python stubs and
 ## Envoy's descriptor set, and the REST JSON's TypeScript types (ts-proto, an npm devDependency);
 ## tests/unit/test_generated_code.py fails when either is stale. docs/configuration.md from the settings'
-## table of variables (tests/unit/test_configuration_doc.py fails when it is stale).
+## table of variables (tests/unit/test_configuration_doc.py fails when it is stale); deploy/'s ConfigMaps from
+## that table and envoy.yaml (tools/gen_k8s_config.py; tests/unit/test_k8s_manifests.py fails when stale).
 gen: venv $(NODE_MODULES)
 	$(PY) tools/gen_protos.py
 	$(PY) tools/gen_config_doc.py
+	$(PY) tools/gen_k8s_config.py
 
 ## buf lint (protos), and mypy holding the adapters to the ports (pyproject.toml [tool.mypy]).
 lint: venv
