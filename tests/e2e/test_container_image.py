@@ -55,7 +55,8 @@ def image() -> str:
 def _podman_run(image: str, database_url: str, *argv: str, detach: bool = False, name: str | None = None,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {"DATABASE_URL": database_url, "BILLING_MASTER_KEY": os.environ["BILLING_MASTER_KEY"]} | (env or {})
-    command = ["podman", "run", "--runtime", "runc", *LIMITS, "--network", "host"]
+    # A read-only root with a writable /tmp, as deploy/server.yaml runs it (readOnlyRootFilesystem).
+    command = ["podman", "run", "--runtime", "runc", *LIMITS, "--network", "host", "--read-only"]
     command += ["--detach", "--name", name] if detach else ["--rm"]
     for key, value in environment.items():
         command += ["--env", f"{key}={value}"]
