@@ -8,6 +8,8 @@ BILLING := $(VENV)/bin/billing
 # The local stack (devstack/: embedded PostgreSQL, Envoy's config, the Stripe stand-in, the demo), outside the wheel.
 BILLING_DEV := $(VENV)/bin/billing-dev
 CHROMIUM := /usr/bin/chromium
+# `make image`'s tools (Debian's): buildah builds the image, podman runs it (tests), debootstrap makes its root.
+BUILDAH := /usr/bin/buildah
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml devstack/pyproject.toml | sha1sum | cut -c1-12)
 # billing is installed into the venv (editable); the repo root is for `bench.`, `tests.` and `testkit.`.
 export PYTHONPATH := $(CURDIR)
@@ -15,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # npm ci ran when this is newer than the lock file (`make gen` needs ts-proto, `make test-ts` the rest).
 NODE_MODULES := clients/node_modules/.package-lock.json
 
-.PHONY: venv gen lint migrate run demo console test test-unit test-ts bench bench-data bench-legacy db-stop clean
+.PHONY: venv gen lint migrate run demo console image test test-unit test-ts bench bench-data bench-legacy db-stop clean
 
 $(STAMP): requirements.txt pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -29,10 +31,12 @@ venv: $(STAMP)
 ## Regenerate gen/ and clients/typescript/src/generated/ (both committed) from protos/: Python stubs and
 ## Envoy's descriptor set, and the REST JSON's TypeScript types (ts-proto, an npm devDependency);
 ## tests/unit/test_generated_code.py fails when either is stale. docs/configuration.md from the settings'
-## table of variables (tests/unit/test_configuration_doc.py fails when it is stale).
+## table of variables (tests/unit/test_configuration_doc.py fails when it is stale); deploy/'s ConfigMaps from
+## that table and envoy.yaml (tools/gen_k8s_config.py; tests/unit/test_k8s_manifests.py fails when stale).
 gen: venv $(NODE_MODULES)
 	$(PY) tools/gen_protos.py
 	$(PY) tools/gen_config_doc.py
+	$(PY) tools/gen_k8s_config.py
 
 ## buf lint (protos), and mypy holding the adapters to the ports (pyproject.toml [tool.mypy]).
 lint: venv
@@ -53,9 +57,20 @@ run: venv gen demo console
 
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
 # the demo and Chromium are for tests/e2e/test_browser_story.py, the console for Envoy's /console/ routes
-# and tests/e2e/test_console_story.py.
-test: venv lint test-ts demo console $(CHROMIUM)
-	BILLING_REQUIRE_BROWSER=1 $(PY) -m pytest -q
+# and tests/e2e/test_console_story.py; buildah, podman and debootstrap for tests/e2e/test_container_image.py
+# (it builds the image when its inputs changed: ~75 s on an empty .data/image/, ~20 s with it, else ~0).
+test: venv lint test-ts demo console $(CHROMIUM) $(BUILDAH)
+	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_IMAGE=1 $(PY) -m pytest -q
+
+## The server's OCI image, billing:<version> in local containers storage (podman runs it; `buildah push` sends
+## it to a registry), without any registry: Debian 12's minbase root filesystem (debootstrap, cached in
+## .data/image/) plus the project's wheel and its runtime dependencies' wheels downloaded on the host. deploy/
+## holds the Kubernetes manifests that run it (deploy/README.md).
+image: venv $(BUILDAH)
+	$(PY) tools/build_image.py
+
+$(BUILDAH):
+	apt-get update -q && apt-get install -y -q buildah podman debootstrap runc
 
 ## The TypeScript client (clients/typescript), the React package (clients/react) and the operator
 ## console (clients/console): npm ci when clients/node_modules is missing or older than the lock file,

@@ -45,16 +45,22 @@ def _with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def fresh_database(prefix: str = "billing_test"):
-    """Yields the SQLAlchemy URL of a new database at the head migration; drops it afterwards."""
+def empty_database(prefix: str = "billing_test"):
+    """Yields the SQLAlchemy URL of a new database without any table; drops it afterwards."""
     server = _server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq_url(server), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server, name)
     try:
-        upgrade_to_head(url)
-        yield url
+        yield _with_database(server, name)
     finally:
         with psycopg.connect(libpq_url(server), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_database(prefix: str = "billing_test"):
+    """Yields the SQLAlchemy URL of a new database at the head migration; drops it afterwards."""
+    with empty_database(prefix) as url:
+        upgrade_to_head(url)
+        yield url

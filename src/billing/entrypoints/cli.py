@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return tick_main(Settings.from_environment(database_url=migrate(database_url())))
     if args.command == "migrate":
-        print(f"migrated {migrate(database_url())}")
+        from sqlalchemy.engine import make_url
+
+        # The Job that migrates a cluster's database logs this line: never its password.
+        print(f"migrated {make_url(migrate(database_url())).render_as_string(hide_password=True)}")
     elif args.command == "verify":
         from billing.adapters.db.invariants import find_violations_in_database
 

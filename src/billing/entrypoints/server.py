@@ -47,6 +47,10 @@ METADATA_BYTES_MAX = 96 * 1024
 GC_YOUNG_THRESHOLD = 20_000
 SERVICE_NAME = billing_service_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 OPERATOR_SERVICE_NAME = operator_service_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name
+# grpc.health.v1 names: "" and SERVICE_NAME are SERVING while the database answers (readiness: Envoy and
+# Kubernetes route calls by them); LIVENESS_SERVICE is SERVING as long as the process answers at all, so a
+# database outage takes the pods out of rotation without getting them restarted (deploy/server.yaml).
+LIVENESS_SERVICE = "liveness"
 
 
 def create_server(
@@ -156,6 +160,7 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     listener.start()
     stack.push_async_callback(listener.close)
     await server.start()
+    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     stack.push_async_callback(server.stop, settings.server.shutdown_grace_seconds)
     stack.push_async_callback(watchers.close)  # live balance streams end first (OK), not after the grace period
     # Everything allocated so far lives as long as the process: keep it out of the
