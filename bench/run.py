@@ -1,8 +1,10 @@
 """`make bench`: throughput and latency of the service against the database's own ceiling.
 
 One run, one machine, same PostgreSQL: pgbench runs the exact SQL of Consume (captured
-from the code), then the real stack (server workers + Envoy) is measured over gRPC and
-REST, and every figure is also given as a ratio to that pgbench baseline. Writes
+from the code) in interleaved rounds with the real stack (server workers + Envoy) measured
+over gRPC, REST and ConsumeStream (pgbench / gRPC / REST / ConsumeStream, back to back, 3
+rounds: report.ROUNDS), then the other scenarios; every figure is also given as a ratio to
+pgbench (a round's to its own round's, the others' to the median round: `baseline`). Writes
 bench/results/<date>.json and a PNG plot, prints a table, and checks the ledger
 invariants afterwards.
 
@@ -22,6 +24,8 @@ CheckSufficientBatch(50), a hold cycle, a webhook delivery, each alone at full l
 profiled by py-spy; a full run ends with it).
 `--only stream` runs ConsumeStream (bench/consume_stream.py: `--streams` streams, `--pipeline` consumes
 unanswered on each) after pgbench's baseline on the same dataset, and prints their ratio.
+`--only rounds` runs issue 24's key targets alone (~5-8 minutes): a 1k Consume sample, the rounds on
+the 1M stack, GetBalance closed loop then open loop at 50% of it, a 2nd 1k sample.
 `--only console` times the operator console's account page (overview + first ledger page) on an
 account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
@@ -32,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +60,7 @@ from billing.settings import libpq_url
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LARGE, SMALL = 1_000_000, 1_000
-SMALL_CONSUME, LARGE_CONSUME = report.SMALL_CONSUME, report.LARGE_CONSUME
+SMALL_CONSUME, LARGE_CONSUME, SECOND_ROUND = report.SMALL_CONSUME, report.LARGE_CONSUME, report.SECOND_ROUND
 
 
 def dataset_url(server_url: str, accounts: int) -> str:
@@ -207,7 +212,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu", "stream")
+ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu", "stream", "rounds")
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -286,6 +291,68 @@ def measure_consume_stream(args, url: str, logs: Path) -> dict:
           f"consume, postgres {result['postgres_cpu_per_request_us']:.0f} us; pgbench {pgbench_tps} tps"
           + (f" ({ratio:.2f}x)" if ratio is not None else ""), flush=True)
     return result
+
+
+def measure_rounds(args, url: str, target: str, base: str, pids: list[int]) -> list[dict]:
+    """Issue 24's interleaved rounds (report.ROUNDS) on one running stack: in each, pgbench's
+    one-Consume transactions (the stack up and idle), gRPC Consume (compiled client, closed loop),
+    REST Consume (wrk) and ConsumeStream (`--streams` x `--pipeline`), back to back, each after a
+    checkpoint, each row with its window's CPU steal. ConsumeStream is in every round, so its
+    ratio to pgbench is judged like the others: per round, then the median."""
+    rows = []
+    direct = target.split(",")[0]  # ConsumeStream goes to a server process, not through Envoy
+    accounts, concurrency = args.accounts, args.concurrency
+    loads = {
+        report.GRPC_CONSUME: lambda seconds: grpc_load(target, "consume", accounts, seconds, concurrency=concurrency),
+        report.REST_CONSUME: lambda seconds: run_wrk(base, "consume", accounts, 0, seconds, threads=1,
+                                                     connections=concurrency),
+        report.STREAM_CONSUME: lambda seconds: consume_stream.streams_subprocess(
+            direct, accounts, seconds, args.streams, args.pipeline),
+    }
+    for number in range(1, report.ROUNDS + 1):
+        checkpoint(url)
+        baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
+        baseline.update(label=report.round_label(report.PGBENCH, number), round=number)
+        print(report.one_line(baseline), flush=True)
+        rows.append(baseline)
+        for part, load in loads.items():
+            row = measure(report.round_label(part, number), pids, lambda load=load: load(args.seconds),
+                          warmup=lambda load=load: load(WARMUP_S), database_url=url)
+            row["round"] = number
+            rows.append(row)
+    return rows
+
+
+def median_rps(rows: list[dict]) -> float:
+    return statistics.median(r["rps"] for r in rows)
+
+
+def measure_rounds_alone(args, url: str, small_url: str, logs: Path) -> list[dict]:
+    """`--only rounds`: what issue 24's key targets need, in ~5-8 minutes at the default 8 s: a 1k
+    Consume sample, the rounds on the `--accounts` stack, GetBalance closed loop then open loop at
+    50% of it, and a 2nd 1k sample (the data-size target: the rounds' gRPC samples against both)."""
+    results = []
+    def small(label: str) -> None:
+        with running_stack(small_url, args.workers, logs / label.replace(" ", "-")) as (target, _base, pids):
+            results.append(measure(
+                label, pids, lambda: grpc_load(target, "consume", SMALL, args.seconds, concurrency=args.concurrency),
+                warmup=lambda: grpc_load(target, "consume", SMALL, WARMUP_S, concurrency=args.concurrency),
+                database_url=small_url,
+            ))
+
+    small(SMALL_CONSUME)
+    with running_stack(url, args.workers, logs / "rounds") as (target, base, pids):
+        results += measure_rounds(args, url, target, base, pids)
+        def balance(seconds: float, **mode) -> dict:
+            return grpc_load(target, "balance", args.accounts, seconds, **mode)
+        closed = measure("gRPC balance", pids, lambda: balance(args.seconds, concurrency=args.concurrency),
+                         warmup=lambda: balance(WARMUP_S, concurrency=args.concurrency), database_url=url)
+        results.append(closed)
+        rate = round(closed["rps"] * 0.5, 1)
+        results.append(measure("gRPC balance open-loop 50%", pids, lambda: balance(args.seconds, rate=rate),
+                               warmup=lambda: balance(WARMUP_S, concurrency=args.concurrency), database_url=url))
+    small(SMALL_CONSUME + SECOND_ROUND)
+    return results
 
 
 def measure_sessions(args, url: str, logs: Path) -> dict:
@@ -455,33 +522,30 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
     with running_stack(small_url, args.workers, logs / "small") as (target, _base, pids):
         grpc(SMALL_CONSUME, target, pids, "consume", SMALL, concurrency=concurrency)
     with running_stack(url, args.workers, logs / "large") as (target, base, pids):
-        for scenario in ("consume", "balance", "batch", "single_check"):
+        # Consume over gRPC and REST, and pgbench, are measured in the interleaved rounds (first on
+        # this stack: the targets' figures); the open loops below run at half their medians.
+        rounds = measure_rounds(args, url, target, base, pids)
+        results += rounds
+        consume = {part: median_rps([r for r in rounds if r["label"].startswith(part + report.ROUND)])
+                   for part in (report.GRPC_CONSUME, report.REST_CONSUME)}
+        for scenario in ("balance", "batch", "single_check"):
             grpc(f"gRPC {scenario}", target, pids, scenario, accounts, concurrency=concurrency)
-        closed = {r["scenario"]: r for r in results if r["label"].startswith("gRPC ") and "@" not in r["label"]}
+        closed = {r["scenario"]: r["rps"] for r in results if r["label"] in ("gRPC balance", "gRPC batch")}
+        closed["consume"] = consume[report.GRPC_CONSUME]
         for scenario in ("consume", "balance", "batch"):
-            rate = round(closed[scenario]["rps"] * 0.5, 1)
+            rate = round(closed[scenario] * 0.5, 1)
             grpc(f"gRPC {scenario} open-loop 50%", target, pids, scenario, accounts, rate=rate)
-        for scenario in ("consume", "balance", "batch"):
+        for scenario in ("balance", "batch"):
             results.append(measure(
                 f"REST {scenario}", pids,
                 lambda s=scenario: run_wrk(base, s, accounts, 0, duration, threads=1, connections=concurrency),
                 warmup=lambda s=scenario: run_wrk(base, s, accounts, 0, WARMUP_S, threads=1, connections=concurrency),
                 database_url=url,
             ))
-        # REST against gRPC Consume, judged on the median of interleaved pairs: one 8-second
-        # sample of each, minutes apart, moved the ratio from 0.46 to 1.06 on this VM, and
-        # single pairs within one run still spread 0.59-0.88 (five pairs: three left too much).
-        for pair in range(2, report.REST_GRPC_PAIRS + 1):
-            grpc(f"gRPC consume{report.PAIR}{pair}", target, pids, "consume", accounts, concurrency=concurrency)
-            results.append(measure(
-                f"REST consume{report.PAIR}{pair}", pids,
-                lambda: run_wrk(base, "consume", accounts, 0, duration, threads=1, connections=concurrency),
-                warmup=lambda: run_wrk(base, "consume", accounts, 0, WARMUP_S, threads=1, connections=concurrency),
-                database_url=url,
-            ))
-        rest = {r["scenario"]: r for r in results if r["label"].startswith("REST ") and report.PAIR not in r["label"]}
+        rest = {r["scenario"]: r["rps"] for r in results if r["label"] in ("REST balance", "REST batch")}
+        rest["consume"] = consume[report.REST_CONSUME]
         for scenario in ("consume", "balance", "batch"):
-            rate = round(rest[scenario]["rps"] * 0.5, 1)
+            rate = round(rest[scenario] * 0.5, 1)
             results.append(measure(
                 f"REST {scenario} open-loop 50%", pids,
                 lambda s=scenario, r=rate: rest_open_loop(base, s, accounts, duration, r),
@@ -491,12 +555,13 @@ def run_scenarios(args, url: str, accounts: int, logs: Path, small_url: str) -> 
         results += measure_hold_cycles(target, pids, accounts, args, url)
         # Last on this stack: its package credits add buckets to the accounts they pay into.
         results.append(measure_webhooks(base, pids, accounts, args, url))
-    # Data size is judged on two 1k/1M pairs, each measured back to back: one pair of 8-second
-    # samples moved by ±10% with the speed of this VM (report.py adds the pairs up).
+    # Data size is judged on every 1k and 1M sample: the rounds' gRPC ones, and a 1k/1M pair
+    # measured back to back at the end (one pair of 8-second samples moved by ±10% with the
+    # speed of this VM; report.py takes the medians).
     with running_stack(small_url, args.workers, logs / "small-2") as (target, _base, pids):
-        grpc(f"{SMALL_CONSUME}, 2nd round", target, pids, "consume", SMALL, concurrency=concurrency)
+        grpc(f"{SMALL_CONSUME}{SECOND_ROUND}", target, pids, "consume", SMALL, concurrency=concurrency)
     with running_stack(url, args.workers, logs / "large-2") as (target, _base, pids):
-        grpc(f"{LARGE_CONSUME}, 2nd round", target, pids, "consume", accounts, concurrency=concurrency)
+        grpc(f"{LARGE_CONSUME}{SECOND_ROUND}", target, pids, "consume", accounts, concurrency=concurrency)
     return results
 
 
@@ -534,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     # concurrency one process makes larger batches and serves more than two (docs/performance.md).
     parser.add_argument("--workers", type=int, default=1, help="server processes (SO_REUSEPORT)")
     parser.add_argument("--accounts", type=int, default=LARGE, help="which dataset: 1000000 or 1000")
-    parser.add_argument("--only", choices=ONLY, help="run this scenario alone (no pgbench baseline, no other scenario)")
+    parser.add_argument("--only", choices=ONLY,
+                        help="run this scenario alone (no other scenario; pgbench only in `rounds` and `stream`)")
     parser.add_argument("--watchers", type=int, default=5000, help="live balance: idle streams to hold")
     parser.add_argument("--fanout-watchers", type=int, default=1000, help="live balance: streams of the changed account")
     parser.add_argument("--sessions", type=int, default=2000, help="metered sessions: streams reporting every second")
@@ -612,14 +678,17 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps({"started_at": started_at.isoformat(), "settings": vars(args), "result": result}, indent=2))
         print(f"wrote {path}")
         return 0
+    elif args.only == "rounds":
+        grpc_loadgen.ensure_built()
+        prewarm(url)
+        results = measure_rounds_alone(args, url, small_url, logs)
+        baseline = report.median_round(results)
+        checked = [url, small_url]
     else:
         grpc_loadgen.ensure_built()
         prewarm(url)
-        print(f"pgbench baseline on {url} ...", flush=True)
-        checkpoint(url)
-        baseline = run_pgbench(url, args.accounts, args.concurrency, int(args.seconds))
-        print(report.one_line(baseline | {"label": "pgbench Consume SQL"}), flush=True)
         results = run_scenarios(args, url, args.accounts, logs, small_url)
+        baseline = report.median_round(results)  # the median pgbench round
         checked = [url, small_url]
     # Before the ledger check: every session settles at the end, and `billing verify` must agree.
     sessions = measure_sessions(args, url, logs) if args.only in (None, "sessions") else None
@@ -630,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before the ledger check too: its webhook deliveries credit accounts.
     cpu_rows = measure_cpu_budget(args, url, logs) if args.only is None else None
     violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
-    summary = report.summarize(baseline, results, violations, sessions, outbound)
+    summary = report.summarize(baseline, results, violations, sessions, outbound, full=args.only is None)
     signature_check_us = authorization_cost.microseconds_per_check()
     authorization_us = authorization_cost.microseconds_per_authorization()
     print(f"signature check (server CPU per signed request, in-process): {signature_check_us:.1f} us; "
