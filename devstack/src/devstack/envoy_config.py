@@ -9,6 +9,10 @@ paths to gen/billing_descriptor.pb and envoy/billing_response.lua). The limits
 (per-IP rate limit, connection budgets, the webhook's bucket: settings.EnvoyLimits) come
 from the caller, or from the environment when it passes none (`billing-dev run`).
 
+The gRPC servers Envoy balances over are a list (grpc_upstreams: (host, port) pairs, one
+`# grpc_endpoint` item each), health-checked and ejected on errors by envoy.yaml's cluster;
+grpc_port alone means one server on 127.0.0.1.
+
 The edge token is not rendered: Envoy reads it from its own environment
 (envoy_environment), so the admin interface's config dump cannot show it.
 
@@ -19,6 +23,7 @@ at start, and a missing file would stop Envoy from starting: a route whose file 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -49,6 +54,11 @@ _CONSOLE_FILE = re.compile(
     r"direct_response: \{status: 200, body: \{filename: (clients/console/dist/[A-Za-z0-9_.-]+)\}\}(\s*#\s*console_file\b)"
 )
 CONSOLE_NOT_BUILT = "the operator console is not built: run make console, then start again"
+# The cluster's `- endpoint:  # grpc_endpoint` list item and every line indented deeper than its dash.
+_GRPC_ENDPOINT = re.compile(r"^( *)- endpoint:[^\n]*#\s*grpc_endpoint\b[^\n]*\n(?:\1  [^\n]*\n)*", re.MULTILINE)
+_GRPC_ENDPOINT_ADDRESS = re.compile(r"(\{address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*)\d+(\s*\}\s*#\s*grpc_port\b)")
+_GRPC_CLUSTER_TYPE = r"(type:\s*)[A-Z_]+(\s*#\s*MARKER\b)"
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
 _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(?:\1[ -][^\n]*\n)*", re.MULTILINE)
 
@@ -91,7 +101,8 @@ def render_envoy_config(
     template_text: str,
     *,
     listen_port: int,
-    grpc_port: int,
+    grpc_port: int | None = None,
+    grpc_upstreams: Sequence[tuple[str, int]] = (),
     admin_socket: Path,
     cors_origin: str | Sequence[str],
     admin_rest_port: int,
@@ -102,6 +113,9 @@ def render_envoy_config(
 ) -> str:
     """Returns template_text with the marked ports, admin socket, CORS origin and limits replaced.
 
+    grpc_upstreams: the gRPC servers, (host, port) each, a host an IP address or a DNS name (a name
+    makes the cluster STRICT_DNS: every address it resolves to is a server); or grpc_port alone:
+    one server on 127.0.0.1.
     admin_socket: where Envoy's admin interface listens (a unix socket, mode 0600), an absolute path.
     access_log=False drops the per-request access log (benchmarks: it costs Envoy CPU).
     limits=None reads them from the environment (EnvoyLimits.from_environment); a rate of 0
@@ -112,12 +126,11 @@ def render_envoy_config(
     limits = EnvoyLimits.from_environment() if limits is None else limits
     origins = _checked_origins(cors_origin)
     text = template_text
-    ports = (
-        ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_rest_port", admin_rest_port),
-    )
+    ports = (("listen_port", listen_port), ("admin_rest_port", admin_rest_port))
     for marker, value in ports:
         port = _check_port(marker, value)
         text = _replace_once(_PORT_VALUE.replace("MARKER", marker), str(port), text, marker)
+    text = _grpc_endpoints(text, _checked_upstreams(grpc_port, grpc_upstreams))
     text = _replace_once(_ADMIN_SOCKET, json.dumps(_check_socket_path(admin_socket)), text, "admin_socket")
     numbers: list[tuple[str, int]] = [
         ("max_connections", limits.max_connections),
@@ -151,6 +164,48 @@ def render_envoy_config(
             raise ValueError(f"envoy template: expected exactly one `# access_log` block, found {count}")
     text = _console_files(text, console_root)
     return _replace_cors_origins(text, origins)
+
+
+def _checked_upstreams(grpc_port: int | None, upstreams: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    if (grpc_port is None) == (not upstreams):
+        raise ValueError("give grpc_port (one server on 127.0.0.1) or grpc_upstreams, not both")
+    pairs = [("127.0.0.1", grpc_port)] if grpc_port is not None else list(upstreams)
+    checked = []
+    for host, port in pairs:
+        if not (_is_ip(host) or _HOST_NAME.fullmatch(host)):
+            raise ValueError(f"a gRPC upstream's host must be an IP address or a DNS name, got {host!r}")
+        checked.append((host, _check_port("grpc_port", port)))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"grpc_upstreams lists a server twice: {checked}")
+    return checked
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _grpc_endpoints(text: str, upstreams: list[tuple[str, int]]) -> str:
+    """One `# grpc_endpoint` list item per server, each the template's item with its address and port."""
+    def one_item_each(match: re.Match[str]) -> str:
+        item = match.group(0)
+        rendered = []
+        for host, port in upstreams:
+            new_item, count = _GRPC_ENDPOINT_ADDRESS.subn(lambda m: f"{m.group(1)}{host}{m.group(2)}{port}{m.group(3)}", item)
+            if count != 1:
+                raise ValueError("envoy template: the `# grpc_endpoint` item needs one `# grpc_port` address line")
+            rendered.append(new_item)
+        return "".join(rendered)
+
+    text, count = _GRPC_ENDPOINT.subn(one_item_each, text)
+    if count != 1:
+        raise ValueError(f"envoy template: expected exactly one `# grpc_endpoint` item, found {count}")
+    cluster_type = "STATIC" if all(_is_ip(host) for host, _ in upstreams) else "STRICT_DNS"
+    return _replace_once(_GRPC_CLUSTER_TYPE.replace("MARKER", "grpc_cluster_type"), cluster_type, text,
+                         "grpc_cluster_type")
 
 
 def _console_files(text: str, root: Path) -> str:
