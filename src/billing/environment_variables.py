@@ -115,11 +115,15 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BILLING_GRPC_UPSTREAMS", EDGE, "host:port,...", "",
              "The gRPC servers Envoy balances over (health-checked, ejected on errors); empty: the workers' "
              "BILLING_WORKER_PORTS, else BILLING_GRPC_PORT, on 127.0.0.1.", local_only=True),
+    Variable("BILLING_EDGE_PEERS", EDGE, "host:port,...", "",
+             "Every Envoy of the edge, this one too (a headless Service's name lists them all): each keeps its "
+             "share of the per-IP limits; empty: this Envoy alone.", local_only=True),
     Variable("BILLING_CORS_ORIGIN", EDGE, "URL", DEFAULT_CORS_ORIGIN,
              "The app's browser origin (Envoy's CORS; `billing-dev run` adds the demo's own origins); also the base "
              "of the default checkout return pages."),
     Variable("BILLING_RATE_LIMIT_PER_IP", EDGE, "per second", "200",
-             "Sustained requests per second per client address at Envoy (0: no rate limit).", local_only=True),
+             "Sustained requests per second per client address, all the edge's Envoys together (0: no rate limit).",
+             local_only=True),
     Variable("BILLING_RATE_LIMIT_BURST", EDGE, "requests", None,
              "The per-address bucket's size (at least the rate).", local_only=True,
              shown="twice BILLING_RATE_LIMIT_PER_IP"),

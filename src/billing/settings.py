@@ -204,6 +204,7 @@ class EdgeSettings:
     admin_rest_host: str
     cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing-dev run` adds the demo's)
     grpc_upstreams: tuple[tuple[str, int], ...] = ()  # the gRPC servers behind Envoy; () when one runs here
+    edge_peers: tuple[tuple[str, int], ...] = ()  # every Envoy of the edge (their per-IP limits' shares); () one
 
     @classmethod
     def from_environment(cls) -> "EdgeSettings":
@@ -212,19 +213,20 @@ class EdgeSettings:
             admin_rest_port=_int("BILLING_ADMIN_REST_PORT"),
             admin_rest_host=text("BILLING_ADMIN_REST_HOST"),
             cors_origins=cors_origins(),
-            grpc_upstreams=grpc_upstreams(text("BILLING_GRPC_UPSTREAMS")),
+            grpc_upstreams=host_ports("BILLING_GRPC_UPSTREAMS", text("BILLING_GRPC_UPSTREAMS")),
+            edge_peers=host_ports("BILLING_EDGE_PEERS", text("BILLING_EDGE_PEERS")),
         )
 
 
-def grpc_upstreams(listed: str) -> tuple[tuple[str, int], ...]:
-    """`host:port,host:port` (an IPv6 address in brackets: `[::1]:50051`)."""
+def host_ports(name: str, listed: str) -> tuple[tuple[str, int], ...]:
+    """The variable `name`'s `host:port,host:port` (an IPv6 address in brackets: `[::1]:50051`)."""
     upstreams = []
     for item in (part.strip() for part in listed.split(",")):
         if not item:
             continue
         host, _, port = item.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise SystemExit(f"BILLING_GRPC_UPSTREAMS must be host:port,... (got {item!r})")
+            raise SystemExit(f"{name} must be host:port,... (got {item!r})")
         upstreams.append((host.removeprefix("[").removesuffix("]"), int(port)))
     return tuple(upstreams)
 

@@ -45,18 +45,20 @@ def _listener_answers(port: int) -> bool:
 
 
 @contextmanager
-def running_envoy(folder: Path, upstreams: Sequence[tuple[str, int]],
-                  limits: EnvoyLimits = NO_RATE_LIMIT) -> Iterator[EnvoyProxy]:
-    """Envoy in front of `upstreams` ((host, port) each), CORS as `billing-dev run` renders it by default."""
+def running_envoy(folder: Path, upstreams: Sequence[tuple[str, int]], limits: EnvoyLimits = NO_RATE_LIMIT,
+                  listen_port: int = 0, edge_peers: Sequence[tuple[str, int]] = ()) -> Iterator[EnvoyProxy]:
+    """Envoy in front of `upstreams` ((host, port) each), CORS as `billing-dev run` renders it by default;
+    edge_peers: the edge's Envoys, this one too (on listen_port), when there are several."""
     from devstack.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 
     folder.mkdir(parents=True, exist_ok=True)
-    listen_port = free_port()
+    listen_port = listen_port or free_port()
     proxy = EnvoyProxy(listen_port, folder / "admin.sock", folder / "envoy.yaml", folder / "envoy.log", free_port())
     proxy.config_path.write_text(render_envoy_config(
         ENVOY_TEMPLATE.read_text(),
         listen_port=listen_port,
         grpc_upstreams=upstreams,
+        edge_peers=edge_peers,
         admin_socket=proxy.admin_socket,
         cors_origin=demo_origins(DEFAULT_DEMO_PORT),
         admin_rest_port=proxy.admin_rest_port,

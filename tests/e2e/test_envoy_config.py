@@ -65,6 +65,7 @@ def test_render_rewrites_exactly_the_marked_values():
     )
     assert "port_value: 18080}  # listen_port" in rendered
     assert "port_value: 15051}  # grpc_port" in rendered
+    assert "{address: 127.0.0.1, port_value: 18080}  # edge_peer_port" in rendered  # this Envoy alone at the edge
     assert 'pipe: {path: "/run/b/admin.sock", mode: 384}  # admin_socket' in rendered
     assert '- exact: "https://a.example"  # cors_origin\n' in rendered
     assert '- exact: "http://b:1"  # cors_origin\n' in rendered
@@ -78,7 +79,7 @@ def test_render_rewrites_exactly_the_marked_values():
     assert "max_tokens: 17  # webhook_rate_limit_burst" in rendered
     assert "tokens_per_fill: 13  # webhook_rate_limit_per_second" in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 15 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 16 and len(template.splitlines()) == len(rendered.splitlines())
 
 
 def test_the_edge_token_is_never_rendered_into_the_config():
@@ -180,3 +181,20 @@ def test_render_rejects_bad_upstreams(kwargs):
             "cors_origin": DEFAULT_CORS_ORIGIN, "admin_rest_port": 8081}
     with pytest.raises(ValueError):
         render_envoy_config(ENVOY_TEMPLATE.read_text(), **{**args, **kwargs})
+
+
+def test_the_edges_envoys_are_its_local_cluster_and_the_per_ip_buckets_take_their_share(tmp_path):
+    peers = [("10.0.0.1", 8080), ("10.0.0.2", 8080)]
+    rendered = render_envoy_config(
+        ENVOY_TEMPLATE.read_text(), listen_port=free_port(), grpc_port=free_port(), edge_peers=peers,
+        admin_socket=tmp_path / "admin.sock", admin_rest_port=free_port(), cors_origin="https://app.example.com",
+        limits=EnvoyLimits(10, 20),
+    )
+    for host, port in peers:
+        assert f"{{address: {host}, port_value: {port}}}  # edge_peer_port" in rendered
+    assert "local_cluster_name: billing_edge" in rendered
+    assert rendered.count("local_cluster_rate_limit: {}") == 2  # the per-IP bucket and the Stripe webhook's
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    result = _validate(config)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,7 +4,7 @@ Envoy's cluster lists both, health-checked by the gRPC health service: one kille
 go on succeeding once Envoy has marked it down (its admin /clusters says so), answered by the
 survivor. A user key's limit holds across the two: each replica takes half of it (they count each
 other in replica_heartbeats), so a burst through Envoy is accepted at most burst + rate x elapsed
-times over both, not twice that."""
+times over both, not twice that. Two Envoys at the edge likewise share a client address's limit."""
 
 from __future__ import annotations
 
@@ -18,17 +18,20 @@ from pathlib import Path
 from typing import Iterator
 
 from billing.domain.auth import Scope
+from billing.settings import EnvoyLimits
 from tests.e2e.conftest import E2EStack
 from tests.e2e.envoy_process import EnvoyProxy, admin_get, running_envoy
 from tests.e2e.helpers import call, create_account
 from tests.support.database import fresh_database
-from testkit.processes import BillingServer, start_billing_server, stop_process
+from testkit.processes import BillingServer, free_port, start_billing_server, stop_process
 from testkit.signing import SigningKey, create_key
 from testkit.waiting import wait_until
 
 USER_RATE = 10  # BILLING_KEY_RATE_LIMIT_USER: calls per second per user key, both replicas together
 USER_BURST = 2 * USER_RATE
 SHARE_LEARNED_SECONDS = 40  # the older replica counts the newer at its next report (every ~10 s)
+PER_IP_RATE = 10  # BILLING_RATE_LIMIT_PER_IP, both Envoys together
+PER_IP_BURST = 2 * PER_IP_RATE
 MARKED_DOWN_SECONDS = 30  # two failed health checks 2 s apart, or three failed calls
 
 
@@ -115,3 +118,40 @@ def test_a_keys_limit_holds_over_both_replicas_together(tmp_path):
         # A token bucket's bound over the burst's span: the two halves' bursts and rates add up to the key's.
         assert accepted <= USER_BURST + USER_RATE * elapsed, (accepted, refused, elapsed)
         assert accepted >= USER_BURST - 1, (accepted, refused, elapsed)  # both halves' bursts (less a fraction)
+
+
+def test_two_envoys_share_a_client_addresss_limit(tmp_path):
+    """Each Envoy lists both as its local cluster (BILLING_EDGE_PEERS) and keeps half of the per-IP
+    bucket: a burst from one address spread over both is accepted at most burst + rate x elapsed
+    times in all (each Envoy alone would allow that much)."""
+    import http.client as httpclient
+
+    with fresh_database("billing_edges") as database_url, ExitStack() as stack:
+        server = start_billing_server(database_url, tmp_path / "server", migrate=False)
+        stack.callback(stop_process, server.process)
+        ports = [free_port(), free_port()]
+        peers = [("127.0.0.1", port) for port in ports]
+        envoys = [stack.enter_context(running_envoy(
+            tmp_path / f"envoy-{index}", [("127.0.0.1", server.grpc_port)], EnvoyLimits(PER_IP_RATE, PER_IP_BURST),
+            listen_port=port, edge_peers=peers)) for index, port in enumerate(ports)]
+
+        def catalog(n: int) -> int:  # unsigned: the catalog is public
+            conn = httpclient.HTTPConnection("127.0.0.1", envoys[n % 2].listen_port, timeout=30)
+            try:
+                conn.request("GET", "/v1/billing/catalog")
+                response = conn.getresponse()
+                response.read()
+                return response.status
+            finally:
+                conn.close()
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            started = time.monotonic()
+            statuses = list(pool.map(catalog, range(120)))
+            elapsed = time.monotonic() - started
+
+    accepted, refused = statuses.count(200), statuses.count(429)
+    assert accepted + refused == len(statuses), statuses
+    assert accepted <= PER_IP_BURST + PER_IP_RATE * elapsed, (accepted, refused, elapsed)
+    # More than one Envoy's half: both answered (their readiness probes spent a token or two).
+    assert accepted > PER_IP_BURST // 2, (accepted, refused, elapsed)

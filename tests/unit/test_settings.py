@@ -274,3 +274,11 @@ def test_a_bad_upstream_list_stops_with_its_name(monkeypatch, listed):
     monkeypatch.setenv("BILLING_GRPC_UPSTREAMS", listed)
     with pytest.raises(SystemExit, match="BILLING_GRPC_UPSTREAMS"):
         Settings.from_environment("postgresql://u@h/db")
+
+
+def test_the_edges_envoys_are_listed_for_their_shares_of_the_per_ip_limits(monkeypatch):
+    monkeypatch.setenv("BILLING_EDGE_PEERS", "envoy-edge.billing.svc:8080")
+    assert Settings.from_environment("postgresql://u@h/db").edge.edge_peers == (("envoy-edge.billing.svc", 8080),)
+    monkeypatch.setenv("BILLING_EDGE_PEERS", "envoy-edge")
+    with pytest.raises(SystemExit, match="BILLING_EDGE_PEERS"):
+        Settings.from_environment("postgresql://u@h/db")

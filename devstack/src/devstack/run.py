@@ -98,6 +98,7 @@ def run() -> int:
             ENVOY_TEMPLATE.read_text(),
             listen_port=settings.edge.rest_port,
             grpc_upstreams=envoy_upstreams(settings),
+            edge_peers=settings.edge.edge_peers,
             admin_socket=admin_socket,
             cors_origin=envoy_cors_origins(settings),
             admin_rest_port=settings.edge.admin_rest_port,
