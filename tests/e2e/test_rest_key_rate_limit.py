@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import re
 
+import psycopg
+
+from billing.settings import libpq_url
 from tests.e2e.helpers import assert_error, call, create_account, new_user
 from testkit.signing import SigningKey
+from testkit.waiting import wait_until
+
+SHARE_SETTLED_SECONDS = 40  # the server counts a replica that started meanwhile at its next report (~10 s)
 
 
 def session_key(http, service_key, user: str) -> SigningKey:
@@ -25,11 +31,24 @@ def _replicas_counted(server_log: str) -> int:
     return int(counts[-1]) if counts else 1
 
 
+def _settled_share(e2e) -> int:
+    """The replicas live now (replica_heartbeats, as the servers count them), once the session's
+    server enforces that share: a replica another test started moments ago halves it."""
+    with psycopg.connect(libpq_url(e2e.database_url)) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM replica_heartbeats WHERE seen_at >= now() - interval '30 seconds'").fetchone()
+    live = max(1, row[0] if row else 1)
+    return wait_until(
+        lambda: live if _replicas_counted(e2e.server.stderr_log.read_text() + e2e.server.stdout_log.read_text()) == live
+        else 0, f"the session's server takes its share among {live} replicas", timeout=SHARE_SETTLED_SECONDS,
+        interval=0.5)
+
+
 def test_a_user_key_past_its_limit_is_429_with_retry_after_and_other_keys_go_on(http, e2e, session_keys):
     user = new_user()
     create_account(http, user)
     busy, calm = session_key(http, session_keys.service, user), session_key(http, session_keys.service, user)
-    replicas = _replicas_counted(e2e.server.stderr_log.read_text() + e2e.server.stdout_log.read_text())
+    replicas = _settled_share(e2e)
     answers = [call(http, "GET", f"/v1/billing/balance/{user}", key=busy) for _ in range(80)]
     statuses = [status for status, _, _ in answers]
     burst = 40 // replicas
