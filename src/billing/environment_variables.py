@@ -112,11 +112,18 @@ VARIABLES: tuple[Variable, ...] = (
              "Envoy's internal REST listener: the admin paths too, no CORS.", local_only=True),
     Variable("BILLING_ADMIN_REST_HOST", EDGE, "host", LOOPBACK,
              "The address of Envoy's internal listener.", local_only=True),
+    Variable("BILLING_GRPC_UPSTREAMS", EDGE, "host:port,...", "",
+             "The gRPC servers Envoy balances over (health-checked, ejected on errors); empty: the workers' "
+             "BILLING_WORKER_PORTS, else BILLING_GRPC_PORT, on 127.0.0.1.", local_only=True),
+    Variable("BILLING_EDGE_PEERS", EDGE, "host:port,...", "",
+             "Every Envoy of the edge, this one too (a headless Service's name lists them all): each keeps its "
+             "share of the per-IP limits; empty: this Envoy alone.", local_only=True),
     Variable("BILLING_CORS_ORIGIN", EDGE, "URL", DEFAULT_CORS_ORIGIN,
              "The app's browser origin (Envoy's CORS; `billing-dev run` adds the demo's own origins); also the base "
              "of the default checkout return pages."),
     Variable("BILLING_RATE_LIMIT_PER_IP", EDGE, "per second", "200",
-             "Sustained requests per second per client address at Envoy (0: no rate limit).", local_only=True),
+             "Sustained requests per second per client address, all the edge's Envoys together (0: no rate limit).",
+             local_only=True),
     Variable("BILLING_RATE_LIMIT_BURST", EDGE, "requests", None,
              "The per-address bucket's size (at least the rate).", local_only=True,
              shown="twice BILLING_RATE_LIMIT_PER_IP"),
@@ -141,7 +148,8 @@ VARIABLES: tuple[Variable, ...] = (
              "`billing keys`: the default of --secret (the secret of a key being added)."),
     # Limits
     *(Variable(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}", LIMITS, "per second", default,
-               f"Calls per second per {scope} key in each process (burst: twice that); 0: no limit.")
+               f"Calls per second per {scope} key, all replicas together: each takes its share (burst: twice "
+               "that); 0: no limit.")
       for scope, default in zip(KEY_SCOPES, ("20", "5000", "1000"))),
     Variable("BILLING_MAX_WATCHERS", LIMITS, "count", "5000", "Live balance streams (WatchBalance) open in a process."),
     Variable("BILLING_MAX_WATCHERS_PER_USER", LIMITS, "count", "5", "Live balance streams open per user, per process."),
@@ -234,5 +242,5 @@ def _flag(name: str) -> bool:
 DEFAULT_DEMO_PORT = default_int("BILLING_DEMO_PORT")  # the demo app under `make run`: the default CORS origin's port
 DEFAULT_STANDIN_PORT = default_int("BILLING_STRIPE_STANDIN_PORT")
 DEFAULT_REST_PORT = default_int("BILLING_REST_PORT")
-# BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key and process.
+# BILLING_KEY_RATE_LIMIT_USER / _SERVICE / _ADMIN: calls per second per key (all replicas together).
 DEFAULT_KEY_RATE_LIMITS = {scope: default_int(f"BILLING_KEY_RATE_LIMIT_{scope.upper()}") for scope in KEY_SCOPES}

@@ -203,6 +203,8 @@ class EdgeSettings:
     admin_rest_port: int  # Envoy's internal listener: admin paths too, no CORS
     admin_rest_host: str
     cors_origins: tuple[str, ...]  # the app's browser origins (settings.cors_origins; `billing-dev run` adds the demo's)
+    grpc_upstreams: tuple[tuple[str, int], ...] = ()  # the gRPC servers behind Envoy; () when one runs here
+    edge_peers: tuple[tuple[str, int], ...] = ()  # every Envoy of the edge (their per-IP limits' shares); () one
 
     @classmethod
     def from_environment(cls) -> "EdgeSettings":
@@ -211,7 +213,22 @@ class EdgeSettings:
             admin_rest_port=_int("BILLING_ADMIN_REST_PORT"),
             admin_rest_host=text("BILLING_ADMIN_REST_HOST"),
             cors_origins=cors_origins(),
+            grpc_upstreams=host_ports("BILLING_GRPC_UPSTREAMS", text("BILLING_GRPC_UPSTREAMS")),
+            edge_peers=host_ports("BILLING_EDGE_PEERS", text("BILLING_EDGE_PEERS")),
         )
+
+
+def host_ports(name: str, listed: str) -> tuple[tuple[str, int], ...]:
+    """The variable `name`'s `host:port,host:port` (an IPv6 address in brackets: `[::1]:50051`)."""
+    upstreams = []
+    for item in (part.strip() for part in listed.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SystemExit(f"{name} must be host:port,... (got {item!r})")
+        upstreams.append((host.removeprefix("[").removesuffix("]"), int(port)))
+    return tuple(upstreams)
 
 
 @dataclass(frozen=True)
@@ -236,7 +253,7 @@ class KeySettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Limits. Calls per second per key, by scope, in each process (burst: twice that); 0: no limit.
+    """Limits. Calls per second per key, by scope, all replicas together (burst: twice that); 0: no limit.
     A user key is one person's browser; a service key carries an app backend's whole traffic.
     Live balance streams (WatchBalance): at most max_watchers open in the process, and
     max_watchers_per_user per user; a heartbeat after watch_heartbeat_seconds without a change."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import http.client as httpclient
 import json as jsonlib
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,16 +36,15 @@ from devstack.standin.stripe_standin import StripeStandin
 
 from billing.adapters.db.invariants import find_violations_in_database
 from billing.domain.auth import Scope
+from tests.e2e.envoy_process import EnvoyProxy, running_envoy
 from tests.e2e.fuzz_support import ledger_snapshot
 from tests.support.database import fresh_database
 from testkit.postgres import own_database
-from testkit.signing import MASTER, SigningKey, create_key, default_key, has_default_key, set_default_key
+from testkit.signing import SigningKey, create_key, default_key, has_default_key, set_default_key
 from testkit.processes import (
-    REPO_ROOT, VENV_BIN, BillingServer, free_port, start_billing_server, start_failed, stop_process,
+    BillingServer, start_billing_server, stop_process,
 )
 
-ENVOY = VENV_BIN / "envoy"
-ENVOY_START_TIMEOUT = 15.0
 HTTP_TIMEOUT = 30.0  # above the 20 s route timeout, so Envoy answers first
 
 
@@ -160,64 +158,12 @@ def own_postgres() -> Iterator[tuple[Path, str]]:
 # ---------------------------------------------------------------- Envoy
 
 
-@dataclass(frozen=True)
-class EnvoyProxy:
-    listen_port: int
-    admin_socket: Path  # Envoy's admin interface (unix socket, mode 0600)
-    config_path: Path
-    log: Path
-    admin_rest_port: int  # the internal listener (admin paths)
-
-
-def _listener_answers(port: int) -> bool:
-    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=1.0)
-    try:
-        conn.request("GET", "/v1/billing/__e2e_ready")
-        conn.getresponse().read()
-        return True
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def envoy_proxy(billing_server: BillingServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProxy]:
-    from devstack.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
-    from billing.settings import DEFAULT_DEMO_PORT, NO_RATE_LIMIT, demo_origins
-
-    folder = tmp_path_factory.mktemp("envoy")
-    listen_port = free_port()
-    proxy = EnvoyProxy(listen_port, folder / "admin.sock", folder / "envoy.yaml", folder / "envoy.log", free_port())
-    proxy.config_path.write_text(render_envoy_config(
-        ENVOY_TEMPLATE.read_text(),
-        listen_port=listen_port,
-        grpc_port=billing_server.grpc_port,
-        admin_socket=proxy.admin_socket,
-        cors_origin=demo_origins(DEFAULT_DEMO_PORT),  # as `billing-dev run` renders it by default
-        admin_rest_port=proxy.admin_rest_port,
-        # The fuzz test sends thousands of requests a second from 127.0.0.1; the rate limit
-        # has its own Envoy in test_limits.py.
-        limits=NO_RATE_LIMIT,
-    ))
-    argv = [str(ENVOY), "-c", str(proxy.config_path), "--disable-hot-restart", "--log-level", "warn",
-            "--file-flush-interval-msec", "1000"]  # as `billing-dev run` starts it
-    with open(proxy.log, "wb") as log:
-        # cwd: the config names gen/billing_descriptor.pb and envoy/*.lua relative to the repo root.
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env=envoy_environment(MASTER.edge_token()))
-    try:
-        deadline = time.monotonic() + ENVOY_START_TIMEOUT
-        while not _listener_answers(listen_port):
-            if proc.poll() is not None:
-                start_failed("envoy", proc, f"exited with code {proc.returncode}", [proxy.log])
-            if time.monotonic() > deadline:
-                start_failed("envoy", proc, f"listener :{listen_port} silent for {ENVOY_START_TIMEOUT:.0f}s",
-                              [proxy.log])
-            time.sleep(0.1)
+    # The fuzz test sends thousands of requests a second from 127.0.0.1: no per-IP rate limit (the
+    # limit has its own Envoy in test_limits.py).
+    with running_envoy(tmp_path_factory.mktemp("envoy"), [("127.0.0.1", billing_server.grpc_port)]) as proxy:
         yield proxy
-    finally:
-        stop_process(proc)
 
 
 # ---------------------------------------------------------------- the stack

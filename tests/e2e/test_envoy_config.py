@@ -65,6 +65,7 @@ def test_render_rewrites_exactly_the_marked_values():
     )
     assert "port_value: 18080}  # listen_port" in rendered
     assert "port_value: 15051}  # grpc_port" in rendered
+    assert "{address: 127.0.0.1, port_value: 18080}  # edge_peer_port" in rendered  # this Envoy alone at the edge
     assert 'pipe: {path: "/run/b/admin.sock", mode: 384}  # admin_socket' in rendered
     assert '- exact: "https://a.example"  # cors_origin\n' in rendered
     assert '- exact: "http://b:1"  # cors_origin\n' in rendered
@@ -78,7 +79,7 @@ def test_render_rewrites_exactly_the_marked_values():
     assert "max_tokens: 17  # webhook_rate_limit_burst" in rendered
     assert "tokens_per_fill: 13  # webhook_rate_limit_per_second" in rendered
     changed = [(a, b) for a, b in zip(template.splitlines(), rendered.splitlines()) if a != b]
-    assert len(changed) == 15 and len(template.splitlines()) == len(rendered.splitlines())
+    assert len(changed) == 16 and len(template.splitlines()) == len(rendered.splitlines())
 
 
 def test_the_edge_token_is_never_rendered_into_the_config():
@@ -136,3 +137,64 @@ def test_console_files_built_are_served_from_the_repo_root(tmp_path):
     for name in CONSOLE_FILES:
         assert f"body: {{filename: clients/console/dist/{name}}}}}  # console_file" in rendered
     assert CONSOLE_NOT_BUILT not in rendered
+
+
+def test_many_grpc_servers_are_one_health_checked_cluster_and_the_config_loads(tmp_path):
+    upstreams = [("127.0.0.1", 15051), ("10.0.0.7", 50051), ("::1", 15052)]
+    rendered = render_envoy_config(
+        ENVOY_TEMPLATE.read_text(), listen_port=free_port(), grpc_upstreams=upstreams,
+        admin_socket=tmp_path / "admin.sock", admin_rest_port=free_port(), cors_origin="https://app.example.com",
+    )
+    for host, port in upstreams:
+        assert f"socket_address: {{address: {host}, port_value: {port}}}  # grpc_port" in rendered
+    assert rendered.count("- endpoint:  # grpc_endpoint") == 3
+    assert "type: STATIC  # grpc_cluster_type" in rendered
+    assert "grpc_health_check: {service_name: billing.v1.BillingService}" in rendered
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    result = _validate(config)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_service_name_envoy_checks_is_the_one_the_server_reports():
+    from billing.entrypoints.server import SERVICE_NAME
+
+    assert f"grpc_health_check: {{service_name: {SERVICE_NAME}}}" in ENVOY_TEMPLATE.read_text()
+
+
+def test_servers_named_by_dns_make_the_cluster_resolve_them(tmp_path):
+    rendered = render_envoy_config(
+        ENVOY_TEMPLATE.read_text(), listen_port=free_port(), grpc_upstreams=[("billing-server.billing.svc", 50051)],
+        admin_socket=tmp_path / "admin.sock", admin_rest_port=free_port(), cors_origin="https://app.example.com",
+    )
+    assert "type: STRICT_DNS  # grpc_cluster_type" in rendered
+    assert "{address: billing-server.billing.svc, port_value: 50051}  # grpc_port" in rendered
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"grpc_port": None}, {"grpc_upstreams": [("127.0.0.1", 1)]},  # neither; both
+    {"grpc_port": None, "grpc_upstreams": [("127.0.0.1", 1), ("127.0.0.1", 1)]},
+    {"grpc_port": None, "grpc_upstreams": [("bad host", 1)]}, {"grpc_port": None, "grpc_upstreams": [("h", 0)]},
+])
+def test_render_rejects_bad_upstreams(kwargs):
+    args = {"listen_port": 8080, "grpc_port": 50051, "admin_socket": Path("/tmp/a.sock"),
+            "cors_origin": DEFAULT_CORS_ORIGIN, "admin_rest_port": 8081}
+    with pytest.raises(ValueError):
+        render_envoy_config(ENVOY_TEMPLATE.read_text(), **{**args, **kwargs})
+
+
+def test_the_edges_envoys_are_its_local_cluster_and_the_per_ip_buckets_take_their_share(tmp_path):
+    peers = [("10.0.0.1", 8080), ("10.0.0.2", 8080)]
+    rendered = render_envoy_config(
+        ENVOY_TEMPLATE.read_text(), listen_port=free_port(), grpc_port=free_port(), edge_peers=peers,
+        admin_socket=tmp_path / "admin.sock", admin_rest_port=free_port(), cors_origin="https://app.example.com",
+        limits=EnvoyLimits(10, 20),
+    )
+    for host, port in peers:
+        assert f"{{address: {host}, port_value: {port}}}  # edge_peer_port" in rendered
+    assert "local_cluster_name: billing_edge" in rendered
+    assert rendered.count("local_cluster_rate_limit: {}") == 2  # the per-IP bucket and the Stripe webhook's
+    config = tmp_path / "envoy.yaml"
+    config.write_text(rendered)
+    result = _validate(config)
+    assert result.returncode == 0, result.stdout + result.stderr

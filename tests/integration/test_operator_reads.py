@@ -392,7 +392,13 @@ async def test_heartbeats_activity_and_the_last_tick(console, clock, database_ur
     now = clock.now()
     records = console.service_records
     replica = ReplicaRecord("r_it_" + uuid.uuid4().hex[:8], "host-a", 4242, now - timedelta(minutes=5), now)
-    await records.heartbeat(replica)
+    live_since = now - timedelta(seconds=30)
+    live = await records.heartbeat(replica, live_since)  # this one, and any other test's live replica
+    assert live >= 1
+    # A heartbeat answers how many replicas are live (a replica's share of the per-key limits).
+    other = ReplicaRecord("r_it_" + uuid.uuid4().hex[:8], "host-b", 4243, now, now)
+    assert await records.heartbeat(other, live_since) == live + 1
+    assert await records.heartbeat(replica, live_since) == live + 1  # counted once, however often it beats
     hour = now.replace(minute=0, second=0, microsecond=0)
     before = dict(await get_service_activity(console, 2))
     await records.set_activity(replica.replica_id, {hour: HourCounts(consumed_seconds=30, consumes=2, refusals=1)})
@@ -411,7 +417,7 @@ async def test_heartbeats_activity_and_the_last_tick(console, clock, database_ur
 
     # Pruning: heartbeats unseen for a day and hours older than 30 days go, the rest stays.
     stale = ReplicaRecord("r_stale_" + uuid.uuid4().hex[:8], "host-b", 1, now - timedelta(days=3), now - timedelta(days=2))
-    await records.heartbeat(stale)
+    assert await records.heartbeat(stale, now - timedelta(days=2)) >= 3  # seen since: the three of this test
     await records.set_activity(stale.replica_id, {hour - timedelta(days=31): HourCounts(consumes=1)})
     await records.prune(now - timedelta(days=1), now - timedelta(days=30))
     assert _sql(database_url, "SELECT count(*) FROM replica_heartbeats WHERE replica_id = %s", (stale.replica_id,)) == [(0,)]

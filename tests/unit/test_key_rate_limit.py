@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from billing.api.key_rate_limit import KeyRateLimiter
 from billing.domain.auth import ApiKey, Scope
 from billing.domain.errors import RateLimited
-from billing.domain.rate_limit import RateLimit, TokenBuckets
+from billing.domain.rate_limit import RateLimit, TokenBuckets, replica_share
 
 LIMIT = RateLimit(per_second=10, burst=20)
 NEVER = datetime(2100, 1, 1, tzinfo=timezone.utc)
@@ -116,3 +116,56 @@ async def test_a_streams_messages_are_read_at_its_keys_rate_not_refused():
     assert slept == [0.5, 0.5]  # three in the burst, then one every 1/2 s
     assert [m async for m in paced(messages(50), limiter, key(Scope.ADMIN, "a1"))] == list(range(50))
     assert slept == [0.5, 0.5]
+
+
+def test_a_replicas_share_divides_the_rate_and_the_burst_and_keeps_a_call_in_the_bucket():
+    assert replica_share(LIMIT, 1) == LIMIT
+    assert replica_share(LIMIT, 0) == LIMIT  # a count that lost this replica still leaves it the limit
+    assert replica_share(LIMIT, 4) == RateLimit(per_second=2.5, burst=5)
+    assert replica_share(LIMIT, 50) == RateLimit(per_second=0.2, burst=1)  # never below one call
+
+
+@settings(max_examples=100, deadline=None)
+@given(replicas=st.integers(min_value=1, max_value=8), calls=st.integers(min_value=1, max_value=400),
+       seconds=st.floats(min_value=0, max_value=5))
+def test_replicas_sharing_a_keys_limit_accept_at_most_the_limit_together(replicas, calls, seconds):
+    """Calls spread round-robin over the replicas (as Envoy does), each replica with its share and
+    its own buckets, on one fake clock: together they accept at most burst + rate x elapsed."""
+    now = [0.0]
+    limiters = [KeyRateLimiter({Scope.USER: LIMIT}, clock=lambda: now[0]) for _ in range(replicas)]
+    for limiter in limiters:
+        limiter.share_among(replicas)
+    accepted = 0
+    for n in range(calls):
+        now[0] = seconds * n / calls
+        try:
+            limiters[n % replicas].check(key(Scope.USER))
+            accepted += 1
+        except RateLimited:
+            pass
+    assert accepted <= LIMIT.burst + LIMIT.per_second * now[0] + 1e-9
+    if calls >= 2 * LIMIT.burst and seconds == 0:  # a burst at one instant: the burst, less the shares' fractions
+        assert LIMIT.burst - replicas < accepted <= LIMIT.burst
+
+
+def test_a_share_follows_the_live_replicas_count_both_ways():
+    now = [0.0]
+    limiter = KeyRateLimiter({Scope.USER: RateLimit(10, 20), Scope.SERVICE: None}, clock=lambda: now[0])
+    limiter.share_among(2)
+    assert sum(_accepted(limiter, Scope.USER, "a", 100)) == 10
+    for _ in range(1000):
+        limiter.check(key(Scope.SERVICE, "s1"))  # no limit stays no limit
+    limiter.share_among(1)  # the other replica is gone: the whole limit again, from the next refill
+    now[0] = 10.0
+    assert sum(_accepted(limiter, Scope.USER, "a", 100)) == 20
+
+
+def _accepted(limiter: KeyRateLimiter, scope: Scope, key_id: str, calls: int) -> list[int]:
+    accepted = []
+    for _ in range(calls):
+        try:
+            limiter.check(key(scope, key_id))
+            accepted.append(1)
+        except RateLimited:
+            accepted.append(0)
+    return accepted

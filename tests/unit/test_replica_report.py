@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from billing.adapters.clock import FixedClock
 from billing.domain.activity import ActivityCounts, HourCounts
 from billing.service.ports import Unavailable
-from billing.service.replica_report import ReplicaReporter, this_replica
+from billing.service.replica_report import LIVE_WITHIN, ReplicaReporter, this_replica
 
 START = datetime(2026, 3, 14, 9, 59, 40, tzinfo=timezone.utc)
 
@@ -21,8 +21,8 @@ class _Table:
         self.prunes: list[tuple[datetime, datetime]] = []
         self.fail_after_commit = False
 
-    async def heartbeat(self, replica):
-        pass
+    async def heartbeat(self, replica, live_since):
+        return 1
 
     async def set_activity(self, replica_id, hours):
         self.rows.update(hours)
@@ -60,3 +60,20 @@ async def test_old_heartbeats_and_hours_are_pruned_once_an_hour():
     later = START + timedelta(minutes=75)
     assert table.prunes == [(START - timedelta(days=1), START - timedelta(days=30)),
                             (later - timedelta(days=1), later - timedelta(days=30))]
+
+
+async def test_each_report_hands_on_how_many_replicas_are_live_counted_over_three_intervals():
+    class _Beats(_Table):
+        def __init__(self):
+            super().__init__()
+            self.live_since: list[datetime] = []
+
+        async def heartbeat(self, replica, live_since):
+            self.live_since.append(live_since)
+            return 3
+
+    clock, table, counts = FixedClock(START), _Beats(), []
+    reporter = ReplicaReporter(table, ActivityCounts(), clock, this_replica(START), live_replicas=counts.append)
+    assert await reporter.report()
+    assert counts == [3] and table.live_since == [START - LIVE_WITHIN]
+    assert LIVE_WITHIN == timedelta(seconds=30)

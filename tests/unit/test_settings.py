@@ -253,3 +253,32 @@ def test_flags_read_the_usual_words(declared_unset):
     for word, expected in (("1", True), ("yes", True), (" ON ", True), ("0", False), ("no", False), ("", False)):
         declared_unset.setenv("BILLING_MIGRATE_ON_START", word)
         assert Settings.from_environment().server.migrate_on_start is expected
+
+
+def test_envoy_balances_over_the_listed_servers_else_the_workers_else_the_one_port(monkeypatch):
+    from devstack.run import envoy_upstreams
+
+    monkeypatch.setenv("BILLING_GRPC_PORT", "50051")
+    assert envoy_upstreams(Settings.from_environment("postgresql://u@h/db")) == (("127.0.0.1", 50051),)
+    monkeypatch.setenv("BILLING_WORKER_PORTS", "50061,50062")
+    monkeypatch.setenv("BILLING_WORKERS", "2")
+    assert envoy_upstreams(Settings.from_environment("postgresql://u@h/db")) == (
+        ("127.0.0.1", 50061), ("127.0.0.1", 50062))
+    monkeypatch.setenv("BILLING_GRPC_UPSTREAMS", "billing-0.billing:50051, 10.0.0.2:50051,[::1]:7000")
+    assert envoy_upstreams(Settings.from_environment("postgresql://u@h/db")) == (
+        ("billing-0.billing", 50051), ("10.0.0.2", 50051), ("::1", 7000))
+
+
+@pytest.mark.parametrize("listed", ["host", "host:", ":50051", "host:70000", "host:port"])
+def test_a_bad_upstream_list_stops_with_its_name(monkeypatch, listed):
+    monkeypatch.setenv("BILLING_GRPC_UPSTREAMS", listed)
+    with pytest.raises(SystemExit, match="BILLING_GRPC_UPSTREAMS"):
+        Settings.from_environment("postgresql://u@h/db")
+
+
+def test_the_edges_envoys_are_listed_for_their_shares_of_the_per_ip_limits(monkeypatch):
+    monkeypatch.setenv("BILLING_EDGE_PEERS", "envoy-edge.billing.svc:8080")
+    assert Settings.from_environment("postgresql://u@h/db").edge.edge_peers == (("envoy-edge.billing.svc", 8080),)
+    monkeypatch.setenv("BILLING_EDGE_PEERS", "envoy-edge")
+    with pytest.raises(SystemExit, match="BILLING_EDGE_PEERS"):
+        Settings.from_environment("postgresql://u@h/db")

@@ -9,6 +9,11 @@ paths to gen/billing_descriptor.pb and envoy/billing_response.lua). The limits
 (per-IP rate limit, connection budgets, the webhook's bucket: settings.EnvoyLimits) come
 from the caller, or from the environment when it passes none (`billing-dev run`).
 
+The gRPC servers Envoy balances over are a list (grpc_upstreams: (host, port) pairs, one
+`# grpc_endpoint` item each), health-checked and ejected on errors by envoy.yaml's cluster;
+grpc_port alone means one server on 127.0.0.1. edge_peers lists every Envoy of the edge (one
+`# edge_peer` item each, Envoy's local cluster): each keeps its share of the per-IP limits.
+
 The edge token is not rendered: Envoy reads it from its own environment
 (envoy_environment), so the admin interface's config dump cannot show it.
 
@@ -19,6 +24,7 @@ at start, and a missing file would stop Envoy from starting: a route whose file 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -49,6 +55,12 @@ _CONSOLE_FILE = re.compile(
     r"direct_response: \{status: 200, body: \{filename: (clients/console/dist/[A-Za-z0-9_.-]+)\}\}(\s*#\s*console_file\b)"
 )
 CONSOLE_NOT_BUILT = "the operator console is not built: run make console, then start again"
+# A cluster's `- endpoint:  # MARKER` list item and every line indented deeper than its dash
+# (grpc_endpoint: the gRPC servers; edge_peer: the edge's Envoys), and its address line.
+_ENDPOINT_ITEM = r"^( *)- endpoint:[^\n]*#\s*MARKER\b[^\n]*\n(?:\1  [^\n]*\n)*"
+_ENDPOINT_ADDRESS = r"(\{address:\s*)[0-9a-fA-F.:]+(,\s*port_value:\s*)\d+(\s*\}\s*#\s*MARKER\b)"
+_CLUSTER_TYPE = r"(type:\s*)[A-Z_]+(\s*#\s*MARKER\b)"
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 # The `access_log:` key tagged `# access_log` and every line indented deeper than it.
 _ACCESS_LOG_BLOCK = re.compile(r"^( *)access_log:[^\n]*#\s*access_log\b[^\n]*\n(?:\1[ -][^\n]*\n)*", re.MULTILINE)
 
@@ -91,7 +103,9 @@ def render_envoy_config(
     template_text: str,
     *,
     listen_port: int,
-    grpc_port: int,
+    grpc_port: int | None = None,
+    grpc_upstreams: Sequence[tuple[str, int]] = (),
+    edge_peers: Sequence[tuple[str, int]] = (),
     admin_socket: Path,
     cors_origin: str | Sequence[str],
     admin_rest_port: int,
@@ -102,6 +116,11 @@ def render_envoy_config(
 ) -> str:
     """Returns template_text with the marked ports, admin socket, CORS origin and limits replaced.
 
+    grpc_upstreams: the gRPC servers, (host, port) each, a host an IP address or a DNS name (a name
+    makes the cluster STRICT_DNS: every address it resolves to is a server); or grpc_port alone:
+    one server on 127.0.0.1.
+    edge_peers: every Envoy of the edge, this one included, (host, port) each (the port is not used:
+    the list is Envoy's local cluster, whose size divides the per-IP limits); () means this one alone.
     admin_socket: where Envoy's admin interface listens (a unix socket, mode 0600), an absolute path.
     access_log=False drops the per-request access log (benchmarks: it costs Envoy CPU).
     limits=None reads them from the environment (EnvoyLimits.from_environment); a rate of 0
@@ -112,12 +131,14 @@ def render_envoy_config(
     limits = EnvoyLimits.from_environment() if limits is None else limits
     origins = _checked_origins(cors_origin)
     text = template_text
-    ports = (
-        ("listen_port", listen_port), ("grpc_port", grpc_port), ("admin_rest_port", admin_rest_port),
-    )
+    ports = (("listen_port", listen_port), ("admin_rest_port", admin_rest_port))
     for marker, value in ports:
         port = _check_port(marker, value)
         text = _replace_once(_PORT_VALUE.replace("MARKER", marker), str(port), text, marker)
+    text = _endpoints(text, _checked_upstreams(grpc_port, grpc_upstreams), "grpc_endpoint", "grpc_port",
+                      "grpc_cluster_type")
+    peers = _checked_hosts("edge_peers", edge_peers or [("127.0.0.1", listen_port)])
+    text = _endpoints(text, peers, "edge_peer", "edge_peer_port", "edge_cluster_type")
     text = _replace_once(_ADMIN_SOCKET, json.dumps(_check_socket_path(admin_socket)), text, "admin_socket")
     numbers: list[tuple[str, int]] = [
         ("max_connections", limits.max_connections),
@@ -151,6 +172,53 @@ def render_envoy_config(
             raise ValueError(f"envoy template: expected exactly one `# access_log` block, found {count}")
     text = _console_files(text, console_root)
     return _replace_cors_origins(text, origins)
+
+
+def _checked_upstreams(grpc_port: int | None, upstreams: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    if (grpc_port is None) == (not upstreams):
+        raise ValueError("give grpc_port (one server on 127.0.0.1) or grpc_upstreams, not both")
+    return _checked_hosts("grpc_upstreams", [("127.0.0.1", grpc_port)] if grpc_port is not None else upstreams)
+
+
+def _checked_hosts(name: str, pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    checked = []
+    for host, port in pairs:
+        if not (_is_ip(host) or _HOST_NAME.fullmatch(host)):
+            raise ValueError(f"{name}: a host must be an IP address or a DNS name, got {host!r}")
+        checked.append((host, _check_port(name, port)))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{name} lists a host twice: {checked}")
+    return checked
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _endpoints(text: str, hosts: list[tuple[str, int]], item_marker: str, port_marker: str,
+               type_marker: str) -> str:
+    """One `# item_marker` list item per host, each the template's item with its address and port; the
+    cluster resolves names (STRICT_DNS) when a host is not an IP address."""
+    address = re.compile(_ENDPOINT_ADDRESS.replace("MARKER", port_marker))
+
+    def one_item_each(match: re.Match[str]) -> str:
+        rendered = []
+        for host, port in hosts:
+            item, count = address.subn(lambda m: f"{m.group(1)}{host}{m.group(2)}{port}{m.group(3)}", match.group(0))
+            if count != 1:
+                raise ValueError(f"envoy template: the `# {item_marker}` item needs one `# {port_marker}` address")
+            rendered.append(item)
+        return "".join(rendered)
+
+    text, count = re.subn(_ENDPOINT_ITEM.replace("MARKER", item_marker), one_item_each, text, flags=re.MULTILINE)
+    if count != 1:
+        raise ValueError(f"envoy template: expected exactly one `# {item_marker}` item, found {count}")
+    cluster_type = "STATIC" if all(_is_ip(host) for host, _ in hosts) else "STRICT_DNS"
+    return _replace_once(_CLUSTER_TYPE.replace("MARKER", type_marker), cluster_type, text, type_marker)
 
 
 def _console_files(text: str, root: Path) -> str:

@@ -66,6 +66,15 @@ def ensure_database(server_url: str, name: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def envoy_upstreams(settings: Settings) -> tuple[tuple[str, int], ...]:
+    """BILLING_GRPC_UPSTREAMS, else each worker's own port (Envoy checks and ejects each worker
+    alone), else the server's port."""
+    if settings.edge.grpc_upstreams:
+        return settings.edge.grpc_upstreams
+    ports = settings.server.worker_ports or (settings.server.grpc_port,)
+    return tuple(("127.0.0.1", port) for port in ports)
+
+
 def run() -> int:
     """The service as `make run` starts it: the gRPC server and Envoy's REST in front, as Settings say,
     the Stripe stand-in without STRIPE_SECRET_KEY, and the demo app unless BILLING_DEMO_PORT is 0.
@@ -88,7 +97,8 @@ def run() -> int:
         render_envoy_config(
             ENVOY_TEMPLATE.read_text(),
             listen_port=settings.edge.rest_port,
-            grpc_port=settings.server.grpc_port,
+            grpc_upstreams=envoy_upstreams(settings),
+            edge_peers=settings.edge.edge_peers,
             admin_socket=admin_socket,
             cors_origin=envoy_cors_origins(settings),
             admin_rest_port=settings.edge.admin_rest_port,

@@ -22,6 +22,16 @@ class RateLimit:
             raise ValueError(f"a rate limit needs a positive rate and a burst of at least 1: {self}")
 
 
+def replica_share(limit: RateLimit, replicas: int) -> RateLimit:
+    """One replica's part of a limit that holds across `replicas` live ones (each keeps its own buckets):
+    the rate and the burst divided by their number, so together they accept at most the limit when
+    the calls are spread over them. The burst stays at least one call (a bucket below one never
+    refills to a call), which is the only way the sum can pass the limit: past `burst` replicas."""
+    if replicas <= 1:
+        return limit
+    return RateLimit(limit.per_second / replicas, max(1.0, limit.burst / replicas))
+
+
 class TokenBuckets:
     def __init__(self, max_keys: int = TRACKED_KEYS_MAX):
         self._max_keys = max_keys

@@ -89,6 +89,13 @@ def key_rate_limiter(settings: Settings) -> KeyRateLimiter:
     })
 
 
+def _share_key_limits(limiter: KeyRateLimiter, live_replicas: int) -> None:
+    if live_replicas != limiter.replicas:
+        # Tests wait for this line: the share a replica enforces from now on.
+        log.info("per-key limits: this replica's share is 1/%d (%d live replicas)", live_replicas, live_replicas)
+    limiter.share_among(live_replicas)
+
+
 async def serve(settings: Settings) -> None:
     """Builds on the composition root (bootstrap.py) inside one AsyncExitStack: each piece's teardown
     is registered as it starts, so the stop runs in reverse (streams end, the server drains for the
@@ -122,7 +129,9 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     sender = start_webhook_sender(service, stack)
     # The console's health and activity panels: this process's heartbeat and hourly counts, every ~10 s.
     assert deps.service_records is not None
-    reporter = ReplicaReporter(deps.service_records, service.activity, deps.clock, this_replica(deps.clock.now()))
+    key_limiter = key_rate_limiter(settings)
+    reporter = ReplicaReporter(deps.service_records, service.activity, deps.clock, this_replica(deps.clock.now()),
+                               live_replicas=lambda count: _share_key_limits(key_limiter, count))
     reporter.start()
     stack.push_async_callback(reporter.close)  # its last report after the server stopped serving
 
@@ -137,7 +146,7 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
         OperatorServicer(deps, keys_changed=lambda: _refresh_keys(authenticator)),
         f"{settings.server.grpc_host}:{settings.server.grpc_port}",
         authenticator, metrics=metrics, count_forbidden=lambda: metrics.auth_failed("forbidden_scope"),
-        request_timeout_seconds=settings.server.request_timeout_seconds, key_limiter=key_rate_limiter(settings),
+        request_timeout_seconds=settings.server.request_timeout_seconds, key_limiter=key_limiter,
     )
     if settings.server.worker_port:
         # This worker alone, besides the shared port: for client-side balancing over workers.

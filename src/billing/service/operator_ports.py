@@ -113,7 +113,10 @@ class OperatorReads(Protocol):
 class ServiceRecords(Protocol):
     """What server processes and `billing tick` write about themselves (service-wide, not per account)."""
 
-    async def heartbeat(self, replica: ReplicaRecord) -> None: ...
+    async def heartbeat(self, replica: ReplicaRecord, live_since: datetime) -> int:
+        """Records that the replica is live now; returns how many replicas (it included) were seen
+        since `live_since` (what each replica's share of a per-key limit is divided by)."""
+        ...
 
     async def set_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
         """Sets the replica's rows of those hours to these counts (one statement; writing it again changes nothing)."""

@@ -1,5 +1,6 @@
 """Each server process reports itself every ~10 s, off the request path: a heartbeat row (the health
-panel's replicas) and its hourly activity rows, set from its cumulative counters (domain/activity.py
+panel's replicas; its answer, how many replicas are live, sets this process's share of the per-key
+limits: api/key_rate_limit.py) and its hourly activity rows, set from its cumulative counters (domain/activity.py
 HourlyRows); once an hour it deletes old heartbeats and hours. Its last report runs at shutdown, so
 a stopped replica's counts are not lost."""
 
@@ -12,6 +13,7 @@ import secrets
 import socket
 from contextlib import suppress
 from datetime import datetime, timedelta
+from typing import Callable
 
 from billing.domain.activity import ActivityCounts, HourlyRows
 from billing.domain.console import ReplicaRecord
@@ -26,6 +28,9 @@ RETRY_SECONDS = 1.0  # a report that failed (a server starting before its databa
 HEARTBEATS_KEPT = timedelta(days=1)
 ACTIVITY_KEPT = timedelta(days=30)
 PRUNE_EVERY = timedelta(hours=1)
+# A replica seen this recently counts as live: three report intervals, so a report or two lost to a
+# slow database does not hand its share to the others; a replica gone is counted this long after.
+LIVE_WITHIN = timedelta(seconds=3 * REPORT_EVERY_SECONDS)
 
 
 def this_replica(now: datetime) -> ReplicaRecord:
@@ -35,12 +40,13 @@ def this_replica(now: datetime) -> ReplicaRecord:
 
 class ReplicaReporter:
     def __init__(self, records: ServiceRecords, activity: ActivityCounts, clock: Clock, replica: ReplicaRecord,
-                 every_seconds: float = REPORT_EVERY_SECONDS):
+                 every_seconds: float = REPORT_EVERY_SECONDS, live_replicas: Callable[[int], None] = lambda count: None):
         self._records = records
         self._activity = activity
         self._clock = clock
         self.replica = replica
         self._every = every_seconds
+        self._live_replicas = live_replicas
         self._task: asyncio.Task[None] | None = None
         self._reported_once = False  # a server starts before its database answers: quiet until then
         self._rows = HourlyRows()
@@ -66,8 +72,10 @@ class ReplicaReporter:
         one is covered by the next), then, once an hour, the old rows go."""
         now, totals = self._clock.now(), self._activity.totals()
         try:
-            await self._records.heartbeat(ReplicaRecord(
-                self.replica.replica_id, self.replica.host, self.replica.pid, self.replica.started_at, now))
+            live = await self._records.heartbeat(ReplicaRecord(
+                self.replica.replica_id, self.replica.host, self.replica.pid, self.replica.started_at, now),
+                now - LIVE_WITHIN)
+            self._live_replicas(live)
             await self._records.set_activity(self.replica.replica_id, self._rows.rows(now, totals))
             self._rows.written(now, totals)
             if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:

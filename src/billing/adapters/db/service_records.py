@@ -10,10 +10,15 @@ from billing.adapters.db.unit_of_work import PostgresStorage
 from billing.domain.activity import COUNTERS, HourCounts
 from billing.domain.console import ReplicaRecord
 
+# The statement's snapshot does not see its own insert: the others live, plus this one. On the
+# replica_heartbeats_seen index; a few rows (one per live process).
 _HEARTBEAT = """
-INSERT INTO replica_heartbeats (replica_id, host, pid, started_at, seen_at)
-VALUES (%(replica_id)s, %(host)s, %(pid)s, %(started_at)s, %(seen_at)s)
-ON CONFLICT (replica_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
+WITH beat AS (
+  INSERT INTO replica_heartbeats (replica_id, host, pid, started_at, seen_at)
+  VALUES (%(replica_id)s, %(host)s, %(pid)s, %(started_at)s, %(seen_at)s)
+  ON CONFLICT (replica_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
+)
+SELECT 1 + count(*) FROM replica_heartbeats WHERE seen_at >= %(live_since)s AND replica_id <> %(replica_id)s
 """
 # SET, not +=: a report's rows are what the replica counted in the hour (domain/activity.py HourlyRows),
 # so a report written twice (a commit whose answer was lost) counts once.
@@ -47,11 +52,15 @@ class PostgresServiceRecords:
         async with self._storage.reader() as uow:
             await (await uow.connection()).execute(query, params)
 
-    async def heartbeat(self, replica: ReplicaRecord) -> None:
-        await self._execute(_HEARTBEAT, {
-            "replica_id": replica.replica_id, "host": replica.host, "pid": replica.pid,
-            "started_at": replica.started_at, "seen_at": replica.seen_at,
-        })
+    async def heartbeat(self, replica: ReplicaRecord, live_since: datetime) -> int:
+        async with self._storage.reader() as uow:
+            cursor = await (await uow.connection()).execute(_HEARTBEAT, {
+                "replica_id": replica.replica_id, "host": replica.host, "pid": replica.pid,
+                "started_at": replica.started_at, "seen_at": replica.seen_at, "live_since": live_since,
+            })
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
 
     async def set_activity(self, replica_id: str, hours: Mapping[datetime, HourCounts]) -> None:
         if not hours:
