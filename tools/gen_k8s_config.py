@@ -51,6 +51,7 @@ IN_CLUSTER = {
 }
 # The Envoy the cluster runs: where its pods find the server pods, and how it drops a bad one.
 SERVER_SERVICE = "billing-grpc"
+EDGE_PEERS_SERVICE = "billing-envoy-peers"
 GRPC_PORT = 50051
 HEALTH_SERVICE = "billing.v1.BillingService"
 
@@ -146,14 +147,18 @@ def render_envoy_yaml() -> str:
         admin_rest_port=8081, admin_rest_host="0.0.0.0", limits=EnvoyLimits(),
         # The console's files are not in the cluster's Envoy: its routes answer 503 (not built).
         console_root=ROOT / "deploy" / "no-console",
+        # Every Envoy pod (the headless Service billing-envoy-peers): each keeps its share of the per-IP limits.
+        edge_peers=[(EDGE_PEERS_SERVICE, 8080)],
     )
     text = text.replace("filename: gen/billing_descriptor.pb", f"filename: {ENVOY_DIRECTORY}/billing_descriptor.pb")
     text = text.replace("proto_descriptor: gen/billing_descriptor.pb", f"proto_descriptor: {ENVOY_DIRECTORY}/billing_descriptor.pb")
     text = text.replace("filename: envoy/billing_response.lua", f"filename: {ENVOY_DIRECTORY}/billing_response.lua")
-    head, clusters, _ = re.split(r"^(  clusters:\n)", text, maxsplit=1, flags=re.MULTILINE)
+    head, _, clusters = re.split(r"^(  clusters:\n)", text, maxsplit=1, flags=re.MULTILINE)
     if re.search(r"(filename|proto_descriptor): (gen|envoy)/", head):
         raise ValueError("envoy template: a relative file path was left unrewritten")
-    return _K8S_HEADER + head + _K8S_CLUSTER
+    # The template's local cluster (the edge's Envoys) stays as rendered; billing_grpc is the cluster above.
+    edge_cluster = clusters[clusters.index("  - name: billing_edge\n"):]
+    return _K8S_HEADER + head + _K8S_CLUSTER + edge_cluster
 
 
 _K8S_HEADER = f"""# Rendered for Kubernetes by tools/gen_k8s_config.py: the files below are under {ENVOY_DIRECTORY} (the

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from billing.entrypoints.server import LIVENESS_SERVICE, SERVICE_NAME
-from tools.gen_k8s_config import DEPLOY, GRPC_PORT, SECRETS, SERVER_SERVICE, rendered
+from tools.gen_k8s_config import DEPLOY, EDGE_PEERS_SERVICE, GRPC_PORT, SECRETS, SERVER_SERVICE, rendered
 
 VALIDATOR = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent / "kubernetes-validate")
 ENVOY = shutil.which("envoy") or str(Path(sys.executable).parent / "envoy")
@@ -68,7 +68,8 @@ def test_envoy_accepts_the_rendered_config(tmp_path: Path) -> None:
 
 
 def test_envoy_balances_over_the_server_pods_by_grpc_health() -> None:
-    [cluster] = yaml.safe_load(_one("ConfigMap", "billing-envoy")["data"]["envoy.yaml"])["static_resources"]["clusters"]
+    config = yaml.safe_load(_one("ConfigMap", "billing-envoy")["data"]["envoy.yaml"])
+    cluster = config["static_resources"]["clusters"][0]
     address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
     assert (cluster["type"], address) == ("STRICT_DNS", {"address": SERVER_SERVICE, "port_value": GRPC_PORT})
     assert cluster["health_checks"][0]["grpc_health_check"]["service_name"] == SERVICE_NAME
@@ -76,6 +77,17 @@ def test_envoy_balances_over_the_server_pods_by_grpc_health() -> None:
     service = _one("Service", SERVER_SERVICE)
     assert service["spec"]["clusterIP"] == "None"  # one DNS answer per pod, not a virtual IP
     assert service["spec"]["selector"] == _one("Deployment", "billing-server")["spec"]["selector"]["matchLabels"]
+
+
+def test_the_envoys_share_the_per_ip_limits_through_their_headless_service() -> None:
+    """Envoy's local cluster is every Envoy pod (billing-envoy-peers): each keeps its share of a per-IP limit."""
+    config = yaml.safe_load(_one("ConfigMap", "billing-envoy")["data"]["envoy.yaml"])
+    edge = {c["name"]: c for c in config["static_resources"]["clusters"]}[config["cluster_manager"]["local_cluster_name"]]
+    address = edge["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert (edge["type"], address["address"]) == ("STRICT_DNS", EDGE_PEERS_SERVICE)
+    peers = _one("Service", EDGE_PEERS_SERVICE)
+    assert peers["spec"]["clusterIP"] == "None" and peers["spec"]["publishNotReadyAddresses"] is True
+    assert peers["spec"]["selector"] == _one("Deployment", "billing-envoy")["spec"]["selector"]["matchLabels"]
 
 
 def test_server_probes_ask_the_health_names_the_server_serves() -> None:
