@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from billing.environment_variables import (  # noqa: F401 - re-exported: callers read them from settings
     REPO_ROOT, DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, DEFAULT_LOCAL_DATABASE_URL_FILE, STANDIN_FILES,
     LOOPBACK_NAMES, LOOPBACK, LOOPBACK_HOSTS, MIN_POOL_SIZE, WALLET_BATCHER_CONNECTIONS, LOG_FORMATS,
-    KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
+    KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED, POOLERS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
     WEBHOOKS, CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
     _float, _flag, DEFAULT_DEMO_PORT, DEFAULT_STANDIN_PORT, DEFAULT_REST_PORT, DEFAULT_KEY_RATE_LIMITS,
 )
@@ -168,11 +168,17 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """Database: where it is and how many connections a server process keeps to it."""
+    """Database: where it is, what stands in front of it, and how many connections a server process keeps to it.
+
+    url is what requests use (a pooler's, when one is configured); direct_url the PostgreSQL behind it, for
+    what needs a session of its own across transactions (docs/decisions.md, "Pooling that cannot return
+    wrong rows"): LISTEN, the migrations' and the legacy import's session advisory locks, session SETs."""
 
     url: str  # normalized to postgresql+psycopg:// (normalize_database_url); carries the password
     pool_size: int
     group_commit: bool  # concurrent consumes and balance reads share statements
+    pooler: str = NO_POOLER  # BILLING_DB_POOLER: one of POOLERS
+    direct_url: str = ""  # DATABASE_DIRECT_URL, normalized; "" stands for url
 
     @classmethod
     def from_environment(cls, url: str) -> "DatabaseSettings":
@@ -181,12 +187,22 @@ class DatabaseSettings:
             url=normalize_database_url(url),
             pool_size=_int("BILLING_DB_POOL_SIZE"),
             group_commit=_flag("BILLING_GROUP_COMMIT"),
+            pooler=database_pooler(),
+            direct_url=direct_database_url(url),
         )
 
     def __repr__(self) -> str:  # the URL's password never reaches a log line
-        return f"DatabaseSettings(url=..., pool_size={self.pool_size}, group_commit={self.group_commit})"
+        return (f"DatabaseSettings(url=..., pool_size={self.pool_size}, group_commit={self.group_commit}, "
+                f"pooler={self.pooler})")
+
+    @property
+    def session_url(self) -> str:
+        """Where a connection that keeps session state goes: the PostgreSQL itself, never the pooler."""
+        return self.direct_url or self.url
 
     def __post_init__(self) -> None:
+        if self.pooler not in POOLERS:
+            raise SystemExit(f"BILLING_DB_POOLER must be one of {', '.join(POOLERS)} (it is {self.pooler!r})")
         # Group commit keeps one connection of the pool for itself; the locking path and the
         # history reads need the rest.
         minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
@@ -402,6 +418,20 @@ def configured_database_url() -> str | None:
     """DATABASE_URL, normalized, or None when unset (callers then use the embedded PostgreSQL)."""
     configured = value("DATABASE_URL")
     return normalize_database_url(configured) if configured else None
+
+
+def database_pooler() -> str:
+    """BILLING_DB_POOLER, checked: what DATABASE_URL reaches (NO_POOLER, TRANSACTION_POOLER, ...)."""
+    pooler = text("BILLING_DB_POOLER").strip().lower() or NO_POOLER
+    if pooler not in POOLERS:
+        raise SystemExit(f"BILLING_DB_POOLER must be one of {', '.join(POOLERS)} (it is {pooler!r})")
+    return pooler
+
+
+def direct_database_url(database_url: str) -> str:
+    """DATABASE_DIRECT_URL (normalized) when set, else database_url: the PostgreSQL for session work."""
+    direct = text("DATABASE_DIRECT_URL").strip()
+    return normalize_database_url(direct or database_url)
 
 
 def libpq_url(database_url: str) -> str:

@@ -127,7 +127,10 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
         if sender is not None:
             sender.wake()  # a wallet change may have written outbound events: dispatch them now
 
-    listener = ChangeListener(libpq_url(settings.database.url), accounts_changed, watchers.resync, connection_options())
+    # LISTEN is a session's: through a transaction-mode pooler it would listen on a server connection that
+    # others then use, and hear nothing. The listener goes to the PostgreSQL itself (DATABASE_DIRECT_URL).
+    listener = ChangeListener(libpq_url(settings.database.session_url), accounts_changed, watchers.resync,
+                              connection_options())
     server, health_servicer, port = create_server(
         BillingServicer(deps, service.catalog_fingerprint, watchers),
         OperatorServicer(deps, keys_changed=lambda: _refresh_keys(authenticator)),

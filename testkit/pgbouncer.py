@@ -1,0 +1,136 @@
+"""A pgbouncer of a test's own, in transaction mode, in front of a PostgreSQL (Debian's package; `make test`
+installs it). Its config and auth file live in a temporary folder; it listens on a free loopback port.
+
+pgbouncer refuses to run as root: as root it runs as the embedded PostgreSQL's system account (`-u`),
+which must read its folder. It forwards every database name to the PostgreSQL (`* = host= port=`),
+so a URL through it differs from the direct one by its port alone.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+
+from devstack.embedded_postgres import SYSTEM_USER_WHEN_ROOT
+from billing.adapters.db.unit_of_work import STATEMENT_TIMEOUT_MS
+from billing.settings import libpq_url
+from testkit.processes import free_port
+
+START_TIMEOUT_SECONDS = 10.0
+# Few server connections for many clients: each transaction of a client lands on whichever is free,
+# as in production, and the tests see clients share them.
+DEFAULT_POOL_SIZE = 4
+
+
+def pgbouncer_binary() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (path for path in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(path, os.X_OK)), None)
+
+
+@dataclass(frozen=True)
+class PgBouncer:
+    port: int
+    direct_url: str  # the database itself (SQLAlchemy URL, as given)
+
+    @property
+    def url(self) -> str:
+        """direct_url's database through the pooler."""
+        return through(self.direct_url, self.port)
+
+
+def through(database_url: str, port: int) -> str:
+    """The same URL with another port (pgbouncer forwards database names as they are)."""
+    parts = urlsplit(database_url)
+    assert parts.hostname is not None
+    netloc = parts.netloc.rsplit("@", 1)
+    host_port = f"{parts.hostname}:{port}"
+    return parts._replace(netloc=f"{netloc[0]}@{host_port}" if len(netloc) == 2 else host_port).geturl()
+
+
+def set_session_defaults(database_url: str) -> None:
+    """What the service's startup `options` set, as the database's defaults (pgbouncer refuses `options`;
+    docs/configuration.md, BILLING_DB_POOLER): new server sessions of this database start with them."""
+    name = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET statement_timeout = {STATEMENT_TIMEOUT_MS}')
+        admin.execute(f"ALTER DATABASE \"{name}\" SET timezone = 'UTC'")
+
+
+@contextmanager
+def running_pgbouncer(direct_url: str, pool_size: int = DEFAULT_POOL_SIZE,
+                      max_client_conn: int = 1000) -> Iterator[PgBouncer]:
+    """pgbouncer in transaction mode in front of direct_url's server; stopped (SIGTERM) on exit."""
+    binary = pgbouncer_binary()
+    if binary is None:
+        raise FileNotFoundError("pgbouncer is not installed (`apt-get install -y pgbouncer`; `make test` does)")
+    parts = urlsplit(direct_url)
+    user, password = unquote(parts.username or "postgres"), unquote(parts.password or "")
+    port = free_port()
+    # Not under pytest's tmp_path: its parents are mode 0700, which pgbouncer's account cannot traverse.
+    folder = Path(tempfile.mkdtemp(prefix="billing-pgbouncer-"))
+    config = folder / "pgbouncer.ini"
+    users = folder / "userlist.txt"
+    users.write_text(f'"{user}" "{password}"\n')
+    config.write_text(f"""[databases]
+* = host={parts.hostname} port={parts.port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {users}
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_client_conn = {max_client_conn}
+max_db_connections = 0
+server_lifetime = 3600
+log_connections = 0
+log_disconnections = 0
+""")
+    command = [binary]
+    if os.geteuid() == 0:
+        account = pwd.getpwnam(SYSTEM_USER_WHEN_ROOT)
+        for path in (folder, config, users):
+            os.chown(path, account.pw_uid, account.pw_gid)
+        command += ["-u", SYSTEM_USER_WHEN_ROOT]
+    log = open(folder / "pgbouncer.log", "wb")
+    process = subprocess.Popen(command + [str(config)], stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    try:
+        _wait_listening(process, port, folder / "pgbouncer.log")
+        yield PgBouncer(port, direct_url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_listening(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pgbouncer exited ({process.returncode}): {log.read_text(errors='replace')}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"pgbouncer did not listen on {port}: {log.read_text(errors='replace')}")
