@@ -8,6 +8,8 @@ BILLING := $(VENV)/bin/billing
 # The local stack (devstack/: embedded PostgreSQL, Envoy's config, the Stripe stand-in, the demo), outside the wheel.
 BILLING_DEV := $(VENV)/bin/billing-dev
 CHROMIUM := /usr/bin/chromium
+# Debian's pgbouncer: the suite starts its own, in transaction mode (testkit/pgbouncer.py).
+PGBOUNCER := /usr/sbin/pgbouncer
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml devstack/pyproject.toml | sha1sum | cut -c1-12)
 # billing is installed into the venv (editable); the repo root is for `bench.`, `tests.` and `testkit.`.
 export PYTHONPATH := $(CURDIR)
@@ -53,9 +55,9 @@ run: venv gen demo console
 
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
 # the demo and Chromium are for tests/e2e/test_browser_story.py, the console for Envoy's /console/ routes
-# and tests/e2e/test_console_story.py.
-test: venv lint test-ts demo console $(CHROMIUM)
-	BILLING_REQUIRE_BROWSER=1 $(PY) -m pytest -q
+# and tests/e2e/test_console_story.py; pgbouncer for the suites run through a transaction-mode pooler.
+test: venv lint test-ts demo console $(CHROMIUM) $(PGBOUNCER)
+	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_PGBOUNCER=1 $(PY) -m pytest -q
 
 ## The TypeScript client (clients/typescript), the React package (clients/react) and the operator
 ## console (clients/console): npm ci when clients/node_modules is missing or older than the lock file,
@@ -96,6 +98,12 @@ console: $(CONSOLE_DIST)
 ## the emoji font draws the history's icons in its screenshots.
 $(CHROMIUM):
 	apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji
+
+## Debian's pgbouncer, for the tests alone: each starts its own process (its config in a temporary folder);
+## the package's system service is left disabled.
+$(PGBOUNCER):
+	apt-get update -q && apt-get install -y -q pgbouncer
+	if command -v systemctl >/dev/null; then systemctl disable --now pgbouncer >/dev/null 2>&1 || true; fi
 
 ## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
 bench-data: venv

@@ -39,6 +39,18 @@ def pgbouncer_binary() -> str | None:
         (path for path in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(path, os.X_OK)), None)
 
 
+def skip_unless_installed() -> None:
+    """In a test: skipped without pgbouncer, unless BILLING_REQUIRE_PGBOUNCER=1 (`make test`, which installs
+    it: a skip there would hide the pooled suites)."""
+    if pgbouncer_binary() is not None:
+        return
+    if os.environ.get("BILLING_REQUIRE_PGBOUNCER") == "1":
+        raise FileNotFoundError("pgbouncer is not installed (`apt-get install -y pgbouncer`; `make test` does)")
+    import pytest
+
+    pytest.skip("pgbouncer is not installed (`make test` installs it)")
+
+
 @dataclass(frozen=True)
 class PgBouncer:
     port: int

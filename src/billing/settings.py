@@ -188,7 +188,7 @@ class DatabaseSettings:
             pool_size=_int("BILLING_DB_POOL_SIZE"),
             group_commit=_flag("BILLING_GROUP_COMMIT"),
             pooler=database_pooler(),
-            direct_url=direct_database_url(url),
+            direct_url=normalize_database_url(text("DATABASE_DIRECT_URL").strip()),
         )
 
     def __repr__(self) -> str:  # the URL's password never reaches a log line

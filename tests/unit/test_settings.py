@@ -42,6 +42,30 @@ def test_no_database_url_at_all_is_refused(monkeypatch):
         Settings.from_environment()
 
 
+def test_without_a_pooler_session_work_goes_where_requests_go(environment):
+    environment.delenv("BILLING_DB_POOLER", raising=False)
+    environment.delenv("DATABASE_DIRECT_URL", raising=False)
+    database = Settings.from_environment().database
+    assert database.pooler == "none"
+    assert database.session_url == database.url == "postgresql+psycopg://postgres@127.0.0.1:5432/billing"
+
+
+def test_behind_a_transaction_pooler_session_work_goes_to_the_database_itself(environment):
+    environment.setenv("DATABASE_URL", "postgres://billing@pgbouncer:6432/billing")
+    environment.setenv("BILLING_DB_POOLER", "transaction")
+    environment.setenv("DATABASE_DIRECT_URL", "postgres://billing@primary:5432/billing")
+    database = Settings.from_environment().database
+    assert database.pooler == "transaction"
+    assert database.url == "postgresql+psycopg://billing@pgbouncer:6432/billing"
+    assert database.session_url == "postgresql+psycopg://billing@primary:5432/billing"
+
+
+def test_an_unknown_pooler_is_refused(environment):
+    environment.setenv("BILLING_DB_POOLER", "pgbouncer")
+    with pytest.raises(SystemExit, match="BILLING_DB_POOLER must be one of none, transaction, transaction-prepared"):
+        Settings.from_environment()
+
+
 def test_envoy_ports_and_cors_origin_come_from_the_environment(environment):
     environment.setenv("BILLING_REST_PORT", "18080")
     environment.setenv("BILLING_CORS_ORIGIN", "https://app.example")
