@@ -54,6 +54,7 @@ def skip_unless_installed() -> None:
 @dataclass(frozen=True)
 class PgBouncer:
     port: int
+    pid: int
     direct_url: str  # the database itself (SQLAlchemy URL, as given)
 
     @property
@@ -123,7 +124,7 @@ log_disconnections = 0
                                stdin=subprocess.DEVNULL)
     try:
         _wait_listening(process, port, folder / "pgbouncer.log")
-        yield PgBouncer(port, direct_url)
+        yield PgBouncer(port, process.pid, direct_url)
     finally:
         process.terminate()
         try:
