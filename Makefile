@@ -99,7 +99,7 @@ console: $(CONSOLE_DIST)
 $(CHROMIUM):
 	apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji
 
-## Debian's pgbouncer, for the tests alone: each starts its own process (its config in a temporary folder);
+## Debian's pgbouncer, for the tests and the bench: each starts its own process (its config in a temporary folder);
 ## the package's system service is left disabled.
 $(PGBOUNCER):
 	apt-get update -q && apt-get install -y -q pgbouncer
@@ -110,7 +110,7 @@ bench-data: venv
 	$(PY) -m bench.datasets
 
 ## Throughput and latency against pgbench on the same database; see docs/performance.md.
-bench: venv bench-data
+bench: venv bench-data $(PGBOUNCER)
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(PY) -m bench.run
 

@@ -24,7 +24,7 @@ profiled by py-spy; a full run ends with it).
 unanswered on each) after pgbench's baseline on the same dataset, and prints their ratio.
 `--only pgbouncer` runs pgbench's Consume SQL with 500 clients and the service's gRPC Consume with 500 pooled
 connections through pgbouncer in transaction mode, beside the service on the database directly
-(measure_through_pgbouncer).
+(measure_through_pgbouncer; a full run has it too).
 `--only console` times the operator console's account page (overview + first ledger page) on an
 account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
@@ -678,6 +678,8 @@ def main(argv: list[str] | None = None) -> int:
         results += consume_rounds
     # Before the ledger check too: its webhook deliveries credit accounts.
     cpu_rows = measure_cpu_budget(args, url, logs) if args.only is None else None
+    if args.only is None:  # before the ledger check too: its consumes go through pgbouncer
+        results += measure_through_pgbouncer(args, url, logs)
     violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
     summary = report.summarize(baseline, results, violations, sessions, outbound)
     signature_check_us = authorization_cost.microseconds_per_check()
