@@ -13,9 +13,12 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from billing.adapters.db.pooler_sessions import UTC_NAMES, missing_session_defaults
 from billing.adapters.db.sqlalchemy_engine import create_engine
 from billing.adapters.db.unit_of_work import STATEMENT_TIMEOUT_MS, connection_options, open_pool
 from billing.settings import NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED, libpq_url
+from tests.support.database import fresh_database
+from testkit.pgbouncer import through
 
 MINE = "SELECT 'mine' AS whose, %s::int AS n"
 THEIRS = "SELECT 'theirs' AS whose, %s::int AS n"
@@ -94,3 +97,25 @@ async def test_through_the_pooler_sessions_get_the_settings_the_startup_options_
         assert timezone == "UTC" and timeout == f"{STATEMENT_TIMEOUT_MS // 1000}s"
     finally:
         await pool.close()
+
+
+async def test_a_server_names_the_session_defaults_a_pooled_database_lacks(pgbouncer):
+    """A database whose sessions have neither (the service's startup options cannot reach it through pgbouncer)."""
+    with fresh_database("billing_pooled_bare") as bare:
+        pool = await open_pool(through(bare, pgbouncer.port), size=1, pooler=TRANSACTION_POOLER)
+        try:
+            missing = await missing_session_defaults(pool)
+        finally:
+            await pool.close()
+    assert [item.split(" ")[0] for item in missing] == ["statement_timeout"] + (
+        [] if _server_zone_is_utc(pgbouncer.direct_url) else ["timezone"])
+    pool = await open_pool(pgbouncer.url, size=1, pooler=TRANSACTION_POOLER)  # the suite's: set_session_defaults
+    try:
+        assert await missing_session_defaults(pool) == []
+    finally:
+        await pool.close()
+
+
+def _server_zone_is_utc(url: str) -> bool:
+    with psycopg.connect(libpq_url(url)) as connection:
+        return connection.execute("SELECT current_setting('TimeZone')").fetchone()[0] in UTC_NAMES
