@@ -113,7 +113,8 @@ VARIABLES: tuple[Variable, ...] = (
              "kept, only for pgbouncer >= 1.21 with `max_prepared_statements` > 0 (Debian 12's 1.18 is not)."),
     Variable("DATABASE_DIRECT_URL", DATABASE, "URL", None,
              "The PostgreSQL behind the pooler, for what needs a session of its own: LISTEN (live balances), "
-             "migrations' advisory lock, the legacy import, the change notifier.", shown="DATABASE_URL"),
+             "migrations' advisory lock, the legacy import, the change notifier. Required with a pooler.",
+             shown="DATABASE_URL (without a pooler)"),
     Variable("BILLING_DB_POOL_SIZE", DATABASE, "count", "16",
              "Connections in the pool of each server process (at least 3 with group commit, else 2)."),
     Variable("BILLING_GROUP_COMMIT", DATABASE, "flag", "1",

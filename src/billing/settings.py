@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from billing.environment_variables import (  # noqa: F401 - re-exported: callers read them from settings
     REPO_ROOT, DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, DEFAULT_LOCAL_DATABASE_URL_FILE, STANDIN_FILES,
     LOOPBACK_NAMES, LOOPBACK, LOOPBACK_HOSTS, MIN_POOL_SIZE, WALLET_BATCHER_CONNECTIONS, LOG_FORMATS,
-    KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED, POOLERS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
+    KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED, POOLERS,
+    Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
     WEBHOOKS, CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
     _float, _flag, DEFAULT_DEMO_PORT, DEFAULT_STANDIN_PORT, DEFAULT_REST_PORT, DEFAULT_KEY_RATE_LIMITS,
 )
@@ -203,6 +204,8 @@ class DatabaseSettings:
     def __post_init__(self) -> None:
         if self.pooler not in POOLERS:
             raise SystemExit(f"BILLING_DB_POOLER must be one of {', '.join(POOLERS)} (it is {self.pooler!r})")
+        if self.pooler != NO_POOLER and not self.direct_url:
+            raise SystemExit(NO_DIRECT_URL)
         # Group commit keeps one connection of the pool for itself; the locking path and the
         # history reads need the rest.
         minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
@@ -420,17 +423,22 @@ def configured_database_url() -> str | None:
     return normalize_database_url(configured) if configured else None
 
 
+# Behind a pooler, DATABASE_URL cannot stand for the database itself: LISTEN would hear nothing, the
+# migrations' lock would not hold. So a pooler needs DATABASE_DIRECT_URL.
+NO_DIRECT_URL = "BILLING_DB_POOLER names a pooler: set DATABASE_DIRECT_URL to the PostgreSQL behind it"
+
+
 def database_pooler() -> str:
-    """BILLING_DB_POOLER, checked: what DATABASE_URL reaches (NO_POOLER, TRANSACTION_POOLER, ...)."""
-    pooler = text("BILLING_DB_POOLER").strip().lower() or NO_POOLER
-    if pooler not in POOLERS:
-        raise SystemExit(f"BILLING_DB_POOLER must be one of {', '.join(POOLERS)} (it is {pooler!r})")
-    return pooler
+    """BILLING_DB_POOLER: what DATABASE_URL reaches (NO_POOLER, TRANSACTION_POOLER, ...; DatabaseSettings checks it)."""
+    return text("BILLING_DB_POOLER").strip().lower() or NO_POOLER
 
 
 def direct_database_url(database_url: str) -> str:
-    """DATABASE_DIRECT_URL (normalized) when set, else database_url: the PostgreSQL for session work."""
+    """DATABASE_DIRECT_URL (normalized) when set, else database_url, unless that is a pooler's (refused):
+    the PostgreSQL for work that keeps session state."""
     direct = text("DATABASE_DIRECT_URL").strip()
+    if not direct and database_pooler() != NO_POOLER:
+        raise SystemExit(NO_DIRECT_URL)
     return normalize_database_url(direct or database_url)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from devstack.run import envoy_cors_origins
 from devstack.envoy_config import ENVOY_TEMPLATE, render_envoy_config
-from billing.settings import NO_RATE_LIMIT, Settings
+from billing.settings import NO_RATE_LIMIT, Settings, direct_database_url
 
 
 @pytest.fixture
@@ -58,6 +58,15 @@ def test_behind_a_transaction_pooler_session_work_goes_to_the_database_itself(en
     assert database.pooler == "transaction"
     assert database.url == "postgresql+psycopg://billing@pgbouncer:6432/billing"
     assert database.session_url == "postgresql+psycopg://billing@primary:5432/billing"
+
+
+def test_a_pooler_without_the_database_behind_it_is_refused(environment):
+    environment.setenv("BILLING_DB_POOLER", "transaction")
+    environment.delenv("DATABASE_DIRECT_URL", raising=False)
+    with pytest.raises(SystemExit, match="set DATABASE_DIRECT_URL"):
+        Settings.from_environment()
+    with pytest.raises(SystemExit, match="set DATABASE_DIRECT_URL"):
+        direct_database_url("postgres://billing@pgbouncer:6432/billing")
 
 
 def test_an_unknown_pooler_is_refused(environment):
