@@ -283,9 +283,8 @@ def measure_through_pgbouncer(args, url: str, logs: Path) -> list[dict]:
     pgbench runs `-M extended`: its prepared mode is what a transaction pooler breaks (docs/decisions.md);
     the service runs with BILLING_DB_POOLER=transaction and its pools hold POOLER_CLIENTS connections over
     its workers. pgbouncer's CPU counts as the stack's."""
-    from testkit.pgbouncer import running_pgbouncer, set_session_defaults
+    from testkit.pgbouncer import running_pgbouncer
 
-    set_session_defaults(url)
     results = []
     with running_pgbouncer(url, pool_size=POOLER_SERVER_CONNECTIONS, max_client_conn=POOLER_CLIENTS + 50) as bouncer:
         checkpoint(url)

@@ -3,7 +3,7 @@ installs it). Its config and auth file live in a temporary folder; it listens on
 
 pgbouncer refuses to run as root: as root it runs as the embedded PostgreSQL's system account (`-u`),
 which must read its folder. It forwards every database name to the PostgreSQL (`* = host= port=`),
-so a URL through it differs from the direct one by its port alone.
+so a URL through it differs from the direct one by its port (and its user: POOLED_ROLE).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+from psycopg import sql
 
 from devstack.embedded_postgres import SYSTEM_USER_WHEN_ROOT
 from billing.adapters.db.unit_of_work import STATEMENT_TIMEOUT_MS
@@ -51,6 +52,12 @@ def skip_unless_installed() -> None:
     pytest.skip("pgbouncer is not installed (`make test` installs it)")
 
 
+# The role the service logs in as through the pooler: its defaults stand for the startup options pgbouncer
+# refuses (docs/configuration.md, BILLING_DB_POOLER), as a deployment's role would have them. A role of its
+# own, so the suite's other sessions (as `postgres`) keep theirs: no statement_timeout on the tests' tools.
+POOLED_ROLE = "billing_pooled"
+
+
 @dataclass(frozen=True)
 class PgBouncer:
     port: int
@@ -59,32 +66,36 @@ class PgBouncer:
 
     @property
     def url(self) -> str:
-        """direct_url's database through the pooler."""
-        return through(self.direct_url, self.port)
+        """direct_url's database through the pooler, as POOLED_ROLE (same password)."""
+        return through(self.direct_url, self.port, user=POOLED_ROLE)
 
 
-def through(database_url: str, port: int) -> str:
-    """The same URL with another port (pgbouncer forwards database names as they are)."""
+def through(database_url: str, port: int, user: str | None = None) -> str:
+    """The same URL with another port (pgbouncer forwards database names as they are), and user."""
     parts = urlsplit(database_url)
     assert parts.hostname is not None
-    netloc = parts.netloc.rsplit("@", 1)
-    host_port = f"{parts.hostname}:{port}"
-    return parts._replace(netloc=f"{netloc[0]}@{host_port}" if len(netloc) == 2 else host_port).geturl()
+    password = f":{parts.password}" if parts.password else ""
+    login = f"{user or parts.username}{password}@" if (user or parts.username) else ""
+    return parts._replace(netloc=f"{login}{parts.hostname}:{port}").geturl()
 
 
-def set_session_defaults(database_url: str) -> None:
-    """What the service's startup `options` set, as the database's defaults (pgbouncer refuses `options`;
-    docs/configuration.md, BILLING_DB_POOLER): new server sessions of this database start with them."""
-    name = urlsplit(database_url).path.lstrip("/")
+def ensure_pooled_role(database_url: str) -> None:
+    """POOLED_ROLE on database_url's server, with database_url's password and the service's session settings
+    as its defaults (what `ALTER ROLE billing SET ...` does in a deployment). A superuser: tests only."""
+    password = unquote(urlsplit(database_url).password or "")
     with psycopg.connect(libpq_url(database_url), autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" SET statement_timeout = {STATEMENT_TIMEOUT_MS}')
-        admin.execute(f"ALTER DATABASE \"{name}\" SET timezone = 'UTC'")
+        admin.execute(f"DO $$ BEGIN CREATE ROLE {POOLED_ROLE} LOGIN SUPERUSER; "
+                      "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(POOLED_ROLE), sql.Literal(password)))
+        admin.execute(f"ALTER ROLE {POOLED_ROLE} SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        admin.execute(f"ALTER ROLE {POOLED_ROLE} SET timezone = 'UTC'")
 
 
 @contextmanager
 def running_pgbouncer(direct_url: str, pool_size: int = DEFAULT_POOL_SIZE,
                       max_client_conn: int = 1000) -> Iterator[PgBouncer]:
-    """pgbouncer in transaction mode in front of direct_url's server; stopped (SIGTERM) on exit."""
+    """pgbouncer in transaction mode in front of direct_url's server, for its user and POOLED_ROLE (made here);
+    stopped (SIGTERM) on exit."""
     binary = pgbouncer_binary()
     if binary is None:
         raise FileNotFoundError("pgbouncer is not installed (`apt-get install -y pgbouncer`; `make test` does)")
@@ -95,7 +106,8 @@ def running_pgbouncer(direct_url: str, pool_size: int = DEFAULT_POOL_SIZE,
     folder = Path(tempfile.mkdtemp(prefix="billing-pgbouncer-"))
     config = folder / "pgbouncer.ini"
     users = folder / "userlist.txt"
-    users.write_text(f'"{user}" "{password}"\n')
+    ensure_pooled_role(direct_url)
+    users.write_text(f'"{user}" "{password}"\n"{POOLED_ROLE}" "{password}"\n')
     config.write_text(f"""[databases]
 * = host={parts.hostname} port={parts.port}
 

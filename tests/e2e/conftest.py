@@ -39,7 +39,7 @@ from billing.adapters.db.invariants import find_violations_in_database
 from billing.domain.auth import Scope
 from tests.e2e.fuzz_support import ledger_snapshot
 from tests.support.database import fresh_database
-from testkit.pgbouncer import skip_unless_installed, PgBouncer, running_pgbouncer, set_session_defaults
+from testkit.pgbouncer import skip_unless_installed, PgBouncer, running_pgbouncer
 from testkit.postgres import own_database
 from testkit.signing import MASTER, SigningKey, create_key, default_key, has_default_key, set_default_key
 from testkit.processes import (
@@ -147,10 +147,9 @@ def second_replica(
 
 @pytest.fixture(scope="session")
 def pgbouncer(e2e: "E2EStack") -> Iterator[PgBouncer]:
-    """pgbouncer in transaction mode (testkit/pgbouncer.py) in front of the e2e database, whose sessions
-    get the settings the service's startup options would (pgbouncer refuses them)."""
+    """pgbouncer in transaction mode (testkit/pgbouncer.py) in front of the e2e database; its URL logs in as a
+    role whose defaults are the settings the service's startup options would give (pgbouncer refuses them)."""
     skip_unless_installed()
-    set_session_defaults(e2e.database_url)
     with running_pgbouncer(e2e.database_url) as bouncer:
         yield bouncer
 

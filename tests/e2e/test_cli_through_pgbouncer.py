@@ -11,7 +11,7 @@ import psycopg
 
 from billing.settings import libpq_url
 from tests.support.database import fresh_database
-from testkit.pgbouncer import running_pgbouncer, set_session_defaults, skip_unless_installed
+from testkit.pgbouncer import running_pgbouncer, skip_unless_installed
 from testkit.processes import PYTHON, REPO_ROOT
 
 
@@ -26,7 +26,6 @@ def test_the_commands_run_behind_a_transaction_pooler(tmp_path):
     export.write_text("user_id,paid_seconds_remaining,welcome_bonus_seconds,daily_gift_used_today,plan_key\n"
                       "alice,3600,1800,300,\nbob,10,0,0,pro\n")
     with fresh_database("billing_pooled_cli") as url:
-        set_session_defaults(url)
         with running_pgbouncer(url) as bouncer:
             pooled = {"DATABASE_URL": bouncer.url, "BILLING_DB_POOLER": "transaction", "DATABASE_DIRECT_URL": url}
             results = [

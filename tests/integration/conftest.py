@@ -16,7 +16,7 @@ from billing.service.handlers import message_bus
 from billing.settings import DEFAULT_CATALOG_PATH, NO_POOLER, TRANSACTION_POOLER
 from tests.support.database import fresh_database
 from tests.support.defaults import CHECKOUT_PAGES
-from testkit.pgbouncer import skip_unless_installed, running_pgbouncer, set_session_defaults
+from testkit.pgbouncer import skip_unless_installed, running_pgbouncer
 
 
 # The money and concurrency suites run twice: on PostgreSQL itself, and through pgbouncer in transaction
@@ -45,10 +45,9 @@ def database_route(request) -> str:
 
 @pytest.fixture(scope="session")
 def pgbouncer(database_url):
-    """pgbouncer (transaction mode) in front of the suite's database, with the session defaults the
-    service's startup options would set (pgbouncer refuses them)."""
+    """pgbouncer (transaction mode) in front of the suite's database; its URL logs in as a role whose defaults
+    are the settings the service's startup options would give (pgbouncer refuses them)."""
     skip_unless_installed()
-    set_session_defaults(database_url)
     with running_pgbouncer(database_url) as bouncer:
         yield bouncer
 

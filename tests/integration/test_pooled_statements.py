@@ -109,7 +109,7 @@ async def test_a_server_names_the_session_defaults_a_pooled_database_lacks(pgbou
             await pool.close()
     assert [item.split(" ")[0] for item in missing] == ["statement_timeout"] + (
         [] if _server_zone_is_utc(pgbouncer.direct_url) else ["timezone"])
-    pool = await open_pool(pgbouncer.url, size=1, pooler=TRANSACTION_POOLER)  # the suite's: set_session_defaults
+    pool = await open_pool(pgbouncer.url, size=1, pooler=TRANSACTION_POOLER)  # as POOLED_ROLE: its defaults
     try:
         assert await missing_session_defaults(pool) == []
     finally:
