@@ -10,6 +10,8 @@ BILLING_DEV := $(VENV)/bin/billing-dev
 CHROMIUM := /usr/bin/chromium
 # `make image`'s tools (Debian's): buildah builds the image, podman runs it (tests), debootstrap makes its root.
 BUILDAH := /usr/bin/buildah
+# Debian's pgbouncer: the suite starts its own, in transaction mode (testkit/pgbouncer.py).
+PGBOUNCER := /usr/sbin/pgbouncer
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml devstack/pyproject.toml | sha1sum | cut -c1-12)
 # billing is installed into the venv (editable); the repo root is for `bench.`, `tests.` and `testkit.`.
 export PYTHONPATH := $(CURDIR)
@@ -58,9 +60,10 @@ run: venv gen demo console
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
 # the demo and Chromium are for tests/e2e/test_browser_story.py, the console for Envoy's /console/ routes
 # and tests/e2e/test_console_story.py; buildah, podman and debootstrap for tests/e2e/test_container_image.py
-# (it builds the image when its inputs changed: ~75 s on an empty .data/image/, ~20 s with it, else ~0).
-test: venv lint test-ts demo console $(CHROMIUM) $(BUILDAH)
-	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_IMAGE=1 $(PY) -m pytest -q
+# (it builds the image when its inputs changed: ~75 s on an empty .data/image/, ~20 s with it, else ~0);
+# pgbouncer for the suites run through a transaction-mode pooler.
+test: venv lint test-ts demo console $(CHROMIUM) $(BUILDAH) $(PGBOUNCER)
+	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_IMAGE=1 BILLING_REQUIRE_PGBOUNCER=1 $(PY) -m pytest -q
 
 ## The server's OCI image, billing:<version> in local containers storage (podman runs it; `buildah push` sends
 ## it to a registry), without any registry: Debian 12's minbase root filesystem (debootstrap, cached in
@@ -112,12 +115,18 @@ console: $(CONSOLE_DIST)
 $(CHROMIUM):
 	apt-get update -q && apt-get install -y -q chromium fonts-noto-color-emoji
 
+## Debian's pgbouncer, for the tests and the bench: each starts its own process (its config in a temporary folder);
+## the package's system service is left disabled.
+$(PGBOUNCER):
+	apt-get update -q && apt-get install -y -q pgbouncer
+	if command -v systemctl >/dev/null; then systemctl disable --now pgbouncer >/dev/null 2>&1 || true; fi
+
 ## Builds the benchmark datasets once (1,000 and 1,000,000 accounts; reused afterwards).
 bench-data: venv
 	$(PY) -m bench.datasets
 
 ## Throughput and latency against pgbench on the same database; see docs/performance.md.
-bench: venv bench-data
+bench: venv bench-data $(PGBOUNCER)
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(PY) -m bench.run
 

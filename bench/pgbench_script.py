@@ -131,13 +131,14 @@ def build_script(
 
 def pgbench_command(
     script: PgbenchScript, script_path: str, database_url: str, clients: int,
-    *, seconds: int | None = None, transactions: int | None = None,
+    *, seconds: int | None = None, transactions: int | None = None, protocol: str = "prepared",
 ) -> list[str]:
-    """The pgbench command line running `script` (written at script_path) in prepared mode."""
+    """The pgbench command line running `script` (written at script_path) in prepared mode, or `protocol`
+    (`extended` through a transaction-mode pooler, where prepared statements are not the client's own)."""
     length = ["-T", str(seconds)] if seconds is not None else ["-t", str(transactions)]
     defines = [f"-D{name}={value}" for name, value in script.defines.items()]
     return [
-        str(embedded_postgres.binary("pgbench")), "-n", "-M", "prepared", "-c", str(clients),
+        str(embedded_postgres.binary("pgbench")), "-n", "-M", protocol, "-c", str(clients),
         "-j", str(min(clients, 2)), *length, "-f", script_path, *defines, libpq_url(database_url),
     ]
 

@@ -26,6 +26,9 @@ profiled by py-spy; a full run ends with it).
 unanswered on each) after pgbench's baseline on the same dataset, and prints their ratio.
 `--only rounds` runs issue 24's key targets alone (~5-8 minutes): a 1k Consume sample, the rounds on
 the 1M stack, GetBalance closed loop then open loop at 50% of it, a 2nd 1k sample.
+`--only pgbouncer` runs pgbench's Consume SQL with 500 clients and the service's gRPC Consume with 500 pooled
+connections through pgbouncer in transaction mode, beside the service on the database directly
+(measure_through_pgbouncer; a full run has it too).
 `--only console` times the operator console's account page (overview + first ledger page) on an
 account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
@@ -154,15 +157,19 @@ def prewarm(url: str) -> None:
             connection.execute("SELECT pg_prewarm(%s)", (relation,))
 
 
-def run_pgbench(url: str, accounts: int, clients: int, duration_s: int) -> dict:
+def run_pgbench(url: str, accounts: int, clients: int, duration_s: int, *, connect_url: str | None = None,
+                protocol: str = "prepared", connect_s: float = 1.0) -> dict:
+    """connect_url: where pgbench connects when not url itself (a pooler's); protocol: pgbench's -M;
+    connect_s: how long its clients take to connect (not metered; pgbench's tps leaves it out too)."""
     statements = asyncio.run(pgbench_script.capture_consume(url, "1"))
     script = pgbench_script.build_script(statements, accounts, clients)
     with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as handle:
         handle.write(script.text)
-    command = pgbench_script.pgbench_command(script, handle.name, url, clients, seconds=duration_s)
+    command = pgbench_script.pgbench_command(script, handle.name, connect_url or url, clients,
+                                             seconds=round(duration_s + connect_s - 1.0), protocol=protocol)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # pgbench's backends live only as long as the run: meter them over its middle part.
-    time.sleep(1.0)
+    time.sleep(connect_s)
     cpu_start, window_start, machine_start = cpu_by_pid(postgres_pids()), time.monotonic(), psutil.cpu_times()
     time.sleep(max(0.5, duration_s - 2.0))
     cpu_used, window = cpu_delta(cpu_start, cpu_by_pid(postgres_pids())), time.monotonic() - window_start
@@ -212,7 +219,9 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 
 
 WARMUP_S = 1.5
-ONLY = ("webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu", "stream", "rounds")
+ONLY = (
+    "webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu", "stream", "rounds", "pgbouncer",
+)
 
 
 def grpc_load(target: str, scenario: str, accounts: int, duration_s: float, **mode) -> dict:
@@ -264,6 +273,47 @@ def measure_hold_cycles(target: str, pids: list[int], accounts: int, args, datab
             database_url=database_url,
         ))
     print(report.holds_line(results[0], results[1]), flush=True)
+    return results
+
+
+# `--only pgbouncer`: this many client connections to pgbouncer (transaction mode), over this many
+# server connections to PostgreSQL.
+POOLER_CLIENTS = 500
+POOLER_SERVER_CONNECTIONS = 20
+# 500 SCRAM logins through pgbouncer took ~5 s on the 2 shared cores: pgbench's clients connect first.
+POOLER_CONNECT_SECONDS = 10.0
+
+
+def measure_through_pgbouncer(args, url: str, logs: Path) -> list[dict]:
+    """pgbench's Consume SQL and the service's gRPC Consume through pgbouncer in transaction mode (Debian's,
+    testkit/pgbouncer.py) with POOLER_CLIENTS client connections, beside the service on the database itself.
+    pgbench runs `-M extended`: its prepared mode is what a transaction pooler breaks (docs/decisions.md);
+    the service runs with BILLING_DB_POOLER=transaction and its pools hold POOLER_CLIENTS connections over
+    its workers. pgbouncer's CPU counts as the stack's."""
+    from testkit.pgbouncer import running_pgbouncer
+
+    results = []
+    with running_pgbouncer(url, pool_size=POOLER_SERVER_CONNECTIONS, max_client_conn=POOLER_CLIENTS + 50) as bouncer:
+        checkpoint(url)
+        pgbench = run_pgbench(url, args.accounts, POOLER_CLIENTS, int(args.seconds), connect_url=bouncer.url,
+                              protocol="extended", connect_s=POOLER_CONNECT_SECONDS)
+        results.append(pgbench | {"label": f"pgbench Consume SQL, {POOLER_CLIENTS} clients via pgbouncer"})
+        print(report.one_line(results[-1]), flush=True)
+        pooled = {"BILLING_DB_POOLER": "transaction", "DATABASE_DIRECT_URL": url,
+                  "BILLING_DB_POOL_SIZE": str(-(-POOLER_CLIENTS // args.workers))}
+        for route, stack_url, env in (("direct", url, {}), ("pgbouncer", bouncer.url, pooled)):
+            with running_stack(stack_url, args.workers, logs / f"pooler-{route}", server_env=env,
+                               direct_url=url) as (target, _base, pids):
+                if route == "pgbouncer":
+                    time.sleep(POOLER_CONNECT_SECONDS)  # the pools fill in the background after the server starts
+                label = "gRPC consume, " + (
+                    f"{POOLER_CLIENTS} connections via pgbouncer" if route == "pgbouncer" else "direct pool")
+                results.append(measure(
+                    label, pids + ([bouncer.pid] if route == "pgbouncer" else []),
+                    lambda: grpc_load(target, "consume", args.accounts, args.seconds, concurrency=args.concurrency),
+                    warmup=lambda: grpc_load(target, "consume", args.accounts, WARMUP_S, concurrency=args.concurrency),
+                    database_url=url,
+                ))
     return results
 
 
@@ -641,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "stream":
         results = [measure_consume_stream(args, url, logs)]
         checked = [url]
+    elif args.only == "pgbouncer":
+        grpc_loadgen.ensure_built()
+        prewarm(url)
+        results = measure_through_pgbouncer(args, url, logs)
+        checked = [url]
     elif args.only == "holds":
         prewarm(url)
         with running_stack(url, args.workers, logs / "holds") as (target, _base, pids):
@@ -698,6 +753,8 @@ def main(argv: list[str] | None = None) -> int:
         results += consume_rounds
     # Before the ledger check too: its webhook deliveries credit accounts.
     cpu_rows = measure_cpu_budget(args, url, logs) if args.only is None else None
+    if args.only is None:  # before the ledger check too: its consumes go through pgbouncer
+        results += measure_through_pgbouncer(args, url, logs)
     violations = [v for database in dict.fromkeys(checked) for v in asyncio.run(find_violations_in_database(database))]
     summary = report.summarize(baseline, results, violations, sessions, outbound, full=args.only is None)
     signature_check_us = authorization_cost.microseconds_per_check()

@@ -21,14 +21,17 @@ START_TIMEOUT_S = 40
 
 
 @contextmanager
-def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency: int = 1):
+def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency: int = 1,
+                  server_env: dict[str, str] | None = None, direct_url: str | None = None):
     """Yields (grpc_target, rest_base_url, pids of every server and Envoy process).
 
     grpc_target lists every worker's private port (comma-separated) when there are several,
     so the gRPC load generator balances over them as a client-side balancer would.
+    server_env: more of the server's settings (a pooler's); direct_url: the database itself when
+    database_url is a pooler's (the load generators' key is written there).
     """
     logs.mkdir(parents=True, exist_ok=True)
-    sign_as_clients_do(database_url)
+    sign_as_clients_do(direct_url or database_url)
     stripe_env = stripe_for_webhooks()
     grpc_port, rest_port = free_port(), free_port()
     worker_ports = [free_port() for _ in range(workers)] if workers > 1 else []
@@ -40,6 +43,7 @@ def running_stack(database_url: str, workers: int, logs: Path, envoy_concurrency
         "BILLING_MIGRATE_ON_START": "0",
         "BILLING_LOG_LEVEL": "WARNING",
         **stripe_env,
+        **(server_env or {}),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "billing.entrypoints.server"], env=env, cwd=REPO_ROOT,

@@ -72,13 +72,14 @@ async def build_service(
     catalog, fingerprint = load_catalog(settings.server.catalog_path)
     # Nothing here waits for the database: a server starts while it is down and serves when it
     # appears; until then its probe says so and calls answer UNAVAILABLE at once.
-    pool = await open_pool(settings.database.url, pool_size or settings.database.pool_size, wait=not serving)
+    database = settings.database
+    pool = await open_pool(database.url, pool_size or database.pool_size, wait=not serving, pooler=database.pooler)
     stack.push_async_callback(pool.close)
     metrics = PrometheusMetrics()
     metrics.watch_pool(pool.get_stats)
     availability: Availability = ALWAYS_AVAILABLE
     if serving:
-        probe = DatabaseAvailability(libpq_url(settings.database.url), connection_options(), pool=pool)
+        probe = DatabaseAvailability(libpq_url(database.url), connection_options(database.pooler), pool=pool)
         stack.push_async_callback(probe.close)
         availability = probe
     batcher = None
@@ -87,7 +88,9 @@ async def build_service(
         stack.push_async_callback(_close_batcher, batcher)
     wallet_changes: WalletChangeNotifier = NobodyListening()
     if announce_changes:
-        notifier = ChangeNotifier(libpq_url(settings.database.url), connection_options())
+        # On the PostgreSQL itself: its connection keeps a session setting (synchronous_commit off), which
+        # through a transaction-mode pooler would stay on whichever server connection ran it, for others.
+        notifier = ChangeNotifier(libpq_url(database.session_url), connection_options())
         notifier.start()
         stack.push_async_callback(notifier.close)
         wallet_changes = notifier

@@ -33,6 +33,9 @@ KEY_SCOPES = ("user", "service", "admin")
 # A rate limit's bucket holds this many seconds of its rate, unless a setting says otherwise.
 BURST_SECONDS = 2
 TRUE_WORDS = ("1", "true", "yes", "on")
+# BILLING_DB_POOLER: PostgreSQL itself, a transaction-mode pooler, or one that keeps prepared statements.
+NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED = "none", "transaction", "transaction-prepared"
+POOLERS = (NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BILLING_LOCAL_DATABASE_URL_FILE", DATABASE, "path", str(DEFAULT_LOCAL_DATABASE_URL_FILE),
              "Where the local stack announces its database's URL (mode 0600), for the `billing` commands "
              "without DATABASE_URL.", local_only=True, shown="`.data/database-url` in the checkout"),
+    Variable("BILLING_DB_POOLER", DATABASE, "|".join(POOLERS), NO_POOLER,
+             "What DATABASE_URL reaches. `none`: PostgreSQL itself (or a session-mode pooler). `transaction`: a "
+             "transaction-mode pooler (pgbouncer `pool_mode = transaction`): no server-side prepared statements "
+             "(another client's statement would answer), no startup `options` (set statement_timeout and timezone "
+             "as the role's defaults), and what needs a session (LISTEN, migrations, the legacy import, the change "
+             "notifier) goes to DATABASE_DIRECT_URL. `transaction-prepared`: the same with prepared statements "
+             "kept, only for pgbouncer >= 1.21 with `max_prepared_statements` > 0 (Debian 12's 1.18 is not)."),
+    Variable("DATABASE_DIRECT_URL", DATABASE, "URL", None,
+             "The PostgreSQL behind the pooler, for what needs a session of its own: LISTEN (live balances), "
+             "migrations' advisory lock, the legacy import, the change notifier. Required with a pooler.",
+             shown="DATABASE_URL (without a pooler)"),
     Variable("BILLING_DB_POOL_SIZE", DATABASE, "count", "16",
              "Connections in the pool of each server process (at least 3 with group commit, else 2)."),
     Variable("BILLING_GROUP_COMMIT", DATABASE, "flag", "1",

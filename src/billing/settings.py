@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from billing.environment_variables import (  # noqa: F401 - re-exported: callers read them from settings
     REPO_ROOT, DEFAULT_CATALOG_PATH, DEFAULT_MASTER_KEY_PATH, DEFAULT_LOCAL_DATABASE_URL_FILE, STANDIN_FILES,
     LOOPBACK_NAMES, LOOPBACK, LOOPBACK_HOSTS, MIN_POOL_SIZE, WALLET_BATCHER_CONNECTIONS, LOG_FORMATS,
-    KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
+    KEY_SCOPES, BURST_SECONDS, TRUE_WORDS, NO_POOLER, TRANSACTION_POOLER, TRANSACTION_POOLER_PREPARED, POOLERS,
+    Variable, SERVER, DATABASE, EDGE, KEYS, LIMITS, PAYMENTS, METRICS,
     WEBHOOKS, CLOCK, LOCAL, GROUPS, DEFAULT_CORS_ORIGIN, VARIABLES, DECLARED, value, is_set, text, default_int, _int,
     _float, _flag, DEFAULT_DEMO_PORT, DEFAULT_STANDIN_PORT, DEFAULT_REST_PORT, DEFAULT_KEY_RATE_LIMITS,
 )
@@ -168,11 +169,17 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """Database: where it is and how many connections a server process keeps to it."""
+    """Database: where it is, what stands in front of it, and how many connections a server process keeps to it.
+
+    url is what requests use (a pooler's, when one is configured); direct_url the PostgreSQL behind it, for
+    what needs a session of its own across transactions (docs/decisions.md, "Pooling that cannot return
+    wrong rows"): LISTEN, the migrations' and the legacy import's session advisory locks, session SETs."""
 
     url: str  # normalized to postgresql+psycopg:// (normalize_database_url); carries the password
     pool_size: int
     group_commit: bool  # concurrent consumes and balance reads share statements
+    pooler: str = NO_POOLER  # BILLING_DB_POOLER: one of POOLERS
+    direct_url: str = ""  # DATABASE_DIRECT_URL, normalized; "" stands for url
 
     @classmethod
     def from_environment(cls, url: str) -> "DatabaseSettings":
@@ -181,12 +188,24 @@ class DatabaseSettings:
             url=normalize_database_url(url),
             pool_size=_int("BILLING_DB_POOL_SIZE"),
             group_commit=_flag("BILLING_GROUP_COMMIT"),
+            pooler=database_pooler(),
+            direct_url=normalize_database_url(text("DATABASE_DIRECT_URL").strip()),
         )
 
     def __repr__(self) -> str:  # the URL's password never reaches a log line
-        return f"DatabaseSettings(url=..., pool_size={self.pool_size}, group_commit={self.group_commit})"
+        return (f"DatabaseSettings(url=..., pool_size={self.pool_size}, group_commit={self.group_commit}, "
+                f"pooler={self.pooler})")
+
+    @property
+    def session_url(self) -> str:
+        """Where a connection that keeps session state goes: the PostgreSQL itself, never the pooler."""
+        return self.direct_url or self.url
 
     def __post_init__(self) -> None:
+        if self.pooler not in POOLERS:
+            raise SystemExit(f"BILLING_DB_POOLER must be one of {', '.join(POOLERS)} (it is {self.pooler!r})")
+        if self.pooler != NO_POOLER and not self.direct_url:
+            raise SystemExit(NO_DIRECT_URL)
         # Group commit keeps one connection of the pool for itself; the locking path and the
         # history reads need the rest.
         minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
@@ -419,6 +438,25 @@ def configured_database_url() -> str | None:
     """DATABASE_URL, normalized, or None when unset (callers then use the embedded PostgreSQL)."""
     configured = value("DATABASE_URL")
     return normalize_database_url(configured) if configured else None
+
+
+# Behind a pooler, DATABASE_URL cannot stand for the database itself: LISTEN would hear nothing, the
+# migrations' lock would not hold. So a pooler needs DATABASE_DIRECT_URL.
+NO_DIRECT_URL = "BILLING_DB_POOLER names a pooler: set DATABASE_DIRECT_URL to the PostgreSQL behind it"
+
+
+def database_pooler() -> str:
+    """BILLING_DB_POOLER: what DATABASE_URL reaches (NO_POOLER, TRANSACTION_POOLER, ...; DatabaseSettings checks it)."""
+    return text("BILLING_DB_POOLER").strip().lower() or NO_POOLER
+
+
+def direct_database_url(database_url: str) -> str:
+    """DATABASE_DIRECT_URL (normalized) when set, else database_url, unless that is a pooler's (refused):
+    the PostgreSQL for work that keeps session state."""
+    direct = text("DATABASE_DIRECT_URL").strip()
+    if not direct and database_pooler() != NO_POOLER:
+        raise SystemExit(NO_DIRECT_URL)
+    return normalize_database_url(direct or database_url)
 
 
 def libpq_url(database_url: str) -> str:

@@ -39,6 +39,7 @@ from billing.domain.auth import Scope
 from tests.e2e.envoy_process import EnvoyProxy, running_envoy
 from tests.e2e.fuzz_support import ledger_snapshot
 from tests.support.database import fresh_database
+from testkit.pgbouncer import skip_unless_installed, PgBouncer, running_pgbouncer
 from testkit.postgres import own_database
 from testkit.signing import SigningKey, create_key, default_key, has_default_key, set_default_key
 from testkit.processes import (
@@ -140,6 +141,37 @@ def second_replica(
         yield server
     finally:
         assert stop_process(server.process) == 0, "the second replica exits cleanly"
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(e2e: "E2EStack") -> Iterator[PgBouncer]:
+    """pgbouncer in transaction mode (testkit/pgbouncer.py) in front of the e2e database; its URL logs in as a
+    role whose defaults are the settings the service's startup options would give (pgbouncer refuses them)."""
+    skip_unless_installed()
+    with running_pgbouncer(e2e.database_url) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture(scope="session")
+def pooled_replicas(
+    e2e: "E2EStack", pgbouncer: PgBouncer, stripe_standin: StripeStandin, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[BillingServer]]:
+    """Two servers (no Envoy) as deployed behind a transaction-mode pooler: DATABASE_URL is pgbouncer's,
+    BILLING_DB_POOLER=transaction, DATABASE_DIRECT_URL the database (LISTEN, the notifier, the migrations'
+    lock: the first migrates on start)."""
+    environment = stripe_environment(stripe_standin) | {
+        "BILLING_DB_POOLER": "transaction", "DATABASE_DIRECT_URL": e2e.database_url,
+        "BILLING_WATCH_HEARTBEAT_SECONDS": str(E2E_HEARTBEAT_SECONDS),
+    }
+    servers: list[BillingServer] = []
+    try:
+        for index in range(2):
+            servers.append(start_billing_server(pgbouncer.url, tmp_path_factory.mktemp("pooled"), migrate=index == 0,
+                                                extra_env=environment))
+        yield servers
+    finally:
+        for server in servers:
+            assert stop_process(server.process) == 0, "a server through the pooler stops cleanly"
 
 
 @pytest.fixture()

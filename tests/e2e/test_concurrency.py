@@ -1,4 +1,5 @@
-"""Two server replicas, one PostgreSQL, 32 concurrent consumers: no overdraw, no double charge."""
+"""Two server replicas, one PostgreSQL, 32 concurrent consumers: no overdraw, no double charge; on the database
+itself and through pgbouncer in transaction mode."""
 
 from __future__ import annotations
 
@@ -21,8 +22,12 @@ SECONDS_PER_CONSUME = 100
 STARTING_BALANCE = 2700  # a new free account: 1800 welcome + 900 daily
 
 
-@pytest.fixture(scope="module")
-def two_replicas(e2e, tmp_path_factory):
+@pytest.fixture(scope="module", params=["direct", "pgbouncer"])
+def two_replicas(request, e2e, tmp_path_factory):
+    """On PostgreSQL itself, and both through pgbouncer in transaction mode (BILLING_DB_POOLER=transaction)."""
+    if request.param == "pgbouncer":
+        yield [server.grpc_target for server in request.getfixturevalue("pooled_replicas")]
+        return
     second = start_billing_server(e2e.database_url, tmp_path_factory.mktemp("replica"), migrate=False)
     try:
         yield [e2e.grpc_target, second.grpc_target]

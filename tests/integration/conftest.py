@@ -13,9 +13,22 @@ from billing.adapters.db.unit_of_work import PostgresStorage, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
-from billing.settings import DEFAULT_CATALOG_PATH
+from billing.settings import DEFAULT_CATALOG_PATH, NO_POOLER, TRANSACTION_POOLER
 from tests.support.database import fresh_database
 from tests.support.defaults import CHECKOUT_PAGES
+from testkit.pgbouncer import skip_unless_installed, running_pgbouncer
+
+
+# The money and concurrency suites run twice: on PostgreSQL itself, and through pgbouncer in transaction
+# mode with BILLING_DB_POOLER=transaction's connections (their pool and engine through it; LISTEN, the
+# notifier and the tests' own admin connections on the database directly, as the server does).
+THROUGH_POOLER = ("test_consume", "test_group_commit", "test_payments", "test_balance_fan_out")
+DIRECT, PGBOUNCER = "direct", "pgbouncer"
+
+
+def pytest_generate_tests(metafunc):
+    if "database_route" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in THROUGH_POOLER:
+        metafunc.parametrize("database_route", [DIRECT, PGBOUNCER], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +38,40 @@ def database_url():
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url):
-    engine = create_engine(database_url)
+def database_route(request) -> str:
+    """How the pool and the engine reach the database: DIRECT, or through PGBOUNCER (THROUGH_POOLER)."""
+    return getattr(request, "param", DIRECT)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(database_url):
+    """pgbouncer (transaction mode) in front of the suite's database; its URL logs in as a role whose defaults
+    are the settings the service's startup options would give (pgbouncer refuses them)."""
+    skip_unless_installed()
+    with running_pgbouncer(database_url) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture(scope="session")
+def routed_url(request, database_route, database_url) -> tuple[str, str]:
+    """(url, BILLING_DB_POOLER) of the route: the database itself, or pgbouncer's."""
+    if database_route == PGBOUNCER:
+        return request.getfixturevalue("pgbouncer").url, TRANSACTION_POOLER
+    return database_url, NO_POOLER
+
+
+@pytest.fixture(scope="session")
+async def engine(routed_url):
+    url, pooler = routed_url
+    engine = create_engine(url, pooler=pooler)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture(scope="session")
-async def pool(database_url):
-    pool = await open_pool(database_url, size=8)
+async def pool(routed_url):
+    url, pooler = routed_url
+    pool = await open_pool(url, size=8, pooler=pooler)
     yield pool
     await pool.close()
 

@@ -9,7 +9,7 @@ import pytest
 
 from devstack.run import envoy_cors_origins
 from devstack.envoy_config import ENVOY_TEMPLATE, render_envoy_config
-from billing.settings import NO_RATE_LIMIT, Settings
+from billing.settings import NO_RATE_LIMIT, Settings, direct_database_url
 
 
 @pytest.fixture
@@ -39,6 +39,39 @@ def test_a_resolved_database_url_stands_in_for_DATABASE_URL(monkeypatch):
 def test_no_database_url_at_all_is_refused(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(SystemExit, match="DATABASE_URL is not set"):
+        Settings.from_environment()
+
+
+def test_without_a_pooler_session_work_goes_where_requests_go(environment):
+    environment.delenv("BILLING_DB_POOLER", raising=False)
+    environment.delenv("DATABASE_DIRECT_URL", raising=False)
+    database = Settings.from_environment().database
+    assert database.pooler == "none"
+    assert database.session_url == database.url == "postgresql+psycopg://postgres@127.0.0.1:5432/billing"
+
+
+def test_behind_a_transaction_pooler_session_work_goes_to_the_database_itself(environment):
+    environment.setenv("DATABASE_URL", "postgres://billing@pgbouncer:6432/billing")
+    environment.setenv("BILLING_DB_POOLER", "transaction")
+    environment.setenv("DATABASE_DIRECT_URL", "postgres://billing@primary:5432/billing")
+    database = Settings.from_environment().database
+    assert database.pooler == "transaction"
+    assert database.url == "postgresql+psycopg://billing@pgbouncer:6432/billing"
+    assert database.session_url == "postgresql+psycopg://billing@primary:5432/billing"
+
+
+def test_a_pooler_without_the_database_behind_it_is_refused(environment):
+    environment.setenv("BILLING_DB_POOLER", "transaction")
+    environment.delenv("DATABASE_DIRECT_URL", raising=False)
+    with pytest.raises(SystemExit, match="set DATABASE_DIRECT_URL"):
+        Settings.from_environment()
+    with pytest.raises(SystemExit, match="set DATABASE_DIRECT_URL"):
+        direct_database_url("postgres://billing@pgbouncer:6432/billing")
+
+
+def test_an_unknown_pooler_is_refused(environment):
+    environment.setenv("BILLING_DB_POOLER", "pgbouncer")
+    with pytest.raises(SystemExit, match="BILLING_DB_POOLER must be one of none, transaction, transaction-prepared"):
         Settings.from_environment()
 
 

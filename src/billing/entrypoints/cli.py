@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import sys
 
-from billing.settings import Settings, configured_database_url, local_database_url_file, normalize_database_url
+from billing.settings import (
+    Settings, configured_database_url, direct_database_url, local_database_url_file, normalize_database_url,
+)
 
 
 def database_url() -> str:
@@ -26,9 +28,11 @@ def database_url() -> str:
 
 
 def migrate(url: str) -> str:  # `billing migrate`
+    """Migrates url's database on the PostgreSQL itself (DATABASE_DIRECT_URL behind a pooler: the
+    migrations hold a session advisory lock); returns url."""
     from billing.adapters.db.migrate import upgrade_to_head
 
-    upgrade_to_head(url)
+    upgrade_to_head(direct_database_url(url))
     return url
 
 
@@ -59,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         from billing.entrypoints.legacy_migration import migrate_legacy_main
 
         # A dry run writes nothing, not even the schema: it needs a migrated database.
-        return migrate_legacy_main(rest, lambda dry_run: database_url() if dry_run else migrate(database_url()))
+        # The import keeps session state (advisory lock, temporary tables, SETs): on the PostgreSQL itself.
+        return migrate_legacy_main(
+            rest, lambda dry_run: direct_database_url(database_url() if dry_run else migrate(database_url())))
     if rest in (["-h"], ["--help"]):
         parser.print_help()
         return 0
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "verify":
         from billing.adapters.db.invariants import find_violations_in_database
 
-        violations = asyncio.run(find_violations_in_database(database_url()))
+        violations = asyncio.run(find_violations_in_database(direct_database_url(database_url())))
         for violation in violations:
             print(violation)
         print("ledger invariants hold" if not violations else f"{len(violations)} violations")

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from billing.adapters.db.api_keys import PostgresApiKeys
 from billing.adapters.db.availability import DatabaseAvailability
 from billing.adapters.db.change_listener import ChangeListener
+from billing.adapters.db.pooler_sessions import warn_of_missing_session_defaults
 from billing.adapters.db.unit_of_work import connection_options
 from billing.adapters.hmac_auth import HmacAuthenticator, keep_refreshed, refresh_or_keep
 from billing.adapters.metrics import MetricsEndpoint, PrometheusMetrics
@@ -37,7 +38,7 @@ from billing.service.balance import get_balance
 from billing.service.balance_hub import BalanceHub, WatchLimits
 from billing.service.ports import Authenticator
 from billing.service.replica_report import ReplicaReporter, this_replica
-from billing.settings import Settings, libpq_url
+from billing.settings import NO_POOLER, Settings, libpq_url
 from billing.entrypoints.startup import start_serving
 from billing.v1 import billing_service_pb2, billing_service_pb2_grpc, operator_service_pb2, operator_service_pb2_grpc
 
@@ -140,7 +141,10 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
         if sender is not None:
             sender.wake()  # a wallet change may have written outbound events: dispatch them now
 
-    listener = ChangeListener(libpq_url(settings.database.url), accounts_changed, watchers.resync, connection_options())
+    # LISTEN is a session's: through a transaction-mode pooler it would listen on a server connection that
+    # others then use, and hear nothing. The listener goes to the PostgreSQL itself (DATABASE_DIRECT_URL).
+    listener = ChangeListener(libpq_url(settings.database.session_url), accounts_changed, watchers.resync,
+                              connection_options())
     server, health_servicer, port = create_server(
         BillingServicer(deps, service.catalog_fingerprint, watchers),
         OperatorServicer(deps, keys_changed=lambda: _refresh_keys(authenticator)),
@@ -163,6 +167,9 @@ async def _serve(settings: Settings, service: Service, stack: AsyncExitStack) ->
     async def load_keys() -> None:  # the keys that exist now sign from the first call on
         if authenticator is not None:
             await refresh_or_keep(authenticator)
+        if settings.database.pooler != NO_POOLER:  # in the background: it never delays serving
+            check = asyncio.create_task(warn_of_missing_session_defaults(service.pool), name="pooler sessions check")
+            stack.callback(check.cancel)
 
     availability.on_change(set_health)
     await set_health(False)

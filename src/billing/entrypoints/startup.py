@@ -26,7 +26,7 @@ async def start_serving(
         delay = MIGRATION_RETRY_FIRST_SECONDS
         while True:
             try:
-                await asyncio.to_thread(upgrade_to_head, settings.database.url)
+                await asyncio.to_thread(upgrade_to_head, settings.database.session_url)  # a session advisory lock
                 break
             except Exception as failure:
                 if not _database_unreachable(failure):

@@ -48,7 +48,7 @@ from billing.domain.events import WalletChanged, WalletEvent
 from billing.domain.idempotency import StoredAnswer
 from billing.domain.wallet import Account, Wallet
 from billing.service.ports import ConcurrentModification, NeedsTransaction, Unavailable
-from billing.settings import libpq_url
+from billing.settings import NO_POOLER, TRANSACTION_POOLER_PREPARED, libpq_url
 
 # A request waits at most this long for a connection: while the database is down the pool has
 # none, and the request must answer 503 within ~2 s (before the probe has confirmed the outage;
@@ -60,6 +60,7 @@ POOL_TIMEOUT_SECONDS = 1.0
 # request grows it too.
 RECONNECT_GIVE_UP_SECONDS = 3.0
 STATEMENT_TIMEOUT_MS = 5000
+SESSION_OPTIONS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC"
 # statement_timeout runs on the server: a database host that vanished (a failover without a
 # reset) would leave a request waiting on its socket for the kernel's TCP timeouts (~15
 # minutes). libpq's keepalives and TCP_USER_TIMEOUT bound that to ~15 s; ignored on Unix sockets.
@@ -72,23 +73,33 @@ DEAD_PEER_DETECTION = {
 DRIVER_OUTAGES = (psycopg.OperationalError, PoolTimeout, BatcherStopped)
 
 
-def connection_options() -> dict[str, Any]:
-    """What every connection of the service is opened with (the pool's and the probe's)."""
-    return {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c timezone=UTC", **DEAD_PEER_DETECTION}
+def connection_options(pooler: str = NO_POOLER) -> dict[str, Any]:
+    """What every connection of the service is opened with (the pool's and the probe's), to PostgreSQL
+    itself or through `pooler` (BILLING_DB_POOLER). Through a transaction-mode pooler each transaction may
+    run on another server connection: a statement psycopg prepared on one (after prepare_threshold runs)
+    is missing on the next, or, under the same name, is another client's, which answers with its rows
+    (docs/decisions.md). So nothing is prepared unless the pooler keeps prepared statements apart
+    (pgbouncer >= 1.21, max_prepared_statements). pgbouncer refuses the startup `options` (1.18), so
+    statement_timeout and timezone are then the role's defaults on the server (docs/configuration.md)."""
+    if pooler == NO_POOLER:
+        return {"options": SESSION_OPTIONS, **DEAD_PEER_DETECTION}
+    if pooler == TRANSACTION_POOLER_PREPARED:
+        return dict(DEAD_PEER_DETECTION)
+    return {"prepare_threshold": None, **DEAD_PEER_DETECTION}
 
 
-async def open_pool(database_url: str, size: int, wait: bool = True) -> AsyncConnectionPool:
+async def open_pool(database_url: str, size: int, wait: bool = True, pooler: str = NO_POOLER) -> AsyncConnectionPool:
     """A fixed-size pool: connections opened per burst cost more than waiting for one.
 
     wait=False (the server): returns at once, the pool fills in the background, so a server
-    starts while the database is down and serves when it appears."""
+    starts while the database is down and serves when it appears. pooler: BILLING_DB_POOLER."""
     pool = AsyncConnectionPool(
         conninfo=libpq_url(database_url),
         min_size=size,
         max_size=size,
         timeout=POOL_TIMEOUT_SECONDS,
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
-        kwargs=connection_options(),
+        kwargs=connection_options(pooler),
         reset=_reset_to_transactions,
         open=False,
     )

@@ -8,7 +8,8 @@ from sqlalchemy import Connection, create_engine, pool
 from billing.adapters.db.tables import metadata
 from billing.settings import value
 
-url = context.config.attributes.get("database_url") or value("DATABASE_URL")
+# A session advisory lock (below): on the PostgreSQL itself, never through a transaction-mode pooler.
+url = context.config.attributes.get("database_url") or value("DATABASE_DIRECT_URL") or value("DATABASE_URL")
 MIGRATION_LOCK_KEY = 727274
 MIGRATION_LOCK_POLL_SECONDS = 0.2
 
