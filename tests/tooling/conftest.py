@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import assert_ledger_balanced, clock, engine, ledger_rows, pool  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    assert_ledger_balanced, clock, database_route, engine, ledger_rows, pgbouncer, pool, routed_url,
+)
 from tests.support.database import fresh_database
 
 
