@@ -27,7 +27,7 @@ from billing.domain.wallet import Account, LedgerEntry, OutboxRow, Wallet
 from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
-from billing.service.provider_events import PlanChange
+from billing.service.provider_events import DeliveryLookup, PlanChange
 from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
 from billing.domain.auth import ApiKey
 from billing.domain.stripe_inbox import InboxFilter, InboxPosition, StripeEventRecord
@@ -349,6 +349,11 @@ class FakeWebhookEvents:
     async def outcome_of(self, event_id: str) -> str | None:
         found = self._events.get(event_id)
         return None if found is None else found[1]
+
+    async def lookup(self, event_id: str, customer_id: str | None) -> DeliveryLookup:
+        customers = self._unit.database.customers
+        account_id = next((a for a, c in customers.items() if c == customer_id), None) if customer_id else None
+        return DeliveryLookup(await self.outcome_of(event_id), account_id)
 
     async def record(
         self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,

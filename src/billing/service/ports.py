@@ -27,7 +27,7 @@ from billing.domain.wallet import Account, Wallet
 from billing.service.operator_ports import AuditTrail, ConsoleLogins, StoredKeys, StripeInbox
 from billing.service.refund_intents import RefundIntents
 from billing.service.provider_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
+    CheckoutItem, CheckoutRequest, CheckoutSession, DeliveryLookup, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
     TopupCharge, TopupOutcome,
 )
 
@@ -352,6 +352,11 @@ class ProviderEventInbox(Protocol):
     """Deliveries already handled (not per account: keyed by the provider's event id)."""
 
     async def outcome_of(self, event_id: str) -> str | None: ...
+
+    async def lookup(self, event_id: str, customer_id: str | None) -> DeliveryLookup:
+        """The event's recorded outcome and the account of the customer it names, in one read
+        (a delivery's first question, before anything is written)."""
+        ...
 
     async def record(
         self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,
