@@ -123,3 +123,18 @@ async def test_the_record_of_a_credit_exists_if_and_only_if_the_credit_committed
             {"a": user_id})).scalars())
     assert credited == {f"pi_{user_id}_{n}" for n in range(0, 6, 2)}
     assert recorded == {events[n]["id"] for n in range(0, 6, 2)}
+
+
+async def test_a_record_on_its_own_is_one_statement_without_a_transaction(deps, engine, user_id):
+    """Outcomes that change no wallet (a replayed credit, ignored, mismatch, malformed) are recorded
+    by one insert in autocommit: no BEGIN and COMMIT round trips; a second statement is refused."""
+    event_id = f"evt_single_{user_id}"
+    async with deps.storage.single_write() as uow:
+        await uow.provider_events.record(event_id, "payment_intent.succeeded", "ignored", None, "test", deps.clock.now())
+        assert (await uow.connection()).autocommit
+        with pytest.raises(AssertionError, match="one statement"):
+            await uow.provider_events.outcome_of(event_id)
+        await uow.commit()
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT outcome FROM webhook_events WHERE event_id = :e"),
+                                         {"e": event_id})).scalar() == "ignored"

@@ -87,12 +87,16 @@ class FakeStorage:
     def reader(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.database, unlocked=False, reads_only=True)
 
+    def single_write(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, unlocked=False, single_write=True)
+
 
 class FakeUnitOfWork:
-    def __init__(self, database: FakeDatabase, *, unlocked: bool, reads_only: bool = False):
+    def __init__(self, database: FakeDatabase, *, unlocked: bool, reads_only: bool = False, single_write: bool = False):
         self.database = database
         self.unlocked = unlocked
         self.reads_only = reads_only
+        self.single_write = single_write  # one staged write, no wallet (PostgreSQL: one autocommit statement)
         self.staged: list[Callable[[], None]] = []  # applied in order by commit()
         self._new_events: list[WalletEvent] = []
         self.saved_wallets: list[tuple[Wallet, datetime, StoredAnswer | None]] = []
@@ -181,12 +185,15 @@ class FakeUnitOfWork:
         assert not self.reads_only
         if self.unlocked:
             raise NeedsTransaction("an unlocked unit of work writes one wallet only")
+        assert not (self.single_write and self.staged), "a single write is one statement"
         self.staged.append(write)
 
     async def commit(self) -> None:
         assert not self.reads_only
         if self.unlocked:
             assert len(self.saved_wallets) <= 1
+        if self.single_write:
+            assert not self.saved_wallets, "a single write is one statement"
         for wallet, _, _ in self.saved_wallets:
             stored = self.database.accounts[wallet.account.account_id]
             if stored.version != wallet.loaded_account.version:

@@ -538,5 +538,11 @@ class Storage(Protocol):
         """Reads only; each read sees its own consistent snapshot."""
         ...
 
+    def single_write(self) -> UnitOfWork:
+        """One write that stands alone (a record that goes with no other change), atomic by
+        itself: no transaction is opened around it (no BEGIN and COMMIT round trips). commit() is
+        still called, as for a transaction; a second statement or a wallet is a programming error."""
+        ...
+
 
 # --- The operator console: reads and service records (issue 23) ------------------------------

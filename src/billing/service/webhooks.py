@@ -253,7 +253,7 @@ async def _record(
 ) -> None:
     if outcome != PROCESSED:
         log.warning("webhook %s (%s) %s: %s", event_id, event_type, outcome, detail)
-    async with deps.storage.transaction() as uow:
+    async with deps.storage.single_write() as uow:  # one insert, atomic by itself
         await uow.provider_events.record(event_id, event_type, outcome, account_id, detail, deps.clock.now(), payload)
         await uow.commit()
 
