@@ -27,7 +27,7 @@ from billing.domain.wallet import Account, LedgerEntry, OutboxRow, Wallet
 from billing.domain.webhook_endpoints import Delivery, DeliveryFilter, DeliveryPosition, WebhookEndpoint
 from billing.service.dependencies import Dependencies
 from billing.service.handlers import message_bus
-from billing.service.provider_events import PlanChange
+from billing.service.provider_events import DeliveryLookup, PlanChange
 from billing.domain.audit import AuditEntry, AuditFilter, AuditPosition
 from billing.domain.auth import ApiKey
 from billing.domain.stripe_inbox import InboxFilter, InboxPosition, StripeEventRecord
@@ -87,12 +87,16 @@ class FakeStorage:
     def reader(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.database, unlocked=False, reads_only=True)
 
+    def single_write(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, unlocked=False, single_write=True)
+
 
 class FakeUnitOfWork:
-    def __init__(self, database: FakeDatabase, *, unlocked: bool, reads_only: bool = False):
+    def __init__(self, database: FakeDatabase, *, unlocked: bool, reads_only: bool = False, single_write: bool = False):
         self.database = database
         self.unlocked = unlocked
         self.reads_only = reads_only
+        self.single_write = single_write  # one staged write, no wallet (PostgreSQL: one autocommit statement)
         self.staged: list[Callable[[], None]] = []  # applied in order by commit()
         self._new_events: list[WalletEvent] = []
         self.saved_wallets: list[tuple[Wallet, datetime, StoredAnswer | None]] = []
@@ -181,12 +185,15 @@ class FakeUnitOfWork:
         assert not self.reads_only
         if self.unlocked:
             raise NeedsTransaction("an unlocked unit of work writes one wallet only")
+        assert not (self.single_write and self.staged), "a single write is one statement"
         self.staged.append(write)
 
     async def commit(self) -> None:
         assert not self.reads_only
         if self.unlocked:
             assert len(self.saved_wallets) <= 1
+        if self.single_write:
+            assert not self.saved_wallets, "a single write is one statement"
         for wallet, _, _ in self.saved_wallets:
             stored = self.database.accounts[wallet.account.account_id]
             if stored.version != wallet.loaded_account.version:
@@ -349,6 +356,11 @@ class FakeWebhookEvents:
     async def outcome_of(self, event_id: str) -> str | None:
         found = self._events.get(event_id)
         return None if found is None else found[1]
+
+    async def lookup(self, event_id: str, customer_id: str | None) -> DeliveryLookup:
+        customers = self._unit.database.customers
+        account_id = next((a for a, c in customers.items() if c == customer_id), None) if customer_id else None
+        return DeliveryLookup(await self.outcome_of(event_id), account_id)
 
     async def record(
         self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,

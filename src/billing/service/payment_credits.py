@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from billing.domain import holds
 from billing.domain.topup_decisions import record_success
@@ -25,7 +25,7 @@ from billing.domain.wallet import EventType, Wallet
 from billing.service.answer_codec import AnswerCodec
 from billing.service.dependencies import Dependencies
 from billing.service.provider_events import ChargeRefunded, InvoicePaid, PackagePaid, PaymentMismatch, PlanChange
-from billing.service.ports import Unavailable
+from billing.service.ports import Unavailable, UnitOfWork
 from billing.service.upkeep import account_upkeep
 from billing.service.wallet_change import Idempotency, WalletChange, change_wallet
 
@@ -132,6 +132,17 @@ async def claim_payment(deps: Dependencies, account_id: str, provider_id: str) -
         raise PaymentMismatch(f"{provider_id} was credited to another account")
 
 
+def claimed_with_the_credit(account_id: str, provider_id: str) -> Callable[[UnitOfWork, datetime], Awaitable[None]]:
+    """claim_payment as a guard of the credit's own transaction (WalletChange.guard): a mismatch
+    rolls the credit back with it, and the credit's replay needs no claim (it committed with one)."""
+    async def claim(uow: UnitOfWork, now: datetime) -> None:
+        owner = await uow.payment_profiles.claim_payment(provider_id, account_id, now)
+        if owner != account_id:
+            raise PaymentMismatch(f"{provider_id} was credited to another account")
+
+    return claim
+
+
 async def claim_upgrade(deps: Dependencies, change: PlanChange, invoice_id: str) -> None:
     """A recorded upgrade is credited by one invoice: another one billing the same price (the item
     moved down and back up by someone with a key) is a mismatch."""
@@ -142,14 +153,17 @@ async def claim_upgrade(deps: Dependencies, change: PlanChange, invoice_id: str)
         raise PaymentMismatch(f"the upgrade of price {change.price_id} was credited by another invoice")
 
 
-async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid) -> CreditResult:
+async def credit_package(
+    deps: Dependencies, account_id: str, paid: PackagePaid,
+    also: Callable[[UnitOfWork, CreditResult, datetime], Awaitable[None]] | None = None,
+) -> CreditResult:
+    """`also`: written in the credit's transaction once it is applied (never for a replay)."""
     package = sold_package(deps.catalog, paid)
     seconds = package.minutes * SECONDS_PER_MINUTE
     if not 0 < seconds <= GRANT_SECONDS_MAX:
         raise InvalidArgument("package_minutes out of range", field="package_minutes")
     name = package.name
     validity = timedelta(days=deps.catalog.package_validity_days)
-    await claim_payment(deps, account_id, paid.payment_id)
 
     def credit(wallet: Wallet, now: datetime) -> CreditResult:
         # Valid from the payment, not from the delivery; a delivery so late the package would
@@ -175,6 +189,7 @@ async def credit_package(deps: Dependencies, account_id: str, paid: PackagePaid)
     return await change_wallet(deps, WalletChange(
         account_id, credit, prepare=account_upkeep(deps.catalog),
         idempotency=Idempotency(key, f"package:{paid.package_key}:{seconds}", CREDIT_ANSWERS),
+        guard=claimed_with_the_credit(account_id, paid.payment_id), also=also,
     ))
 
 

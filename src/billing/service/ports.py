@@ -27,7 +27,7 @@ from billing.domain.wallet import Account, Wallet
 from billing.service.operator_ports import AuditTrail, ConsoleLogins, StoredKeys, StripeInbox
 from billing.service.refund_intents import RefundIntents
 from billing.service.provider_events import (
-    CheckoutItem, CheckoutRequest, CheckoutSession, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
+    CheckoutItem, CheckoutRequest, CheckoutSession, DeliveryLookup, PlanChange, ProviderEvent, RefundCreated, SubscriptionSnapshot,
     TopupCharge, TopupOutcome,
 )
 
@@ -353,6 +353,11 @@ class ProviderEventInbox(Protocol):
 
     async def outcome_of(self, event_id: str) -> str | None: ...
 
+    async def lookup(self, event_id: str, customer_id: str | None) -> DeliveryLookup:
+        """The event's recorded outcome and the account of the customer it names, in one read
+        (a delivery's first question, before anything is written)."""
+        ...
+
     async def record(
         self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,
         payload: bytes | None = None,
@@ -531,6 +536,12 @@ class Storage(Protocol):
 
     def reader(self) -> UnitOfWork:
         """Reads only; each read sees its own consistent snapshot."""
+        ...
+
+    def single_write(self) -> UnitOfWork:
+        """One write that stands alone (a record that goes with no other change), atomic by
+        itself: no transaction is opened around it (no BEGIN and COMMIT round trips). commit() is
+        still called, as for a transaction; a second statement or a wallet is a programming error."""
         ...
 
 

@@ -136,6 +136,19 @@ class ProviderEvent:
     created_at: datetime
     event: PaymentEvent
 
+    @property
+    def customer_id(self) -> str | None:
+        """The provider's customer the event names (the account is found from it)."""
+        return None if isinstance(self.event, NotForUs) else self.event.customer_id
+
+
+@dataclass(frozen=True)
+class DeliveryLookup:
+    """What a webhook delivery reads first, in one statement."""
+
+    outcome: str | None  # the event's recorded outcome; None: not handled yet
+    customer_account: str | None  # the account of the customer it names; None: unknown, or none named
+
 
 @dataclass(frozen=True)
 class SubscriptionSnapshot:

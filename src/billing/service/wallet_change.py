@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Generic, TypeVar
+from typing import Awaitable, Callable, Generic, TypeVar
 
 from billing.domain.audit import AuditEntry
 from billing.domain.balance import BalanceTotals
@@ -81,6 +81,14 @@ class WalletChange(Generic[R]):
     # (an audited change runs in one). Its idempotency key is the change's: unique over the trail,
     # so a duplicate request rolls back (AuditKeyTaken) and is answered from the entry that won.
     audit: Callable[[BalanceTotals, Wallet, datetime], AuditEntry] | None = None
+    # Writes to other tables that belong to the change, in its transaction (a change with either
+    # runs in one; an unlocked attempt hands over to it once its read shows the change is no
+    # replay, so a replay stays one shared read). A replay runs neither: what it answers committed
+    # with them. `guard` runs before `apply` and refuses by raising (nothing of the change is
+    # written: a payment another account owns); `also` runs once the change is applied, with its
+    # result (a webhook delivery's record of the event that made the credit).
+    guard: Callable[[UnitOfWork, datetime], Awaitable[None]] | None = None
+    also: Callable[[UnitOfWork, R, datetime], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         if self.idempotency is None and not self.repeatable and self.audit is None:
@@ -100,15 +108,17 @@ async def _change(deps: Dependencies, change: WalletChange[R]) -> tuple[R, list[
         # An audited change too: its entry is one more statement of the transaction.
         for _ in range(0 if change.loads_holds or change.audit is not None else UNLOCKED_ATTEMPTS):
             try:
-                return await _attempt(deps, deps.storage.unlocked(), change)
+                return await _attempt(deps, deps.storage.unlocked(), change, locked=False)
             except ConcurrentModification:
                 continue
             except NeedsTransaction:
                 break
-        return await _attempt(deps, deps.storage.transaction(), change)
+        return await _attempt(deps, deps.storage.transaction(), change, locked=True)
 
 
-async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]) -> tuple[R, list[WalletEvent]]:
+async def _attempt(
+    deps: Dependencies, unit: UnitOfWork, change: WalletChange[R], *, locked: bool
+) -> tuple[R, list[WalletEvent]]:
     now = deps.clock.now()
     resume = change.resume
     async with unit as uow:
@@ -121,6 +131,11 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             raise AccountNotFound(f"no account for user_id {change.account_id!r}", field="user_id")
         if stored is not None:
             return _replay(change, stored), []
+        if change.guard is not None or change.also is not None:
+            if not locked:
+                raise NeedsTransaction("a change writing other tables runs in a transaction")
+            if change.guard is not None:
+                await change.guard(uow, now)  # raising leaves the unit of work: rolled back
         closing_since = _expired_buckets_needed_since(wallet, now)
         if closing_since is not None:
             # Closing an ended period reads its expired bucket: once a period, a second read.
@@ -146,6 +161,8 @@ async def _attempt(deps: Dependencies, unit: UnitOfWork, change: WalletChange[R]
             assert resume is not None and resume_tokens is not None
             await resume_tokens.mark_used(change.account_id, resume.token, now)
         await _save(deps, uow, wallet, now, _answer(change, result))
+        if change.also is not None:
+            await change.also(uow, result, now)
         if change.audit is not None:
             assert before is not None
             entry = change.audit(before, wallet, now)

@@ -3,7 +3,8 @@
 Applying is idempotent by itself (each effect is a wallet change keyed by the provider's ids),
 so two replicas handling one event at once, or a redelivery after a crash between the effect
 and its record, still apply it once. The record of handled events makes a redelivery cheap
-and keeps, for an operator, what could not be applied.
+and keeps, for an operator, what could not be applied. A package's credit and its record commit
+in one transaction (the common delivery: one read, one transaction).
 
 Answers: 2xx for what was applied, a duplicate, or what retrying cannot change (an event for a
 customer or account this service does not know, one that does not match what was sold: both
@@ -18,17 +19,21 @@ import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Awaitable, Callable
 
 from billing.domain.errors import (
     AccountNotFound, BillingError, InvalidArgument, PaymentNotCredited, PaymentProviderRefused,
 )
 from billing.service.dependencies import Dependencies
-from billing.service.payment_credits import UPGRADE_REASON, credit_invoice, credit_package, refund_payment
+from billing.service.payment_credits import (
+    UPGRADE_REASON, CreditResult, credit_invoice, credit_package, refund_payment,
+)
 from billing.service.provider_events import (
-    ChargeRefunded, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, PlanChange, ProviderEvent,
+    ChargeRefunded, DeliveryLookup, InvoicePaid, NotForUs, PackagePaid, PaymentMismatch, PlanChange, ProviderEvent,
     SubscriptionChanged, TopupFailed,
 )
-from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable, outage_log
+from billing.service.ports import InvalidWebhook, MalformedWebhook, Unavailable, UnitOfWork, outage_log
 from billing.service.subscriptions import apply_snapshot
 from billing.service.topup_payments import topup_failed
 
@@ -63,16 +68,40 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
     except MalformedWebhook as malformed:
         return await _malformed(deps, payload, malformed)
     async with deps.storage.reader() as uow:
-        seen = await uow.provider_events.outcome_of(event.event_id)
-    if seen == MALFORMED:
+        # One statement: whether the event was handled, and whose its customer is.
+        seen = await uow.provider_events.lookup(event.event_id, event.customer_id)
+    if seen.outcome == MALFORMED:
         raise InvalidArgument("the event could not be read; kept for an operator", field="payload")
-    if seen is not None:
+    if seen.outcome is not None:
         deps.metrics.webhook("duplicate")
         return WebhookOutcome(DUPLICATE)
-    applied = await apply_verified(deps, event)
-    await _record(deps, event.event_id, event.type, applied.recorded, applied.account_id, applied.detail,
-                  payload if applied.keeps_payload else None)
+    record = RecordWithCredit(event.event_id, event.type)
+    applied = await apply_verified(deps, event, seen, record)
+    if record.written:
+        assert applied.recorded == PROCESSED, "only a credit's record is written in its transaction"
+    else:
+        await _record(deps, event.event_id, event.type, applied.recorded, applied.account_id, applied.detail,
+                      payload if applied.keeps_payload else None)
     return applied.answer
+
+
+@dataclass
+class RecordWithCredit:
+    """A delivery's record written in the transaction of the credit it made (WalletChange.also):
+    a crash can no longer come between the credit and its record, and the delivery commits once.
+    Not written for a replayed credit (the transaction wrote nothing), nor for any outcome that
+    changes no wallet (ignored, mismatch, invalid): those are recorded on their own, as before."""
+
+    event_id: str
+    event_type: str
+    written: bool = False  # by a transaction that committed: change_wallet returns only after it
+
+    def with_credit(self, account_id: str) -> Callable[[UnitOfWork, CreditResult, datetime], Awaitable[None]]:
+        async def write(uow: UnitOfWork, result: CreditResult, now: datetime) -> None:
+            await uow.provider_events.record(self.event_id, self.event_type, PROCESSED, account_id, _credited(result), now)
+            self.written = True
+
+        return write
 
 
 @dataclass(frozen=True)
@@ -86,12 +115,16 @@ class Applied:
     keeps_payload: bool  # not applied: its payload is kept for an operator
 
 
-async def apply_verified(deps: Dependencies, event: ProviderEvent) -> Applied:
+async def apply_verified(
+    deps: Dependencies, event: ProviderEvent, seen: DeliveryLookup | None = None, record: RecordWithCredit | None = None,
+) -> Applied:
     """Applies a verified event (a delivery, or a recorded one an operator reprocesses): each effect
     is a wallet change keyed by the provider's ids, so applying it again applies nothing twice.
-    PaymentNotCredited and Unavailable are raised (a retry can help); the rest is an outcome."""
+    PaymentNotCredited and Unavailable are raised (a retry can help); the rest is an outcome.
+    `seen`: the delivery's first read (its customer's account), else read here; `record`: the
+    delivery's record, written with a package's credit."""
     try:
-        account_id, detail = await _apply(deps, event)
+        account_id, detail = await _apply(deps, event, seen, record)
     except (UnknownCustomer, AccountNotFound) as unknown:
         deps.metrics.webhook("ignored")
         return Applied(IGNORED, None, f"not applied: {unknown}",
@@ -120,30 +153,38 @@ async def _malformed(deps: Dependencies, payload: bytes, malformed: MalformedWeb
     raise InvalidArgument(f"the event could not be read ({malformed}); kept for an operator", field="payload")
 
 
-async def _apply(deps: Dependencies, event: ProviderEvent) -> tuple[str | None, str]:
+def _credited(result: CreditResult) -> str:
+    return f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
+
+
+async def _apply(
+    deps: Dependencies, event: ProviderEvent, seen: DeliveryLookup | None, record: RecordWithCredit | None,
+) -> tuple[str | None, str]:
     match event.event:
         case PackagePaid() as paid:
-            account_id = await _account(deps, paid.account_id, paid.customer_id)
-            result = await credit_package(deps, account_id, paid)
-            return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
+            account_id = await _account(deps, paid.account_id, paid.customer_id, seen)
+            also = None if record is None else record.with_credit(account_id)
+            return account_id, _credited(await credit_package(deps, account_id, paid, also))
         case InvoicePaid() as invoice:
-            account_id = await _account(deps, invoice.account_id, invoice.customer_id)
+            # Recorded after the credit, on its own: an upgrade may resume a cancellation at the
+            # provider after it, which a redelivery must be able to retry.
+            account_id = await _account(deps, invoice.account_id, invoice.customer_id, seen)
             change = await _plan_change_of(deps, account_id, invoice)
             result = await credit_invoice(deps, account_id, invoice, change)
             if change is not None and change.resume_cancellation:
                 await _resume_cancellation(deps, account_id, invoice)
-            return account_id, f"credited {result.seconds}s" + (" (replayed)" if result.replayed else "")
+            return account_id, _credited(result)
         case SubscriptionChanged() as changed:
-            account_id = await _account(deps, changed.account_id, changed.customer_id)
+            account_id = await _account(deps, changed.account_id, changed.customer_id, seen)
             snapshot = await deps.payment_provider().subscription(changed.subscription_id)
             status = await apply_snapshot(deps, account_id, snapshot)
             return account_id, f"subscription {status.subscription_status}"
         case TopupFailed() as failed:
-            account_id = await _account(deps, failed.account_id, failed.customer_id)
+            account_id = await _account(deps, failed.account_id, failed.customer_id, seen)
             await topup_failed(deps, account_id, failed.topup_seq, failed.code)
             return account_id, f"auto top-up #{failed.topup_seq} failed: {failed.code}"
         case ChargeRefunded() as refund:
-            account_id = await _account(deps, refund.account_id, refund.customer_id)
+            account_id = await _account(deps, refund.account_id, refund.customer_id, seen)
             result = await refund_payment(deps, account_id, await _credited_as(deps, account_id, refund))
             return account_id, f"took back {-result.seconds}s {result.detail}".strip()
         case NotForUs() as other:
@@ -187,13 +228,18 @@ async def _credited_as(deps: Dependencies, account_id: str, refund: ChargeRefund
     return refund if invoice_id is None else dataclasses.replace(refund, payment_id=invoice_id)
 
 
-async def _account(deps: Dependencies, claimed_account_id: str | None, customer_id: str | None) -> str:
+async def _account(
+    deps: Dependencies, claimed_account_id: str | None, customer_id: str | None, seen: DeliveryLookup | None,
+) -> str:
     """The account of the event's customer (the provider signs the customer; metadata is only what
     someone wrote): metadata naming another account is a mismatch, never a second credit."""
     if not customer_id:
         raise PaymentMismatch("the event names no customer")
-    async with deps.storage.reader() as uow:
-        found = await uow.payment_profiles.account_of_customer(customer_id)
+    if seen is not None:
+        found = seen.customer_account
+    else:
+        async with deps.storage.reader() as uow:
+            found = await uow.payment_profiles.account_of_customer(customer_id)
     if found is None:
         raise UnknownCustomer(f"customer {customer_id!r} belongs to no account")
     if claimed_account_id is not None and claimed_account_id != found:
@@ -207,7 +253,7 @@ async def _record(
 ) -> None:
     if outcome != PROCESSED:
         log.warning("webhook %s (%s) %s: %s", event_id, event_type, outcome, detail)
-    async with deps.storage.transaction() as uow:
+    async with deps.storage.single_write() as uow:  # one insert, atomic by itself
         await uow.provider_events.record(event_id, event_type, outcome, account_id, detail, deps.clock.now(), payload)
         await uow.commit()
 

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from billing.adapters.db.driver import Driver
 from billing.domain.auto_topup import RESEND_PENDING_AFTER
 from billing.domain.payments import Payment
-from billing.service.provider_events import PlanChange
+from billing.service.provider_events import DeliveryLookup, PlanChange
 
 _PAYMENT_COLUMNS = (
     "kind, item_key, bucket_seq, amount_cents, currency, granted_seconds, paid_at, refunded_cents, "
@@ -162,6 +162,16 @@ class PostgresProviderEventInbox:
         cursor = await self._driver.execute("SELECT outcome FROM webhook_events WHERE event_id = %s", (event_id,))
         row = await cursor.fetchone()
         return None if row is None else row[0]
+
+    async def lookup(self, event_id: str, customer_id: str | None) -> DeliveryLookup:
+        cursor = await self._driver.execute(
+            "SELECT (SELECT outcome FROM webhook_events WHERE event_id = %s), "
+            "(SELECT account_id FROM payment_customers WHERE customer_id = %s)",
+            (event_id, customer_id),
+        )
+        row = await cursor.fetchone()
+        assert row is not None, "two scalar subqueries make one row"
+        return DeliveryLookup(row[0], row[1])
 
     async def record(
         self, event_id: str, event_type: str, outcome: str, account_id: str | None, detail: str, now: datetime,

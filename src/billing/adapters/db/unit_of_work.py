@@ -8,6 +8,8 @@ Three kinds, one class:
   ConcurrentModification). A change that one wallet statement cannot carry (an account
   insert, a resume token, a write that adds no ledger entry) raises NeedsTransaction.
 - reader: autocommit; each statement reads its own snapshot.
+- single write: autocommit; one statement that is atomic by itself (a record that goes with
+  nothing else), without the BEGIN and COMMIT round trips of a transaction.
 With a WalletBatcher (group commit), the wallet reads and writes of unlocked and reading
 units of work join those of concurrent requests in one statement; they take a connection of
 their own only for anything else, and only when they first need it.
@@ -116,6 +118,7 @@ class _Kind(enum.Enum):
     TRANSACTION = "transaction"
     UNLOCKED = "unlocked"
     READER = "reader"
+    SINGLE_WRITE = "single write"
 
 
 class PostgresStorage:
@@ -141,14 +144,21 @@ class PostgresStorage:
     def reader(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self.pool, _Kind.READER, self.batcher, self.availability)
 
+    def single_write(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, _Kind.SINGLE_WRITE, None, self.availability)
+
 
 class _LazyConnection:
     """The unit of work's connection, taken from the pool at its first statement."""
 
     def __init__(self, unit: PostgresUnitOfWork):
         self._unit = unit
+        self._statements = 0
 
     async def execute(self, query: Any, params: Any = None) -> psycopg.AsyncCursor:
+        self._statements += 1
+        # Two statements without a transaction would not be all or nothing.
+        assert self._statements == 1 or self._unit.kind is not _Kind.SINGLE_WRITE, "a single write is one statement"
         return await (await self._unit.connection()).execute(query, params)
 
 
@@ -171,6 +181,10 @@ class PostgresUnitOfWork:
     @property
     def is_transaction(self) -> bool:
         return self._kind is _Kind.TRANSACTION
+
+    @property
+    def kind(self) -> _Kind:
+        return self._kind
 
     @property
     def wallets(self) -> PostgresWallets:
@@ -281,6 +295,9 @@ class PostgresUnitOfWork:
         """Sends the queued wallet writes, then COMMIT (implicit when unlocked)."""
         assert self._kind is not _Kind.READER, "a reader writes nothing"
         documents, self._wallets.pending = self._wallets.pending, []
+        if self._kind is _Kind.SINGLE_WRITE:
+            assert not documents and not self._payments.pending and not self._holds.pending, "a single write is one statement"
+            return  # written (autocommit) when it ran
         if self.is_transaction:
             if documents:
                 await save_wallets(self._driver, documents, all_or_nothing=True)
