@@ -53,6 +53,9 @@ STANDBY_READ_TIMEOUT_SECONDS = 0.5
 CYCLE_TIMEOUT_SECONDS = 1.0
 # Between two looks at the standby's replay position within one cycle.
 REPLAY_POLL_SECONDS = 0.0005
+# Cycles start at most this often: under a high read rate each serves more reads, and the primary runs
+# at most 1 / this fence statements a second per process whatever the rate (a read waits up to this more).
+CYCLE_INTERVAL_MIN_SECONDS = 0.002
 # Connections of the fence: a dead standby must fail fast (libpq's minimum connect timeout is 2 s).
 FENCE_CONNECT_OPTIONS = {"connect_timeout": 2, "options": "-c statement_timeout=1000"}
 # What a standby does when it cannot answer: all of them send the read to the primary.
@@ -95,9 +98,10 @@ class ReplayFence:
 
     def __init__(
         self, primary_conninfo: str, standby_conninfo: str, breaker: StandbyBreaker, wait_seconds: float,
-        connect_kwargs: dict[str, Any] | None = None,
+        connect_kwargs: dict[str, Any] | None = None, cycle_interval: float = CYCLE_INTERVAL_MIN_SECONDS,
     ):
         options = connect_kwargs or FENCE_CONNECT_OPTIONS
+        self._cycle_interval = cycle_interval
         self._primary = OwnConnection(primary_conninfo, options)
         self._standby = OwnConnection(standby_conninfo, options)
         self._breaker = breaker
@@ -125,7 +129,12 @@ class ReplayFence:
             return False
 
     async def _run_cycles(self) -> None:
+        started = 0.0
         while self._next is not None and not self._closed:
+            pause = started + self._cycle_interval - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # the reads arriving meanwhile join this cycle
+            started = time.monotonic()
             cycle, self._next = self._next, None  # every read waiting on it began before this line
             try:
                 async with asyncio.timeout(CYCLE_TIMEOUT_SECONDS):
