@@ -175,3 +175,25 @@ async def test_killing_the_standby_mid_load_fails_no_read(servers, replica_setti
     finally:
         embedded_postgres.drop_standby(primary_dir, standby_dir, slot="standby_kill")
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_read_url_of_another_cluster_is_never_read(servers, replica_settings):
+    """WAL positions of two clusters do not compare: a DATABASE_READ_URL that is not a copy of the
+    primary (here another, unrelated server) is refused by its system identifier, whatever its position."""
+    _, primary_url, _ = servers
+    root = Path(tempfile.mkdtemp(prefix="billing-replica-other-"))
+    os.chmod(root, 0o755)
+    try:
+        other = embedded_postgres.start(root / "other", port=embedded_postgres._free_port(), shared_buffers="64MB")
+        async with AsyncExitStack() as stack:
+            deps = await _replica(replica_settings(primary_url, other), stack)
+            account_id = f"rr-{uuid.uuid4().hex[:12]}"
+            await create_account(deps, account_id, "free")
+            for i in range(5):
+                written = await consume(deps, account_id, "build", 1, f"o{i}")
+                assert (await get_balance(deps, account_id)).view.totals == written.totals
+            assert deps.storage.standby_reads == 0
+            assert "system identifiers differ" in deps.storage.breaker.reason, deps.storage.breaker.reason
+    finally:
+        embedded_postgres.stop(root / "other")
+        shutil.rmtree(root, ignore_errors=True)

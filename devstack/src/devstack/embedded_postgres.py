@@ -239,6 +239,11 @@ def start_standby(
     primary_port = _running_port(primary_data_dir)
     _sibling(data_dir, ".password").write_text(secret + "\n")
     os.chmod(_sibling(data_dir, ".password"), 0o600)
+    if (data_dir / "PG_VERSION").exists() and _system_identifier(data_dir) != _system_identifier(primary_data_dir):
+        # A standby of an earlier primary (its data directory deleted and made again) can never follow this one.
+        print(f"embedded PostgreSQL: {data_dir} is a standby of another primary; making it again", file=sys.stderr)
+        stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
     if not (data_dir / "PG_VERSION").exists():
         _base_backup(data_dir, primary_port, secret, slot, run_as)
     if is_running(data_dir):
@@ -249,6 +254,16 @@ def start_standby(
     _record_port(data_dir, port)
     _pg_ctl_start(data_dir, port, shared_buffers, run_as)
     return url(port, password=secret)
+
+
+def _system_identifier(data_dir: Path) -> str | None:
+    """The cluster's identity (pg_controldata): a standby made from a primary shares it."""
+    shown = subprocess.run([str(binary("pg_controldata")), "-D", str(data_dir)], capture_output=True, text=True,
+                           **_run_as())
+    for shown_line in shown.stdout.splitlines():
+        if shown_line.startswith("Database system identifier:"):
+            return shown_line.split(":", 1)[1].strip()
+    return None
 
 
 def _base_backup(data_dir: Path, primary_port: int, secret: str, slot: str, run_as: dict) -> None:

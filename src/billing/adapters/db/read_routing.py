@@ -79,6 +79,7 @@ class StandbyBreaker:
         self._clock = clock
         self._open_until = 0.0
         self.openings = 0
+        self.reason = ""  # why it last opened (tests, logs)
 
     @property
     def closed(self) -> bool:
@@ -86,6 +87,7 @@ class StandbyBreaker:
 
     def failed(self, why: object, rest_seconds: float | None = None) -> None:
         rest = self._open_seconds if rest_seconds is None else rest_seconds
+        self.reason = str(why)
         if self.closed:  # one line per opening, not one per read that met it
             self.openings += 1
             log.log(logging.WARNING if rest >= self._open_seconds else logging.INFO,
@@ -106,6 +108,7 @@ class ReplayFence:
         self._standby = OwnConnection(standby_conninfo, options)
         self._breaker = breaker
         self.wait_seconds = wait_seconds
+        self._verified: tuple[int, int] | None = None  # the connections found to be of one cluster
         self._next: asyncio.Future[bool] | None = None  # the cycle the reads arriving now wait for
         self._cycles: asyncio.Task | None = None
         self._closed = False
@@ -152,11 +155,13 @@ class ReplayFence:
     async def _one_cycle(self) -> bool:
         began = time.monotonic()
         primary = await self._primary.get()
+        standby = await self._standby.get()
+        if self._verified != (id(primary), id(standby)) and not await self._one_cluster(primary, standby):
+            return False
         row = await (await primary.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
         assert row is not None
         target = lsn_number(row[0])
         self.cycles += 1
-        standby = await self._standby.get()
         while True:
             row = await (await standby.execute("SELECT pg_last_wal_replay_lsn()::text")).fetchone()
             if row is None or row[0] is None:
@@ -169,6 +174,19 @@ class ReplayFence:
             if time.monotonic() - began > self.wait_seconds:
                 return False  # the reads waiting have given up: the next cycle starts from a newer moment
             await asyncio.sleep(REPLAY_POLL_SECONDS)
+
+    async def _one_cluster(self, primary: psycopg.AsyncConnection, standby: psycopg.AsyncConnection) -> bool:
+        """WAL positions compare only within one cluster: a standby of another primary (a misnamed
+        DATABASE_READ_URL, a local standby left from a deleted primary) could be "ahead" and wrong."""
+        identifiers = []
+        for connection in (primary, standby):
+            row = await (await connection.execute("SELECT system_identifier FROM pg_control_system()")).fetchone()
+            identifiers.append(row[0] if row else None)
+        if identifiers[0] != identifiers[1]:
+            self._breaker.failed("DATABASE_READ_URL is not a copy of DATABASE_URL (their system identifiers differ)")
+            return False
+        self._verified = (id(primary), id(standby))
+        return True
 
     async def close(self) -> None:
         self._closed = True
