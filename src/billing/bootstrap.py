@@ -97,6 +97,7 @@ async def build_service(
     use_cases_storage: PostgresStorage | RoutingStorage = storage
     if serving and settings.database.read_url:
         use_cases_storage = await _with_read_replica(settings, storage, pool_size or settings.database.pool_size, stack)
+        metrics.watch_read_routing(use_cases_storage.counts)
     # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
     # expiries of minutes follow the service's clock, which local use may run ahead.
     service_time = clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file)

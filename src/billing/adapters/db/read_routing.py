@@ -220,6 +220,11 @@ class RoutingStorage:
     def pool(self) -> Any:
         return self.primary.pool
 
+    def counts(self) -> dict[str, int]:
+        """For the metrics endpoint (adapters/metrics.py)."""
+        return {"standby_reads": self.standby_reads, "primary_reads": self.primary_reads,
+                "standby_failures": self.standby_failures, "resting": int(not self.breaker.closed)}
+
     def transaction(self) -> PostgresUnitOfWork:
         return self.primary.transaction()
 
