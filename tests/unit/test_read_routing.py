@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from billing.adapters.db.read_routing import RoutingStorage, StandbyBreaker, lsn_number
+from billing.adapters.db.read_routing import ReplayFence, RoutingStorage, StandbyBreaker, lsn_number
 
 
 class _Wallets:
@@ -149,3 +149,21 @@ def test_the_breaker_rests_for_the_longer_of_two_failures(rest):
     clock.now += 0.1
     assert breaker.closed
     assert breaker.openings == 1
+
+
+async def test_a_fence_cycle_that_fails_answers_false_and_the_next_one_runs():
+    breaker = StandbyBreaker(open_seconds=5.0)
+    fence = ReplayFence("postgresql://primary", "postgresql://standby", breaker, wait_seconds=1.0, cycle_interval=0)
+    outcomes = iter([RuntimeError("boom"), True])
+
+    async def one_cycle() -> bool:
+        outcome = next(outcomes)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    fence._one_cycle = one_cycle  # type: ignore[method-assign]
+    assert await fence.wait() is False
+    assert "RuntimeError: boom" in breaker.reason
+    assert await fence.wait() is True
+    await fence.close()

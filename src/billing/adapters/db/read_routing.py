@@ -120,11 +120,12 @@ class ReplayFence:
     async def wait(self) -> bool:
         if self._closed:
             return False
+        loop = asyncio.get_running_loop()
         cycle = self._next
         if cycle is None:
-            cycle = self._next = asyncio.get_running_loop().create_future()
-            if self._cycles is None or self._cycles.done():
-                self._cycles = asyncio.get_running_loop().create_task(self._run_cycles(), name="replay-fence")
+            cycle = self._next = loop.create_future()
+        if self._cycles is None or self._cycles.done():
+            self._cycles = loop.create_task(self._run_cycles(), name="replay-fence")
         try:
             async with asyncio.timeout(self.wait_seconds):
                 return await asyncio.shield(cycle)
@@ -142,14 +143,14 @@ class ReplayFence:
             try:
                 async with asyncio.timeout(CYCLE_TIMEOUT_SECONDS):
                     caught_up = await self._one_cycle()
-            except (psycopg.Error, OSError, TimeoutError) as failure:
+            except asyncio.CancelledError:
+                cycle.set_result(False)
+                raise
+            except Exception as failure:  # noqa: BLE001 - whatever it was, the reads go to the primary
                 self._breaker.failed(f"the standby's replay position is unknown ({type(failure).__name__}: {failure})")
                 await self._primary.drop()
                 await self._standby.drop()
                 caught_up = False
-            except BaseException:
-                cycle.set_result(False)
-                raise
             cycle.set_result(caught_up)
 
     async def _one_cycle(self) -> bool:
