@@ -6,12 +6,14 @@ client that got a write's answer from one replica and reads through another ther
 with nothing to carry between calls (the contract's JSON answers hold no account version to pass
 back). How it is known, without a round trip on the primary per read:
 
-- ReplayFence: reads that wait share one *cycle*: note the moment, read the primary's WAL position
-  (`pg_current_wal_lsn()`: every commit that returned before it is at or below it), then poll the
-  standby's `pg_last_wal_replay_lsn()` until it reaches that position. Every read that began before
-  the cycle's moment is then safe on the standby. One cycle serves every read that arrived while the
-  previous one ran (as group commit does for writes): one primary statement per cycle, not per read;
-  under load the cycles run back to back, idle they stop.
+- ReplayFence: reads that wait share one *cycle*: note the moment, read the primary's WAL write
+  position (`pg_current_wal_lsn()`: a transaction that committed with synchronous_commit on, the
+  service's setting, returned only after its commit record was flushed, so at or below it), then
+  poll the standby's `pg_last_wal_replay_lsn()` until it reaches that position.
+  Every read that began before the cycle's moment is then safe on the standby. One cycle serves
+  every read that arrived while the previous one ran (as group commit does for writes): one primary
+  statement per cycle, not per read; under load at most one cycle per CYCLE_INTERVAL_MIN_SECONDS,
+  idle none.
 - A read that the fence does not clear within BILLING_READ_REPLICA_WAIT_MS reads the primary.
 - StandbyBreaker: a standby that errs or does not answer in time (dead, restarting, far behind) is
   left alone for BREAKER_OPEN_SECONDS: reads go straight to the primary, paying no wait. Every
