@@ -133,6 +133,7 @@ async def _with_read_replica(
     fence = ReplayFence(libpq_url(settings.database.url), libpq_url(read_url), breaker,
                         settings.database.read_replica_wait_seconds)
     stack.push_async_callback(fence.close)
+    fence.start()
     log.info("read replica: balance, usage and history reads may use DATABASE_READ_URL once it has replayed "
              "what they must see (waiting at most %.0f ms)", settings.database.read_replica_wait_seconds * 1000)
     return RoutingStorage(primary, PostgresStorage(standby_pool, standby_batcher), fence, breaker)

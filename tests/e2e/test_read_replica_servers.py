@@ -56,7 +56,8 @@ def test_two_servers_on_a_standby_never_answer_a_stale_balance_and_survive_its_d
         upgrade_to_head(primary_url)
         standby_url = _database(embedded_postgres.start_standby(primary_dir, standby_dir, shared_buffers="128MB"), "billing")
         replica_env = {"DATABASE_READ_URL": standby_url, "BILLING_AUTHENTICATION": "off", "BILLING_DB_POOL_SIZE": "6",
-                       "BILLING_WEBHOOK_SENDER": "0"}
+                       "BILLING_WEBHOOK_SENDER": "0",
+                       "BILLING_READ_REPLICA_WAIT_MS": "200"}  # a busy test host: the standby still serves some
         servers = [start_billing_server(primary_url, tmp_path / f"server-{n}", migrate=False, extra_env=replica_env)
                    for n in (1, 2)]
         channels = [grpc.insecure_channel(server.grpc_target) for server in servers]

@@ -64,7 +64,9 @@ def servers():
 
 @pytest.fixture
 def replica_settings(monkeypatch):
-    def settings(primary_url: str, standby_url: str, wait_ms: int = 20) -> Settings:
+    # Generous: how long a read waits decides only how many reads the standby serves, never what they
+    # see; a busy test host must not leave the standby unused, which the tests check it is not.
+    def settings(primary_url: str, standby_url: str, wait_ms: int = 200) -> Settings:
         monkeypatch.setenv("DATABASE_READ_URL", standby_url)
         monkeypatch.setenv("BILLING_READ_REPLICA_WAIT_MS", str(wait_ms))
         monkeypatch.setenv("BILLING_MASTER_KEY", "00" * 32)
@@ -85,6 +87,7 @@ async def _replica(settings: Settings, stack: AsyncExitStack):
     assert isinstance(probe, DatabaseAvailability)
     probe.start()  # as the server does: the units of work serve once it has seen the database
     await asyncio.wait_for(probe.decided.wait(), 10)
+    await service.deps.storage.fence.warm()  # as a server's fence is long warm when its first reads come
     return service.deps
 
 
