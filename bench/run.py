@@ -384,9 +384,11 @@ def measure_standby(args, url: str, logs: Path) -> list[dict]:
             if read_url:
                 lag = standby.commit_to_visible(url, standby_url, args.seconds,
                                                 lambda: consume(target, args.seconds + 1.0))
+                polled = lag["polled"]
                 print(f"commit-to-visible (the replay fence's cycles under Consume at {lag.get('writes_per_s')} "
                       f"writes/s): p50 {lag.get('p50_ms')} ms, p99 {lag.get('p99_ms')} ms, max {lag.get('max_ms')} ms "
-                      f"over {lag['cycles']} cycles", flush=True)
+                      f"over {lag['cycles']} cycles; the {polled['cycles']} that waited for new WAL: p50 "
+                      f"{polled.get('p50_ms')} ms, p99 {polled.get('p99_ms')} ms", flush=True)
                 mixed_writes: dict = {}
                 half = max(1, args.concurrency // 2)
                 writer = threading.Thread(target=lambda: mixed_writes.update(consume(target, args.seconds + 1.0, half)))

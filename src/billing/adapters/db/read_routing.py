@@ -57,7 +57,7 @@ CYCLE_TIMEOUT_SECONDS = 1.0
 REPLAY_POLL_SECONDS = 0.0005
 # Cycles start at most this often: under a high read rate each serves more reads, and the primary runs
 # at most 1 / this fence statements a second per process whatever the rate (a read waits up to this more).
-CYCLE_INTERVAL_MIN_SECONDS = 0.002
+CYCLE_INTERVAL_MIN_SECONDS = 0.005
 # Connections of the fence: a dead standby must fail fast (libpq's minimum connect timeout is 2 s).
 FENCE_CONNECT_OPTIONS = {"connect_timeout": 2, "options": "-c statement_timeout=1000"}
 # What a standby does when it cannot answer: all of them send the read to the primary.
@@ -106,6 +106,7 @@ class ReplayFence:
     ):
         options = connect_kwargs or FENCE_CONNECT_OPTIONS
         self._cycle_interval = cycle_interval
+        self._cycle_started = 0.0  # kept across the cycles' task, which ends when no read waits
         self._primary = OwnConnection(primary_conninfo, options)
         self._standby = OwnConnection(standby_conninfo, options)
         self._breaker = breaker
@@ -117,8 +118,10 @@ class ReplayFence:
         self._closed = False
         self.cycles = 0
         # How long after a cycle's moment the standby had replayed the primary's position then:
-        # commit-to-visible as this process observes it (the bench reads it).
+        # commit-to-visible as this process observes it (the bench reads it); polled_lags: only the
+        # cycles that found WAL the standby had not been seen past (a write since the last cycle).
         self.observed_lags: deque[float] = deque(maxlen=OBSERVED_LAGS_KEPT)
+        self.polled_lags: deque[float] = deque(maxlen=OBSERVED_LAGS_KEPT)
 
     def start(self) -> None:
         """Opens the fence's connections and checks the standby at once (a cycle nobody waits for), so that
@@ -150,12 +153,11 @@ class ReplayFence:
             return False
 
     async def _run_cycles(self) -> None:
-        started = 0.0
         while self._next is not None and not self._closed:
-            pause = started + self._cycle_interval - time.monotonic()
+            pause = self._cycle_started + self._cycle_interval - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause)  # the reads arriving meanwhile join this cycle
-            started = time.monotonic()
+            self._cycle_started = time.monotonic()
             cycle, self._next = self._next, None  # every read waiting on it began before this line
             try:
                 async with asyncio.timeout(CYCLE_TIMEOUT_SECONDS):
@@ -193,6 +195,7 @@ class ReplayFence:
             self._replayed = lsn_number(row[0])
             if self._replayed >= target:
                 self.observed_lags.append(time.monotonic() - began)
+                self.polled_lags.append(self.observed_lags[-1])
                 return True
             if time.monotonic() - began > self.wait_seconds:
                 return False  # the reads waiting have given up: the next cycle starts from a newer moment
