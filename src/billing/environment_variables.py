@@ -104,8 +104,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DATABASE_READ_URL", DATABASE, "URL", None,
              "A hot standby of DATABASE_URL that balance, usage and history reads may use once it has replayed "
              "every commit that returned before the read began (else they read DATABASE_URL; a lagging or dead "
-             "standby only costs them that). Unset: every read goes to DATABASE_URL. `billing-dev run` sets it "
-             "with EMBEDDED_PG_STANDBY=1."),
+             "standby only costs them that). One standby, not an address balancing several: the replay check "
+             "and the reads must reach the same server. Unset: every read goes to DATABASE_URL. `billing-dev run` "
+             "sets it with EMBEDDED_PG_STANDBY=1."),
     Variable("BILLING_READ_REPLICA_WAIT_MS", DATABASE, "milliseconds", "20",
              "How long a read waits for the standby (DATABASE_READ_URL) to replay what it must see before it "
              "reads DATABASE_URL instead."),
