@@ -29,6 +29,9 @@ the 1M stack, GetBalance closed loop then open loop at 50% of it, a 2nd 1k sampl
 `--only pgbouncer` runs pgbench's Consume SQL with 500 clients and the service's gRPC Consume with 500 pooled
 connections through pgbouncer in transaction mode, beside the service on the database directly
 (measure_through_pgbouncer; a full run has it too).
+`--only standby` runs GetBalance on a stack reading the primary, then on one reading a hot standby
+(DATABASE_READ_URL; made once in `.data/postgres-standby`), and the commit-to-visible delay the service's
+replay fence observes while Consume writes (bench/standby.py).
 `--only console` times the operator console's account page (overview + first ledger page) on an
 account with 100,000 ledger rows added to the dataset (bench/console.py).
 """
@@ -43,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -52,7 +56,7 @@ import psutil
 
 from bench import (
     authorization_cost, console, consume_stream, cpu_budget, grpc_loadgen, holds, legacy_migration, loadgen,
-    pgbench_script, profile_frames, report, watchers, webhooks, webhooks_out,
+    pgbench_script, profile_frames, report, standby, watchers, webhooks, webhooks_out,
 )
 from bench.stack import running_stack
 from bench.wrk_runner import run_wrk
@@ -221,6 +225,7 @@ def measure(label: str, stack_pids: list[int], work, warmup=None, *, database_ur
 WARMUP_S = 1.5
 ONLY = (
     "webhooks", "consume", "watchers", "holds", "sessions", "webhooks-out", "console", "cpu", "stream", "rounds", "pgbouncer",
+    "standby",
 )
 
 
@@ -471,6 +476,51 @@ def measure_cpu_budget(args, url: str, logs: Path) -> list[dict]:
     return rows
 
 
+def measure_standby(args, url: str, logs: Path) -> list[dict]:
+    """bench/standby.py: GetBalance on the primary, then on the standby; commit-to-visible under Consume;
+    GetBalance on the standby beside a Consume load."""
+    grpc_loadgen.ensure_built()
+    primary_dir = ROOT / embedded_postgres.DEFAULT_DATA_DIR
+    standby_dir, standby_url = standby.standby_of(primary_dir, url)
+    rows = []
+
+    def balance(target: str, seconds: float, concurrency: int = args.concurrency) -> dict:
+        return grpc_closed_loop(target, "balance", args.accounts, seconds, concurrency)
+
+    def consume(target: str, seconds: float, concurrency: int = args.concurrency) -> dict:
+        return grpc_closed_loop(target, "consume", args.accounts, seconds, concurrency)
+
+    for label, read_url in (("GetBalance on the primary", ""), ("GetBalance on the standby", standby_url)):
+        with environment(DATABASE_READ_URL=read_url), running_stack(url, args.workers, logs / "standby") as (
+                target, _base, pids):
+            checkpoint(url)
+            balance(target, WARMUP_S)
+            with standby.ServerMeter(pids, primary_dir, standby_dir) as meter:
+                result = balance(target, args.seconds)
+            rows.append(standby.per_call(result | {"label": label}, meter))
+            print(standby.line(rows[-1]), flush=True)
+            if read_url:
+                lag = standby.commit_to_visible(url, standby_url, args.seconds,
+                                                lambda: consume(target, args.seconds + 1.0))
+                polled = lag["polled"]
+                print(f"commit-to-visible (the replay fence's cycles under Consume at {lag.get('writes_per_s')} "
+                      f"writes/s): p50 {lag.get('p50_ms')} ms, p99 {lag.get('p99_ms')} ms, max {lag.get('max_ms')} ms "
+                      f"over {lag['cycles']} cycles; the {polled['cycles']} that waited for new WAL: p50 "
+                      f"{polled.get('p50_ms')} ms, p99 {polled.get('p99_ms')} ms", flush=True)
+                mixed_writes: dict = {}
+                half = max(1, args.concurrency // 2)
+                writer = threading.Thread(target=lambda: mixed_writes.update(consume(target, args.seconds + 1.0, half)))
+                writer.start()
+                with standby.ServerMeter(pids, primary_dir, standby_dir) as meter:
+                    result = balance(target, args.seconds, half)
+                writer.join()
+                rows.append(standby.per_call(result | {"label": "GetBalance on the standby, Consume beside",
+                                                       "consume_rps": mixed_writes.get("rps")}, meter))
+                print(standby.line(rows[-1]) + f"  (Consume beside: {mixed_writes.get('rps')} calls/s)", flush=True)
+                rows.append({"label": "commit-to-visible", **lag})
+    return rows
+
+
 @contextmanager
 def environment(**values: str):
     """os.environ with `values` set while the block runs (the stacks it starts inherit them)."""
@@ -717,6 +767,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}")
         wrong = [row for row in rows if not row.get("credit_check", {"ok": True})["ok"]]
         return 1 if wrong or find_violations_now([url]) else 0
+    elif args.only == "standby":
+        prewarm(url)
+        rows = measure_standby(args, url, logs)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"standby-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps({"started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()},
+                                    "settings": vars(args), "standby": rows}, indent=2))
+        print(f"wrote {path}")
+        return 1 if find_violations_now([url]) else 0
     elif args.only == "console":
         prewarm(url)
         result = console.run(url)  # an account of its own with 100,000 ledger rows, on the dataset

@@ -24,6 +24,7 @@ from billing.adapters.db.availability import ALWAYS_AVAILABLE, Availability, Dat
 from billing.adapters.db.change_notifier import ChangeNotifier
 from billing.adapters.db.operator_reads import PostgresOperatorReads
 from billing.adapters.db.outbound_queue import PostgresOutboundQueue
+from billing.adapters.db.read_routing import ReplayFence, RoutingStorage, StandbyBreaker
 from billing.adapters.db.service_records import PostgresServiceRecords
 from billing.adapters.db.unit_of_work import PostgresStorage, connection_options, open_pool
 from billing.adapters.db.wallet_batcher import WalletBatcher
@@ -96,13 +97,17 @@ async def build_service(
         wallet_changes = notifier
     master = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
     storage = PostgresStorage(storage_pool(pool) if storage_pool else pool, batcher, availability)
+    use_cases_storage: PostgresStorage | RoutingStorage = storage
+    if serving and settings.database.read_url:
+        use_cases_storage = await _with_read_replica(settings, storage, pool_size or settings.database.pool_size, stack)
+        metrics.watch_read_routing(use_cases_storage.counts)
     # Signatures and key expiry follow the wall clock (callers sign with it); periods, days and
     # expiries of minutes follow the service's clock, which local use may run ahead.
     service_time = clock or service_clock(settings.clock.offset_seconds, settings.clock.offset_file)
     activity = ActivityCounts()
     metrics.count_activity(activity)
     deps = Dependencies(
-        storage=storage, catalog=catalog, clock=service_time,
+        storage=use_cases_storage, catalog=catalog, clock=service_time,
         wall_clock=SystemClock(), key_issuer=SessionKeyIssuer(master), metrics=metrics,
         payments=payment_provider(settings) if serving else None,
         checkout_pages=CheckoutPages(settings.payments.checkout_success_url, settings.payments.checkout_cancel_url),
@@ -111,6 +116,30 @@ async def build_service(
         operator_reads=PostgresOperatorReads(storage), service_records=PostgresServiceRecords(storage),
     )
     return Service(settings, deps, pool, availability, metrics, fingerprint, master, activity)
+
+
+async def _with_read_replica(
+    settings: Settings, primary: PostgresStorage, pool_size: int, stack: AsyncExitStack,
+) -> RoutingStorage:
+    """DATABASE_READ_URL: the standby's own pool (and group commit of its reads), the replay fence, and the
+    storage that routes the reads that may use it (adapters/db/read_routing.py). Nothing here waits for the
+    standby: while it is down, reads go to the primary."""
+    read_url = settings.database.read_url
+    assert read_url is not None
+    standby_pool = await open_pool(read_url, pool_size, wait=False)
+    stack.push_async_callback(standby_pool.close)
+    standby_batcher = None
+    if settings.database.group_commit:
+        standby_batcher = WalletBatcher(standby_pool)
+        stack.push_async_callback(standby_batcher.close)
+    breaker = StandbyBreaker()
+    fence = ReplayFence(libpq_url(settings.database.url), libpq_url(read_url), breaker,
+                        settings.database.read_replica_wait_seconds)
+    stack.push_async_callback(fence.close)
+    fence.start()
+    log.info("read replica: balance, usage and history reads may use DATABASE_READ_URL once it has replayed "
+             "what they must see (waiting at most %.0f ms)", settings.database.read_replica_wait_seconds * 1000)
+    return RoutingStorage(primary, PostgresStorage(standby_pool, standby_batcher), fence, breaker)
 
 
 def start_webhook_sender(service: Service, stack: AsyncExitStack) -> WebhookSender | None:

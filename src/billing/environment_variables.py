@@ -115,6 +115,16 @@ VARIABLES: tuple[Variable, ...] = (
              "The PostgreSQL behind the pooler, for what needs a session of its own: LISTEN (live balances), "
              "migrations' advisory lock, the legacy import, the change notifier. Required with a pooler.",
              shown="DATABASE_URL (without a pooler)"),
+
+    Variable("DATABASE_READ_URL", DATABASE, "URL", None,
+             "A hot standby of DATABASE_URL that balance, usage and history reads may use once it has replayed "
+             "every commit that returned before the read began (else they read DATABASE_URL; a lagging or dead "
+             "standby only costs them that). One standby, not an address balancing several: the replay check "
+             "and the reads must reach the same server. Unset: every read goes to DATABASE_URL. `billing-dev run` "
+             "sets it with EMBEDDED_PG_STANDBY=1."),
+    Variable("BILLING_READ_REPLICA_WAIT_MS", DATABASE, "milliseconds", "20",
+             "How long a read waits for the standby (DATABASE_READ_URL) to replay what it must see before it "
+             "reads DATABASE_URL instead."),
     Variable("BILLING_DB_POOL_SIZE", DATABASE, "count", "16",
              "Connections in the pool of each server process (at least 3 with group commit, else 2)."),
     Variable("BILLING_GROUP_COMMIT", DATABASE, "flag", "1",
@@ -217,6 +227,10 @@ VARIABLES: tuple[Variable, ...] = (
              "The embedded PostgreSQL's data directory, relative to the checkout.", local_only=True),
     Variable("EMBEDDED_PG_PORT", LOCAL, "port", "54329",
              "The embedded PostgreSQL's port (unset: the one it last used, else this).", local_only=True),
+    Variable("EMBEDDED_PG_STANDBY", LOCAL, "flag", "0",
+             "`billing-dev run` also starts a hot standby of the embedded PostgreSQL (pg_basebackup into "
+             "`.data/postgres-standby`, its own port) and gives it to the server as DATABASE_READ_URL.",
+             local_only=True),
     Variable("EMBEDDED_PG_SHARED_BUFFERS", LOCAL, "size", "2GB",
              "The embedded PostgreSQL's shared_buffers (sized for the benchmark's working set).", local_only=True),
 )

@@ -180,21 +180,27 @@ class DatabaseSettings:
     group_commit: bool  # concurrent consumes and balance reads share statements
     pooler: str = NO_POOLER  # BILLING_DB_POOLER: one of POOLERS
     direct_url: str = ""  # DATABASE_DIRECT_URL, normalized; "" stands for url
+    # DATABASE_READ_URL: a hot standby for the reads that may use it (adapters/db/read_routing.py); None: none.
+    read_url: str | None = None
+    read_replica_wait_seconds: float = 0.02
 
     @classmethod
     def from_environment(cls, url: str) -> "DatabaseSettings":
         """url: DATABASE_URL or what stands for it (Settings.from_environment resolves it)."""
+        read_url = text("DATABASE_READ_URL").strip()
         return cls(
             url=normalize_database_url(url),
             pool_size=_int("BILLING_DB_POOL_SIZE"),
             group_commit=_flag("BILLING_GROUP_COMMIT"),
             pooler=database_pooler(),
             direct_url=normalize_database_url(text("DATABASE_DIRECT_URL").strip()),
+            read_url=normalize_database_url(read_url) if read_url else None,
+            read_replica_wait_seconds=_float("BILLING_READ_REPLICA_WAIT_MS") / 1000,
         )
 
     def __repr__(self) -> str:  # the URL's password never reaches a log line
         return (f"DatabaseSettings(url=..., pool_size={self.pool_size}, group_commit={self.group_commit}, "
-                f"pooler={self.pooler})")
+                f"pooler={self.pooler}, read_url={'...' if self.read_url else None})")
 
     @property
     def session_url(self) -> str:
@@ -211,6 +217,8 @@ class DatabaseSettings:
         minimum = MIN_POOL_SIZE + (WALLET_BATCHER_CONNECTIONS if self.group_commit else 0)
         if self.pool_size < minimum:
             raise SystemExit(f"BILLING_DB_POOL_SIZE must be at least {minimum} (it is {self.pool_size})")
+        if not 0 <= self.read_replica_wait_seconds <= 5:
+            raise SystemExit(f"BILLING_READ_REPLICA_WAIT_MS must be in [0, 5000] (it is {self.read_replica_wait_seconds * 1000:g})")
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,16 @@ def test_open_balance_streams_are_read_at_scrape_time(metrics):
     assert sample(metrics, "billing_balance_streams") == 0
 
 
+def test_routed_reads_are_counted_by_source_at_scrape_time(metrics):
+    counts = {"standby_reads": 5, "primary_reads": 2, "standby_failures": 1, "resting": 1}
+    metrics.watch_read_routing(lambda: counts)
+    assert sample(metrics, "billing_db_routed_reads_total", source="standby") == 5
+    assert sample(metrics, "billing_db_routed_reads_total", source="primary") == 2
+    assert sample(metrics, "billing_read_replica_failures_total") == 1
+    counts.update(resting=0)
+    assert sample(metrics, "billing_read_replica_resting") == 0
+
+
 def test_batch_sizes_form_a_histogram(metrics):
     for size in (1, 3, 64):
         metrics.observe_batch(size)

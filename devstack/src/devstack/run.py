@@ -42,6 +42,20 @@ def database_url() -> str:
     return url
 
 
+def standby_url(primary_url: str) -> str | None:
+    """EMBEDDED_PG_STANDBY=1 (and the embedded primary): its hot standby, made and started if needed, as
+    the server's DATABASE_READ_URL (the `billing` database, replicated). None otherwise."""
+    if not declared._flag("EMBEDDED_PG_STANDBY"):
+        return None
+    if configured_database_url():
+        print("billing-dev run: EMBEDDED_PG_STANDBY is for the embedded PostgreSQL; with DATABASE_URL set, "
+              "name a standby in DATABASE_READ_URL", file=sys.stderr, flush=True)
+        return None
+    primary_dir = REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR
+    server_url = embedded_postgres.start_standby(primary_dir)
+    return server_url.rsplit("/", 1)[0] + "/" + primary_url.rsplit("/", 1)[1]
+
+
 def _announce(url: str) -> None:
     """Only the checkout's own database is announced: a stack on another data directory (a test's
     own `billing-dev run`) must not take over what the developer's `billing` commands use, unless
@@ -110,8 +124,10 @@ def run() -> int:
     master_key = MasterKey.load(settings.keys.master_key_path, settings.keys.master_key_hex)
     envoy_env = envoy_environment(master_key.edge_token())
     # The server reads the same environment; only the database URL may have been resolved here.
+    read_url = standby_url(settings.database.url)
     env = os.environ | {
         "DATABASE_URL": settings.database.url,
+        **({"DATABASE_READ_URL": read_url} if read_url else {}),
         "BILLING_MIGRATE_ON_START": os.environ.get("BILLING_MIGRATE_ON_START", "1"),
         # Local receivers of outbound webhooks listen on this host (refused elsewhere: SSRF).
         "BILLING_WEBHOOK_ALLOW_PRIVATE": os.environ.get("BILLING_WEBHOOK_ALLOW_PRIVATE", "1"),
@@ -134,6 +150,9 @@ def run() -> int:
     children.insert(0, Supervised("billing server", [sys.executable, "-m", "billing.entrypoints.server"], env))
     if not configured_database_url():
         children.insert(0, _supervised_postgres(settings.database.url))
+        if read_url:
+            children.insert(1, _supervised_postgres(read_url, embedded_postgres.standby_data_dir(
+                REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR), name="embedded PostgreSQL standby"))
     demo = ""
     if demo_port():
         # The demo app and its app backend (devstack.demo_server); env carries the stand-in's settings too.
@@ -143,7 +162,9 @@ def run() -> int:
         child.start()
     print(f"billing: gRPC on :{settings.server.grpc_port}, "
           f"REST on http://localhost:{settings.edge.rest_port}/v1/billing/..., "
-          f"database {_without_password(settings.database.url)}, payments through {payments}.{demo} Ctrl-C stops.",
+          f"database {_without_password(settings.database.url)}"
+          f"{f' (reads on the standby {_without_password(read_url)} once it has caught up)' if read_url else ''}, "
+          f"payments through {payments}.{demo} Ctrl-C stops.",
           flush=True)
 
     stopping: list[int] = []
@@ -222,14 +243,18 @@ RESTART_DELAY_SECONDS_MAX = 10.0
 RESTART_RESET_AFTER_SECONDS = 30.0
 
 
-def _supervised_postgres(url: str) -> SupervisedPostgres:
-    """The embedded PostgreSQL `database_url()` started, restarted on its port when it dies."""
+def _supervised_postgres(url: str, data_dir: Path | None = None, name: str | None = None) -> SupervisedPostgres:
+    """The embedded PostgreSQL `database_url()` started (or its standby), restarted on its port when it dies."""
     from sqlalchemy.engine import make_url
 
     port = make_url(url).port
     assert port is not None, "the embedded PostgreSQL's URL names its port"
-    return SupervisedPostgres(REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR, port, first_delay=RESTART_FIRST_SECONDS,
-                              max_delay=RESTART_DELAY_SECONDS_MAX, reset_after=RESTART_RESET_AFTER_SECONDS)
+    supervised = SupervisedPostgres(data_dir or REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR, port,
+                                    first_delay=RESTART_FIRST_SECONDS, max_delay=RESTART_DELAY_SECONDS_MAX,
+                                    reset_after=RESTART_RESET_AFTER_SECONDS)
+    if name:
+        supervised.name = name
+    return supervised
 
 
 class Supervised:

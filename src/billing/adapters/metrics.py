@@ -24,7 +24,7 @@ from prometheus_client import (
     GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Histogram,
     disable_created_metrics, start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
@@ -196,6 +196,30 @@ class PrometheusMetrics:
         self.registry.register(_GaugeCollector(
             "billing_balance_streams", "Open live balance streams (WatchBalance) of this process", open_streams
         ))
+
+
+    def watch_read_routing(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Exports where the reads that may use the standby went (adapters/db/read_routing.py's counts)."""
+        self.registry.register(ReadRoutingCollector(counts))
+
+
+class ReadRoutingCollector(Collector):
+    """RoutingStorage.counts() at each scrape: ints and a flag, read from the HTTP server's thread."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]):
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        counts = self._counts()
+        reads = CounterMetricFamily("billing_db_routed_reads", "Reads that may use the standby, by where they went",
+                                    labels=("source",))
+        reads.add_metric(("standby",), counts.get("standby_reads", 0))
+        reads.add_metric(("primary",), counts.get("primary_reads", 0))
+        yield reads
+        yield CounterMetricFamily("billing_read_replica_failures", "Reads the standby failed (answered by the primary)",
+                                  value=counts.get("standby_failures", 0))
+        yield GaugeMetricFamily("billing_read_replica_resting", "1 while the standby is not tried (its breaker is open)",
+                                value=counts.get("resting", 0))
 
 
 class _GaugeCollector(Collector):
