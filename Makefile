@@ -60,15 +60,15 @@ run: venv gen demo console
 # test-ts first: it builds the client that tests/e2e/test_typescript_client_live.py runs against the stack;
 # the demo and Chromium are for tests/e2e/test_browser_story.py, the console for Envoy's /console/ routes
 # and tests/e2e/test_console_story.py; buildah, podman and debootstrap for tests/e2e/test_container_image.py
-# (it builds the image when its inputs changed: ~75 s on an empty .data/image/, ~20 s with it, else ~0);
+# (it builds the image when its inputs changed: ~75 s with an empty image cache, ~20 s with it, else ~0);
 # pgbouncer for the suites run through a transaction-mode pooler.
 test: venv lint test-ts demo console $(CHROMIUM) $(BUILDAH) $(PGBOUNCER)
 	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_IMAGE=1 BILLING_REQUIRE_PGBOUNCER=1 $(PY) -m pytest -q
 
 ## The server's OCI image, billing:<version> in local containers storage (podman runs it; `buildah push` sends
 ## it to a registry), without any registry: Debian 12's minbase root filesystem (debootstrap, cached in
-## .data/image/) plus the project's wheel and its runtime dependencies' wheels downloaded on the host. deploy/
-## holds the Kubernetes manifests that run it (deploy/README.md).
+## ~/.cache/billing-image or BILLING_IMAGE_CACHE) plus the project's wheel and its runtime dependencies' wheels
+## downloaded on the host. deploy/ holds the Kubernetes manifests that run it (deploy/README.md).
 image: venv $(BUILDAH)
 	$(PY) tools/build_image.py
 

@@ -3,9 +3,10 @@
 downloaded on the host (pip in the chroot cannot reach the index), installed in the chroot by a pip run from its own
 wheel, then committed by buildah into local containers storage as billing:<version> (podman runs it).
 
-Caches under .data/image/: the bare root filesystem (a tarball keyed by the suite, mirror and packages) and the
-dependencies' wheels (keyed by requirements.txt's runtime section), so a second build repeats only the project's
-wheel, the install and the commit. Prints the image's name on its last line.
+Caches in BILLING_IMAGE_CACHE (default ~/.cache/billing-image, outside the checkout as pip's own cache is, so a
+fresh clone on the same host does not download Debian again): the bare root filesystem (a tarball keyed by the
+suite, mirror and packages) and the dependencies' wheels (keyed by requirements.txt's runtime section), so a
+second build repeats only the project's wheel, the install and the commit. Prints the image's name on its last line.
 
     python tools/build_image.py [--tag billing:0.1.0] [--oci-archive out.tar]
 """
@@ -25,7 +26,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / ".data" / "image"
+CACHE = Path(os.environ.get("BILLING_IMAGE_CACHE") or Path.home() / ".cache" / "billing-image")
 SUITE = "bookworm"
 PYTHON_TAG = "311"  # Debian 12's python3
 # Every manylinux tag Debian 12's glibc (2.36) runs: pip does not widen a `--platform manylinux_2_36` itself.

@@ -4,7 +4,7 @@ gRPC health against the embedded PostgreSQL the way deploy/server.yaml probes it
 
 It runs under podman with runc, lowered ulimits (this host's hard limits are below podman's defaults) and the host's
 network (the embedded PostgreSQL listens on 127.0.0.1). The image is built once per run at most; its root filesystem
-and wheels are cached under .data/image/, and an image whose inputs did not change is not built again.
+and wheels are cached in ~/.cache/billing-image (BILLING_IMAGE_CACHE), and an image whose inputs did not change is not built again.
 `make test` installs buildah, podman and debootstrap first and requires them (BILLING_REQUIRE_IMAGE=1); elsewhere the
 test is skipped without them.
 """
