@@ -691,6 +691,16 @@ def find_violations_now(urls: list[str]) -> list:
     return violations
 
 
+def write_named_result(kind: str, started_at: datetime, args, **figures) -> Path:
+    """A scenario run alone (`--only`): its figures in bench/results/<kind>-<date>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{kind}-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps({"started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()},
+                                "settings": vars(args), **figures}, indent=2))
+    print(f"wrote {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per scenario")
@@ -760,21 +770,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "cpu":
         prewarm(url)
         rows = measure_cpu_budget(args, url, logs)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"cpu-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps({"started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()},
-                                    "settings": vars(args), "cpu_budget": rows}, indent=2))
-        print(f"wrote {path}")
+        write_named_result("cpu", started_at, args, cpu_budget=rows)
         wrong = [row for row in rows if not row.get("credit_check", {"ok": True})["ok"]]
         return 1 if wrong or find_violations_now([url]) else 0
     elif args.only == "standby":
         prewarm(url)
         rows = measure_standby(args, url, logs)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"standby-{started_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps({"started_at": started_at.isoformat(), "machine": {"cpus": os.cpu_count()},
-                                    "settings": vars(args), "standby": rows}, indent=2))
-        print(f"wrote {path}")
+        write_named_result("standby", started_at, args, standby=rows)
         return 1 if find_violations_now([url]) else 0
     elif args.only == "console":
         prewarm(url)

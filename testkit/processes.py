@@ -46,6 +46,15 @@ def tail(path: Path, limit: int = 20_000) -> str:
     return text[-limit:] or "<empty>"
 
 
+def wait_while_running(condition, seconds: float, what: str, run: subprocess.Popen, log: Path) -> None:
+    """Polls `condition` until it holds; fails with the log's tail if `run` exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert run.poll() is None, f"{run.args[0]} exited ({run.returncode}) before {what}:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"{what} within {seconds:.0f}s:\n{tail(log)}"
+        time.sleep(0.1)
+
+
 def start_failed(name: str, proc: subprocess.Popen, why: str, logs: list[Path]) -> None:
     stop_process(proc, timeout=5)
     output = "\n".join(f"----- {log} -----\n{tail(log)}" for log in logs)

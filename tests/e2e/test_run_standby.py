@@ -18,17 +18,9 @@ import pytest
 from devstack import embedded_postgres
 from billing.settings import libpq_url
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc
-from testkit.processes import VENV_BIN, free_port, stop_process, tail
+from testkit.processes import VENV_BIN, free_port, stop_process, tail, wait_while_running
 
 START_WITHIN_SECONDS = 120.0  # initdb, the base backup, migrations, Envoy
-
-
-def _wait(condition, seconds: float, what: str, run: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert run.poll() is None, f"billing-dev run exited ({run.returncode}) before {what}:\n{tail(log)}"
-        assert time.monotonic() < deadline, f"{what} within {seconds:.0f}s:\n{tail(log)}"
-        time.sleep(0.1)
 
 
 def _balances_answer(grpc_port: int, user: str) -> bool:
@@ -74,10 +66,10 @@ def test_make_run_starts_a_standby_and_the_server_reads_from_it():
     with open(log, "wb") as out:
         run = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait(lambda: _balances_answer(grpc_port, "standby-user"), START_WITHIN_SECONDS, "serving", run, log)
+        wait_while_running(lambda: _balances_answer(grpc_port, "standby-user"), START_WITHIN_SECONDS, "serving", run, log)
         standby_url = embedded_postgres.url(int((standby_dir / "postmaster.pid").read_text().splitlines()[3]),
                                             "billing", embedded_postgres.password(data_dir))
-        _wait(lambda: _server_reads_on(standby_url), 30, "the server's connections on the standby", run, log)
+        wait_while_running(lambda: _server_reads_on(standby_url), 30, "the server's connections on the standby", run, log)
         assert "reads on the standby" in log.read_text(errors="replace")
     finally:
         stop_process(run, timeout=30)

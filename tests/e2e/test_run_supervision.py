@@ -18,18 +18,10 @@ import pytest
 
 from devstack import embedded_postgres
 from billing.v1 import accounts_pb2, billing_service_pb2, billing_service_pb2_grpc
-from testkit.processes import VENV_BIN, free_port, stop_process, tail
+from testkit.processes import VENV_BIN, free_port, stop_process, tail, wait_while_running
 
 START_WITHIN_SECONDS = 120.0  # initdb, migrations, Envoy
 BACK_WITHIN_SECONDS = 60.0
-
-
-def _wait(condition, seconds: float, what: str, run: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert run.poll() is None, f"billing-dev run exited ({run.returncode}) before {what}:\n{tail(log)}"
-        assert time.monotonic() < deadline, f"{what} within {seconds:.0f}s:\n{tail(log)}"
-        time.sleep(0.1)
 
 
 def _balance_answers(grpc_port: int, user: str) -> bool:
@@ -72,15 +64,15 @@ def test_a_killed_postmaster_is_restarted_on_its_port_and_the_server_answers_aga
     with open(log, "wb") as out:
         run = subprocess.Popen([str(VENV_BIN / "billing-dev"), "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait(lambda: _balance_answers(grpc_port, "before"), START_WITHIN_SECONDS, "serving", run, log)
+        wait_while_running(lambda: _balance_answers(grpc_port, "before"), START_WITHIN_SECONDS, "serving", run, log)
         killed = embedded_postgres.postmaster_pid(data_dir)
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
 
-        _wait(lambda: _postmaster_alive(data_dir, not_pid=killed), BACK_WITHIN_SECONDS, "a new postmaster", run, log)
+        wait_while_running(lambda: _postmaster_alive(data_dir, not_pid=killed), BACK_WITHIN_SECONDS, "a new postmaster", run, log)
         assert embedded_postgres.postmaster_pid(data_dir) != killed
         assert (data_dir / "postmaster.pid").read_text().splitlines()[3] == str(pg_port), "on its own port"
-        _wait(lambda: _balance_answers(grpc_port, "after"), BACK_WITHIN_SECONDS, "serving again", run, log)
+        wait_while_running(lambda: _balance_answers(grpc_port, "after"), BACK_WITHIN_SECONDS, "serving again", run, log)
         assert "restarting embedded PostgreSQL" in log.read_text(errors="replace")
     finally:
         stop_process(run, timeout=30)
