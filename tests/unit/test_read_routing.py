@@ -173,3 +173,53 @@ async def test_a_fence_cycle_that_fails_answers_false_and_the_next_one_runs():
     assert "RuntimeError: boom" in breaker.reason
     assert await fence.wait() is True
     await fence.close()
+
+
+class _Cursor:
+    def __init__(self, value):
+        self._value = value
+
+    async def fetchone(self):
+        return (self._value,)
+
+
+class _Connection:
+    """Answers the fence's three statements from its fields; `fails` raises on the next statement."""
+
+    def __init__(self, system: int, lsn: str):
+        self.system, self.lsn, self.fails = system, lsn, False
+
+    async def execute(self, query: str):
+        if self.fails:
+            self.fails = False
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return _Cursor(self.system if "system_identifier" in query else self.lsn)
+
+
+class _Own:
+    """An OwnConnection whose reconnection hands back the same object (as a recycled id() would look)."""
+
+    def __init__(self, connection: _Connection):
+        self.connection, self.drops = connection, 0
+
+    async def get(self) -> _Connection:
+        return self.connection
+
+    async def drop(self) -> None:
+        self.drops += 1
+
+
+async def test_after_a_failed_cycle_the_fence_sees_the_standby_afresh():
+    """A standby that restarts behind where it was seen must not be taken as caught up because the
+    primary wrote nothing since: a failed cycle forgets the position and the cluster check."""
+    fence = ReplayFence("primary", "standby", StandbyBreaker(open_seconds=0.0), wait_seconds=0.05)
+    primary, standby = _Connection(7, "0/100"), _Connection(7, "0/100")
+    fence._primary, fence._standby = _Own(primary), _Own(standby)  # type: ignore[assignment]
+    assert await fence.warm() is True
+    primary.fails = True  # a cycle fails (here the primary's statement; the connections are dropped)
+    assert await fence.warm() is False
+    standby.lsn = "0/50"  # meanwhile the standby restarted behind the primary's unchanged position
+    assert await fence.warm() is False
+    standby.lsn = "0/100"
+    assert await fence.warm() is True
+    await fence.close()

@@ -111,7 +111,8 @@ class ReplayFence:
         self._standby = OwnConnection(standby_conninfo, options)
         self._breaker = breaker
         self.wait_seconds = wait_seconds
-        self._verified: tuple[int, int] | None = None  # the connections found to be of one cluster
+        # The connections found to be of one cluster (held, so that a new connection is never taken for them).
+        self._verified: tuple[psycopg.AsyncConnection, psycopg.AsyncConnection] | None = None
         self._replayed = 0  # the standby's replay position last seen on the verified connection
         self._next: asyncio.Future[bool] | None = None  # the cycle the reads arriving now wait for
         self._cycles: asyncio.Task | None = None
@@ -169,6 +170,7 @@ class ReplayFence:
                 self._breaker.failed(f"the standby's replay position is unknown ({type(failure).__name__}: {failure})")
                 await self._primary.drop()
                 await self._standby.drop()
+                self._verified, self._replayed = None, 0  # the next connections are checked and seen afresh
                 caught_up = False
             cycle.set_result(caught_up)
 
@@ -176,7 +178,9 @@ class ReplayFence:
         began = time.monotonic()
         primary = await self._primary.get()
         standby = await self._standby.get()
-        if self._verified != (id(primary), id(standby)) and not await self._one_cluster(primary, standby):
+        # The connections themselves, not their id()s: a new connection may reuse a dropped one's id.
+        verified = self._verified is not None and self._verified[0] is primary and self._verified[1] is standby
+        if not verified and not await self._one_cluster(primary, standby):
             return False
         row = await (await primary.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
         assert row is not None
@@ -211,7 +215,7 @@ class ReplayFence:
         if identifiers[0] != identifiers[1]:
             self._breaker.failed("DATABASE_READ_URL is not a copy of DATABASE_URL (their system identifiers differ)")
             return False
-        self._verified = (id(primary), id(standby))
+        self._verified = (primary, standby)
         self._replayed = 0  # a standby reconnected to may be another instance (restarted): seen afresh
         return True
 
