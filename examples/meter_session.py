@@ -45,9 +45,18 @@ def run(target: str, user_id: str, session_id: str, work_seconds: int, tick_seco
         outbox.put(pb.MeterSessionRequest(done=pb.MeterSessionDone(elapsed_seconds=elapsed)))
         final = next(answers)
         outbox.put(None)
-        threading.Thread(target=lambda: list(answers), daemon=True).start()  # drain the end of the stream
+        threading.Thread(target=_drain, args=(answers,), daemon=True).start()
         print(f"settled={final.settled} charged {final.committed_seconds}s in {time.monotonic() - started:.1f}s")
         return final
+
+
+def _drain(answers) -> None:
+    """Reads the stream's end; the channel closing under it (the `with` above ending) is that end too."""
+    try:
+        for _ in answers:
+            pass
+    except grpc.RpcError:
+        pass
 
 
 if __name__ == "__main__":
