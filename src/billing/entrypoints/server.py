@@ -226,6 +226,7 @@ def configure_logging(level: str, log_format: str = "json", wrap_foreign_output:
     wrap_foreign_output (JSON only): what others write to fd 2 (gRPC core) becomes JSON lines too
     (api/foreign_output.py); a process serving gRPC asks for it, a supervisor of workers does not
     (each worker wraps its own, into the stderr they share)."""
+    _quiet_chatty_libraries(level)
     if not (wrap_foreign_output and log_format == "json"):
         logging.basicConfig(level=level, handlers=[log_handler(log_format)])
         return
@@ -233,6 +234,17 @@ def configure_logging(level: str, log_format: str = "json", wrap_foreign_output:
     logging.basicConfig(level=level, handlers=[log_handler(log_format, foreign.real_stderr)])
     foreign.start()  # after the handler: a line read before it would go to logging's last resort, fd 2
     atexit.register(foreign.restore)  # before logging's own shutdown (atexit runs last in, first out)
+
+
+# Libraries that log a line at INFO for every request they make (the Stripe SDK: each API call and its
+# answer): under a call, its one line is the service's own; their lines show at DEBUG.
+CHATTY_LIBRARIES = ("stripe",)
+
+
+def _quiet_chatty_libraries(level: str) -> None:
+    if logging.getLevelName(level.upper()) != logging.DEBUG:
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _exit_cleanly(signum, frame) -> None:
