@@ -1,4 +1,5 @@
-"""Whole-run hooks: the embedded PostgreSQL this run started is stopped at its end, and the run says so."""
+"""Whole-run hooks: the embedded PostgreSQL this run started is stopped at its end, and the run says so
+(with pytest-xdist, the controller starts and stops it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ os.environ.setdefault("BILLING_CLOCK_OFFSET_FILE", "")
 import pytest
 
 EMBEDDED_POSTGRES_REPORT = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist's workers (`make test` runs two), the controller starts the embedded PostgreSQL
+    before any worker needs it: the workers find it running, so none starts or stops it under another,
+    and the controller stops it at the end if it started it."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.support.database import server_url
+
+        server_url()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

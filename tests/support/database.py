@@ -18,7 +18,8 @@ EMBEDDED_DATA_DIR = REPO_ROOT / embedded_postgres.DEFAULT_DATA_DIR
 embedded_postgres_use: str | None = None
 
 
-def _server_url() -> str:
+def server_url() -> str:
+    """DATABASE_URL's server, else the embedded PostgreSQL (started if it is not running)."""
     global embedded_postgres_use
     configured = configured_database_url()
     if configured:
@@ -47,7 +48,7 @@ def _with_database(url: str, name: str) -> str:
 @contextmanager
 def empty_database(prefix: str = "billing_test"):
     """Yields the SQLAlchemy URL of a new database without any table; drops it afterwards."""
-    server = _server_url()
+    server = server_url()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq_url(server), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
