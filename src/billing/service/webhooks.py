@@ -77,9 +77,9 @@ async def handle_webhook(deps: Dependencies, payload: bytes, signature: str) -> 
         return WebhookOutcome(DUPLICATE)
     record = RecordWithCredit(event.event_id, event.type)
     applied = await apply_verified(deps, event, seen, record)
-    if record.written:
-        assert applied.recorded == PROCESSED, "only a credit's record is written in its transaction"
-    else:
+    # Written with the credit only when the credit stood: a refusal after the record's INSERT (any
+    # BillingError: its transaction rolled back) leaves the outcome to be recorded on its own.
+    if not (record.written and applied.recorded == PROCESSED):
         await _record(deps, event.event_id, event.type, applied.recorded, applied.account_id, applied.detail,
                       payload if applied.keeps_payload else None)
     return applied.answer
@@ -94,7 +94,7 @@ class RecordWithCredit:
 
     event_id: str
     event_type: str
-    written: bool = False  # by a transaction that committed: change_wallet returns only after it
+    written: bool = False  # its INSERT ran: it stands once change_wallet returned (the transaction committed)
 
     def with_credit(self, account_id: str) -> Callable[[UnitOfWork, CreditResult, datetime], Awaitable[None]]:
         async def write(uow: UnitOfWork, result: CreditResult, now: datetime) -> None:
