@@ -61,10 +61,11 @@ run: venv gen demo console
 # the demo and Chromium are for tests/e2e/test_browser_story.py, the console for Envoy's /console/ routes
 # and tests/e2e/test_console_story.py; buildah, podman and debootstrap for tests/e2e/test_container_image.py
 # (it builds the image when its inputs changed: ~75 s with an empty image cache, ~20 s with it, else ~0);
-# pgbouncer for the suites run through a transaction-mode pooler. Two pytest-xdist workers, a test module
-# each at a time: the e2e tests mostly wait on servers and Envoy (~5 min instead of ~9.5 on 2 cores).
+# pgbouncer for the suites run through a transaction-mode pooler. Serial: on two pytest-xdist workers
+# (`pytest -n 2 --dist loadfile` works, ~5 min instead of ~9) the fault tests' timing (kill -9 and a
+# database restart under load) broke once in three runs.
 test: venv lint test-ts demo console $(CHROMIUM) $(BUILDAH) $(PGBOUNCER)
-	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_IMAGE=1 BILLING_REQUIRE_PGBOUNCER=1 $(PY) -m pytest -q -n 2 --dist loadfile
+	BILLING_REQUIRE_BROWSER=1 BILLING_REQUIRE_IMAGE=1 BILLING_REQUIRE_PGBOUNCER=1 $(PY) -m pytest -q
 
 ## The server's OCI image, billing:<version> in local containers storage (podman runs it; `buildah push` sends
 ## it to a registry), without any registry: Debian 12's minbase root filesystem (debootstrap, cached in
