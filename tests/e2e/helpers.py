@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from http import client as httpclient
 from pathlib import Path
 
 OUTAGE_LINES_AT_MOST = 100  # issue 19 item 6: under 100 lines for a PostgreSQL stop at 1,000 requests/s
@@ -60,3 +61,15 @@ def assert_few_outage_lines_and_no_traceback(stderr_log: Path) -> None:
     outage_lines = [entry for entry in entries if "outage" in entry]
     assert outage_lines, "the database stop was logged"
     assert len(entries) <= OUTAGE_LINES_AT_MOST, f"{len(entries)} lines:\n" + "\n".join(text.splitlines()[:50])
+
+
+def catalog_status(port: int, timeout: float = 5) -> int:
+    """One unsigned GET of the catalog on a fresh connection, as a new client sends it: its status."""
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/v1/billing/catalog")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()

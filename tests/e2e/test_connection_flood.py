@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import catalog_status
+
 from devstack.envoy_config import ENVOY_TEMPLATE, envoy_environment, render_envoy_config
 from billing.settings import DEFAULT_CORS_ORIGIN, EnvoyLimits
 from testkit.processes import REPO_ROOT, VENV_BIN, free_port, stop_process
@@ -184,15 +186,7 @@ def _answers(port: int) -> bool:
 
 
 def _get(port: int) -> int:
-    """One request on a fresh connection, as a new client sends it."""
-    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/v1/billing/catalog")
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
+    return catalog_status(port)
 
 
 def _timed_get(port: int) -> tuple[float, int | str]:

@@ -21,7 +21,7 @@ from billing.domain.auth import Scope
 from billing.settings import EnvoyLimits
 from tests.e2e.conftest import E2EStack
 from tests.e2e.envoy_process import EnvoyProxy, admin_get, running_envoy
-from tests.e2e.helpers import call, create_account
+from tests.e2e.helpers import call, catalog_status, create_account
 from tests.support.database import fresh_database
 from testkit.processes import BillingServer, free_port, start_billing_server, stop_process
 from testkit.signing import SigningKey, create_key
@@ -124,7 +124,6 @@ def test_two_envoys_share_a_client_addresss_limit(tmp_path):
     """Each Envoy lists both as its local cluster (BILLING_EDGE_PEERS) and keeps half of the per-IP
     bucket: a burst from one address spread over both is accepted at most burst + rate x elapsed
     times in all (each Envoy alone would allow that much)."""
-    import http.client as httpclient
 
     with fresh_database("billing_edges") as database_url, ExitStack() as stack:
         server = start_billing_server(database_url, tmp_path / "server", migrate=False)
@@ -136,14 +135,7 @@ def test_two_envoys_share_a_client_addresss_limit(tmp_path):
             listen_port=port, edge_peers=peers)) for index, port in enumerate(ports)]
 
         def catalog(n: int) -> int:  # unsigned: the catalog is public
-            conn = httpclient.HTTPConnection("127.0.0.1", envoys[n % 2].listen_port, timeout=30)
-            try:
-                conn.request("GET", "/v1/billing/catalog")
-                response = conn.getresponse()
-                response.read()
-                return response.status
-            finally:
-                conn.close()
+            return catalog_status(envoys[n % 2].listen_port, timeout=30)
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             started = time.monotonic()

@@ -30,15 +30,6 @@ def paying(deps, provider):
     return dataclasses.replace(deps, payments=provider)
 
 
-@pytest.fixture
-async def customer(deps, user_id, account):
-    """The account's customer at the provider, which the events name (the account comes from it)."""
-    customer_id = f"cus_{user_id}"
-    async with deps.storage.transaction() as uow:
-        await uow.payment_profiles.add_customer(user_id, customer_id, deps.clock.now())
-        await uow.commit()
-    return customer_id
-
 
 def unix(instant) -> int:
     return int(instant.timestamp())

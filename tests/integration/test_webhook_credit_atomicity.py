@@ -27,14 +27,6 @@ def paying(deps):
     return dataclasses.replace(deps, payments=FakePaymentProvider())
 
 
-@pytest.fixture
-async def customer(deps, user_id, account):
-    customer_id = f"cus_{user_id}"
-    async with deps.storage.transaction() as uow:
-        await uow.payment_profiles.add_customer(user_id, customer_id, deps.clock.now())
-        await uow.commit()
-    return customer_id
-
 
 async def deliver(deps, evt):
     return await handle_webhook(deps, json.dumps(evt).encode(), VALID_SIGNATURE)
